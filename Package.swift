@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+// tcpspec: a TCP-state specification checker and fuzzer.
+// The module layout follows the pipeline: spec → model → (generator → link → target → checker) → report.
+import PackageDescription
+
+let package = Package(
+    name: "tcpspec",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "tcpspec", targets: ["TCPSpecCLI"]),
+        .executable(name: "tcpspec-bench", targets: ["TCPSpecBench"]),
+        .library(name: "Spec", targets: ["Spec"]),
+        .library(name: "Model", targets: ["Model"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // spec: the .tcpspec language — lexer, parser, typed AST, static checks, compiler to decision tables.
+        .target(name: "Spec"),
+        // model: the pure, executable TCP endpoint driven by a compiled spec (no I/O).
+        .target(name: "Model", dependencies: ["Spec"]),
+        // report: renderings of specs and results (Markdown tables, Graphviz state diagrams, explanations).
+        .target(name: "Report", dependencies: ["Spec", "Model"]),
+        .executableTarget(
+            name: "TCPSpecCLI",
+            dependencies: ["Spec", "Model", "Report", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(name: "TCPSpecBench", dependencies: ["Spec", "Model"]),
+        .testTarget(name: "SpecTests", dependencies: ["Spec", "Model", "Report"]),
+        .testTarget(name: "ModelTests", dependencies: ["Spec", "Model"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

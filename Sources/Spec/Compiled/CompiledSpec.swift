@@ -1,0 +1,212 @@
+/// The compiled form of one profile: decision tables per (state, event) over input classes, and the flat action
+/// programs the model runs. Immutable and shared by every model instance.
+
+/// One step of an expression program (postfix). Booleans are 0/1.
+public enum Op: Sendable, Hashable {
+    case const(UInt32)
+    case reg(Register)
+    case field(InputField)
+    case flag(ControlBits)
+    case add, sub, min, max
+    /// Modulo-2^32 comparison (RFC 9293 §3.10: "=<" means less than or equal, modulo 2^32).
+    case cmp(CompareOp)
+    case and, or, not
+    /// Pushes 1 when the classifier's value is in the mask.
+    case classIn(classifier: Int, mask: UInt64)
+}
+
+public struct Program: Sendable, Hashable {
+    public var ops: [Op]
+    public init(_ ops: [Op]) { self.ops = ops }
+}
+
+/// One input-class dimension: a control bit (2 values) or a classifier (its values).
+public enum Dimension: Sendable, Hashable {
+    case bit(ControlBits)
+    case classifier(Int)
+}
+
+public struct StateInfo: Sendable {
+    public var name: String
+    public var synchronized: Bool
+    public var loc: SourceLocation
+}
+
+public struct ClassifierInfo: Sendable {
+    public var name: String
+    public var values: [String]
+    /// Ordered cases: the first whose program yields 1 gives the value; nil program = otherwise.
+    public var cases: [(value: Int, program: Program?)]
+    public var events: Set<EventKind>
+    /// nil = all states.
+    public var states: Set<Int>?
+    public var citations: [Citation]
+    public var loc: SourceLocation
+
+    public func applies(to event: EventKind, in state: Int) -> Bool {
+        events.contains(event) && (states?.contains(state) ?? true)
+    }
+}
+
+public struct RuleInfo: Sendable {
+    public var id: String
+    public var profile: String
+    public var event: EventKind
+    public var step: String?
+    public var citations: [Citation]
+    public var loc: SourceLocation
+    /// The guard as written, for tables and explanations.
+    public var guardText: String
+    public var replaced: [String]
+
+    public var citationText: String { citations.map(\.text).joined(separator: "; ") }
+}
+
+public struct CompiledTemplate: Sendable {
+    public var seq: Program
+    public var ack: Program?
+    public var ctl: ControlBits
+    public var data: Program?
+    public var wnd: Program?
+    /// Whether SEQ / ACK read an ISS-relative register (symbolic until the target's ISS is bound).
+    public var seqUsesISS: Bool
+    public var ackUsesISS: Bool
+    /// The template as written, `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>`.
+    public var text: String
+}
+
+/// What a matched chain does, in order.
+public enum Instr: Sendable, Hashable {
+    /// Marks the rule whose actions follow: outputs carry it as their cause.
+    case rule(Int)
+    case send(template: Int, condition: Int?)
+    case set(Register, program: Int, condition: Int?)
+    case enter(Int)
+    case signal(Int, condition: Int?)
+    case reply(Int)
+    case builtin(Builtin, condition: Int?)
+    case timer(TimerName, TimerOp)
+}
+
+/// The outcome of one input class: the rules that decide it, step by step, and their flattened actions.
+public struct Chain: Sendable {
+    public var rules: [Int]
+    /// The step each rule decided (nil for calls and timeouts).
+    public var steps: [String?]
+    public var instrs: [Instr]
+    /// The state after the chain (nil: unchanged).
+    public var finalState: Int?
+}
+
+/// Decision tree over the dimensions of a (state, event) pair; leaves name chains.
+public enum TreeNode: Sendable {
+    case leaf(chain: Int)
+    /// Test `dimension`; children for its values are at `firstChild ..< firstChild + arity`.
+    case split(dimension: Int, firstChild: Int)
+}
+
+public struct EventTable: Sendable {
+    public var dimensions: [Dimension]
+    public var radices: [Int]
+    /// The chain of each cell (mixed-radix index over `dimensions`, first dimension most significant).
+    public var cellChains: [Int]
+    public var tree: [TreeNode]
+
+    public var cellCount: Int { cellChains.count }
+
+    /// The dimension values of a cell index.
+    public func coordinates(of cell: Int) -> [Int] {
+        var rest = cell
+        var out = [Int](repeating: 0, count: radices.count)
+        for d in stride(from: radices.count - 1, through: 0, by: -1) {
+            out[d] = rest % radices[d]
+            rest /= radices[d]
+        }
+        return out
+    }
+
+    public func cellIndex(_ coords: [Int]) -> Int {
+        var idx = 0
+        for (d, v) in coords.enumerated() { idx = idx * radices[d] + v }
+        return idx
+    }
+}
+
+public final class CompiledSpec: Sendable {
+    public let profile: String
+    public let title: String
+    /// Profiles from the base to this one.
+    public let lineage: [String]
+    public let states: [StateInfo]
+    public let initialState: Int
+    public let classifiers: [ClassifierInfo]
+    public let rules: [RuleInfo]
+    public let strings: [String]
+    public let templates: [CompiledTemplate]
+    public let programs: [Program]
+    public let chains: [Chain]
+    /// Indexed by `state * EventKind.allCases.count + event.rawValue`.
+    public let tables: [EventTable]
+    /// SEGMENT check order per state.
+    public let steps: [[String]]
+
+    init(profile: String, title: String, lineage: [String], states: [StateInfo], initialState: Int, classifiers: [ClassifierInfo],
+         rules: [RuleInfo], strings: [String], templates: [CompiledTemplate], programs: [Program], chains: [Chain],
+         tables: [EventTable], steps: [[String]]) {
+        self.profile = profile
+        self.title = title
+        self.lineage = lineage
+        self.states = states
+        self.initialState = initialState
+        self.classifiers = classifiers
+        self.rules = rules
+        self.strings = strings
+        self.templates = templates
+        self.programs = programs
+        self.chains = chains
+        self.tables = tables
+        self.steps = steps
+    }
+
+    public func table(state: Int, event: EventKind) -> EventTable {
+        tables[state * EventKind.allCases.count + Int(event.rawValue)]
+    }
+
+    public func stateIndex(named name: String) -> Int? {
+        states.firstIndex { $0.name == name }
+    }
+
+    public func dimensionName(_ d: Dimension) -> String {
+        switch d {
+        case .bit(let b): b.description
+        case .classifier(let c): classifiers[c].name
+        }
+    }
+
+    public func valueName(_ d: Dimension, _ v: Int) -> String {
+        switch d {
+        case .bit(let b): v == 1 ? b.description : "no \(b.description)"
+        case .classifier(let c): classifiers[c].values[v]
+        }
+    }
+
+    /// `SYN,ACK seq=exact ack=new text=none` — a readable name for an input class.
+    public func describeCell(state: Int, event: EventKind, cell: Int) -> String {
+        let t = table(state: state, event: event)
+        let coords = t.coordinates(of: cell)
+        var parts: [String] = []
+        if event == .segment {
+            var bits = ControlBits()
+            for (d, dim) in t.dimensions.enumerated() { if case .bit(let b) = dim, coords[d] == 1 { bits.insert(b) } }
+            parts.append(bits.isEmpty ? "<none>" : bits.description)
+        } else {
+            parts.append(event.spelling)
+        }
+        for (d, dim) in t.dimensions.enumerated() {
+            if case .classifier(let c) = dim { parts.append("\(classifiers[c].name)=\(classifiers[c].values[coords[d]])") }
+        }
+        return parts.joined(separator: " ")
+    }
+
+    public var cellCount: Int { tables.reduce(0) { $0 + $1.cellCount } }
+}

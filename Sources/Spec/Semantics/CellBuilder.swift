@@ -1,0 +1,332 @@
+/// Enumerates every input class of every (state, event), walks the check steps to find the rules that decide it,
+/// and runs the checks that need the whole table: completeness, determinism, overlay shadowing, dead and
+/// shadowed rules, reachability.
+struct CellBuilder {
+    typealias RuleDef = SpecCompiler.RuleDef
+
+    let c: SpecCompiler
+    var diags: [Diagnostic] = []
+    /// rule indices by [state][event][step or ""].
+    var index: [[[String: [Int]]]]
+    var decidedCount: [Int]
+    var chainKeys: [[Int]: Int] = [:]
+    var chains: [Chain] = []
+    var reported: Set<String> = []
+
+    init(compiler: SpecCompiler) {
+        c = compiler
+        index = Array(repeating: Array(repeating: [:], count: EventKind.allCases.count), count: compiler.states.count)
+        decidedCount = Array(repeating: 0, count: compiler.rules.count)
+        for r in compiler.rules {
+            for s in r.states {
+                index[s][Int(r.event.rawValue)][r.group.step?.value ?? "", default: []].append(r.index)
+            }
+        }
+    }
+
+    private mutating func once(_ key: String, _ kind: Diagnostic.Kind, _ msg: String, _ loc: SourceLocation?, notes: [String] = []) {
+        guard reported.insert(key).inserted else { return }
+        diags.append(Diagnostic(kind, msg, at: loc, notes: notes))
+    }
+
+    func dimensions(state: Int, event: EventKind) -> [Dimension] {
+        var dims: [Dimension] = []
+        if event == .segment { dims += ControlBits.classBits.map { .bit($0) } }
+        for (k, cl) in c.classifiers.enumerated() where cl.applies(to: event, in: state) { dims.append(.classifier(k)) }
+        return dims
+    }
+
+    func radix(_ d: Dimension) -> Int {
+        switch d {
+        case .bit: 2
+        case .classifier(let k): max(1, c.classifiers[k].values.count)
+        }
+    }
+
+    struct Cell {
+        var bits: ControlBits
+        var classValues: [Int: Int]
+    }
+
+    func cell(_ coords: [Int], _ dims: [Dimension]) -> Cell {
+        var cell = Cell(bits: [], classValues: [:])
+        for (d, dim) in dims.enumerated() {
+            switch dim {
+            case .bit(let b): if coords[d] == 1 { cell.bits.insert(b) }
+            case .classifier(let k): cell.classValues[k] = coords[d]
+            }
+        }
+        return cell
+    }
+
+    func describe(_ cell: Cell, event: EventKind) -> String {
+        var parts = [event == .segment ? (cell.bits.isEmpty ? "<no SYN/ACK/FIN/RST>" : cell.bits.description) : event.spelling]
+        for k in cell.classValues.keys.sorted() { parts.append("\(c.classifiers[k].name)=\(c.classifiers[k].values[cell.classValues[k]!])") }
+        return parts.joined(separator: " ")
+    }
+
+    /// nil if the guard needs a classifier the cell lacks (reported).
+    mutating func matches(_ r: RuleDef, _ cell: Cell, startState: Int) -> Bool? {
+        guard let ops = r.guardOps else { return r.guardOK }
+        let v = GuardEval.eval(ops, bits: cell.bits, classValue: { cell.classValues[$0] })
+        if v == nil {
+            let missing = GuardEval.classifiers(ops).filter { cell.classValues[$0] == nil }.map { c.classifiers[$0].name }
+            once("missing:\(r.index):\(startState)", .type,
+                 "rule '\(r.decl.id.value)' tests \(missing.joined(separator: ", ")), which is not classified for \(r.event.spelling) arriving in \(c.states[startState].name) (the state this input started in)",
+                 r.decl.guardExpr?.loc ?? r.decl.id.loc)
+        }
+        return v
+    }
+
+    /// The one rule deciding `cell` among `candidates`; reports ambiguity.
+    mutating func decide(_ candidates: [Int], _ cell: Cell, startState: Int, event: EventKind, where what: String) -> Int?? {
+        var hits: [Int] = []
+        var otherwise: [Int] = []
+        for k in candidates {
+            let r = c.rules[k]
+            if r.guardOps == nil && r.guardOK && r.decl.guardExpr == nil {
+                otherwise.append(k)
+            } else if matches(r, cell, startState: startState) == true {
+                hits.append(k)
+            }
+        }
+        if otherwise.count > 1 { reportPair(otherwise[0], otherwise[1], cell, event: event) }
+        if hits.count > 1 { reportPair(hits[0], hits[1], cell, event: event) }
+        if let h = hits.first { return .some(h) }
+        if let o = otherwise.first { return .some(o) }
+        return .some(nil)
+    }
+
+    mutating func reportPair(_ a: Int, _ b: Int, _ cell: Cell, event: EventKind) {
+        let ra = c.rules[a], rb = c.rules[b]
+        let (early, late) = ra.profileIndex <= rb.profileIndex ? (ra, rb) : (rb, ra)
+        let key = "pair:\(min(a, b)):\(max(a, b))"
+        if early.profileIndex < late.profileIndex {
+            once(key, .overlayShadow,
+                 "rule '\(late.decl.id.value)' of profile \(late.profile) decides inputs that inherited rule '\(early.decl.id.value)' (\(early.decl.id.loc)) also decides; write 'replaces \(early.decl.id.value)' or narrow its guard",
+                 late.decl.id.loc, notes: ["for example \(describe(cell, event: event))"])
+        } else {
+            once(key, .nondeterministic,
+                 "rules '\(late.decl.id.value)' and '\(early.decl.id.value)' (\(early.decl.id.loc)) both decide the same input",
+                 late.decl.id.loc, notes: ["for example \(describe(cell, event: event))"])
+        }
+    }
+
+    /// Walks the check steps for one input class. Returns the deciding rules with their steps, or nil.
+    mutating func walk(state start: Int, event: EventKind, cell: Cell) -> [(rule: Int, step: String?)]? {
+        var out: [(Int, String?)] = []
+        var s = start
+        let e = Int(event.rawValue)
+        if event != .segment {
+            guard case .some(let hit) = decide(index[s][e][""] ?? [], cell, startState: start, event: event, where: ""), let r = hit else {
+                reportIncomplete(state: s, event: event, step: nil, cell: cell)
+                return nil
+            }
+            return [(r, nil)]
+        }
+        guard var step = c.steps[s].first else {
+            once("nosteps:\(s)", .incomplete, "state \(c.states[s].name) has no check order for SEGMENT ARRIVES ('steps in \(c.states[s].name): ...')", c.states[s].loc)
+            return nil
+        }
+        for _ in 0..<64 {
+            guard case .some(let hit) = decide(index[s][e][step] ?? [], cell, startState: start, event: event, where: step), let r = hit else {
+                reportIncomplete(state: s, event: event, step: step, cell: cell)
+                return nil
+            }
+            out.append((r, step))
+            let rule = c.rules[r]
+            if let en = rule.enters { s = en }
+            switch rule.control {
+            case .drop, .ret, .none:
+                return out
+            case .cont(let at):
+                let order = c.steps[s]
+                let here = order.firstIndex(of: step)
+                if let at {
+                    guard let to = order.firstIndex(of: at), here.map({ to > $0 }) ?? true else {
+                        once("contat:\(r):\(s)", .control, "rule '\(rule.decl.id.value)' continues at '\(at)', which is not a later step of \(c.states[s].name) (\(order.joined(separator: ", ")))", rule.decl.id.loc)
+                        return nil
+                    }
+                    step = at
+                } else {
+                    guard let here else {
+                        once("cont:\(r):\(s)", .control, "rule '\(rule.decl.id.value)' continues from step '\(step)' in \(c.states[s].name), whose check order has no such step; say 'continue at STEP'", rule.decl.id.loc)
+                        return nil
+                    }
+                    if here + 1 >= order.count { return out }
+                    step = order[here + 1]
+                }
+            }
+        }
+        once("loop:\(start)", .control, "segment processing in \(c.states[start].name) does not end after 64 steps", c.states[start].loc)
+        return nil
+    }
+
+    mutating func reportIncomplete(state: Int, event: EventKind, step: String?, cell: Cell) {
+        let key = "inc:\(state):\(event.rawValue):\(step ?? "")"
+        let e = Int(event.rawValue)
+        let loc = (index[state][e][step ?? ""]?.first).map { c.rules[$0].group.loc } ?? c.states[state].loc
+        let where_ = step.map { " at step '\($0)'" } ?? ""
+        once(key, .incomplete, "no rule decides \(event.spelling) in \(c.states[state].name)\(where_) for input \(describe(cell, event: event))", loc,
+             notes: ["add a rule for it, or 'rule NAME otherwise' with the RFC's default"])
+    }
+
+    mutating func build() -> ([EventTable], [Chain]) {
+        var tables: [EventTable] = []
+        var entered = Set<Int>([c.initialState])
+        var edges: [Int: Set<Int>] = [:]
+        for s in c.states.indices {
+            for event in EventKind.allCases {
+                let dims = dimensions(state: s, event: event)
+                let radices = dims.map(radix)
+                let count = radices.reduce(1, *)
+                var cellChains = [Int](repeating: -1, count: count)
+                var t = EventTable(dimensions: dims, radices: radices, cellChains: [], tree: [])
+                let e = Int(event.rawValue)
+                let hasRules = !(index[s][e].values.allSatisfy(\.isEmpty))
+                for k in 0..<count {
+                    let coords = t.coordinates(of: k)
+                    let cl = cell(coords, dims)
+                    guard hasRules || event == .segment else {
+                        reportIncomplete(state: s, event: event, step: nil, cell: cl)
+                        continue
+                    }
+                    guard let path = walk(state: s, event: event, cell: cl) else { continue }
+                    for p in path { decidedCount[p.rule] += 1 }
+                    let ruleList = path.map(\.rule)
+                    if let existing = chainKeys[ruleList] {
+                        cellChains[k] = existing
+                    } else {
+                        var instrs: [Instr] = []
+                        var final: Int?
+                        for r in ruleList {
+                            instrs.append(.rule(r))
+                            instrs += c.rules[r].instrs
+                            if let en = c.rules[r].enters { final = en }
+                        }
+                        chainKeys[ruleList] = chains.count
+                        cellChains[k] = chains.count
+                        chains.append(Chain(rules: ruleList, steps: path.map(\.step), instrs: instrs, finalState: final))
+                    }
+                    for r in ruleList {
+                        if let en = c.rules[r].enters {
+                            entered.insert(en)
+                            edges[s, default: []].insert(en)
+                        }
+                    }
+                }
+                t.cellChains = cellChains
+                t.tree = cellChains.contains(-1) ? [] : DecisionTree.build(cellChains: cellChains, radices: radices)
+                tables.append(t)
+            }
+        }
+        checkRules()
+        checkReachability(edges: edges)
+        return (tables, chains)
+    }
+
+    /// Dead: the guard matches no input class where the rule applies. Shadowed: it matches some, but earlier
+    /// steps decide all of them.
+    mutating func checkRules() {
+        for r in c.rules where r.guardOK {
+            var satisfiable = false
+            var example: (Int, Cell)?
+            for s in r.states {
+                let dims = dimensions(state: s, event: r.event)
+                let radices = dims.map(radix)
+                let t = EventTable(dimensions: dims, radices: radices, cellChains: [], tree: [])
+                for k in 0..<radices.reduce(1, *) {
+                    let cl = cell(t.coordinates(of: k), dims)
+                    let hit: Bool
+                    if r.decl.guardExpr == nil {
+                        // `otherwise` is live where no sibling guard holds.
+                        let siblings = index[s][Int(r.event.rawValue)][r.group.step?.value ?? ""] ?? []
+                        hit = !siblings.contains { $0 != r.index && c.rules[$0].decl.guardExpr != nil && GuardEval.eval(c.rules[$0].guardOps ?? [], bits: cl.bits, classValue: { cl.classValues[$0] }) == true }
+                    } else {
+                        hit = GuardEval.eval(r.guardOps ?? [], bits: cl.bits, classValue: { cl.classValues[$0] }) ?? true
+                    }
+                    if hit {
+                        satisfiable = true
+                        if example == nil { example = (s, cl) }
+                    }
+                }
+            }
+            if !satisfiable {
+                diags.append(Diagnostic(.deadRule, r.decl.guardExpr == nil
+                    ? "rule '\(r.decl.id.value)' (otherwise) covers nothing: the other rules of its step decide every input"
+                    : "rule '\(r.decl.id.value)' never applies: no input class satisfies its guard", at: r.decl.id.loc))
+            } else if decidedCount[r.index] == 0 && !reported.contains(where: { $0.hasPrefix("inc:") || $0.hasPrefix("missing:") || $0.hasPrefix("cont") }) {
+                var notes: [String] = []
+                if let (s, cl) = example {
+                    notes.append("for example \(describe(cl, event: r.event)) in \(c.states[s].name)")
+                }
+                diags.append(Diagnostic(.shadowedRule, "rule '\(r.decl.id.value)' is never reached: earlier check steps decide every input it matches", at: r.decl.id.loc, notes: notes))
+            }
+        }
+    }
+
+    mutating func checkReachability(edges: [Int: Set<Int>]) {
+        var seen: Set<Int> = [c.initialState]
+        var work = [c.initialState]
+        while let s = work.popLast() {
+            for n in edges[s] ?? [] where seen.insert(n).inserted { work.append(n) }
+        }
+        for (k, st) in c.states.enumerated() where !seen.contains(k) {
+            diags.append(Diagnostic(.unreachableState, "state \(st.name) is unreachable from \(c.states[c.initialState].name): no rule chain enters it", at: st.loc))
+        }
+    }
+}
+
+/// Builds the per-(state, event) decision tree: test only the dimensions that matter, in declaration order.
+enum DecisionTree {
+    static func build(cellChains: [Int], radices: [Int]) -> [TreeNode] {
+        var nodes: [TreeNode] = [.leaf(chain: 0)]
+        let n = radices.count
+        var strides = [Int](repeating: 1, count: n)
+        if n > 1 { for d in stride(from: n - 2, through: 0, by: -1) { strides[d] = strides[d + 1] * radices[d + 1] } }
+
+        func cells(_ fixed: [Int?]) -> [Int] {
+            var out = [0]
+            for d in 0..<n {
+                if let v = fixed[d] {
+                    out = out.map { $0 + v * strides[d] }
+                } else {
+                    out = out.flatMap { base in (0..<radices[d]).map { base + $0 * strides[d] } }
+                }
+            }
+            return out
+        }
+
+        func fill(_ slot: Int, _ fixed: [Int?]) {
+            let cs = cells(fixed)
+            let first = cellChains[cs[0]]
+            if cs.allSatisfy({ cellChains[$0] == first }) {
+                nodes[slot] = .leaf(chain: first)
+                return
+            }
+            // The first free dimension on which the chain depends within this subspace.
+            var pick = -1
+            for d in 0..<n where fixed[d] == nil {
+                let relevant = cs.contains { cell in
+                    let v = (cell / strides[d]) % radices[d]
+                    return (0..<radices[d]).contains { w in w != v && cellChains[cell + (w - v) * strides[d]] != cellChains[cell] }
+                }
+                if relevant {
+                    pick = d
+                    break
+                }
+            }
+            if pick < 0 { pick = fixed.firstIndex(where: { $0 == nil })! }
+            let firstChild = nodes.count
+            nodes[slot] = .split(dimension: pick, firstChild: firstChild)
+            nodes += Array(repeating: .leaf(chain: 0), count: radices[pick])
+            for v in 0..<radices[pick] {
+                var f = fixed
+                f[pick] = v
+                fill(firstChild + v, f)
+            }
+        }
+        fill(0, Array(repeating: nil, count: n))
+        return nodes
+    }
+}

@@ -1,0 +1,183 @@
+/// Type-checks expressions and lowers them to postfix programs.
+struct ExprCompiler {
+    enum Ty { case number, boolean }
+
+    var classifierIndex: [String: Int]
+    var classifierValues: [[String]]
+    var diags: [Diagnostic] = []
+
+    mutating func err(_ kind: Diagnostic.Kind, _ msg: String, _ loc: SourceLocation) {
+        diags.append(Diagnostic(kind, msg, at: loc))
+    }
+
+    /// Lowers `e` expecting type `want`; nil after reporting an error.
+    mutating func lower(_ e: Expr, want: Ty) -> [Op]? {
+        guard let (ops, ty) = lower(e) else { return nil }
+        if ty != want {
+            err(.type, want == .boolean ? "expected a condition (true/false), found a number" : "expected a number, found a condition", e.loc)
+            return nil
+        }
+        return ops
+    }
+
+    mutating func lower(_ e: Expr) -> ([Op], Ty)? {
+        switch e {
+        case .number(let n, _):
+            return ([.const(n)], .number)
+        case .name(let n, let l):
+            if let r = Register.bySpelling[n] { return ([.reg(r)], .number) }
+            if let f = InputField.bySpelling[n] { return ([.field(f)], .number) }
+            if let b = ControlBits.named(n) { return ([.flag(b)], .boolean) }
+            if n == "true" { return ([.const(1)], .boolean) }
+            if n == "false" { return ([.const(0)], .boolean) }
+            err(.unknownName, "unknown name '\(n)'; variables are the RFC's (SND.NXT, RCV.WND, SEG.SEQ, ...), see docs/spec-language.md", l)
+            return nil
+        case .not(let a, _):
+            guard let x = lower(a, want: .boolean) else { return nil }
+            return (x + [.not], .boolean)
+        case .and(let a, let b, _), .or(let a, let b, _):
+            let isAnd: Bool = if case .and = e { true } else { false }
+            let x = lower(a, want: .boolean)
+            let y = lower(b, want: .boolean)
+            guard let x, let y else { return nil }
+            return (x + y + [isAnd ? .and : .or], .boolean)
+        case .add(let a, let b, _), .sub(let a, let b, _):
+            let isAdd: Bool = if case .add = e { true } else { false }
+            let x = lower(a, want: .number)
+            let y = lower(b, want: .number)
+            guard let x, let y else { return nil }
+            return (x + y + [isAdd ? .add : .sub], .number)
+        case .compare(let operands, let ops, _):
+            var lowered: [[Op]] = []
+            for o in operands {
+                guard let x = lower(o, want: .number) else { return nil }
+                lowered.append(x)
+            }
+            // `a =< b < c` is `(a =< b) and (b < c)`, as in the RFC's tables.
+            var out: [Op] = []
+            for (k, op) in ops.enumerated() {
+                out += lowered[k] + lowered[k + 1] + [.cmp(op)]
+                if k > 0 { out.append(.and) }
+            }
+            return (out, .boolean)
+        case .call(let name, let args, let l):
+            guard name == "min" || name == "max" else {
+                err(.unknownName, "unknown function '\(name)'; the language has min(a, b) and max(a, b)", l)
+                return nil
+            }
+            guard args.count == 2 else {
+                err(.type, "\(name) takes two arguments, got \(args.count)", l)
+                return nil
+            }
+            let x = lower(args[0], want: .number)
+            let y = lower(args[1], want: .number)
+            guard let x, let y else { return nil }
+            return (x + y + [name == "min" ? .min : .max], .number)
+        case .classIs(let name, let values, let negated, let l):
+            guard let c = classifierIndex[name] else {
+                err(.unknownName, "unknown classifier '\(name)'", l)
+                return nil
+            }
+            var mask: UInt64 = 0
+            var ok = true
+            for v in values {
+                if let k = classifierValues[c].firstIndex(of: v.value) {
+                    mask |= 1 << UInt64(k)
+                } else {
+                    err(.unknownName, "classifier '\(name)' has no value '\(v.value)'; its values are \(classifierValues[c].joined(separator: ", "))", v.loc)
+                    ok = false
+                }
+            }
+            guard ok else { return nil }
+            return (negated ? [.classIn(classifier: c, mask: mask), .not] : [.classIn(classifier: c, mask: mask)], .boolean)
+        }
+    }
+
+    /// Guards may read only what the input class fixes: the SYN/ACK/FIN/RST bits and classifier values.
+    mutating func checkGuard(_ e: Expr) -> Bool {
+        switch e {
+        case .name(let n, let l):
+            if n == "true" || n == "false" { return true }
+            if let b = ControlBits.named(n) {
+                if ControlBits.classBits.contains(b) { return true }
+                err(.type, "a guard can test SYN, ACK, FIN and RST; \(n) is read at run time only (use 'if \(n)' on an action)", l)
+                return false
+            }
+            if Register.bySpelling[n] != nil || InputField.bySpelling[n] != nil {
+                err(.type, "a guard reads only the input class; '\(n)' is not fixed by it. Classify it ('classify NAME on ...') and test the class", l)
+                return false
+            }
+            return true  // unknown names are reported by `lower`
+        case .number(_, let l), .add(_, _, let l), .sub(_, _, let l), .compare(_, _, let l), .call(_, _, let l):
+            err(.type, "a guard reads only the input class; compare values inside a classifier ('classify NAME on ...') and test the class", l)
+            return false
+        case .not(let a, _):
+            return checkGuard(a)
+        case .and(let a, let b, _), .or(let a, let b, _):
+            let x = checkGuard(a)
+            let y = checkGuard(b)
+            return x && y
+        case .classIs:
+            return true
+        }
+    }
+}
+
+/// Evaluates a guard program over one input class at compile time.
+enum GuardEval {
+    /// nil when the program needs a classifier the cell does not carry.
+    static func eval(_ ops: [Op], bits: ControlBits, classValue: (Int) -> Int?) -> Bool? {
+        var stack: [Bool] = []
+        for op in ops {
+            switch op {
+            case .const(let v): stack.append(v != 0)
+            case .flag(let b): stack.append(bits.contains(b))
+            case .classIn(let c, let mask):
+                guard let v = classValue(c) else { return nil }
+                stack.append(mask & (1 << UInt64(v)) != 0)
+            case .not: stack.append(!stack.removeLast())
+            case .and:
+                let b = stack.removeLast(), a = stack.removeLast()
+                stack.append(a && b)
+            case .or:
+                let b = stack.removeLast(), a = stack.removeLast()
+                stack.append(a || b)
+            default:
+                return nil
+            }
+        }
+        return stack.last
+    }
+
+    /// The classifiers a guard reads.
+    static func classifiers(_ ops: [Op]) -> [Int] {
+        ops.compactMap { if case .classIn(let c, _) = $0 { c } else { nil } }
+    }
+}
+
+extension Expr {
+    /// Source-like rendering for tables and explanations.
+    public var text: String {
+        switch self {
+        case .number(let n, _): "\(n)"
+        case .name(let n, _): n
+        case .not(let a, _): "not \(a.atomText)"
+        case .and(let a, let b, _): "\(a.text) and \(b.text)"
+        case .or(let a, let b, _): "(\(a.text) or \(b.text))"
+        case .add(let a, let b, _): "\(a.text)+\(b.text)"
+        case .sub(let a, let b, _): "\(a.text)-\(b.atomText)"
+        case .compare(let xs, let ops, _):
+            zip(xs, [""] + ops.map(\.rawValue)).map { $1.isEmpty ? $0.text : " \($1) \($0.text)" }.joined()
+        case .call(let n, let args, _): "\(n)(\(args.map(\.text).joined(separator: ", ")))"
+        case .classIs(let n, let vs, let neg, _):
+            vs.count == 1 ? "\(n) is \(neg ? "not " : "")\(vs[0].value)" : "\(n) in {\(vs.map(\.value).joined(separator: ", "))}"
+        }
+    }
+
+    var atomText: String {
+        switch self {
+        case .number, .name, .call, .classIs: text
+        default: "(\(text))"
+        }
+    }
+}

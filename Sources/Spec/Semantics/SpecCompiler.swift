@@ -1,0 +1,434 @@
+/// Merges a profile with the profiles it extends, resolves names, runs the static checks and builds the decision
+/// tables. Reports every error it finds; returns a spec only when there are none.
+public struct SpecCompiler {
+    public struct Result: Sendable {
+        public var spec: CompiledSpec?
+        public var diagnostics: [Diagnostic]
+    }
+
+    /// A rule after overlays were applied, with its compiled guard and actions.
+    struct RuleDef {
+        var decl: RuleDecl
+        var group: GroupDecl
+        var profileIndex: Int
+        var profile: String
+        var event: EventKind
+        var states: [Int]
+        var guardOps: [Op]?  // nil: otherwise
+        var guardOK: Bool
+        var instrs: [Instr]
+        var control: Control
+        var enters: Int?
+        var index = 0
+    }
+
+    enum Control: Equatable {
+        case none, drop, ret, cont(String?)
+    }
+
+    var diags: [Diagnostic] = []
+    var files: [SpecFileAST]
+    var states: [StateInfo] = []
+    var stateIndex: [String: Int] = [:]
+    var initialState = 0
+    var steps: [[String]] = []
+    var classifiers: [ClassifierInfo] = []
+    var classifierDecls: [ClassifierDecl] = []
+    var classifierIndex: [String: Int] = [:]
+    var programs: [Program] = []
+    var programIndex: [Program: Int] = [:]
+    var strings: [String] = []
+    var stringIndex: [String: Int] = [:]
+    var templates: [CompiledTemplate] = []
+    var rules: [RuleDef] = []
+
+    public static func compile(profile: String, files: [SpecFileAST]) -> Result {
+        var c = SpecCompiler(files: files)
+        let spec = c.run(profile: profile)
+        let diags = attachSourceLines(c.diags, files: files)
+        return Result(spec: diags.isEmpty ? spec : nil, diagnostics: diags)
+    }
+
+    /// Fills each diagnostic's source line from the parsed files, and sorts them by position.
+    public static func attachSourceLines(_ diags: [Diagnostic], files: [SpecFileAST]) -> [Diagnostic] {
+        let byPath = Dictionary(files.map { ($0.file.path, $0.file) }, uniquingKeysWith: { a, _ in a })
+        return diags.map { d in
+            var d = d
+            if d.sourceLine == nil, let loc = d.location, let f = byPath[loc.file] { d.sourceLine = f.lineText(loc.line) }
+            return d
+        }.sorted { ($0.location?.description ?? "") < ($1.location?.description ?? "") || ($0.location == $1.location && $0.message < $1.message) }
+    }
+
+    private mutating func err(_ kind: Diagnostic.Kind, _ msg: String, _ loc: SourceLocation?, notes: [String] = []) {
+        diags.append(Diagnostic(kind, msg, at: loc, notes: notes))
+    }
+
+    // MARK: profiles
+
+    private mutating func lineage(of profile: String) -> [SpecFileAST]? {
+        var byName: [String: SpecFileAST] = [:]
+        for f in files {
+            guard let p = f.profile else {
+                err(.profile, "file has no 'profile NAME' line", SourceLocation(file: f.file.path, line: 1, column: 1))
+                continue
+            }
+            if let other = byName[p.name.value] {
+                err(.duplicate, "profile '\(p.name.value)' is also declared in \(other.profile!.name.loc)", p.name.loc)
+                continue
+            }
+            byName[p.name.value] = f
+        }
+        guard var cur = byName[profile] else {
+            let known = byName.keys.sorted().joined(separator: ", ")
+            err(.profile, "no profile named '\(profile)'" + (known.isEmpty ? "" : "; known profiles: \(known)"), nil)
+            return nil
+        }
+        var chain = [cur]
+        while let ext = cur.profile?.extends {
+            guard let base = byName[ext.value] else {
+                err(.overlayTarget, "profile '\(cur.profile!.name.value)' extends '\(ext.value)', which no spec file declares", ext.loc)
+                return nil
+            }
+            if chain.contains(where: { $0.profile?.name.value == ext.value }) {
+                err(.profile, "profiles extend each other in a cycle through '\(ext.value)'", ext.loc)
+                return nil
+            }
+            chain.append(base)
+            cur = base
+        }
+        return chain.reversed()
+    }
+
+    // MARK: driver
+
+    mutating func run(profile: String) -> CompiledSpec? {
+        guard let chain = lineage(of: profile) else { return nil }
+        let base = chain[0]
+        for f in chain.dropFirst() {
+            for s in f.states { err(.profile, "states are declared in the base profile only; '\(f.profile!.name.value)' is an overlay", s.name.loc) }
+            for s in f.steps { err(.profile, "check orders ('steps') are declared in the base profile only", s.loc) }
+        }
+        declareStates(base)
+        guard !states.isEmpty else {
+            err(.profile, "the base profile declares no states", SourceLocation(file: base.file.path, line: 1, column: 1))
+            return nil
+        }
+        declareSteps(base)
+        for (k, f) in chain.enumerated() { declareClassifiers(f, isBase: k == 0) }
+        compileClassifierCases()
+        for (k, f) in chain.enumerated() { declareRules(f, profileIndex: k) }
+        for k in rules.indices { rules[k].index = k }
+        var cells = CellBuilder(compiler: self)
+        let (tables, chains) = cells.build()
+        diags += cells.diags
+        let ruleInfos = rules.map { r in
+            RuleInfo(id: r.decl.id.value, profile: r.profile, event: r.event, step: r.group.step?.value,
+                     citations: r.group.citations + r.decl.citations, loc: r.decl.id.loc,
+                     guardText: r.decl.guardExpr?.text ?? "otherwise", replaced: r.decl.replaces.map(\.value))
+        }
+        let top = chain.last!.profile!
+        return CompiledSpec(profile: top.name.value, title: top.title ?? top.name.value, lineage: chain.map { $0.profile!.name.value },
+                            states: states, initialState: initialState, classifiers: classifiers, rules: ruleInfos, strings: strings,
+                            templates: templates, programs: programs, chains: chains, tables: tables, steps: steps)
+    }
+
+    // MARK: declarations
+
+    private mutating func declareStates(_ f: SpecFileAST) {
+        var initial: [Located<String>] = []
+        for s in f.states {
+            if let k = stateIndex[s.name.value] {
+                err(.duplicate, "state '\(s.name.value)' is declared twice (first at \(states[k].loc))", s.name.loc)
+                continue
+            }
+            var sync = false
+            for a in s.attributes {
+                switch a.value {
+                case "initial": initial.append(s.name)
+                case "synchronized": sync = true
+                default: err(.unknownName, "unknown state attribute '\(a.value)'; use 'initial' or 'synchronized'", a.loc)
+                }
+            }
+            stateIndex[s.name.value] = states.count
+            states.append(StateInfo(name: s.name.value, synchronized: sync, loc: s.name.loc))
+        }
+        if initial.count == 1 {
+            initialState = stateIndex[initial[0].value] ?? 0
+        } else if initial.isEmpty, !f.states.isEmpty {
+            err(.profile, "one state must be marked 'initial' (the CLOSED state: no TCB)", f.states[0].name.loc)
+        } else if initial.count > 1 {
+            err(.duplicate, "only one state can be 'initial'", initial[1].loc)
+        }
+        steps = Array(repeating: [], count: states.count)
+    }
+
+    mutating func resolveStates(_ names: [Located<String>]) -> [Int] {
+        if names.count == 1, names[0].value == "any" { return Array(states.indices) }
+        var out: [Int] = []
+        for n in names {
+            if n.value == "any" {
+                err(.syntax, "'any' stands alone: it means every state", n.loc)
+            } else if let k = stateIndex[n.value] {
+                if !out.contains(k) { out.append(k) }
+            } else {
+                err(.unknownName, "unknown state '\(n.value)'; states are \(states.map(\.name).joined(separator: ", "))", n.loc)
+            }
+        }
+        return out
+    }
+
+    private mutating func declareSteps(_ f: SpecFileAST) {
+        for d in f.steps {
+            if d.citations.isEmpty { err(.citation, "a check order needs a citation (cite RFC ... §...)", d.loc) }
+            var seen: Set<String> = []
+            for s in d.steps where !seen.insert(s.value).inserted {
+                err(.duplicate, "step '\(s.value)' appears twice in one check order", s.loc)
+            }
+            for k in resolveStates(d.states) {
+                if !steps[k].isEmpty { err(.duplicate, "state '\(states[k].name)' already has a check order", d.loc) }
+                steps[k] = d.steps.map(\.value)
+            }
+        }
+    }
+
+    private mutating func declareClassifiers(_ f: SpecFileAST, isBase: Bool) {
+        for d in f.classifiers {
+            let name = d.name.value
+            if d.citations.isEmpty { err(.citation, "classifier '\(name)' needs a citation", d.name.loc) }
+            var events = Set<EventKind>()
+            for e in d.events {
+                if let ev = EventKind.bySpelling[e.value] { events.insert(ev) } else {
+                    err(.unknownName, "unknown event '\(e.value)'", e.loc)
+                }
+            }
+            let sts: Set<Int>? = d.states.isEmpty ? nil : Set(resolveStates(d.states))
+            var values: [String] = []
+            for c in d.cases where !values.contains(c.value.value) { values.append(c.value.value) }
+            if values.count > 64 { err(.type, "a classifier has at most 64 values", d.name.loc) }
+            if d.cases.isEmpty { err(.syntax, "classifier '\(name)' has no 'case' lines", d.name.loc) }
+            if let last = d.cases.last, last.condition != nil {
+                err(.incomplete, "classifier '\(name)' must end with 'case VALUE otherwise' so that every input gets a value", last.value.loc)
+            }
+            for c in d.cases.dropLast() where c.condition == nil {
+                err(.deadRule, "'otherwise' must be the last case; the cases after it can never apply", c.value.loc)
+            }
+            let info = ClassifierInfo(name: name, values: values, cases: [], events: events, states: sts, citations: d.citations, loc: d.name.loc)
+            if let k = classifierIndex[name] {
+                if !d.isOverride {
+                    err(isBase ? .duplicate : .overlayShadow, "classifier '\(name)' is already declared (\(classifiers[k].loc)); an overlay must say 'classify \(name) override'", d.name.loc)
+                    continue
+                }
+                classifiers[k] = info
+                classifierDecls[k] = d
+            } else {
+                if d.isOverride { err(.overlayTarget, "'override' names classifier '\(name)', which no base profile declares", d.name.loc) }
+                classifierIndex[name] = classifiers.count
+                classifiers.append(info)
+                classifierDecls.append(d)
+            }
+        }
+    }
+
+    private mutating func compileClassifierCases() {
+        var ec = exprCompiler()
+        for (k, d) in classifierDecls.enumerated() {
+            var cases: [(value: Int, program: Program?)] = []
+            for c in d.cases {
+                let v = classifiers[k].values.firstIndex(of: c.value.value)!
+                if let cond = c.condition {
+                    // A classifier that tests itself or a later one would not be well founded.
+                    if case let ops? = ec.lower(cond, want: .boolean) {
+                        for dep in GuardEval.classifiers(ops) where dep >= k {
+                            ec.err(.type, "a classifier can test only classifiers declared before it ('\(classifiers[dep].name)' is not)", cond.loc)
+                        }
+                        cases.append((v, Program(ops)))
+                    }
+                } else {
+                    cases.append((v, nil))
+                }
+            }
+            classifiers[k].cases = cases
+        }
+        diags += ec.diags
+    }
+
+    func exprCompiler() -> ExprCompiler {
+        ExprCompiler(classifierIndex: classifierIndex, classifierValues: classifiers.map(\.values))
+    }
+
+    mutating func intern(_ p: [Op]) -> Int {
+        let prog = Program(p)
+        if let k = programIndex[prog] { return k }
+        programIndex[prog] = programs.count
+        programs.append(prog)
+        return programs.count - 1
+    }
+
+    mutating func intern(string s: String) -> Int {
+        if let k = stringIndex[s] { return k }
+        stringIndex[s] = strings.count
+        strings.append(s)
+        return strings.count - 1
+    }
+
+    // MARK: rules
+
+    private mutating func declareRules(_ f: SpecFileAST, profileIndex: Int) {
+        let pname = f.profile!.name.value
+        for g in f.groups {
+            guard let event = EventKind.bySpelling[g.event.value] else {
+                err(.unknownName, "unknown event '\(g.event.value)'; events are \(EventKind.allCases.map(\.spelling).joined(separator: ", "))", g.event.loc)
+                continue
+            }
+            let sts = resolveStates(g.states)
+            if event == .segment {
+                if let st = g.step {
+                    for s in sts where !steps[s].contains(st.value) {
+                        err(.unknownName, "state '\(states[s].name)' has no step '\(st.value)'; its check order is \(steps[s].joined(separator: ", "))", st.loc)
+                    }
+                } else {
+                    err(.syntax, "SEGMENT rules belong to a step of the check order: 'on SEGMENT in STATES step NAME'", g.event.loc)
+                }
+            } else if let st = g.step {
+                err(.syntax, "only SEGMENT has check steps; remove 'step \(st.value)'", st.loc)
+            }
+            if g.rules.isEmpty { err(.syntax, "'on \(g.event.value)' has no rules", g.loc) }
+            for r in g.rules { declareRule(r, group: g, event: event, states: sts, profileIndex: profileIndex, profile: pname) }
+        }
+    }
+
+    private mutating func declareRule(_ r: RuleDecl, group g: GroupDecl, event: EventKind, states sts: [Int], profileIndex: Int, profile: String) {
+        if r.citations.isEmpty, g.citations.isEmpty {
+            err(.citation, "rule '\(r.id.value)' has no citation: add 'cite RFC ... §...' (and p.N for RFC 793), or the stack behaviour it follows", r.id.loc)
+        }
+        for t in r.replaces {
+            if profileIndex == 0 {
+                err(.overlayTarget, "'replaces' belongs in an overlay; the base profile has nothing to replace", t.loc)
+            } else if let k = rules.firstIndex(where: { $0.decl.id.value == t.value && $0.profileIndex < profileIndex }) {
+                rules.remove(at: k)
+            } else {
+                err(.overlayTarget, "rule '\(r.id.value)' replaces '\(t.value)', which no profile this one extends defines", t.loc)
+            }
+        }
+        if let other = rules.first(where: { $0.decl.id.value == r.id.value }) {
+            err(.duplicate, "rule '\(r.id.value)' is already defined at \(other.decl.id.loc)", r.id.loc)
+            return
+        }
+        var ec = exprCompiler()
+        var guardOps: [Op]?
+        var guardOK = true
+        if let gexpr = r.guardExpr {
+            guardOK = ec.checkGuard(gexpr)
+            if guardOK {
+                guardOps = ec.lower(gexpr, want: .boolean)
+                guardOK = guardOps != nil
+            }
+        }
+        var instrs: [Instr] = []
+        var control = Control.none
+        var enters: Int?
+        for (k, a) in r.actions.enumerated() {
+            if control != .none {
+                err(.control, "nothing can follow '\(controlName(control))' in a rule", a.loc)
+                break
+            }
+            switch a.value {
+            case .send(let t, let cond):
+                if let ct = compileTemplate(t, &ec), let c = compileCondition(cond, &ec) {
+                    instrs.append(.send(template: ct, condition: c.index))
+                }
+            case .set(let reg, let e, let cond):
+                guard let rg = Register.bySpelling[reg.value] else {
+                    if InputField.bySpelling[reg.value] != nil {
+                        err(.type, "'\(reg.value)' belongs to the arriving segment or call and cannot be set", reg.loc)
+                    } else {
+                        err(.unknownName, "unknown variable '\(reg.value)'", reg.loc)
+                    }
+                    continue
+                }
+                if let ops = ec.lower(e, want: .number), let c = compileCondition(cond, &ec) {
+                    instrs.append(.set(rg, program: intern(ops), condition: c.index))
+                }
+            case .enter(let s):
+                if let k2 = stateIndex[s.value] {
+                    if enters != nil { err(.control, "a rule enters one state", s.loc) }
+                    enters = k2
+                    instrs.append(.enter(k2))
+                } else {
+                    err(.unknownName, "unknown state '\(s.value)'", s.loc)
+                }
+            case .signal(let s, let cond):
+                if let c = compileCondition(cond, &ec) { instrs.append(.signal(intern(string: s), condition: c.index)) }
+            case .reply(let s):
+                if event == .segment || event.isTimeout { err(.control, "'reply' answers a user call; use 'signal' for \(event.spelling)", a.loc) }
+                instrs.append(.reply(intern(string: s)))
+            case .builtin(let b, let cond):
+                if let bi = Builtin.bySpelling[b.value] {
+                    if let c = compileCondition(cond, &ec) { instrs.append(.builtin(bi, condition: c.index)) }
+                } else {
+                    err(.unknownName, "unknown action '\(b.value)'", b.loc)
+                }
+            case .timer(let name, let op):
+                if let t = TimerName.bySpelling[name.value] { instrs.append(.timer(t, op)) } else {
+                    err(.unknownName, "unknown timer '\(name.value)'; timers are time-wait, retransmission, user", name.loc)
+                }
+            case .drop: control = .drop
+            case .ret: control = .ret
+            case .continue(let at):
+                if event != .segment { err(.control, "'continue' moves to the next check step; \(event.spelling) has no steps", a.loc) }
+                control = .cont(at?.value)
+                if let at, !states.indices.contains(where: { steps[$0].contains(at.value) }) {
+                    err(.unknownName, "no state has a step '\(at.value)'", at.loc)
+                }
+            }
+            _ = k
+        }
+        if event == .segment, control == .none {
+            err(.control, "rule '\(r.id.value)' must end with 'drop', 'return' or 'continue' (what happens to the segment next)", r.actions.last?.loc ?? r.id.loc)
+        }
+        diags += ec.diags
+        rules.append(RuleDef(decl: r, group: g, profileIndex: profileIndex, profile: profile, event: event, states: sts,
+                             guardOps: r.guardExpr == nil ? nil : guardOps, guardOK: guardOK, instrs: instrs, control: control, enters: enters))
+    }
+
+    private func controlName(_ c: Control) -> String {
+        switch c {
+        case .none: ""
+        case .drop: "drop"
+        case .ret: "return"
+        case .cont: "continue"
+        }
+    }
+
+    private struct Cond { var index: Int? }
+
+    private mutating func compileCondition(_ e: Expr?, _ ec: inout ExprCompiler) -> Cond? {
+        guard let e else { return Cond(index: nil) }
+        guard let ops = ec.lower(e, want: .boolean) else { return nil }
+        return Cond(index: intern(ops))
+    }
+
+    private mutating func compileTemplate(_ t: SegmentTemplate, _ ec: inout ExprCompiler) -> Int? {
+        let seq = ec.lower(t.seq, want: .number)
+        let ack = t.ack.map { ec.lower($0, want: .number) }
+        let data = t.data.map { ec.lower($0, want: .number) }
+        let wnd = t.wnd.map { ec.lower($0, want: .number) }
+        guard let seq else { return nil }
+        if case .some(nil) = ack { return nil }
+        if case .some(nil) = data { return nil }
+        if case .some(nil) = wnd { return nil }
+        func usesISS(_ ops: [Op]?) -> Bool {
+            ops?.contains { if case .reg(let r) = $0 { r.isISSRelative } else { false } } ?? false
+        }
+        var text = "<SEQ=\(t.seq.text)>"
+        if let a = t.ack { text += "<ACK=\(a.text)>" }
+        text += "<CTL=\(t.ctl.description)>"
+        if let d = t.data { text += "<DATA=\(d.text)>" }
+        if let w = t.wnd { text += "<WND=\(w.text)>" }
+        let ct = CompiledTemplate(seq: Program(seq), ack: ack.flatMap { $0 }.map(Program.init), ctl: t.ctl,
+                                  data: data.flatMap { $0 }.map(Program.init), wnd: wnd.flatMap { $0 }.map(Program.init),
+                                  seqUsesISS: usesISS(seq), ackUsesISS: usesISS(ack ?? nil), text: text)
+        templates.append(ct)
+        return templates.count - 1
+    }
+}

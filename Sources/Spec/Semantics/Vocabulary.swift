@@ -1,0 +1,179 @@
+/// The fixed vocabulary of the spec language: the RFC's variables, segment fields, control bits, events and the
+/// few builtin actions whose semantics are too procedural to write as assignments.
+
+/// TCB variables (RFC 9293 §3.3.1) plus the bookkeeping an executable model needs. All are 32-bit; sequence
+/// arithmetic on them is modulo 2^32.
+public enum Register: UInt8, CaseIterable, Sendable {
+    case sndUna, sndNxt, sndWnd, sndUp, sndWl1, sndWl2, iss
+    case rcvNxt, rcvWnd, rcvUp, irs
+    case maxSndWnd
+    /// Octets the user has SENT that are not yet segmentized.
+    case sndQueue
+    /// Octets accepted from the network and not yet RECEIVEd by the user.
+    case rcvQueue
+    /// 1 once the user has called CLOSE and the FIN is waiting for queued data.
+    case finPending
+    /// 1 once our FIN occupies SND.NXT-1.
+    case finSent
+    /// 1 when the connection came from a passive OPEN (LISTEN), for SYN-RECEIVED's RST and SYN rules.
+    case passive
+    /// An out-of-order range held for later processing (RFC 9293 §3.10.7.4, SHLD-31): start and length.
+    case holdSeq, holdLen
+
+    public var spelling: String {
+        switch self {
+        case .sndUna: "SND.UNA"
+        case .sndNxt: "SND.NXT"
+        case .sndWnd: "SND.WND"
+        case .sndUp: "SND.UP"
+        case .sndWl1: "SND.WL1"
+        case .sndWl2: "SND.WL2"
+        case .iss: "ISS"
+        case .rcvNxt: "RCV.NXT"
+        case .rcvWnd: "RCV.WND"
+        case .rcvUp: "RCV.UP"
+        case .irs: "IRS"
+        case .maxSndWnd: "MAX.SND.WND"
+        case .sndQueue: "SND.QUEUE"
+        case .rcvQueue: "RCV.QUEUE"
+        case .finPending: "FIN.PENDING"
+        case .finSent: "FIN.SENT"
+        case .passive: "PASSIVE"
+        case .holdSeq: "RCV.HOLD.SEQ"
+        case .holdLen: "RCV.HOLD.LEN"
+        }
+    }
+
+    /// Registers whose value is an offset from our ISS: symbolic until the target's ISS is observed.
+    public var isISSRelative: Bool {
+        switch self {
+        case .iss, .sndUna, .sndNxt, .sndWl2, .sndUp: true
+        default: false
+        }
+    }
+
+    public static let bySpelling: [String: Register] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.spelling, $0) })
+}
+
+/// Fields of the arriving segment (RFC 9293 §3.3.1 "Current Segment Variables") and of the user call.
+public enum InputField: UInt8, CaseIterable, Sendable {
+    case segSeq, segAck, segLen, segWnd, segUp, segData, callLen
+
+    public var spelling: String {
+        switch self {
+        case .segSeq: "SEG.SEQ"
+        case .segAck: "SEG.ACK"
+        case .segLen: "SEG.LEN"
+        case .segWnd: "SEG.WND"
+        case .segUp: "SEG.UP"
+        case .segData: "SEG.DATA"
+        case .callLen: "CALL.LEN"
+        }
+    }
+
+    public static let bySpelling: [String: InputField] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.spelling, $0) })
+}
+
+/// TCP control bits. SYN, ACK, FIN and RST are dimensions of every segment input class; the others are read at
+/// run time only.
+public struct ControlBits: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let fin = ControlBits(rawValue: 0x01)
+    public static let syn = ControlBits(rawValue: 0x02)
+    public static let rst = ControlBits(rawValue: 0x04)
+    public static let psh = ControlBits(rawValue: 0x08)
+    public static let ack = ControlBits(rawValue: 0x10)
+    public static let urg = ControlBits(rawValue: 0x20)
+    public static let ece = ControlBits(rawValue: 0x40)
+    public static let cwr = ControlBits(rawValue: 0x80)
+
+    /// The bits that partition segment input classes, in RFC order of the CTL notation.
+    public static let classBits: [ControlBits] = [.syn, .ack, .fin, .rst]
+
+    public static let names: [(String, ControlBits)] = [
+        ("SYN", .syn), ("ACK", .ack), ("FIN", .fin), ("RST", .rst), ("PSH", .psh), ("URG", .urg), ("ECE", .ece), ("CWR", .cwr),
+    ]
+    public static func named(_ s: String) -> ControlBits? { names.first { $0.0 == s }?.1 }
+
+    /// `SYN,ACK` — the CTL notation of RFC 9293 §3.10.
+    public var description: String {
+        let parts = ControlBits.names.filter { contains($0.1) }.map(\.0)
+        return parts.isEmpty ? "-" : parts.joined(separator: ",")
+    }
+}
+
+/// The events of RFC 9293 §3.10: user calls, arriving segments, timeouts.
+public enum EventKind: UInt8, CaseIterable, Sendable, Hashable {
+    case segment, openActive, openPassive, send, receive, close, abort, status
+    case userTimeout, retransmissionTimeout, timeWaitTimeout
+
+    public var spelling: String {
+        switch self {
+        case .segment: "SEGMENT"
+        case .openActive: "OPEN-ACTIVE"
+        case .openPassive: "OPEN-PASSIVE"
+        case .send: "SEND"
+        case .receive: "RECEIVE"
+        case .close: "CLOSE"
+        case .abort: "ABORT"
+        case .status: "STATUS"
+        case .userTimeout: "USER-TIMEOUT"
+        case .retransmissionTimeout: "RETRANSMISSION-TIMEOUT"
+        case .timeWaitTimeout: "TIME-WAIT-TIMEOUT"
+        }
+    }
+
+    public var isUserCall: Bool { !isTimeout && self != .segment }
+    public var isTimeout: Bool { self == .userTimeout || self == .retransmissionTimeout || self == .timeWaitTimeout }
+
+    public static let bySpelling: [String: EventKind] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.spelling, $0) })
+}
+
+/// Actions whose RFC text is a procedure rather than an assignment. Each is documented in docs/spec-language.md.
+public enum Builtin: UInt8, CaseIterable, Sendable {
+    /// Segmentize queued SEND data (and a pending FIN once the queue is empty) within the send window.
+    case transmit
+    /// Send the segment at the front of the retransmission queue again (data and/or FIN from SND.UNA).
+    case retransmit
+    /// Take the in-window text of the segment at RCV.NXT: advance RCV.NXT, queue it for RECEIVE, shrink RCV.WND.
+    case acceptText
+    /// Hold an in-window segment that starts beyond RCV.NXT for later processing (RFC 9293 SHLD-31).
+    case hold
+    /// Hand queued received octets (up to CALL.LEN) to the user and reopen the window by as much.
+    case deliver
+    /// Flush the send and retransmission queues.
+    case flush
+
+    public var spelling: String {
+        switch self {
+        case .transmit: "transmit"
+        case .retransmit: "retransmit"
+        case .acceptText: "accept-text"
+        case .hold: "hold"
+        case .deliver: "deliver"
+        case .flush: "flush"
+        }
+    }
+
+    public static let bySpelling: [String: Builtin] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.spelling, $0) })
+}
+
+public enum TimerName: UInt8, CaseIterable, Sendable {
+    case timeWait, retransmission, user
+    public var spelling: String {
+        switch self {
+        case .timeWait: "time-wait"
+        case .retransmission: "retransmission"
+        case .user: "user"
+        }
+    }
+    public static let bySpelling: [String: TimerName] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.spelling, $0) })
+}
+
+public enum TimerOp: UInt8, Sendable {
+    case start, stop
+}
+
+/// Names the lexer treats as variables: a `-` after one of them is a minus sign, not part of a hyphenated name.
+let variableSpellings: Set<String> = Set(Register.allCases.map(\.spelling)).union(InputField.allCases.map(\.spelling))

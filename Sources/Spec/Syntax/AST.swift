@@ -1,0 +1,154 @@
+/// The typed syntax tree of one `.tcpspec` file, as written (before profiles are merged).
+
+public struct Located<T: Sendable>: Sendable {
+    public var value: T
+    public var loc: SourceLocation
+    public init(_ value: T, _ loc: SourceLocation) {
+        self.value = value
+        self.loc = loc
+    }
+}
+
+public indirect enum Expr: Sendable {
+    case number(UInt32, SourceLocation)
+    case name(String, SourceLocation)
+    case not(Expr, SourceLocation)
+    case and(Expr, Expr, SourceLocation)
+    case or(Expr, Expr, SourceLocation)
+    case add(Expr, Expr, SourceLocation)
+    case sub(Expr, Expr, SourceLocation)
+    /// `a =< b < c`: a chain of modulo-2^32 comparisons, as the RFC writes them.
+    case compare([Expr], [CompareOp], SourceLocation)
+    case call(String, [Expr], SourceLocation)
+    /// `seq is exact`, `ack in {new, dup}`, `seq is not outside`.
+    case classIs(String, [Located<String>], negated: Bool, SourceLocation)
+
+    public var loc: SourceLocation {
+        switch self {
+        case .number(_, let l), .name(_, let l), .not(_, let l), .and(_, _, let l), .or(_, _, let l), .add(_, _, let l),
+             .sub(_, _, let l), .compare(_, _, let l), .call(_, _, let l), .classIs(_, _, _, let l):
+            l
+        }
+    }
+}
+
+public enum CompareOp: String, Sendable {
+    case lt = "<", le = "=<", gt = ">", ge = ">=", eq = "=", ne = "!="
+}
+
+/// A cited source: `RFC 793 §3.9 p.69`, `RFC 9293 §3.10.7.4`, `RFC 5961 §3.2`, `erratum 4772`, `linux tcp_validate_incoming`.
+public struct CitationRef: Sendable, Hashable, CustomStringConvertible {
+    public var document: String
+    public var section: String?
+    public var page: Int?
+    public var quote: String?
+
+    public var description: String {
+        var s = document
+        if let section { s += " §\(section)" }
+        if let page { s += " p.\(page)" }
+        if let quote { s += " \"\(quote)\"" }
+        return s
+    }
+}
+
+public struct Citation: Sendable {
+    public var refs: [CitationRef]
+    public var loc: SourceLocation
+    public var text: String { refs.map(\.description).joined(separator: "; ") }
+}
+
+/// `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` — a segment to send, in RFC 9293 §3.10 notation.
+public struct SegmentTemplate: Sendable {
+    public var seq: Expr
+    public var ack: Expr?
+    public var ctl: ControlBits
+    public var data: Expr?
+    public var wnd: Expr?
+    public var loc: SourceLocation
+}
+
+public enum Action: Sendable {
+    case send(SegmentTemplate, condition: Expr?)
+    case set(Located<String>, Expr, condition: Expr?)
+    case enter(Located<String>)
+    case signal(String, condition: Expr?)
+    /// The immediate return of a user call: `reply "ok"`, `reply "error: connection closing"`.
+    case reply(String)
+    case builtin(Located<String>, condition: Expr?)
+    case timer(Located<String>, TimerOp)
+    case drop
+    case ret
+    case `continue`(at: Located<String>?)
+
+    public var isControl: Bool {
+        switch self {
+        case .drop, .ret, .continue: true
+        default: false
+        }
+    }
+}
+
+public struct RuleDecl: Sendable {
+    public var id: Located<String>
+    /// nil for `otherwise`.
+    public var guardExpr: Expr?
+    public var replaces: [Located<String>]
+    public var actions: [Located<Action>]
+    public var citations: [Citation]
+}
+
+/// `on EVENT in STATE... [step NAME]` followed by its rules.
+public struct GroupDecl: Sendable {
+    public var event: Located<String>
+    public var states: [Located<String>]
+    public var step: Located<String>?
+    public var citations: [Citation]
+    public var rules: [RuleDecl]
+    public var loc: SourceLocation
+}
+
+public struct ClassifierCase: Sendable {
+    public var value: Located<String>
+    /// nil for `otherwise`.
+    public var condition: Expr?
+}
+
+/// `classify NAME on EVENT... in STATE...` with ordered `case` lines: the first that holds gives the value.
+public struct ClassifierDecl: Sendable {
+    public var name: Located<String>
+    public var events: [Located<String>]
+    public var states: [Located<String>]
+    public var cases: [ClassifierCase]
+    public var citations: [Citation]
+    public var isOverride: Bool
+    public var loc: SourceLocation
+}
+
+public struct StateDecl: Sendable {
+    public var name: Located<String>
+    public var attributes: [Located<String>]
+}
+
+/// `steps in STATE...: a, b, c` — the check order of SEGMENT ARRIVES for those states.
+public struct StepsDecl: Sendable {
+    public var states: [Located<String>]
+    public var steps: [Located<String>]
+    public var citations: [Citation]
+    public var loc: SourceLocation
+}
+
+public struct ProfileDecl: Sendable {
+    public var name: Located<String>
+    public var extends: Located<String>?
+    public var title: String?
+}
+
+public struct SpecFileAST: Sendable {
+    public var file: SourceFile
+    public var profile: ProfileDecl?
+    public var states: [StateDecl] = []
+    public var steps: [StepsDecl] = []
+    public var classifiers: [ClassifierDecl] = []
+    public var groups: [GroupDecl] = []
+}

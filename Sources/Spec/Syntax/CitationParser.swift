@@ -1,0 +1,115 @@
+/// Parses citation text: references separated by `;`, each a document followed by optional `§section`, `p.N`
+/// and a quoted phrase. Documents: `RFC N`, `erratum N`, `linux NAME` (a kernel function or sysctl), `pytcp NAME`.
+enum CitationParser {
+    struct Failure: Error {
+        var message: String
+        var offset: Int
+    }
+
+    static func parse(_ text: String) -> Result<[CitationRef], Failure> {
+        let s = Array(text.unicodeScalars)
+        if s.allSatisfy({ $0 == " " || $0 == "\t" }) {
+            return .failure(Failure(message: "empty citation: name the RFC section (and page for RFC 793) or the stack behaviour", offset: 0))
+        }
+        var refs: [CitationRef] = []
+        var start = 0
+        var inQuote = false
+        var parts: [(Int, [Unicode.Scalar])] = []
+        for (k, c) in s.enumerated() {
+            if c == "\"" { inQuote.toggle() }
+            if c == ";" && !inQuote {
+                parts.append((start, Array(s[start..<k])))
+                start = k + 1
+            }
+        }
+        if inQuote { return .failure(Failure(message: "unterminated quote in citation", offset: s.count)) }
+        parts.append((start, Array(s[start..<s.count])))
+        for (off, part) in parts {
+            switch parseRef(part, base: off) {
+            case .success(let r): refs.append(r)
+            case .failure(let f): return .failure(f)
+            }
+        }
+        return .success(refs)
+    }
+
+    private static func words(_ part: [Unicode.Scalar], base: Int) -> [(Int, String)] {
+        var out: [(Int, String)] = []
+        var k = 0
+        while k < part.count {
+            if part[k] == " " || part[k] == "\t" || part[k] == "," {
+                k += 1
+                continue
+            }
+            let st = k
+            if part[k] == "\"" {
+                k += 1
+                while k < part.count, part[k] != "\"" { k += 1 }
+                k = min(k + 1, part.count)
+            } else {
+                while k < part.count, part[k] != " ", part[k] != "\t", part[k] != "," { k += 1 }
+            }
+            var v = String.UnicodeScalarView()
+            v.append(contentsOf: part[st..<k])
+            out.append((base + st, String(v)))
+        }
+        return out
+    }
+
+    private static func parseRef(_ part: [Unicode.Scalar], base: Int) -> Result<CitationRef, Failure> {
+        var w = words(part, base: base)
+        guard !w.isEmpty else { return .failure(Failure(message: "empty reference between ';'", offset: base)) }
+        var doc: String
+        let first = w.removeFirst()
+        let upper = first.1.uppercased()
+        if upper == "RFC" || upper.hasPrefix("RFC") {
+            var num = String(first.1.dropFirst(3))
+            if num.isEmpty {
+                guard !w.isEmpty else { return .failure(Failure(message: "RFC needs a number", offset: first.0)) }
+                num = w.removeFirst().1
+            }
+            guard !num.isEmpty, num.allSatisfy(\.isNumber) else {
+                return .failure(Failure(message: "expected an RFC number, found '\(num)'", offset: first.0))
+            }
+            doc = "RFC \(num)"
+        } else if upper == "ERRATUM" || upper == "ERRATA" {
+            guard let n = w.first, n.1.allSatisfy(\.isNumber) else {
+                return .failure(Failure(message: "erratum needs its ID number", offset: first.0))
+            }
+            w.removeFirst()
+            doc = "erratum \(n.1)"
+        } else if ["LINUX", "PYTCP", "FREEBSD", "RFC-GAP"].contains(upper) {
+            guard let n = w.first, !n.1.hasPrefix("\"") else {
+                return .failure(Failure(message: "\(first.1) needs the function, sysctl or document it cites", offset: first.0))
+            }
+            w.removeFirst()
+            doc = "\(first.1.lowercased()) \(n.1)"
+        } else {
+            return .failure(Failure(message: "unknown citation source '\(first.1)'; use RFC N, erratum N, linux NAME or pytcp NAME", offset: first.0))
+        }
+        var ref = CitationRef(document: doc)
+        for (off, word) in w {
+            if word.hasPrefix("§") {
+                let sec = String(word.dropFirst())
+                guard !sec.isEmpty, sec.allSatisfy({ $0.isNumber || $0 == "." || $0.isLetter }) else {
+                    return .failure(Failure(message: "malformed section '\(word)'", offset: off))
+                }
+                ref.section = sec
+            } else if word.hasPrefix("p.") {
+                guard let p = Int(word.dropFirst(2)), p > 0 else {
+                    return .failure(Failure(message: "malformed page '\(word)', expected p.N", offset: off))
+                }
+                ref.page = p
+            } else if word.hasPrefix("\"") {
+                ref.quote = String(word.dropFirst().dropLast())
+            } else {
+                // Bare words are a note, e.g. `Figure 8 line 6`.
+                ref.quote = (ref.quote.map { $0 + " " } ?? "") + word
+            }
+        }
+        if doc == "RFC 793", ref.page == nil {
+            return .failure(Failure(message: "RFC 793 citations need a page (p.N): the 1981 text is cited by page", offset: base))
+        }
+        return .success(ref)
+    }
+}

@@ -29,6 +29,8 @@ public enum Dimension: Sendable, Hashable {
 public struct StateInfo: Sendable {
     public var name: String
     public var synchronized: Bool
+    /// Entering the state clears the connection variables (CLOSED: "delete the TCB"; LISTEN: no connection yet).
+    public var clears: Bool
     public var loc: SourceLocation
 }
 
@@ -51,7 +53,7 @@ public struct ClassifierInfo: Sendable {
 public struct RuleInfo: Sendable {
     public var id: String
     public var profile: String
-    public var event: EventKind
+    public var events: [EventKind]
     public var step: String?
     public var citations: [Citation]
     public var loc: SourceLocation

@@ -13,13 +13,16 @@ struct CellBuilder {
     var chains: [Chain] = []
     var reported: Set<String> = []
 
+    /// The chain index of a combination no input can produce.
+    static let impossible = -2
+
     init(compiler: SpecCompiler) {
         c = compiler
         index = Array(repeating: Array(repeating: [:], count: EventKind.allCases.count), count: compiler.states.count)
         decidedCount = Array(repeating: 0, count: compiler.rules.count)
         for r in compiler.rules {
             for s in r.states {
-                index[s][Int(r.event.rawValue)][r.group.step?.value ?? "", default: []].append(r.index)
+                for e in r.events { index[s][Int(e.rawValue)][r.group.step?.value ?? "", default: []].append(r.index) }
             }
         }
     }
@@ -59,6 +62,14 @@ struct CellBuilder {
         return cell
     }
 
+    /// False for combinations no input can produce, such as ACK off with `ack=new`: they are not input classes.
+    func feasible(_ cell: Cell) -> Bool {
+        for (k, v) in cell.classValues {
+            if !GuardEval.possible(c.classifiers[k], value: v, bits: cell.bits, classValue: { cell.classValues[$0] }) { return false }
+        }
+        return true
+    }
+
     func describe(_ cell: Cell, event: EventKind) -> String {
         var parts = [event == .segment ? (cell.bits.isEmpty ? "<no SYN/ACK/FIN/RST>" : cell.bits.description) : event.spelling]
         for k in cell.classValues.keys.sorted() { parts.append("\(c.classifiers[k].name)=\(c.classifiers[k].values[cell.classValues[k]!])") }
@@ -72,7 +83,7 @@ struct CellBuilder {
         if v == nil {
             let missing = GuardEval.classifiers(ops).filter { cell.classValues[$0] == nil }.map { c.classifiers[$0].name }
             once("missing:\(r.index):\(startState)", .type,
-                 "rule '\(r.decl.id.value)' tests \(missing.joined(separator: ", ")), which is not classified for \(r.event.spelling) arriving in \(c.states[startState].name) (the state this input started in)",
+                 "rule '\(r.decl.id.value)' tests \(missing.joined(separator: ", ")), which is not classified for \(r.events.map(\.spelling).joined(separator: "/")) arriving in \(c.states[startState].name) (the state this input started in)",
                  r.decl.guardExpr?.loc ?? r.decl.id.loc)
         }
         return v
@@ -187,6 +198,10 @@ struct CellBuilder {
                 for k in 0..<count {
                     let coords = t.coordinates(of: k)
                     let cl = cell(coords, dims)
+                    guard feasible(cl) else {
+                        cellChains[k] = CellBuilder.impossible
+                        continue
+                    }
                     guard hasRules || event == .segment else {
                         reportIncomplete(state: s, event: event, step: nil, cell: cl)
                         continue
@@ -230,26 +245,29 @@ struct CellBuilder {
     mutating func checkRules() {
         for r in c.rules where r.guardOK {
             var satisfiable = false
-            var example: (Int, Cell)?
+            var example: (Int, Cell, EventKind)?
             for s in r.states {
-                let dims = dimensions(state: s, event: r.event)
+              for event in r.events {
+                let dims = dimensions(state: s, event: event)
                 let radices = dims.map(radix)
                 let t = EventTable(dimensions: dims, radices: radices, cellChains: [], tree: [])
                 for k in 0..<radices.reduce(1, *) {
                     let cl = cell(t.coordinates(of: k), dims)
+                    guard feasible(cl) else { continue }
                     let hit: Bool
                     if r.decl.guardExpr == nil {
                         // `otherwise` is live where no sibling guard holds.
-                        let siblings = index[s][Int(r.event.rawValue)][r.group.step?.value ?? ""] ?? []
+                        let siblings = index[s][Int(event.rawValue)][r.group.step?.value ?? ""] ?? []
                         hit = !siblings.contains { $0 != r.index && c.rules[$0].decl.guardExpr != nil && GuardEval.eval(c.rules[$0].guardOps ?? [], bits: cl.bits, classValue: { cl.classValues[$0] }) == true }
                     } else {
                         hit = GuardEval.eval(r.guardOps ?? [], bits: cl.bits, classValue: { cl.classValues[$0] }) ?? true
                     }
                     if hit {
                         satisfiable = true
-                        if example == nil { example = (s, cl) }
+                        if example == nil { example = (s, cl, event) }
                     }
                 }
+              }
             }
             if !satisfiable {
                 diags.append(Diagnostic(.deadRule, r.decl.guardExpr == nil
@@ -257,8 +275,8 @@ struct CellBuilder {
                     : "rule '\(r.decl.id.value)' never applies: no input class satisfies its guard", at: r.decl.id.loc))
             } else if decidedCount[r.index] == 0 && !reported.contains(where: { $0.hasPrefix("inc:") || $0.hasPrefix("missing:") || $0.hasPrefix("cont") }) {
                 var notes: [String] = []
-                if let (s, cl) = example {
-                    notes.append("for example \(describe(cl, event: r.event)) in \(c.states[s].name)")
+                if let (s, cl, ev) = example {
+                    notes.append("for example \(describe(cl, event: ev)) in \(c.states[s].name)")
                 }
                 diags.append(Diagnostic(.shadowedRule, "rule '\(r.decl.id.value)' is never reached: earlier check steps decide every input it matches", at: r.decl.id.loc, notes: notes))
             }

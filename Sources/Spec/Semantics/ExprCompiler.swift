@@ -149,6 +149,51 @@ enum GuardEval {
         return stack.last
     }
 
+    enum Tri { case t, f, u }
+
+    /// Three-valued evaluation of a classifier case at compile time: control bits and classifier values the cell
+    /// fixes are known, everything else (variables, fields) is unknown. Sound for feasibility: `.f` only when the
+    /// condition is false for every input of the cell.
+    static func tri(_ ops: [Op], bits: ControlBits, classValue: (Int) -> Int?) -> Tri {
+        var stack: [Tri] = []
+        func pop() -> Tri { stack.popLast() ?? .u }
+        for op in ops {
+            switch op {
+            case .const(let v): stack.append(v != 0 ? .t : .f)
+            case .flag(let b):
+                stack.append(ControlBits.classBits.contains(b) ? (bits.contains(b) ? .t : .f) : .u)
+            case .classIn(let c, let mask):
+                if let v = classValue(c) { stack.append(mask & (1 << UInt64(v)) != 0 ? .t : .f) } else { stack.append(.u) }
+            case .not:
+                let a = pop()
+                stack.append(a == .t ? .f : a == .f ? .t : .u)
+            case .and:
+                let b = pop(), a = pop()
+                stack.append(a == .f || b == .f ? .f : (a == .t && b == .t ? .t : .u))
+            case .or:
+                let b = pop(), a = pop()
+                stack.append(a == .t || b == .t ? .t : (a == .f && b == .f ? .f : .u))
+            case .reg, .field:
+                stack.append(.u)
+            case .add, .sub, .min, .max, .cmp:
+                _ = pop()
+                _ = pop()
+                stack.append(.u)
+            }
+        }
+        return stack.last ?? .u
+    }
+
+    /// Whether classifier `info` can take value `v` for some input of the cell.
+    static func possible(_ info: ClassifierInfo, value v: Int, bits: ControlBits, classValue: (Int) -> Int?) -> Bool {
+        for c in info.cases {
+            let t = c.program.map { tri($0.ops, bits: bits, classValue: classValue) } ?? .t
+            if c.value == v && t != .f { return true }
+            if t == .t { return false }
+        }
+        return false
+    }
+
     /// The classifiers a guard reads.
     static func classifiers(_ ops: [Op]) -> [Int] {
         ops.compactMap { if case .classIn(let c, _) = $0 { c } else { nil } }

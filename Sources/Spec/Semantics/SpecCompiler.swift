@@ -12,7 +12,7 @@ public struct SpecCompiler {
         var group: GroupDecl
         var profileIndex: Int
         var profile: String
-        var event: EventKind
+        var events: [EventKind]
         var states: [Int]
         var guardOps: [Op]?  // nil: otherwise
         var guardOK: Bool
@@ -122,7 +122,7 @@ public struct SpecCompiler {
         let (tables, chains) = cells.build()
         diags += cells.diags
         let ruleInfos = rules.map { r in
-            RuleInfo(id: r.decl.id.value, profile: r.profile, event: r.event, step: r.group.step?.value,
+            RuleInfo(id: r.decl.id.value, profile: r.profile, events: r.events, step: r.group.step?.value,
                      citations: r.group.citations + r.decl.citations, loc: r.decl.id.loc,
                      guardText: r.decl.guardExpr?.text ?? "otherwise", replaced: r.decl.replaces.map(\.value))
         }
@@ -142,15 +142,19 @@ public struct SpecCompiler {
                 continue
             }
             var sync = false
+            var clears = false
             for a in s.attributes {
                 switch a.value {
-                case "initial": initial.append(s.name)
+                case "initial":
+                    initial.append(s.name)
+                    clears = true
                 case "synchronized": sync = true
-                default: err(.unknownName, "unknown state attribute '\(a.value)'; use 'initial' or 'synchronized'", a.loc)
+                case "clears": clears = true
+                default: err(.unknownName, "unknown state attribute '\(a.value)'; use 'initial', 'synchronized' or 'clears'", a.loc)
                 }
             }
             stateIndex[s.name.value] = states.count
-            states.append(StateInfo(name: s.name.value, synchronized: sync, loc: s.name.loc))
+            states.append(StateInfo(name: s.name.value, synchronized: sync, clears: clears, loc: s.name.loc))
         }
         if initial.count == 1 {
             initialState = stateIndex[initial[0].value] ?? 0
@@ -276,28 +280,33 @@ public struct SpecCompiler {
     private mutating func declareRules(_ f: SpecFileAST, profileIndex: Int) {
         let pname = f.profile!.name.value
         for g in f.groups {
-            guard let event = EventKind.bySpelling[g.event.value] else {
-                err(.unknownName, "unknown event '\(g.event.value)'; events are \(EventKind.allCases.map(\.spelling).joined(separator: ", "))", g.event.loc)
-                continue
+            var events: [EventKind] = []
+            for e in g.events {
+                if let ev = EventKind.bySpelling[e.value] { events.append(ev) } else {
+                    err(.unknownName, "unknown event '\(e.value)'; events are \(EventKind.allCases.map(\.spelling).joined(separator: ", "))", e.loc)
+                }
             }
+            guard !events.isEmpty else { continue }
             let sts = resolveStates(g.states)
-            if event == .segment {
+            if events.contains(.segment) {
+                if events.count > 1 { err(.syntax, "SEGMENT rules have check steps; give them an 'on SEGMENT' group of their own", g.events[0].loc) }
                 if let st = g.step {
                     for s in sts where !steps[s].contains(st.value) {
                         err(.unknownName, "state '\(states[s].name)' has no step '\(st.value)'; its check order is \(steps[s].joined(separator: ", "))", st.loc)
                     }
                 } else {
-                    err(.syntax, "SEGMENT rules belong to a step of the check order: 'on SEGMENT in STATES step NAME'", g.event.loc)
+                    err(.syntax, "SEGMENT rules belong to a step of the check order: 'on SEGMENT in STATES step NAME'", g.events[0].loc)
                 }
             } else if let st = g.step {
                 err(.syntax, "only SEGMENT has check steps; remove 'step \(st.value)'", st.loc)
             }
-            if g.rules.isEmpty { err(.syntax, "'on \(g.event.value)' has no rules", g.loc) }
-            for r in g.rules { declareRule(r, group: g, event: event, states: sts, profileIndex: profileIndex, profile: pname) }
+            if g.rules.isEmpty { err(.syntax, "'on \(g.events.map(\.value).joined(separator: ", "))' has no rules", g.loc) }
+            for r in g.rules { declareRule(r, group: g, events: events, states: sts, profileIndex: profileIndex, profile: pname) }
         }
     }
 
-    private mutating func declareRule(_ r: RuleDecl, group g: GroupDecl, event: EventKind, states sts: [Int], profileIndex: Int, profile: String) {
+    private mutating func declareRule(_ r: RuleDecl, group g: GroupDecl, events: [EventKind], states sts: [Int], profileIndex: Int, profile: String) {
+        let event = events[0]
         if r.citations.isEmpty, g.citations.isEmpty {
             err(.citation, "rule '\(r.id.value)' has no citation: add 'cite RFC ... §...' (and p.N for RFC 793), or the stack behaviour it follows", r.id.loc)
         }
@@ -360,7 +369,7 @@ public struct SpecCompiler {
             case .signal(let s, let cond):
                 if let c = compileCondition(cond, &ec) { instrs.append(.signal(intern(string: s), condition: c.index)) }
             case .reply(let s):
-                if event == .segment || event.isTimeout { err(.control, "'reply' answers a user call; use 'signal' for \(event.spelling)", a.loc) }
+                if let bad = events.first(where: { !$0.isUserCall }) { err(.control, "'reply' answers a user call; use 'signal' for \(bad.spelling)", a.loc) }
                 instrs.append(.reply(intern(string: s)))
             case .builtin(let b, let cond):
                 if let bi = Builtin.bySpelling[b.value] {
@@ -387,7 +396,7 @@ public struct SpecCompiler {
             err(.control, "rule '\(r.id.value)' must end with 'drop', 'return' or 'continue' (what happens to the segment next)", r.actions.last?.loc ?? r.id.loc)
         }
         diags += ec.diags
-        rules.append(RuleDef(decl: r, group: g, profileIndex: profileIndex, profile: profile, event: event, states: sts,
+        rules.append(RuleDef(decl: r, group: g, profileIndex: profileIndex, profile: profile, events: events, states: sts,
                              guardOps: r.guardExpr == nil ? nil : guardOps, guardOK: guardOK, instrs: instrs, control: control, enters: enters))
     }
 

@@ -144,6 +144,8 @@ public enum Builtin: UInt8, CaseIterable, Sendable {
     case deliver
     /// Flush the send and retransmission queues.
     case flush
+    /// Select an initial send sequence number (RFC 9293 §3.4.1): the target's choice, symbolic until observed.
+    case selectISS
 
     public var spelling: String {
         switch self {
@@ -153,6 +155,7 @@ public enum Builtin: UInt8, CaseIterable, Sendable {
         case .hold: "hold"
         case .deliver: "deliver"
         case .flush: "flush"
+        case .selectISS: "select-iss"
         }
     }
 

@@ -98,9 +98,9 @@ public struct RuleDecl: Sendable {
     public var citations: [Citation]
 }
 
-/// `on EVENT in STATE... [step NAME]` followed by its rules.
+/// `on EVENT[, EVENT] in STATE... [step NAME]` followed by its rules.
 public struct GroupDecl: Sendable {
-    public var event: Located<String>
+    public var events: [Located<String>]
     public var states: [Located<String>]
     public var step: Located<String>?
     public var citations: [Citation]

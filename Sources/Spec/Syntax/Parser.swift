@@ -257,7 +257,11 @@ public struct Parser {
     private mutating func parseGroup() throws -> GroupDecl {
         let l = loc
         advance()
-        let event = try expectName("an event (SEGMENT, OPEN-ACTIVE, OPEN-PASSIVE, SEND, RECEIVE, CLOSE, ABORT, STATUS, USER-TIMEOUT, RETRANSMISSION-TIMEOUT, TIME-WAIT-TIMEOUT)")
+        var events = [try expectName("an event (SEGMENT, OPEN-ACTIVE, OPEN-PASSIVE, SEND, RECEIVE, CLOSE, ABORT, STATUS, USER-TIMEOUT, RETRANSMISSION-TIMEOUT, TIME-WAIT-TIMEOUT)")]
+        while isPunct(",") {
+            advance()
+            events.append(try expectName("an event"))
+        }
         try expectKeyword("in")
         let states = try parseStateList(until: ["step"], allowColon: false)
         var step: Located<String>?
@@ -265,7 +269,7 @@ public struct Parser {
             advance()
             step = try expectName("a step name")
         }
-        return GroupDecl(event: event, states: states, step: step, citations: [], rules: [], loc: l)
+        return GroupDecl(events: events, states: states, step: step, citations: [], rules: [], loc: l)
     }
 
     private mutating func parseRuleHeader() throws -> RuleDecl {

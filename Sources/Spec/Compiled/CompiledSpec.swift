@@ -108,6 +108,9 @@ public enum TreeNode: Sendable {
 }
 
 public struct EventTable: Sendable {
+    /// The chain value of a dimension combination no input can produce (e.g. ACK off with `ack=new`).
+    public static let impossible = -2
+
     public var dimensions: [Dimension]
     public var radices: [Int]
     /// The chain of each cell (mixed-radix index over `dimensions`, first dimension most significant).

@@ -13,8 +13,7 @@ struct CellBuilder {
     var chains: [Chain] = []
     var reported: Set<String> = []
 
-    /// The chain index of a combination no input can produce.
-    static let impossible = -2
+    static let impossible = EventTable.impossible
 
     init(compiler: SpecCompiler) {
         c = compiler
@@ -103,6 +102,10 @@ struct CellBuilder {
         }
         if otherwise.count > 1 { reportPair(otherwise[0], otherwise[1], cell, event: event) }
         if hits.count > 1 { reportPair(hits[0], hits[1], cell, event: event) }
+        // An overlay's `when` rule that takes inputs from an inherited `otherwise` shadows it just as much.
+        if let h = hits.first, let o = otherwise.first, c.rules[h].profileIndex > c.rules[o].profileIndex {
+            reportPair(h, o, cell, event: event)
+        }
         if let h = hits.first { return .some(h) }
         if let o = otherwise.first { return .some(o) }
         return .some(nil)

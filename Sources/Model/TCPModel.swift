@@ -1,0 +1,381 @@
+import Spec
+
+/// The TCB variables as one value: RFC 9293 §3.3.1 plus the model's queues (see `Register`).
+public struct TCB: Hashable, Sendable {
+    @usableFromInline var r: InlineArray<20, UInt32> = .init(repeating: 0)
+
+    public init() {}
+
+    @inlinable public subscript(_ reg: Register) -> UInt32 {
+        get { r[Int(reg.rawValue)] }
+        set { r[Int(reg.rawValue)] = newValue }
+    }
+
+    public static func == (a: TCB, b: TCB) -> Bool {
+        for i in 0..<20 where a.r[i] != b.r[i] { return false }
+        return true
+    }
+
+    public func hash(into h: inout Hasher) {
+        for i in 0..<20 { h.combine(r[i]) }
+    }
+}
+
+/// A TCP endpoint executing a compiled spec: a pure value type with one `mutating func` per kind of event, each
+/// returning the `Transition` for the caller to act on (send the segments, report the signals). No I/O.
+///
+/// Values the endpoint chooses (its ISS, its receive window) may be unknown to whoever drives the model — the
+/// target's ISS, say. Until `bind(iss:)` they are placeholders and the outputs that depend on them are marked
+/// symbolic; binding rebases every ISS-relative variable. Sequence arithmetic is modulo 2^32 throughout.
+public struct TCPModel: Sendable {
+    public struct Configuration: Hashable, Sendable {
+        /// RCV.WND of a new connection (the endpoint's receive buffer), until observed.
+        public var receiveWindow: UInt32
+        public init(receiveWindow: UInt32 = 65535) { self.receiveWindow = receiveWindow }
+    }
+
+    public let spec: CompiledSpec
+    public let configuration: Configuration
+    public private(set) var state: Int
+    public internal(set) var tcb = TCB()
+    /// The ISS the next `select-iss` takes; nil leaves ISS symbolic.
+    public var nextISS: UInt32?
+    public private(set) var issBound = false
+    public private(set) var receiveWindowBound = false
+
+    public init(spec: CompiledSpec, configuration: Configuration = .init()) {
+        self.spec = spec
+        self.configuration = configuration
+        self.state = spec.initialState
+        clearConnection()
+    }
+
+    public var stateName: String { spec.states[state].name }
+
+    public subscript(_ reg: Register) -> UInt32 { tcb[reg] }
+
+    mutating func clearConnection() {
+        tcb = TCB()
+        tcb[.rcvWnd] = configuration.receiveWindow
+        issBound = false
+        receiveWindowBound = false
+    }
+
+    // MARK: events
+
+    public mutating func receive(_ seg: Segment) -> Transition {
+        var ctx = EvalContext(seg: seg, callLength: 0)
+        return run(.segment, &ctx)
+    }
+
+    public mutating func call(_ c: UserCall) -> Transition {
+        var ctx = EvalContext(seg: Segment(seq: 0, ctl: []), callLength: c.length)
+        return run(c.event, &ctx)
+    }
+
+    public mutating func timeout(_ t: Timeout) -> Transition {
+        var ctx = EvalContext(seg: Segment(seq: 0, ctl: []), callLength: 0)
+        return run(t.event, &ctx)
+    }
+
+    public mutating func apply(_ input: Input) -> Transition {
+        switch input {
+        case .segment(let s): receive(s)
+        case .call(let c): call(c)
+        case .timeout(let t): timeout(t)
+        }
+    }
+
+    /// The input class an input falls in, without acting on it.
+    public func classify(_ input: Input) -> (cell: Int, chain: Int) {
+        var ctx: EvalContext
+        switch input {
+        case .segment(let s): ctx = EvalContext(seg: s, callLength: 0)
+        case .call(let c): ctx = EvalContext(seg: Segment(seq: 0, ctl: []), callLength: c.length)
+        case .timeout: ctx = EvalContext(seg: Segment(seq: 0, ctl: []), callLength: 0)
+        }
+        let t = spec.table(state: state, event: input.event)
+        let cell = cellIndex(t, &ctx)
+        return (cell, t.cellChains[cell])
+    }
+
+    // MARK: binding symbolic values
+
+    /// Binds the endpoint's ISS once observed (e.g. from its SYN or SYN,ACK), rebasing every ISS-relative variable.
+    public mutating func bind(iss: UInt32) {
+        guard !issBound else { return }
+        let delta = iss &- tcb[.iss]
+        for reg in Register.allCases where reg.isISSRelative { tcb[reg] = tcb[reg] &+ delta }
+        issBound = true
+    }
+
+    /// Binds RCV.WND to the window the endpoint advertised.
+    public mutating func bind(receiveWindow: UInt32) {
+        tcb[.rcvWnd] = receiveWindow
+        receiveWindowBound = true
+    }
+
+    // MARK: interpreter
+
+    struct EvalContext {
+        var seg: Segment
+        var callLength: UInt32
+        /// Classifier values computed for this input, +1 (0 = not yet).
+        var classCache: InlineArray<16, UInt8> = .init(repeating: 0)
+    }
+
+    /// Walks the decision tree: only the dimensions that matter for this (state, event) are evaluated.
+    func cellIndex(_ t: EventTable, _ ctx: inout EvalContext) -> Int {
+        // Walk the tree for the chain, then compute the cell from the dimensions evaluated on the way and the
+        // rest; the cell index is what coverage counts.
+        var cell = 0
+        for (d, dim) in t.dimensions.enumerated() {
+            cell = cell * t.radices[d] + dimensionValue(dim, &ctx)
+        }
+        return cell
+    }
+
+    func chainByTree(_ t: EventTable, _ ctx: inout EvalContext) -> Int {
+        var node = 0
+        while true {
+            switch t.tree[node] {
+            case .leaf(let chain): return chain
+            case .split(let d, let first): node = first + dimensionValue(t.dimensions[d], &ctx)
+            }
+        }
+    }
+
+    @inline(__always)
+    func dimensionValue(_ dim: Dimension, _ ctx: inout EvalContext) -> Int {
+        switch dim {
+        case .bit(let b): ctx.seg.ctl.contains(b) ? 1 : 0
+        case .classifier(let k): classifierValue(k, &ctx)
+        }
+    }
+
+    func classifierValue(_ k: Int, _ ctx: inout EvalContext) -> Int {
+        if k < 16, ctx.classCache[k] != 0 { return Int(ctx.classCache[k]) - 1 }
+        var value = 0
+        for c in spec.classifiers[k].cases {
+            if let p = c.program {
+                if eval(p, &ctx) != 0 {
+                    value = c.value
+                    break
+                }
+            } else {
+                value = c.value
+                break
+            }
+        }
+        if k < 16 { ctx.classCache[k] = UInt8(value + 1) }
+        return value
+    }
+
+    @inline(__always)
+    static func seqLess(_ a: UInt32, _ b: UInt32) -> Bool { Int32(bitPattern: a &- b) < 0 }
+
+    func eval(_ p: Program, _ ctx: inout EvalContext) -> UInt32 {
+        var stack: InlineArray<16, UInt32> = .init(repeating: 0)
+        var sp = 0
+        for op in p.ops {
+            switch op {
+            case .const(let v):
+                stack[sp] = v
+                sp += 1
+            case .reg(let r):
+                stack[sp] = tcb[r]
+                sp += 1
+            case .field(let f):
+                let v: UInt32
+                switch f {
+                case .segSeq: v = ctx.seg.seq
+                case .segAck: v = ctx.seg.ack
+                case .segLen: v = ctx.seg.length
+                case .segWnd: v = ctx.seg.window
+                case .segUp: v = ctx.seg.urgentPointer
+                case .segData: v = ctx.seg.dataLength
+                case .callLen: v = ctx.callLength
+                }
+                stack[sp] = v
+                sp += 1
+            case .flag(let b):
+                stack[sp] = ctx.seg.ctl.contains(b) ? 1 : 0
+                sp += 1
+            case .classIn(let c, let mask):
+                stack[sp] = mask & (1 << UInt64(classifierValue(c, &ctx))) != 0 ? 1 : 0
+                sp += 1
+            case .not:
+                stack[sp - 1] = stack[sp - 1] == 0 ? 1 : 0
+            default:
+                let b = stack[sp - 1], a = stack[sp - 2]
+                sp -= 1
+                let r: UInt32
+                switch op {
+                case .add: r = a &+ b
+                case .sub: r = a &- b
+                // min/max of sequence numbers or windows, modulo 2^32 like every comparison
+                case .min: r = TCPModel.seqLess(b, a) ? b : a
+                case .max: r = TCPModel.seqLess(a, b) ? b : a
+                case .and: r = (a != 0 && b != 0) ? 1 : 0
+                case .or: r = (a != 0 || b != 0) ? 1 : 0
+                case .cmp(let c):
+                    let d = Int32(bitPattern: a &- b)
+                    let t: Bool
+                    switch c {
+                    case .lt: t = d < 0
+                    case .le: t = d <= 0
+                    case .gt: t = d > 0
+                    case .ge: t = d >= 0
+                    case .eq: t = a == b
+                    case .ne: t = a != b
+                    }
+                    r = t ? 1 : 0
+                default: r = 0
+                }
+                stack[sp - 1] = r
+            }
+        }
+        return sp > 0 ? stack[sp - 1] : 0
+    }
+
+    mutating func run(_ event: EventKind, _ ctx: inout EvalContext) -> Transition {
+        let t = spec.table(state: state, event: event)
+        let chainIndex = chainByTree(t, &ctx)
+        let cell = cellIndex(t, &ctx)
+        var tr = Transition(from: state, to: state, event: event, cell: cell, chain: chainIndex)
+        guard chainIndex >= 0 else { return tr }
+        var rule = 0
+        for ins in spec.chains[chainIndex].instrs {
+            switch ins {
+            case .rule(let r):
+                rule = r
+            case .send(let ti, let cond):
+                if let cond, eval(spec.programs[cond], &ctx) == 0 { continue }
+                let tpl = spec.templates[ti]
+                var ctl = tpl.ctl
+                let data = tpl.data.map { eval($0, &ctx) } ?? 0
+                if data > 0 { ctl.insert(.psh) }
+                let seg = Segment(seq: eval(tpl.seq, &ctx), ack: tpl.ack.map { eval($0, &ctx) } ?? 0, ctl: ctl,
+                                  window: tpl.wnd.map { eval($0, &ctx) } ?? tcb[.rcvWnd], dataLength: data)
+                emit(Output(segment: seg, rule: rule, seqSymbolic: tpl.seqUsesISS && !issBound, windowSymbolic: tpl.wnd == nil && !receiveWindowBound), into: &tr)
+            case .set(let reg, let p, let cond):
+                if let cond, eval(spec.programs[cond], &ctx) == 0 { continue }
+                tcb[reg] = eval(spec.programs[p], &ctx)
+            case .enter(let s):
+                state = s
+                if spec.states[s].clears { clearConnection() }
+            case .signal(let s, let cond):
+                if let cond, eval(spec.programs[cond], &ctx) == 0 { continue }
+                tr.signals.append(s)
+            case .reply(let s):
+                tr.reply = s
+            case .builtin(let b, let cond):
+                if let cond, eval(spec.programs[cond], &ctx) == 0 { continue }
+                builtin(b, rule: rule, &ctx, &tr)
+            case .timer(let name, let op):
+                let bit = UInt8(1) << name.rawValue
+                if op == .start { tr.timersStarted |= bit } else { tr.timersStopped |= bit }
+            }
+        }
+        tr.to = state
+        return tr
+    }
+
+    /// Adds a segment, aggregating acknowledgments (RFC 9293 §3.10.7.4 MUST-58: "aggregate ACK segments whenever
+    /// possible"; "piggybacked on a segment being transmitted"): a pure ACK is replaced by a later segment of the
+    /// same transition that carries an acknowledgment at least as new.
+    mutating func emit(_ o: Output, into tr: inout Transition) {
+        if o.segment.ctl.contains(.ack), !o.segment.ctl.contains(.rst) {
+            var k = 0
+            while k < tr.outputs.count {
+                let prev = tr.outputs[k].segment
+                if prev.ctl == .ack, prev.dataLength == 0, !TCPModel.seqLess(o.segment.ack, prev.ack), prev.seq == o.segment.seq {
+                    tr.outputs.remove(at: k)
+                } else {
+                    k += 1
+                }
+            }
+        }
+        tr.outputs.append(o)
+    }
+
+    mutating func builtin(_ b: Builtin, rule: Int, _ ctx: inout EvalContext, _ tr: inout Transition) {
+        switch b {
+        case .selectISS:
+            if let iss = nextISS {
+                tcb[.iss] = iss
+                issBound = true
+                nextISS = nil
+            } else {
+                tcb[.iss] = 0
+                issBound = false
+            }
+        case .transmit:
+            let usableSigned = Int64(Int32(bitPattern: (tcb[.sndUna] &+ tcb[.sndWnd]) &- tcb[.sndNxt]))
+            let usable = UInt32(clamping: max(0, usableSigned))
+            let n = min(tcb[.sndQueue], usable)
+            let fin = tcb[.finPending] == 1 && tcb[.finSent] == 0 && tcb[.sndQueue] == n
+            guard n > 0 || fin else { return }
+            var ctl: ControlBits = .ack
+            if n > 0 { ctl.insert(.psh) }
+            if fin { ctl.insert(.fin) }
+            let seg = Segment(seq: tcb[.sndNxt], ack: tcb[.rcvNxt], ctl: ctl, window: tcb[.rcvWnd], dataLength: n)
+            tcb[.sndNxt] = tcb[.sndNxt] &+ n &+ (fin ? 1 : 0)
+            tcb[.sndQueue] -= n
+            if fin { tcb[.finSent] = 1 }
+            emit(Output(segment: seg, rule: rule, seqSymbolic: !issBound, windowSymbolic: !receiveWindowBound), into: &tr)
+            tr.timersStarted |= 1 << TimerName.retransmission.rawValue
+        case .retransmit:
+            guard tcb[.sndNxt] != tcb[.sndUna] else { return }
+            let finOutstanding = tcb[.finSent] == 1
+            let len = tcb[.sndNxt] &- tcb[.sndUna] &- (finOutstanding ? 1 : 0)
+            var ctl: ControlBits = .ack
+            if len > 0 { ctl.insert(.psh) }
+            if finOutstanding { ctl.insert(.fin) }
+            let seg = Segment(seq: tcb[.sndUna], ack: tcb[.rcvNxt], ctl: ctl, window: tcb[.rcvWnd], dataLength: len)
+            emit(Output(segment: seg, rule: rule, seqSymbolic: !issBound, windowSymbolic: !receiveWindowBound), into: &tr)
+            tr.timersStarted |= 1 << TimerName.retransmission.rawValue
+        case .acceptText:
+            let seg = ctx.seg
+            let start = seg.seq &+ (seg.ctl.contains(.syn) ? 1 : 0)
+            let already = Int64(Int32(bitPattern: tcb[.rcvNxt] &- start))
+            guard already >= 0 else { return }
+            let avail = UInt64(seg.dataLength) > UInt64(already) ? seg.dataLength - UInt32(already) : 0
+            take(min(avail, tcb[.rcvWnd]))
+            // A held out-of-order range that now touches RCV.NXT is processed too.
+            if tcb[.holdLen] > 0, !TCPModel.seqLess(tcb[.rcvNxt], tcb[.holdSeq]) {
+                let end = tcb[.holdSeq] &+ tcb[.holdLen]
+                if TCPModel.seqLess(tcb[.rcvNxt], end) { take(min(end &- tcb[.rcvNxt], tcb[.rcvWnd])) }
+                tcb[.holdLen] = 0
+            }
+        case .hold:
+            let seg = ctx.seg
+            let start = seg.seq &+ (seg.ctl.contains(.syn) ? 1 : 0)
+            let room = (tcb[.rcvNxt] &+ tcb[.rcvWnd]) &- start
+            let len = min(seg.dataLength, room)
+            guard len > 0 else { return }
+            if tcb[.holdLen] == 0 {
+                tcb[.holdSeq] = start
+                tcb[.holdLen] = len
+            } else if tcb[.holdSeq] &+ tcb[.holdLen] == start {
+                tcb[.holdLen] &+= len
+            }
+        case .deliver:
+            let n = min(tcb[.rcvQueue], ctx.callLength)
+            tcb[.rcvQueue] -= n
+            tcb[.rcvWnd] &+= n
+            tr.delivered = n
+        case .flush:
+            tcb[.sndQueue] = 0
+            tcb[.rcvQueue] = 0
+            tcb[.holdLen] = 0
+            tcb[.finPending] = 0
+        }
+    }
+
+    mutating func take(_ n: UInt32) {
+        tcb[.rcvNxt] &+= n
+        tcb[.rcvQueue] &+= n
+        tcb[.rcvWnd] &-= n
+    }
+}

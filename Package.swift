@@ -20,15 +20,17 @@ let package = Package(
         .target(name: "Spec"),
         // model: the pure, executable TCP endpoint driven by a compiled spec (no I/O).
         .target(name: "Model", dependencies: ["Spec"]),
+        // generator: seeded inputs drawn from the partitions of the model's input classes.
+        .target(name: "Generator", dependencies: ["Spec", "Model"]),
         // report: renderings of specs and results (Markdown tables, Graphviz state diagrams, explanations).
         .target(name: "Report", dependencies: ["Spec", "Model"]),
         .executableTarget(
             name: "TCPSpecCLI",
             dependencies: ["Spec", "Model", "Report", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .executableTarget(name: "TCPSpecBench", dependencies: ["Spec", "Model"]),
+        .executableTarget(name: "TCPSpecBench", dependencies: ["Spec", "Model", "Generator"]),
         .testTarget(name: "SpecTests", dependencies: ["Spec", "Model", "Report"]),
-        .testTarget(name: "ModelTests", dependencies: ["Spec", "Model"]),
+        .testTarget(name: "ModelTests", dependencies: ["Spec", "Model", "Generator"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -45,17 +45,21 @@ struct CellBuilder {
         }
     }
 
+    /// One input class: its control bits and the value of each classifier that applies (-1 where none does).
     struct Cell {
         var bits: ControlBits
-        var classValues: [Int: Int]
+        var values: [Int]
+
+        func value(_ k: Int) -> Int? { values[k] >= 0 ? values[k] : nil }
+        var classified: [(Int, Int)] { values.enumerated().filter { $0.1 >= 0 }.map { ($0.0, $0.1) } }
     }
 
     func cell(_ coords: [Int], _ dims: [Dimension]) -> Cell {
-        var cell = Cell(bits: [], classValues: [:])
+        var cell = Cell(bits: [], values: Array(repeating: -1, count: c.classifiers.count))
         for (d, dim) in dims.enumerated() {
             switch dim {
             case .bit(let b): if coords[d] == 1 { cell.bits.insert(b) }
-            case .classifier(let k): cell.classValues[k] = coords[d]
+            case .classifier(let k): cell.values[k] = coords[d]
             }
         }
         return cell
@@ -63,24 +67,24 @@ struct CellBuilder {
 
     /// False for combinations no input can produce, such as ACK off with `ack=new`: they are not input classes.
     func feasible(_ cell: Cell) -> Bool {
-        for (k, v) in cell.classValues {
-            if !GuardEval.possible(c.classifiers[k], value: v, bits: cell.bits, classValue: { cell.classValues[$0] }) { return false }
+        for (k, v) in cell.classified {
+            if !GuardEval.possible(c.classifiers[k], value: v, bits: cell.bits, classValue: cell.value) { return false }
         }
         return true
     }
 
     func describe(_ cell: Cell, event: EventKind) -> String {
         var parts = [event == .segment ? (cell.bits.isEmpty ? "<no SYN/ACK/FIN/RST>" : cell.bits.description) : event.spelling]
-        for k in cell.classValues.keys.sorted() { parts.append("\(c.classifiers[k].name)=\(c.classifiers[k].values[cell.classValues[k]!])") }
+        for (k, v) in cell.classified { parts.append("\(c.classifiers[k].name)=\(c.classifiers[k].values[v])") }
         return parts.joined(separator: " ")
     }
 
     /// nil if the guard needs a classifier the cell lacks (reported).
     mutating func matches(_ r: RuleDef, _ cell: Cell, startState: Int) -> Bool? {
         guard let ops = r.guardOps else { return r.guardOK }
-        let v = GuardEval.eval(ops, bits: cell.bits, classValue: { cell.classValues[$0] })
+        let v = GuardEval.eval(ops, bits: cell.bits, classValue: cell.value)
         if v == nil {
-            let missing = GuardEval.classifiers(ops).filter { cell.classValues[$0] == nil }.map { c.classifiers[$0].name }
+            let missing = GuardEval.classifiers(ops).filter { cell.value($0) == nil }.map { c.classifiers[$0].name }
             once("missing:\(r.index):\(startState)", .type,
                  "rule '\(r.decl.id.value)' tests \(missing.joined(separator: ", ")), which is not classified for \(r.events.map(\.spelling).joined(separator: "/")) arriving in \(c.states[startState].name) (the state this input started in)",
                  r.decl.guardExpr?.loc ?? r.decl.id.loc)
@@ -246,7 +250,8 @@ struct CellBuilder {
     /// Dead: the guard matches no input class where the rule applies. Shadowed: it matches some, but earlier
     /// steps decide all of them.
     mutating func checkRules() {
-        for r in c.rules where r.guardOK {
+        // A rule that decided some input is live; only the others need the full search to tell dead from shadowed.
+        for r in c.rules where r.guardOK && decidedCount[r.index] == 0 {
             var satisfiable = false
             var example: (Int, Cell, EventKind)?
             for s in r.states {
@@ -261,9 +266,9 @@ struct CellBuilder {
                     if r.decl.guardExpr == nil {
                         // `otherwise` is live where no sibling guard holds.
                         let siblings = index[s][Int(event.rawValue)][r.group.step?.value ?? ""] ?? []
-                        hit = !siblings.contains { $0 != r.index && c.rules[$0].decl.guardExpr != nil && GuardEval.eval(c.rules[$0].guardOps ?? [], bits: cl.bits, classValue: { cl.classValues[$0] }) == true }
+                        hit = !siblings.contains { $0 != r.index && c.rules[$0].decl.guardExpr != nil && GuardEval.eval(c.rules[$0].guardOps ?? [], bits: cl.bits, classValue: cl.value) == true }
                     } else {
-                        hit = GuardEval.eval(r.guardOps ?? [], bits: cl.bits, classValue: { cl.classValues[$0] }) ?? true
+                        hit = GuardEval.eval(r.guardOps ?? [], bits: cl.bits, classValue: cl.value) ?? true
                     }
                     if hit {
                         satisfiable = true

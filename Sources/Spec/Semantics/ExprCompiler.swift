@@ -127,26 +127,34 @@ struct ExprCompiler {
 enum GuardEval {
     /// nil when the program needs a classifier the cell does not carry.
     static func eval(_ ops: [Op], bits: ControlBits, classValue: (Int) -> Int?) -> Bool? {
-        var stack: [Bool] = []
+        var stack: InlineArray<32, Bool> = .init(repeating: false)
+        var sp = 0
         for op in ops {
+            guard sp < 32 else { return nil }
             switch op {
-            case .const(let v): stack.append(v != 0)
-            case .flag(let b): stack.append(bits.contains(b))
+            case .const(let v):
+                stack[sp] = v != 0
+                sp += 1
+            case .flag(let b):
+                stack[sp] = bits.contains(b)
+                sp += 1
             case .classIn(let c, let mask):
                 guard let v = classValue(c) else { return nil }
-                stack.append(mask & (1 << UInt64(v)) != 0)
-            case .not: stack.append(!stack.removeLast())
-            case .and:
-                let b = stack.removeLast(), a = stack.removeLast()
-                stack.append(a && b)
-            case .or:
-                let b = stack.removeLast(), a = stack.removeLast()
-                stack.append(a || b)
+                stack[sp] = mask & (1 << UInt64(v)) != 0
+                sp += 1
+            case .not:
+                guard sp >= 1 else { return nil }
+                stack[sp - 1] = !stack[sp - 1]
+            case .and, .or:
+                guard sp >= 2 else { return nil }
+                let b = stack[sp - 1], a = stack[sp - 2]
+                sp -= 1
+                stack[sp - 1] = op == .and ? (a && b) : (a || b)
             default:
                 return nil
             }
         }
-        return stack.last
+        return sp > 0 ? stack[sp - 1] : nil
     }
 
     enum Tri { case t, f, u }

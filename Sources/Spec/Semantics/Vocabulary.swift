@@ -91,8 +91,9 @@ public struct ControlBits: OptionSet, Hashable, Sendable, CustomStringConvertibl
     /// The bits that partition segment input classes, in RFC order of the CTL notation.
     public static let classBits: [ControlBits] = [.syn, .ack, .fin, .rst]
 
+    /// In the order the RFC writes them: `SYN,ACK`, `FIN,ACK`, `RST,ACK`.
     public static let names: [(String, ControlBits)] = [
-        ("SYN", .syn), ("ACK", .ack), ("FIN", .fin), ("RST", .rst), ("PSH", .psh), ("URG", .urg), ("ECE", .ece), ("CWR", .cwr),
+        ("SYN", .syn), ("FIN", .fin), ("RST", .rst), ("PSH", .psh), ("URG", .urg), ("ECE", .ece), ("CWR", .cwr), ("ACK", .ack),
     ]
     public static func named(_ s: String) -> ControlBits? { names.first { $0.0 == s }?.1 }
 

@@ -1,0 +1,63 @@
+import Model
+import Spec
+
+/// Draws inputs for a model in its current state, with field values from the partitions where TCP's rules change:
+/// sequence numbers below, at, inside, at the last octet of and beyond the receive window, the peer's ISN again;
+/// acknowledgments below, at and above SND.UNA and SND.NXT; text of 0, 1, MSS and more than the window octets.
+public struct InputSampler: Sendable {
+    public var rng: SplitMix64
+
+    public init(seed: UInt64) { rng = SplitMix64(seed: seed) }
+
+    mutating func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }
+    mutating func chance(_ percent: UInt64) -> Bool { rng.next() % 100 < percent }
+
+    public mutating func next(for m: TCPModel) -> Input {
+        let r = rng.next() % 100
+        if r < 20 { return .call(call()) }
+        if r < 24 { return .timeout(pick([.user, .retransmission, .timeWait])) }
+        return .segment(segment(for: m))
+    }
+
+    public mutating func call() -> UserCall {
+        switch rng.next() % 7 {
+        case 0: return .openActive
+        case 1: return .openPassive
+        case 2: return .send(pick([1, 10, 1000, 70000]))
+        case 3: return .receive(pick([1, 100, 100_000]))
+        case 4: return .close
+        case 5: return .abort
+        default: return .status
+        }
+    }
+
+    public mutating func segment(for m: TCPModel) -> Segment {
+        var ctl = ControlBits()
+        if chance(80) { ctl.insert(.ack) }
+        if chance(15) { ctl.insert(.syn) }
+        if chance(15) { ctl.insert(.fin) }
+        if chance(10) { ctl.insert(.rst) }
+        if chance(5) { ctl.insert(.urg) }
+        let rcvNxt = m[.rcvNxt], wnd = m[.rcvWnd]
+        let seq: UInt32 = switch rng.next() % 8 {
+        case 0: rcvNxt &- 1 &- UInt32(rng.next() % 1000)   // below the window
+        case 1, 2: rcvNxt                                     // at RCV.NXT
+        case 3: rcvNxt &+ UInt32(rng.next() % UInt64(max(wnd, 1)))  // inside
+        case 4: rcvNxt &+ wnd &- 1                            // last octet
+        case 5: rcvNxt &+ wnd &+ UInt32(rng.next() % 1000)    // beyond
+        case 6: m[.irs]                                       // the peer's SYN again
+        default: UInt32(truncatingIfNeeded: rng.next())       // anywhere, across 2^32
+        }
+        let una = m[.sndUna], nxt = m[.sndNxt]
+        let ack: UInt32 = switch rng.next() % 7 {
+        case 0: una &- 1
+        case 1: una
+        case 2, 3: nxt
+        case 4: nxt &+ 1
+        case 5: una &- 100_000
+        default: UInt32(truncatingIfNeeded: rng.next())
+        }
+        let data: UInt32 = pick([0, 0, 0, 1, 10, 1460, wnd &+ 1])
+        return Segment(seq: seq, ack: ack, ctl: ctl, window: pick([0, 1, 1000, 65535]), urgentPointer: pick([0, 1]), dataLength: data)
+    }
+}

@@ -35,6 +35,8 @@ public struct TCPModel: Sendable {
     }
 
     public let spec: CompiledSpec
+    /// `spec`'s runtime image, read without reference counting (`spec` keeps it alive).
+    let img: RuntimeImage.View
     public let configuration: Configuration
     public private(set) var state: Int
     public internal(set) var tcb = TCB()
@@ -42,9 +44,13 @@ public struct TCPModel: Sendable {
     public var nextISS: UInt32?
     public private(set) var issBound = false
     public private(set) var receiveWindowBound = false
+    /// Whether transitions report their input class (`Transition.cell`). Computing it evaluates every classifier
+    /// of the state, not only those the decision needs; turn it off where only outputs matter.
+    public var recordsInputClass = true
 
     public init(spec: CompiledSpec, configuration: Configuration = .init()) {
         self.spec = spec
+        self.img = spec.image.view
         self.configuration = configuration
         self.state = spec.initialState
         clearConnection()
@@ -64,18 +70,18 @@ public struct TCPModel: Sendable {
     // MARK: events
 
     public mutating func receive(_ seg: Segment) -> Transition {
-        var ctx = EvalContext(seg: seg, callLength: 0)
-        return run(.segment, &ctx)
+        var ctx = EvalContext(event: .segment, seg: seg, callLength: 0)
+        return run(&ctx)
     }
 
     public mutating func call(_ c: UserCall) -> Transition {
-        var ctx = EvalContext(seg: Segment(seq: 0, ctl: []), callLength: c.length)
-        return run(c.event, &ctx)
+        var ctx = EvalContext(event: c.event, seg: Segment(seq: 0, ctl: []), callLength: c.length)
+        return run(&ctx)
     }
 
     public mutating func timeout(_ t: Timeout) -> Transition {
-        var ctx = EvalContext(seg: Segment(seq: 0, ctl: []), callLength: 0)
-        return run(t.event, &ctx)
+        var ctx = EvalContext(event: t.event, seg: Segment(seq: 0, ctl: []), callLength: 0)
+        return run(&ctx)
     }
 
     public mutating func apply(_ input: Input) -> Transition {
@@ -90,13 +96,12 @@ public struct TCPModel: Sendable {
     public func classify(_ input: Input) -> (cell: Int, chain: Int) {
         var ctx: EvalContext
         switch input {
-        case .segment(let s): ctx = EvalContext(seg: s, callLength: 0)
-        case .call(let c): ctx = EvalContext(seg: Segment(seq: 0, ctl: []), callLength: c.length)
-        case .timeout: ctx = EvalContext(seg: Segment(seq: 0, ctl: []), callLength: 0)
+        case .segment(let s): ctx = EvalContext(event: .segment, seg: s, callLength: 0)
+        case .call(let c): ctx = EvalContext(event: c.event, seg: Segment(seq: 0, ctl: []), callLength: c.length)
+        case .timeout(let t): ctx = EvalContext(event: t.event, seg: Segment(seq: 0, ctl: []), callLength: 0)
         }
-        let t = spec.table(state: state, event: input.event)
-        let cell = cellIndex(t, &ctx)
-        return (cell, t.cellChains[cell])
+        let cell = cellIndex(&ctx)
+        return (cell, spec.table(state: state, event: input.event).cellChains[cell])
     }
 
     // MARK: binding symbolic values
@@ -118,52 +123,47 @@ public struct TCPModel: Sendable {
     // MARK: interpreter
 
     struct EvalContext {
+        var event: EventKind
         var seg: Segment
         var callLength: UInt32
         /// Classifier values computed for this input, +1 (0 = not yet).
         var classCache: InlineArray<16, UInt8> = .init(repeating: 0)
     }
 
-    /// Walks the decision tree: only the dimensions that matter for this (state, event) are evaluated.
-    func cellIndex(_ t: EventTable, _ ctx: inout EvalContext) -> Int {
-        // Walk the tree for the chain, then compute the cell from the dimensions evaluated on the way and the
-        // rest; the cell index is what coverage counts.
+    /// The input class: every dimension's value, mixed radix (what coverage counts). Classifiers the decision
+    /// tree already evaluated come from the cache.
+    func cellIndex(_ ctx: inout EvalContext) -> Int {
+        let ti = Int(state) * EventKind.allCases.count + Int(ctx.event.rawValue)
         var cell = 0
-        for (d, dim) in t.dimensions.enumerated() {
-            cell = cell * t.radices[d] + dimensionValue(dim, &ctx)
+        for d in Int(img.tableDimStart[ti])..<Int(img.tableDimStart[ti + 1]) {
+            let dim = img.dims[d]
+            cell = cell * Int(dim.radix) + dimensionValue(kind: dim.kind, arg: dim.arg, &ctx)
         }
         return cell
     }
 
-    func chainByTree(_ t: EventTable, _ ctx: inout EvalContext) -> Int {
-        var node = 0
+    /// Walks the decision tree: only the dimensions that matter for this (state, event) are evaluated.
+    func chainByTree(_ ctx: inout EvalContext) -> Int {
+        var node = Int(img.tableRoot[Int(state) * EventKind.allCases.count + Int(ctx.event.rawValue)])
         while true {
-            switch t.tree[node] {
-            case .leaf(let chain): return chain
-            case .split(let d, let first): node = first + dimensionValue(t.dimensions[d], &ctx)
-            }
+            let n = img.nodes[node]
+            if n.kind == 0 { return Int(n.arg) }
+            node = Int(n.first) + dimensionValue(kind: n.kind, arg: n.arg, &ctx)
         }
     }
 
     @inline(__always)
-    func dimensionValue(_ dim: Dimension, _ ctx: inout EvalContext) -> Int {
-        switch dim {
-        case .bit(let b): ctx.seg.ctl.contains(b) ? 1 : 0
-        case .classifier(let k): classifierValue(k, &ctx)
-        }
+    func dimensionValue(kind: Int8, arg: Int32, _ ctx: inout EvalContext) -> Int {
+        kind == 1 ? (ctx.seg.ctl.rawValue & UInt8(truncatingIfNeeded: arg) != 0 ? 1 : 0) : classifierValue(Int(arg), &ctx)
     }
 
     func classifierValue(_ k: Int, _ ctx: inout EvalContext) -> Int {
         if k < 16, ctx.classCache[k] != 0 { return Int(ctx.classCache[k]) - 1 }
         var value = 0
-        for c in spec.classifiers[k].cases {
-            if let p = c.program {
-                if eval(p, &ctx) != 0 {
-                    value = c.value
-                    break
-                }
-            } else {
-                value = c.value
+        for c in Int(img.caseStart[k])..<Int(img.caseStart[k + 1]) {
+            let p = img.caseProgram[c]
+            if p < 0 || eval(Int(p), &ctx) != 0 {
+                value = Int(img.caseValue[c])
                 break
             }
         }
@@ -174,10 +174,12 @@ public struct TCPModel: Sendable {
     @inline(__always)
     static func seqLess(_ a: UInt32, _ b: UInt32) -> Bool { Int32(bitPattern: a &- b) < 0 }
 
-    func eval(_ p: Program, _ ctx: inout EvalContext) -> UInt32 {
+    /// Runs program `p` (postfix) on a fixed stack.
+    func eval(_ p: Int, _ ctx: inout EvalContext) -> UInt32 {
         var stack: InlineArray<16, UInt32> = .init(repeating: 0)
         var sp = 0
-        for op in p.ops {
+        for i in Int(img.programStart[p])..<Int(img.programStart[p + 1]) {
+            let op = img.ops[i]
             switch op {
             case .const(let v):
                 stack[sp] = v
@@ -238,39 +240,44 @@ public struct TCPModel: Sendable {
         return sp > 0 ? stack[sp - 1] : 0
     }
 
-    mutating func run(_ event: EventKind, _ ctx: inout EvalContext) -> Transition {
-        let t = spec.table(state: state, event: event)
-        let chainIndex = chainByTree(t, &ctx)
-        let cell = cellIndex(t, &ctx)
-        var tr = Transition(from: state, to: state, event: event, cell: cell, chain: chainIndex)
+    @inline(__always)
+    func holds(_ cond: Int?, _ ctx: inout EvalContext) -> Bool {
+        guard let cond else { return true }
+        return eval(cond, &ctx) != 0
+    }
+
+    mutating func run(_ ctx: inout EvalContext) -> Transition {
+        let chainIndex = chainByTree(&ctx)
+        let cell = recordsInputClass ? cellIndex(&ctx) : -1
+        var tr = Transition(from: state, to: state, event: ctx.event, cell: cell, chain: chainIndex)
         guard chainIndex >= 0 else { return tr }
         var rule = 0
-        for ins in spec.chains[chainIndex].instrs {
-            switch ins {
+        for i in Int(img.chainStart[chainIndex])..<Int(img.chainStart[chainIndex + 1]) {
+            switch img.instrs[i] {
             case .rule(let r):
                 rule = r
             case .send(let ti, let cond):
-                if let cond, eval(spec.programs[cond], &ctx) == 0 { continue }
-                let tpl = spec.templates[ti]
+                guard holds(cond, &ctx) else { continue }
+                let tpl = img.templates[ti]
                 var ctl = tpl.ctl
-                let data = tpl.data.map { eval($0, &ctx) } ?? 0
+                let data = tpl.data >= 0 ? eval(Int(tpl.data), &ctx) : 0
                 if data > 0 { ctl.insert(.psh) }
-                let seg = Segment(seq: eval(tpl.seq, &ctx), ack: tpl.ack.map { eval($0, &ctx) } ?? 0, ctl: ctl,
-                                  window: tpl.wnd.map { eval($0, &ctx) } ?? tcb[.rcvWnd], dataLength: data)
-                emit(Output(segment: seg, rule: rule, seqSymbolic: tpl.seqUsesISS && !issBound, windowSymbolic: tpl.wnd == nil && !receiveWindowBound), into: &tr)
+                let seg = Segment(seq: eval(Int(tpl.seq), &ctx), ack: tpl.ack >= 0 ? eval(Int(tpl.ack), &ctx) : 0, ctl: ctl,
+                                  window: tpl.wnd >= 0 ? eval(Int(tpl.wnd), &ctx) : tcb[.rcvWnd], dataLength: data)
+                emit(Output(segment: seg, rule: rule, seqSymbolic: tpl.seqUsesISS && !issBound, windowSymbolic: tpl.wnd < 0 && !receiveWindowBound), into: &tr)
             case .set(let reg, let p, let cond):
-                if let cond, eval(spec.programs[cond], &ctx) == 0 { continue }
-                tcb[reg] = eval(spec.programs[p], &ctx)
+                guard holds(cond, &ctx) else { continue }
+                tcb[reg] = eval(p, &ctx)
             case .enter(let s):
                 state = s
-                if spec.states[s].clears { clearConnection() }
+                if img.clears[s] { clearConnection() }
             case .signal(let s, let cond):
-                if let cond, eval(spec.programs[cond], &ctx) == 0 { continue }
+                guard holds(cond, &ctx) else { continue }
                 tr.signals.append(s)
             case .reply(let s):
                 tr.reply = s
             case .builtin(let b, let cond):
-                if let cond, eval(spec.programs[cond], &ctx) == 0 { continue }
+                guard holds(cond, &ctx) else { continue }
                 builtin(b, rule: rule, &ctx, &tr)
             case .timer(let name, let op):
                 let bit = UInt8(1) << name.rawValue

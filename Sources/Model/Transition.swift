@@ -16,7 +16,7 @@ public struct SmallList<Element: Sendable>: Sendable, RandomAccessCollection {
     @usableFromInline var storage: InlineArray<4, Element?> = .init(repeating: nil)
     public private(set) var count = 0
     /// Elements past the inline capacity (none with the shipped specs; kept so nothing is ever lost).
-    @usableFromInline var overflow: [Element] = []
+    @usableFromInline var overflow: [Element]?
 
     public init() {}
 
@@ -24,20 +24,20 @@ public struct SmallList<Element: Sendable>: Sendable, RandomAccessCollection {
     public var endIndex: Int { count }
 
     public subscript(i: Int) -> Element {
-        get { i < 4 ? storage[i]! : overflow[i - 4] }
+        get { i < 4 ? storage[i]! : overflow![i - 4] }
         set {
-            if i < 4 { storage[i] = newValue } else { overflow[i - 4] = newValue }
+            if i < 4 { storage[i] = newValue } else { overflow![i - 4] = newValue }
         }
     }
 
     public mutating func append(_ e: Element) {
-        if count < 4 { storage[count] = e } else { overflow.append(e) }
+        if count < 4 { storage[count] = e } else { overflow = (overflow ?? []) + [e] }
         count += 1
     }
 
     public mutating func remove(at i: Int) {
         for k in i..<(count - 1) { self[k] = self[k + 1] }
-        if count > 4 { overflow.removeLast() } else { storage[count - 1] = nil }
+        if count > 4 { overflow!.removeLast() } else { storage[count - 1] = nil }
         count -= 1
     }
 }

@@ -154,6 +154,8 @@ public final class CompiledSpec: Sendable {
     public let tables: [EventTable]
     /// SEGMENT check order per state.
     public let steps: [[String]]
+    /// The same tables laid out for the model's inner loop.
+    package let image: RuntimeImage
 
     init(profile: String, title: String, lineage: [String], states: [StateInfo], initialState: Int, classifiers: [ClassifierInfo],
          rules: [RuleInfo], strings: [String], templates: [CompiledTemplate], programs: [Program], chains: [Chain],
@@ -171,6 +173,11 @@ public final class CompiledSpec: Sendable {
         self.chains = chains
         self.tables = tables
         self.steps = steps
+        // Templates and classifiers refer to programs by value; make sure every one is in the program list.
+        var progs = programs
+        for t in templates { for p in [t.seq, t.ack, t.data, t.wnd].compactMap({ $0 }) where !progs.contains(p) { progs.append(p) } }
+        for c in classifiers { for k in c.cases { if let p = k.program, !progs.contains(p) { progs.append(p) } } }
+        self.image = RuntimeImage(programs: progs, classifiers: classifiers, tables: tables, chains: chains, templates: templates, states: states)
     }
 
     public func table(state: Int, event: EventKind) -> EventTable {

@@ -15,8 +15,35 @@ struct CellBuilder {
 
     static let impossible = EventTable.impossible
 
+    // Per-rule facts the hot loops read, kept apart so that no loop copies a whole RuleDef.
+    let guards: [[Op]?]
+    let isOtherwise: [Bool]
+    let guardOK: [Bool]
+    let profileOf: [Int]
+    let entersOf: [Int?]
+    let controlOf: [SpecCompiler.Control]
+    /// possible[k][bits * values + v]: classifier k can take value v under these SYN/ACK/FIN/RST bits (nil when
+    /// its cases read other classifiers and the answer depends on them).
+    let possibleByBits: [[Bool]?]
+
     init(compiler: SpecCompiler) {
         c = compiler
+        guards = compiler.rules.map(\.guardOps)
+        isOtherwise = compiler.rules.map { $0.decl.guardExpr == nil }
+        guardOK = compiler.rules.map(\.guardOK)
+        profileOf = compiler.rules.map(\.profileIndex)
+        entersOf = compiler.rules.map(\.enters)
+        controlOf = compiler.rules.map(\.control)
+        possibleByBits = compiler.classifiers.map { info in
+            if info.cases.contains(where: { $0.program.map { !GuardEval.classifiers($0.ops).isEmpty } ?? false }) { return nil }
+            var table: [Bool] = []
+            for mask in 0..<16 {
+                var bits = ControlBits()
+                for (i, b) in ControlBits.classBits.enumerated() where mask & (1 << i) != 0 { bits.insert(b) }
+                for v in info.values.indices { table.append(GuardEval.possible(info, value: v, bits: bits, classValue: { _ in nil })) }
+            }
+            return table
+        }
         index = Array(repeating: Array(repeating: [:], count: EventKind.allCases.count), count: compiler.states.count)
         decidedCount = Array(repeating: 0, count: compiler.rules.count)
         for r in compiler.rules {
@@ -67,8 +94,15 @@ struct CellBuilder {
 
     /// False for combinations no input can produce, such as ACK off with `ack=new`: they are not input classes.
     func feasible(_ cell: Cell) -> Bool {
-        for (k, v) in cell.classified {
-            if !GuardEval.possible(c.classifiers[k], value: v, bits: cell.bits, classValue: cell.value) { return false }
+        var mask = 0
+        for (i, b) in ControlBits.classBits.enumerated() where cell.bits.contains(b) { mask |= 1 << i }
+        for k in cell.values.indices where cell.values[k] >= 0 {
+            let v = cell.values[k]
+            if let table = possibleByBits[k] {
+                if !table[mask * c.classifiers[k].values.count + v] { return false }
+            } else if !GuardEval.possible(c.classifiers[k], value: v, bits: cell.bits, classValue: cell.value) {
+                return false
+            }
         }
         return true
     }
@@ -80,10 +114,11 @@ struct CellBuilder {
     }
 
     /// nil if the guard needs a classifier the cell lacks (reported).
-    mutating func matches(_ r: RuleDef, _ cell: Cell, startState: Int) -> Bool? {
-        guard let ops = r.guardOps else { return r.guardOK }
+    mutating func matches(_ k: Int, _ cell: Cell, startState: Int) -> Bool? {
+        guard let ops = guards[k] else { return guardOK[k] }
         let v = GuardEval.eval(ops, bits: cell.bits, classValue: cell.value)
         if v == nil {
+            let r = c.rules[k]
             let missing = GuardEval.classifiers(ops).filter { cell.value($0) == nil }.map { c.classifiers[$0].name }
             once("missing:\(r.index):\(startState)", .type,
                  "rule '\(r.decl.id.value)' tests \(missing.joined(separator: ", ")), which is not classified for \(r.events.map(\.spelling).joined(separator: "/")) arriving in \(c.states[startState].name) (the state this input started in)",
@@ -97,17 +132,16 @@ struct CellBuilder {
         var hits: [Int] = []
         var otherwise: [Int] = []
         for k in candidates {
-            let r = c.rules[k]
-            if r.guardOps == nil && r.guardOK && r.decl.guardExpr == nil {
-                otherwise.append(k)
-            } else if matches(r, cell, startState: startState) == true {
+            if isOtherwise[k] {
+                if guardOK[k] { otherwise.append(k) }
+            } else if matches(k, cell, startState: startState) == true {
                 hits.append(k)
             }
         }
         if otherwise.count > 1 { reportPair(otherwise[0], otherwise[1], cell, event: event) }
         if hits.count > 1 { reportPair(hits[0], hits[1], cell, event: event) }
         // An overlay's `when` rule that takes inputs from an inherited `otherwise` shadows it just as much.
-        if let h = hits.first, let o = otherwise.first, c.rules[h].profileIndex > c.rules[o].profileIndex {
+        if let h = hits.first, let o = otherwise.first, profileOf[h] > profileOf[o] {
             reportPair(h, o, cell, event: event)
         }
         if let h = hits.first { return .some(h) }
@@ -152,9 +186,8 @@ struct CellBuilder {
                 return nil
             }
             out.append((r, step))
-            let rule = c.rules[r]
-            if let en = rule.enters { s = en }
-            switch rule.control {
+            if let en = entersOf[r] { s = en }
+            switch controlOf[r] {
             case .drop, .ret, .none:
                 return out
             case .cont(let at):
@@ -162,13 +195,13 @@ struct CellBuilder {
                 let here = order.firstIndex(of: step)
                 if let at {
                     guard let to = order.firstIndex(of: at), here.map({ to > $0 }) ?? true else {
-                        once("contat:\(r):\(s)", .control, "rule '\(rule.decl.id.value)' continues at '\(at)', which is not a later step of \(c.states[s].name) (\(order.joined(separator: ", ")))", rule.decl.id.loc)
+                        once("contat:\(r):\(s)", .control, "rule '\(c.rules[r].decl.id.value)' continues at '\(at)', which is not a later step of \(c.states[s].name) (\(order.joined(separator: ", ")))", c.rules[r].decl.id.loc)
                         return nil
                     }
                     step = at
                 } else {
                     guard let here else {
-                        once("cont:\(r):\(s)", .control, "rule '\(rule.decl.id.value)' continues from step '\(step)' in \(c.states[s].name), whose check order has no such step; say 'continue at STEP'", rule.decl.id.loc)
+                        once("cont:\(r):\(s)", .control, "rule '\(c.rules[r].decl.id.value)' continues from step '\(step)' in \(c.states[s].name), whose check order has no such step; say 'continue at STEP'", c.rules[r].decl.id.loc)
                         return nil
                     }
                     if here + 1 >= order.count { return out }
@@ -224,14 +257,14 @@ struct CellBuilder {
                         for r in ruleList {
                             instrs.append(.rule(r))
                             instrs += c.rules[r].instrs
-                            if let en = c.rules[r].enters { final = en }
+                            if let en = entersOf[r] { final = en }
                         }
                         chainKeys[ruleList] = chains.count
                         cellChains[k] = chains.count
                         chains.append(Chain(rules: ruleList, steps: path.map(\.step), instrs: instrs, finalState: final))
                     }
                     for r in ruleList {
-                        if let en = c.rules[r].enters {
+                        if let en = entersOf[r] {
                             entered.insert(en)
                             edges[s, default: []].insert(en)
                         }

@@ -1,7 +1,7 @@
 import Spec
 
 /// A TCP segment as the model sees it: header fields and the length of its text (not its bytes).
-public struct Segment: Hashable, Sendable, CustomStringConvertible {
+public struct Segment: Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
     public var seq: UInt32
     public var ack: UInt32
     public var ctl: ControlBits

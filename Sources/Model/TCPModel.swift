@@ -188,17 +188,7 @@ public struct TCPModel: Sendable {
                 stack[sp] = tcb[r]
                 sp += 1
             case .field(let f):
-                let v: UInt32
-                switch f {
-                case .segSeq: v = ctx.seg.seq
-                case .segAck: v = ctx.seg.ack
-                case .segLen: v = ctx.seg.length
-                case .segWnd: v = ctx.seg.window
-                case .segUp: v = ctx.seg.urgentPointer
-                case .segData: v = ctx.seg.dataLength
-                case .callLen: v = ctx.callLength
-                }
-                stack[sp] = v
+                stack[sp] = field(f, &ctx)
                 sp += 1
             case .flag(let b):
                 stack[sp] = ctx.seg.ctl.contains(b) ? 1 : 0
@@ -208,6 +198,21 @@ public struct TCPModel: Sendable {
                 sp += 1
             case .not:
                 stack[sp - 1] = stack[sp - 1] == 0 ? 1 : 0
+            case .cmp2(let c, let x, let y):
+                stack[sp] = TCPModel.compare(c, operand(x, &ctx), operand(y, &ctx)) ? 1 : 0
+                sp += 1
+            case .add2(let x, let y):
+                stack[sp] = operand(x, &ctx) &+ operand(y, &ctx)
+                sp += 1
+            case .sub2(let x, let y):
+                stack[sp] = operand(x, &ctx) &- operand(y, &ctx)
+                sp += 1
+            case .cmpWith(let c, let y):
+                stack[sp - 1] = TCPModel.compare(c, stack[sp - 1], operand(y, &ctx)) ? 1 : 0
+            case .addWith(let y):
+                stack[sp - 1] = stack[sp - 1] &+ operand(y, &ctx)
+            case .subWith(let y):
+                stack[sp - 1] = stack[sp - 1] &- operand(y, &ctx)
             default:
                 let b = stack[sp - 1], a = stack[sp - 2]
                 sp -= 1
@@ -220,24 +225,49 @@ public struct TCPModel: Sendable {
                 case .max: r = TCPModel.seqLess(a, b) ? b : a
                 case .and: r = (a != 0 && b != 0) ? 1 : 0
                 case .or: r = (a != 0 || b != 0) ? 1 : 0
-                case .cmp(let c):
-                    let d = Int32(bitPattern: a &- b)
-                    let t: Bool
-                    switch c {
-                    case .lt: t = d < 0
-                    case .le: t = d <= 0
-                    case .gt: t = d > 0
-                    case .ge: t = d >= 0
-                    case .eq: t = a == b
-                    case .ne: t = a != b
-                    }
-                    r = t ? 1 : 0
+                case .cmp(let c): r = TCPModel.compare(c, a, b) ? 1 : 0
                 default: r = 0
                 }
                 stack[sp - 1] = r
             }
         }
         return sp > 0 ? stack[sp - 1] : 0
+    }
+
+    /// Modulo-2^32 comparison (RFC 9293 §3.10).
+    @inline(__always)
+    static func compare(_ c: CompareOp, _ a: UInt32, _ b: UInt32) -> Bool {
+        let d = Int32(bitPattern: a &- b)
+        switch c {
+        case .lt: return d < 0
+        case .le: return d <= 0
+        case .gt: return d > 0
+        case .ge: return d >= 0
+        case .eq: return a == b
+        case .ne: return a != b
+        }
+    }
+
+    @inline(__always)
+    func operand(_ o: Operand, _ ctx: inout EvalContext) -> UInt32 {
+        switch o {
+        case .const(let v): v
+        case .reg(let r): tcb[r]
+        case .field(let f): field(f, &ctx)
+        }
+    }
+
+    @inline(__always)
+    func field(_ f: InputField, _ ctx: inout EvalContext) -> UInt32 {
+        switch f {
+        case .segSeq: ctx.seg.seq
+        case .segAck: ctx.seg.ack
+        case .segLen: ctx.seg.length
+        case .segWnd: ctx.seg.window
+        case .segUp: ctx.seg.urgentPointer
+        case .segData: ctx.seg.dataLength
+        case .callLen: ctx.callLength
+        }
     }
 
     @inline(__always)
@@ -252,8 +282,13 @@ public struct TCPModel: Sendable {
         var tr = Transition(from: state, to: state, event: ctx.event, cell: cell, chain: chainIndex)
         guard chainIndex >= 0 else { return tr }
         var rule = 0
-        for i in Int(img.chainStart[chainIndex])..<Int(img.chainStart[chainIndex + 1]) {
+        var i = Int(img.chainStart[chainIndex])
+        let end = Int(img.chainStart[chainIndex + 1])
+        while i < end {
+            defer { i += 1 }
             switch img.instrs[i] {
+            case .skipUnless(let cond, let count):
+                if eval(cond, &ctx) == 0 { i += count }
             case .rule(let r):
                 rule = r
             case .send(let ti, let cond):

@@ -1,7 +1,7 @@
 import Spec
 
 /// A segment the model sends, with the rule that produced it and which fields are still symbolic.
-public struct Output: Hashable, Sendable {
+public struct Output: Hashable, Sendable, BitwiseCopyable {
     public var segment: Segment
     /// Index into `CompiledSpec.rules`.
     public var rule: Int
@@ -11,12 +11,12 @@ public struct Output: Hashable, Sendable {
     public var windowSymbolic: Bool
 }
 
-/// Fixed-capacity list stored inline, so that a transition allocates nothing.
-public struct SmallList<Element: Sendable>: Sendable, RandomAccessCollection {
+/// Fixed-capacity list stored inline, so that a transition allocates nothing and copies as plain bytes. The
+/// compiler rejects a spec whose rules could emit more than `capacity` segments or signals for one input.
+public struct SmallList<Element: Sendable & BitwiseCopyable>: Sendable, RandomAccessCollection, BitwiseCopyable {
+    public static var capacity: Int { 4 }
     @usableFromInline var storage: InlineArray<4, Element?> = .init(repeating: nil)
     public private(set) var count = 0
-    /// Elements past the inline capacity (none with the shipped specs; kept so nothing is ever lost).
-    @usableFromInline var overflow: [Element]?
 
     public init() {}
 
@@ -24,26 +24,25 @@ public struct SmallList<Element: Sendable>: Sendable, RandomAccessCollection {
     public var endIndex: Int { count }
 
     public subscript(i: Int) -> Element {
-        get { i < 4 ? storage[i]! : overflow![i - 4] }
-        set {
-            if i < 4 { storage[i] = newValue } else { overflow![i - 4] = newValue }
-        }
+        get { storage[i]! }
+        set { storage[i] = newValue }
     }
 
     public mutating func append(_ e: Element) {
-        if count < 4 { storage[count] = e } else { overflow = (overflow ?? []) + [e] }
+        precondition(count < 4, "more outputs than the compiler allows")
+        storage[count] = e
         count += 1
     }
 
     public mutating func remove(at i: Int) {
-        for k in i..<(count - 1) { self[k] = self[k + 1] }
-        if count > 4 { overflow!.removeLast() } else { storage[count - 1] = nil }
+        for k in i..<(count - 1) { storage[k] = storage[k + 1] }
+        storage[count - 1] = nil
         count -= 1
     }
 }
 
 /// What one input did: the outputs to compare with a real stack, and the rules that decided it.
-public struct Transition: Sendable {
+public struct Transition: Sendable, BitwiseCopyable {
     public var from: Int
     public var to: Int
     public var event: EventKind

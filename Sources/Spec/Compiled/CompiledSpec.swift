@@ -13,6 +13,30 @@ public enum Op: Sendable, Hashable {
     case and, or, not
     /// Pushes 1 when the classifier's value is in the mask.
     case classIn(classifier: Int, mask: UInt64)
+    // Fused forms the runtime image uses (never produced by the compiler): an operation on two operands,
+    // or on the top of the stack and an operand. They cut dispatches in the hot classifiers by about half.
+    case cmp2(CompareOp, Operand, Operand)
+    case add2(Operand, Operand)
+    case sub2(Operand, Operand)
+    case cmpWith(CompareOp, Operand)
+    case addWith(Operand)
+    case subWith(Operand)
+}
+
+/// A value an instruction reads directly.
+public enum Operand: Sendable, Hashable {
+    case const(UInt32)
+    case reg(Register)
+    case field(InputField)
+
+    init?(_ op: Op) {
+        switch op {
+        case .const(let v): self = .const(v)
+        case .reg(let r): self = .reg(r)
+        case .field(let f): self = .field(f)
+        default: return nil
+        }
+    }
 }
 
 public struct Program: Sendable, Hashable {
@@ -83,6 +107,8 @@ public enum Instr: Sendable, Hashable {
     case rule(Int)
     case send(template: Int, condition: Int?)
     case set(Register, program: Int, condition: Int?)
+    /// Skips the next `count` instructions unless the program yields 1 (a shared condition).
+    case skipUnless(condition: Int, count: Int)
     case enter(Int)
     case signal(Int, condition: Int?)
     case reply(Int)

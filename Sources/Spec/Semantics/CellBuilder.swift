@@ -259,6 +259,18 @@ struct CellBuilder {
                             instrs += c.rules[r].instrs
                             if let en = entersOf[r] { final = en }
                         }
+                        // The model keeps a transition's outputs inline: bound them here, where a spec can be fixed.
+                        let sends = instrs.filter {
+                            switch $0 {
+                            case .send, .builtin(.transmit, _), .builtin(.retransmit, _): true
+                            default: false
+                            }
+                        }.count
+                        let signals = instrs.filter { if case .signal = $0 { true } else { false } }.count
+                        if sends > 4 || signals > 4 {
+                            once("outputs:\(ruleList)", .control, "the rules deciding \(describe(cl, event: event)) in \(c.states[s].name) can send \(sends) segments and \(signals) signals; one input may produce at most 4 of each",
+                                 c.rules[ruleList[0]].decl.id.loc)
+                        }
                         chainKeys[ruleList] = chains.count
                         cellChains[k] = chains.count
                         chains.append(Chain(rules: ruleList, steps: path.map(\.step), instrs: instrs, finalState: final))

@@ -187,6 +187,11 @@ enum GuardEval {
                 _ = pop()
                 _ = pop()
                 stack.append(.u)
+            case .cmp2, .add2, .sub2:
+                stack.append(.u)
+            case .cmpWith, .addWith, .subWith:
+                _ = pop()
+                stack.append(.u)
             }
         }
         return stack.last ?? .u

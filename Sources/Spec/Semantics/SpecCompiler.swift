@@ -346,17 +346,37 @@ public struct SpecCompiler {
                 if let ct = compileTemplate(t, &ec), let c = compileCondition(cond, &ec) {
                     instrs.append(.send(template: ct, condition: c.index))
                 }
-            case .set(let reg, let e, let cond):
-                guard let rg = Register.bySpelling[reg.value] else {
-                    if InputField.bySpelling[reg.value] != nil {
-                        err(.type, "'\(reg.value)' belongs to the arriving segment or call and cannot be set", reg.loc)
-                    } else {
-                        err(.unknownName, "unknown variable '\(reg.value)'", reg.loc)
+            case .set(let assignments, let cond):
+                var sets: [Instr] = []
+                var assigned: Set<Register> = []
+                for (reg, e) in assignments {
+                    guard let rg = Register.bySpelling[reg.value] else {
+                        if InputField.bySpelling[reg.value] != nil {
+                            err(.type, "'\(reg.value)' belongs to the arriving segment or call and cannot be set", reg.loc)
+                        } else {
+                            err(.unknownName, "unknown variable '\(reg.value)'", reg.loc)
+                        }
+                        continue
                     }
-                    continue
+                    guard let ops = ec.lower(e, want: .number) else { continue }
+                    // The assignments of one line take effect together: none may read what an earlier one set.
+                    for case .reg(let r) in ops where assigned.contains(r) {
+                        err(.type, "'\(r.spelling)' is set earlier on this line; its assignments happen together, so split them into separate 'set' lines", e.loc)
+                    }
+                    assigned.insert(rg)
+                    sets.append(.set(rg, program: intern(ops), condition: nil))
                 }
-                if let ops = ec.lower(e, want: .number), let c = compileCondition(cond, &ec) {
-                    instrs.append(.set(rg, program: intern(ops), condition: c.index))
+                if let cond {
+                    if let c = compileCondition(cond, &ec), let ci = c.index {
+                        if sets.count == 1, case .set(let r, let p, _) = sets[0] {
+                            instrs.append(.set(r, program: p, condition: ci))
+                        } else {
+                            instrs.append(.skipUnless(condition: ci, count: sets.count))
+                            instrs += sets
+                        }
+                    }
+                } else {
+                    instrs += sets
                 }
             case .enter(let s):
                 if let k2 = stateIndex[s.value] {

@@ -76,7 +76,7 @@ public enum InputField: UInt8, CaseIterable, Sendable {
 
 /// TCP control bits. SYN, ACK, FIN and RST are dimensions of every segment input class; the others are read at
 /// run time only.
-public struct ControlBits: OptionSet, Hashable, Sendable, CustomStringConvertible {
+public struct ControlBits: OptionSet, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
     public let rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
     public static let fin = ControlBits(rawValue: 0x01)
@@ -105,7 +105,7 @@ public struct ControlBits: OptionSet, Hashable, Sendable, CustomStringConvertibl
 }
 
 /// The events of RFC 9293 §3.10: user calls, arriving segments, timeouts.
-public enum EventKind: UInt8, CaseIterable, Sendable, Hashable {
+public enum EventKind: UInt8, CaseIterable, Sendable, Hashable, BitwiseCopyable {
     case segment, openActive, openPassive, send, receive, close, abort, status
     case userTimeout, retransmissionTimeout, timeWaitTimeout
 

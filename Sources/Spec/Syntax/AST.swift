@@ -70,7 +70,9 @@ public struct SegmentTemplate: Sendable {
 
 public enum Action: Sendable {
     case send(SegmentTemplate, condition: Expr?)
-    case set(Located<String>, Expr, condition: Expr?)
+    /// `set A <- x, B <- y if C`: the assignments share one condition, tested once, as the RFC's
+    /// "If (...), set SND.WND <- SEG.WND, set SND.WL1 <- SEG.SEQ, and set SND.WL2 <- SEG.ACK".
+    case set([(Located<String>, Expr)], condition: Expr?)
     case enter(Located<String>)
     case signal(String, condition: Expr?)
     /// The immediate return of a user call: `reply "ok"`, `reply "error: connection closing"`.

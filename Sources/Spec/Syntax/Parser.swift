@@ -329,11 +329,15 @@ public struct Parser {
             let t = try parseTemplate(l)
             return Located(.send(t, condition: try optionalCondition()), l)
         case "set":
-            let reg = try expectName("a variable to set")
-            guard isPunct("<-") else { throw fail("expected '<-' (the RFC's assignment), found \(describe(tok))") }
-            advance()
-            let e = try parseSum()
-            return Located(.set(reg, e, condition: try optionalCondition()), l)
+            var assignments: [(Located<String>, Expr)] = []
+            repeat {
+                if isPunct(",") { advance() }
+                let reg = try expectName("a variable to set")
+                guard isPunct("<-") else { throw fail("expected '<-' (the RFC's assignment), found \(describe(tok))") }
+                advance()
+                assignments.append((reg, try parseSum()))
+            } while isPunct(",")
+            return Located(.set(assignments, condition: try optionalCondition()), l)
         case "enter":
             return Located(.enter(try expectName("a state name")), l)
         case "signal":

@@ -109,7 +109,7 @@ struct ExprCompiler {
             }
             return true  // unknown names are reported by `lower`
         case .number(_, let l), .add(_, _, let l), .sub(_, _, let l), .compare(_, _, let l), .call(_, _, let l):
-            err(.type, "a guard reads only the input class; compare values inside a classifier ('classify NAME on ...') and test the class", l)
+            err(.type, "a guard reads only the input class; '\(e.text)' is not fixed by it. Compare values inside a classifier ('classify NAME on ...') and test the class", l)
             return false
         case .not(let a, _):
             return checkGuard(a)

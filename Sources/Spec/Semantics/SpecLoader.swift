@@ -46,6 +46,23 @@ public enum SpecLoader {
     /// that needs a model.
     public static func compile(profile: String, directory: String) -> SpecCompiler.Result {
         let (asts, parseDiags) = loadDirectory(directory)
+        if parseDiags.contains(where: { $0.kind == .io }) { return SpecCompiler.Result(spec: nil, diagnostics: parseDiags) }
+        return compile(profile: profile, asts: asts, parseDiagnostics: parseDiags)
+    }
+
+    /// Compiles a profile from sources held in memory (path, text): what tests and tools that generate specs use.
+    public static func compile(profile: String, sources: [(path: String, text: String)]) -> SpecCompiler.Result {
+        var asts: [SpecFileAST] = []
+        var diags: [Diagnostic] = []
+        for (path, text) in sources {
+            let (ast, d) = parse(path: path, text: text)
+            asts.append(ast)
+            diags += d
+        }
+        return compile(profile: profile, asts: asts, parseDiagnostics: diags)
+    }
+
+    static func compile(profile: String, asts: [SpecFileAST], parseDiagnostics parseDiags: [Diagnostic]) -> SpecCompiler.Result {
         var result = SpecCompiler.compile(profile: profile, files: asts)
         result.diagnostics = SpecCompiler.attachSourceLines(parseDiags + result.diagnostics, files: asts)
         if !parseDiags.isEmpty { result.spec = nil }

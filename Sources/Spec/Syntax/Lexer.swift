@@ -21,6 +21,10 @@ struct Lexer {
     let file: SourceFile
     var pos = 0
     var parenDepth = 0
+    /// Where the outermost open parenthesis is, and the indentation of its line: a continuation line must be
+    /// indented deeper, so a forgotten ')' is reported where it was opened instead of swallowing the file.
+    var parenOpen = 0
+    var parenIndent = 0
     var tokens: [Token] = []
     var diagnostics: [Diagnostic] = []
 
@@ -59,6 +63,10 @@ struct Lexer {
                 pos += 1
             case "\n":
                 pos += 1
+                if parenDepth > 0, indentOfNextLine() <= parenIndent {
+                    error("'(' is never closed", at: parenOpen)
+                    parenDepth = 0
+                }
                 if parenDepth == 0 { emit(.newline, start) }
             case "#":
                 while let d = peek(), d != "\n" { pos += 1 }
@@ -81,6 +89,28 @@ struct Lexer {
 
     private mutating func emit(_ k: TokenKind, _ start: Int) {
         tokens.append(Token(kind: k, offset: start, length: max(0, pos - start)))
+    }
+
+    private func indentOfLine(containing offset: Int) -> Int {
+        var k = offset
+        while k > 0, s[k - 1] != "\n" { k -= 1 }
+        var n = 0
+        while k + n < s.count, s[k + n] == " " || s[k + n] == "\t" { n += 1 }
+        return n
+    }
+
+    /// Indentation of the next line that is neither blank nor a comment (-1 at the end of the file).
+    private func indentOfNextLine() -> Int {
+        var k = pos
+        while k < s.count {
+            var n = 0
+            while k + n < s.count, s[k + n] == " " || s[k + n] == "\t" { n += 1 }
+            if k + n >= s.count { return -1 }
+            if s[k + n] != "\n" && s[k + n] != "#" && s[k + n] != "\r" { return n }
+            while k < s.count, s[k] != "\n" { k += 1 }
+            k += 1
+        }
+        return -1
     }
 
     private mutating func lexString() {
@@ -191,7 +221,13 @@ struct Lexer {
         let one: Set<Unicode.Scalar> = ["(", ")", "{", "}", ",", ";", ":", "<", ">", "=", "+", "-"]
         pos += 1
         if one.contains(c) {
-            if c == "(" { parenDepth += 1 }
+            if c == "(" {
+                if parenDepth == 0 {
+                    parenOpen = start
+                    parenIndent = indentOfLine(containing: start)
+                }
+                parenDepth += 1
+            }
             if c == ")" { parenDepth = max(0, parenDepth - 1) }
             emit(.punct(String(Character(c))), start)
         } else {

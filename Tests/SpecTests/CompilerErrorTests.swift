@@ -1,0 +1,232 @@
+import Foundation
+import Spec
+import Testing
+
+/// A minimal valid base profile: two states, two check steps. Each test breaks it in one way.
+let miniSpec = """
+profile mini "a small spec for compiler tests"
+state CLOSED initial
+state OPEN
+steps in CLOSED, OPEN: first, second
+  cite RFC 9293 §3.10.7
+on SEGMENT in CLOSED, OPEN step first
+  cite RFC 9293 §3.10.7.1
+  rule first.rst when RST
+    drop
+  rule first.other when not RST
+    continue
+on SEGMENT in CLOSED, OPEN step second
+  cite RFC 9293 §3.10.7.1
+  rule second.any otherwise
+    drop
+on OPEN-PASSIVE in CLOSED
+  cite RFC 9293 §3.10.1
+  rule open otherwise
+    enter OPEN
+    reply "ok"
+on OPEN-PASSIVE in OPEN
+  cite RFC 9293 §3.10.1
+  rule open.again otherwise
+    reply "error: connection already exists"
+on OPEN-ACTIVE, SEND, RECEIVE, CLOSE, ABORT, STATUS, USER-TIMEOUT, RETRANSMISSION-TIMEOUT, TIME-WAIT-TIMEOUT in any
+  cite RFC 9293 §3.10
+  rule other otherwise
+    return
+
+"""
+
+func compileTexts(_ files: [(String, String)], profile: String = "mini") -> SpecCompiler.Result {
+    SpecLoader.compile(profile: profile, sources: files.map { (path: $0.0, text: $0.1) })
+}
+
+func compileText(_ text: String) -> SpecCompiler.Result { compileTexts([("mini.tcpspec", text)]) }
+
+/// Line and column (1-based) of the first occurrence of `needle` in `text`.
+func position(of needle: String, in text: String, occurrence: Int = 1) -> (Int, Int) {
+    var searchFrom = text.startIndex
+    var range = text.range(of: needle)!
+    for _ in 1..<occurrence { searchFrom = range.upperBound; range = text.range(of: needle, range: searchFrom..<text.endIndex)! }
+    let before = text[..<range.lowerBound]
+    let line = before.filter { $0 == "\n" }.count + 1
+    let col = before.split(separator: "\n", omittingEmptySubsequences: false).last!.unicodeScalars.count + 1
+    return (line, col)
+}
+
+func right(_ p: (Int, Int), _ n: Int) -> (Int, Int) { (p.0, p.1 + n) }
+
+func expectOne(_ r: SpecCompiler.Result, _ kind: Diagnostic.Kind, at pos: (Int, Int), containing words: String,
+               sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+    let ofKind = r.diagnostics.filter { $0.kind == kind }
+    #expect(r.spec == nil, sourceLocation: sourceLocation)
+    #expect(ofKind.count >= 1, "no \(kind) diagnostic among: \(r.diagnostics.map(\.rendered))", sourceLocation: sourceLocation)
+    guard let d = ofKind.first else { return }
+    #expect(d.location?.line == pos.0 && d.location?.column == pos.1, "at \(String(describing: d.location)), expected \(pos)\n\(d.rendered)", sourceLocation: sourceLocation)
+    #expect(d.message.contains(words), "message: \(d.message)", sourceLocation: sourceLocation)
+    // Rendered as file:line:col: error[kind]: message, the source line, and a caret under the column.
+    let lines = d.rendered.split(separator: "\n", omittingEmptySubsequences: false)
+    #expect(lines[0].hasPrefix("mini.tcpspec:\(pos.0):\(pos.1): error[\(kind.rawValue)]: "), sourceLocation: sourceLocation)
+    if lines.count >= 3 {
+        #expect(lines[2].firstIndex(of: "^").map { lines[2].distance(from: lines[2].startIndex, to: $0) } == 4 + pos.1 - 1, sourceLocation: sourceLocation)
+    }
+}
+
+@Suite("Compiler: one test per error kind")
+struct CompilerErrorTests {
+    @Test("the mini spec itself compiles")
+    func miniCompiles() {
+        let r = compileText(miniSpec)
+        #expect(r.diagnostics.isEmpty, "\(r.diagnostics.map(\.rendered))")
+        #expect(r.spec?.states.count == 2)
+    }
+
+    @Test("encoding: bytes that are not UTF-8")
+    func encoding() {
+        var bytes = Array(miniSpec.utf8)
+        let at = Array("state OPEN".utf8)
+        let idx = (0...(bytes.count - at.count)).first { Array(bytes[$0..<$0 + at.count]) == at }!
+        bytes.insert(0xFF, at: idx + 6)  // inside the state name
+        let (ast, diags) = SpecLoader.parse(path: "mini.tcpspec", bytes: bytes)
+        var r = SpecCompiler.compile(profile: "mini", files: [ast])
+        r.diagnostics = SpecCompiler.attachSourceLines(diags + r.diagnostics, files: [ast])
+        r.spec = nil
+        expectOne(r, .encoding, at: (3, 7), containing: "UTF-8")
+        #expect(SpecLoader.parse(path: "x", bytes: Array(miniSpec.utf8)).1.isEmpty)
+    }
+
+    @Test("syntax: an unclosed parenthesis")
+    func syntax() {
+        let text = miniSpec.replacingOccurrences(of: "rule first.rst when RST", with: "rule first.rst when (RST")
+        expectOne(compileText(text), .syntax, at: position(of: "(RST", in: text), containing: "'(' is never closed")
+    }
+
+    @Test("unknownName: a state that does not exist")
+    func unknownName() {
+        let text = miniSpec.replacingOccurrences(of: "enter OPEN", with: "enter OPENED")
+        expectOne(compileText(text), .unknownName, at: position(of: "OPENED", in: text), containing: "unknown state 'OPENED'")
+    }
+
+    @Test("duplicate: a state declared twice")
+    func duplicate() {
+        let text = miniSpec.replacingOccurrences(of: "state OPEN\n", with: "state OPEN\nstate OPEN\n")
+        expectOne(compileText(text), .duplicate, at: position(of: "OPEN", in: text, occurrence: 2), containing: "declared twice")
+    }
+
+    @Test("type: a guard that reads a variable")
+    func typeError() {
+        let text = miniSpec.replacingOccurrences(of: "rule first.rst when RST", with: "rule first.rst when RST and SEG.SEQ = 0")
+        expectOne(compileText(text), .type, at: position(of: "SEG.SEQ", in: text), containing: "not fixed by")
+    }
+
+    @Test("citation: a rule without one")
+    func citation() {
+        let text = miniSpec.replacingOccurrences(of: "  cite RFC 9293 §3.10.1\n  rule open otherwise", with: "  rule open otherwise")
+        expectOne(compileText(text), .citation, at: position(of: "open otherwise", in: text), containing: "has no citation")
+    }
+
+    @Test("citation: RFC 793 without a page")
+    func citationPage() {
+        let text = miniSpec.replacingOccurrences(of: "cite RFC 9293 §3.10.7\n", with: "cite RFC 793 §3.9\n")
+        expectOne(compileText(text), .citation, at: position(of: "RFC 793", in: text), containing: "need a page")
+    }
+
+    @Test("profile: extends a profile no file declares")
+    func profile() {
+        let overlay = "profile extra extends nosuch \"x\"\n"
+        let r = compileTexts([("mini.tcpspec", miniSpec), ("extra.tcpspec", overlay)], profile: "extra")
+        let d = r.diagnostics.first { $0.kind == .overlayTarget }
+        #expect(d?.location == Spec.SourceLocation(file: "extra.tcpspec", line: 1, column: 23))
+        #expect(d?.message.contains("extends 'nosuch'") == true)
+        let missing = compileTexts([("mini.tcpspec", miniSpec)], profile: "absent")
+        #expect(missing.diagnostics.contains { $0.kind == .profile && $0.message.contains("no profile named 'absent'; known profiles: mini") })
+    }
+
+    @Test("overlayTarget: replaces a rule the base lacks")
+    func overlayTarget() {
+        let overlay = """
+        profile extra extends mini "x"
+        on SEGMENT in CLOSED step first
+          cite RFC 5961 §3.2
+          rule extra.rst when RST replaces no.such.rule
+            drop
+        """
+        let r = compileTexts([("mini.tcpspec", miniSpec), ("extra.tcpspec", overlay)], profile: "extra")
+        let d = r.diagnostics.first { $0.kind == .overlayTarget }
+        #expect(d?.location == Spec.SourceLocation(file: "extra.tcpspec", line: 4, column: 36), "\(r.diagnostics.map(\.rendered))")
+        #expect(d?.message.contains("replaces 'no.such.rule'") == true)
+    }
+
+    @Test("overlayShadow: an overlay rule deciding inherited inputs without 'replaces'")
+    func overlayShadow() {
+        let overlay = """
+        profile extra extends mini "x"
+        on SEGMENT in CLOSED, OPEN step first
+          cite RFC 5961 §3.2
+          rule extra.rst when RST
+            drop
+        """
+        let r = compileTexts([("mini.tcpspec", miniSpec), ("extra.tcpspec", overlay)], profile: "extra")
+        let d = r.diagnostics.first { $0.kind == .overlayShadow }
+        #expect(d?.location == Spec.SourceLocation(file: "extra.tcpspec", line: 4, column: 8), "\(r.diagnostics.map(\.rendered))")
+        #expect(d?.message.contains("write 'replaces first.rst'") == true)
+        // With `replaces` the same overlay compiles.
+        let fixed = overlay.replacingOccurrences(of: "when RST", with: "when RST replaces first.rst")
+        #expect(compileTexts([("mini.tcpspec", miniSpec), ("extra.tcpspec", fixed)], profile: "extra").diagnostics.isEmpty)
+    }
+
+    @Test("nondeterministic: two rules decide one input")
+    func nondeterministic() {
+        let text = miniSpec.replacingOccurrences(of: "rule first.other when not RST", with: "rule first.other when not RST or SYN")
+        expectOne(compileText(text), .nondeterministic, at: position(of: "first.other", in: text), containing: "both decide the same input")
+    }
+
+    @Test("incomplete: an input no rule decides")
+    func incomplete() {
+        let text = miniSpec.replacingOccurrences(of: "  rule first.other when not RST\n    continue\n", with: "")
+        expectOne(compileText(text), .incomplete, at: position(of: "on SEGMENT in CLOSED, OPEN step first", in: text), containing: "no rule decides SEGMENT in CLOSED at step 'first'")
+    }
+
+    @Test("unreachableState: a state nothing enters")
+    func unreachable() {
+        let text = miniSpec.replacingOccurrences(of: "state OPEN\n", with: "state OPEN\nstate LIMBO\n")
+            .replacingOccurrences(of: "steps in CLOSED, OPEN:", with: "steps in CLOSED, OPEN, LIMBO:")
+            .replacingOccurrences(of: "in CLOSED, OPEN step", with: "in CLOSED, OPEN, LIMBO step")
+            .replacingOccurrences(of: "on OPEN-PASSIVE in OPEN", with: "on OPEN-PASSIVE in OPEN, LIMBO")
+        expectOne(compileText(text), .unreachableState, at: position(of: "LIMBO", in: text), containing: "state LIMBO is unreachable from CLOSED")
+    }
+
+    @Test("deadRule: a guard no input satisfies")
+    func deadRule() {
+        let text = miniSpec.replacingOccurrences(of: "  rule first.other when not RST\n", with: "  rule first.never when RST and not RST\n    drop\n  rule first.other when not RST\n")
+        expectOne(compileText(text), .deadRule, at: position(of: "first.never", in: text), containing: "never applies")
+    }
+
+    @Test("shadowedRule: every input it matches is decided earlier")
+    func shadowedRule() {
+        let text = miniSpec.replacingOccurrences(of: "  rule second.any otherwise\n", with: "  rule second.rst when RST\n    drop\n  rule second.any otherwise\n")
+        expectOne(compileText(text), .shadowedRule, at: position(of: "second.rst", in: text), containing: "never reached")
+    }
+
+    @Test("control: a segment rule that neither drops nor continues")
+    func control() {
+        let text = miniSpec.replacingOccurrences(of: "  rule first.rst when RST\n    drop\n", with: "  rule first.rst when RST\n    signal \"reset\"\n")
+        expectOne(compileText(text), .control, at: position(of: "signal \"reset\"", in: text), containing: "must end with 'drop', 'return' or 'continue'")
+    }
+
+    @Test("io: a spec directory that does not exist")
+    func io() {
+        let r = SpecLoader.compile(profile: "rfc793", directory: "/nonexistent/spec-dir")
+        #expect(r.spec == nil)
+        #expect(r.diagnostics.first?.kind == .io)
+        #expect(r.diagnostics.first?.message.contains("does not exist") == true)
+    }
+
+    @Test("every error of a file is reported in one run")
+    func allErrorsAtOnce() {
+        let text = miniSpec
+            .replacingOccurrences(of: "enter OPEN", with: "enter OPENED")
+            .replacingOccurrences(of: "rule first.rst when RST", with: "rule first.rst when RST and SEG.ACK > 1")
+            .replacingOccurrences(of: "  cite RFC 9293 §3.10.1\n  rule open.again", with: "  rule open.again")
+        let kinds = Set(compileText(text).diagnostics.map(\.kind))
+        #expect(kinds.isSuperset(of: [.unknownName, .type, .citation]), "\(kinds)")
+    }
+}

@@ -98,6 +98,8 @@ struct CellBuilder {
         for (i, b) in ControlBits.classBits.enumerated() where cell.bits.contains(b) { mask |= 1 << i }
         for k in cell.values.indices where cell.values[k] >= 0 {
             let v = cell.values[k]
+            // A classifier with no cases (already reported) classifies nothing.
+            guard v < c.classifiers[k].values.count else { return false }
             if let table = possibleByBits[k] {
                 if !table[mask * c.classifiers[k].values.count + v] { return false }
             } else if !GuardEval.possible(c.classifiers[k], value: v, bits: cell.bits, classValue: cell.value) {

@@ -56,6 +56,13 @@ struct Lexer {
     private static func isDigit(_ c: Unicode.Scalar) -> Bool { c >= "0" && c <= "9" }
 
     mutating func run() {
+        // Invalid UTF-8 is reported wherever it is, comments and strings included (decoding made it U+FFFD).
+        var lastLine = -1
+        for (i, c) in s.enumerated() where c == "\u{FFFD}" {
+            let loc = file.location(ofOffset: i)
+            if loc.line != lastLine { diagnostics.append(Diagnostic(.encoding, "invalid UTF-8 byte sequence", at: loc)) }
+            lastLine = loc.line
+        }
         while let c = peek() {
             let start = pos
             switch c {
@@ -71,7 +78,6 @@ struct Lexer {
             case "#":
                 while let d = peek(), d != "\n" { pos += 1 }
             case "\u{FFFD}":
-                diagnostics.append(Diagnostic(.encoding, "invalid UTF-8 byte sequence", at: file.location(ofOffset: start)))
                 pos += 1
             case "\"":
                 lexString()

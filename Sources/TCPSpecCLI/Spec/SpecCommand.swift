@@ -7,7 +7,7 @@ struct SpecCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spec",
         abstract: "Check, tabulate, draw and explain the TCP spec.",
-        subcommands: [SpecCheck.self]
+        subcommands: [SpecCheck.self, SpecTableCommand.self, SpecGraphCommand.self, SpecExplainCommand.self]
     )
 }
 

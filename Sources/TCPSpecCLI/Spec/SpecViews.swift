@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import Report
+import Spec
+
+/// Prints the compiled state × input-class matrix as Markdown.
+///
+/// ```
+/// $ tcpspec spec table --profile rfc9293 > table.md
+/// ```
+struct SpecTableCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "table", abstract: "Print the compiled state × input-class matrix in Markdown, each class naming its rules.")
+
+    @OptionGroup var options: SpecOptions
+
+    func run() throws {
+        print(SpecTable.markdown(try options.compile()), terminator: "")
+    }
+}
+
+/// Draws the state diagram the rules imply, as DOT or (through Graphviz) SVG.
+///
+/// ```
+/// $ tcpspec spec graph --profile linux --format svg > linux.svg
+/// ```
+struct SpecGraphCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "graph", abstract: "Draw the state diagram (dot, or svg through Graphviz).")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case dot, svg }
+
+    @OptionGroup var options: SpecOptions
+    @Option(help: "dot or svg (svg runs Graphviz 'dot').") var format: Format = .dot
+    @Option(name: .shortAndLong, help: "Write to this file instead of standard output.") var output: String?
+
+    func run() throws {
+        let dot = StateGraph.dot(try options.compile())
+        let data: Data
+        switch format {
+        case .dot: data = Data(dot.utf8)
+        case .svg: data = try Graphviz.render(dot, format: "svg")
+        }
+        if let output {
+            guard FileManager.default.createFile(atPath: output, contents: data) else {
+                printError("tcpspec: cannot write '\(output)'")
+                throw ExitCode(1)
+            }
+        } else {
+            FileHandle.standardOutput.write(data)
+        }
+    }
+}
+
+/// Shows the chain of rules, with citations, that decides an input in a state.
+///
+/// ```
+/// $ tcpspec spec explain ESTABLISHED "RST seq=ahead" --profile rfc9293
+/// $ tcpspec spec explain CLOSE-WAIT CLOSE
+/// ```
+struct SpecExplainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explain",
+        abstract: "Show the rule chain, with citations, for an input in a state.",
+        discussion: "INPUT is an event (OPEN-ACTIVE, SEND, CLOSE, TIME-WAIT-TIMEOUT, ...) or the SYN/ACK/FIN/RST bits of a segment (SYN,ACK; '-' for none), optionally followed by CLASSIFIER=VALUE[,VALUE] filters such as seq=exact ack=new,dup."
+    )
+
+    @OptionGroup var options: SpecOptions
+    @Argument(help: "A state name, e.g. ESTABLISHED.") var state: String
+    @Argument(help: "The input, e.g. \"SYN,ACK seq=exact\" or CLOSE.") var input: String
+
+    func run() throws {
+        let spec = try options.compile()
+        guard let s = spec.stateIndex(named: state.uppercased()) else {
+            printError("tcpspec: unknown state '\(state)'; states are \(spec.states.map(\.name).joined(separator: ", "))")
+            throw ExitCode(2)
+        }
+        do {
+            print(Explain.text(spec, state: s, query: try Explain.parse(input, spec: spec)), terminator: "")
+        } catch let e as Explain.QueryError {
+            printError("tcpspec: \(e)")
+            throw ExitCode(2)
+        }
+    }
+}

@@ -29,8 +29,10 @@ let package = Package(
             dependencies: ["Spec", "Model", "Report", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "TCPSpecBench", dependencies: ["Spec", "Model", "Generator"]),
-        .testTarget(name: "SpecTests", dependencies: ["Spec", "Model", "Report"]),
+        .testTarget(name: "SpecTests", dependencies: ["Spec", "Model", "Report", "Generator"]),
         .testTarget(name: "ModelTests", dependencies: ["Spec", "Model", "Generator"]),
+        // Runs the built `tcpspec` executable; depends on it so that `swift build --build-tests` builds it first.
+        .testTarget(name: "CLITests", dependencies: ["TCPSpecCLI"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,135 @@
+import Model
+import Spec
+import Testing
+
+/// Where the profiles part ways, input by input: each overlay's rules do what they cite.
+@Suite("Profile differences")
+struct ProfileDifferenceTests {
+    /// A connection from a passive open, ESTABLISHED: our ISS 1000 (SND.NXT 1001), peer's 5000 (RCV.NXT 5001).
+    static func established(_ profile: String, window: UInt32 = 1000) throws -> TCPModel {
+        var m = TCPModel(spec: try spec(profile), configuration: .init(receiveWindow: window))
+        _ = m.call(.openPassive)
+        m.nextISS = 1000
+        _ = m.receive(Segment(seq: 5000, ctl: .syn, window: 8000))
+        _ = m.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 8000))
+        #expect(m.stateName == "ESTABLISHED")
+        return m
+    }
+
+    static func outputs(_ t: Transition) -> [String] { t.outputs.map { figure($0.segment) } }
+
+    @Test("RST inside the window but not at RCV.NXT: reset (793) or challenge ACK (RFC 5961)")
+    func rstInWindow() throws {
+        let rst = Segment(seq: 5100, ctl: .rst)
+        var old = try Self.established("rfc793")
+        let a = old.receive(rst)
+        #expect(old.stateName == "CLOSED" && a.outputs.isEmpty)
+        for p in ["rfc9293", "linux"] {
+            var m = try Self.established(p)
+            let b = m.receive(rst)
+            #expect(m.stateName == "ESTABLISHED")
+            #expect(Self.outputs(b) == ["<SEQ=1001><ACK=5001><CTL=ACK>"])
+            #expect(m.spec.rules[b.outputs[0].rule].id.contains("challenge"))
+        }
+        // At exactly RCV.NXT every profile resets.
+        for p in ["rfc793", "rfc9293", "linux"] {
+            var m = try Self.established(p)
+            _ = m.receive(Segment(seq: 5001, ctl: .rst))
+            #expect(m.stateName == "CLOSED")
+        }
+    }
+
+    @Test("SYN in the window of ESTABLISHED: reset (793) or challenge ACK (RFC 5961 §4)")
+    func synInWindow() throws {
+        let syn = Segment(seq: 5010, ctl: .syn)
+        var old = try Self.established("rfc793")
+        let a = old.receive(syn)
+        #expect(old.stateName == "CLOSED")
+        #expect(Self.outputs(a) == ["<SEQ=0><ACK=5011><CTL=RST,ACK>"])
+        var new = try Self.established("rfc9293")
+        let b = new.receive(syn)
+        #expect(new.stateName == "ESTABLISHED")
+        #expect(Self.outputs(b) == ["<SEQ=1001><ACK=5001><CTL=ACK>"])
+        // A SYN,ACK: Linux answers with an ACK, the 1981 text with a reset.
+        var lin = try Self.established("linux")
+        #expect(Self.outputs(lin.receive(Segment(seq: 5010, ack: 1001, ctl: [.syn, .ack]))) == ["<SEQ=1001><ACK=5001><CTL=ACK>"])
+        var old2 = try Self.established("rfc793")
+        #expect(Self.outputs(old2.receive(Segment(seq: 5010, ack: 1001, ctl: [.syn, .ack]))) == ["<SEQ=1001><CTL=RST>"])
+    }
+
+    @Test("SYN-RECEIVED takes SEG.ACK = SND.UNA under 793's '=<', resets under RFC 9293's '<'")
+    func synReceivedAck() throws {
+        func synReceived(_ p: String) throws -> TCPModel {
+            var m = TCPModel(spec: try spec(p))
+            _ = m.call(.openPassive)
+            m.nextISS = 1000
+            _ = m.receive(Segment(seq: 5000, ctl: .syn))
+            return m
+        }
+        let ack = Segment(seq: 5001, ack: 1000, ctl: .ack)
+        var old = try synReceived("rfc793")
+        _ = old.receive(ack)
+        #expect(old.stateName == "ESTABLISHED")
+        var new = try synReceived("rfc9293")
+        #expect(Self.outputs(new.receive(ack)) == ["<SEQ=1000><CTL=RST>"])
+        #expect(new.stateName == "SYN-RECEIVED")
+    }
+
+    @Test("an ACK below SND.UNA-MAX.SND.WND is ignored (793) or answered and dropped (RFC 5961 §5)")
+    func ancientAck() throws {
+        let seg = Segment(seq: 5001, ack: 1001 &- 100_000, ctl: .ack, dataLength: 10)
+        var old = try Self.established("rfc793")
+        // Ignored as a duplicate: the text is still taken and acknowledged.
+        #expect(Self.outputs(old.receive(seg)) == ["<SEQ=1001><ACK=5011><CTL=ACK>"])
+        var new = try Self.established("rfc9293")
+        #expect(Self.outputs(new.receive(seg)) == ["<SEQ=1001><ACK=5001><CTL=ACK>"])
+        #expect(new[.rcvNxt] == 5001)
+    }
+
+    @Test("Linux resets on close() with unread data; the RFCs send a FIN")
+    func closeWithUnreadData() throws {
+        for p in ["rfc9293", "linux"] {
+            var m = try Self.established(p)
+            _ = m.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, dataLength: 10))
+            let t = m.call(.close)
+            if p == "linux" {
+                #expect(Self.outputs(t) == ["<SEQ=1001><ACK=5011><CTL=RST,ACK>"])
+                #expect(m.stateName == "CLOSED")
+            } else {
+                #expect(Self.outputs(t) == ["<SEQ=1001><ACK=5011><CTL=FIN,ACK>"])
+                #expect(m.stateName == "FIN-WAIT-1")
+            }
+        }
+    }
+
+    @Test("TIME-WAIT: an in-window RST not at RCV.NXT gets a challenge ACK (RFC 9293), Linux ignores it")
+    func timeWaitRst() throws {
+        func timeWait(_ p: String) throws -> TCPModel {
+            var m = try Self.established(p)
+            _ = m.call(.close)                                                    // FIN 1001
+            _ = m.receive(Segment(seq: 5001, ack: 1002, ctl: .ack))               // FIN-WAIT-2
+            _ = m.receive(Segment(seq: 5001, ack: 1002, ctl: [.fin, .ack]))       // TIME-WAIT, RCV.NXT 5002
+            #expect(m.stateName == "TIME-WAIT")
+            return m
+        }
+        var r = try timeWait("rfc9293")
+        #expect(Self.outputs(r.receive(Segment(seq: 5050, ctl: .rst))) == ["<SEQ=1002><ACK=5002><CTL=ACK>"])
+        #expect(r.stateName == "TIME-WAIT")
+        var l = try timeWait("linux")
+        #expect(l.receive(Segment(seq: 5050, ctl: .rst)).outputs.isEmpty)
+        #expect(l.stateName == "TIME-WAIT")
+        _ = l.receive(Segment(seq: 5002, ctl: .rst))
+        #expect(l.stateName == "CLOSED")
+    }
+
+    @Test("RFC 9293 SYN-SENT accepts a RST only at RCV.NXT, which is 0 before a SYN: the closed port's <SEQ=0>")
+    func synSentRst() throws {
+        for (p, seq, closes) in [("rfc9293", UInt32(0), true), ("rfc9293", 77, false), ("linux", 77, true), ("rfc793", 77, true)] {
+            var m = TCPModel(spec: try spec(p))
+            m.nextISS = 1000
+            _ = m.call(.openActive)
+            _ = m.receive(Segment(seq: seq, ack: 1001, ctl: [.rst, .ack]))
+            #expect((m.stateName == "CLOSED") == closes, "\(p) seq \(seq)")
+        }
+    }
+}

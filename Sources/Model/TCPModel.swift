@@ -176,7 +176,14 @@ public struct TCPModel: Sendable {
 
     /// Runs program `p` (postfix) on a fixed stack.
     func eval(_ p: Int, _ ctx: inout EvalContext) -> UInt32 {
-        var stack: InlineArray<16, UInt32> = .init(repeating: 0)
+        // An uninitialized stack buffer: the compiler's programs never read a slot they did not push.
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 32) { stack in
+            evalOn(stack, p, &ctx)
+        }
+    }
+
+    @inline(__always)
+    func evalOn(_ stack: UnsafeMutableBufferPointer<UInt32>, _ p: Int, _ ctx: inout EvalContext) -> UInt32 {
         var sp = 0
         for i in Int(img.programStart[p])..<Int(img.programStart[p + 1]) {
             let op = img.ops[i]

@@ -4,11 +4,19 @@ import Spec
 public struct Output: Hashable, Sendable, BitwiseCopyable {
     public var segment: Segment
     /// Index into `CompiledSpec.rules`.
-    public var rule: Int
+    public var rule: Int { Int(ruleIndex) }
+    var ruleIndex: Int32
     /// SEQ is ISS + k where the target's ISS is not yet observed: compare offsets, then bind.
     public var seqSymbolic: Bool
     /// WND is the target's receive window, not yet observed.
     public var windowSymbolic: Bool
+
+    public init(segment: Segment, rule: Int, seqSymbolic: Bool, windowSymbolic: Bool) {
+        self.segment = segment
+        self.ruleIndex = Int32(rule)
+        self.seqSymbolic = seqSymbolic
+        self.windowSymbolic = windowSymbolic
+    }
 }
 
 /// Fixed-capacity list stored inline, so that a transition allocates nothing and copies as plain bytes. The

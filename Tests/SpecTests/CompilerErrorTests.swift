@@ -230,3 +230,17 @@ struct CompilerErrorTests {
         #expect(kinds.isSuperset(of: [.unknownName, .type, .citation]), "\(kinds)")
     }
 }
+
+@Suite("Compiler: limits")
+struct CompilerLimitTests {
+    @Test("an expression deeper than the model's evaluation stack is refused, not run")
+    func deepExpression() {
+        // 40 nested additions whose left operands are pending: 1+(1+(1+...))
+        var e = "SEG.SEQ"
+        for _ in 0..<40 { e = "1+(\(e))" }
+        let text = miniSpec.replacingOccurrences(of: "    drop\n  rule first.other", with: "    set RCV.NXT <- \(e)\n    drop\n  rule first.other")
+        let r = compileText(text)
+        #expect(r.spec == nil)
+        #expect(r.diagnostics.contains { $0.kind == .type && $0.message.contains("nested too deeply") }, "\(r.diagnostics.map(\.rendered))")
+    }
+}

@@ -10,6 +10,32 @@ struct ExprCompiler {
         diags.append(Diagnostic(kind, msg, at: loc))
     }
 
+    /// The model evaluates programs on a fixed stack of this many slots.
+    static let maxStack = 32
+
+    static func stackDepth(_ ops: [Op]) -> Int {
+        var sp = 0, deepest = 0
+        for op in ops {
+            switch op {
+            case .const, .reg, .field, .flag, .classIn, .cmp2, .add2, .sub2: sp += 1
+            case .not, .cmpWith, .addWith, .subWith: break
+            case .add, .sub, .min, .max, .cmp, .and, .or: sp -= 1
+            }
+            deepest = max(deepest, sp)
+        }
+        return deepest
+    }
+
+    /// Lowers a whole expression (guard, condition, assignment, template field, classifier case).
+    mutating func top(_ e: Expr, want: Ty) -> [Op]? {
+        guard let ops = lower(e, want: want) else { return nil }
+        if Self.stackDepth(ops) > Self.maxStack {
+            err(.type, "expression is nested too deeply to evaluate (more than \(Self.maxStack) pending values); split it with a classifier", e.loc)
+            return nil
+        }
+        return ops
+    }
+
     /// Lowers `e` expecting type `want`; nil after reporting an error.
     mutating func lower(_ e: Expr, want: Ty) -> [Op]? {
         guard let (ops, ty) = lower(e) else { return nil }

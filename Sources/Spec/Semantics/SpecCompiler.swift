@@ -241,7 +241,7 @@ public struct SpecCompiler {
                 let v = classifiers[k].values.firstIndex(of: c.value.value)!
                 if let cond = c.condition {
                     // A classifier that tests itself or a later one would not be well founded.
-                    if case let ops? = ec.lower(cond, want: .boolean) {
+                    if case let ops? = ec.top(cond, want: .boolean) {
                         for dep in GuardEval.classifiers(ops) where dep >= k {
                             ec.err(.type, "a classifier can test only classifiers declared before it ('\(classifiers[dep].name)' is not)", cond.loc)
                         }
@@ -329,7 +329,7 @@ public struct SpecCompiler {
         if let gexpr = r.guardExpr {
             guardOK = ec.checkGuard(gexpr)
             if guardOK {
-                guardOps = ec.lower(gexpr, want: .boolean)
+                guardOps = ec.top(gexpr, want: .boolean)
                 guardOK = guardOps != nil
             }
         }
@@ -358,7 +358,7 @@ public struct SpecCompiler {
                         }
                         continue
                     }
-                    guard let ops = ec.lower(e, want: .number) else { continue }
+                    guard let ops = ec.top(e, want: .number) else { continue }
                     // The assignments of one line take effect together: none may read what an earlier one set.
                     for case .reg(let r) in ops where assigned.contains(r) {
                         err(.type, "'\(r.spelling)' is set earlier on this line; its assignments happen together, so split them into separate 'set' lines", e.loc)
@@ -433,15 +433,15 @@ public struct SpecCompiler {
 
     private mutating func compileCondition(_ e: Expr?, _ ec: inout ExprCompiler) -> Cond? {
         guard let e else { return Cond(index: nil) }
-        guard let ops = ec.lower(e, want: .boolean) else { return nil }
+        guard let ops = ec.top(e, want: .boolean) else { return nil }
         return Cond(index: intern(ops))
     }
 
     private mutating func compileTemplate(_ t: SegmentTemplate, _ ec: inout ExprCompiler) -> Int? {
-        let seq = ec.lower(t.seq, want: .number)
-        let ack = t.ack.map { ec.lower($0, want: .number) }
-        let data = t.data.map { ec.lower($0, want: .number) }
-        let wnd = t.wnd.map { ec.lower($0, want: .number) }
+        let seq = ec.top(t.seq, want: .number)
+        let ack = t.ack.map { ec.top($0, want: .number) }
+        let data = t.data.map { ec.top($0, want: .number) }
+        let wnd = t.wnd.map { ec.top($0, want: .number) }
         guard let seq else { return nil }
         if case .some(nil) = ack { return nil }
         if case .some(nil) = data { return nil }

@@ -5,11 +5,14 @@ package final class RuntimeImage: @unchecked Sendable {
     /// without reference counting.
     package struct View: @unchecked Sendable {
         package let ops: UnsafeMutableBufferPointer<Op>
+        /// Program p is ops[programStart[p] ..< programStart[p + 1]].
         package let programStart: UnsafeMutableBufferPointer<Int32>
+        /// Classifier k's cases are caseValue/caseProgram[caseStart[k] ..< caseStart[k + 1]]; program -1 = otherwise.
         package let caseStart: UnsafeMutableBufferPointer<Int32>
         package let caseValue: UnsafeMutableBufferPointer<Int32>
         package let caseProgram: UnsafeMutableBufferPointer<Int32>
         package let nodes: UnsafeMutableBufferPointer<Node>
+        /// Per (state, event): tree root and dimension range.
         package let tableRoot: UnsafeMutableBufferPointer<Int32>
         package let tableDimStart: UnsafeMutableBufferPointer<Int32>
         package let dims: UnsafeMutableBufferPointer<Dim>
@@ -19,10 +22,6 @@ package final class RuntimeImage: @unchecked Sendable {
         package let clears: UnsafeMutableBufferPointer<Bool>
     }
 
-    package var view: View {
-        View(ops: ops, programStart: programStart, caseStart: caseStart, caseValue: caseValue, caseProgram: caseProgram, nodes: nodes,
-             tableRoot: tableRoot, tableDimStart: tableDimStart, dims: dims, instrs: instrs, chainStart: chainStart, templates: templates, clears: clears)
-    }
 
     package struct Node {
         /// 0 leaf (arg = chain), 1 control bit (arg = bit mask), 2 classifier (arg = index); children at `first`.
@@ -46,22 +45,8 @@ package final class RuntimeImage: @unchecked Sendable {
         package var seqUsesISS: Bool
     }
 
-    package let ops: UnsafeMutableBufferPointer<Op>
-    /// Program p is ops[programStart[p] ..< programStart[p + 1]].
-    package let programStart: UnsafeMutableBufferPointer<Int32>
-    /// Classifier k's cases are caseValue/caseProgram[caseStart[k] ..< caseStart[k + 1]]; program -1 = otherwise.
-    package let caseStart: UnsafeMutableBufferPointer<Int32>
-    package let caseValue: UnsafeMutableBufferPointer<Int32>
-    package let caseProgram: UnsafeMutableBufferPointer<Int32>
-    package let nodes: UnsafeMutableBufferPointer<Node>
-    /// Per (state, event): tree root and dimension range.
-    package let tableRoot: UnsafeMutableBufferPointer<Int32>
-    package let tableDimStart: UnsafeMutableBufferPointer<Int32>
-    package let dims: UnsafeMutableBufferPointer<Dim>
-    package let instrs: UnsafeMutableBufferPointer<Instr>
-    package let chainStart: UnsafeMutableBufferPointer<Int32>
-    package let templates: UnsafeMutableBufferPointer<Template>
-    package let clears: UnsafeMutableBufferPointer<Bool>
+    /// The buffers, owned by this image and freed with it.
+    package let view: View
 
     /// Peephole pass: `a b op` and `... b op` become one instruction when a and b are plain operands.
     static func fuse(_ ops: [Op]) -> [Op] {
@@ -102,8 +87,6 @@ package final class RuntimeImage: @unchecked Sendable {
             ops += Self.fuse(p.ops)
         }
         starts.append(Int32(ops.count))
-        self.ops = Self.buffer(ops)
-        programStart = Self.buffer(starts)
 
         var cs: [Int32] = [], cv: [Int32] = [], cp: [Int32] = []
         for c in classifiers {
@@ -114,9 +97,6 @@ package final class RuntimeImage: @unchecked Sendable {
             }
         }
         cs.append(Int32(cv.count))
-        caseStart = Self.buffer(cs)
-        caseValue = Self.buffer(cv)
-        caseProgram = Self.buffer(cp)
 
         var nodes: [Node] = [], roots: [Int32] = [], dimStarts: [Int32] = [], dims: [Dim] = []
         func dim(_ d: Dimension, _ radix: Int) -> Dim {
@@ -141,10 +121,6 @@ package final class RuntimeImage: @unchecked Sendable {
             if t.tree.isEmpty { nodes.append(Node(kind: 0, arg: -1, first: 0)) }
         }
         dimStarts.append(Int32(dims.count))
-        self.nodes = Self.buffer(nodes)
-        tableRoot = Self.buffer(roots)
-        tableDimStart = Self.buffer(dimStarts)
-        self.dims = Self.buffer(dims)
 
         var ins: [Instr] = [], chs: [Int32] = []
         for c in chains {
@@ -152,29 +128,30 @@ package final class RuntimeImage: @unchecked Sendable {
             ins += c.instrs
         }
         chs.append(Int32(ins.count))
-        instrs = Self.buffer(ins)
-        chainStart = Self.buffer(chs)
 
         func idx(_ p: Program?) -> Int32 { p.flatMap { programs.firstIndex(of: $0) }.map(Int32.init) ?? -1 }
-        self.templates = Self.buffer(templates.map {
+        let tpls = templates.map {
             Template(seq: idx($0.seq), ack: idx($0.ack), data: idx($0.data), wnd: idx($0.wnd), ctl: $0.ctl, seqUsesISS: $0.seqUsesISS)
-        })
-        clears = Self.buffer(states.map(\.clears))
+        }
+        view = View(ops: Self.buffer(ops), programStart: Self.buffer(starts), caseStart: Self.buffer(cs), caseValue: Self.buffer(cv),
+                    caseProgram: Self.buffer(cp), nodes: Self.buffer(nodes), tableRoot: Self.buffer(roots), tableDimStart: Self.buffer(dimStarts),
+                    dims: Self.buffer(dims), instrs: Self.buffer(ins), chainStart: Self.buffer(chs), templates: Self.buffer(tpls),
+                    clears: Self.buffer(states.map(\.clears)))
     }
 
     deinit {
-        ops.deallocate()
-        programStart.deallocate()
-        caseStart.deallocate()
-        caseValue.deallocate()
-        caseProgram.deallocate()
-        nodes.deallocate()
-        tableRoot.deallocate()
-        tableDimStart.deallocate()
-        dims.deallocate()
-        instrs.deallocate()
-        chainStart.deallocate()
-        templates.deallocate()
-        clears.deallocate()
+        view.ops.deallocate()
+        view.programStart.deallocate()
+        view.caseStart.deallocate()
+        view.caseValue.deallocate()
+        view.caseProgram.deallocate()
+        view.nodes.deallocate()
+        view.tableRoot.deallocate()
+        view.tableDimStart.deallocate()
+        view.dims.deallocate()
+        view.instrs.deallocate()
+        view.chainStart.deallocate()
+        view.templates.deallocate()
+        view.clears.deallocate()
     }
 }

@@ -22,6 +22,11 @@ let package = Package(
         .target(name: "Model", dependencies: ["Spec"]),
         // generator: seeded inputs drawn from the partitions of the model's input classes.
         .target(name: "Generator", dependencies: ["Spec", "Model"]),
+        // C shims: the Linux interfaces Swift's Glibc lacks (namespaces, rtnetlink, sock_diag, TUN), and libpcap.
+        .target(name: "CNetShim"),
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        // wire: Ethernet/IPv4/IPv6/TCP codec with options, checksums and deliberate malformations; notation.
+        .target(name: "Wire", dependencies: ["Spec", "Model"]),
         // report: renderings of specs and results (Markdown tables, Graphviz state diagrams, explanations).
         .target(name: "Report", dependencies: ["Spec", "Model"]),
         .executableTarget(
@@ -31,6 +36,7 @@ let package = Package(
         .executableTarget(name: "TCPSpecBench", dependencies: ["Spec", "Model", "Generator"]),
         .testTarget(name: "SpecTests", dependencies: ["Spec", "Model", "Report", "Generator"]),
         .testTarget(name: "ModelTests", dependencies: ["Spec", "Model", "Generator"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "Spec", "Generator"]),
         // Runs the built `tcpspec` executable; depends on it so that `swift build --build-tests` builds it first.
         .testTarget(name: "CLITests", dependencies: ["TCPSpecCLI"]),
     ],

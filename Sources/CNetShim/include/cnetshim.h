@@ -1,0 +1,56 @@
+// The few Linux interfaces Swift's Glibc module does not import: network namespaces, rtnetlink for veth pairs,
+// addresses and neighbours, NETLINK_SOCK_DIAG for the kernel's TCP state, and TUN/TAP. Each function returns
+// 0 (or a non-negative value) on success and -errno on failure; none keeps state.
+#ifndef CNETSHIM_H
+#define CNETSHIM_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+// Namespaces: these act on the calling thread only.
+int ts_unshare_net(void);
+int ts_open_thread_netns(void);
+int ts_setns_net(int fd);
+int ts_gettid(void);
+
+// rtnetlink, in the calling thread's network namespace (at the time the socket was opened).
+int ts_rtnl_open(void);
+int ts_veth_create(int nl, const char *name, const char *peer, int peer_netns_fd);
+int ts_link_delete(int nl, int ifindex);
+int ts_link_index(const char *name);
+int ts_link_set(int nl, int ifindex, int up, const uint8_t *mac6, int mtu);
+int ts_addr_add(int nl, int ifindex, int family, const uint8_t *addr, int prefixlen, int nodad);
+int ts_neigh_add(int nl, int ifindex, int family, const uint8_t *addr, const uint8_t *mac6);
+int ts_link_mac(const char *name, uint8_t *mac6);
+
+// The kernel's view of one TCP socket (NETLINK_SOCK_DIAG, inet_diag with INET_DIAG_INFO).
+struct ts_tcp_sock {
+    int family;
+    int state;              // TCP_ESTABLISHED (1) ... TCP_NEW_SYN_RECV (12), <linux/tcp.h> numbering
+    uint8_t src[16];
+    uint8_t dst[16];
+    uint16_t sport;         // host order
+    uint16_t dport;
+    uint32_t rqueue;
+    uint32_t wqueue;
+    uint32_t inode;
+    uint32_t snd_wnd;       // tcp_info, 0 when the kernel lacks the field
+    uint32_t snd_mss;
+    uint32_t rcv_mss;
+    uint32_t unacked;
+    uint32_t retransmits;
+};
+
+int ts_diag_open(void);
+// Dumps the TCP sockets of `family` (AF_INET / AF_INET6) into out[0..<capacity]; returns how many there are
+// (possibly more than capacity) or -errno.
+int ts_tcp_dump(int diag_fd, int family, struct ts_tcp_sock *out, int capacity);
+
+// TUN/TAP: opens /dev/net/tun and attaches to (or creates) `name`; tap = 1 for Ethernet frames.
+int ts_tun_open(const char *name, int tap);
+
+// Socket options Swift cannot spell portably.
+int ts_set_linger(int fd, int on, int seconds);
+int ts_tcp_state_of(int fd);
+
+#endif

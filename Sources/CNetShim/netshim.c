@@ -1,0 +1,298 @@
+#define _GNU_SOURCE
+#include "cnetshim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>
+#include <linux/if_tun.h>
+#include <linux/if_link.h>
+#include <linux/if_addr.h>
+#include <linux/inet_diag.h>
+#include <linux/neighbour.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/veth.h>
+
+int ts_unshare_net(void) { return unshare(CLONE_NEWNET) == 0 ? 0 : -errno; }
+int ts_open_thread_netns(void) {
+    int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
+}
+int ts_setns_net(int fd) { return setns(fd, CLONE_NEWNET) == 0 ? 0 : -errno; }
+int ts_gettid(void) { return (int)syscall(SYS_gettid); }
+
+// ---------------------------------------------------------------------------------------------------------
+// rtnetlink: one request, one acknowledgment.
+
+struct req {
+    struct nlmsghdr n;
+    union {
+        struct ifinfomsg i;
+        struct ifaddrmsg a;
+        struct ndmsg nd;
+    } u;
+    char buf[1024];
+};
+
+static struct rtattr *add_attr(struct nlmsghdr *n, size_t max, int type, const void *data, size_t len) {
+    size_t alen = RTA_LENGTH(len);
+    if (NLMSG_ALIGN(n->nlmsg_len) + RTA_ALIGN(alen) > max) return NULL;
+    struct rtattr *rta = (struct rtattr *)((char *)n + NLMSG_ALIGN(n->nlmsg_len));
+    rta->rta_type = type;
+    rta->rta_len = alen;
+    if (len) memcpy(RTA_DATA(rta), data, len);
+    n->nlmsg_len = NLMSG_ALIGN(n->nlmsg_len) + RTA_ALIGN(alen);
+    return rta;
+}
+
+static void end_nest(struct nlmsghdr *n, struct rtattr *nest) {
+    nest->rta_len = (char *)n + NLMSG_ALIGN(n->nlmsg_len) - (char *)nest;
+}
+
+int ts_rtnl_open(void) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) return -errno;
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static int talk(int nl, struct nlmsghdr *n) {
+    static __thread uint32_t seq;
+    n->nlmsg_seq = ++seq;
+    n->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+    if (sendto(nl, n, n->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0) return -errno;
+    char buf[8192];
+    for (;;) {
+        ssize_t len = recv(nl, buf, sizeof buf, 0);
+        if (len < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+            if (h->nlmsg_seq != n->nlmsg_seq) continue;
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                struct nlmsgerr *e = (struct nlmsgerr *)NLMSG_DATA(h);
+                return e->error;  // 0 is the acknowledgment
+            }
+        }
+    }
+}
+
+int ts_veth_create(int nl, const char *name, const char *peer, int peer_netns_fd) {
+    struct req r;
+    memset(&r, 0, sizeof r);
+    r.n.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+    r.n.nlmsg_type = RTM_NEWLINK;
+    r.n.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+    r.u.i.ifi_family = AF_UNSPEC;
+    add_attr(&r.n, sizeof r, IFLA_IFNAME, name, strlen(name) + 1);
+    struct rtattr *linkinfo = add_attr(&r.n, sizeof r, IFLA_LINKINFO, NULL, 0);
+    add_attr(&r.n, sizeof r, IFLA_INFO_KIND, "veth", 4);
+    struct rtattr *data = add_attr(&r.n, sizeof r, IFLA_INFO_DATA, NULL, 0);
+    struct rtattr *peerinfo = add_attr(&r.n, sizeof r, VETH_INFO_PEER, NULL, 0);
+    // The peer's ifinfomsg comes first inside VETH_INFO_PEER.
+    r.n.nlmsg_len += sizeof(struct ifinfomsg);
+    memset(RTA_DATA(peerinfo), 0, sizeof(struct ifinfomsg));
+    add_attr(&r.n, sizeof r, IFLA_IFNAME, peer, strlen(peer) + 1);
+    if (peer_netns_fd >= 0) {
+        uint32_t fd = (uint32_t)peer_netns_fd;
+        add_attr(&r.n, sizeof r, IFLA_NET_NS_FD, &fd, sizeof fd);
+    }
+    end_nest(&r.n, peerinfo);
+    end_nest(&r.n, data);
+    end_nest(&r.n, linkinfo);
+    return talk(nl, &r.n);
+}
+
+int ts_link_delete(int nl, int ifindex) {
+    struct req r;
+    memset(&r, 0, sizeof r);
+    r.n.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+    r.n.nlmsg_type = RTM_DELLINK;
+    r.u.i.ifi_family = AF_UNSPEC;
+    r.u.i.ifi_index = ifindex;
+    return talk(nl, &r.n);
+}
+
+int ts_link_index(const char *name) {
+    unsigned idx = if_nametoindex(name);
+    return idx ? (int)idx : -errno;
+}
+
+int ts_link_set(int nl, int ifindex, int up, const uint8_t *mac6, int mtu) {
+    struct req r;
+    memset(&r, 0, sizeof r);
+    r.n.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+    r.n.nlmsg_type = RTM_NEWLINK;
+    r.u.i.ifi_family = AF_UNSPEC;
+    r.u.i.ifi_index = ifindex;
+    r.u.i.ifi_change = IFF_UP;
+    r.u.i.ifi_flags = up ? IFF_UP : 0;
+    if (mac6) add_attr(&r.n, sizeof r, IFLA_ADDRESS, mac6, 6);
+    if (mtu > 0) {
+        uint32_t m = (uint32_t)mtu;
+        add_attr(&r.n, sizeof r, IFLA_MTU, &m, sizeof m);
+    }
+    return talk(nl, &r.n);
+}
+
+int ts_addr_add(int nl, int ifindex, int family, const uint8_t *addr, int prefixlen, int nodad) {
+    struct req r;
+    memset(&r, 0, sizeof r);
+    r.n.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+    r.n.nlmsg_type = RTM_NEWADDR;
+    r.n.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+    r.u.a.ifa_family = family;
+    r.u.a.ifa_prefixlen = prefixlen;
+    r.u.a.ifa_index = ifindex;
+    if (nodad) r.u.a.ifa_flags = IFA_F_NODAD;
+    size_t len = family == AF_INET6 ? 16 : 4;
+    add_attr(&r.n, sizeof r, IFA_LOCAL, addr, len);
+    add_attr(&r.n, sizeof r, IFA_ADDRESS, addr, len);
+    if (nodad) {
+        uint32_t flags = IFA_F_NODAD;
+        add_attr(&r.n, sizeof r, IFA_FLAGS, &flags, sizeof flags);
+    }
+    return talk(nl, &r.n);
+}
+
+int ts_neigh_add(int nl, int ifindex, int family, const uint8_t *addr, const uint8_t *mac6) {
+    struct req r;
+    memset(&r, 0, sizeof r);
+    r.n.nlmsg_len = NLMSG_LENGTH(sizeof(struct ndmsg));
+    r.n.nlmsg_type = RTM_NEWNEIGH;
+    r.n.nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
+    r.u.nd.ndm_family = family;
+    r.u.nd.ndm_ifindex = ifindex;
+    r.u.nd.ndm_state = NUD_PERMANENT;
+    add_attr(&r.n, sizeof r, NDA_DST, addr, family == AF_INET6 ? 16 : 4);
+    add_attr(&r.n, sizeof r, NDA_LLADDR, mac6, 6);
+    return talk(nl, &r.n);
+}
+
+int ts_link_mac(const char *name, uint8_t *mac6) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    int rc = ioctl(fd, SIOCGIFHWADDR, &ifr);
+    int e = errno;
+    close(fd);
+    if (rc < 0) return -e;
+    memcpy(mac6, ifr.ifr_hwaddr.sa_data, 6);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// sock_diag
+
+int ts_diag_open(void) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    return fd >= 0 ? fd : -errno;
+}
+
+int ts_tcp_dump(int diag_fd, int family, struct ts_tcp_sock *out, int capacity) {
+    struct {
+        struct nlmsghdr n;
+        struct inet_diag_req_v2 r;
+    } req;
+    memset(&req, 0, sizeof req);
+    req.n.nlmsg_len = sizeof req;
+    req.n.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    static __thread uint32_t seq;
+    req.n.nlmsg_seq = ++seq;
+    req.r.sdiag_family = family;
+    req.r.sdiag_protocol = IPPROTO_TCP;
+    req.r.idiag_states = ~0u;
+    req.r.idiag_ext = 1 << (INET_DIAG_INFO - 1);
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+    if (sendto(diag_fd, &req, sizeof req, 0, (struct sockaddr *)&sa, sizeof sa) < 0) return -errno;
+    int count = 0;
+    char buf[32768];
+    for (;;) {
+        ssize_t len = recv(diag_fd, buf, sizeof buf, 0);
+        if (len < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+            if (h->nlmsg_seq != req.n.nlmsg_seq) continue;
+            if (h->nlmsg_type == NLMSG_DONE) return count;
+            if (h->nlmsg_type == NLMSG_ERROR) return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+            struct inet_diag_msg *m = (struct inet_diag_msg *)NLMSG_DATA(h);
+            if (count < capacity) {
+                struct ts_tcp_sock *s = &out[count];
+                memset(s, 0, sizeof *s);
+                s->family = m->idiag_family;
+                s->state = m->idiag_state;
+                memcpy(s->src, m->id.idiag_src, 16);
+                memcpy(s->dst, m->id.idiag_dst, 16);
+                s->sport = ntohs(m->id.idiag_sport);
+                s->dport = ntohs(m->id.idiag_dport);
+                s->rqueue = m->idiag_rqueue;
+                s->wqueue = m->idiag_wqueue;
+                s->inode = m->idiag_inode;
+                int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+                for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+                    if (a->rta_type != INET_DIAG_INFO) continue;
+                    struct tcp_info ti;
+                    memset(&ti, 0, sizeof ti);
+                    size_t n = RTA_PAYLOAD(a) < sizeof ti ? RTA_PAYLOAD(a) : sizeof ti;
+                    memcpy(&ti, RTA_DATA(a), n);
+                    s->snd_mss = ti.tcpi_snd_mss;
+                    s->rcv_mss = ti.tcpi_rcv_mss;
+                    s->unacked = ti.tcpi_unacked;
+                    s->retransmits = ti.tcpi_retransmits;
+                    s->snd_wnd = ti.tcpi_snd_wnd;
+                }
+            }
+            count++;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+int ts_tun_open(const char *name, int tap) {
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = (tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI;
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+int ts_set_linger(int fd, int on, int seconds) {
+    struct linger l = {.l_onoff = on, .l_linger = seconds};
+    return setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l) == 0 ? 0 : -errno;
+}
+
+int ts_tcp_state_of(int fd) {
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0) return -errno;
+    return ti.tcpi_state;
+}

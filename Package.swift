@@ -27,6 +27,10 @@ let package = Package(
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         // wire: Ethernet/IPv4/IPv6/TCP codec with options, checksums and deliberate malformations; notation.
         .target(name: "Wire", dependencies: ["Spec", "Model"]),
+        // link: libpcap injection and capture, network namespaces on their own threads, the veth topology.
+        .target(name: "Link", dependencies: ["CNetShim", "CPcap", "Wire"]),
+        // targets: stacks under test behind one interface; the local Linux kernel first.
+        .target(name: "Targets", dependencies: ["CNetShim", "Link", "Wire"]),
         // report: renderings of specs and results (Markdown tables, Graphviz state diagrams, explanations).
         .target(name: "Report", dependencies: ["Spec", "Model"]),
         .executableTarget(
@@ -37,6 +41,8 @@ let package = Package(
         .testTarget(name: "SpecTests", dependencies: ["Spec", "Model", "Report", "Generator"]),
         .testTarget(name: "ModelTests", dependencies: ["Spec", "Model", "Generator"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Spec", "Generator"]),
+        // Against the real kernel in namespaces the tests make (needs root or a user namespace).
+        .testTarget(name: "LinuxTargetTests", dependencies: ["Targets", "Link", "Wire", "Spec"]),
         // Runs the built `tcpspec` executable; depends on it so that `swift build --build-tests` builds it first.
         .testTarget(name: "CLITests", dependencies: ["TCPSpecCLI"]),
     ],

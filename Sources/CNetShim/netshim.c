@@ -13,6 +13,8 @@
 #include <netinet/in.h>
 #include <linux/tcp.h>
 #include <linux/if_tun.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <linux/if_link.h>
 #include <linux/if_addr.h>
 #include <linux/inet_diag.h>
@@ -295,4 +297,27 @@ int ts_tcp_state_of(int fd) {
     socklen_t len = sizeof ti;
     if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0) return -errno;
     return ti.tcpi_state;
+}
+
+int ts_accept_nonblock(int fd) {
+    int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return c >= 0 ? c : -errno;
+}
+
+int ts_offloads_off(const char *name) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    // Segmentation before checksums before scatter-gather: the kernel refuses them in the other order.
+    const uint32_t cmds[] = {ETHTOOL_STSO, ETHTOOL_SGSO, ETHTOOL_SGRO, ETHTOOL_STXCSUM, ETHTOOL_SRXCSUM, ETHTOOL_SSG};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        struct ethtool_value v = {.cmd = cmds[i], .data = 0};
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof ifr);
+        strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+        ifr.ifr_data = (void *)&v;
+        if (ioctl(fd, SIOCETHTOOL, &ifr) < 0 && errno != EOPNOTSUPP) rc = -errno;
+    }
+    close(fd);
+    return rc;
 }

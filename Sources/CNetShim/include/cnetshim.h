@@ -22,6 +22,9 @@ int ts_link_set(int nl, int ifindex, int up, const uint8_t *mac6, int mtu);
 int ts_addr_add(int nl, int ifindex, int family, const uint8_t *addr, int prefixlen, int nodad);
 int ts_neigh_add(int nl, int ifindex, int family, const uint8_t *addr, const uint8_t *mac6);
 int ts_link_mac(const char *name, uint8_t *mac6);
+// Turns the link's checksum, segmentation and scatter-gather offloads off (ethtool -K NAME tx off tso off
+// gso off gro off sg off), so that what the capture sees is what the wire carries.
+int ts_offloads_off(const char *name);
 
 // The kernel's view of one TCP socket (NETLINK_SOCK_DIAG, inet_diag with INET_DIAG_INFO).
 struct ts_tcp_sock {
@@ -52,5 +55,6 @@ int ts_tun_open(const char *name, int tap);
 // Socket options Swift cannot spell portably.
 int ts_set_linger(int fd, int on, int seconds);
 int ts_tcp_state_of(int fd);
+int ts_accept_nonblock(int fd);
 
 #endif

@@ -1,0 +1,90 @@
+import Foundation
+
+/// A thread that lives in one network namespace, running jobs submitted from anywhere. `setns` and
+/// `unshare(CLONE_NEWNET)` act on a single thread, and sockets, rtnetlink and libpcap handles are bound to the
+/// namespace of the thread that opens them: so every namespace tcpspec uses has a thread of its own.
+///
+/// Namespaces made with `init(newNamespace: true)` are anonymous: no /run/netns entry exists, and the kernel
+/// frees them (with their links) when the last thread and descriptor referring to them are gone — at exit,
+/// on a signal, even on SIGKILL.
+public final class NamespaceThread: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var jobs: [() -> Void] = []
+    private var stopping = false
+    private var thread: Thread?
+    /// The namespace's file descriptor (open for the thread's lifetime), and the thread's id.
+    public private(set) var netnsFD: Int32 = -1
+    public private(set) var tid: Int32 = 0
+    public let name: String
+
+    public init(name: String, newNamespace: Bool) throws {
+        self.name = name
+        let ready = DispatchSemaphore(value: 0)
+        let failure = Box<Error?>(nil)
+        let t = Thread { [unowned self] in
+            do {
+                if newNamespace { try Sys.unshareNetwork() }
+                self.netnsFD = try Sys.openThreadNetns()
+                self.tid = Sys.gettid()
+            } catch {
+                failure.value = error
+                ready.signal()
+                return
+            }
+            ready.signal()
+            self.loop()
+        }
+        t.name = "tcpspec-\(name)"
+        t.stackSize = 1 << 20
+        thread = t
+        t.start()
+        ready.wait()
+        if let e = failure.value { throw e }
+    }
+
+    private func loop() {
+        while true {
+            cond.lock()
+            while jobs.isEmpty && !stopping { cond.wait() }
+            if jobs.isEmpty && stopping {
+                cond.unlock()
+                break
+            }
+            let job = jobs.removeFirst()
+            cond.unlock()
+            job()
+        }
+        if netnsFD >= 0 { Sys.close(netnsFD) }
+    }
+
+    /// Runs `body` on the namespace's thread and returns its result.
+    public func run<T>(_ body: @escaping () throws -> T) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        let result = Box<Result<T, Error>?>(nil)
+        cond.lock()
+        jobs.append {
+            result.value = Result { try body() }
+            done.signal()
+        }
+        cond.signal()
+        cond.unlock()
+        done.wait()
+        return try result.value!.get()
+    }
+
+    /// Ends the thread after its queued jobs; the namespace goes when nothing else refers to it.
+    public func stop() {
+        cond.lock()
+        stopping = true
+        cond.signal()
+        cond.unlock()
+    }
+
+    deinit { stop() }
+}
+
+/// A mutable cell handed between threads that synchronize by other means (a semaphore).
+final class Box<T>: @unchecked Sendable {
+    var value: T
+    init(_ value: T) { self.value = value }
+}

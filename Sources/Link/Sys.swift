@@ -1,0 +1,93 @@
+import CNetShim
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failed system call: what was attempted and errno.
+public struct SystemError: Error, CustomStringConvertible, Sendable {
+    public var operation: String
+    public var errno: Int32
+
+    public var description: String { "\(operation): \(String(cString: strerror(errno))) (errno \(errno))" }
+    public var isPermission: Bool { errno == EPERM || errno == EACCES }
+}
+
+/// Every system call tcpspec makes for links, namespaces and sockets goes through here (the swift-system way:
+/// one small seam, typed errors, no errno globals leaking into callers).
+public enum Sys {
+    @discardableResult
+    static func check(_ rc: Int32, _ op: @autoclosure () -> String) throws(SystemError) -> Int32 {
+        if rc < 0 { throw SystemError(operation: op(), errno: -rc) }
+        return rc
+    }
+
+    @discardableResult
+    static func checkErrno(_ rc: Int32, _ op: @autoclosure () -> String) throws(SystemError) -> Int32 {
+        if rc < 0 { throw SystemError(operation: op(), errno: errno) }
+        return rc
+    }
+
+    public static func unshareNetwork() throws(SystemError) { try check(ts_unshare_net(), "unshare(CLONE_NEWNET)") }
+    public static func openThreadNetns() throws(SystemError) -> Int32 { try check(ts_open_thread_netns(), "open /proc/thread-self/ns/net") }
+    public static func setns(_ fd: Int32) throws(SystemError) { try check(ts_setns_net(fd), "setns(CLONE_NEWNET)") }
+    public static func gettid() -> Int32 { ts_gettid() }
+    public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
+
+    public static func rtnlOpen() throws(SystemError) -> Int32 { try check(ts_rtnl_open(), "socket(NETLINK_ROUTE)") }
+    public static func vethCreate(_ nl: Int32, _ name: String, peer: String, peerNetns: Int32) throws(SystemError) {
+        try check(ts_veth_create(nl, name, peer, peerNetns), "create veth \(name)/\(peer)")
+    }
+    public static func linkIndex(_ name: String) throws(SystemError) -> Int32 { try check(ts_link_index(name), "if_nametoindex(\(name))") }
+    public static func linkSet(_ nl: Int32, _ ifindex: Int32, up: Bool, mac: [UInt8]?, mtu: Int32 = 0) throws(SystemError) {
+        let rc: Int32 = if let mac { mac.withUnsafeBufferPointer { ts_link_set(nl, ifindex, up ? 1 : 0, $0.baseAddress, mtu) } } else { ts_link_set(nl, ifindex, up ? 1 : 0, nil, mtu) }
+        try check(rc, "set link \(ifindex) \(up ? "up" : "down")")
+    }
+    public static func addrAdd(_ nl: Int32, _ ifindex: Int32, family: Int32, address: [UInt8], prefix: Int32) throws(SystemError) {
+        try check(address.withUnsafeBufferPointer { ts_addr_add(nl, ifindex, family, $0.baseAddress, prefix, 1) }, "add address to link \(ifindex)")
+    }
+    public static func neighAdd(_ nl: Int32, _ ifindex: Int32, family: Int32, address: [UInt8], mac: [UInt8]) throws(SystemError) {
+        let rc = address.withUnsafeBufferPointer { a in mac.withUnsafeBufferPointer { m in ts_neigh_add(nl, ifindex, family, a.baseAddress, m.baseAddress) } }
+        try check(rc, "add static neighbour on link \(ifindex)")
+    }
+    public static func offloadsOff(_ name: String) throws(SystemError) { try check(ts_offloads_off(name), "turn offloads off on \(name)") }
+    public static func linkMAC(_ name: String) throws(SystemError) -> [UInt8] {
+        var mac = [UInt8](repeating: 0, count: 6)
+        try check(mac.withUnsafeMutableBufferPointer { ts_link_mac(name, $0.baseAddress) }, "read MAC of \(name)")
+        return mac
+    }
+
+    /// Writes a sysctl of the calling thread's network namespace (`net.ipv4.tcp_rfc1337` → /proc/sys/net/...).
+    public static func writeSysctl(_ key: String, _ value: String) throws(SystemError) {
+        let path = "/proc/sys/" + key.replacingOccurrences(of: ".", with: "/")
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        if fd < 0 { throw SystemError(operation: "open \(path)", errno: errno) }
+        defer { Glibc.close(fd) }
+        let bytes = Array((value + "\n").utf8)
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if n < 0 { throw SystemError(operation: "write \(path)", errno: errno) }
+    }
+
+    public static func readSysctl(_ key: String) -> String? {
+        let path = "/proc/sys/" + key.replacingOccurrences(of: ".", with: "/")
+        guard let s = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        return s.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    public static func diagOpen() throws(SystemError) -> Int32 { try check(ts_diag_open(), "socket(NETLINK_SOCK_DIAG)") }
+    public static func tcpDump(_ fd: Int32, family: Int32) throws(SystemError) -> [ts_tcp_sock] {
+        var cap = 64
+        while true {
+            var buf = [ts_tcp_sock](repeating: ts_tcp_sock(), count: cap)
+            let n = try check(buf.withUnsafeMutableBufferPointer { ts_tcp_dump(fd, family, $0.baseAddress, Int32(cap)) }, "sock_diag TCP dump")
+            if Int(n) <= cap { return Array(buf.prefix(Int(n))) }
+            cap = Int(n) + 16
+        }
+    }
+
+    public static func tunOpen(_ name: String, tap: Bool) throws(SystemError) -> Int32 { try check(ts_tun_open(name, tap ? 1 : 0), "open /dev/net/tun (\(name))") }
+    public static func setLinger(_ fd: Int32, on: Bool, seconds: Int32) throws(SystemError) { try check(ts_set_linger(fd, on ? 1 : 0, seconds), "setsockopt(SO_LINGER)") }
+    public static func tcpStateOf(_ fd: Int32) -> Int32 { ts_tcp_state_of(fd) }
+    /// accept4(SOCK_NONBLOCK | SOCK_CLOEXEC): the new descriptor, or -errno.
+    public static func acceptNonblocking(_ fd: Int32) -> Int32 { ts_accept_nonblock(fd) }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Wire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum IPVersion: Int, Sendable, CaseIterable {
+    case v4 = 4, v6 = 6
+}
+
+/// The embedded default target's wiring: a tester namespace and a target namespace joined by a veth pair.
+/// Only the target namespace runs a TCP stack under test; the tester side has no address (no kernel answers for
+/// the tester) and speaks through libpcap. Addresses are from 192.0.2.0/24 and 2001:db8::/32 only; static
+/// neighbour entries avoid ARP and neighbour discovery. Nothing is created in the root namespace.
+///
+/// Both namespaces are anonymous (see `NamespaceThread`): they vanish with the process, whatever ends it, so
+/// parallel runs never collide and no killed run leaves a namespace or link behind.
+public final class Topology: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var ip: IPVersion = .v4
+        /// Target-namespace sysctls, applied over the defaults chosen for determinism.
+        public var sysctls: [String: String] = [:]
+        public init(ip: IPVersion = .v4, sysctls: [String: String] = [:]) {
+            self.ip = ip
+            self.sysctls = sysctls
+        }
+    }
+
+    /// Chosen for determinism; every value is recorded with each result.
+    public static let defaultSysctls: [(String, String)] = [
+        ("net.ipv4.tcp_challenge_ack_limit", "2147483647"),  // RFC 5961 §7 throttling: off, so every challenge ACK is seen
+        ("net.ipv4.tcp_invalid_ratelimit", "0"),             // out-of-window duplicate ACKs are not rate limited
+        ("net.ipv4.tcp_syncookies", "0"),                    // a real SYN-RECEIVED, never a cookie
+        ("net.ipv4.tcp_rfc1337", "0"),                       // Linux default: RST in TIME-WAIT closes
+        ("net.ipv4.tcp_timestamps", "1"),
+        ("net.ipv4.tcp_sack", "1"),
+        ("net.ipv4.tcp_window_scaling", "1"),
+        ("net.ipv4.tcp_ecn", "2"),
+        ("net.ipv4.tcp_autocorking", "0"),                   // send() goes out when asked, not when the stack prefers
+        ("net.ipv4.tcp_early_retrans", "3"),
+        ("net.ipv4.tcp_fin_timeout", "60"),
+        ("net.ipv4.tcp_max_syn_backlog", "4096"),
+    ]
+
+    public let configuration: Configuration
+    public let tester: NamespaceThread
+    public let target: NamespaceThread
+    public let testerInterface = "tcpspec-tester"
+    public let targetInterface = "tcpspec-target"
+    public let testerMAC: MACAddress
+    public let targetMAC: MACAddress
+    public let testerIP: IPAddress
+    public let targetIP: IPAddress
+    /// The target namespace's sysctls as read back after setting them.
+    public private(set) var sysctls: [(String, String)] = []
+
+    public init(_ configuration: Configuration = .init()) throws {
+        self.configuration = configuration
+        let seed = UInt32(truncatingIfNeeded: getpid()) &* 2654435761
+        testerMAC = .local(seed & 0xFFFF_FF00 | 1)
+        targetMAC = .local(seed & 0xFFFF_FF00 | 2)
+        switch configuration.ip {
+        case .v4:
+            testerIP = IPAddress("192.0.2.1")!
+            targetIP = IPAddress("192.0.2.2")!
+        case .v6:
+            testerIP = IPAddress("2001:db8::1")!
+            targetIP = IPAddress("2001:db8::2")!
+        }
+        tester = try NamespaceThread(name: "tester", newNamespace: true)
+        do {
+            target = try NamespaceThread(name: "target", newNamespace: true)
+        } catch {
+            tester.stop()
+            throw error
+        }
+        do {
+            try wire()
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    private func wire() throws {
+        let (testerIf, targetIf, testerMAC, targetMAC) = (testerInterface, targetInterface, testerMAC, targetMAC)
+        let (testerIP, targetIP, ip) = (testerIP, targetIP, configuration.ip)
+        // IPv6 on the tester side would send router solicitations and DAD probes onto the wire.
+        try tester.run {
+            for key in ["net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"] { try? Sys.writeSysctl(key, "1") }
+        }
+        let testerNetns = tester.netnsFD
+        var requested = Topology.defaultSysctls
+        for (k, v) in configuration.sysctls.sorted(by: { $0.key < $1.key }) {
+            if let i = requested.firstIndex(where: { $0.0 == k }) { requested[i].1 = v } else { requested.append((k, v)) }
+        }
+        let applied: [(String, String)] = try target.run {
+            if ip == .v4 {
+                for key in ["net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"] { try? Sys.writeSysctl(key, "1") }
+            } else {
+                // An address without DAD, no link-local address, no solicitations: a quiet wire.
+                for (k, v) in [("accept_dad", "0"), ("dad_transmits", "0"), ("router_solicitations", "0"), ("addr_gen_mode", "1")] {
+                    try? Sys.writeSysctl("net.ipv6.conf.default.\(k)", v)
+                }
+            }
+            var out: [(String, String)] = []
+            for (k, v) in requested {
+                try Sys.writeSysctl(k, v)
+                out.append((k, Sys.readSysctl(k) ?? v))
+            }
+            let nl = try Sys.rtnlOpen()
+            defer { Sys.close(nl) }
+            try Sys.vethCreate(nl, targetIf, peer: testerIf, peerNetns: testerNetns)
+            let idx = try Sys.linkIndex(targetIf)
+            // Checksums computed, segments cut, by the stack itself: the capture then sees the true wire.
+            try Sys.offloadsOff(targetIf)
+            try Sys.linkSet(nl, idx, up: false, mac: targetMAC.array)
+            try Sys.linkSet(nl, idx, up: true, mac: nil)
+            try Sys.linkSet(nl, try Sys.linkIndex("lo"), up: true, mac: nil)
+            let family = ip == .v4 ? AF_INET : AF_INET6
+            try Sys.addrAdd(nl, idx, family: family, address: targetIP.bytes, prefix: ip == .v4 ? 24 : 64)
+            try Sys.neighAdd(nl, idx, family: family, address: testerIP.bytes, mac: testerMAC.array)
+            return out
+        }
+        sysctls = applied
+        try tester.run {
+            let nl = try Sys.rtnlOpen()
+            defer { Sys.close(nl) }
+            let idx = try Sys.linkIndex(testerIf)
+            try Sys.offloadsOff(testerIf)
+            try Sys.linkSet(nl, idx, up: false, mac: testerMAC.array)
+            try Sys.linkSet(nl, idx, up: true, mac: nil)
+        }
+    }
+
+    /// Ends both namespace threads; the kernel then frees the namespaces and the veth pair.
+    public func close() {
+        tester.stop()
+        target.stop()
+    }
+
+    deinit { close() }
+}

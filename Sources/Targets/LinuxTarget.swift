@@ -1,0 +1,184 @@
+import CNetShim
+import Foundation
+import Link
+import Wire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The local Linux kernel in a network namespace tcpspec makes (see `Topology`). Application calls run on the
+/// target namespace's thread; the true TCP state comes from NETLINK_SOCK_DIAG in that namespace.
+public final class LinuxTarget: Target, @unchecked Sendable {
+    public let topology: Topology
+    public let link: PcapLink
+    public var targetPort: UInt16 = 8080
+    public var testerPort: UInt16 = 40000
+    private var listenFD: Int32 = -1
+    private var connFD: Int32 = -1
+    private var diagFD: Int32 = -1
+
+    public var capabilities: Capabilities {
+        Capabilities(calls: ["listen", "connect", "accept", "send", "recv", "shutdown", "close", "abort", "setsockopt"], reportsState: true)
+    }
+    public var testerMAC: MACAddress { topology.testerMAC }
+    public var targetMAC: MACAddress { topology.targetMAC }
+    public var testerIP: IPAddress { topology.testerIP }
+    public var targetIP: IPAddress { topology.targetIP }
+    public var settings: [(String, String)] {
+        [("target", "linux"), ("kernel", LinuxTarget.kernelRelease), ("ip", "\(topology.configuration.ip.rawValue)")] + topology.sysctls
+    }
+
+    public static var kernelRelease: String {
+        var u = utsname()
+        uname(&u)
+        return withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    public init(_ configuration: Topology.Configuration = .init()) throws {
+        topology = try Topology(configuration)
+        do {
+            link = try PcapLink(interface: topology.testerInterface, on: topology.tester, filter: "tcp")
+            diagFD = try topology.target.run { try Sys.diagOpen() }
+        } catch {
+            topology.close()
+            throw error
+        }
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    public func close() {
+        let fds = [listenFD, connFD, diagFD]
+        try? topology.target.run { for fd in fds where fd >= 0 { Sys.close(fd) } }
+        listenFD = -1
+        connFD = -1
+        diagFD = -1
+        topology.close()
+    }
+
+    private var family: Int32 { topology.configuration.ip == .v4 ? AF_INET : AF_INET6 }
+
+    private func withSockaddr<T>(_ ip: IPAddress, _ port: UInt16, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
+        switch ip {
+        case .v4(let a):
+            var sa = sockaddr_in()
+            sa.sin_family = sa_family_t(AF_INET)
+            sa.sin_port = port.bigEndian
+            sa.sin_addr.s_addr = a.bigEndian
+            return withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        case .v6(let b):
+            var sa = sockaddr_in6()
+            sa.sin6_family = sa_family_t(AF_INET6)
+            sa.sin6_port = port.bigEndian
+            withUnsafeMutableBytes(of: &sa.sin6_addr) { $0.copyBytes(from: b) }
+            return withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+        }
+    }
+
+    /// A non-blocking socket bound to the target's address and port.
+    private func boundSocket() -> (Int32, Int32) {
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return (-1, errno) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let rc = withSockaddr(targetIP, targetPort) { bind(fd, $0, $1) }
+        if rc < 0 {
+            let e = errno
+            Glibc.close(fd)
+            return (-1, e)
+        }
+        return (fd, 0)
+    }
+
+    public func call(_ c: SocketCall) throws -> CallResult {
+        try topology.target.run { [self] in perform(c) }
+    }
+
+    private func perform(_ c: SocketCall) -> CallResult {
+        func result(_ rc: Int) -> CallResult { rc < 0 ? CallResult(value: -1, errno: errno) : CallResult(value: rc) }
+        switch c {
+        case .listen(let backlog):
+            let (fd, e) = boundSocket()
+            guard fd >= 0 else { return CallResult(value: -1, errno: e) }
+            if Glibc.listen(fd, backlog) < 0 {
+                let e = errno
+                Glibc.close(fd)
+                return CallResult(value: -1, errno: e)
+            }
+            listenFD = fd
+            return CallResult(value: 0)
+        case .connect:
+            let (fd, e) = boundSocket()
+            guard fd >= 0 else { return CallResult(value: -1, errno: e) }
+            connFD = fd
+            return result(Int(withSockaddr(testerIP, testerPort) { Glibc.connect(fd, $0, $1) }))
+        case .accept:
+            guard listenFD >= 0 else { return CallResult(value: -1, errno: EBADF) }
+            let fd = Sys.acceptNonblocking(listenFD)
+            if fd >= 0 {
+                if connFD >= 0 { Glibc.close(connFD) }
+                connFD = fd
+                return CallResult(value: 0)
+            }
+            return CallResult(value: -1, errno: -fd)
+        case .send(let n):
+            guard connFD >= 0 else { return CallResult(value: -1, errno: EBADF) }
+            let buf = [UInt8](repeating: 0x61, count: n)
+            return result(buf.withUnsafeBytes { Glibc.send(connFD, $0.baseAddress, n, Int32(MSG_NOSIGNAL)) })
+        case .recv(let n):
+            guard connFD >= 0 else { return CallResult(value: -1, errno: EBADF) }
+            var buf = [UInt8](repeating: 0, count: max(1, n))
+            return result(buf.withUnsafeMutableBytes { Glibc.recv(connFD, $0.baseAddress, n, 0) })
+        case .shutdown(let how):
+            guard connFD >= 0 else { return CallResult(value: -1, errno: EBADF) }
+            let h: Int32 = switch how {
+            case .rd: Int32(SHUT_RD)
+            case .wr: Int32(SHUT_WR)
+            case .rdwr: Int32(SHUT_RDWR)
+            }
+            return result(Int(Glibc.shutdown(connFD, h)))
+        case .close, .abort:
+            // The connection's socket if there is one, else the listener.
+            let which = connFD >= 0 ? connFD : listenFD
+            guard which >= 0 else { return CallResult(value: -1, errno: EBADF) }
+            if c == .abort {
+                do { try Sys.setLinger(which, on: true, seconds: 0) } catch { return CallResult(value: -1, errno: error.errno) }
+            }
+            let rc = Glibc.close(which)
+            if which == connFD { connFD = -1 } else { listenFD = -1 }
+            return result(Int(rc))
+        case .setsockopt(let name, let value):
+            let fd = connFD >= 0 ? connFD : listenFD
+            guard fd >= 0 else { return CallResult(value: -1, errno: EBADF) }
+            var v = value
+            let (level, opt): (Int32, Int32)
+            switch name {
+            case "TCP_NODELAY": (level, opt) = (Int32(IPPROTO_TCP), TCP_NODELAY)
+            case "TCP_MAXSEG": (level, opt) = (Int32(IPPROTO_TCP), TCP_MAXSEG)
+            case "SO_RCVBUF": (level, opt) = (SOL_SOCKET, SO_RCVBUF)
+            case "SO_SNDBUF": (level, opt) = (SOL_SOCKET, SO_SNDBUF)
+            case "SO_LINGER":
+                do { try Sys.setLinger(fd, on: true, seconds: value) } catch { return CallResult(value: -1, errno: error.errno) }
+                return CallResult(value: 0)
+            default: return CallResult(value: -1, errno: ENOPROTOOPT)
+            }
+            return result(Int(Glibc.setsockopt(fd, level, opt, &v, socklen_t(MemoryLayout<Int32>.size))))
+        }
+    }
+
+    /// The connection's state from sock_diag: the socket with the connection's 4-tuple; without one, LISTEN
+    /// when the listener is there, else CLOSED.
+    public func state() throws -> String? {
+        let (fam, diag, tip, tport, xip, xport) = (family, diagFD, targetIP.bytes, targetPort, testerIP.bytes, testerPort)
+        return try topology.target.run {
+            let socks = try Sys.tcpDump(diag, family: fam)
+            let n = tip.count
+            func addr(_ t: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)) -> [UInt8] {
+                withUnsafeBytes(of: t) { Array($0.prefix(n)) }
+            }
+            if let s = socks.first(where: { $0.sport == tport && $0.dport == xport && addr($0.src) == tip && addr($0.dst) == xip }) {
+                return TCPStateName.fromLinux(s.state)
+            }
+            return socks.contains(where: { $0.sport == tport && $0.state == 10 }) ? "LISTEN" : "CLOSED"
+        }
+    }
+}

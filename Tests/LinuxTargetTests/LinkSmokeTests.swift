@@ -1,0 +1,91 @@
+import Foundation
+import Link
+import Spec
+import Targets
+import Testing
+import Wire
+
+/// The link and the Linux target, really started: namespaces, veth, libpcap, the kernel's TCP.
+@Suite("Linux target: link and handshake", .serialized)
+struct LinkSmokeTests {
+    static func frame(_ t: LinuxTarget, _ tcp: TCPHeader) -> [UInt8] {
+        let ip: IPHeader = t.targetIP.isV6 ? .v6(IPv6Header(source: t.testerIP, destination: t.targetIP)) : .v4(IPv4Header(source: t.testerIP, destination: t.targetIP))
+        return Packet(ethernet: EthernetHeader(destination: t.targetMAC, source: t.testerMAC), ip: ip, tcp: tcp).encode()
+    }
+
+    @Test("a SYN in, a SYN,ACK out; sock_diag sees SYN-RECEIVED then ESTABLISHED; tshark reads the pcap", arguments: [IPVersion.v4, .v6])
+    func handshake(ip: IPVersion) throws {
+        let t = try LinuxTarget(.init(ip: ip))
+        defer { t.close() }
+        #expect(try t.call(.listen(backlog: 128)) == CallResult(value: 0))
+        #expect(try t.state() == "LISTEN")
+        var frames: [Frame] = []
+        let syn = Self.frame(t, TCPHeader(sourcePort: t.testerPort, destinationPort: t.targetPort, seq: 1000, flags: .syn, window: 65535, options: [.maxSegmentSize(1460)]))
+        try t.link.inject(syn)
+        frames.append(Frame(time: PcapLink.now, bytes: syn, direction: .injected))
+        let got = try #require(t.link.next(timeout: 2), "no reply to the SYN")
+        frames.append(got)
+        let synack = try Packet.decode(got.bytes, link: t.link.linkType)
+        #expect(synack.tcp.flags == [.syn, .ack])
+        #expect(synack.tcp.ack == 1001)
+        #expect(synack.tcp.checksumValid == true)
+        #expect(synack.ip.source == t.targetIP)
+        #expect(try t.state() == "SYN-RECEIVED")
+        let ack = Self.frame(t, TCPHeader(sourcePort: t.testerPort, destinationPort: t.targetPort, seq: 1001, ack: synack.tcp.seq &+ 1, flags: .ack, window: 65535))
+        try t.link.inject(ack)
+        frames.append(Frame(time: PcapLink.now, bytes: ack, direction: .injected))
+        #expect(t.link.next(timeout: 0.2) == nil)
+        #expect(try t.state() == "ESTABLISHED")
+        #expect(try t.call(.accept).errno == 0)
+        #expect(try t.call(.recv(10)).errno == EAGAIN)
+
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-smoke-\(UUID().uuidString).pcap").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try PcapWriter.write(frames, linkType: t.link.linkType, to: path)
+        let out = try run("/usr/bin/tshark", ["-r", path, "-T", "fields", "-e", "tcp.flags.str", "-e", "tcp.seq_raw", "-e", "tcp.checksum.status", "-o", "tcp.check_checksum:TRUE"])
+        let lines = out.split(separator: "\n")
+        #expect(lines.count == 3, "\(out)")
+        #expect(lines.first?.contains("1000") == true)
+        // tcp.checksum.status 1 is "Good": tshark verified every checksum, the target's included.
+        #expect(lines.allSatisfy { $0.hasSuffix("\t1") }, "checksum status: \(out)")
+    }
+
+    @Test("a SYN to a closed port gets a RST,ACK; the run leaves no namespace or link behind")
+    func closedPortAndCleanup() throws {
+        let linksBefore = try run("/usr/sbin/ip", ["-o", "link", "show"])
+        let netnsBefore = try run("/usr/sbin/ip", ["netns", "list"])
+        do {
+            let t = try LinuxTarget()
+            try t.link.inject(Self.frame(t, TCPHeader(sourcePort: 40001, destinationPort: 9, seq: 77, flags: .syn)))
+            let got = try #require(t.link.next(timeout: 2))
+            let rst = try Packet.decode(got.bytes, link: .ethernet)
+            #expect(rst.tcp.flags == [.rst, .ack] && rst.tcp.seq == 0 && rst.tcp.ack == 78)
+            t.close()
+        }
+        // The namespaces go with their threads; nothing was ever created in the root namespace.
+        try await_(2) { try run("/usr/sbin/ip", ["-o", "link", "show"]) == linksBefore }
+        #expect(try run("/usr/sbin/ip", ["-o", "link", "show"]) == linksBefore)
+        #expect(try run("/usr/sbin/ip", ["netns", "list"]) == netnsBefore)
+    }
+}
+
+func run(_ exe: String, _ args: [String]) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: exe)
+    p.arguments = args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = Pipe()
+    try p.run()
+    let d = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: d, as: UTF8.self)
+}
+
+func await_(_ seconds: Double, _ cond: () throws -> Bool) rethrows {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end {
+        if try cond() { return }
+        Thread.sleep(forTimeInterval: 0.05)
+    }
+}

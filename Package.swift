@@ -31,18 +31,22 @@ let package = Package(
         .target(name: "Link", dependencies: ["CNetShim", "CPcap", "Wire"]),
         // targets: stacks under test behind one interface; the local Linux kernel first.
         .target(name: "Targets", dependencies: ["CNetShim", "Link", "Wire"]),
+        // cases: the human-readable case files (one step per line), parsed with file:line:col errors.
+        .target(name: "Cases", dependencies: ["Spec"]),
+        // checker: runs a case against a target and judges every step, expected beside observed.
+        .target(name: "Checker", dependencies: ["Cases", "Targets", "Link", "Wire", "Spec", "Model"]),
         // report: renderings of specs and results (Markdown tables, Graphviz state diagrams, explanations).
         .target(name: "Report", dependencies: ["Spec", "Model"]),
         .executableTarget(
             name: "TCPSpecCLI",
-            dependencies: ["Spec", "Model", "Report", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Spec", "Model", "Report", "Cases", "Checker", "Targets", "Link", "Wire", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "TCPSpecBench", dependencies: ["Spec", "Model", "Generator"]),
         .testTarget(name: "SpecTests", dependencies: ["Spec", "Model", "Report", "Generator"]),
         .testTarget(name: "ModelTests", dependencies: ["Spec", "Model", "Generator"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Spec", "Generator"]),
         // Against the real kernel in namespaces the tests make (needs root or a user namespace).
-        .testTarget(name: "LinuxTargetTests", dependencies: ["Targets", "Link", "Wire", "Spec"]),
+        .testTarget(name: "LinuxTargetTests", dependencies: ["Targets", "Link", "Wire", "Spec", "Cases", "Checker", "TCPSpecCLI"]),
         // Runs the built `tcpspec` executable; depends on it so that `swift build --build-tests` builds it first.
         .testTarget(name: "CLITests", dependencies: ["TCPSpecCLI"]),
     ],

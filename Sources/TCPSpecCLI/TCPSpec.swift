@@ -6,12 +6,11 @@ import ArgumentParser
 /// $ tcpspec spec check --profile rfc9293
 /// $ tcpspec spec explain ESTABLISHED "RST seq=ahead"
 /// ```
-@main
 struct TCPSpec: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tcpspec",
         abstract: "A TCP-state specification checker and fuzzer.",
         discussion: "The spec in Spec/ (RFC 793 / RFC 9293 event processing) is compiled into an executable model of a TCP endpoint.",
-        subcommands: [SpecCommand.self]
+        subcommands: [SpecCommand.self, RunCommand.self, DoctorCommand.self]
     )
 }

@@ -1,0 +1,81 @@
+import Spec
+
+/// A field of an expected segment: a value, or `*` for any.
+public enum Expect<T: Hashable & Sendable>: Hashable, Sendable {
+    case any
+    case value(T)
+
+    public func matches(_ v: T) -> Bool {
+        switch self {
+        case .any: true
+        case .value(let x): x == v
+        }
+    }
+}
+
+/// A segment written in a case, in tcpdump/packetdrill notation with numbers relative to the ISNs.
+public struct SegmentSpec: Hashable, Sendable {
+    /// The 8 flag bits as named (`S.` is SYN and ACK).
+    public var flags: ControlBits
+    public var seq: Expect<UInt32>
+    public var length: Expect<UInt32>
+    public var ack: Expect<UInt32>?
+    public var window: Expect<UInt32>?
+    public var urgent: Expect<UInt32>?
+    /// nil: not written (not checked for expectations, none sent for injections).
+    public var options: [OptionSpec]?
+    /// `...` after the options of an expectation: more options may follow.
+    public var moreOptions: Bool
+    /// Deliberate malformations of an injected segment.
+    public var badChecksum = false
+    public var dataOffset: UInt8?
+    public var reserved: UInt8?
+}
+
+public enum OptionSpec: Hashable, Sendable {
+    case mss(Expect<UInt16>)
+    case wscale(Expect<UInt8>)
+    case sackOK
+    /// SACK blocks as left, right pairs (relative to the ISN of the side acknowledged).
+    case sack([UInt32])
+    /// `TS val V ecr E`; an injected `ecr *` echoes the target's last TSval.
+    case timestamps(val: Expect<UInt32>, ecr: Expect<UInt32>)
+    case nop
+    case eol
+    case raw([UInt8])
+}
+
+public enum CaseStep: Sendable {
+    case call(CallSpec, expect: ResultSpec?)
+    case inject(SegmentSpec)
+    case expectSegment(SegmentSpec)
+    case expectNone
+    case state(String)
+    case wait(Double)
+}
+
+public struct CallSpec: Hashable, Sendable {
+    public var name: String
+    public var arguments: [String]
+}
+
+/// `= 10`, `= -1 ECONNRESET`, `= -1 *`.
+public struct ResultSpec: Hashable, Sendable {
+    public var value: Int
+    public var errno: String?
+}
+
+public struct CaseLine: Sendable {
+    public var step: CaseStep
+    public var line: Int
+    /// The line as written, without comments.
+    public var text: String
+}
+
+public struct CaseFile: Sendable {
+    public var path: String
+    public var options: [String: String] = [:]
+    public var lines: [CaseLine] = []
+    /// The comment block at the top, for reports.
+    public var summary: String = ""
+}

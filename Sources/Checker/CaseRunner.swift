@@ -1,0 +1,319 @@
+import Cases
+import Foundation
+import Link
+import Spec
+import Targets
+import Wire
+
+/// One step's verdict: what the case says beside what the target did.
+public struct StepResult: Sendable {
+    public enum Verdict: Sendable, Equatable {
+        case ok
+        case sent
+        case mismatch([String])
+        case error(String)
+    }
+    public var line: Int
+    public var expected: String
+    public var observed: String
+    public var verdict: Verdict
+
+    public var failed: Bool {
+        switch verdict {
+        case .mismatch, .error: true
+        default: false
+        }
+    }
+}
+
+public struct CaseResult: Sendable {
+    public var path: String
+    public var steps: [StepResult]
+    public var settings: [(String, String)]
+    public var pcapPath: String?
+    public var failures: Int { steps.filter(\.failed).count }
+    public var passed: Bool { failures == 0 }
+}
+
+/// Runs a case file against a target: injects its segments, makes its calls, and compares every expected
+/// segment, result and state with what the target did. It never stops at the first divergence.
+public final class CaseRunner {
+    public struct Options: Sendable {
+        /// How long to wait for an expected segment, a state, or a call's result to settle.
+        public var timeout: Double = 1.0
+        /// How long nothing must arrive for `> none`, and at the end of the case.
+        public var settle: Double = 0.15
+        public init() {}
+    }
+
+    let target: Target
+    let file: CaseFile
+    var options: Options
+    var testerISN: UInt32
+    var targetISN: UInt32?
+    var lastTSval: UInt32?
+    var queue: [Packet] = []
+    var lastMatched: Packet?
+    public private(set) var frames: [Frame] = []
+
+    public init(target: Target, file: CaseFile, options: Options = .init()) {
+        self.target = target
+        self.file = file
+        self.options = options
+        if let t = file.options["timeout"].flatMap(CaseParser.parseDuration) { self.options.timeout = t }
+        if let s = file.options["settle"].flatMap(CaseParser.parseDuration) { self.options.settle = s }
+        testerISN = file.options["tester-isn"].flatMap(UInt32.init) ?? 1_000_000
+        if let p = file.options["target-port"].flatMap(UInt16.init) { target.targetPort = p }
+        if let p = file.options["tester-port"].flatMap(UInt16.init) { target.testerPort = p }
+    }
+
+    public func run() -> CaseResult {
+        var steps: [StepResult] = []
+        for line in file.lines {
+            steps.append(step(line))
+        }
+        // Whatever arrives after the last step and was not expected is a divergence too.
+        drain(wait: options.settle)
+        for p in queue where !isRetransmission(p) {
+            steps.append(StepResult(line: file.lines.last?.line ?? 0, expected: "(end of case)", observed: "> " + show(p), verdict: .mismatch(["unexpected segment after the last step"])))
+        }
+        queue.removeAll()
+        return CaseResult(path: file.path, steps: steps, settings: target.settings, pcapPath: nil)
+    }
+
+    // MARK: steps
+
+    func step(_ l: CaseLine) -> StepResult {
+        switch l.step {
+        case .call(let c, let expect):
+            return call(l, c, expect)
+        case .inject(let seg):
+            do {
+                let p = try build(seg)
+                drain(wait: 0)
+                let bytes = p.encode()
+                try target.link.inject(bytes)
+                frames.append(Frame(time: PcapLink.now, bytes: bytes, direction: .injected))
+                return StepResult(line: l.line, expected: l.text, observed: "< " + Notation.format(p.tcp, seqBase: testerISN, ackBase: targetISN), verdict: .sent)
+            } catch {
+                return StepResult(line: l.line, expected: l.text, observed: "", verdict: .error("\(error)"))
+            }
+        case .expectSegment(let spec):
+            guard let p = nextSegment(timeout: options.timeout) else {
+                return StepResult(line: l.line, expected: l.text, observed: "(nothing within \(ms(options.timeout)))", verdict: .mismatch(["no segment arrived"]))
+            }
+            if targetISN == nil, p.tcp.flags.contains(.syn), case .value(let rel) = spec.seq { targetISN = p.tcp.seq &- rel }
+            let reasons = compare(spec, p)
+            lastMatched = p
+            return StepResult(line: l.line, expected: l.text, observed: "> " + show(p), verdict: reasons.isEmpty ? .ok : .mismatch(reasons))
+        case .expectNone:
+            drain(wait: options.settle)
+            let extra = queue.filter { !isRetransmission($0) }
+            queue.removeAll()
+            if extra.isEmpty { return StepResult(line: l.line, expected: l.text, observed: "(nothing)", verdict: .ok) }
+            return StepResult(line: l.line, expected: l.text, observed: extra.map { "> " + show($0) }.joined(separator: "; "), verdict: .mismatch(["expected no segment"]))
+        case .state(let want):
+            var seen = "?"
+            let deadline = PcapLink.now + options.timeout
+            repeat {
+                do {
+                    guard let s = try target.state() else {
+                        return StepResult(line: l.line, expected: l.text, observed: "(target reports no state)", verdict: .ok)
+                    }
+                    seen = s
+                } catch {
+                    return StepResult(line: l.line, expected: l.text, observed: "", verdict: .error("state: \(error)"))
+                }
+                if seen == want { return StepResult(line: l.line, expected: l.text, observed: "state \(seen)", verdict: .ok) }
+                Thread.sleep(forTimeInterval: 0.005)
+            } while PcapLink.now < deadline
+            return StepResult(line: l.line, expected: l.text, observed: "state \(seen)", verdict: .mismatch(["state: expected \(want), observed \(seen)"]))
+        case .wait(let s):
+            drain(wait: s)
+            return StepResult(line: l.line, expected: l.text, observed: "", verdict: .ok)
+        }
+    }
+
+    func call(_ l: CaseLine, _ c: CallSpec, _ expect: ResultSpec?) -> StepResult {
+        let sc: SocketCall
+        switch c.name {
+        case "listen": sc = .listen(backlog: c.arguments.first.flatMap(Int32.init) ?? 1024)
+        case "connect": sc = .connect
+        case "accept": sc = .accept
+        case "send": sc = .send(Int(c.arguments[0])!)
+        case "recv": sc = .recv(Int(c.arguments[0])!)
+        case "shutdown": sc = .shutdown(SocketCall.ShutdownHow(rawValue: c.arguments[0])!)
+        case "close": sc = .close
+        case "abort": sc = .abort
+        default: sc = .setsockopt(c.arguments[0], Int32(c.arguments[1])!)
+        }
+        do {
+            var r = try target.call(sc)
+            // The kernel takes injected frames asynchronously: a call that would block is retried until the
+            // case's expectation can be met or the timeout passes.
+            let retryable = sc == .accept || { if case .recv = sc { true } else { false } }()
+            let deadline = PcapLink.now + options.timeout
+            while retryable, r.errno == EAGAIN, expect?.errno != "EAGAIN", PcapLink.now < deadline {
+                Thread.sleep(forTimeInterval: 0.005)
+                r = try target.call(sc)
+            }
+            var reasons: [String] = []
+            if let e = expect {
+                if e.value != r.value && !(e.value < 0 && r.value < 0) { reasons.append("result: expected \(e.value), observed \(r.value)") }
+                if let en = e.errno, en != "*", Errno.name(r.errno) != en { reasons.append("errno: expected \(en), observed \(r.errno == 0 ? "none" : Errno.name(r.errno))") }
+                if e.errno == nil, r.errno != 0 { reasons.append("errno: expected success, observed \(Errno.name(r.errno))") }
+            }
+            return StepResult(line: l.line, expected: l.text, observed: "= \(r)", verdict: reasons.isEmpty ? .ok : .mismatch(reasons))
+        } catch {
+            return StepResult(line: l.line, expected: l.text, observed: "", verdict: .error("\(error)"))
+        }
+    }
+
+    // MARK: segments
+
+    func build(_ s: SegmentSpec) throws -> Packet {
+        guard case .value(let rel) = s.seq, case .value(let len) = s.length else { throw RunError("an injected segment needs numbers, not *") }
+        var ack: UInt32 = 0
+        if let a = s.ack, case .value(let v) = a {
+            // Relative to the target's ISN once a SYN from it has shown it; absolute before (no connection yet).
+            ack = (targetISN ?? 0) &+ v
+        }
+        var window: UInt16 = 65535
+        if let w = s.window, case .value(let v) = w { window = UInt16(clamping: v) }
+        var tcp = TCPHeader(sourcePort: target.testerPort, destinationPort: target.targetPort, seq: testerISN &+ rel, ack: ack, flags: s.flags, window: window)
+        if let u = s.urgent, case .value(let v) = u { tcp.urgentPointer = UInt16(clamping: v) }
+        tcp.payload = [UInt8](repeating: 0x78, count: Int(len))
+        for o in s.options ?? [] {
+            switch o {
+            case .mss(let v): if case .value(let x) = v { tcp.options.append(.maxSegmentSize(x)) }
+            case .wscale(let v): if case .value(let x) = v { tcp.options.append(.windowScale(x)) }
+            case .sackOK: tcp.options.append(.sackPermitted)
+            case .nop: tcp.options.append(.noOperation)
+            case .eol: tcp.options.append(.endOfList)
+            case .raw(let b): tcp.options.append(.raw(b))
+            case .sack(let b):
+                let base = targetISN ?? 0
+                tcp.options.append(.sack(stride(from: 0, to: b.count - 1, by: 2).map { TCPOption.SACKBlock(left: base &+ b[$0], right: base &+ b[$0 + 1]) }))
+            case .timestamps(let val, let ecr):
+                let v: UInt32 = if case .value(let x) = val { x } else { 0 }
+                let e: UInt32 = if case .value(let x) = ecr { x } else { lastTSval ?? 0 }
+                tcp.options.append(.timestamps(value: v, echo: e))
+            }
+        }
+        tcp.dataOffsetOverride = s.dataOffset
+        if let r = s.reserved { tcp.reserved = r }
+        let ip: IPHeader = target.targetIP.isV6 ? .v6(IPv6Header(source: target.testerIP, destination: target.targetIP)) : .v4(IPv4Header(source: target.testerIP, destination: target.targetIP))
+        var p = Packet(ethernet: EthernetHeader(destination: target.targetMAC, source: target.testerMAC), ip: ip, tcp: tcp)
+        if s.badChecksum {
+            // Any value but the right one.
+            let right = try Packet.decode(p.encode(), link: .ethernet).tcp.decodedChecksum ?? 0
+            p.tcp.checksumOverride = right ^ 0x5A5A
+        }
+        return p
+    }
+
+    /// Moves captured frames of the connection into the queue, waiting up to `wait` seconds for the first.
+    func drain(wait: Double) {
+        let deadline = PcapLink.now + wait
+        while true {
+            let left = deadline - PcapLink.now
+            guard let f = target.link.next(timeout: max(0, left)) else { break }
+            frames.append(f)
+            if let p = try? Packet.decode(f.bytes, link: target.link.linkType), p.tcp.sourcePort == target.targetPort, p.tcp.destinationPort == target.testerPort {
+                queue.append(p)
+                for case .timestamps(let v, _) in p.tcp.options { lastTSval = v }
+            }
+        }
+    }
+
+    func nextSegment(timeout: Double) -> Packet? {
+        let deadline = PcapLink.now + timeout
+        while true {
+            drain(wait: 0)
+            while let p = queue.first {
+                queue.removeFirst()
+                if !isRetransmission(p) { return p }
+            }
+            let left = deadline - PcapLink.now
+            if left <= 0 { return nil }
+            drain(wait: min(left, 0.05))
+            if queue.isEmpty, PcapLink.now >= deadline { return nil }
+        }
+    }
+
+    /// The same segment again (a timer fired): noted, not matched against the next expectation.
+    func isRetransmission(_ p: Packet) -> Bool {
+        guard let m = lastMatched else { return false }
+        return m.tcp.seq == p.tcp.seq && m.tcp.flags == p.tcp.flags && m.tcp.payload.count == p.tcp.payload.count && (m.tcp.flags.contains(.syn) || m.tcp.payload.count > 0 || m.tcp.flags.contains(.fin))
+    }
+
+    func show(_ p: Packet) -> String {
+        // Before the target has shown its ISN (a RST from a closed port), its numbers are absolute.
+        Notation.format(p.tcp, seqBase: targetISN, ackBase: testerISN)
+    }
+
+    func compare(_ e: SegmentSpec, _ p: Packet) -> [String] {
+        var r: [String] = []
+        let t = p.tcp
+        if e.flags != t.flags { r.append("flags: expected \(Notation.flags(e.flags)), observed \(Notation.flags(t.flags))") }
+        let seq = t.seq &- (targetISN ?? 0)
+        if !e.seq.matches(seq) { r.append("seq: expected \(show(e.seq)), observed \(seq)") }
+        if !e.length.matches(UInt32(t.payload.count)) { r.append("length: expected \(show(e.length)), observed \(t.payload.count)") }
+        if let a = e.ack {
+            if !t.flags.contains(.ack) { r.append("ack: expected \(show(a)), observed no ACK") } else if !a.matches(t.ack &- testerISN) {
+                r.append("ack: expected \(show(a)), observed \(t.ack &- testerISN)")
+            }
+        }
+        if let w = e.window, !w.matches(UInt32(t.window)) { r.append("win: expected \(show(w)), observed \(t.window)") }
+        if let u = e.urgent, !u.matches(UInt32(t.urgentPointer)) { r.append("urg: expected \(show(u)), observed \(t.urgentPointer)") }
+        if let opts = e.options, !optionsMatch(opts, more: e.moreOptions, t.options) {
+            r.append("options: expected <\(opts.map(describe).joined(separator: ","))\(e.moreOptions ? ",..." : "")>, observed <\(t.options.map(\.notation).joined(separator: ","))>")
+        }
+        if t.checksumValid == false { r.append("checksum: the target's segment has a bad checksum") }
+        return r
+    }
+
+    func optionsMatch(_ want: [OptionSpec], more: Bool, _ got: [TCPOption]) -> Bool {
+        let got = got.filter { $0 != .endOfList }
+        guard more ? got.count >= want.count : got.count == want.count else { return false }
+        for (w, g) in zip(want, got) {
+            switch (w, g) {
+            case (.mss(let e), .maxSegmentSize(let v)): if !e.matches(v) { return false }
+            case (.wscale(let e), .windowScale(let v)): if !e.matches(v) { return false }
+            case (.sackOK, .sackPermitted), (.nop, .noOperation): break
+            case (.timestamps(let ev, let ee), .timestamps(let v, let e)): if !ev.matches(v) || !ee.matches(e) { return false }
+            case (.sack(let b), .sack(let blocks)):
+                if b != blocks.flatMap({ [$0.left &- testerISN, $0.right &- testerISN] }) { return false }
+            default: return false
+            }
+        }
+        return true
+    }
+
+    func describe(_ o: OptionSpec) -> String {
+        switch o {
+        case .mss(let v): "mss \(show(v))"
+        case .wscale(let v): "wscale \(show(v))"
+        case .sackOK: "sackOK"
+        case .nop: "nop"
+        case .eol: "eol"
+        case .raw(let b): "raw " + b.map { String(format: "%02x", $0) }.joined()
+        case .sack(let b): "sack " + stride(from: 0, to: b.count - 1, by: 2).map { "\(b[$0]):\(b[$0 + 1])" }.joined(separator: " ")
+        case .timestamps(let v, let e): "TS val \(show(v)) ecr \(show(e))"
+        }
+    }
+
+    func show<T>(_ e: Expect<T>) -> String {
+        switch e {
+        case .any: "*"
+        case .value(let v): "\(v)"
+        }
+    }
+
+    func ms(_ s: Double) -> String { "\(Int((s * 1000).rounded())) ms" }
+}
+
+struct RunError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}

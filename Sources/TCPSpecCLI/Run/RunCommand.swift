@@ -1,0 +1,87 @@
+import ArgumentParser
+import Cases
+import Checker
+import Foundation
+import Link
+import Targets
+
+/// Runs case files against a target and prints expected beside observed, by case line.
+///
+/// ```
+/// $ tcpspec run Corpus/examples/handshake-passive.case --target linux --pcap out/handshake.pcap
+/// $ tcpspec run Corpus/examples --ip 6
+/// ```
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run case files against a target; exit non-zero on any divergence.",
+        discussion: "Each case runs on a fresh target (new namespaces). The case format is documented in docs/case-format.md."
+    )
+
+    @Argument(help: "Case files, or directories of .case files.") var cases: [String]
+    @OptionGroup var target: TargetOptions
+    @Option(help: "Write the exchange to this pcap (one case), or into this directory (several).") var pcap: String?
+    @Flag(help: "Print only the summary line of passing cases.") var quiet = false
+
+    func run() throws {
+        let files = try CaseFiles.expand(cases)
+        TargetOptions.reexecInUserNamespaceIfNeeded()
+        var failed = 0
+        for path in files {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                printError("tcpspec: cannot read '\(path)'")
+                throw ExitCode(2)
+            }
+            let (file, diags) = CaseParser.parse(path: path, text: text)
+            if !diags.isEmpty {
+                for d in diags { printError(d.rendered) }
+                printError("tcpspec: \(path) has \(diags.count) error(s)")
+                throw ExitCode(2)
+            }
+            var extra: [String: String] = [:]
+            for (k, v) in file.options where k.hasPrefix("sysctl ") { extra[String(k.dropFirst(7))] = v }
+            var t = target
+            if let ip = file.options["ip"].flatMap(Int.init) { t.ip = ip }
+            let linux = try t.start(extraSysctls: extra)
+            let runner = CaseRunner(target: linux, file: file)
+            var result = runner.run()
+            let pcapPath = pcap.map { files.count == 1 && !$0.hasSuffix("/") ? $0 : ($0 as NSString).appendingPathComponent(((path as NSString).lastPathComponent as NSString).deletingPathExtension + ".pcap") }
+                ?? "out/run/" + ((path as NSString).lastPathComponent as NSString).deletingPathExtension + ".pcap"
+            do {
+                try PcapWriter.write(runner.frames, linkType: linux.link.linkType, to: pcapPath)
+                result.pcapPath = pcapPath
+            } catch {
+                printError("tcpspec: cannot write pcap '\(pcapPath)': \(error)")
+            }
+            linux.close()
+            if !result.passed || !quiet { print(CaseReport.text(result, color: isatty(1) != 0), terminator: "") }
+            if !result.passed { failed += 1 }
+        }
+        if files.count > 1 { print("\(files.count) cases, \(failed) with divergences") }
+        if failed > 0 { throw ExitCode(1) }
+    }
+}
+
+enum CaseFiles {
+    static func expand(_ paths: [String]) throws -> [String] {
+        var out: [String] = []
+        for p in paths {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else {
+                printError("tcpspec: no such case file or directory '\(p)'")
+                throw ExitCode(2)
+            }
+            if isDir.boolValue {
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: p)) ?? []
+                out += names.filter { $0.hasSuffix(".case") }.sorted().map { (p as NSString).appendingPathComponent($0) }
+            } else {
+                out.append(p)
+            }
+        }
+        if out.isEmpty {
+            printError("tcpspec: no .case files in \(paths.joined(separator: " "))")
+            throw ExitCode(2)
+        }
+        return out
+    }
+}

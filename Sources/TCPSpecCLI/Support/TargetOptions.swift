@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import Link
+import Targets
+
+/// Options shared by the commands that drive a target.
+struct TargetOptions: ParsableArguments {
+    @Option(help: "The stack under test: linux (the local kernel in namespaces tcpspec makes).") var target: String = "linux"
+    @Option(help: "IP version of the connection under test: 4 or 6.") var ip: Int = 4
+    @Option(name: .customLong("sysctl"), help: "A target-namespace sysctl, KEY=VALUE (repeatable), over the defaults chosen for determinism.")
+    var sysctls: [String] = []
+
+    func validate() throws {
+        guard ip == 4 || ip == 6 else { throw ValidationError("--ip is 4 or 6") }
+        guard target == "linux" else { throw ValidationError("unknown target '\(target)'; targets: linux") }
+        for s in sysctls where !(s.contains("=") && s.hasPrefix("net.")) {
+            throw ValidationError("--sysctl takes net.KEY=VALUE, got '\(s)'")
+        }
+    }
+
+    func configuration(extra: [String: String] = [:]) -> Topology.Configuration {
+        var map = extra
+        for s in sysctls {
+            let kv = s.split(separator: "=", maxSplits: 1).map(String.init)
+            map[kv[0]] = kv[1]
+        }
+        return Topology.Configuration(ip: ip == 6 ? .v6 : .v4, sysctls: map)
+    }
+
+    /// Without CAP_NET_ADMIN, re-executes tcpspec inside a new user and network namespace (`unshare -Urn`),
+    /// where it may make the namespaces it needs. Returns only if that is not needed or not possible.
+    static func reexecInUserNamespaceIfNeeded() {
+        let caps = DoctorCommand.effectiveCapabilities()
+        guard caps & (1 << 12) == 0, ProcessInfo.processInfo.environment["TCPSPEC_IN_USERNS"] == nil,
+              let unshare = ["/usr/bin/unshare", "/bin/unshare"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return }
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        setenv("TCPSPEC_IN_USERNS", "1", 1)
+        var argv: [UnsafeMutablePointer<CChar>?] = ([unshare, "-Urn", "--", exe] + CommandLine.arguments.dropFirst()).map { strdup($0) }
+        argv.append(nil)
+        execv(unshare, &argv)
+        // execv returned: carry on and let the namespace creation report what is missing.
+    }
+
+    /// Starts the target, or exits with a message that names what is missing.
+    func start(extraSysctls: [String: String] = [:]) throws -> LinuxTarget {
+        do {
+            return try LinuxTarget(configuration(extra: extraSysctls))
+        } catch let e as SystemError where e.isPermission {
+            let userns = ProcessInfo.processInfo.environment["TCPSPEC_IN_USERNS"] != nil ? " (also inside a user namespace)" : ""
+            printError("tcpspec: cannot create network namespaces\(userns): \(e). Run as root, or with CAP_NET_ADMIN and CAP_NET_RAW, or allow unprivileged user namespaces (sysctl user.max_user_namespaces); 'tcpspec doctor' checks what is missing.")
+            throw ExitCode(3)
+        } catch {
+            printError("tcpspec: the linux target did not start: \(error)")
+            throw ExitCode(3)
+        }
+    }
+}

@@ -23,6 +23,8 @@
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <linux/veth.h>
+#include <linux/if_packet.h>
+#include <linux/if_ether.h>
 
 int ts_unshare_net(void) { return unshare(CLONE_NEWNET) == 0 ? 0 : -errno; }
 int ts_open_thread_netns(void) {
@@ -320,4 +322,22 @@ int ts_offloads_off(const char *name) {
     }
     close(fd);
     return rc;
+}
+
+int ts_packet_socket(int ifindex) {
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    if (fd < 0) return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+    struct sockaddr_ll sll;
+    memset(&sll, 0, sizeof sll);
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(ETH_P_ALL);
+    sll.sll_ifindex = ifindex;
+    if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
 }

@@ -90,4 +90,5 @@ public enum Sys {
     public static func tcpStateOf(_ fd: Int32) -> Int32 { ts_tcp_state_of(fd) }
     /// accept4(SOCK_NONBLOCK | SOCK_CLOEXEC): the new descriptor, or -errno.
     public static func acceptNonblocking(_ fd: Int32) -> Int32 { ts_accept_nonblock(fd) }
+    public static func packetSocket(ifindex: Int32) throws(SystemError) -> Int32 { try check(ts_packet_socket(ifindex), "socket(AF_PACKET) on link \(ifindex)") }
 }

@@ -8,6 +8,7 @@ import Spec
 //   $ swift run -c release tcpspec-bench            # all
 //   $ swift run -c release tcpspec-bench model      # model transitions per second
 //   $ swift run -c release tcpspec-bench compile    # profile compile time
+//   $ swift run -c release tcpspec-bench link       # SYN→RST round trips through the link vs raw AF_PACKET (root)
 
 func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
@@ -76,5 +77,10 @@ func benchModel(_ spec: CompiledSpec) {
 }
 
 let what = CommandLine.arguments.dropFirst().first { !$0.hasPrefix("--") && !$0.contains("/") } ?? "all"
-let spec = benchCompile("rfc9293")
-if what == "all" || what == "model" { benchModel(spec) }
+if what == "all" || what == "compile" || what == "model" {
+    let spec = benchCompile("rfc9293")
+    if what != "compile" { benchModel(spec) }
+}
+if what == "all" || what == "link" {
+    do { try LinkBench.run() } catch { print("link: not measured: \(error)") }
+}

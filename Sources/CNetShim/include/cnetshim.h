@@ -57,4 +57,7 @@ int ts_set_linger(int fd, int on, int seconds);
 int ts_tcp_state_of(int fd);
 int ts_accept_nonblock(int fd);
 
+// A raw AF_PACKET socket bound to one interface, not seeing its own sends (for the link benchmark's baseline).
+int ts_packet_socket(int ifindex);
+
 #endif

@@ -37,7 +37,8 @@ public final class LinuxTarget: Target, @unchecked Sendable {
     public init(_ configuration: Topology.Configuration = .init()) throws {
         topology = try Topology(configuration)
         do {
-            link = try PcapLink(interface: topology.testerInterface, on: topology.tester, filter: "tcp")
+            // Only what the target sends: TCP from its address (the tester's own injections are outgoing anyway).
+            link = try PcapLink(interface: topology.testerInterface, on: topology.tester, filter: "tcp and src host \(topology.targetIP)")
             diagFD = try topology.target.run { try Sys.diagOpen() }
         } catch {
             topology.close()

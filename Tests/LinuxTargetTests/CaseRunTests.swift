@@ -146,6 +146,33 @@ struct RunCommandTests {
         #expect(code3 != 0 && err3.contains("--ip is 4 or 6"))
     }
 
+    @Test("without root, tcpspec re-executes itself in a user namespace and the run passes")
+    func unprivileged() throws {
+        // Everything the unprivileged run touches lives in a fresh world-readable directory.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-nobody-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let exe = dir.appendingPathComponent("tcpspec").path
+        try FileManager.default.copyItem(atPath: Self.executable, toPath: exe)
+        let casePath = dir.appendingPathComponent("rst-closed-port.case").path
+        try FileManager.default.copyItem(atPath: CaseRunTests.examples.appendingPathComponent("rst-closed-port.case").path, toPath: casePath)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: exe)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: casePath)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", exe, "run", casePath, "--pcap", dir.appendingPathComponent("nobody.pcap").path]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(o)\(e)")
+        #expect(o.contains("0 divergences"))
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("nobody.pcap").path))
+    }
+
     static func netNamespaces() throws -> Set<String> {
         // Every network namespace some process is in, by inode.
         var out = Set<String>()

@@ -26,11 +26,14 @@ struct DoctorCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Without privileges, check what a run would see: the user namespace tcpspec re-executes itself in.
+        TargetOptions.reexecInUserNamespaceIfNeeded()
         var checks: [Check] = []
+        let inUserns = ProcessInfo.processInfo.environment["TCPSPEC_IN_USERNS"] != nil
         let caps = Self.effectiveCapabilities()
         let netAdmin = caps & (1 << 12) != 0, netRaw = caps & (1 << 13) != 0
         checks.append(Check(name: "privileges", ok: netAdmin && netRaw,
-                            detail: "euid \(geteuid()), " + (netAdmin && netRaw ? "CAP_NET_ADMIN and CAP_NET_RAW" : "missing \(netAdmin ? "" : "CAP_NET_ADMIN ")\(netRaw ? "" : "CAP_NET_RAW")(run as root, or tcpspec re-executes itself in a user namespace)"),
+                            detail: "euid \(geteuid())\(inUserns ? " in a user namespace tcpspec made" : ""), " + (netAdmin && netRaw ? "CAP_NET_ADMIN and CAP_NET_RAW" : "missing \(netAdmin ? "" : "CAP_NET_ADMIN ")\(netRaw ? "" : "CAP_NET_RAW")(run as root, or tcpspec re-executes itself in a user namespace)"),
                             required: false))
         checks.append(Check(name: "libpcap", ok: true, detail: String(cString: pcap_lib_version()), required: true))
         var topologyOK = false

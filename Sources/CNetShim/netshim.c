@@ -341,3 +341,36 @@ int ts_packet_socket(int ifindex) {
     }
     return fd;
 }
+
+int ts_pin_cpu(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : -errno;
+}
+
+int ts_route_quickack(int nl, int family, const uint8_t *dst, int prefixlen, int ifindex) {
+    struct {
+        struct nlmsghdr n;
+        struct rtmsg r;
+        char buf[256];
+    } req;
+    memset(&req, 0, sizeof req);
+    req.n.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+    req.n.nlmsg_type = RTM_NEWROUTE;
+    req.n.nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
+    req.r.rtm_family = family;
+    req.r.rtm_dst_len = prefixlen;
+    req.r.rtm_table = RT_TABLE_MAIN;
+    req.r.rtm_protocol = RTPROT_KERNEL;
+    req.r.rtm_scope = RT_SCOPE_LINK;
+    req.r.rtm_type = RTN_UNICAST;
+    add_attr(&req.n, sizeof req, RTA_DST, dst, family == AF_INET6 ? 16 : 4);
+    uint32_t oif = (uint32_t)ifindex;
+    add_attr(&req.n, sizeof req, RTA_OIF, &oif, sizeof oif);
+    struct rtattr *metrics = add_attr(&req.n, sizeof req, RTA_METRICS, NULL, 0);
+    uint32_t one = 1;
+    add_attr(&req.n, sizeof req, RTAX_QUICKACK, &one, sizeof one);
+    end_nest(&req.n, metrics);
+    return talk(nl, &req.n);
+}

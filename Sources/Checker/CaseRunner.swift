@@ -49,6 +49,7 @@ public final class CaseRunner {
     let target: Target
     let file: CaseFile
     var options: Options
+    var tuple = Tuple(targetPort: 8080, testerPort: 40000)
     var testerISN: UInt32
     var targetISN: UInt32?
     var lastTSval: UInt32?
@@ -63,8 +64,8 @@ public final class CaseRunner {
         if let t = file.options["timeout"].flatMap(CaseParser.parseDuration) { self.options.timeout = t }
         if let s = file.options["settle"].flatMap(CaseParser.parseDuration) { self.options.settle = s }
         testerISN = file.options["tester-isn"].flatMap(UInt32.init) ?? 1_000_000
-        if let p = file.options["target-port"].flatMap(UInt16.init) { target.targetPort = p }
-        if let p = file.options["tester-port"].flatMap(UInt16.init) { target.testerPort = p }
+        if let p = file.options["target-port"].flatMap(UInt16.init) { tuple.targetPort = p }
+        if let p = file.options["tester-port"].flatMap(UInt16.init) { tuple.testerPort = p }
     }
 
     public func run() -> CaseResult {
@@ -90,9 +91,8 @@ public final class CaseRunner {
         case .inject(let seg):
             do {
                 let p = try build(seg)
-                drain(wait: 0)
                 let bytes = p.encode()
-                try target.link.inject(bytes)
+                try target.inject([bytes])
                 frames.append(Frame(time: PcapLink.now, bytes: bytes, direction: .injected))
                 return StepResult(line: l.line, expected: l.text, observed: "< " + Notation.format(p.tcp, seqBase: testerISN, ackBase: targetISN), verdict: .sent)
             } catch {
@@ -107,7 +107,7 @@ public final class CaseRunner {
             lastMatched = p
             return StepResult(line: l.line, expected: l.text, observed: "> " + show(p), verdict: reasons.isEmpty ? .ok : .mismatch(reasons))
         case .expectNone:
-            drain(wait: options.settle)
+            drain(wait: 0)
             let extra = queue.filter { !isRetransmission($0) }
             queue.removeAll()
             if extra.isEmpty { return StepResult(line: l.line, expected: l.text, observed: "(nothing)", verdict: .ok) }
@@ -117,7 +117,7 @@ public final class CaseRunner {
             let deadline = PcapLink.now + options.timeout
             repeat {
                 do {
-                    guard let s = try target.state() else {
+                    guard let s = try target.state(of: tuple) else {
                         return StepResult(line: l.line, expected: l.text, observed: "(target reports no state)", verdict: .ok)
                     }
                     seen = s
@@ -148,14 +148,14 @@ public final class CaseRunner {
         default: sc = .setsockopt(c.arguments[0], Int32(c.arguments[1])!)
         }
         do {
-            var r = try target.call(sc)
+            var r = try target.call(sc, on: tuple)
             // The kernel takes injected frames asynchronously: a call that would block is retried until the
             // case's expectation can be met or the timeout passes.
             let retryable = sc == .accept || { if case .recv = sc { true } else { false } }()
             let deadline = PcapLink.now + options.timeout
             while retryable, r.errno == EAGAIN, expect?.errno != "EAGAIN", PcapLink.now < deadline {
                 Thread.sleep(forTimeInterval: 0.005)
-                r = try target.call(sc)
+                r = try target.call(sc, on: tuple)
             }
             var reasons: [String] = []
             if let e = expect {
@@ -180,7 +180,7 @@ public final class CaseRunner {
         }
         var window: UInt16 = 65535
         if let w = s.window, case .value(let v) = w { window = UInt16(clamping: v) }
-        var tcp = TCPHeader(sourcePort: target.testerPort, destinationPort: target.targetPort, seq: testerISN &+ rel, ack: ack, flags: s.flags, window: window)
+        var tcp = TCPHeader(sourcePort: tuple.testerPort, destinationPort: tuple.targetPort, seq: testerISN &+ rel, ack: ack, flags: s.flags, window: window)
         if let u = s.urgent, case .value(let v) = u { tcp.urgentPointer = UInt16(clamping: v) }
         tcp.payload = [UInt8](repeating: 0x78, count: Int(len))
         for o in s.options ?? [] {
@@ -202,8 +202,7 @@ public final class CaseRunner {
         }
         tcp.dataOffsetOverride = s.dataOffset
         if let r = s.reserved { tcp.reserved = r }
-        let ip: IPHeader = target.targetIP.isV6 ? .v6(IPv6Header(source: target.testerIP, destination: target.targetIP)) : .v4(IPv4Header(source: target.testerIP, destination: target.targetIP))
-        var p = Packet(ethernet: EthernetHeader(destination: target.targetMAC, source: target.testerMAC), ip: ip, tcp: tcp)
+        var p = target.frame(tcp)
         if s.badChecksum {
             // Any value but the right one.
             let right = try Packet.decode(p.encode(), link: .ethernet).tcp.decodedChecksum ?? 0
@@ -212,14 +211,16 @@ public final class CaseRunner {
         return p
     }
 
-    /// Moves captured frames of the connection into the queue, waiting up to `wait` seconds for the first.
+    /// Moves the target's frames for this connection into the queue: everything it sent in answer to what was
+    /// injected and called so far (through the target's barrier, without sleeping), then whatever timers send
+    /// within `wait` seconds.
     func drain(wait: Double) {
+        var got: [Frame] = (try? target.barrier()) ?? []
         let deadline = PcapLink.now + wait
-        while true {
-            let left = deadline - PcapLink.now
-            guard let f = target.link.next(timeout: max(0, left)) else { break }
+        while wait > 0, let f = target.link.next(timeout: max(0, deadline - PcapLink.now)) { got.append(f) }
+        for f in got {
             frames.append(f)
-            if let p = try? Packet.decode(f.bytes, link: target.link.linkType), p.tcp.sourcePort == target.targetPort, p.tcp.destinationPort == target.testerPort {
+            if let p = try? Packet.decode(f.bytes, link: target.link.linkType), p.tcp.sourcePort == tuple.targetPort, p.tcp.destinationPort == tuple.testerPort {
                 queue.append(p)
                 for case .timestamps(let v, _) in p.tcp.options { lastTSval = v }
             }
@@ -228,16 +229,16 @@ public final class CaseRunner {
 
     func nextSegment(timeout: Double) -> Packet? {
         let deadline = PcapLink.now + timeout
+        drain(wait: 0)
         while true {
-            drain(wait: 0)
             while let p = queue.first {
                 queue.removeFirst()
                 if !isRetransmission(p) { return p }
             }
             let left = deadline - PcapLink.now
             if left <= 0 { return nil }
+            // Nothing yet: only a timer can still send it.
             drain(wait: min(left, 0.05))
-            if queue.isEmpty, PcapLink.now >= deadline { return nil }
         }
     }
 

@@ -21,6 +21,7 @@ public struct Frame: Sendable {
 
 public struct PcapError: Error, CustomStringConvertible, Sendable {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
 /// libpcap on one interface: inject frames, capture what arrives. Opened from the interface's namespace

@@ -90,5 +90,9 @@ public enum Sys {
     public static func tcpStateOf(_ fd: Int32) -> Int32 { ts_tcp_state_of(fd) }
     /// accept4(SOCK_NONBLOCK | SOCK_CLOEXEC): the new descriptor, or -errno.
     public static func acceptNonblocking(_ fd: Int32) -> Int32 { ts_accept_nonblock(fd) }
+    public static func pinCPU(_ cpu: Int32) throws(SystemError) { try check(ts_pin_cpu(cpu), "sched_setaffinity(\(cpu))") }
+    public static func routeQuickAck(_ nl: Int32, family: Int32, prefix: [UInt8], length: Int32, ifindex: Int32) throws(SystemError) {
+        try check(prefix.withUnsafeBufferPointer { ts_route_quickack(nl, family, $0.baseAddress, length, ifindex) }, "set quickack on the route of link \(ifindex)")
+    }
     public static func packetSocket(ifindex: Int32) throws(SystemError) -> Int32 { try check(ts_packet_socket(ifindex), "socket(AF_PACKET) on link \(ifindex)") }
 }

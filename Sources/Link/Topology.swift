@@ -37,7 +37,7 @@ public final class Topology: @unchecked Sendable {
         ("net.ipv4.tcp_window_scaling", "1"),
         ("net.ipv4.tcp_ecn", "2"),
         ("net.ipv4.tcp_autocorking", "0"),                   // send() goes out when asked, not when the stack prefers
-        ("net.ipv4.tcp_early_retrans", "3"),
+        ("net.ipv4.tcp_early_retrans", "0"),                 // no tail loss probes: no segment the tester did not cause
         ("net.ipv4.tcp_fin_timeout", "60"),
         ("net.ipv4.tcp_max_syn_backlog", "4096"),
     ]
@@ -120,6 +120,15 @@ public final class Topology: @unchecked Sendable {
             let family = ip == .v4 ? AF_INET : AF_INET6
             try Sys.addrAdd(nl, idx, family: family, address: targetIP.bytes, prefix: ip == .v4 ? 24 : 64)
             try Sys.neighAdd(nl, idx, family: family, address: testerIP.bytes, mac: testerMAC.array)
+            // Acknowledge at once: no delayed ACKs, so every reply is caused by the input just before it.
+            let net = ip == .v4 ? [UInt8](targetIP.bytes.prefix(3)) + [0] : [UInt8](targetIP.bytes.prefix(8)) + [UInt8](repeating: 0, count: 8)
+            try Sys.routeQuickAck(nl, family: family, prefix: net, length: ip == .v4 ? 24 : 64, ifindex: idx)
+            out.append(("route quickack", "1"))
+            // Everything the target does (injected frames, the stack's replies, the application's calls) runs
+            // on one CPU, so frames are processed and captured in the order they were sent.
+            let cpu = Int32(max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
+            try Sys.pinCPU(cpu)
+            out.append(("target cpu", "\(cpu)"))
             return out
         }
         sysctls = applied

@@ -18,7 +18,7 @@ enum LinkBench {
         }
         // Warm up the path (neighbour entries, caches).
         for i in 0..<1000 {
-            try t.link.inject(syn(i))
+            try t.pcap.inject(syn(i))
             _ = t.link.next(timeout: 1)
         }
 
@@ -26,7 +26,7 @@ enum LinkBench {
             var n = 0, lost = 0
             let t0 = PcapLink.now
             while PcapLink.now - t0 < seconds {
-                try t.link.inject(syn(n))
+                try t.pcap.inject(syn(n))
                 if let f = t.link.next(timeout: 0.5), let p = try? Packet.decode(f.bytes, link: .ethernet), p.tcp.flags.contains(.rst) {
                     n += 1
                 } else {

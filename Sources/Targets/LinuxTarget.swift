@@ -10,12 +10,21 @@ import Glibc
 /// target namespace's thread; the true TCP state comes from NETLINK_SOCK_DIAG in that namespace.
 public final class LinuxTarget: Target, @unchecked Sendable {
     public let topology: Topology
-    public let link: PcapLink
-    public var targetPort: UInt16 = 8080
-    public var testerPort: UInt16 = 40000
-    private var listenFD: Int32 = -1
-    private var connFD: Int32 = -1
+    public let pcap: PcapLink
+    public var link: FrameLink { pcap }
+    /// Each connection's sockets: its listener (passive opens) and the connection itself. Only the target
+    /// namespace thread touches this.
+    private struct Sockets {
+        var listenFD: Int32 = -1
+        var connFD: Int32 = -1
+    }
+    private var sockets: [Tuple: Sockets] = [:]
     private var diagFD: Int32 = -1
+    private var probeSeq: UInt32 = 1
+    /// The probe that ends a barrier: a SYN from a port no connection uses to the discard port, where nobody
+    /// listens: the kernel answers it with a RST,ACK.
+    static let probeTesterPort: UInt16 = 1
+    static let probeTargetPort: UInt16 = 9
 
     public var capabilities: Capabilities {
         Capabilities(calls: ["listen", "connect", "accept", "send", "recv", "shutdown", "close", "abort", "setsockopt"], reportsState: true)
@@ -38,7 +47,7 @@ public final class LinuxTarget: Target, @unchecked Sendable {
         topology = try Topology(configuration)
         do {
             // Only what the target sends: TCP from its address (the tester's own injections are outgoing anyway).
-            link = try PcapLink(interface: topology.testerInterface, on: topology.tester, filter: "tcp and src host \(topology.targetIP)")
+            pcap = try PcapLink(interface: topology.testerInterface, on: topology.tester, filter: "tcp and src host \(topology.targetIP)")
             diagFD = try topology.target.run { try Sys.diagOpen() }
         } catch {
             topology.close()
@@ -48,12 +57,39 @@ public final class LinuxTarget: Target, @unchecked Sendable {
     }
 
     public func close() {
-        let fds = [listenFD, connFD, diagFD]
-        try? topology.target.run { for fd in fds where fd >= 0 { Sys.close(fd) } }
-        listenFD = -1
-        connFD = -1
-        diagFD = -1
+        try? topology.target.run { [self] in
+            for s in sockets.values {
+                if s.listenFD >= 0 { Sys.close(s.listenFD) }
+                if s.connFD >= 0 { Sys.close(s.connFD) }
+            }
+            sockets.removeAll()
+            if diagFD >= 0 { Sys.close(diagFD) }
+            diagFD = -1
+        }
         topology.close()
+    }
+
+    public func inject(_ frames: [[UInt8]]) throws {
+        // From the target's (pinned) thread, so that frames and the stack's own sends share one CPU's order.
+        try topology.target.run { [pcap] in for f in frames { try pcap.inject(f) } }
+    }
+
+    public func barrier() throws -> [Frame] {
+        probeSeq &+= 1
+        let seq = probeSeq
+        let probe = frame(TCPHeader(sourcePort: Self.probeTesterPort, destinationPort: Self.probeTargetPort, seq: seq, flags: .syn)).encode()
+        try inject([probe])
+        var frames: [Frame] = []
+        let deadline = PcapLink.now + 2
+        while PcapLink.now < deadline {
+            guard let f = pcap.next(timeout: deadline - PcapLink.now) else { break }
+            if let p = try? Packet.decode(f.bytes, link: pcap.linkType), p.tcp.destinationPort == Self.probeTesterPort, p.tcp.sourcePort == Self.probeTargetPort {
+                if p.tcp.ack == seq &+ 1 { return frames }
+                continue  // a late reply to an earlier probe
+            }
+            frames.append(f)
+        }
+        throw PcapError(description: "the barrier probe was not answered within 2 s (the target namespace is not processing frames)")
     }
 
     private var family: Int32 { topology.configuration.ip == .v4 ? AF_INET : AF_INET6 }
@@ -75,12 +111,13 @@ public final class LinuxTarget: Target, @unchecked Sendable {
         }
     }
 
-    /// A non-blocking socket bound to the target's address and port.
-    private func boundSocket() -> (Int32, Int32) {
+    /// A non-blocking socket bound to the target's address and port, Nagle off (a send goes out when asked).
+    private func boundSocket(_ targetPort: UInt16) -> (Int32, Int32) {
         let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return (-1, errno) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         let rc = withSockaddr(targetIP, targetPort) { bind(fd, $0, $1) }
         if rc < 0 {
             let e = errno
@@ -90,65 +127,74 @@ public final class LinuxTarget: Target, @unchecked Sendable {
         return (fd, 0)
     }
 
-    public func call(_ c: SocketCall) throws -> CallResult {
-        try topology.target.run { [self] in perform(c) }
+    public func call(_ c: SocketCall, on tuple: Tuple) throws -> CallResult {
+        try topology.target.run { [self] in
+            var s = sockets[tuple] ?? Sockets()
+            let r = perform(c, tuple, &s)
+            if s.listenFD < 0 && s.connFD < 0 { sockets[tuple] = nil } else { sockets[tuple] = s }
+            return r
+        }
     }
 
-    private func perform(_ c: SocketCall) -> CallResult {
+    private func perform(_ c: SocketCall, _ tuple: Tuple, _ s: inout Sockets) -> CallResult {
         func result(_ rc: Int) -> CallResult { rc < 0 ? CallResult(value: -1, errno: errno) : CallResult(value: rc) }
         switch c {
         case .listen(let backlog):
-            let (fd, e) = boundSocket()
+            let (fd, e) = boundSocket(tuple.targetPort)
             guard fd >= 0 else { return CallResult(value: -1, errno: e) }
             if Glibc.listen(fd, backlog) < 0 {
                 let e = errno
                 Glibc.close(fd)
                 return CallResult(value: -1, errno: e)
             }
-            listenFD = fd
+            s.listenFD = fd
             return CallResult(value: 0)
         case .connect:
-            let (fd, e) = boundSocket()
+            let (fd, e) = boundSocket(tuple.targetPort)
             guard fd >= 0 else { return CallResult(value: -1, errno: e) }
-            connFD = fd
-            return result(Int(withSockaddr(testerIP, testerPort) { Glibc.connect(fd, $0, $1) }))
+            s.connFD = fd
+            return result(Int(withSockaddr(testerIP, tuple.testerPort) { Glibc.connect(fd, $0, $1) }))
         case .accept:
-            guard listenFD >= 0 else { return CallResult(value: -1, errno: EBADF) }
-            let fd = Sys.acceptNonblocking(listenFD)
+            // One connection per listener: once taken, the listener closes, so that the tuple's state is the
+            // connection's alone (a lingering listener would answer a later SYN as LISTEN does).
+            guard s.listenFD >= 0 else { return CallResult(value: -1, errno: EBADF) }
+            let fd = Sys.acceptNonblocking(s.listenFD)
             if fd >= 0 {
-                if connFD >= 0 { Glibc.close(connFD) }
-                connFD = fd
+                if s.connFD >= 0 { Glibc.close(s.connFD) }
+                s.connFD = fd
+                Glibc.close(s.listenFD)
+                s.listenFD = -1
                 return CallResult(value: 0)
             }
             return CallResult(value: -1, errno: -fd)
         case .send(let n):
-            guard connFD >= 0 else { return CallResult(value: -1, errno: EBADF) }
+            guard s.connFD >= 0 else { return CallResult(value: -1, errno: EBADF) }
             let buf = [UInt8](repeating: 0x61, count: n)
-            return result(buf.withUnsafeBytes { Glibc.send(connFD, $0.baseAddress, n, Int32(MSG_NOSIGNAL)) })
+            return result(buf.withUnsafeBytes { Glibc.send(s.connFD, $0.baseAddress, n, Int32(MSG_NOSIGNAL)) })
         case .recv(let n):
-            guard connFD >= 0 else { return CallResult(value: -1, errno: EBADF) }
+            guard s.connFD >= 0 else { return CallResult(value: -1, errno: EBADF) }
             var buf = [UInt8](repeating: 0, count: max(1, n))
-            return result(buf.withUnsafeMutableBytes { Glibc.recv(connFD, $0.baseAddress, n, 0) })
+            return result(buf.withUnsafeMutableBytes { Glibc.recv(s.connFD, $0.baseAddress, n, 0) })
         case .shutdown(let how):
-            guard connFD >= 0 else { return CallResult(value: -1, errno: EBADF) }
+            guard s.connFD >= 0 else { return CallResult(value: -1, errno: EBADF) }
             let h: Int32 = switch how {
             case .rd: Int32(SHUT_RD)
             case .wr: Int32(SHUT_WR)
             case .rdwr: Int32(SHUT_RDWR)
             }
-            return result(Int(Glibc.shutdown(connFD, h)))
+            return result(Int(Glibc.shutdown(s.connFD, h)))
         case .close, .abort:
             // The connection's socket if there is one, else the listener.
-            let which = connFD >= 0 ? connFD : listenFD
+            let which = s.connFD >= 0 ? s.connFD : s.listenFD
             guard which >= 0 else { return CallResult(value: -1, errno: EBADF) }
             if c == .abort {
                 do { try Sys.setLinger(which, on: true, seconds: 0) } catch { return CallResult(value: -1, errno: error.errno) }
             }
             let rc = Glibc.close(which)
-            if which == connFD { connFD = -1 } else { listenFD = -1 }
+            if which == s.connFD { s.connFD = -1 } else { s.listenFD = -1 }
             return result(Int(rc))
         case .setsockopt(let name, let value):
-            let fd = connFD >= 0 ? connFD : listenFD
+            let fd = s.connFD >= 0 ? s.connFD : s.listenFD
             guard fd >= 0 else { return CallResult(value: -1, errno: EBADF) }
             var v = value
             let (level, opt): (Int32, Int32)
@@ -168,8 +214,8 @@ public final class LinuxTarget: Target, @unchecked Sendable {
 
     /// The connection's state from sock_diag: the socket with the connection's 4-tuple; without one, LISTEN
     /// when the listener is there, else CLOSED.
-    public func state() throws -> String? {
-        let (fam, diag, tip, tport, xip, xport) = (family, diagFD, targetIP.bytes, targetPort, testerIP.bytes, testerPort)
+    public func state(of tuple: Tuple) throws -> String? {
+        let (fam, diag, tip, tport, xip, xport) = (family, diagFD, targetIP.bytes, tuple.targetPort, testerIP.bytes, tuple.testerPort)
         return try topology.target.run {
             let socks = try Sys.tcpDump(diag, family: fam)
             let n = tip.count

@@ -85,22 +85,45 @@ public struct Capabilities: Hashable, Sendable {
     public var reportsState: Bool
 }
 
-/// A TCP stack under test, seen from the tester: application calls on one connection's socket, its state where
-/// the stack reports it, and the link the tester injects into and captures from.
+/// A connection under test, by its ports (the addresses are the target's and the tester's).
+public struct Tuple: Hashable, Sendable, CustomStringConvertible {
+    public var targetPort: UInt16
+    public var testerPort: UInt16
+    public init(targetPort: UInt16, testerPort: UInt16) {
+        self.targetPort = targetPort
+        self.testerPort = testerPort
+    }
+    public var description: String { "\(targetPort)<->\(testerPort)" }
+}
+
+/// A TCP stack under test, seen from the tester: application calls on a connection's socket, its state where
+/// the stack reports it, and the link the tester injects into and captures from. Many connections may be in
+/// flight at once, each on its own tuple.
 public protocol Target: AnyObject, Sendable {
     var capabilities: Capabilities { get }
-    var link: PcapLink { get }
+    var link: FrameLink { get }
     var testerMAC: MACAddress { get }
     var targetMAC: MACAddress { get }
     var testerIP: IPAddress { get }
     var targetIP: IPAddress { get }
-    /// The connection under test: target port and tester port.
-    var targetPort: UInt16 { get set }
-    var testerPort: UInt16 { get set }
-    func call(_ c: SocketCall) throws -> CallResult
-    /// The RFC state of the connection under test (nil when the target cannot tell).
-    func state() throws -> String?
+    func call(_ c: SocketCall, on tuple: Tuple) throws -> CallResult
+    /// The RFC state of the connection (nil when the target cannot tell).
+    func state(of tuple: Tuple) throws -> String?
+    /// Injects frames in order.
+    func inject(_ frames: [[UInt8]]) throws
+    /// Returns once every frame injected before it has been processed, with every frame the target sent since
+    /// the last barrier (in order). Silence is decided here without sleeping: a probe whose reply is known
+    /// follows the frames, and its reply comes after all of theirs.
+    func barrier() throws -> [Frame]
     /// A description of the target's settings, recorded with every result.
     var settings: [(String, String)] { get }
     func close()
+}
+
+extension Target {
+    /// A frame from the tester to the target carrying `tcp`.
+    public func frame(_ tcp: TCPHeader) -> Packet {
+        let ip: IPHeader = targetIP.isV6 ? .v6(IPv6Header(source: testerIP, destination: targetIP)) : .v4(IPv4Header(source: testerIP, destination: targetIP))
+        return Packet(ethernet: EthernetHeader(destination: targetMAC, source: testerMAC), ip: ip, tcp: tcp)
+    }
 }

@@ -17,11 +17,12 @@ struct LinkSmokeTests {
     func handshake(ip: IPVersion) throws {
         let t = try LinuxTarget(.init(ip: ip))
         defer { t.close() }
-        #expect(try t.call(.listen(backlog: 128)) == CallResult(value: 0))
-        #expect(try t.state() == "LISTEN")
+        let tuple = Tuple(targetPort: 8080, testerPort: 40000)
+        #expect(try t.call(.listen(backlog: 128), on: tuple) == CallResult(value: 0))
+        #expect(try t.state(of: tuple) == "LISTEN")
         var frames: [Frame] = []
-        let syn = Self.frame(t, TCPHeader(sourcePort: t.testerPort, destinationPort: t.targetPort, seq: 1000, flags: .syn, window: 65535, options: [.maxSegmentSize(1460)]))
-        try t.link.inject(syn)
+        let syn = Self.frame(t, TCPHeader(sourcePort: tuple.testerPort, destinationPort: tuple.targetPort, seq: 1000, flags: .syn, window: 65535, options: [.maxSegmentSize(1460)]))
+        try t.inject([syn])
         frames.append(Frame(time: PcapLink.now, bytes: syn, direction: .injected))
         let got = try #require(t.link.next(timeout: 2), "no reply to the SYN")
         frames.append(got)
@@ -30,14 +31,14 @@ struct LinkSmokeTests {
         #expect(synack.tcp.ack == 1001)
         #expect(synack.tcp.checksumValid == true)
         #expect(synack.ip.source == t.targetIP)
-        #expect(try t.state() == "SYN-RECEIVED")
-        let ack = Self.frame(t, TCPHeader(sourcePort: t.testerPort, destinationPort: t.targetPort, seq: 1001, ack: synack.tcp.seq &+ 1, flags: .ack, window: 65535))
-        try t.link.inject(ack)
+        #expect(try t.state(of: tuple) == "SYN-RECEIVED")
+        let ack = Self.frame(t, TCPHeader(sourcePort: tuple.testerPort, destinationPort: tuple.targetPort, seq: 1001, ack: synack.tcp.seq &+ 1, flags: .ack, window: 65535))
+        try t.inject([ack])
         frames.append(Frame(time: PcapLink.now, bytes: ack, direction: .injected))
-        #expect(t.link.next(timeout: 0.2) == nil)
-        #expect(try t.state() == "ESTABLISHED")
-        #expect(try t.call(.accept).errno == 0)
-        #expect(try t.call(.recv(10)).errno == EAGAIN)
+        #expect(try t.barrier().isEmpty)
+        #expect(try t.state(of: tuple) == "ESTABLISHED")
+        #expect(try t.call(.accept, on: tuple).errno == 0)
+        #expect(try t.call(.recv(10), on: tuple).errno == EAGAIN)
 
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-smoke-\(UUID().uuidString).pcap").path
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -56,7 +57,7 @@ struct LinkSmokeTests {
         let netnsBefore = try run("/usr/sbin/ip", ["netns", "list"])
         do {
             let t = try LinuxTarget()
-            try t.link.inject(Self.frame(t, TCPHeader(sourcePort: 40001, destinationPort: 9, seq: 77, flags: .syn)))
+            try t.inject([Self.frame(t, TCPHeader(sourcePort: 40001, destinationPort: 9, seq: 77, flags: .syn))])
             let got = try #require(t.link.next(timeout: 2))
             let rst = try Packet.decode(got.bytes, link: .ethernet)
             #expect(rst.tcp.flags == [.rst, .ack] && rst.tcp.seq == 0 && rst.tcp.ack == 78)

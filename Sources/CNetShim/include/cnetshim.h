@@ -57,6 +57,13 @@ int ts_set_linger(int fd, int on, int seconds);
 int ts_tcp_state_of(int fd);
 int ts_accept_nonblock(int fd);
 
+// Pins the calling thread to one CPU: frames injected and sent from one CPU are processed in order.
+int ts_pin_cpu(int cpu);
+
+// Sets RTAX_QUICKACK on the connected route of `ifindex` (ip route replace PREFIX dev IF quickack 1): the
+// stack then acknowledges at once instead of delaying ACKs, which makes its replies deterministic.
+int ts_route_quickack(int nl, int family, const uint8_t *dst, int prefixlen, int ifindex);
+
 // A raw AF_PACKET socket bound to one interface, not seeing its own sends (for the link benchmark's baseline).
 int ts_packet_socket(int ifindex);
 

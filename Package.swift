@@ -30,11 +30,13 @@ let package = Package(
         // link: libpcap injection and capture, network namespaces on their own threads, the veth topology.
         .target(name: "Link", dependencies: ["CNetShim", "CPcap", "Wire"]),
         // targets: stacks under test behind one interface; the local Linux kernel first.
-        .target(name: "Targets", dependencies: ["CNetShim", "Link", "Wire"]),
+        .target(name: "Targets", dependencies: ["CNetShim", "Link", "Wire", "Spec", "Model"]),
         // cases: the human-readable case files (one step per line), parsed with file:line:col errors.
         .target(name: "Cases", dependencies: ["Spec"]),
         // checker: runs a case against a target and judges every step, expected beside observed.
         .target(name: "Checker", dependencies: ["Cases", "Targets", "Link", "Wire", "Spec", "Model"]),
+        // fuzzer: model-guided generation, the oracle, minimization and the corpus.
+        .target(name: "Fuzzer", dependencies: ["Spec", "Model", "Generator", "Wire", "Link", "Targets", "Cases", "Checker"]),
         // report: renderings of specs and results (Markdown tables, Graphviz state diagrams, explanations).
         .target(name: "Report", dependencies: ["Spec", "Model"]),
         .executableTarget(
@@ -47,6 +49,7 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire", "Spec", "Generator"]),
         // Against the real kernel in namespaces the tests make (needs root or a user namespace).
         .testTarget(name: "LinuxTargetTests", dependencies: ["Targets", "Link", "Wire", "Spec", "Cases", "Checker", "TCPSpecCLI"]),
+        .testTarget(name: "FuzzerTests", dependencies: ["Fuzzer", "Targets", "Spec", "Model", "Cases", "Checker"]),
         // Runs the built `tcpspec` executable; depends on it so that `swift build --build-tests` builds it first.
         .testTarget(name: "CLITests", dependencies: ["TCPSpecCLI"]),
     ],

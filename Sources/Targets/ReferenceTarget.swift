@@ -1,0 +1,173 @@
+import Foundation
+import Link
+import Model
+import Spec
+import Wire
+
+/// The model itself as a TCP stack over a virtual link: no privileges, no kernel, deterministic. Each
+/// connection (tuple) is a `TCPModel`; frames injected are decoded and handed to it, its segments come back as
+/// frames. With a fault (a spec overlay that breaks one rule) it is a stack with a known bug: the fuzzer's own
+/// test bench.
+public final class ReferenceTarget: Target, @unchecked Sendable {
+    public let spec: CompiledSpec
+    public let fault: ReferenceFault?
+    private let virtual = VirtualLink()
+    public var link: FrameLink { virtual }
+    private var connections: [Tuple: TCPModel] = [:]
+    private let lock = NSLock()
+    public let testerMAC = MACAddress.local(0x0000_0101)
+    public let targetMAC = MACAddress.local(0x0000_0102)
+    public let testerIP = IPAddress("192.0.2.1")!
+    public let targetIP = IPAddress("192.0.2.2")!
+
+    public var capabilities: Capabilities {
+        Capabilities(calls: ["listen", "connect", "accept", "send", "recv", "close", "abort"], reportsState: true)
+    }
+    public var settings: [(String, String)] {
+        [("target", "reference"), ("profile", spec.profile), ("fault", fault?.name ?? "none")]
+    }
+
+    /// - Parameters:
+    ///   - profile: the behaviour the reference stack has (before the fault).
+    ///   - fault: one of `ReferenceFault.all`, or nil for a stack that follows the profile exactly.
+    public init(profile: String, specDirectory: String, fault: ReferenceFault? = nil) throws {
+        let result: SpecCompiler.Result
+        if let fault {
+            let (asts, diags) = SpecLoader.loadDirectory(specDirectory)
+            let (overlay, odiags) = SpecLoader.parse(path: "fault-\(fault.name).tcpspec", text: fault.overlay(extending: profile))
+            var r = SpecCompiler.compile(profile: "fault-\(fault.name)", files: asts + [overlay])
+            r.diagnostics = SpecCompiler.attachSourceLines(diags + odiags + r.diagnostics, files: asts + [overlay])
+            if !r.diagnostics.isEmpty { r.spec = nil }
+            result = r
+        } else {
+            result = SpecLoader.compile(profile: profile, directory: specDirectory)
+        }
+        guard let spec = result.spec else {
+            throw ReferenceError(description: "the reference target's spec does not compile:\n" + result.diagnostics.map(\.rendered).joined(separator: "\n"))
+        }
+        self.spec = spec
+        self.fault = fault
+    }
+
+    /// The ISN the reference stack picks for a connection: fixed per tuple, like a keyed ISN generator.
+    static func iss(_ t: Tuple) -> UInt32 { UInt32(t.targetPort) &* 0x0101_0000 &+ UInt32(t.testerPort) &* 7919 }
+
+    private func model(_ t: Tuple) -> TCPModel {
+        if let m = connections[t] { return m }
+        var m = TCPModel(spec: spec, configuration: .init(receiveWindow: 65535))
+        m.recordsInputClass = false
+        return m
+    }
+
+    private func store(_ m: TCPModel, _ t: Tuple) {
+        // A connection back in CLOSED holds nothing: forget it, as the stack deletes the TCB.
+        if m.state == spec.initialState { connections[t] = nil } else { connections[t] = m }
+    }
+
+    private func send(_ outputs: SmallList<Output>, _ t: Tuple) {
+        for o in outputs {
+            let s = o.segment
+            var tcp = TCPHeader(sourcePort: t.targetPort, destinationPort: t.testerPort, seq: s.seq, ack: s.ack, flags: s.ctl, window: UInt16(clamping: s.window))
+            tcp.payload = [UInt8](repeating: 0x72, count: Int(s.dataLength))
+            let ip: IPHeader = .v4(IPv4Header(source: targetIP, destination: testerIP))
+            virtual.deliver(Packet(ethernet: EthernetHeader(destination: testerMAC, source: targetMAC), ip: ip, tcp: tcp).encode())
+        }
+    }
+
+    public func inject(_ frames: [[UInt8]]) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        for f in frames {
+            // What a stack does with a frame it cannot parse: nothing.
+            guard let p = try? Packet.decode(f, link: .ethernet), p.tcp.checksumValid != false else { continue }
+            let t = Tuple(targetPort: p.tcp.destinationPort, testerPort: p.tcp.sourcePort)
+            var m = model(t)
+            m.nextISS = Self.iss(t)
+            let tr = m.receive(p.tcp.segment)
+            send(tr.outputs, t)
+            store(m, t)
+        }
+    }
+
+    public func barrier() throws -> [Frame] { virtual.drain() }
+
+    public func call(_ c: SocketCall, on t: Tuple) throws -> CallResult {
+        lock.lock()
+        defer { lock.unlock() }
+        var m = model(t)
+        m.nextISS = Self.iss(t)
+        let call: UserCall
+        switch c {
+        case .listen: call = .openPassive
+        case .connect: call = .openActive
+        case .send(let n): call = .send(UInt32(n))
+        case .recv(let n): call = .receive(UInt32(n))
+        case .close: call = .close
+        case .abort: call = .abort
+        case .accept:
+            return spec.states[m.state].synchronized ? CallResult(value: 0) : CallResult(value: -1, errno: EAGAIN)
+        case .shutdown(.wr), .shutdown(.rdwr): call = .close
+        case .shutdown(.rd), .setsockopt: return CallResult(value: 0)
+        }
+        let tr = m.call(call)
+        send(tr.outputs, t)
+        store(m, t)
+        let reply = tr.reply.map { spec.strings[$0] } ?? "ok"
+        switch (c, reply) {
+        case (.connect, "ok"): return CallResult(value: -1, errno: EINPROGRESS)
+        case (.send(let n), "ok"): return CallResult(value: n)
+        case (.recv, "ok"): return CallResult(value: Int(tr.delivered))
+        case (.recv, "queued"): return CallResult(value: -1, errno: EAGAIN)
+        case (_, "ok"), (_, "queued"): return CallResult(value: 0)
+        case (_, let r) where r.contains("does not exist"): return CallResult(value: -1, errno: ENOTCONN)
+        case (_, let r) where r.contains("closing"): return CallResult(value: -1, errno: EPIPE)
+        case (_, let r) where r.contains("already exists"): return CallResult(value: -1, errno: EISCONN)
+        default: return CallResult(value: -1, errno: EINVAL)
+        }
+    }
+
+    public func state(of t: Tuple) throws -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return spec.states[model(t).state].name
+    }
+
+    public func close() { virtual.close() }
+}
+
+struct ReferenceError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// An in-memory link: what the reference stack sends waits here until the tester reads it.
+final class VirtualLink: FrameLink, @unchecked Sendable {
+    private var queue: [Frame] = []
+    private let lock = NSLock()
+    var linkType: LinkType { .ethernet }
+
+    func deliver(_ bytes: [UInt8]) {
+        lock.lock()
+        queue.append(Frame(time: PcapLink.now, bytes: bytes, direction: .captured))
+        lock.unlock()
+    }
+
+    func inject(_ bytes: [UInt8]) throws {
+        throw ReferenceError(description: "inject through the target, which decodes and processes frames")
+    }
+
+    func next(timeout: Double) -> Frame? {
+        lock.lock()
+        defer { lock.unlock() }
+        return queue.isEmpty ? nil : queue.removeFirst()
+    }
+
+    func drain() -> [Frame] {
+        lock.lock()
+        defer { lock.unlock() }
+        let q = queue
+        queue.removeAll()
+        return q
+    }
+
+    func close() { _ = drain() }
+}

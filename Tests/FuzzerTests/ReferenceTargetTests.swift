@@ -1,0 +1,24 @@
+import Foundation
+import Spec
+import Targets
+import Testing
+
+let specDirectory: String = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Spec").path
+
+@Suite("Reference target")
+struct ReferenceTargetTests {
+    @Test("every seeded fault compiles as an overlay and changes the compiled spec", arguments: ReferenceFault.all.map(\.name))
+    func faultCompiles(name: String) throws {
+        let fault = try #require(ReferenceFault.named(name))
+        let t = try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory, fault: fault)
+        #expect(t.spec.lineage == ["rfc793", "rfc9293", "fault-\(name)"])
+        #expect(t.spec.rules.contains { $0.profile == "fault-\(name)" })
+    }
+
+    @Test("at least ten distinct faults")
+    func count() {
+        #expect(Set(ReferenceFault.all.map(\.name)).count >= 10)
+    }
+}

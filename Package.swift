@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Report", dependencies: ["Spec", "Model"]),
         .executableTarget(
             name: "TCPSpecCLI",
-            dependencies: ["Spec", "Model", "Report", "Cases", "Checker", "Targets", "Link", "Wire", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Spec", "Model", "Report", "Cases", "Checker", "Targets", "Link", "Wire", "Fuzzer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "TCPSpecBench", dependencies: ["Spec", "Model", "Generator", "Link", "Targets", "Wire"]),
         .testTarget(name: "SpecTests", dependencies: ["Spec", "Model", "Report", "Generator"]),

@@ -1,1 +1,239 @@
+import Foundation
+import Generator
+import Link
+import Model
+import Spec
 import Targets
+
+/// A divergence found, minimized and written to the corpus.
+public struct Divergence: Sendable {
+    public var signature: String
+    public var stateBefore: String
+    public var input: String
+    public var expected: String
+    public var observed: String
+    public var rules: [String]
+    public var citations: [String]
+    public var steps: Int
+    /// The tester's ISN of the run (rules may depend on it: see RFC 9293's SYN-SENT RST check).
+    public var testerISN: UInt32
+    public var casePath: String?
+    public var pcapPath: String?
+    public var log: [StepLog]
+}
+
+public struct FuzzSummary: Sendable {
+    public var cases = 0
+    public var steps = 0
+    public var seconds = 0.0
+    public var cellsCovered = 0
+    public var cellsTotal = 0
+    public var divergences: [Divergence] = []
+    public var casesPerSecond: Double { seconds > 0 ? Double(cases) / seconds : 0 }
+}
+
+public struct FuzzProgress: Sendable {
+    public var cases: Int
+    public var cellsCovered: Int
+    public var cellsTotal: Int
+    public var divergences: Int
+    public var seconds: Double
+}
+
+/// The model-based fuzzer: many connections in flight, each running a plan toward the least covered input
+/// class; every step judged against the model; each new divergence minimized and kept as a case with its pcap.
+public final class Fuzzer {
+    public struct Configuration: Sendable {
+        public var seed: UInt64 = 1
+        public var duration: Double = 60
+        /// Stop after this many cases (nil: run for the duration).
+        public var maxCases: Int?
+        public var lanes = 64
+        public var corpus: String?
+        public var minimize = true
+        public var targetName = "linux"
+        /// Port ranges for connections: (target port, tester port) pairs never reused within a run.
+        public var firstTesterPort: UInt16 = 20000
+        public init() {}
+    }
+
+    let spec: CompiledSpec
+    let target: Target
+    var config: Configuration
+    let planner: Planner
+    var sampler: InputSampler
+    var nextTuple = 0
+    var signatures: Set<String> = []
+    public private(set) var summary = FuzzSummary()
+
+    public init(spec: CompiledSpec, target: Target, configuration: Configuration) {
+        self.spec = spec
+        self.target = target
+        config = configuration
+        planner = Planner(spec: spec, seed: configuration.seed)
+        sampler = InputSampler(seed: configuration.seed)
+        summary.cellsTotal = planner.universe.count
+        if let dir = configuration.corpus { signatures = CorpusWriter.existingSignatures(dir) }
+    }
+
+    /// A tuple no earlier connection of this run used: target ports 10000-10999 under tester ports counting up.
+    func freshTuple() -> Tuple {
+        let n = nextTuple
+        nextTuple += 1
+        return Tuple(targetPort: UInt16(10000 + n % 1000), testerPort: UInt16(truncatingIfNeeded: Int(config.firstTesterPort) + (n / 1000) % 40000))
+    }
+
+    /// Tester ISNs from the partitions that matter: small, around 2^31, just below 2^32 (wrapping mid-case).
+    func testerISN() -> UInt32 {
+        switch sampler.rng.next() % 4 {
+        case 0: UInt32.max &- UInt32(sampler.rng.next() % 5000)
+        case 1: (1 << 31) &- UInt32(sampler.rng.next() % 5000)
+        default: UInt32(truncatingIfNeeded: sampler.rng.next())
+        }
+    }
+
+    func newLane(_ id: Int) -> Lane {
+        let lane = Lane(id: id, tuple: freshTuple(), spec: spec, testerISN: testerISN())
+        lane.model.recordsInputClass = true
+        lane.plan = planner.nextPlan()
+        lane.caseIndex = summary.cases
+        return lane
+    }
+
+    /// The next step of a lane's plan, or nil when the case is over.
+    func nextStep(_ lane: Lane) -> FuzzStep? {
+        // A passive connection is taken from the listener as soon as it is synchronized.
+        if lane.passive, !lane.accepted, lane.socketOpen, spec.states[lane.model.state].synchronized { return .accept }
+        while let item = lane.plan.first {
+            lane.plan.removeFirst()
+            switch item {
+            case .step(let s):
+                if case .call(let c) = s, !lane.callAllowed(c, spec: spec) { continue }
+                return s
+            case .cell(let st, let ev, let c):
+                if let s = planner.input(for: lane, state: st, event: ev, cell: c, sampler: &sampler) { return s }
+            case .random:
+                return planner.randomStep(for: lane, sampler: &sampler)
+            }
+        }
+        return nil
+    }
+
+    public func run(progress: ((FuzzProgress) -> Void)? = nil) throws -> FuzzSummary {
+        let session = Session(spec: spec, target: target, keepFrames: false)
+        let start = PcapLink.now
+        var lanes = (0..<config.lanes).map(newLane)
+        var lastProgress = start
+        func done() -> Bool {
+            if let m = config.maxCases, summary.cases >= m { return true }
+            return PcapLink.now - start >= config.duration
+        }
+        while !lanes.isEmpty {
+            var work: [(Lane, FuzzStep)] = []
+            for (i, lane) in lanes.enumerated() {
+                if let step = nextStep(lane) {
+                    work.append((lane, step))
+                } else {
+                    try finish(lane)
+                    lanes[i] = done() ? lane : newLane(lane.id)
+                    if !done(), let step = nextStep(lanes[i]) { work.append((lanes[i], step)) }
+                }
+            }
+            if done() { lanes.removeAll { l in !work.contains { $0.0 === l } } }
+            if work.isEmpty { break }
+            let before = work.map { $0.0.model.state }
+            try session.round(work)
+            summary.steps += work.count
+            for (k, (lane, _)) in work.enumerated() {
+                planner.record(lane.log.last!, stateBefore: before[k])
+                // After a divergence the model no longer knows the target's state: the case ends there.
+                if lane.diverged { lane.plan.removeAll() }
+            }
+            let now = PcapLink.now
+            if let progress, now - lastProgress >= 0.25 {
+                lastProgress = now
+                progress(FuzzProgress(cases: summary.cases, cellsCovered: planner.covered, cellsTotal: summary.cellsTotal, divergences: summary.divergences.count, seconds: now - start))
+            }
+        }
+        summary.seconds = PcapLink.now - start
+        summary.cellsCovered = planner.covered
+        return summary
+    }
+
+    func finish(_ lane: Lane) throws {
+        summary.cases += 1
+        guard let bad = lane.log.firstIndex(where: \.diverged) else { return }
+        let sig = signature(lane.log[bad])
+        guard !signatures.contains(sig) else { return }
+        signatures.insert(sig)
+        var steps = Array(lane.steps.prefix(bad + 1))
+        var log = Array(lane.log.prefix(bad + 1))
+        var frames: [Frame] = []
+        if config.minimize {
+            let m = Minimizer(fuzzer: self, signature: sig, isn: lane.testerISN)
+            let (s, l, f) = try m.minimize(steps)
+            steps = s
+            log = l
+            frames = f
+        } else if let r = try replay(steps, isn: lane.testerISN) {
+            steps = r.steps
+            log = r.log
+            frames = r.frames
+        }
+        let last = log.last!
+        let rules = last.rules.map { spec.rules[$0] }
+        var d = Divergence(signature: sig, stateBefore: last.stateBefore, input: describeInput(last), expected: describeOutcome(last.expected, last.expectedState),
+                           observed: describeOutcome(last.observed, last.observedState), rules: rules.map(\.id), citations: rules.map(\.citationText),
+                           steps: steps.count, testerISN: lane.testerISN, casePath: nil, pcapPath: nil, log: log)
+        if let dir = config.corpus {
+            let w = CorpusWriter(directory: dir, spec: spec, settings: target.settings, targetName: config.targetName)
+            (d.casePath, d.pcapPath) = try w.write(d, frames: frames, linkType: target.link.linkType, index: summary.divergences.count)
+        }
+        summary.divergences.append(d)
+    }
+
+    /// What identifies a divergence: the state, the rules that decided the input (the spec's own partition of
+    /// input classes), and how expected and observed differ. One faulty rule is one divergence, whichever
+    /// flags or numbers of its inputs first showed it.
+    func signature(_ l: StepLog) -> String {
+        let rules = l.rules.isEmpty ? describeInput(l) : l.rules.map { spec.rules[$0].id }.joined(separator: " › ")
+        func shape(_ segs: [Segment]) -> String {
+            let k = SegmentKey.normalize(segs)
+            return k.isEmpty ? "none" : k.map { Notation.flagsOf($0.ctl) + ($0.length > 0 ? "+data" : "") }.joined(separator: ",")
+        }
+        var how = ""
+        let e = SegmentKey.normalize(l.expected), o = SegmentKey.normalize(l.observed)
+        if e.count == o.count, zip(e, o).allSatisfy({ $0.ctl == $1.ctl }) {
+            let fields = zip(e, o).flatMap { a, b in [a.seq != b.seq ? "seq" : nil, a.ack != b.ack ? "ack" : nil, a.length != b.length ? "length" : nil].compactMap { $0 } }
+            if !fields.isEmpty { how = " (\(Set(fields).sorted().joined(separator: ",")) differ)" }
+        }
+        return "\(l.stateBefore) | \(rules) | expected \(shape(l.expected)) → \(l.expectedState) | observed \(shape(l.observed))\(how) → \(l.observedState ?? "?")"
+    }
+
+    func describeInput(_ l: StepLog) -> String {
+        switch l.step {
+        case .segment(let s): "< " + SegmentKey(s).description
+        case .call(let c): "\(c)"
+        case .accept: "accept"
+        }
+    }
+
+    func describeOutcome(_ segs: [Segment], _ state: String?) -> String {
+        let k = SegmentKey.normalize(segs)
+        return (k.isEmpty ? "nothing" : k.map(\.description).joined(separator: ", ")) + " → \(state ?? "?")"
+    }
+
+    /// Runs a case alone on a fresh connection: the steps that could run, their log up to the first
+    /// divergence, and the frames both ways.
+    func replay(_ steps: [FuzzStep], isn: UInt32? = nil) throws -> (steps: [FuzzStep], log: [StepLog], frames: [Frame])? {
+        let session = Session(spec: spec, target: target, keepFrames: true)
+        let lane = Lane(id: -1, tuple: freshTuple(), spec: spec, testerISN: isn ?? testerISN())
+        for step in steps {
+            if case .call(let c) = step, !lane.callAllowed(c, spec: spec) { continue }
+            if case .accept = step, lane.accepted || !lane.passive || !lane.socketOpen { continue }
+            try session.round([(lane, step)])
+            if lane.diverged { break }
+        }
+        return (lane.steps, lane.log, session.frames)
+    }
+}

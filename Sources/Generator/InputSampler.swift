@@ -9,6 +9,9 @@ public struct InputSampler: Sendable {
 
     public init(seed: UInt64) { rng = SplitMix64(seed: seed) }
 
+    /// The largest text a segment carries: the MSS of an Ethernet link (1500 - 40).
+    public static let mss: UInt32 = 1460
+
     mutating func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }
     mutating func chance(_ percent: UInt64) -> Bool { rng.next() % 100 < percent }
 
@@ -57,7 +60,9 @@ public struct InputSampler: Sendable {
         case 5: una &- 100_000
         default: UInt32(truncatingIfNeeded: rng.next())
         }
-        let data: UInt32 = pick([0, 0, 0, 1, 10, 1460, wnd &+ 1])
+        // Text up to one MSS of a 1500-octet link (larger frames do not cross it); "more than the window" when
+        // the window is small enough for that to fit.
+        let data: UInt32 = pick([0, 0, 0, 1, 10, InputSampler.mss, min(wnd &+ 1, InputSampler.mss)])
         return Segment(seq: seq, ack: ack, ctl: ctl, window: pick([0, 1, 1000, 65535]), urgentPointer: pick([0, 1]), dataLength: data)
     }
 }

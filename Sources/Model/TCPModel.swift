@@ -306,7 +306,8 @@ public struct TCPModel: Sendable {
                 if data > 0 { ctl.insert(.psh) }
                 let seg = Segment(seq: eval(Int(tpl.seq), &ctx), ack: tpl.ack >= 0 ? eval(Int(tpl.ack), &ctx) : 0, ctl: ctl,
                                   window: tpl.wnd >= 0 ? eval(Int(tpl.wnd), &ctx) : tcb[.rcvWnd], dataLength: data)
-                emit(Output(segment: seg, rule: rule, seqSymbolic: tpl.seqUsesISS && !issBound, windowSymbolic: tpl.wnd < 0 && !receiveWindowBound), into: &tr)
+                emit(Output(segment: seg, rule: rule, seqSymbolic: tpl.seqUsesISS && !issBound, windowSymbolic: tpl.wnd < 0 && !receiveWindowBound,
+                            seqConstant: tpl.seqConstant), into: &tr)
             case .set(let reg, let p, let cond):
                 guard holds(cond, &ctx) else { continue }
                 tcb[reg] = eval(p, &ctx)

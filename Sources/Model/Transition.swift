@@ -10,12 +10,15 @@ public struct Output: Hashable, Sendable, BitwiseCopyable {
     public var seqSymbolic: Bool
     /// WND is the target's receive window, not yet observed.
     public var windowSymbolic: Bool
+    /// SEQ is a constant of the rule (`<SEQ=0>`), the same in every numbering.
+    public var seqConstant: Bool
 
-    public init(segment: Segment, rule: Int, seqSymbolic: Bool, windowSymbolic: Bool) {
+    public init(segment: Segment, rule: Int, seqSymbolic: Bool, windowSymbolic: Bool, seqConstant: Bool = false) {
         self.segment = segment
         self.ruleIndex = Int32(rule)
         self.seqSymbolic = seqSymbolic
         self.windowSymbolic = windowSymbolic
+        self.seqConstant = seqConstant
     }
 }
 

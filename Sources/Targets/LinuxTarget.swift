@@ -212,9 +212,37 @@ public final class LinuxTarget: Target, @unchecked Sendable {
         }
     }
 
-    /// The connection's state from sock_diag: the socket with the connection's 4-tuple; without one, LISTEN
-    /// when the listener is there, else CLOSED.
     public func state(of tuple: Tuple) throws -> String? {
+        try states(of: [tuple])[tuple] ?? nil
+    }
+
+    /// The connections' states from one sock_diag dump: the socket with each 4-tuple; without one, LISTEN when
+    /// the connection's listener is there, else CLOSED.
+    public func states(of tuples: [Tuple]) throws -> [Tuple: String?] {
+        let (fam, diag, tip, xip) = (family, diagFD, targetIP.bytes, testerIP.bytes)
+        return try topology.target.run {
+            let socks = try Sys.tcpDump(diag, family: fam)
+            let n = tip.count
+            func addr(_ t: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)) -> [UInt8] {
+                withUnsafeBytes(of: t) { Array($0.prefix(n)) }
+            }
+            var conn: [Tuple: Int32] = [:]
+            var listening: Set<UInt16> = []
+            for s in socks {
+                if s.state == 10 { listening.insert(s.sport); continue }
+                guard addr(s.src) == tip, addr(s.dst) == xip else { continue }
+                conn[Tuple(targetPort: s.sport, testerPort: s.dport)] = s.state
+            }
+            var out: [Tuple: String?] = [:]
+            for t in tuples {
+                if let st = conn[t] { out[t] = TCPStateName.fromLinux(st) } else { out[t] = listening.contains(t.targetPort) ? "LISTEN" : "CLOSED" }
+            }
+            return out
+        }
+    }
+
+    /// The connection's state from sock_diag (one tuple).
+    func stateOne(of tuple: Tuple) throws -> String? {
         let (fam, diag, tip, tport, xip, xport) = (family, diagFD, targetIP.bytes, tuple.targetPort, testerIP.bytes, tuple.testerPort)
         return try topology.target.run {
             let socks = try Sys.tcpDump(diag, family: fam)

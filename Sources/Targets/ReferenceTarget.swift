@@ -132,6 +132,12 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         return spec.states[model(t).state].name
     }
 
+    public func states(of tuples: [Tuple]) throws -> [Tuple: String?] {
+        var out: [Tuple: String?] = [:]
+        for t in tuples { out[t] = try state(of: t) }
+        return out
+    }
+
     public func close() { virtual.close() }
 }
 

@@ -109,6 +109,8 @@ public protocol Target: AnyObject, Sendable {
     func call(_ c: SocketCall, on tuple: Tuple) throws -> CallResult
     /// The RFC state of the connection (nil when the target cannot tell).
     func state(of tuple: Tuple) throws -> String?
+    /// The states of many connections at once.
+    func states(of tuples: [Tuple]) throws -> [Tuple: String?]
     /// Injects frames in order.
     func inject(_ frames: [[UInt8]]) throws
     /// Returns once every frame injected before it has been processed, with every frame the target sent since

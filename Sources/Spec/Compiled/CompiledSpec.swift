@@ -97,6 +97,8 @@ public struct CompiledTemplate: Sendable {
     /// Whether SEQ / ACK read an ISS-relative register (symbolic until the target's ISS is bound).
     public var seqUsesISS: Bool
     public var ackUsesISS: Bool
+    /// SEQ is a constant (the `<SEQ=0>` of a reset to a segment without ACK): an absolute number, not an offset.
+    public var seqConstant: Bool
     /// The template as written, `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>`.
     public var text: String
 }

@@ -43,6 +43,7 @@ package final class RuntimeImage: @unchecked Sendable {
         package var wnd: Int32
         package var ctl: ControlBits
         package var seqUsesISS: Bool
+        package var seqConstant: Bool
     }
 
     /// The buffers, owned by this image and freed with it.
@@ -131,7 +132,7 @@ package final class RuntimeImage: @unchecked Sendable {
 
         func idx(_ p: Program?) -> Int32 { p.flatMap { programs.firstIndex(of: $0) }.map(Int32.init) ?? -1 }
         let tpls = templates.map {
-            Template(seq: idx($0.seq), ack: idx($0.ack), data: idx($0.data), wnd: idx($0.wnd), ctl: $0.ctl, seqUsesISS: $0.seqUsesISS)
+            Template(seq: idx($0.seq), ack: idx($0.ack), data: idx($0.data), wnd: idx($0.wnd), ctl: $0.ctl, seqUsesISS: $0.seqUsesISS, seqConstant: $0.seqConstant)
         }
         view = View(ops: Self.buffer(ops), programStart: Self.buffer(starts), caseStart: Self.buffer(cs), caseValue: Self.buffer(cv),
                     caseProgram: Self.buffer(cp), nodes: Self.buffer(nodes), tableRoot: Self.buffer(roots), tableDimStart: Self.buffer(dimStarts),

@@ -456,7 +456,8 @@ public struct SpecCompiler {
         if let w = t.wnd { text += "<WND=\(w.text)>" }
         let ct = CompiledTemplate(seq: Program(seq), ack: ack.flatMap { $0 }.map(Program.init), ctl: t.ctl,
                                   data: data.flatMap { $0 }.map(Program.init), wnd: wnd.flatMap { $0 }.map(Program.init),
-                                  seqUsesISS: usesISS(seq), ackUsesISS: usesISS(ack ?? nil), text: text)
+                                  seqUsesISS: usesISS(seq), ackUsesISS: usesISS(ack ?? nil),
+                                  seqConstant: seq.allSatisfy { if case .const = $0 { true } else { false } }, text: text)
         templates.append(ct)
         return templates.count - 1
     }

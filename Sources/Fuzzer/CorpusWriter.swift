@@ -1,0 +1,100 @@
+import Foundation
+import Link
+import Model
+import Spec
+import Wire
+
+/// Writes each divergence as a replayable case (steps, the spec's expectations, what was observed as comments)
+/// and its pcap, under the corpus directory.
+struct CorpusWriter {
+    let directory: String
+    let spec: CompiledSpec
+    let settings: [(String, String)]
+    let targetName: String
+
+    static let signaturePrefix = "# signature: "
+
+    /// Signatures of the cases already in a corpus directory: a divergence found again is not written twice.
+    static func existingSignatures(_ dir: String) -> Set<String> {
+        var out: Set<String> = []
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasSuffix(".case") {
+            guard let text = try? String(contentsOfFile: (dir as NSString).appendingPathComponent(name), encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n") where line.hasPrefix(signaturePrefix) { out.insert(String(line.dropFirst(signaturePrefix.count))) }
+        }
+        return out
+    }
+
+    static func slug(_ d: Divergence) -> String {
+        var s = (d.stateBefore + "-" + d.input).lowercased()
+        s = String(s.map { $0.isLetter || $0.isNumber ? $0 : "-" })
+        while s.contains("--") { s = s.replacingOccurrences(of: "--", with: "-") }
+        return String(s.trimmingCharacters(in: CharacterSet(charactersIn: "-")).prefix(48))
+    }
+
+    func write(_ d: Divergence, frames: [Frame], linkType: LinkType, index: Int) throws -> (String, String) {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var base = String(format: "%03d-", index) + Self.slug(d)
+        var n = 1
+        while FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(base + ".case")) {
+            n += 1
+            base = String(format: "%03d-", index) + Self.slug(d) + "-\(n)"
+        }
+        let casePath = (directory as NSString).appendingPathComponent(base + ".case")
+        let pcapPath = (directory as NSString).appendingPathComponent(base + ".pcap")
+        try CaseText.render(d, spec: spec, settings: settings, targetName: targetName).write(toFile: casePath, atomically: true, encoding: .utf8)
+        try PcapWriter.write(frames, linkType: linkType, to: pcapPath)
+        return (casePath, pcapPath)
+    }
+}
+
+/// A divergence as a case file: the steps, the spec's expectation for each (so that replaying judges the
+/// target against the spec), and what the target did, as comments.
+public enum CaseText {
+    static func segmentLine(_ dir: String, _ s: Segment, expectation: Bool) -> String {
+        var flags = s.ctl.intersection([.syn, .fin, .rst, .psh, .urg, .ack])
+        if expectation { flags.remove(.psh) }
+        var line = "\(dir) \(Notation.flagsOf(flags)) \(s.seq):\(s.seq &+ s.dataLength)(\(s.dataLength))"
+        if s.ctl.contains(.ack) { line += " ack \(s.ack)" }
+        line += expectation ? " win *" : " win \(s.window)"
+        if !expectation, s.ctl.contains(.urg) || s.urgentPointer != 0 { line += " urg \(s.urgentPointer)" }
+        // The fuzzer's SYNs carry an MSS option, so that the stack segments as it did during the run.
+        if !expectation, s.ctl.contains(.syn) { line += " <mss 1460>" }
+        return line
+    }
+
+    static func render(_ d: Divergence, spec: CompiledSpec, settings: [(String, String)], targetName: String) -> String {
+        var out = "# Divergence from profile \(spec.profile) on target \(targetName), minimized to \(d.steps) steps.\n"
+        out += "# In \(d.stateBefore), on \(d.input): the spec expects \(d.expected); the target did \(d.observed).\n"
+        out += "# Rules: \(d.rules.joined(separator: " › "))\n"
+        for c in Set(d.citations).sorted() where !c.isEmpty { out += "#   cite \(c)\n" }
+        out += "# Target: " + settings.map { "\($0.0)=\($0.1)" }.joined(separator: " ") + "\n"
+        out += CorpusWriter.signaturePrefix + d.signature + "\n"
+        out += "option tester-isn \(d.testerISN)\n"
+        for (i, l) in d.log.enumerated() {
+            switch l.step {
+            case .call(.openPassive): out += "listen\n"
+            case .call(.openActive): out += "connect\n"
+            case .call(.send(let n)): out += "send \(n)\n"
+            case .call(.receive(let n)): out += "recv \(n)\n"
+            case .call(.close): out += "close\n"
+            case .call(.abort): out += "abort\n"
+            case .call(let c): out += "# \(c) (no socket call)\n"
+            case .accept: out += "accept\n"
+            case .segment(let s): out += segmentLine("<", s, expectation: false) + "\n"
+            }
+            if case .accept = l.step {} else {
+                // PSH is the sender's choice; the spec's expectations leave it out.
+                let expected = l.expected.map { var s = $0; s.ctl.remove(.psh); return s }
+                if expected.isEmpty { out += "> none\n" }
+                for s in expected { out += segmentLine(">", s, expectation: true) + "\n" }
+            }
+            if l.observedState != nil { out += "state \(l.expectedState)\n" }
+            if l.diverged || i == d.log.count - 1 {
+                let obs = l.observed.isEmpty ? ["> none"] : l.observed.map { segmentLine(">", $0, expectation: false) }
+                out += "# observed: " + obs.joined(separator: "; ") + (l.observedState.map { "; state \($0)" } ?? "") + "\n"
+                for r in l.reasons { out += "# ^ \(r)\n" }
+            }
+        }
+        return out
+    }
+}

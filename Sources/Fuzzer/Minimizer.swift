@@ -1,0 +1,89 @@
+import Link
+import Model
+
+/// Delta debugging (Zeller's ddmin) over a failing case's steps, then simpler field values: the smallest case
+/// that still shows the same divergence.
+struct Minimizer {
+    let fuzzer: Fuzzer
+    let signature: String
+    let isn: UInt32
+
+    /// The steps that ran, their log and frames, if the case still shows the divergence.
+    func reproduces(_ steps: [FuzzStep]) throws -> ([FuzzStep], [StepLog], [Frame])? {
+        guard let (ran, log, frames) = try fuzzer.replay(steps, isn: isn), let last = log.last, last.diverged else { return nil }
+        return fuzzer.signature(last) == signature ? (ran, log, frames) : nil
+    }
+
+    func minimize(_ original: [FuzzStep]) throws -> ([FuzzStep], [StepLog], [Frame]) {
+        var steps = original
+        guard var best = try reproduces(steps) else {
+            // Not reproducible alone (it needed another connection's timing): keep it as found.
+            let r = try fuzzer.replay(steps, isn: isn)
+            return (r?.steps ?? steps, r?.log ?? [], r?.frames ?? [])
+        }
+        // ddmin: remove chunks while the divergence stays.
+        var n = 2
+        while steps.count >= 2 {
+            let chunk = max(1, steps.count / n)
+            var reduced = false
+            var start = 0
+            while start < steps.count {
+                var candidate = steps
+                candidate.removeSubrange(start..<min(steps.count, start + chunk))
+                if !candidate.isEmpty, let r = try reproduces(candidate) {
+                    steps = candidate
+                    best = r
+                    n = max(n - 1, 2)
+                    reduced = true
+                    break
+                }
+                start += chunk
+            }
+            if !reduced {
+                if n >= steps.count { break }
+                n = min(steps.count, n * 2)
+            }
+        }
+        // ddmin's chunks follow fixed boundaries; removing every window of steps makes the result 1-minimal
+        // for contiguous runs too (e.g. a handshake in the middle).
+        var changed = true
+        while changed {
+            changed = false
+            var k = steps.count - 1
+            while k >= 1 && !changed {
+                for start in 0...(steps.count - k) {
+                    var candidate = steps
+                    candidate.removeSubrange(start..<(start + k))
+                    if !candidate.isEmpty, let r = try reproduces(candidate) {
+                        steps = r.0
+                        best = r
+                        changed = true
+                        break
+                    }
+                }
+                k -= 1
+            }
+        }
+        // Simpler values: no text, a full window, no urgent pointer, no PSH/URG.
+        for i in steps.indices {
+            guard case .segment(let s) = steps[i] else { continue }
+            let simpler: [Segment] = [
+                { var x = s; x.dataLength = 0; return x }(),
+                { var x = s; x.dataLength = min(x.dataLength, 1); return x }(),
+                { var x = s; x.window = 65535; return x }(),
+                { var x = s; x.urgentPointer = 0; x.ctl.remove(.urg); return x }(),
+                { var x = s; x.ctl.remove(.psh); return x }(),
+            ]
+            for c in simpler where c != s {
+                var candidate = steps
+                candidate[i] = .segment(c)
+                if let r = try reproduces(candidate) {
+                    steps = candidate
+                    best = r
+                    if case .segment(let now) = steps[i], now == c { continue }
+                }
+            }
+        }
+        return best
+    }
+}

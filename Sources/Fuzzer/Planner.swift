@@ -1,0 +1,190 @@
+import Generator
+import Model
+import Spec
+import Targets
+
+/// Coverage of the model's input classes and the plans that reach the least covered: a path to the class's
+/// state found by searching the model, an input drawn from the class's partitions, then a few random steps.
+final class Planner {
+    let spec: CompiledSpec
+    /// Events the fuzzer drives (timeouts cannot be caused on a real stack without waiting for them).
+    static let events: [EventKind] = [.segment, .openPassive, .openActive, .send, .receive, .close, .abort]
+    /// Offsets of each (state, event) table in the flat coverage arrays.
+    var offset: [Int] = []
+    var hits: [UInt32] = []
+    var attempts: [UInt32] = []
+    /// Cells of the driven events that the compiler found possible, with their (state, event, cell).
+    var universe: [Int] = []
+    var universeCells: [(state: Int, event: EventKind, cell: Int)] = []
+    /// Whether the search found a way to the cell's state.
+    var reachable: [Bool] = []
+    var recipes: [String: [FuzzStep]] = [:]
+    var rng: SplitMix64
+
+    init(spec: CompiledSpec, seed: UInt64) {
+        self.spec = spec
+        rng = SplitMix64(seed: seed ^ 0x7063_7370_6563)
+        var total = 0
+        for s in spec.states.indices {
+            for e in EventKind.allCases {
+                offset.append(total)
+                let t = spec.table(state: s, event: e)
+                if Planner.events.contains(e) {
+                    for (c, ch) in t.cellChains.enumerated() where ch >= 0 {
+                        universe.append(total + c)
+                        universeCells.append((s, e, c))
+                    }
+                }
+                total += t.cellCount
+            }
+        }
+        hits = Array(repeating: 0, count: total)
+        attempts = Array(repeating: 0, count: total)
+        recipes = Planner.searchRecipes(spec)
+        reachable = universeCells.map { recipes[spec.states[$0.state].name] != nil }
+    }
+
+    func key(state: Int, event: EventKind, cell: Int) -> Int { offset[state * EventKind.allCases.count + Int(event.rawValue)] + cell }
+
+
+    func record(_ log: StepLog, stateBefore: Int) {
+        guard let ev = log.event, log.cell >= 0 else { return }
+        hits[key(state: stateBefore, event: ev, cell: log.cell)] &+= 1
+    }
+
+    var covered: Int { universe.reduce(0) { $0 + (hits[$1] > 0 ? 1 : 0) } }
+
+    /// The next case: least covered first, cells the search cannot reach last.
+    func nextPlan() -> [PlanItem] {
+        var best = UInt64.max
+        var choices: [Int] = []
+        for (i, k) in universe.enumerated() where reachable[i] {
+            let score = UInt64(hits[k]) << 32 | UInt64(attempts[k])
+            if score < best {
+                best = score
+                choices = [i]
+            } else if score == best {
+                choices.append(i)
+            }
+        }
+        guard !choices.isEmpty else { return [.random, .random, .random] }
+        let i = choices[Int(rng.next() % UInt64(choices.count))]
+        attempts[universe[i]] &+= 1
+        let (s, e, c) = universeCells[i]
+        var plan = recipes[spec.states[s].name]!.map { PlanItem.step($0) }
+        plan.append(.cell(state: s, event: e, cell: c))
+        for _ in 0..<(1 + Int(rng.next() % 3)) { plan.append(.random) }
+        return plan
+    }
+
+    // MARK: reaching states
+
+    /// Inputs the search tries, relative to the model's variables: the application's calls and the segments a
+    /// well-behaved peer would send.
+    static func canonicalSteps(_ m: TCPModel) -> [FuzzStep] {
+        let rcv = m[.rcvNxt], nxt = m[.sndNxt]
+        return [
+            .call(.openPassive), .call(.openActive), .call(.send(10)), .call(.close), .call(.abort),
+            .segment(Segment(seq: 0, ctl: .syn, window: 65535)),
+            .segment(Segment(seq: 0, ack: nxt, ctl: [.syn, .ack], window: 65535)),
+            .segment(Segment(seq: rcv, ack: nxt, ctl: .ack, window: 65535)),
+            .segment(Segment(seq: rcv, ack: nxt, ctl: [.fin, .ack], window: 65535)),
+            .segment(Segment(seq: rcv, ack: m[.sndUna], ctl: [.fin, .ack], window: 65535)),
+            .segment(Segment(seq: rcv, ack: nxt, ctl: [.psh, .ack], window: 65535, dataLength: 10)),
+        ]
+    }
+
+    /// Shortest step sequences from CLOSED to each state (breadth-first over the model).
+    static func searchRecipes(_ spec: CompiledSpec) -> [String: [FuzzStep]] {
+        struct Node {
+            var lane: Lane
+            var path: [FuzzStep]
+        }
+        var found: [String: [FuzzStep]] = [spec.states[spec.initialState].name: []]
+        var frontier = [Node(lane: Lane(id: -1, tuple: Tuple(targetPort: 0, testerPort: 0), spec: spec, testerISN: 0), path: [])]
+        var seen: Set<String> = []
+        for _ in 0..<8 {
+            var next: [Node] = []
+            for n in frontier {
+                for step in canonicalSteps(n.lane.model) {
+                    if case .call(let c) = step, !n.lane.callAllowed(c, spec: spec) { continue }
+                    let lane = Lane(id: -1, tuple: n.lane.tuple, spec: spec, testerISN: 0)
+                    lane.model = n.lane.model
+                    lane.passive = n.lane.passive
+                    lane.accepted = n.lane.accepted
+                    lane.socketOpen = n.lane.socketOpen
+                    lane.steps = n.lane.steps
+                    var path = n.path + [step]
+                    if let input = lane.modelInput(step) { _ = lane.model.apply(input) }
+                    lane.steps.append(step)
+                    switch step {
+                    case .call(.openPassive):
+                        lane.socketOpen = true
+                        lane.passive = true
+                    case .call(.openActive): lane.socketOpen = true
+                    case .call(.close), .call(.abort): lane.socketOpen = false
+                    default: break
+                    }
+                    // A passive connection is taken from the listener once synchronized, as the fuzzer does.
+                    if lane.passive, !lane.accepted, spec.states[lane.model.state].synchronized {
+                        lane.accepted = true
+                        path.append(.accept)
+                    }
+                    let name = spec.states[lane.model.state].name
+                    let key = "\(name)|\(lane.socketOpen)|\(lane.passive)|\(lane.accepted)"
+                    if found[name] == nil { found[name] = path }
+                    if seen.insert(key).inserted { next.append(Node(lane: lane, path: path)) }
+                }
+            }
+            frontier = next
+        }
+        return found
+    }
+
+    // MARK: drawing inputs
+
+    /// An input in the given class for the model as it is now, or nil if none was found.
+    func input(for lane: Lane, state: Int, event: EventKind, cell: Int, sampler: inout InputSampler) -> FuzzStep? {
+        guard lane.model.state == state else { return nil }
+        switch event {
+        case .segment:
+            let t = spec.table(state: state, event: .segment)
+            let coords = t.coordinates(of: cell)
+            var bits = ControlBits()
+            for (d, dim) in t.dimensions.enumerated() { if case .bit(let b) = dim, coords[d] == 1 { bits.insert(b) } }
+            for _ in 0..<400 {
+                var s = sampler.segment(for: lane.model)
+                s.ctl = bits.union(s.ctl.intersection([.psh, .urg]))
+                if lane.model.classify(.segment(s)).cell == cell { return lane.step(fromModel: s) }
+            }
+            return nil
+        case .openPassive: return lane.callAllowed(.openPassive, spec: spec) ? .call(.openPassive) : nil
+        case .openActive: return lane.callAllowed(.openActive, spec: spec) ? .call(.openActive) : nil
+        case .close: return lane.callAllowed(.close, spec: spec) ? .call(.close) : nil
+        case .abort: return lane.callAllowed(.abort, spec: spec) ? .call(.abort) : nil
+        case .send, .receive:
+            for _ in 0..<50 {
+                let c: UserCall = event == .send ? .send([1, 10, 1000][Int(sampler.rng.next() % 3)]) : .receive([1, 100, 100_000][Int(sampler.rng.next() % 3)])
+                guard lane.callAllowed(c, spec: spec) else { return nil }
+                if lane.model.classify(.call(c)).cell == cell { return .call(c) }
+            }
+            return nil
+        default: return nil
+        }
+    }
+
+    /// A random step the application or the peer could take now.
+    func randomStep(for lane: Lane, sampler: inout InputSampler) -> FuzzStep {
+        for _ in 0..<20 {
+            switch sampler.next(for: lane.model) {
+            case .segment(let s): return lane.step(fromModel: s)
+            case .call(let c):
+                // Sizes the stack sends in one flight (the model has no congestion window).
+                if case .send(let n) = c, n > 10_000 { continue }
+                if lane.callAllowed(c, spec: spec) { return .call(c) }
+            case .timeout: continue
+            }
+        }
+        return lane.step(fromModel: sampler.segment(for: lane.model))
+    }
+}

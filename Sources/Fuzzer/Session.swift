@@ -1,0 +1,210 @@
+import Foundation
+import Link
+import Model
+import Spec
+import Targets
+import Wire
+
+/// What one step did, as the model predicted it and as the target did it.
+public struct StepLog: Sendable {
+    public var step: FuzzStep
+    public var stateBefore: String
+    public var expected: [Segment]
+    public var expectedState: String
+    public var observed: [Segment]
+    public var observedState: String?
+    public var callResult: CallResult?
+    /// The rules that decided the input (indices into the spec's rules).
+    public var rules: [Int]
+    public var cell: Int
+    public var event: EventKind?
+    public var reasons: [String]
+
+    public var diverged: Bool { !reasons.isEmpty }
+}
+
+/// One connection under test: the model's prediction of it and the tester's view of the real one.
+final class Lane {
+    let id: Int
+    var tuple: Tuple
+    var model: TCPModel
+    var testerISN: UInt32
+    var targetISN: UInt32?
+    var steps: [FuzzStep] = []
+    var log: [StepLog] = []
+    var plan: [PlanItem] = []
+    var passive = false
+    var accepted = false
+    var socketOpen = false
+    var seenFromTarget: Set<SegmentKey> = []
+    var caseIndex: Int = 0
+
+    init(id: Int, tuple: Tuple, spec: CompiledSpec, testerISN: UInt32) {
+        self.id = id
+        self.tuple = tuple
+        self.testerISN = testerISN
+        model = TCPModel(spec: spec, configuration: .init(receiveWindow: 65535))
+    }
+
+    var diverged: Bool { log.last?.diverged ?? false }
+
+    /// The model numbers the tester's side absolutely (so that rules comparing with an unset variable, such as
+    /// RFC 9293's SYN-SENT RST check against RCV.NXT, see what a stack sees) and the target's side from its ISN;
+    /// steps and case files number both sides from their ISNs.
+    func modelInput(_ step: FuzzStep) -> Input? {
+        guard case .segment(var s) = step else { return step.input }
+        s.seq &+= testerISN
+        return .segment(s)
+    }
+
+    /// A segment drawn against the model, as a step.
+    func step(fromModel s: Segment) -> FuzzStep {
+        var s = s
+        s.seq &-= testerISN
+        return .segment(s)
+    }
+
+    /// Calls the application can still make (a closed socket takes none; a passive connection none before it
+    /// has been taken from the listener).
+    func callAllowed(_ c: UserCall, spec: CompiledSpec) -> Bool {
+        let state = spec.states[model.state].name
+        switch c {
+        case .openActive, .openPassive: return !socketOpen && steps.isEmpty
+        case .status: return false
+        case .send, .receive, .close, .abort:
+            guard socketOpen else { return false }
+            if passive && !accepted { return state == "LISTEN" && (c == .close || c == .abort) }
+            return true
+        }
+    }
+}
+
+enum PlanItem: Sendable {
+    case step(FuzzStep)
+    /// An input of this class, drawn when the connection gets there.
+    case cell(state: Int, event: EventKind, cell: Int)
+    case random
+}
+
+/// Runs steps of many connections against a target in rounds: each round makes the calls, injects the segments,
+/// passes a barrier, then judges every connection's step against the model.
+final class Session {
+    let spec: CompiledSpec
+    let target: Target
+    private(set) var frames: [Frame] = []
+    var keepFrames: Bool
+
+    init(spec: CompiledSpec, target: Target, keepFrames: Bool) {
+        self.spec = spec
+        self.target = target
+        self.keepFrames = keepFrames
+    }
+
+    func absolute(_ s: Segment, _ lane: Lane) -> [UInt8] {
+        var tcp = TCPHeader(sourcePort: lane.tuple.testerPort, destinationPort: lane.tuple.targetPort, seq: lane.testerISN &+ s.seq,
+                            ack: s.ctl.contains(.ack) ? (lane.targetISN ?? 0) &+ s.ack : 0, flags: s.ctl,
+                            window: UInt16(clamping: s.window), urgentPointer: UInt16(clamping: s.urgentPointer))
+        tcp.payload = [UInt8](repeating: 0x78, count: Int(s.dataLength))
+        if s.ctl.contains(.syn) { tcp.options = [.maxSegmentSize(1460)] }
+        return target.frame(tcp).encode()
+    }
+
+    /// Runs one step for each lane given (at most one step per lane) and judges it.
+    func round(_ work: [(Lane, FuzzStep)]) throws {
+        var transitions: [Transition?] = []
+        var results: [CallResult?] = []
+        var batch: [[UInt8]] = []
+        var before: [String] = []
+        for (lane, step) in work {
+            before.append(spec.states[lane.model.state].name)
+            let tr = lane.modelInput(step).map { lane.model.apply($0) }
+            transitions.append(tr)
+            switch step {
+            case .segment(let s):
+                batch.append(absolute(s, lane))
+                results.append(nil)
+            case .call, .accept:
+                var r: CallResult?
+                if let sc = step.socketCall { r = try target.call(sc, on: lane.tuple) }
+                switch step {
+                case .call(.openActive), .call(.openPassive): lane.socketOpen = true
+                case .call(.openPassive): break
+                case .call(.close), .call(.abort): lane.socketOpen = false
+                case .accept: lane.accepted = r?.errno == 0
+                default: break
+                }
+                if case .call(.openPassive) = step { lane.passive = true }
+                results.append(r)
+            }
+            lane.steps.append(step)
+        }
+        if !batch.isEmpty {
+            try target.inject(batch)
+            if keepFrames { frames += batch.map { Frame(time: PcapLink.now, bytes: $0, direction: .injected) } }
+        }
+        let got = try target.barrier()
+        if keepFrames { frames += got }
+        var byTuple: [Tuple: [Segment]] = [:]
+        for f in got {
+            guard let p = try? Packet.decode(f.bytes, link: target.link.linkType) else { continue }
+            byTuple[Tuple(targetPort: p.tcp.sourcePort, testerPort: p.tcp.destinationPort), default: []].append(p.tcp.segment)
+        }
+        let states = try target.states(of: work.map { $0.0.tuple })
+        for (k, (lane, step)) in work.enumerated() {
+            judge(lane, step, before[k], transitions[k], byTuple[lane.tuple] ?? [], states[lane.tuple] ?? nil, results[k])
+        }
+    }
+
+    func judge(_ lane: Lane, _ step: FuzzStep, _ stateBefore: String, _ tr: Transition?, _ raw: [Segment], _ observedState: String?, _ result: CallResult?) {
+        // The target's ISN is bound by its first SYN: the model's numbers for it are relative to 0.
+        var observed: [Segment] = []
+        for var s in raw {
+            if lane.targetISN == nil, s.ctl.contains(.syn) { lane.targetISN = s.seq }
+            s.seq = s.seq &- (lane.targetISN ?? 0)
+            // A segment seen before (same SEQ, control and length) is a retransmission, not a new output.
+            let key = SegmentKey(s)
+            if lane.seenFromTarget.contains(key), key.length > 0 || key.ctl.contains(.syn) || key.ctl.contains(.fin) { continue }
+            lane.seenFromTarget.insert(key)
+            observed.append(s)
+        }
+        // The target's receive window, as advertised, is what the model's acceptability test needs.
+        if let last = observed.last(where: { $0.ctl.contains(.ack) && !$0.ctl.contains(.rst) }) {
+            let rightEdge = last.ack &+ last.window
+            let wnd = rightEdge &- lane.model[.rcvNxt]
+            if wnd <= 1 << 30 { lane.model.bind(receiveWindow: wnd) }
+        }
+        // A rule's constant SEQ (the closed-state reset's 0) is absolute: number it as the target's side is.
+        var expected: [Segment] = []
+        for o in tr?.outputs ?? SmallList<Output>() {
+            var s = o.segment
+            if o.seqConstant { s.seq &-= lane.targetISN ?? 0 }
+            expected.append(s)
+        }
+        let expectedState = spec.states[lane.model.state].name
+        var reasons: [String] = []
+        let e = SegmentKey.normalize(expected), o = SegmentKey.normalize(observed)
+        if e != o {
+            reasons.append("segments: expected \(e.isEmpty ? "none" : e.map(\.description).joined(separator: ", ")), observed \(o.isEmpty ? "none" : o.map(\.description).joined(separator: ", "))")
+        }
+        if let os = observedState, os != expectedState {
+            reasons.append("state: expected \(expectedState), observed \(os)")
+        }
+        // The log numbers acknowledgments from the tester's ISN, as case files do.
+        func relative(_ segs: [Segment]) -> [Segment] {
+            segs.map { var s = $0; if s.ctl.contains(.ack) { s.ack &-= lane.testerISN }; return s }
+        }
+        expected = relative(expected)
+        observed = relative(observed)
+        if !reasons.isEmpty {
+            reasons = reasons.map { r in
+                guard r.hasPrefix("segments:") else { return r }
+                let e2 = SegmentKey.normalize(expected), o2 = SegmentKey.normalize(observed)
+                return "segments: expected \(e2.isEmpty ? "none" : e2.map(\.description).joined(separator: ", ")), observed \(o2.isEmpty ? "none" : o2.map(\.description).joined(separator: ", "))"
+            }
+        }
+        lane.log.append(StepLog(step: step, stateBefore: stateBefore, expected: expected, expectedState: expectedState, observed: observed,
+                                observedState: observedState, callResult: result, rules: tr.map { $0.chain >= 0 ? spec.chains[$0.chain].rules : [] } ?? [],
+                                cell: tr?.cell ?? -1, event: tr?.event, reasons: reasons))
+    }
+}
+

@@ -1,0 +1,87 @@
+import Model
+import Spec
+import Targets
+
+/// One step of a fuzz case, in the connection's relative numbers: a segment's SEQ counts from the tester's ISN,
+/// its ACK from the target's (as case files write them).
+public enum FuzzStep: Hashable, Sendable {
+    case call(UserCall)
+    case segment(Segment)
+    /// Take the connection from the listener (an application step with no RFC event).
+    case accept
+
+    var input: Input? {
+        switch self {
+        case .call(let c): .call(c)
+        case .segment(let s): .segment(s)
+        case .accept: nil
+        }
+    }
+
+    /// The socket call a target makes for this step.
+    var socketCall: SocketCall? {
+        switch self {
+        case .call(.openPassive): .listen(backlog: 64)
+        case .call(.openActive): .connect
+        case .call(.send(let n)): .send(Int(n))
+        case .call(.receive(let n)): .recv(Int(n))
+        case .call(.close): .close
+        case .call(.abort): .abort
+        case .accept: .accept
+        default: nil
+        }
+    }
+}
+
+/// A segment reduced to what the oracle compares: control bits that matter to TCP state (SYN, ACK, FIN, RST),
+/// SEQ, ACK and text length. Windows, PSH and options are the stack's own business.
+struct SegmentKey: Hashable, Sendable, CustomStringConvertible {
+    var ctl: ControlBits
+    var seq: UInt32
+    var ack: UInt32
+    var length: UInt32
+
+    init(_ s: Segment) {
+        ctl = s.ctl.intersection([.syn, .ack, .fin, .rst])
+        seq = s.seq
+        ack = ctl.contains(.ack) ? s.ack : 0
+        length = s.dataLength
+    }
+
+    var description: String {
+        var s = Notation.flagsOf(ctl) + " \(seq):\(seq &+ length)(\(length))"
+        if ctl.contains(.ack) { s += " ack \(ack)" }
+        return s
+    }
+
+    /// Contiguous data (and a FIN right after it) is one run however the stack cut it into segments.
+    static func normalize(_ segs: [Segment]) -> [SegmentKey] {
+        var out: [SegmentKey] = []
+        for s in segs {
+            let k = SegmentKey(s)
+            if var last = out.last, last.length > 0 || k.length > 0, !last.ctl.contains(.fin), !last.ctl.contains(.syn), !k.ctl.contains(.syn),
+               !last.ctl.contains(.rst), !k.ctl.contains(.rst), last.seq &+ last.length == k.seq, last.ack == k.ack, last.ctl.contains(.ack) == k.ctl.contains(.ack),
+               last.length > 0 {
+                last.length &+= k.length
+                if k.ctl.contains(.fin) { last.ctl.insert(.fin) }
+                out[out.count - 1] = last
+            } else {
+                out.append(k)
+            }
+        }
+        return out
+    }
+}
+
+enum Notation {
+    static func flagsOf(_ c: ControlBits) -> String {
+        var s = ""
+        if c.contains(.syn) { s += "S" }
+        if c.contains(.fin) { s += "F" }
+        if c.contains(.rst) { s += "R" }
+        if c.contains(.psh) { s += "P" }
+        if c.contains(.urg) { s += "U" }
+        if c.contains(.ack) { s += "." }
+        return s.isEmpty ? "none" : s
+    }
+}

@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import Fuzzer
+import Spec
+import Targets
+
+/// The main job: fuzz a TCP stack against the spec, guided by the model's input classes.
+///
+/// ```
+/// $ tcpspec fuzz --target linux --profile rfc9293 --duration 60s --seed 1 --corpus Corpus/linux
+/// $ tcpspec fuzz --target reference:synrcvd-ignores-rst --duration 5s --json
+/// ```
+struct FuzzCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fuzz",
+        abstract: "Fuzz a target against the spec; minimize and keep each new divergence as a case with its pcap."
+    )
+
+    @OptionGroup var specOptions: SpecOptions
+    @OptionGroup var targetOptions: TargetOptions
+    @Option(help: "How long to fuzz, e.g. 60s, 10m, 500ms.") var duration: String = "60s"
+    @Option(help: "Stop after this many cases instead.") var cases: Int?
+    @Option(help: "The seed: the same seed generates the same cases.") var seed: UInt64 = 1
+    @Option(help: "Directory where divergences are kept as .case and .pcap files.") var corpus: String = "out/corpus"
+    @Option(help: "Connections in flight at once.") var lanes: Int = 64
+    @Flag(help: "Keep divergences as found, without minimizing them.") var noMinimize = false
+    @Flag(help: "Print a machine-readable summary (JSON) instead of text.") var json = false
+
+    func validate() throws {
+        guard Self.seconds(duration) != nil else { throw ValidationError("--duration takes a value like 60s, 10m or 500ms") }
+        guard lanes >= 1 && lanes <= 4096 else { throw ValidationError("--lanes is 1 to 4096") }
+    }
+
+    static func seconds(_ s: String) -> Double? {
+        if s.hasSuffix("ms"), let v = Double(s.dropLast(2)) { return v / 1000 }
+        if s.hasSuffix("m"), let v = Double(s.dropLast()) { return v * 60 }
+        if s.hasSuffix("h"), let v = Double(s.dropLast()) { return v * 3600 }
+        if s.hasSuffix("s"), let v = Double(s.dropLast()) { return v }
+        return Double(s)
+    }
+
+    func run() throws {
+        let spec = try specOptions.compile()
+        let target = try TargetFactory.make(targetOptions.target, options: targetOptions, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())
+        defer { target.close() }
+        var config = Fuzzer.Configuration()
+        config.seed = seed
+        config.duration = Self.seconds(duration)!
+        config.maxCases = cases
+        config.lanes = lanes
+        config.corpus = corpus
+        config.minimize = !noMinimize
+        config.targetName = targetOptions.target
+        let fuzzer = Fuzzer(spec: spec, target: target, configuration: config)
+        let tty = isatty(2) != 0 && !json
+        let summary = try fuzzer.run { p in
+            guard tty else { return }
+            let line = String(format: "\r\u{1B}[2Kcells %d/%d · %.0f cases/s · %d divergences · %.1fs", p.cellsCovered, p.cellsTotal, Double(p.cases) / max(p.seconds, 0.001), p.divergences, p.seconds)
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+        if tty { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        if json {
+            print(FuzzReport.json(summary, spec: spec, target: targetOptions.target, seed: seed, settings: target.settings))
+        } else {
+            print(FuzzReport.text(summary, spec: spec, target: targetOptions.target, seed: seed, corpus: corpus))
+        }
+        if !summary.divergences.isEmpty { throw ExitCode(1) }
+    }
+}
+
+enum FuzzReport {
+    static func text(_ s: FuzzSummary, spec: CompiledSpec, target: String, seed: UInt64, corpus: String) -> String {
+        var out = "fuzz \(target) against profile \(spec.profile), seed \(seed): \(s.cases) cases, \(s.steps) steps in \(String(format: "%.1f", s.seconds)) s "
+        out += String(format: "(%.0f cases/s); input classes covered %d of %d", s.casesPerSecond, s.cellsCovered, s.cellsTotal) + "\n"
+        if s.divergences.isEmpty {
+            out += "no divergences\n"
+        } else {
+            out += "\(s.divergences.count) new \(s.divergences.count == 1 ? "divergence" : "divergences"), each minimized:\n"
+            for d in s.divergences {
+                out += "  - in \(d.stateBefore), on \(d.input): expected \(d.expected); observed \(d.observed) [\(d.steps) steps]\n"
+                out += "    rules: \(d.rules.joined(separator: " › "))\n"
+                if let c = d.casePath { out += "    case: \(c)\n    pcap: \(d.pcapPath ?? "-")\n" }
+            }
+        }
+        out += "corpus: \(corpus)"
+        return out
+    }
+
+    static func esc(_ s: String) -> String {
+        var o = ""
+        for c in s.unicodeScalars {
+            switch c {
+            case "\"": o += "\\\""
+            case "\\": o += "\\\\"
+            case "\n": o += "\\n"
+            default: o += c.value < 32 ? String(format: "\\u%04x", c.value) : String(c)
+            }
+        }
+        return "\"\(o)\""
+    }
+
+    static func json(_ s: FuzzSummary, spec: CompiledSpec, target: String, seed: UInt64, settings: [(String, String)]) -> String {
+        var o = "{\n"
+        o += "  \"target\": \(esc(target)),\n  \"profile\": \(esc(spec.profile)),\n  \"seed\": \(seed),\n"
+        o += "  \"cases\": \(s.cases),\n  \"steps\": \(s.steps),\n  \"seconds\": \(String(format: "%.3f", s.seconds)),\n"
+        o += "  \"cases_per_second\": \(String(format: "%.1f", s.casesPerSecond)),\n"
+        o += "  \"cells_covered\": \(s.cellsCovered),\n  \"cells_total\": \(s.cellsTotal),\n"
+        o += "  \"settings\": {" + settings.map { "\(esc($0.0)): \(esc($0.1))" }.joined(separator: ", ") + "},\n"
+        o += "  \"divergences\": [" + s.divergences.map { d in
+            "\n    {\"signature\": \(esc(d.signature)), \"state\": \(esc(d.stateBefore)), \"input\": \(esc(d.input)), \"expected\": \(esc(d.expected)), \"observed\": \(esc(d.observed)), \"rules\": [\(d.rules.map(esc).joined(separator: ", "))], \"steps\": \(d.steps), \"case\": \(d.casePath.map(esc) ?? "null"), \"pcap\": \(d.pcapPath.map(esc) ?? "null")}"
+        }.joined(separator: ",") + (s.divergences.isEmpty ? "]\n" : "\n  ]\n")
+        return o + "}"
+    }
+}

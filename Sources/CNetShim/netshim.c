@@ -272,6 +272,60 @@ int ts_tcp_dump(int diag_fd, int family, struct ts_tcp_sock *out, int capacity) 
     }
 }
 
+int ts_tcp_lookup(int diag_fd, int family, const uint8_t *src, uint16_t sport, const uint8_t *dst, uint16_t dport,
+                  struct ts_tcp_sock *out) {
+    struct {
+        struct nlmsghdr n;
+        struct inet_diag_req_v2 r;
+    } req;
+    memset(&req, 0, sizeof req);
+    req.n.nlmsg_len = sizeof req;
+    req.n.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    req.n.nlmsg_flags = NLM_F_REQUEST;
+    static __thread uint32_t seq = 1u << 31;
+    req.n.nlmsg_seq = ++seq;
+    req.r.sdiag_family = family;
+    req.r.sdiag_protocol = IPPROTO_TCP;
+    req.r.idiag_states = ~0u;
+    req.r.id.idiag_sport = htons(sport);
+    req.r.id.idiag_dport = htons(dport);
+    size_t alen = family == AF_INET6 ? 16 : 4;
+    memcpy(req.r.id.idiag_src, src, alen);
+    memcpy(req.r.id.idiag_dst, dst, alen);
+    req.r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+    req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+    if (sendto(diag_fd, &req, sizeof req, 0, (struct sockaddr *)&sa, sizeof sa) < 0) return -errno;
+    char buf[8192];
+    for (;;) {
+        ssize_t len = recv(diag_fd, buf, sizeof buf, 0);
+        if (len < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+            if (h->nlmsg_seq != req.n.nlmsg_seq) continue;
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                int e = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+                return e == -ENOENT ? 0 : e;
+            }
+            if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+            struct inet_diag_msg *m = (struct inet_diag_msg *)NLMSG_DATA(h);
+            memset(out, 0, sizeof *out);
+            out->family = m->idiag_family;
+            out->state = m->idiag_state;
+            memcpy(out->src, m->id.idiag_src, 16);
+            memcpy(out->dst, m->id.idiag_dst, 16);
+            out->sport = ntohs(m->id.idiag_sport);
+            out->dport = ntohs(m->id.idiag_dport);
+            out->rqueue = m->idiag_rqueue;
+            out->wqueue = m->idiag_wqueue;
+            out->inode = m->idiag_inode;
+            return 1;
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 
 int ts_tun_open(const char *name, int tap) {

@@ -53,7 +53,6 @@ public final class Fuzzer {
         public var minimize = true
         public var targetName = "linux"
         /// Port ranges for connections: (target port, tester port) pairs never reused within a run.
-        public var firstTesterPort: UInt16 = 20000
         public init() {}
     }
 
@@ -76,11 +75,12 @@ public final class Fuzzer {
         if let dir = configuration.corpus { signatures = CorpusWriter.existingSignatures(dir) }
     }
 
-    /// A tuple no earlier connection of this run used: target ports 10000-10999 under tester ports counting up.
+    /// A tuple no earlier connection of this run used: target ports 10000-29999 (below the ephemeral range),
+    /// tester ports counting up from 30000 each time the target ports wrap.
     func freshTuple() -> Tuple {
         let n = nextTuple
         nextTuple += 1
-        return Tuple(targetPort: UInt16(10000 + n % 1000), testerPort: UInt16(truncatingIfNeeded: Int(config.firstTesterPort) + (n / 1000) % 40000))
+        return Tuple(targetPort: UInt16(10000 + n % 20000), testerPort: UInt16(truncatingIfNeeded: 30000 + (n / 20000) % 35000))
     }
 
     /// Tester ISNs from the partitions that matter: small, around 2^31, just below 2^32 (wrapping mid-case).
@@ -102,8 +102,13 @@ public final class Fuzzer {
 
     /// The next step of a lane's plan, or nil when the case is over.
     func nextStep(_ lane: Lane) -> FuzzStep? {
-        // A passive connection is taken from the listener as soon as it is synchronized.
-        if lane.passive, !lane.accepted, lane.socketOpen, spec.states[lane.model.state].synchronized { return .accept }
+        // After a divergence the model no longer knows the target's state: the case ends there.
+        if lane.diverged { return nil }
+        // A passive connection is taken from the listener as soon as it is synchronized (once).
+        if lane.passive, !lane.acceptTried, lane.socketOpen, spec.states[lane.model.state].synchronized {
+            lane.acceptTried = true
+            return .accept
+        }
         while let item = lane.plan.first {
             lane.plan.removeFirst()
             switch item {
@@ -162,6 +167,8 @@ public final class Fuzzer {
 
     func finish(_ lane: Lane) throws {
         summary.cases += 1
+        // The case is over: its sockets go, so that no listener answers for a later case on the same port.
+        _ = try target.call(.release, on: lane.tuple)
         guard let bad = lane.log.firstIndex(where: \.diverged) else { return }
         let sig = signature(lane.log[bad])
         guard !signatures.contains(sig) else { return }
@@ -234,6 +241,7 @@ public final class Fuzzer {
             try session.round([(lane, step)])
             if lane.diverged { break }
         }
+        _ = try target.call(.release, on: lane.tuple)
         return (lane.steps, lane.log, session.frames)
     }
 }

@@ -112,6 +112,7 @@ final class Planner {
                     lane.model = n.lane.model
                     lane.passive = n.lane.passive
                     lane.accepted = n.lane.accepted
+                    lane.acceptTried = n.lane.acceptTried
                     lane.socketOpen = n.lane.socketOpen
                     lane.steps = n.lane.steps
                     var path = n.path + [step]
@@ -128,6 +129,7 @@ final class Planner {
                     // A passive connection is taken from the listener once synchronized, as the fuzzer does.
                     if lane.passive, !lane.accepted, spec.states[lane.model.state].synchronized {
                         lane.accepted = true
+                        lane.acceptTried = true
                         path.append(.accept)
                     }
                     let name = spec.states[lane.model.state].name
@@ -155,6 +157,7 @@ final class Planner {
             for _ in 0..<400 {
                 var s = sampler.segment(for: lane.model)
                 s.ctl = bits.union(s.ctl.intersection([.psh, .urg]))
+                s = Lane.fitLink(s)
                 if lane.model.classify(.segment(s)).cell == cell { return lane.step(fromModel: s) }
             }
             return nil

@@ -35,6 +35,7 @@ final class Lane {
     var plan: [PlanItem] = []
     var passive = false
     var accepted = false
+    var acceptTried = false
     var socketOpen = false
     var seenFromTarget: Set<SegmentKey> = []
     var caseIndex: Int = 0
@@ -59,9 +60,17 @@ final class Lane {
 
     /// A segment drawn against the model, as a step.
     func step(fromModel s: Segment) -> FuzzStep {
-        var s = s
+        var s = Lane.fitLink(s)
         s.seq &-= testerISN
         return .segment(s)
+    }
+
+    /// Text that fits one 1500-octet frame with the headers and options the fuzzer sends (a SYN carries MSS).
+    static func fitLink(_ s: Segment) -> Segment {
+        var s = s
+        let room: UInt32 = s.ctl.contains(.syn) ? 1456 : 1460
+        if s.dataLength > room { s.dataLength = room }
+        return s
     }
 
     /// Calls the application can still make (a closed socket takes none; a passive connection none before it
@@ -130,7 +139,9 @@ final class Session {
                 case .call(.openActive), .call(.openPassive): lane.socketOpen = true
                 case .call(.openPassive): break
                 case .call(.close), .call(.abort): lane.socketOpen = false
-                case .accept: lane.accepted = r?.errno == 0
+                case .accept:
+                    lane.acceptTried = true
+                    lane.accepted = lane.accepted || r?.errno == 0
                 default: break
                 }
                 if case .call(.openPassive) = step { lane.passive = true }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A thread that lives in one network namespace, running jobs submitted from anywhere. `setns` and
 /// `unshare(CLONE_NEWNET)` act on a single thread, and sockets, rtnetlink and libpcap handles are bound to the
@@ -8,10 +9,16 @@ import Foundation
 /// frees them (with their links) when the last thread and descriptor referring to them are gone — at exit,
 /// on a signal, even on SIGKILL.
 public final class NamespaceThread: @unchecked Sendable {
-    private let cond = NSCondition()
-    private var jobs: [() -> Void] = []
-    private var stopping = false
+    /// Queued jobs (nil asks the thread to end) and a semaphore counting them: the queue is a Mutex, whose
+    /// accesses the optimizer cannot move, rather than a property guarded by an opaque lock.
+    private let jobs = Mutex<[Job?]>([])
+    private let pending = DispatchSemaphore(value: 0)
+    private let stopped = Atomic<Bool>(false)
     private var thread: Thread?
+
+    private struct Job: @unchecked Sendable {
+        var body: () -> Void
+    }
     /// The namespace's file descriptor (open for the thread's lifetime), and the thread's id.
     public private(set) var netnsFD: Int32 = -1
     public private(set) var tid: Int32 = 0
@@ -44,15 +51,9 @@ public final class NamespaceThread: @unchecked Sendable {
 
     private func loop() {
         while true {
-            cond.lock()
-            while jobs.isEmpty && !stopping { cond.wait() }
-            if jobs.isEmpty && stopping {
-                cond.unlock()
-                break
-            }
-            let job = jobs.removeFirst()
-            cond.unlock()
-            job()
+            pending.wait()
+            guard let job = jobs.withLock({ $0.removeFirst() }) else { break }
+            job.body()
         }
         if netnsFD >= 0 { Sys.close(netnsFD) }
     }
@@ -61,23 +62,22 @@ public final class NamespaceThread: @unchecked Sendable {
     public func run<T>(_ body: @escaping () throws -> T) throws -> T {
         let done = DispatchSemaphore(value: 0)
         let result = Box<Result<T, Error>?>(nil)
-        cond.lock()
-        jobs.append {
-            result.value = Result { try body() }
-            done.signal()
+        jobs.withLock {
+            $0.append(Job {
+                result.value = Result { try body() }
+                done.signal()
+            })
         }
-        cond.signal()
-        cond.unlock()
+        pending.signal()
         done.wait()
         return try result.value!.get()
     }
 
     /// Ends the thread after its queued jobs; the namespace goes when nothing else refers to it.
     public func stop() {
-        cond.lock()
-        stopping = true
-        cond.signal()
-        cond.unlock()
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        jobs.withLock { $0.append(nil) }
+        pending.signal()
     }
 
     deinit { stop() }

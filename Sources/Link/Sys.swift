@@ -85,6 +85,14 @@ public enum Sys {
         }
     }
 
+    /// The socket a segment of this 4-tuple would reach (connection, time-wait, request, or the port's listener).
+    public static func tcpLookup(_ fd: Int32, family: Int32, src: [UInt8], sport: UInt16, dst: [UInt8], dport: UInt16) throws(SystemError) -> ts_tcp_sock? {
+        var out = ts_tcp_sock()
+        let rc = src.withUnsafeBufferPointer { s in dst.withUnsafeBufferPointer { d in ts_tcp_lookup(fd, family, s.baseAddress, sport, d.baseAddress, dport, &out) } }
+        try check(rc, "sock_diag lookup")
+        return rc == 1 ? out : nil
+    }
+
     public static func tunOpen(_ name: String, tap: Bool) throws(SystemError) -> Int32 { try check(ts_tun_open(name, tap ? 1 : 0), "open /dev/net/tun (\(name))") }
     public static func setLinger(_ fd: Int32, on: Bool, seconds: Int32) throws(SystemError) { try check(ts_set_linger(fd, on ? 1 : 0, seconds), "setsockopt(SO_LINGER)") }
     public static func tcpStateOf(_ fd: Int32) -> Int32 { ts_tcp_state_of(fd) }

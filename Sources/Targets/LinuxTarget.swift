@@ -193,6 +193,14 @@ public final class LinuxTarget: Target, @unchecked Sendable {
             let rc = Glibc.close(which)
             if which == s.connFD { s.connFD = -1 } else { s.listenFD = -1 }
             return result(Int(rc))
+        case .release:
+            if s.listenFD >= 0 { Glibc.close(s.listenFD) }
+            if s.connFD >= 0 {
+                try? Sys.setLinger(s.connFD, on: true, seconds: 0)
+                Glibc.close(s.connFD)
+            }
+            s = Sockets()
+            return CallResult(value: 0)
         case .setsockopt(let name, let value):
             let fd = s.connFD >= 0 ? s.connFD : s.listenFD
             guard fd >= 0 else { return CallResult(value: -1, errno: EBADF) }
@@ -216,44 +224,21 @@ public final class LinuxTarget: Target, @unchecked Sendable {
         try states(of: [tuple])[tuple] ?? nil
     }
 
-    /// The connections' states from one sock_diag dump: the socket with each 4-tuple; without one, LISTEN when
-    /// the connection's listener is there, else CLOSED.
+    /// The connections' states from sock_diag: for each 4-tuple the socket the kernel would deliver its segments
+    /// to: the connection (or its time-wait or request socket); with none, the port's listener (LISTEN); else
+    /// CLOSED. One exact lookup each, so the cost does not grow with the sockets earlier cases left behind.
     public func states(of tuples: [Tuple]) throws -> [Tuple: String?] {
         let (fam, diag, tip, xip) = (family, diagFD, targetIP.bytes, testerIP.bytes)
         return try topology.target.run {
-            let socks = try Sys.tcpDump(diag, family: fam)
-            let n = tip.count
-            func addr(_ t: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)) -> [UInt8] {
-                withUnsafeBytes(of: t) { Array($0.prefix(n)) }
-            }
-            var conn: [Tuple: Int32] = [:]
-            var listening: Set<UInt16> = []
-            for s in socks {
-                if s.state == 10 { listening.insert(s.sport); continue }
-                guard addr(s.src) == tip, addr(s.dst) == xip else { continue }
-                conn[Tuple(targetPort: s.sport, testerPort: s.dport)] = s.state
-            }
             var out: [Tuple: String?] = [:]
             for t in tuples {
-                if let st = conn[t] { out[t] = TCPStateName.fromLinux(st) } else { out[t] = listening.contains(t.targetPort) ? "LISTEN" : "CLOSED" }
+                if let s = try Sys.tcpLookup(diag, family: fam, src: tip, sport: t.targetPort, dst: xip, dport: t.testerPort) {
+                    out[t] = TCPStateName.fromLinux(s.state)
+                } else {
+                    out[t] = "CLOSED"
+                }
             }
             return out
-        }
-    }
-
-    /// The connection's state from sock_diag (one tuple).
-    func stateOne(of tuple: Tuple) throws -> String? {
-        let (fam, diag, tip, tport, xip, xport) = (family, diagFD, targetIP.bytes, tuple.targetPort, testerIP.bytes, tuple.testerPort)
-        return try topology.target.run {
-            let socks = try Sys.tcpDump(diag, family: fam)
-            let n = tip.count
-            func addr(_ t: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)) -> [UInt8] {
-                withUnsafeBytes(of: t) { Array($0.prefix(n)) }
-            }
-            if let s = socks.first(where: { $0.sport == tport && $0.dport == xport && addr($0.src) == tip && addr($0.dst) == xip }) {
-                return TCPStateName.fromLinux(s.state)
-            }
-            return socks.contains(where: { $0.sport == tport && $0.state == 10 }) ? "LISTEN" : "CLOSED"
         }
     }
 }

@@ -108,6 +108,9 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
             return spec.states[m.state].synchronized ? CallResult(value: 0) : CallResult(value: -1, errno: EAGAIN)
         case .shutdown(.wr), .shutdown(.rdwr): call = .close
         case .shutdown(.rd), .setsockopt: return CallResult(value: 0)
+        case .release:
+            connections[t] = nil
+            return CallResult(value: 0)
         }
         let tr = m.call(call)
         send(tr.outputs, t)

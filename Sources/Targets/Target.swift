@@ -13,6 +13,9 @@ public enum SocketCall: Hashable, Sendable, CustomStringConvertible {
     case close
     case abort
     case setsockopt(String, Int32)
+    /// Let go of the connection's sockets without a word on the wire where possible (end of a fuzz case): the
+    /// listener is closed, a connection is aborted.
+    case release
 
     public enum ShutdownHow: String, Hashable, Sendable { case rd, wr, rdwr }
 
@@ -27,6 +30,7 @@ public enum SocketCall: Hashable, Sendable, CustomStringConvertible {
         case .close: "close"
         case .abort: "abort"
         case .setsockopt(let n, let v): "setsockopt \(n) \(v)"
+        case .release: "release"
         }
     }
 }

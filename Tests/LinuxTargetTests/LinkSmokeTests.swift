@@ -90,3 +90,21 @@ func await_(_ seconds: Double, _ cond: () throws -> Bool) rethrows {
         Thread.sleep(forTimeInterval: 0.05)
     }
 }
+
+@Suite("Linux target: batch states")
+struct StatesBatchTests {
+    @Test("states(of:) answers for many tuples at once, repeatedly")
+    func states() throws {
+        let t = try LinuxTarget()
+        defer { t.close() }
+        let tuples = (0..<50).map { Tuple(targetPort: UInt16(10000 + $0), testerPort: 20000) }
+        for _ in 0..<3 {
+            let s = try t.states(of: tuples)
+            #expect(s.count == 50)
+            #expect(s.values.allSatisfy { $0 == "CLOSED" })
+        }
+        _ = try t.call(.listen(backlog: 8), on: tuples[0])
+        #expect(try t.states(of: tuples)[tuples[0]] == "LISTEN")
+        #expect(try t.barrier().isEmpty)
+    }
+}

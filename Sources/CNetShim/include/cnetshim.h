@@ -49,6 +49,11 @@ int ts_diag_open(void);
 // (possibly more than capacity) or -errno.
 int ts_tcp_dump(int diag_fd, int family, struct ts_tcp_sock *out, int capacity);
 
+// The socket the kernel would deliver a segment of this 4-tuple to (established, time-wait, request, or else the
+// listener of the port): 1 and *out filled, 0 when there is none, or -errno. Ports in host order.
+int ts_tcp_lookup(int diag_fd, int family, const uint8_t *src, uint16_t sport, const uint8_t *dst, uint16_t dport,
+                  struct ts_tcp_sock *out);
+
 // TUN/TAP: opens /dev/net/tun and attaches to (or creates) `name`; tap = 1 for Ethernet frames.
 int ts_tun_open(const char *name, int tap);
 

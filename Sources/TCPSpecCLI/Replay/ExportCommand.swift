@@ -1,0 +1,41 @@
+import ArgumentParser
+import Cases
+import Foundation
+
+/// Writes cases in another notation. packetdrill: the Linux kernel's TCP selftests' language.
+///
+/// ```
+/// $ tcpspec export --format packetdrill Corpus/linux/*.case --output-dir out/pkt
+/// ```
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "export", abstract: "Write cases as packetdrill scripts.")
+
+    enum Format: String, ExpressibleByArgument { case packetdrill }
+
+    @Option(help: "The notation to write: packetdrill.") var format: Format = .packetdrill
+    @Argument(help: "Case files, or directories of .case files.") var cases: [String]
+    @Option(help: "Write NAME.pkt files here instead of printing them.") var outputDir: String?
+
+    func run() throws {
+        for path in try CaseFiles.expand(cases) {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                printError("tcpspec: cannot read '\(path)'")
+                throw ExitCode(2)
+            }
+            let (file, diags) = CaseParser.parse(path: path, text: text)
+            if !diags.isEmpty {
+                for d in diags { printError(d.rendered) }
+                throw ExitCode(2)
+            }
+            let script = PacketdrillExport.script(file, originalText: text)
+            if let dir = outputDir {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                let out = (dir as NSString).appendingPathComponent(((path as NSString).lastPathComponent as NSString).deletingPathExtension + ".pkt")
+                try script.write(toFile: out, atomically: true, encoding: .utf8)
+                print(out)
+            } else {
+                print(script)
+            }
+        }
+    }
+}

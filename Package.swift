@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Spec", "Model", "Generator"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Spec", "Generator"]),
         // Against the real kernel in namespaces the tests make (needs root or a user namespace).
-        .testTarget(name: "LinuxTargetTests", dependencies: ["Targets", "Link", "Wire", "Spec", "Cases", "Checker", "TCPSpecCLI"]),
+        .testTarget(name: "LinuxTargetTests", dependencies: ["Targets", "Link", "Wire", "Spec", "Cases", "Checker", "Fuzzer", "TCPSpecCLI"]),
         .testTarget(name: "FuzzerTests", dependencies: ["Fuzzer", "Targets", "Spec", "Model", "Cases", "Checker"]),
         // Runs the built `tcpspec` executable; depends on it so that `swift build --build-tests` builds it first.
         .testTarget(name: "CLITests", dependencies: ["TCPSpecCLI"]),

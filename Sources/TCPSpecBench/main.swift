@@ -9,6 +9,7 @@ import Spec
 //   $ swift run -c release tcpspec-bench model      # model transitions per second
 //   $ swift run -c release tcpspec-bench compile    # profile compile time
 //   $ swift run -c release tcpspec-bench link       # SYN→RST round trips through the link vs raw AF_PACKET (root)
+//   $ swift run -c release tcpspec-bench fuzz [--seconds N]   # cases/s against Linux, coverage growth, RSS (root)
 
 func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
@@ -83,4 +84,11 @@ if what == "all" || what == "compile" || what == "model" {
 }
 if what == "all" || what == "link" {
     do { try LinkBench.run() } catch { print("link: not measured: \(error)") }
+}
+if what == "all" || what == "fuzz" {
+    let secs = CommandLine.arguments.firstIndex(of: "--seconds").flatMap { Double(CommandLine.arguments[$0 + 1]) } ?? 20
+    do {
+        let linux = SpecLoader.compile(profile: "linux", directory: specDir()).spec!
+        try FuzzBench.run(spec: linux, seconds: secs)
+    } catch { print("fuzz: not measured: \(error)") }
 }

@@ -1,0 +1,37 @@
+import Foundation
+import Fuzzer
+import Link
+import Spec
+import Targets
+
+/// Verdicted cases per second against Linux, how coverage grows, and the process's RSS over the run.
+enum FuzzBench {
+    static func rssMiB() -> Double {
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for l in s.split(separator: "\n") where l.hasPrefix("VmRSS:") {
+            return (Double(l.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
+        }
+        return 0
+    }
+
+    static func run(spec: CompiledSpec, seconds: Double) throws {
+        let target = try LinuxTarget()
+        defer { target.close() }
+        var c = Fuzzer.Configuration()
+        c.seed = 1
+        c.duration = seconds
+        c.minimize = false
+        let fuzzer = Fuzzer(spec: spec, target: target, configuration: c)
+        var samples: [(Double, Int, Double)] = []
+        let rss0 = rssMiB()
+        let s = try fuzzer.run { p in
+            if samples.last.map({ p.seconds - $0.0 >= 1 }) ?? true { samples.append((p.seconds, p.cellsCovered, rssMiB())) }
+        }
+        // When coverage stopped growing: the time of the first sample with the final count.
+        let plateau = samples.first { $0.1 >= s.cellsCovered }?.0 ?? s.seconds
+        let rss = samples.map(\.2)
+        let steps = Double(s.steps) / s.seconds
+        print(String(format: "fuzz linux/%@: %.0f verdicted cases/s (%.0f steps/s, %d cases in %.1f s, goal >= 5000 cases/s); coverage %d of %d input classes, reached at %.1f s (goal: every reachable class within 5 s); RSS %.1f MiB at start, %.1f–%.1f MiB during, %.1f MiB at end (goal <= 100 MiB, flat); %d divergences (not minimized)",
+                     spec.profile, s.casesPerSecond, steps, s.cases, s.seconds, s.cellsCovered, s.cellsTotal, plateau, rss0, rss.min() ?? 0, rss.max() ?? 0, rssMiB(), s.divergences.count))
+    }
+}

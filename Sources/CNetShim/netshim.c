@@ -211,6 +211,32 @@ int ts_diag_open(void) {
     return fd >= 0 ? fd : -errno;
 }
 
+static void fill_sock(struct ts_tcp_sock *s, const struct nlmsghdr *h, const struct inet_diag_msg *m) {
+    memset(s, 0, sizeof *s);
+    s->family = m->idiag_family;
+    s->state = m->idiag_state;
+    memcpy(s->src, m->id.idiag_src, 16);
+    memcpy(s->dst, m->id.idiag_dst, 16);
+    s->sport = ntohs(m->id.idiag_sport);
+    s->dport = ntohs(m->id.idiag_dport);
+    s->rqueue = m->idiag_rqueue;
+    s->wqueue = m->idiag_wqueue;
+    s->inode = m->idiag_inode;
+    int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+    for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+        if (a->rta_type != INET_DIAG_INFO) continue;
+        struct tcp_info ti;
+        memset(&ti, 0, sizeof ti);
+        size_t n = RTA_PAYLOAD(a) < sizeof ti ? RTA_PAYLOAD(a) : sizeof ti;
+        memcpy(&ti, RTA_DATA(a), n);
+        s->snd_mss = ti.tcpi_snd_mss;
+        s->rcv_mss = ti.tcpi_rcv_mss;
+        s->unacked = ti.tcpi_unacked;
+        s->retransmits = ti.tcpi_retransmits;
+        s->snd_wnd = ti.tcpi_snd_wnd;
+    }
+}
+
 int ts_tcp_dump(int diag_fd, int family, struct ts_tcp_sock *out, int capacity) {
     struct {
         struct nlmsghdr n;
@@ -241,32 +267,7 @@ int ts_tcp_dump(int diag_fd, int family, struct ts_tcp_sock *out, int capacity) 
             if (h->nlmsg_type == NLMSG_DONE) return count;
             if (h->nlmsg_type == NLMSG_ERROR) return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
             struct inet_diag_msg *m = (struct inet_diag_msg *)NLMSG_DATA(h);
-            if (count < capacity) {
-                struct ts_tcp_sock *s = &out[count];
-                memset(s, 0, sizeof *s);
-                s->family = m->idiag_family;
-                s->state = m->idiag_state;
-                memcpy(s->src, m->id.idiag_src, 16);
-                memcpy(s->dst, m->id.idiag_dst, 16);
-                s->sport = ntohs(m->id.idiag_sport);
-                s->dport = ntohs(m->id.idiag_dport);
-                s->rqueue = m->idiag_rqueue;
-                s->wqueue = m->idiag_wqueue;
-                s->inode = m->idiag_inode;
-                int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
-                for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-                    if (a->rta_type != INET_DIAG_INFO) continue;
-                    struct tcp_info ti;
-                    memset(&ti, 0, sizeof ti);
-                    size_t n = RTA_PAYLOAD(a) < sizeof ti ? RTA_PAYLOAD(a) : sizeof ti;
-                    memcpy(&ti, RTA_DATA(a), n);
-                    s->snd_mss = ti.tcpi_snd_mss;
-                    s->rcv_mss = ti.tcpi_rcv_mss;
-                    s->unacked = ti.tcpi_unacked;
-                    s->retransmits = ti.tcpi_retransmits;
-                    s->snd_wnd = ti.tcpi_snd_wnd;
-                }
-            }
+            if (count < capacity) fill_sock(&out[count], h, m);
             count++;
         }
     }
@@ -310,17 +311,7 @@ int ts_tcp_lookup(int diag_fd, int family, const uint8_t *src, uint16_t sport, c
                 return e == -ENOENT ? 0 : e;
             }
             if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
-            struct inet_diag_msg *m = (struct inet_diag_msg *)NLMSG_DATA(h);
-            memset(out, 0, sizeof *out);
-            out->family = m->idiag_family;
-            out->state = m->idiag_state;
-            memcpy(out->src, m->id.idiag_src, 16);
-            memcpy(out->dst, m->id.idiag_dst, 16);
-            out->sport = ntohs(m->id.idiag_sport);
-            out->dport = ntohs(m->id.idiag_dport);
-            out->rqueue = m->idiag_rqueue;
-            out->wqueue = m->idiag_wqueue;
-            out->inode = m->idiag_inode;
+            fill_sock(out, h, (struct inet_diag_msg *)NLMSG_DATA(h));
             return 1;
         }
     }

@@ -53,7 +53,7 @@ public enum CaseText {
     static func segmentLine(_ dir: String, _ s: Segment, expectation: Bool) -> String {
         var flags = s.ctl.intersection([.syn, .fin, .rst, .psh, .urg, .ack])
         if expectation { flags.remove(.psh) }
-        var line = "\(dir) \(Notation.flagsOf(flags)) \(s.seq):\(s.seq &+ s.dataLength)(\(s.dataLength))"
+        var line = "\(dir) \(Notation.flags(flags)) \(s.seq):\(s.seq &+ s.dataLength)(\(s.dataLength))"
         if s.ctl.contains(.ack) { line += " ack \(s.ack)" }
         line += expectation ? " win *" : " win \(s.window)"
         if !expectation, s.ctl.contains(.urg) || s.urgentPointer != 0 { line += " urg \(s.urgentPointer)" }

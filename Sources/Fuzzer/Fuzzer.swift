@@ -3,6 +3,7 @@ import Generator
 import Link
 import Model
 import Spec
+import Wire
 import Targets
 
 /// A divergence found, minimized and written to the corpus.
@@ -206,7 +207,7 @@ public final class Fuzzer {
         let rules = l.rules.isEmpty ? describeInput(l) : l.rules.map { spec.rules[$0].id }.joined(separator: " › ")
         func shape(_ segs: [Segment]) -> String {
             let k = SegmentKey.normalize(segs)
-            return k.isEmpty ? "none" : k.map { Notation.flagsOf($0.ctl) + ($0.length > 0 ? "+data" : "") }.joined(separator: ",")
+            return k.isEmpty ? "none" : k.map { Notation.flags($0.ctl) + ($0.length > 0 ? "+data" : "") }.joined(separator: ",")
         }
         var how = ""
         let e = SegmentKey.normalize(l.expected), o = SegmentKey.normalize(l.observed)

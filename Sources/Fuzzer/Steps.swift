@@ -1,6 +1,7 @@
 import Model
 import Spec
 import Targets
+import Wire
 
 /// One step of a fuzz case, in the connection's relative numbers: a segment's SEQ counts from the tester's ISN,
 /// its ACK from the target's (as case files write them).
@@ -49,7 +50,7 @@ struct SegmentKey: Hashable, Sendable, CustomStringConvertible {
     }
 
     var description: String {
-        var s = Notation.flagsOf(ctl) + " \(seq):\(seq &+ length)(\(length))"
+        var s = Notation.flags(ctl) + " \(seq):\(seq &+ length)(\(length))"
         if ctl.contains(.ack) { s += " ack \(ack)" }
         return s
     }
@@ -70,18 +71,5 @@ struct SegmentKey: Hashable, Sendable, CustomStringConvertible {
             }
         }
         return out
-    }
-}
-
-enum Notation {
-    static func flagsOf(_ c: ControlBits) -> String {
-        var s = ""
-        if c.contains(.syn) { s += "S" }
-        if c.contains(.fin) { s += "F" }
-        if c.contains(.rst) { s += "R" }
-        if c.contains(.psh) { s += "P" }
-        if c.contains(.urg) { s += "U" }
-        if c.contains(.ack) { s += "." }
-        return s.isEmpty ? "none" : s
     }
 }

@@ -18,15 +18,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         for path in try CaseFiles.expand(cases) {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                printError("tcpspec: cannot read '\(path)'")
-                throw ExitCode(2)
-            }
-            let (file, diags) = CaseParser.parse(path: path, text: text)
-            if !diags.isEmpty {
-                for d in diags { printError(d.rendered) }
-                throw ExitCode(2)
-            }
+            let (file, text) = try CaseFiles.load(path)
             let script = PacketdrillExport.script(file, originalText: text)
             if let dir = outputDir {
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

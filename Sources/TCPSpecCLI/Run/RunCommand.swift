@@ -28,16 +28,7 @@ struct RunCommand: ParsableCommand {
         TargetOptions.reexecInUserNamespaceIfNeeded()
         var failed = 0
         for path in files {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                printError("tcpspec: cannot read '\(path)'")
-                throw ExitCode(2)
-            }
-            let (file, diags) = CaseParser.parse(path: path, text: text)
-            if !diags.isEmpty {
-                for d in diags { printError(d.rendered) }
-                printError("tcpspec: \(path) has \(diags.count) error(s)")
-                throw ExitCode(2)
-            }
+            let (file, _) = try CaseFiles.load(path)
             var extra: [String: String] = [:]
             for (k, v) in file.options where k.hasPrefix("sysctl ") { extra[String(k.dropFirst(7))] = v }
             var t = target
@@ -63,6 +54,21 @@ struct RunCommand: ParsableCommand {
 }
 
 enum CaseFiles {
+    /// Reads and parses a case, or exits 2 after printing every error with file:line:col.
+    static func load(_ path: String) throws -> (CaseFile, String) {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            printError("tcpspec: cannot read '\(path)'")
+            throw ExitCode(2)
+        }
+        let (file, diags) = CaseParser.parse(path: path, text: text)
+        if !diags.isEmpty {
+            for d in diags { printError(d.rendered) }
+            printError("tcpspec: \(path) has \(diags.count) error(s)")
+            throw ExitCode(2)
+        }
+        return (file, text)
+    }
+
     static func expand(_ paths: [String]) throws -> [String] {
         var out: [String] = []
         for p in paths {

@@ -237,7 +237,10 @@ static void fill_sock(struct ts_tcp_sock *s, const struct nlmsghdr *h, const str
     }
 }
 
-int ts_tcp_dump(int diag_fd, int family, struct ts_tcp_sock *out, int capacity) {
+// One sock_diag request: a dump of every TCP socket of the family (dump = 1), or the socket of one 4-tuple. Fills
+// out[0..<capacity] and returns how many sockets answered, or -errno (ENOENT for a lookup is 0 sockets).
+static int diag_query(int diag_fd, int family, int dump, const uint8_t *src, uint16_t sport, const uint8_t *dst, uint16_t dport,
+                      struct ts_tcp_sock *out, int capacity) {
     struct {
         struct nlmsghdr n;
         struct inet_diag_req_v2 r;
@@ -245,13 +248,22 @@ int ts_tcp_dump(int diag_fd, int family, struct ts_tcp_sock *out, int capacity) 
     memset(&req, 0, sizeof req);
     req.n.nlmsg_len = sizeof req;
     req.n.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.n.nlmsg_flags = NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0);
     static __thread uint32_t seq;
     req.n.nlmsg_seq = ++seq;
     req.r.sdiag_family = family;
     req.r.sdiag_protocol = IPPROTO_TCP;
     req.r.idiag_states = ~0u;
     req.r.idiag_ext = 1 << (INET_DIAG_INFO - 1);
+    if (!dump) {
+        size_t alen = family == AF_INET6 ? 16 : 4;
+        req.r.id.idiag_sport = htons(sport);
+        req.r.id.idiag_dport = htons(dport);
+        memcpy(req.r.id.idiag_src, src, alen);
+        memcpy(req.r.id.idiag_dst, dst, alen);
+        req.r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+        req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+    }
     struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
     if (sendto(diag_fd, &req, sizeof req, 0, (struct sockaddr *)&sa, sizeof sa) < 0) return -errno;
     int count = 0;
@@ -265,56 +277,25 @@ int ts_tcp_dump(int diag_fd, int family, struct ts_tcp_sock *out, int capacity) 
         for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
             if (h->nlmsg_seq != req.n.nlmsg_seq) continue;
             if (h->nlmsg_type == NLMSG_DONE) return count;
-            if (h->nlmsg_type == NLMSG_ERROR) return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-            struct inet_diag_msg *m = (struct inet_diag_msg *)NLMSG_DATA(h);
-            if (count < capacity) fill_sock(&out[count], h, m);
-            count++;
-        }
-    }
-}
-
-int ts_tcp_lookup(int diag_fd, int family, const uint8_t *src, uint16_t sport, const uint8_t *dst, uint16_t dport,
-                  struct ts_tcp_sock *out) {
-    struct {
-        struct nlmsghdr n;
-        struct inet_diag_req_v2 r;
-    } req;
-    memset(&req, 0, sizeof req);
-    req.n.nlmsg_len = sizeof req;
-    req.n.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    req.n.nlmsg_flags = NLM_F_REQUEST;
-    static __thread uint32_t seq = 1u << 31;
-    req.n.nlmsg_seq = ++seq;
-    req.r.sdiag_family = family;
-    req.r.sdiag_protocol = IPPROTO_TCP;
-    req.r.idiag_states = ~0u;
-    req.r.id.idiag_sport = htons(sport);
-    req.r.id.idiag_dport = htons(dport);
-    size_t alen = family == AF_INET6 ? 16 : 4;
-    memcpy(req.r.id.idiag_src, src, alen);
-    memcpy(req.r.id.idiag_dst, dst, alen);
-    req.r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
-    req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-    struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-    if (sendto(diag_fd, &req, sizeof req, 0, (struct sockaddr *)&sa, sizeof sa) < 0) return -errno;
-    char buf[8192];
-    for (;;) {
-        ssize_t len = recv(diag_fd, buf, sizeof buf, 0);
-        if (len < 0) {
-            if (errno == EINTR) continue;
-            return -errno;
-        }
-        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
-            if (h->nlmsg_seq != req.n.nlmsg_seq) continue;
             if (h->nlmsg_type == NLMSG_ERROR) {
                 int e = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
                 return e == -ENOENT ? 0 : e;
             }
             if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
-            fill_sock(out, h, (struct inet_diag_msg *)NLMSG_DATA(h));
-            return 1;
+            if (count < capacity) fill_sock(&out[count], h, (struct inet_diag_msg *)NLMSG_DATA(h));
+            count++;
+            if (!dump) return count;  // a lookup answers with one message and no NLMSG_DONE
         }
     }
+}
+
+int ts_tcp_dump(int diag_fd, int family, struct ts_tcp_sock *out, int capacity) {
+    return diag_query(diag_fd, family, 1, NULL, 0, NULL, 0, out, capacity);
+}
+
+int ts_tcp_lookup(int diag_fd, int family, const uint8_t *src, uint16_t sport, const uint8_t *dst, uint16_t dport,
+                  struct ts_tcp_sock *out) {
+    return diag_query(diag_fd, family, 0, src, sport, dst, dport, out, 1);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -20,6 +20,9 @@ final class Planner {
     var reachable: [Bool] = []
     var recipes: [String: [FuzzStep]] = [:]
     var rng: SplitMix64
+    /// Reachable cells by (hits, attempts), least first; entries go stale as scores grow and are re-queued
+    /// when popped (scores only grow), so a plan costs O(log n) instead of a scan of every cell.
+    var queue = MinHeap()
 
     init(spec: CompiledSpec, seed: UInt64) {
         self.spec = spec
@@ -42,7 +45,10 @@ final class Planner {
         attempts = Array(repeating: 0, count: total)
         recipes = Planner.searchRecipes(spec)
         reachable = universeCells.map { recipes[spec.states[$0.state].name] != nil }
+        for (i, r) in reachable.enumerated() where r { queue.push(.init(score: 0, tie: rng.next(), index: i)) }
     }
+
+    func score(_ i: Int) -> UInt64 { UInt64(hits[universe[i]]) << 32 | UInt64(attempts[universe[i]]) }
 
     func key(state: Int, event: EventKind, cell: Int) -> Int { offset[state * EventKind.allCases.count + Int(event.rawValue)] + cell }
 
@@ -56,20 +62,19 @@ final class Planner {
 
     /// The next case: least covered first, cells the search cannot reach last.
     func nextPlan() -> [PlanItem] {
-        var best = UInt64.max
-        var choices: [Int] = []
-        for (i, k) in universe.enumerated() where reachable[i] {
-            let score = UInt64(hits[k]) << 32 | UInt64(attempts[k])
-            if score < best {
-                best = score
-                choices = [i]
-            } else if score == best {
-                choices.append(i)
+        var picked: Int?
+        while let top = queue.pop() {
+            let now = score(top.index)
+            if now != top.score {
+                queue.push(.init(score: now, tie: rng.next(), index: top.index))
+                continue
             }
+            picked = top.index
+            break
         }
-        guard !choices.isEmpty else { return [.random, .random, .random] }
-        let i = choices[Int(rng.next() % UInt64(choices.count))]
+        guard let i = picked else { return [.random, .random, .random] }
         attempts[universe[i]] &+= 1
+        queue.push(.init(score: score(i), tie: rng.next(), index: i))
         let (s, e, c) = universeCells[i]
         var plan = recipes[spec.states[s].name]!.map { PlanItem.step($0) }
         plan.append(.cell(state: s, event: e, cell: c))
@@ -154,7 +159,7 @@ final class Planner {
             let coords = t.coordinates(of: cell)
             var bits = ControlBits()
             for (d, dim) in t.dimensions.enumerated() { if case .bit(let b) = dim, coords[d] == 1 { bits.insert(b) } }
-            for _ in 0..<400 {
+            for _ in 0..<120 {
                 var s = sampler.segment(for: lane.model)
                 s.ctl = bits.union(s.ctl.intersection([.psh, .urg]))
                 s = Lane.fitLink(s)
@@ -189,5 +194,47 @@ final class Planner {
             }
         }
         return lane.step(fromModel: sampler.segment(for: lane.model))
+    }
+}
+
+/// A binary min-heap of cells by score, ties broken by a seeded random key (so the same seed picks the same).
+struct MinHeap {
+    struct Entry {
+        var score: UInt64
+        var tie: UInt64
+        var index: Int
+        func less(_ o: Entry) -> Bool { score != o.score ? score < o.score : tie < o.tie }
+    }
+    private var a: [Entry] = []
+
+    mutating func push(_ e: Entry) {
+        a.append(e)
+        var i = a.count - 1
+        while i > 0 {
+            let p = (i - 1) / 2
+            guard a[i].less(a[p]) else { break }
+            a.swapAt(i, p)
+            i = p
+        }
+    }
+
+    mutating func pop() -> Entry? {
+        guard !a.isEmpty else { return nil }
+        let top = a[0]
+        let last = a.removeLast()
+        if !a.isEmpty {
+            a[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < a.count, a[l].less(a[m]) { m = l }
+                if r < a.count, a[r].less(a[m]) { m = r }
+                if m == i { break }
+                a.swapAt(i, m)
+                i = m
+            }
+        }
+        return top
     }
 }

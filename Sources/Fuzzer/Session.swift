@@ -118,51 +118,50 @@ final class Session {
         return target.frame(tcp).encode()
     }
 
-    /// Runs one step for each lane given (at most one step per lane) and judges it.
+    /// Runs one step for each lane given (at most one step per lane) and judges it: the calls, then the
+    /// segments, then a barrier and the states, in one exchange with the target.
     func round(_ work: [(Lane, FuzzStep)]) throws {
         var transitions: [Transition?] = []
-        var results: [CallResult?] = []
         var batch: [[UInt8]] = []
+        var calls: [(SocketCall, Tuple)] = []
+        var callOf: [Int?] = []
         var before: [String] = []
         for (lane, step) in work {
             before.append(spec.states[lane.model.state].name)
-            let tr = lane.modelInput(step).map { lane.model.apply($0) }
-            transitions.append(tr)
-            switch step {
-            case .segment(let s):
+            transitions.append(lane.modelInput(step).map { lane.model.apply($0) })
+            if case .segment(let s) = step {
                 batch.append(absolute(s, lane))
-                results.append(nil)
-            case .call, .accept:
-                var r: CallResult?
-                if let sc = step.socketCall { r = try target.call(sc, on: lane.tuple) }
-                switch step {
-                case .call(.openActive), .call(.openPassive): lane.socketOpen = true
-                case .call(.openPassive): break
-                case .call(.close), .call(.abort): lane.socketOpen = false
-                case .accept:
-                    lane.acceptTried = true
-                    lane.accepted = lane.accepted || r?.errno == 0
-                default: break
-                }
-                if case .call(.openPassive) = step { lane.passive = true }
-                results.append(r)
+                callOf.append(nil)
+            } else if let sc = step.socketCall {
+                callOf.append(calls.count)
+                calls.append((sc, lane.tuple))
+            } else {
+                callOf.append(nil)
             }
             lane.steps.append(step)
         }
-        if !batch.isEmpty {
-            try target.inject(batch)
-            if keepFrames { frames += batch.map { Frame(time: PcapLink.now, bytes: $0, direction: .injected) } }
+        let ex = try target.exchange(calls: calls, inject: batch, states: work.map { $0.0.tuple })
+        if keepFrames {
+            frames += batch.map { Frame(time: PcapLink.now, bytes: $0, direction: .injected) }
+            frames += ex.frames
         }
-        let got = try target.barrier()
-        if keepFrames { frames += got }
         var byTuple: [Tuple: [Segment]] = [:]
-        for f in got {
+        for f in ex.frames {
             guard let p = try? Packet.decode(f.bytes, link: target.link.linkType) else { continue }
             byTuple[Tuple(targetPort: p.tcp.sourcePort, testerPort: p.tcp.destinationPort), default: []].append(p.tcp.segment)
         }
-        let states = try target.states(of: work.map { $0.0.tuple })
         for (k, (lane, step)) in work.enumerated() {
-            judge(lane, step, before[k], transitions[k], byTuple[lane.tuple] ?? [], states[lane.tuple] ?? nil, results[k])
+            let r = callOf[k].map { ex.results[$0] }
+            switch step {
+            case .call(.openActive), .call(.openPassive): lane.socketOpen = true
+            case .call(.close), .call(.abort): lane.socketOpen = false
+            case .accept:
+                lane.acceptTried = true
+                lane.accepted = lane.accepted || r?.errno == 0
+            default: break
+            }
+            if case .call(.openPassive) = step { lane.passive = true }
+            judge(lane, step, before[k], transitions[k], byTuple[lane.tuple] ?? [], ex.states[lane.tuple] ?? nil, r)
         }
     }
 

@@ -74,11 +74,27 @@ public final class LinuxTarget: Target, @unchecked Sendable {
         try topology.target.run { [pcap] in for f in frames { try pcap.inject(f) } }
     }
 
-    public func barrier() throws -> [Frame] {
+    /// The whole round on the target's thread: no thread hop per call, one for everything.
+    public func exchange(calls: [(SocketCall, Tuple)], inject frames: [[UInt8]], states tuples: [Tuple]) throws -> Exchange {
         probeSeq &+= 1
         let seq = probeSeq
         let probe = frame(TCPHeader(sourcePort: Self.probeTesterPort, destinationPort: Self.probeTargetPort, seq: seq, flags: .syn)).encode()
-        try inject([probe])
+        let (results, got) = try topology.target.run { [self] () -> ([CallResult], [Frame]) in
+            var results: [CallResult] = []
+            for (c, t) in calls {
+                var s = sockets[t] ?? Sockets()
+                results.append(perform(c, t, &s))
+                if s.listenFD < 0 && s.connFD < 0 { sockets[t] = nil } else { sockets[t] = s }
+            }
+            for f in frames { try pcap.inject(f) }
+            try pcap.inject(probe)
+            return (results, try awaitProbe(seq))
+        }
+        return Exchange(results: results, frames: got, states: try states(of: tuples))
+    }
+
+    /// Reads captured frames until the probe's reply; returns the frames before it.
+    private func awaitProbe(_ seq: UInt32) throws -> [Frame] {
         var frames: [Frame] = []
         let deadline = PcapLink.now + 2
         while PcapLink.now < deadline {
@@ -90,6 +106,14 @@ public final class LinuxTarget: Target, @unchecked Sendable {
             frames.append(f)
         }
         throw PcapError(description: "the barrier probe was not answered within 2 s (the target namespace is not processing frames)")
+    }
+
+    public func barrier() throws -> [Frame] {
+        probeSeq &+= 1
+        let seq = probeSeq
+        let probe = frame(TCPHeader(sourcePort: Self.probeTesterPort, destinationPort: Self.probeTargetPort, seq: seq, flags: .syn)).encode()
+        try inject([probe])
+        return try awaitProbe(seq)
     }
 
     private var family: Int32 { topology.configuration.ip == .v4 ? AF_INET : AF_INET6 }

@@ -141,6 +141,10 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         return out
     }
 
+    public func exchange(calls: [(SocketCall, Tuple)], inject frames: [[UInt8]], states tuples: [Tuple]) throws -> Exchange {
+        try exchangeInSteps(calls: calls, inject: frames, states: tuples)
+    }
+
     public func close() { virtual.close() }
 }
 

@@ -121,12 +121,31 @@ public protocol Target: AnyObject, Sendable {
     /// the last barrier (in order). Silence is decided here without sleeping: a probe whose reply is known
     /// follows the frames, and its reply comes after all of theirs.
     func barrier() throws -> [Frame]
+    /// One round: calls, frames, barrier, states (see `exchangeInSteps`).
+    func exchange(calls: [(SocketCall, Tuple)], inject frames: [[UInt8]], states tuples: [Tuple]) throws -> Exchange
     /// A description of the target's settings, recorded with every result.
     var settings: [(String, String)] { get }
     func close()
 }
 
+/// What one round of many connections did: each call's result, every frame the target sent, each state.
+public struct Exchange: Sendable {
+    public var results: [CallResult]
+    public var frames: [Frame]
+    public var states: [Tuple: String?]
+}
+
 extension Target {
+    /// One round for many connections: the calls in order, then the frames, then a barrier, then the states.
+    /// Targets that can do it in one go (no thread hop per call) override `exchange`; this is the general way.
+    public func exchangeInSteps(calls: [(SocketCall, Tuple)], inject frames: [[UInt8]], states tuples: [Tuple]) throws -> Exchange {
+        var results: [CallResult] = []
+        for (c, t) in calls { results.append(try call(c, on: t)) }
+        if !frames.isEmpty { try inject(frames) }
+        let got = try barrier()
+        return Exchange(results: results, frames: got, states: try states(of: tuples))
+    }
+
     /// A frame from the tester to the target carrying `tcp`.
     public func frame(_ tcp: TCPHeader) -> Packet {
         let ip: IPHeader = targetIP.isV6 ? .v6(IPv6Header(source: testerIP, destination: targetIP)) : .v4(IPv4Header(source: testerIP, destination: targetIP))

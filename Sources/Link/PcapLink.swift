@@ -83,8 +83,15 @@ public final class PcapLink: @unchecked Sendable {
 
     /// Sends one frame as is.
     public func inject(_ bytes: [UInt8]) throws {
-        let n = bytes.withUnsafeBytes { pcap_inject(handle, $0.baseAddress, $0.count) }
-        if n != bytes.count { throw PcapError(description: "pcap_inject on \(interface): \(String(cString: pcap_geterr(handle)))") }
+        // A burst can fill the socket's send buffer (ENOBUFS): wait for the link to drain and send again.
+        for attempt in 0..<2000 {
+            let n = bytes.withUnsafeBytes { pcap_inject(handle, $0.baseAddress, $0.count) }
+            if n == bytes.count { return }
+            let e = errno
+            guard n < 0, e == ENOBUFS || e == EAGAIN, attempt < 1999 else { break }
+            usleep(attempt < 10 ? 10 : 100)
+        }
+        throw PcapError(description: "pcap_inject on \(interface): \(String(cString: pcap_geterr(handle)))")
     }
 
     /// The next captured frame, waiting up to `timeout` seconds (0: only what is already there).

@@ -185,9 +185,16 @@ public struct TCPModel: Sendable {
     @inline(__always)
     func evalOn(_ stack: UnsafeMutableBufferPointer<UInt32>, _ p: Int, _ ctx: inout EvalContext) -> UInt32 {
         var sp = 0
-        for i in Int(img.programStart[p])..<Int(img.programStart[p + 1]) {
+        var i = Int(img.programStart[p])
+        let end = Int(img.programStart[p + 1])
+        while i < end {
             let op = img.ops[i]
+            i += 1
             switch op {
+            case .skipIfZero(let n):
+                if stack[sp - 1] == 0 { i += n }
+            case .skipIfNonZero(let n):
+                if stack[sp - 1] != 0 { i += n }
             case .const(let v):
                 stack[sp] = v
                 sp += 1

@@ -21,6 +21,11 @@ public enum Op: Sendable, Hashable {
     case cmpWith(CompareOp, Operand)
     case addWith(Operand)
     case subWith(Operand)
+    /// Short-circuit `and` / `or`: when the top of the stack already decides, skip the next `count` ops (the
+    /// right-hand side and its `and`/`or`), leaving the top as the result. Evaluating without jumping gives the
+    /// same value, which is how the compile-time evaluators treat them.
+    case skipIfZero(Int)
+    case skipIfNonZero(Int)
 }
 
 /// A value an instruction reads directly.

@@ -49,31 +49,6 @@ package final class RuntimeImage: @unchecked Sendable {
     /// The buffers, owned by this image and freed with it.
     package let view: View
 
-    /// Peephole pass: `a b op` and `... b op` become one instruction when a and b are plain operands.
-    static func fuse(_ ops: [Op]) -> [Op] {
-        var out: [Op] = []
-        for op in ops {
-            let binary: ((Operand, Operand) -> Op, (Operand) -> Op)? = switch op {
-            case .cmp(let c): ({ .cmp2(c, $0, $1) }, { .cmpWith(c, $0) })
-            case .add: ({ .add2($0, $1) }, { .addWith($0) })
-            case .sub: ({ .sub2($0, $1) }, { .subWith($0) })
-            default: nil
-            }
-            if let (two, with) = binary, let last = out.last, let b = Operand(last) {
-                out.removeLast()
-                if let prev = out.last, let a = Operand(prev) {
-                    out.removeLast()
-                    out.append(two(a, b))
-                } else {
-                    out.append(with(b))
-                }
-            } else {
-                out.append(op)
-            }
-        }
-        return out
-    }
-
     private static func buffer<T>(_ xs: [T]) -> UnsafeMutableBufferPointer<T> {
         let b = UnsafeMutableBufferPointer<T>.allocate(capacity: max(1, xs.count))
         _ = b.initialize(from: xs)
@@ -85,7 +60,7 @@ package final class RuntimeImage: @unchecked Sendable {
         var starts: [Int32] = []
         for p in programs {
             starts.append(Int32(ops.count))
-            ops += Self.fuse(p.ops)
+            ops += p.ops
         }
         starts.append(Int32(ops.count))
 

@@ -18,7 +18,7 @@ struct ExprCompiler {
         for op in ops {
             switch op {
             case .const, .reg, .field, .flag, .classIn, .cmp2, .add2, .sub2: sp += 1
-            case .not, .cmpWith, .addWith, .subWith: break
+            case .not, .cmpWith, .addWith, .subWith, .skipIfZero, .skipIfNonZero: break
             case .add, .sub, .min, .max, .cmp, .and, .or: sp -= 1
             }
             deepest = max(deepest, sp)
@@ -66,13 +66,13 @@ struct ExprCompiler {
             let x = lower(a, want: .boolean)
             let y = lower(b, want: .boolean)
             guard let x, let y else { return nil }
-            return (x + y + [isAnd ? .and : .or], .boolean)
+            return (x + [isAnd ? .skipIfZero(y.count + 1) : .skipIfNonZero(y.count + 1)] + y + [isAnd ? .and : .or], .boolean)
         case .add(let a, let b, _), .sub(let a, let b, _):
             let isAdd: Bool = if case .add = e { true } else { false }
             let x = lower(a, want: .number)
             let y = lower(b, want: .number)
             guard let x, let y else { return nil }
-            return (x + y + [isAdd ? .add : .sub], .number)
+            return (ExprCompiler.binary(x, y, isAdd ? .add : .sub), .number)
         case .compare(let operands, let ops, _):
             var lowered: [[Op]] = []
             for o in operands {
@@ -82,7 +82,7 @@ struct ExprCompiler {
             // `a =< b < c` is `(a =< b) and (b < c)`, as in the RFC's tables.
             var out: [Op] = []
             for (k, op) in ops.enumerated() {
-                out += lowered[k] + lowered[k + 1] + [.cmp(op)]
+                out += ExprCompiler.binary(lowered[k], lowered[k + 1], .cmp(op))
                 if k > 0 { out.append(.and) }
             }
             return (out, .boolean)
@@ -117,6 +117,19 @@ struct ExprCompiler {
             guard ok else { return nil }
             return (negated ? [.classIn(classifier: c, mask: mask), .not] : [.classIn(classifier: c, mask: mask)], .boolean)
         }
+    }
+
+    /// `x y op` in its fused form when the operands are plain values (one dispatch instead of three).
+    static func binary(_ x: [Op], _ y: [Op], _ op: Op) -> [Op] {
+        let two: ((Operand, Operand) -> Op, (Operand) -> Op)? = switch op {
+        case .cmp(let c): ({ .cmp2(c, $0, $1) }, { .cmpWith(c, $0) })
+        case .add: ({ .add2($0, $1) }, { .addWith($0) })
+        case .sub: ({ .sub2($0, $1) }, { .subWith($0) })
+        default: nil
+        }
+        guard let (both, with) = two, y.count == 1, let b = Operand(y[0]) else { return x + y + [op] }
+        if x.count == 1, let a = Operand(x[0]) { return [both(a, b)] }
+        return x + [with(b)]
     }
 
     /// Guards may read only what the input class fixes: the SYN/ACK/FIN/RST bits and classifier values.
@@ -171,6 +184,8 @@ enum GuardEval {
             case .not:
                 guard sp >= 1 else { return nil }
                 stack[sp - 1] = !stack[sp - 1]
+            case .skipIfZero, .skipIfNonZero:
+                continue
             case .and, .or:
                 guard sp >= 2 else { return nil }
                 let b = stack[sp - 1], a = stack[sp - 2]
@@ -218,6 +233,8 @@ enum GuardEval {
             case .cmpWith, .addWith, .subWith:
                 _ = pop()
                 stack.append(.u)
+            case .skipIfZero, .skipIfNonZero:
+                break
             }
         }
         return stack.last ?? .u

@@ -22,11 +22,16 @@ public struct Output: Hashable, Sendable, BitwiseCopyable {
     }
 }
 
+/// Elements a `SmallList` can hold: plain values with a filler for unused slots.
+public protocol SmallListElement: Sendable, BitwiseCopyable {
+    static var filler: Self { get }
+}
+
 /// Fixed-capacity list stored inline, so that a transition allocates nothing and copies as plain bytes. The
 /// compiler rejects a spec whose rules could emit more than `capacity` segments or signals for one input.
-public struct SmallList<Element: Sendable & BitwiseCopyable>: Sendable, RandomAccessCollection, BitwiseCopyable {
+public struct SmallList<Element: SmallListElement>: Sendable, RandomAccessCollection, BitwiseCopyable {
     public static var capacity: Int { 4 }
-    @usableFromInline var storage: InlineArray<4, Element?> = .init(repeating: nil)
+    @usableFromInline var storage: InlineArray<4, Element> = .init(repeating: .filler)
     public private(set) var count = 0
 
     public init() {}
@@ -35,7 +40,7 @@ public struct SmallList<Element: Sendable & BitwiseCopyable>: Sendable, RandomAc
     public var endIndex: Int { count }
 
     public subscript(i: Int) -> Element {
-        get { storage[i]! }
+        get { storage[i] }
         set { storage[i] = newValue }
     }
 
@@ -47,9 +52,16 @@ public struct SmallList<Element: Sendable & BitwiseCopyable>: Sendable, RandomAc
 
     public mutating func remove(at i: Int) {
         for k in i..<(count - 1) { storage[k] = storage[k + 1] }
-        storage[count - 1] = nil
         count -= 1
     }
+}
+
+extension Int: SmallListElement {
+    public static var filler: Int { 0 }
+}
+
+extension Output: SmallListElement {
+    public static var filler: Output { Output(segment: Segment(seq: 0, ctl: []), rule: 0, seqSymbolic: false, windowSymbolic: false) }
 }
 
 /// What one input did: the outputs to compare with a real stack, and the rules that decided it.

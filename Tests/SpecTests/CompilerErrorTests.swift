@@ -173,6 +173,36 @@ struct CompilerErrorTests {
         #expect(compileTexts([("mini.tcpspec", miniSpec), ("extra.tcpspec", fixed)], profile: "extra").diagnostics.isEmpty)
     }
 
+    @Test("partial replacement: 'replaces X in STATE' leaves X its other states")
+    func partialReplacement() {
+        let overlay = """
+        profile extra extends mini "x"
+        on SEGMENT in CLOSED step first
+          cite RFC 5961 §3.2
+          rule extra.rst when RST replaces first.rst in CLOSED
+            drop
+        """
+        let partial = compileTexts([("mini.tcpspec", miniSpec), ("extra.tcpspec", overlay)], profile: "extra")
+        #expect(partial.diagnostics.isEmpty, "\(partial.diagnostics.map(\.rendered))")
+        // Without `in`, first.rst is gone from OPEN too and nothing decides a RST there.
+        let whole = overlay.replacingOccurrences(of: " in CLOSED\n", with: "\n")
+        let r = compileTexts([("mini.tcpspec", miniSpec), ("extra.tcpspec", whole)], profile: "extra")
+        #expect(r.spec == nil)
+        #expect(r.diagnostics.contains { $0.kind == .incomplete && $0.message.contains("OPEN") }, "\(r.diagnostics.map(\.rendered))")
+        // A state the replaced rule does not apply in is an error at the rule's name.
+        let wrong = """
+        profile extra extends mini "x"
+        on OPEN-PASSIVE in OPEN
+          cite RFC 9293 §3.10.1
+          rule extra.open otherwise replaces open in OPEN
+            reply "ok"
+        """
+        let w = compileTexts([("mini.tcpspec", miniSpec), ("extra.tcpspec", wrong)], profile: "extra")
+        let d = w.diagnostics.first { $0.kind == .overlayTarget }
+        #expect(d?.location == Spec.SourceLocation(file: "extra.tcpspec", line: 4, column: 38), "\(w.diagnostics.map(\.rendered))")
+        #expect(d?.message.contains("rule 'open' does not apply in OPEN; it applies in CLOSED") == true, "\(String(describing: d?.message))")
+    }
+
     @Test("nondeterministic: two rules decide one input")
     func nondeterministic() {
         let text = miniSpec.replacingOccurrences(of: "rule first.other when not RST", with: "rule first.other when not RST or SYN")

@@ -310,11 +310,21 @@ public struct SpecCompiler {
         if r.citations.isEmpty, g.citations.isEmpty {
             err(.citation, "rule '\(r.id.value)' has no citation: add 'cite RFC ... §...' (and p.N for RFC 793), or the stack behaviour it follows", r.id.loc)
         }
+        let only = r.replacesIn.isEmpty ? nil : resolveStates(r.replacesIn)
         for t in r.replaces {
             if profileIndex == 0 {
                 err(.overlayTarget, "'replaces' belongs in an overlay; the base profile has nothing to replace", t.loc)
             } else if let k = rules.firstIndex(where: { $0.decl.id.value == t.value && $0.profileIndex < profileIndex }) {
-                rules.remove(at: k)
+                if let only {
+                    // Partial replacement: the rule keeps its other states.
+                    for s in only where !rules[k].states.contains(s) {
+                        err(.overlayTarget, "rule '\(t.value)' does not apply in \(states[s].name); it applies in \(rules[k].states.map { states[$0].name }.joined(separator: ", "))", t.loc)
+                    }
+                    rules[k].states.removeAll { only.contains($0) }
+                    if rules[k].states.isEmpty { rules.remove(at: k) }
+                } else {
+                    rules.remove(at: k)
+                }
             } else {
                 err(.overlayTarget, "rule '\(r.id.value)' replaces '\(t.value)', which no profile this one extends defines", t.loc)
             }

@@ -96,6 +96,8 @@ public struct RuleDecl: Sendable {
     /// nil for `otherwise`.
     public var guardExpr: Expr?
     public var replaces: [Located<String>]
+    /// `replaces X in STATE...`: the replaced rules give up only these states and keep the others.
+    public var replacesIn: [Located<String>] = []
     public var actions: [Located<Action>]
     public var citations: [Citation]
 }

@@ -293,7 +293,14 @@ public struct Parser {
                 replaces.append(try expectName("the name of a rule to replace"))
             }
         }
-        return RuleDecl(id: id, guardExpr: guardExpr, replaces: replaces, actions: [], citations: [])
+        var replacesIn: [Located<String>] = []
+        if !replaces.isEmpty, isName("in") {
+            advance()
+            replacesIn = try parseStateList(until: [], allowColon: false)
+        }
+        var decl = RuleDecl(id: id, guardExpr: guardExpr, replaces: replaces, actions: [], citations: [])
+        decl.replacesIn = replacesIn
+        return decl
     }
 
     private mutating func parseCite() throws -> Citation {

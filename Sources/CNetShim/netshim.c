@@ -74,19 +74,35 @@ int ts_rtnl_open(void) {
     return fd;
 }
 
-static int talk(int nl, struct nlmsghdr *n) {
+// The netlink exchange both rtnetlink and sock_diag use: a request to the kernel, then batches of replies,
+// matched to the request by sequence number (per thread: each namespace thread has its own sockets).
+static uint32_t nl_next_seq(void) {
     static __thread uint32_t seq;
-    n->nlmsg_seq = ++seq;
-    n->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+    return ++seq;
+}
+
+static int nl_send(int fd, const struct nlmsghdr *n) {
     struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-    if (sendto(nl, n, n->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0) return -errno;
+    return sendto(fd, n, n->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0 ? -errno : 0;
+}
+
+// One batch of replies: its length, or -errno.
+static ssize_t nl_recv(int fd, char *buf, size_t cap) {
+    for (;;) {
+        ssize_t len = recv(fd, buf, cap, 0);
+        if (len >= 0 || errno != EINTR) return len < 0 ? -errno : len;
+    }
+}
+
+static int talk(int nl, struct nlmsghdr *n) {
+    n->nlmsg_seq = nl_next_seq();
+    n->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+    int rc = nl_send(nl, n);
+    if (rc < 0) return rc;
     char buf[8192];
     for (;;) {
-        ssize_t len = recv(nl, buf, sizeof buf, 0);
-        if (len < 0) {
-            if (errno == EINTR) continue;
-            return -errno;
-        }
+        ssize_t len = nl_recv(nl, buf, sizeof buf);
+        if (len < 0) return (int)len;
         for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
             if (h->nlmsg_seq != n->nlmsg_seq) continue;
             if (h->nlmsg_type == NLMSG_ERROR) {
@@ -249,8 +265,7 @@ static int diag_query(int diag_fd, int family, int dump, const uint8_t *src, uin
     req.n.nlmsg_len = sizeof req;
     req.n.nlmsg_type = SOCK_DIAG_BY_FAMILY;
     req.n.nlmsg_flags = NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0);
-    static __thread uint32_t seq;
-    req.n.nlmsg_seq = ++seq;
+    req.n.nlmsg_seq = nl_next_seq();
     req.r.sdiag_family = family;
     req.r.sdiag_protocol = IPPROTO_TCP;
     req.r.idiag_states = ~0u;
@@ -264,16 +279,13 @@ static int diag_query(int diag_fd, int family, int dump, const uint8_t *src, uin
         req.r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
         req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
     }
-    struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-    if (sendto(diag_fd, &req, sizeof req, 0, (struct sockaddr *)&sa, sizeof sa) < 0) return -errno;
+    int rc = nl_send(diag_fd, &req.n);
+    if (rc < 0) return rc;
     int count = 0;
     char buf[32768];
     for (;;) {
-        ssize_t len = recv(diag_fd, buf, sizeof buf, 0);
-        if (len < 0) {
-            if (errno == EINTR) continue;
-            return -errno;
-        }
+        ssize_t len = nl_recv(diag_fd, buf, sizeof buf);
+        if (len < 0) return (int)len;
         for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
             if (h->nlmsg_seq != req.n.nlmsg_seq) continue;
             if (h->nlmsg_type == NLMSG_DONE) return count;

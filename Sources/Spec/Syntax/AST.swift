@@ -97,7 +97,7 @@ public struct RuleDecl: Sendable {
     public var guardExpr: Expr?
     public var replaces: [Located<String>]
     /// `replaces X in STATE...`: the replaced rules give up only these states and keep the others.
-    public var replacesIn: [Located<String>] = []
+    public var replacesIn: [Located<String>]
     public var actions: [Located<Action>]
     public var citations: [Citation]
 }

@@ -298,9 +298,7 @@ public struct Parser {
             advance()
             replacesIn = try parseStateList(until: [], allowColon: false)
         }
-        var decl = RuleDecl(id: id, guardExpr: guardExpr, replaces: replaces, actions: [], citations: [])
-        decl.replacesIn = replacesIn
-        return decl
+        return RuleDecl(id: id, guardExpr: guardExpr, replaces: replaces, replacesIn: replacesIn, actions: [], citations: [])
     }
 
     private mutating func parseCite() throws -> Citation {

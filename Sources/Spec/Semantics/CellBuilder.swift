@@ -251,7 +251,10 @@ struct CellBuilder {
                     guard let path = walk(state: s, event: event, cell: cl) else { continue }
                     for p in path { decidedCount[p.rule] += 1 }
                     let ruleList = path.map(\.rule)
-                    if let existing = chainKeys[ruleList] {
+                    // A state with an `acknowledge` line forms its ACKs its own way: its chains are its own.
+                    let remapGroup = c.ackRemapOfState[s]
+                    let chainKey = remapGroup.map { ruleList + [-1 - $0] } ?? ruleList
+                    if let existing = chainKeys[chainKey] {
                         cellChains[k] = existing
                     } else {
                         var instrs: [Instr] = []
@@ -260,6 +263,12 @@ struct CellBuilder {
                             instrs.append(.rule(r))
                             instrs += c.rules[r].instrs
                             if let en = entersOf[r] { final = en }
+                        }
+                        if let g = remapGroup {
+                            let remap = c.ackRemaps[g]
+                            instrs = instrs.map { i in
+                                if case .send(let t, let cond) = i, let twin = remap[t] { .send(template: twin, condition: cond) } else { i }
+                            }
                         }
                         // The model keeps a transition's outputs inline: bound them here, where a spec can be fixed.
                         let sends = instrs.filter {
@@ -273,7 +282,7 @@ struct CellBuilder {
                             once("outputs:\(ruleList)", .control, "the rules deciding \(describe(cl, event: event)) in \(c.states[s].name) can send \(sends) segments and \(signals) signals; one input may produce at most 4 of each",
                                  c.rules[ruleList[0]].decl.id.loc)
                         }
-                        chainKeys[ruleList] = chains.count
+                        chainKeys[chainKey] = chains.count
                         cellChains[k] = chains.count
                         chains.append(Chain(rules: ruleList, steps: path.map(\.step), instrs: instrs, finalState: final))
                     }

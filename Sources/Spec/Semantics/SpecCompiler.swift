@@ -41,6 +41,9 @@ public struct SpecCompiler {
     var stringIndex: [String: Int] = [:]
     var templates: [CompiledTemplate] = []
     var rules: [RuleDef] = []
+    /// From `acknowledge in STATES from EXPR`: per state, the template substitutions its chains use.
+    var ackRemapOfState: [Int: Int] = [:]
+    var ackRemaps: [[Int: Int]] = []
 
     public static func compile(profile: String, files: [SpecFileAST]) -> Result {
         var c = SpecCompiler(files: files)
@@ -118,6 +121,7 @@ public struct SpecCompiler {
         compileClassifierCases()
         for (k, f) in chain.enumerated() { declareRules(f, profileIndex: k) }
         for k in rules.indices { rules[k].index = k }
+        declareAcknowledges(chain)
         var cells = CellBuilder(compiler: self)
         let (tables, chains) = cells.build()
         diags += cells.diags
@@ -445,6 +449,42 @@ public struct SpecCompiler {
         guard let e else { return Cond(index: nil) }
         guard let ops = ec.top(e, want: .boolean) else { return nil }
         return Cond(index: intern(ops))
+    }
+
+    /// `acknowledge in STATES from EXPR`: a later profile's declaration wins for its states; within one profile
+    /// a state may be named once. Every template at `<SEQ=SND.NXT>` with ACK and without SYN, FIN or text gets
+    /// a twin with SEQ from EXPR, which the chains of those states use.
+    private mutating func declareAcknowledges(_ chain: [SpecFileAST]) {
+        for f in chain {
+            var seen: [Int: SourceLocation] = [:]
+            for d in f.acknowledges {
+                let sts = resolveStates(d.states)
+                for k in sts {
+                    if let first = seen[k] {
+                        err(.duplicate, "state '\(states[k].name)' already has an 'acknowledge' line in this profile (at \(first))", d.loc)
+                    }
+                    seen[k] = d.loc
+                }
+                var ec = exprCompiler()
+                let compiled = ec.top(d.seq, want: .number)
+                diags += ec.diags
+                guard let ops = compiled else { continue }
+                var remap: [Int: Int] = [:]
+                for (t, tpl) in templates.enumerated() {
+                    guard tpl.seq.ops == [.reg(.sndNxt)], tpl.ctl.contains(.ack), tpl.ctl.isDisjoint(with: [.syn, .fin]), tpl.data == nil else { continue }
+                    var twin = tpl
+                    twin.seq = Program(ops)
+                    twin.seqUsesISS = ops.contains { if case .reg(let r) = $0 { r.isISSRelative } else { false } }
+                    twin.seqConstant = false
+                    twin.text = tpl.text.replacingOccurrences(of: "<SEQ=SND.NXT>", with: "<SEQ=\(d.seq.text)>")
+                    remap[t] = templates.count
+                    templates.append(twin)
+                }
+                if sts.isEmpty { continue }
+                for k in sts { ackRemapOfState[k] = ackRemaps.count }
+                ackRemaps.append(remap)
+            }
+        }
     }
 
     private mutating func compileTemplate(_ t: SegmentTemplate, _ ec: inout ExprCompiler) -> Int? {

@@ -142,6 +142,16 @@ public struct StepsDecl: Sendable {
     public var loc: SourceLocation
 }
 
+/// `acknowledge in STATE... from EXPR`: in these states, every acknowledgment or reset a rule forms at
+/// `<SEQ=SND.NXT>` (ACK set; no SYN, FIN or text) takes its SEQ from EXPR instead — how a stack chooses the sequence
+/// number of its pure ACKs (Linux's `tcp_acceptable_seq`), stated once per profile rather than in every rule.
+public struct AcknowledgeDecl: Sendable {
+    public var states: [Located<String>]
+    public var seq: Expr
+    public var citations: [Citation]
+    public var loc: SourceLocation
+}
+
 public struct ProfileDecl: Sendable {
     public var name: Located<String>
     public var extends: Located<String>?
@@ -155,4 +165,5 @@ public struct SpecFileAST: Sendable {
     public var steps: [StepsDecl] = []
     public var classifiers: [ClassifierDecl] = []
     public var groups: [GroupDecl] = []
+    public var acknowledges: [AcknowledgeDecl] = []
 }

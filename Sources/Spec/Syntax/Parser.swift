@@ -98,7 +98,7 @@ public struct Parser {
     // MARK: file structure
 
     private enum Open {
-        case none, steps, classifier, group, rule
+        case none, steps, classifier, group, rule, acknowledge
     }
 
     private mutating func parseFile() -> SpecFileAST {
@@ -110,7 +110,7 @@ public struct Parser {
             let lineStart = i
             do {
                 guard case .name(let kw) = tok.kind else {
-                    throw fail("expected a declaration (profile, state, steps, classify, on, rule, case, cite or an action), found \(describe(tok))")
+                    throw fail("expected a declaration (profile, state, steps, classify, acknowledge, on, rule, case, cite or an action), found \(describe(tok))")
                 }
                 switch kw {
                 case "profile":
@@ -129,6 +129,9 @@ public struct Parser {
                 case "case":
                     guard open == .classifier, !ast.classifiers.isEmpty else { throw fail("'case' belongs under a 'classify' line") }
                     ast.classifiers[ast.classifiers.count - 1].cases.append(try parseCase())
+                case "acknowledge":
+                    ast.acknowledges.append(try parseAcknowledge())
+                    open = .acknowledge
                 case "on":
                     ast.groups.append(try parseGroup())
                     open = .group
@@ -145,7 +148,8 @@ public struct Parser {
                     case .rule:
                         let g = ast.groups.count - 1
                         ast.groups[g].rules[ast.groups[g].rules.count - 1].citations.append(c)
-                    case .none: throw fail("'cite' must follow a steps, classify, on or rule line")
+                    case .acknowledge: ast.acknowledges[ast.acknowledges.count - 1].citations.append(c)
+                    case .none: throw fail("'cite' must follow a steps, classify, acknowledge, on or rule line")
                     }
                 default:
                     if Parser.actionWords.contains(kw) || Builtin.bySpelling[kw] != nil {
@@ -154,7 +158,7 @@ public struct Parser {
                         let g = ast.groups.count - 1
                         ast.groups[g].rules[ast.groups[g].rules.count - 1].actions.append(a)
                     } else {
-                        throw fail("unknown keyword '\(kw)'; expected profile, state, steps, classify, case, on, rule, cite or an action")
+                        throw fail("unknown keyword '\(kw)'; expected profile, state, steps, classify, case, acknowledge, on, rule, cite or an action")
                     }
                 }
                 try expectLineEnd()
@@ -218,6 +222,17 @@ public struct Parser {
             steps.append(try expectName("a step name"))
         }
         return StepsDecl(states: states, steps: steps, citations: [], loc: l)
+    }
+
+    /// `acknowledge in STATE, ... from EXPR`
+    private mutating func parseAcknowledge() throws -> AcknowledgeDecl {
+        let l = loc
+        advance()
+        try expectKeyword("in")
+        let states = try parseStateList(until: ["from"], allowColon: false)
+        try expectKeyword("from")
+        let e = try parseExpr()
+        return AcknowledgeDecl(states: states, seq: e, citations: [], loc: l)
     }
 
     private mutating func parseClassifier() throws -> ClassifierDecl {

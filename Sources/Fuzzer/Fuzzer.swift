@@ -148,6 +148,7 @@ public final class Fuzzer {
             if done() { lanes.removeAll { l in !work.contains { $0.0 === l } } }
             if work.isEmpty { break }
             let before = work.map { $0.0.model.state }
+            session.reportsWindowShrink = !signatures.contains(Fuzzer.windowShrinkSignature)
             try session.round(work)
             summary.steps += work.count
             for (k, (lane, _)) in work.enumerated() {
@@ -183,7 +184,7 @@ public final class Fuzzer {
             steps = s
             log = l
             frames = f
-        } else if let r = try replay(steps, isn: lane.testerISN) {
+        } else if let r = try replay(steps, isn: lane.testerISN, windowShrink: sig == Fuzzer.windowShrinkSignature) {
             steps = r.steps
             log = r.log
             frames = r.frames
@@ -203,6 +204,8 @@ public final class Fuzzer {
     /// What identifies a divergence: the state, the rules that decided the input (the spec's own partition of
     /// input classes), and how expected and observed differ. One faulty rule is one divergence, whichever
     /// flags or numbers of its inputs first showed it.
+    static let windowShrinkSignature = "any state | window | the target moved the right edge of its receive window left (RFC 9293 §3.8.6.2.2 SHLD-14)"
+
     func signature(_ l: StepLog) -> String {
         let rules = l.rules.isEmpty ? describeInput(l) : l.rules.map { spec.rules[$0].id }.joined(separator: " › ")
         func shape(_ segs: [Segment]) -> String {
@@ -215,6 +218,7 @@ public final class Fuzzer {
             let fields = zip(e, o).flatMap { a, b in [a.seq != b.seq ? "seq" : nil, a.ack != b.ack ? "ack" : nil, a.length != b.length ? "length" : nil].compactMap { $0 } }
             if !fields.isEmpty { how = " (\(Set(fields).sorted().joined(separator: ",")) differ)" }
         }
+        if !l.reasons.isEmpty, l.reasons.allSatisfy({ $0.hasPrefix("window:") }) { return Fuzzer.windowShrinkSignature }
         return "\(l.stateBefore) | \(rules) | expected \(shape(l.expected)) → \(l.expectedState) | observed \(shape(l.observed))\(how) → \(l.observedState ?? "?")"
     }
 
@@ -233,8 +237,10 @@ public final class Fuzzer {
 
     /// Runs a case alone on a fresh connection: the steps that could run, their log up to the first
     /// divergence, and the frames both ways.
-    func replay(_ steps: [FuzzStep], isn: UInt32? = nil) throws -> (steps: [FuzzStep], log: [StepLog], frames: [Frame])? {
+    /// `windowShrink`: whether a shrinking window counts as a divergence (only when that is the finding replayed).
+    func replay(_ steps: [FuzzStep], isn: UInt32? = nil, windowShrink: Bool = true) throws -> (steps: [FuzzStep], log: [StepLog], frames: [Frame])? {
         let session = Session(spec: spec, target: target, keepFrames: true)
+        session.reportsWindowShrink = windowShrink
         let lane = Lane(id: -1, tuple: freshTuple(), spec: spec, testerISN: isn ?? testerISN())
         for step in steps {
             if case .call(let c) = step, !lane.callAllowed(c, spec: spec) { continue }

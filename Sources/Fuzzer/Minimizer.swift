@@ -10,7 +10,7 @@ struct Minimizer {
 
     /// The steps that ran, their log and frames, if the case still shows the divergence.
     func reproduces(_ steps: [FuzzStep]) throws -> ([FuzzStep], [StepLog], [Frame])? {
-        guard let (ran, log, frames) = try fuzzer.replay(steps, isn: isn), let last = log.last, last.diverged else { return nil }
+        guard let (ran, log, frames) = try fuzzer.replay(steps, isn: isn, windowShrink: signature == Fuzzer.windowShrinkSignature), let last = log.last, last.diverged else { return nil }
         return fuzzer.signature(last) == signature ? (ran, log, frames) : nil
     }
 
@@ -18,7 +18,7 @@ struct Minimizer {
         var steps = original
         guard var best = try reproduces(steps) else {
             // Not reproducible alone (it needed another connection's timing): keep it as found.
-            let r = try fuzzer.replay(steps, isn: isn)
+            let r = try fuzzer.replay(steps, isn: isn, windowShrink: signature == Fuzzer.windowShrinkSignature)
             return (r?.steps ?? steps, r?.log ?? [], r?.frames ?? [])
         }
         // ddmin: remove chunks while the divergence stays.

@@ -38,6 +38,10 @@ final class Lane {
     var acceptTried = false
     var socketOpen = false
     var seenFromTarget: Set<SegmentKey> = []
+    /// The furthest right edge of the target's receive window it has advertised (model numbering).
+    var rightEdge: UInt32?
+    /// A window scale the target applies without having negotiated one, inferred from its advertisements.
+    var inferredWindowShift = 0
     var caseIndex: Int = 0
 
     init(id: Int, tuple: Tuple, spec: CompiledSpec, testerISN: UInt32) {
@@ -102,6 +106,16 @@ final class Session {
     let target: Target
     private(set) var frames: [Frame] = []
     var keepFrames: Bool
+    /// A shrinking window is one finding however many connections show it: once recorded, the fuzzer turns
+    /// this off and later shrinks only move the model's window edge.
+    var reportsWindowShrink = true
+
+    /// The k for which `advertised` is `offered` scaled down by 2^k (rounded either way), if any.
+    static func impliedShift(offered: UInt32, advertised: UInt32) -> Int? {
+        guard advertised > 0, offered > advertised else { return nil }
+        for k in 1...14 where advertised == offered >> k || advertised == (offered &+ (1 << k) &- 1) >> k { return k }
+        return nil
+    }
 
     init(spec: CompiledSpec, target: Target, keepFrames: Bool) {
         self.spec = spec
@@ -168,6 +182,7 @@ final class Session {
     func judge(_ lane: Lane, _ step: FuzzStep, _ stateBefore: String, _ tr: Transition?, _ raw: [Segment], _ observedState: String?, _ result: CallResult?) {
         // The target's ISN is bound by its first SYN: the model's numbers for it are relative to 0.
         var observed: [Segment] = []
+        let seenBefore = lane.seenFromTarget
         for var s in raw {
             if lane.targetISN == nil, s.ctl.contains(.syn) { lane.targetISN = s.seq }
             s.seq = s.seq &- (lane.targetISN ?? 0)
@@ -177,10 +192,36 @@ final class Session {
             lane.seenFromTarget.insert(key)
             observed.append(s)
         }
-        // The target's receive window, as advertised, is what the model's acceptability test needs.
-        if let last = observed.last(where: { $0.ctl.contains(.ack) && !$0.ctl.contains(.rst) }) {
-            let rightEdge = last.ack &+ last.window
-            let wnd = rightEdge &- lane.model[.rcvNxt]
+        // The target's receive window, as advertised, is what the model's acceptability test needs. Its right
+        // edge must not move left (RFC 9293 §3.8.6.2.2 SHLD-14); a stack that shrinks its advertisement still
+        // accepts up to the edge it offered, so the model keeps the furthest edge and the shrink is reported.
+        var reasons: [String] = []
+        for s in observed where s.ctl.contains(.ack) && !s.ctl.contains(.rst) {
+            // A SYN starts a connection (perhaps a new incarnation on the same lane): its window is the first
+            // offer, and never scaled (RFC 7323 §2.2).
+            if s.ctl.contains(.syn) {
+                lane.rightEdge = nil
+                lane.inferredWindowShift = 0
+            }
+            let shift = lane.inferredWindowShift
+            var edge = s.ack &+ (s.window << shift)
+            if let old = lane.rightEdge, TCPModel.seqLess(edge, old) {
+                // A stack that scales its advertisements without having agreed a window scale (Linux after a
+                // simultaneous open, Corpus/linux/README.md) shows the edge it offered divided by 2^k: infer k,
+                // so that the rest of the case is judged against the window the stack really uses.
+                if shift == 0, let k = Session.impliedShift(offered: old &- s.ack, advertised: s.window) {
+                    lane.inferredWindowShift = k
+                    edge = s.ack &+ (s.window << k)
+                    if !TCPModel.seqLess(edge, old) { lane.rightEdge = edge }
+                }
+                guard reportsWindowShrink else { continue }
+                reasons.append("window: the target moved the right edge of its receive window left by \(old &- edge) octets (advertised \(s.window) at ACK \(s.ack &- lane.testerISN)); RFC 9293 §3.8.6.2.2 SHLD-14 \"A TCP receiver SHOULD NOT shrink the window\"")
+            } else {
+                lane.rightEdge = edge
+            }
+        }
+        if let edge = lane.rightEdge {
+            let wnd = edge &- lane.model[.rcvNxt]
             if wnd <= 1 << 30 { lane.model.bind(receiveWindow: wnd) }
         }
         // A rule's constant SEQ (the closed-state reset's 0) is absolute: number it as the target's side is.
@@ -188,10 +229,13 @@ final class Session {
         for o in tr?.outputs ?? SmallList<Output>() {
             var s = o.segment
             if o.seqConstant { s.seq &-= lane.targetISN ?? 0 }
+            // A rule that sends again what the target already sent (a request retransmitting its SYN,ACK) is
+            // judged as the observed side is: a retransmission is not a new output.
+            let key = SegmentKey(s)
+            if seenBefore.contains(key), key.length > 0 || key.ctl.contains(.syn) || key.ctl.contains(.fin) { continue }
             expected.append(s)
         }
         let expectedState = spec.states[lane.model.state].name
-        var reasons: [String] = []
         let e = SegmentKey.normalize(expected), o = SegmentKey.normalize(observed)
         if e != o {
             reasons.append("segments: expected \(e.isEmpty ? "none" : e.map(\.description).joined(separator: ", ")), observed \(o.isEmpty ? "none" : o.map(\.description).joined(separator: ", "))")

@@ -172,7 +172,7 @@ public struct TCPModel: Sendable {
     }
 
     @inline(__always)
-    static func seqLess(_ a: UInt32, _ b: UInt32) -> Bool { Int32(bitPattern: a &- b) < 0 }
+    public static func seqLess(_ a: UInt32, _ b: UInt32) -> Bool { Int32(bitPattern: a &- b) < 0 }
 
     /// Runs program `p` (postfix) on a fixed stack.
     func eval(_ p: Int, _ ctx: inout EvalContext) -> UInt32 {

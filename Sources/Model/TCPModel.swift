@@ -31,13 +31,20 @@ public struct TCPModel: Sendable {
     public struct Configuration: Hashable, Sendable {
         /// RCV.WND of a new connection (the endpoint's receive buffer), until observed.
         public var receiveWindow: UInt32
-        public init(receiveWindow: UInt32 = 65535) { self.receiveWindow = receiveWindow }
+        /// The peer's MSS (the tester announces 1460), for profiles that send whole segments only.
+        public var sendMSS: UInt32
+        public init(receiveWindow: UInt32 = 65535, sendMSS: UInt32 = 1460) {
+            self.receiveWindow = receiveWindow
+            self.sendMSS = sendMSS
+        }
     }
 
     public let spec: CompiledSpec
     /// `spec`'s runtime image, read without reference counting (`spec` keeps it alive).
     let img: RuntimeImage.View
     public let configuration: Configuration
+    /// The profile's `option whole-segments`.
+    let wholeSegments: Bool
     public private(set) var state: Int
     public internal(set) var tcb = TCB()
     /// The ISS the next `select-iss` takes; nil leaves ISS symbolic.
@@ -52,6 +59,7 @@ public struct TCPModel: Sendable {
         self.spec = spec
         self.img = spec.image.view
         self.configuration = configuration
+        self.wholeSegments = spec.options.contains("whole-segments")
         self.state = spec.initialState
         clearConnection()
     }
@@ -370,8 +378,14 @@ public struct TCPModel: Sendable {
         case .transmit:
             let usableSigned = Int64(Int32(bitPattern: (tcb[.sndUna] &+ tcb[.sndWnd]) &- tcb[.sndNxt]))
             let usable = UInt32(clamping: max(0, usableSigned))
-            let n = min(tcb[.sndQueue], usable)
-            let fin = tcb[.finPending] == 1 && tcb[.finSent] == 0 && tcb[.sndQueue] == n
+            var n = min(tcb[.sndQueue], usable)
+            var fin = tcb[.finPending] == 1 && tcb[.finSent] == 0 && tcb[.sndQueue] == n
+            if wholeSegments {
+                // The next segment goes whole or not at all, its FIN included (sender SWS avoidance).
+                n = min(tcb[.sndQueue], configuration.sendMSS)
+                fin = tcb[.finPending] == 1 && tcb[.finSent] == 0 && tcb[.sndQueue] == n
+                guard UInt64(n) + (fin ? 1 : 0) <= UInt64(usable) else { return }
+            }
             guard n > 0 || fin else { return }
             var ctl: ControlBits = .ack
             if n > 0 { ctl.insert(.psh) }

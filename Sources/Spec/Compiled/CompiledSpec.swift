@@ -187,12 +187,14 @@ public final class CompiledSpec: Sendable {
     public let tables: [EventTable]
     /// SEGMENT check order per state.
     public let steps: [[String]]
+    /// Profile-wide behaviour switches (`option NAME`), e.g. `whole-segments`.
+    public let options: Set<String>
     /// The same tables laid out for the model's inner loop.
     package let image: RuntimeImage
 
     init(profile: String, title: String, lineage: [String], states: [StateInfo], initialState: Int, classifiers: [ClassifierInfo],
          rules: [RuleInfo], strings: [String], templates: [CompiledTemplate], programs: [Program], chains: [Chain],
-         tables: [EventTable], steps: [[String]]) {
+         tables: [EventTable], steps: [[String]], options: Set<String> = []) {
         self.profile = profile
         self.title = title
         self.lineage = lineage
@@ -206,6 +208,7 @@ public final class CompiledSpec: Sendable {
         self.chains = chains
         self.tables = tables
         self.steps = steps
+        self.options = options
         // Templates and classifiers refer to programs by value; make sure every one is in the program list.
         var progs = programs
         for t in templates { for p in [t.seq, t.ack, t.data, t.wnd].compactMap({ $0 }) where !progs.contains(p) { progs.append(p) } }

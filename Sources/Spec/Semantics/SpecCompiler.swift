@@ -45,6 +45,10 @@ public struct SpecCompiler {
     var ackRemapOfState: [Int: Int] = [:]
     var ackRemaps: [[Int: Int]] = []
 
+    /// `whole-segments`: `transmit` sends the next segment (up to the peer's MSS, with a FIN that ends the data)
+    /// only when all of it fits in the send window, never a piece that fills a small window.
+    static let knownOptions: Set<String> = ["whole-segments"]
+
     public static func compile(profile: String, files: [SpecFileAST]) -> Result {
         var c = SpecCompiler(files: files)
         let spec = c.run(profile: profile)
@@ -130,10 +134,21 @@ public struct SpecCompiler {
                      citations: r.group.citations + r.decl.citations, loc: r.decl.id.loc,
                      guardText: r.decl.guardExpr?.text ?? "otherwise", replaced: r.decl.replaces.map(\.value))
         }
+        var options: Set<String> = []
+        for f in chain {
+            for o in f.options {
+                if !SpecCompiler.knownOptions.contains(o.name.value) {
+                    err(.unknownName, "unknown option '\(o.name.value)'; options are \(SpecCompiler.knownOptions.sorted().joined(separator: ", "))", o.name.loc)
+                } else if o.citations.isEmpty {
+                    err(.citation, "option '\(o.name.value)' has no citation: cite the RFC text or the stack behaviour it follows", o.name.loc)
+                }
+                options.insert(o.name.value)
+            }
+        }
         let top = chain.last!.profile!
         return CompiledSpec(profile: top.name.value, title: top.title ?? top.name.value, lineage: chain.map { $0.profile!.name.value },
                             states: states, initialState: initialState, classifiers: classifiers, rules: ruleInfos, strings: strings,
-                            templates: templates, programs: programs, chains: chains, tables: tables, steps: steps)
+                            templates: templates, programs: programs, chains: chains, tables: tables, steps: steps, options: options)
     }
 
     // MARK: declarations

@@ -152,6 +152,12 @@ public struct AcknowledgeDecl: Sendable {
     public var loc: SourceLocation
 }
 
+/// `option NAME`: a profile-wide switch of how the endpoint behaves where a rule says only "transmit".
+public struct OptionDecl: Sendable {
+    public var name: Located<String>
+    public var citations: [Citation]
+}
+
 public struct ProfileDecl: Sendable {
     public var name: Located<String>
     public var extends: Located<String>?
@@ -166,4 +172,5 @@ public struct SpecFileAST: Sendable {
     public var classifiers: [ClassifierDecl] = []
     public var groups: [GroupDecl] = []
     public var acknowledges: [AcknowledgeDecl] = []
+    public var options: [OptionDecl] = []
 }

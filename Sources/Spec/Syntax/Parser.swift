@@ -98,7 +98,7 @@ public struct Parser {
     // MARK: file structure
 
     private enum Open {
-        case none, steps, classifier, group, rule, acknowledge
+        case none, steps, classifier, group, rule, acknowledge, option
     }
 
     private mutating func parseFile() -> SpecFileAST {
@@ -129,6 +129,10 @@ public struct Parser {
                 case "case":
                     guard open == .classifier, !ast.classifiers.isEmpty else { throw fail("'case' belongs under a 'classify' line") }
                     ast.classifiers[ast.classifiers.count - 1].cases.append(try parseCase())
+                case "option":
+                    advance()
+                    ast.options.append(OptionDecl(name: try expectName("an option name (whole-segments)"), citations: []))
+                    open = .option
                 case "acknowledge":
                     ast.acknowledges.append(try parseAcknowledge())
                     open = .acknowledge
@@ -149,6 +153,7 @@ public struct Parser {
                         let g = ast.groups.count - 1
                         ast.groups[g].rules[ast.groups[g].rules.count - 1].citations.append(c)
                     case .acknowledge: ast.acknowledges[ast.acknowledges.count - 1].citations.append(c)
+                    case .option: ast.options[ast.options.count - 1].citations.append(c)
                     case .none: throw fail("'cite' must follow a steps, classify, acknowledge, on or rule line")
                     }
                 default:

@@ -1,5 +1,5 @@
 import Foundation
-import Fuzzer
+@testable import Fuzzer
 import Spec
 import Targets
 import Testing
@@ -70,5 +70,20 @@ struct FuzzerTests {
         let second = try Self.fuzz(t, cases: 1000, corpus: dir)
         #expect(second.divergences.isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".case") }.count == 1)
+    }
+}
+
+@Suite("Oracle: the target's window")
+struct OracleWindowTests {
+    @Test("an advertisement that is the offered window over 2^k reveals an unnegotiated window scale k")
+    func impliedShift() {
+        // Linux after a simultaneous open: SYN,ACK offers 64240, later ACKs say 63 (64240 >> 10, rounded up).
+        #expect(Session.impliedShift(offered: 64240, advertised: 63) == 10)
+        #expect(Session.impliedShift(offered: 64240, advertised: 62) == 10)
+        #expect(Session.impliedShift(offered: 65535, advertised: 8191) == 3)
+        // A window that merely shrank, or grew, is not a scale.
+        #expect(Session.impliedShift(offered: 64240, advertised: 1000) == nil)
+        #expect(Session.impliedShift(offered: 1000, advertised: 64240) == nil)
+        #expect(Session.impliedShift(offered: 64240, advertised: 0) == nil)
     }
 }

@@ -39,6 +39,39 @@ struct ProfileDifferenceTests {
         }
     }
 
+    @Test("after the peer shrinks its window below SND.NXT Linux acknowledges at the window's edge (acknowledge line)")
+    func acknowledgeAtWindowEdge() throws {
+        for (p, seq) in [("rfc9293", 1101), ("linux", 1001)] {
+            var m = try Self.established(p)
+            #expect(Self.outputs(m.call(.send(100))) == ["<SEQ=1001><ACK=5001><CTL=ACK><DATA=100>"])
+            // The peer acknowledges nothing and closes its window: SND.UNA+SND.WND = 1001 < SND.NXT = 1101.
+            _ = m.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 0))
+            let challenge = m.receive(Segment(seq: 5100, ctl: .rst))
+            #expect(Self.outputs(challenge) == ["<SEQ=\(seq)><ACK=5001><CTL=ACK>"], "\(p)")
+        }
+    }
+
+    @Test("Linux sends a segment only when all of it fits the window (option whole-segments)")
+    func wholeSegments() throws {
+        var rfc = try Self.established("rfc9293")
+        var lin = try Self.established("linux")
+        for i in [0, 1] {
+            var m = i == 0 ? rfc : lin
+            _ = m.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 50))
+            if i == 0 { rfc = m } else { lin = m }
+        }
+        #expect(Self.outputs(rfc.call(.send(100))) == ["<SEQ=1001><ACK=5001><CTL=ACK><DATA=50>"])
+        #expect(lin.call(.send(100)).outputs.isEmpty)
+        // The window opens to the whole segment: it goes. A FIN then needs one more unit of window.
+        #expect(Self.outputs(lin.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 100))) == ["<SEQ=1001><ACK=5001><CTL=ACK><DATA=100>"])
+        #expect(lin.call(.close).outputs.isEmpty)
+        #expect(lin.stateName == "FIN-WAIT-1")
+        var rfc2 = try Self.established("rfc9293")
+        _ = rfc2.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 100))
+        _ = rfc2.call(.send(100))
+        #expect(Self.outputs(rfc2.call(.close)) == ["<SEQ=1101><ACK=5001><CTL=FIN,ACK>"])
+    }
+
     @Test("SYN in the window of ESTABLISHED: reset (793) or challenge ACK (RFC 5961 §4)")
     func synInWindow() throws {
         let syn = Segment(seq: 5010, ctl: .syn)

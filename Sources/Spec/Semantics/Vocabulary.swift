@@ -19,6 +19,8 @@ public enum Register: UInt8, CaseIterable, Sendable {
     case passive
     /// An out-of-order range held for later processing (RFC 9293 §3.10.7.4, SHLD-31): start and length.
     case holdSeq, holdLen
+    /// 1 while the peer's FIN has been received and the user has not yet read the end of the stream.
+    case rcvFin
 
     public var spelling: String {
         switch self {
@@ -41,6 +43,7 @@ public enum Register: UInt8, CaseIterable, Sendable {
         case .passive: "PASSIVE"
         case .holdSeq: "RCV.HOLD.SEQ"
         case .holdLen: "RCV.HOLD.LEN"
+        case .rcvFin: "RCV.FIN"
         }
     }
 

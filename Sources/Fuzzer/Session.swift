@@ -224,11 +224,19 @@ final class Session {
             let wnd = edge &- lane.model[.rcvNxt]
             if wnd <= 1 << 30 { lane.model.bind(receiveWindow: wnd) }
         }
+        // A new incarnation on the lane (LISTEN again, then a SYN) has the target choose a new ISS: the first SYN
+        // it sends binds it, and the model's outputs that depend on it move with it.
+        var issShift: UInt32 = 0
+        if !lane.model.issBound, let syn = observed.first(where: { $0.ctl.contains(.syn) }) {
+            issShift = syn.seq &- lane.model[.iss]
+            lane.model.bind(iss: syn.seq)
+        }
         // A rule's constant SEQ (the closed-state reset's 0) is absolute: number it as the target's side is.
         var expected: [Segment] = []
         for o in tr?.outputs ?? SmallList<Output>() {
             var s = o.segment
             if o.seqConstant { s.seq &-= lane.targetISN ?? 0 }
+            if o.seqSymbolic { s.seq &+= issShift }
             // A rule that sends again what the target already sent (a request retransmitting its SYN,ACK) is
             // judged as the observed side is: a retransmission is not a new output.
             let key = SegmentKey(s)

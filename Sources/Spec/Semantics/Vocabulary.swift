@@ -19,7 +19,7 @@ public enum Register: UInt8, CaseIterable, Sendable {
     case passive
     /// An out-of-order range held for later processing (RFC 9293 §3.10.7.4, SHLD-31): start and length.
     case holdSeq, holdLen
-    /// 1 while the peer's FIN has been received and the user has not yet read the end of the stream.
+    /// 1 once the peer's FIN has been received, while the user has not read the end of the stream; 2 once read.
     case rcvFin
 
     public var spelling: String {

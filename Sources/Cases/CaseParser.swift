@@ -115,7 +115,9 @@ public enum CaseParser {
             guard optionKeys.contains(key) else {
                 throw c.error("unknown option '\(key)'; options are \(optionKeys.sorted().joined(separator: ", "))", at: kcol)
             }
-            let (value, vcol) = try c.expectWord("a value for option \(key)")
+            var (value, vcol) = try c.expectWord("a value for option \(key)")
+            // A sysctl value may be several words (net.ipv4.tcp_rmem=4096 32768 32768): the rest of the line.
+            if key == "sysctl" { while let (w, _) = c.word() { value += " " + w } }
             if key == "ip", value != "4", value != "6" { throw c.error("option ip is 4 or 6", at: vcol) }
             if ["target-port", "tester-port"].contains(key), UInt16(value) == nil { throw c.error("a port is 1 to 65535", at: vcol) }
             if key == "tester-isn", UInt32(value) == nil { throw c.error("an ISN is a 32-bit number", at: vcol) }

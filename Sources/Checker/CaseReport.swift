@@ -1,4 +1,5 @@
 import Foundation
+import Targets
 
 /// Expected beside observed, by case line, as packetdrill's best error output does, but for every step.
 public enum CaseReport {
@@ -6,7 +7,7 @@ public enum CaseReport {
         let width = max(30, min(60, r.steps.map { $0.expected.count }.max() ?? 30))
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
         var out = "\(r.path)\n"
-        out += "  " + r.settings.map { "\($0.0)=\($0.1)" }.joined(separator: " ") + "\n"
+        out += "  " + settingsLine(r.settings) + "\n"
         out += "  line  " + pad("expected", width) + "  observed\n"
         for s in r.steps {
             let mark: String

@@ -3,6 +3,7 @@ import Link
 import Model
 import Spec
 import Wire
+import Targets
 
 /// Writes each divergence as a replayable case (steps, the spec's expectations, what was observed as comments)
 /// and its pcap, under the corpus directory.
@@ -67,7 +68,7 @@ public enum CaseText {
         out += "# In \(d.stateBefore), on \(d.input): the spec expects \(d.expected); the target did \(d.observed).\n"
         out += "# Rules: \(d.rules.joined(separator: " › "))\n"
         for c in Set(d.citations).sorted() where !c.isEmpty { out += "#   cite \(c)\n" }
-        out += "# Target: " + settings.map { "\($0.0)=\($0.1)" }.joined(separator: " ") + "\n"
+        out += "# Target: " + settingsLine(settings) + "\n"
         out += CorpusWriter.signaturePrefix + d.signature + "\n"
         out += "option tester-isn \(d.testerISN)\n"
         for (i, l) in d.log.enumerated() {

@@ -40,6 +40,10 @@ public final class Topology: @unchecked Sendable {
         ("net.ipv4.tcp_early_retrans", "0"),                 // no tail loss probes: no segment the tester did not cause
         ("net.ipv4.tcp_fin_timeout", "60"),
         ("net.ipv4.tcp_max_syn_backlog", "4096"),
+        // A receive buffer small enough that the window never outgrows the 65535 an unscaled header can state:
+        // otherwise Linux accepts up to a window it cannot advertise (Corpus/linux/README.md) and the edge the
+        // oracle must judge against is hidden.
+        ("net.ipv4.tcp_rmem", "4096 32768 32768"),
     ]
 
     public let configuration: Configuration

@@ -152,3 +152,8 @@ extension Target {
         return Packet(ethernet: EthernetHeader(destination: targetMAC, source: testerMAC), ip: ip, tcp: tcp)
     }
 }
+
+/// `key=value` pairs on one line, a value with spaces in quotes (`net.ipv4.tcp_rmem="4096 32768 32768"`).
+public func settingsLine(_ settings: [(String, String)]) -> String {
+    settings.map { $0.1.contains(" ") ? "\($0.0)=\"\($0.1)\"" : "\($0.0)=\($0.1)" }.joined(separator: " ")
+}

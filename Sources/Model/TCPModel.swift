@@ -381,8 +381,14 @@ public struct TCPModel: Sendable {
             var n = min(tcb[.sndQueue], usable)
             var fin = tcb[.finPending] == 1 && tcb[.finSent] == 0 && tcb[.sndQueue] == n
             if wholeSegments {
-                // The next segment goes whole or not at all, its FIN included (sender SWS avoidance).
-                n = min(tcb[.sndQueue], configuration.sendMSS)
+                // The next segment goes whole or not at all, its FIN included (sender SWS avoidance); a segment
+                // is at most half the largest window the peer has offered, once that exceeds 536 octets
+                // (RFC 1122 §4.2.3.4's Fs = 1/2, as Linux's tcp_bound_to_half_wnd applies it).
+                var mss = configuration.sendMSS
+                let maxWindow = tcb[.maxSndWnd]
+                let cutoff = maxWindow > 536 ? maxWindow >> 1 : maxWindow
+                if cutoff > 0, mss > cutoff { mss = max(cutoff, 48) }
+                n = min(tcb[.sndQueue], mss)
                 fin = tcb[.finPending] == 1 && tcb[.finSent] == 0 && tcb[.sndQueue] == n
                 guard UInt64(n) + (fin ? 1 : 0) <= UInt64(usable) else { return }
             }

@@ -45,8 +45,8 @@ public struct SpecCompiler {
     var ackRemapOfState: [Int: Int] = [:]
     var ackRemaps: [[Int: Int]] = []
 
-    /// `whole-segments`: `transmit` sends the next segment (up to the peer's MSS, with a FIN that ends the data)
-    /// only when all of it fits in the send window, never a piece that fills a small window.
+    /// `whole-segments`: `transmit` sends the next segment (up to the peer's MSS or half the largest window it has
+    /// offered, with a FIN that ends the data) only when all of it fits in the send window.
     static let knownOptions: Set<String> = ["whole-segments"]
 
     public static func compile(profile: String, files: [SpecFileAST]) -> Result {

@@ -245,7 +245,7 @@ final class Session {
         }
         let expectedState = spec.states[lane.model.state].name
         let e = SegmentKey.normalize(expected), o = SegmentKey.normalize(observed)
-        if e != o {
+        if e != o, SegmentKey.coalesced(e) != o {
             reasons.append("segments: expected \(e.isEmpty ? "none" : e.map(\.description).joined(separator: ", ")), observed \(o.isEmpty ? "none" : o.map(\.description).joined(separator: ", "))")
         }
         if let os = observedState, os != expectedState {

@@ -55,6 +55,22 @@ struct SegmentKey: Hashable, Sendable, CustomStringConvertible {
         return s
     }
 
+    /// The same outputs with each pure ACK carried by the data or FIN segment sent before it (RFC 9293 §3.8.6.3
+    /// "piggybacked"): a stack that queues the arriving text before it transmits sends one segment with the
+    /// newer acknowledgment where the model's step order gives two.
+    static func coalesced(_ keys: [SegmentKey]) -> [SegmentKey] {
+        var out: [SegmentKey] = []
+        for k in keys {
+            if k.ctl == .ack, k.length == 0, let i = out.lastIndex(where: { ($0.length > 0 || $0.ctl.contains(.fin)) && $0.ctl.contains(.ack) && !$0.ctl.contains(.rst) }),
+               !TCPModel.seqLess(k.ack, out[i].ack) {
+                out[i].ack = k.ack
+                continue
+            }
+            out.append(k)
+        }
+        return out
+    }
+
     /// Contiguous data (and a FIN right after it) is one run however the stack cut it into segments.
     static func normalize(_ segs: [Segment]) -> [SegmentKey] {
         var out: [SegmentKey] = []

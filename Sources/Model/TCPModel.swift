@@ -2,7 +2,7 @@ import Spec
 
 /// The TCB variables as one value: RFC 9293 §3.3.1 plus the model's queues (see `Register`).
 public struct TCB: Hashable, Sendable {
-    @usableFromInline var r: InlineArray<20, UInt32> = .init(repeating: 0)
+    @usableFromInline var r: InlineArray<24, UInt32> = .init(repeating: 0)
 
     public init() {}
 
@@ -12,12 +12,12 @@ public struct TCB: Hashable, Sendable {
     }
 
     public static func == (a: TCB, b: TCB) -> Bool {
-        for i in 0..<20 where a.r[i] != b.r[i] { return false }
+        for i in 0..<24 where a.r[i] != b.r[i] { return false }
         return true
     }
 
     public func hash(into h: inout Hasher) {
-        for i in 0..<20 { h.combine(r[i]) }
+        for i in 0..<24 { h.combine(r[i]) }
     }
 }
 

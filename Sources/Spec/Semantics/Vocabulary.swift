@@ -21,6 +21,8 @@ public enum Register: UInt8, CaseIterable, Sendable {
     case holdSeq, holdLen
     /// 1 once the peer's FIN has been received, while the user has not read the end of the stream; 2 once read.
     case rcvFin
+    /// A profile's own refinement of the state (linux: 1 while FIN-WAIT-2 is held by a timewait minisocket).
+    case substate
 
     public var spelling: String {
         switch self {
@@ -44,6 +46,7 @@ public enum Register: UInt8, CaseIterable, Sendable {
         case .holdSeq: "RCV.HOLD.SEQ"
         case .holdLen: "RCV.HOLD.LEN"
         case .rcvFin: "RCV.FIN"
+        case .substate: "SUBSTATE"
         }
     }
 

@@ -36,7 +36,7 @@ let package = Package(
         // checker: runs a case against a target and judges every step, expected beside observed.
         .target(name: "Checker", dependencies: ["Cases", "Targets", "Link", "Wire", "Spec", "Model"]),
         // fuzzer: model-guided generation, the oracle, minimization and the corpus.
-        .target(name: "Fuzzer", dependencies: ["Spec", "Model", "Generator", "Wire", "Link", "Targets", "Cases", "Checker"]),
+        .target(name: "Fuzzer", dependencies: ["Spec", "Model", "Generator", "Wire", "Link", "Targets", "Cases", "Checker", "Report"]),
         // report: renderings of specs and results (Markdown tables, Graphviz state diagrams, explanations).
         .target(name: "Report", dependencies: ["Spec", "Model"]),
         .executableTarget(

@@ -64,7 +64,7 @@ public final class Fuzzer {
     var sampler: InputSampler
     var nextTuple = 0
     var signatures: Set<String> = []
-    public private(set) var summary = FuzzSummary()
+    public internal(set) var summary = FuzzSummary()
 
     public init(spec: CompiledSpec, target: Target, configuration: Configuration) {
         self.spec = spec
@@ -117,9 +117,26 @@ public final class Fuzzer {
                 if case .call(let c) = s, !lane.callAllowed(c, spec: spec) { continue }
                 return s
             case .cell(let st, let ev, let c):
-                if let s = planner.input(for: lane, state: st, event: ev, cell: c, sampler: &sampler) { return s }
+                if let s = planner.input(for: lane, state: st, event: ev, cell: c, sampler: &sampler) {
+                    lane.cellStep = lane.steps.count
+                    return s
+                }
+                if lane.model.state != st {
+                    lane.cellMissed = "the path to \(spec.states[st].name) ended in \(spec.states[lane.model.state].name)"
+                } else if ev != .segment {
+                    lane.cellMissed = "the sockets API has no \(ev.spelling) call here (the tester holds no socket in this state, or the call is refused before the stack sees it)"
+                } else {
+                    lane.cellMissed = "no segment of this class found: its classifiers' conditions were not met by the inputs drawn in the states the model reached"
+                }
             case .random:
                 return planner.randomStep(for: lane, sampler: &sampler)
+            case .stay:
+                for _ in 0..<20 {
+                    let s = planner.randomStep(for: lane, sampler: &sampler)
+                    var m = lane.model
+                    if let input = lane.modelInput(s) { _ = m.apply(input) }
+                    if m.state == lane.model.state { return s }
+                }
             }
         }
         return nil

@@ -42,6 +42,10 @@ final class Lane {
     var rightEdge: UInt32?
     /// A window scale the target applies without having negotiated one, inferred from its advertisements.
     var inferredWindowShift = 0
+    /// Conformance runs: the input class this lane tests, the step that carries it, and why none could.
+    var conformCell: Int?
+    var cellStep: Int?
+    var cellMissed: String?
     var caseIndex: Int = 0
 
     init(id: Int, tuple: Tuple, spec: CompiledSpec, testerISN: UInt32) {
@@ -97,6 +101,8 @@ enum PlanItem: Sendable {
     /// An input of this class, drawn when the connection gets there.
     case cell(state: Int, event: EventKind, cell: Int)
     case random
+    /// A random step after which the model stays in its state (conformance runs set up a class this way).
+    case stay
 }
 
 /// Runs steps of many connections against a target in rounds: each round makes the calls, injects the segments,

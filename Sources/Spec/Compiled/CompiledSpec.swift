@@ -89,6 +89,8 @@ public struct RuleInfo: Sendable {
     /// The guard as written, for tables and explanations.
     public var guardText: String
     public var replaced: [String]
+    /// The control bits and classifiers the guard reads: the dimensions that partition the inputs it decides.
+    public var reads: [Dimension] = []
 
     public var citationText: String { citations.map(\.text).joined(separator: "; ") }
 }

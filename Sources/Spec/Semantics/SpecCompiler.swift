@@ -130,9 +130,19 @@ public struct SpecCompiler {
         let (tables, chains) = cells.build()
         diags += cells.diags
         let ruleInfos = rules.map { r in
-            RuleInfo(id: r.decl.id.value, profile: r.profile, events: r.events, step: r.group.step?.value,
-                     citations: r.group.citations + r.decl.citations, loc: r.decl.id.loc,
-                     guardText: r.decl.guardExpr?.text ?? "otherwise", replaced: r.decl.replaces.map(\.value))
+            var info = RuleInfo(id: r.decl.id.value, profile: r.profile, events: r.events, step: r.group.step?.value,
+                                citations: r.group.citations + r.decl.citations, loc: r.decl.id.loc,
+                                guardText: r.decl.guardExpr?.text ?? "otherwise", replaced: r.decl.replaces.map(\.value))
+            for op in r.guardOps ?? [] {
+                switch op {
+                case .flag(let bits):
+                    for b in ControlBits.classBits where bits.contains(b) && !info.reads.contains(.bit(b)) { info.reads.append(.bit(b)) }
+                case .classIn(let k, _):
+                    if !info.reads.contains(.classifier(k)) { info.reads.append(.classifier(k)) }
+                default: break
+                }
+            }
+            return info
         }
         var options: Set<String> = []
         for f in chain {

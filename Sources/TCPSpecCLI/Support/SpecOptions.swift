@@ -25,8 +25,10 @@ struct SpecOptions: ParsableArguments {
         return "Spec"
     }
 
-    /// Compiles the profile or exits non-zero after printing every diagnostic.
-    func compile() throws -> CompiledSpec {
+    /// Compiles the profile (or another one of the same spec directory) or exits non-zero after printing every
+    /// diagnostic.
+    func compile(profile: String? = nil) throws -> CompiledSpec {
+        let profile = profile ?? self.profile
         let result = SpecLoader.compile(profile: profile, directory: resolvedSpecDir())
         for d in result.diagnostics { printError(d.rendered) }
         guard let spec = result.spec else {

@@ -1,0 +1,362 @@
+import Foundation
+import Spec
+
+/// The verdict of one conformance test.
+public enum ConformVerdict: String, Codable, Sendable, CaseIterable {
+    case conforms, diverges, unreachable, error
+}
+
+/// One test of `tcpspec conform`: a rule, one partition of its guard, the input class that exercises it, and
+/// what the target did there.
+public struct ConformResult: Codable, Sendable {
+    /// Stable across runs of the same spec: `STATE|EVENT|rule|partition`.
+    public var id: String
+    /// `STATE / input / rule`, as JUnit shows it.
+    public var name: String
+    public var state: String
+    public var event: String
+    public var input: String
+    public var rule: String
+    public var citation: String
+    public var verdict: ConformVerdict
+    /// Why a test is unreachable or in error.
+    public var why: String?
+    public var expected: String?
+    public var observed: String?
+    /// The divergence's signature (the key baselines use) and its minimized case.
+    public var signature: String?
+    public var casePath: String?
+    public var pcapPath: String?
+    /// The transition the rule's chain makes, for the state diagram (`to` nil: stays).
+    public var to: String?
+
+    public init(id: String, name: String, state: String, event: String, input: String, rule: String, citation: String,
+                verdict: ConformVerdict, to: String?) {
+        self.id = id
+        self.name = name
+        self.state = state
+        self.event = event
+        self.input = input
+        self.rule = rule
+        self.citation = citation
+        self.verdict = verdict
+        self.to = to
+    }
+}
+
+/// A whole run (or the merge of shards): what `conform` writes as JSON and renders as JUnit, Markdown and HTML.
+public struct ConformReport: Codable, Sendable {
+    public var target: String
+    public var profile: String
+    public var shards: [String]
+    public var seconds: Double
+    public var settings: [String: String]
+    public var results: [ConformResult]
+    /// Filled when a baseline was given.
+    public var baseline: BaselineOutcome?
+
+    public init(target: String, profile: String, shards: [String], seconds: Double, settings: [String: String], results: [ConformResult]) {
+        self.target = target
+        self.profile = profile
+        self.shards = shards
+        self.seconds = seconds
+        self.settings = settings
+        self.results = results
+    }
+
+    public func count(_ v: ConformVerdict) -> Int { results.reduce(0) { $0 + ($1.verdict == v ? 1 : 0) } }
+
+    /// Divergences by signature: one finding may fail several tests.
+    public var divergenceSignatures: [String] {
+        var seen: Set<String> = []
+        return results.compactMap { r in
+            guard r.verdict == .diverges, let s = r.signature, seen.insert(s).inserted else { return nil }
+            return s
+        }
+    }
+
+    /// Shards merged into one report; a test present in several (it should not be) keeps its first result.
+    public static func merge(_ reports: [ConformReport]) -> ConformReport? {
+        guard let first = reports.first else { return nil }
+        var seen: Set<String> = []
+        var results: [ConformResult] = []
+        var settings: [String: String] = [:]
+        for r in reports {
+            for t in r.results where seen.insert(t.id).inserted { results.append(t) }
+            settings.merge(r.settings) { a, _ in a }
+        }
+        results.sort { $0.id < $1.id }
+        var out = ConformReport(target: first.target, profile: first.profile, shards: reports.flatMap(\.shards).sorted(),
+                                seconds: reports.map(\.seconds).max() ?? 0, settings: settings, results: results)
+        out.baseline = nil
+        return out
+    }
+}
+
+// MARK: baselines
+
+/// One reviewed divergence a target/profile is allowed to show.
+public struct BaselineEntry: Codable, Sendable {
+    public var signature: String
+    public var reason: String
+    /// Where it is written, for messages.
+    public var line: Int
+}
+
+/// What a run found against its baseline.
+public struct BaselineOutcome: Codable, Sendable {
+    public var file: String
+    /// Divergences the baseline does not list: they fail the run.
+    public var new: [String]
+    /// Baseline entries this run did not see (fixed, or not reached).
+    public var stale: [String]
+    public var accepted: Int
+}
+
+/// `Spec/baselines/NAME.toml`: reviewed divergences, each `[[accepted]]` with a `signature` and a `reason`.
+/// The reader takes this subset of TOML (tables of arrays, `key = "string"`, comments) and reports anything else
+/// at its line and column.
+public enum Baseline {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func parse(_ text: String, file: String) throws -> [BaselineEntry] {
+        var entries: [BaselineEntry] = []
+        var current: (signature: String?, reason: String?, line: Int)?
+        func close() throws {
+            guard let c = current else { return }
+            guard let sig = c.signature else { throw Failure(description: "\(file):\(c.line):1: error: [[accepted]] needs a signature = \"...\"") }
+            guard let reason = c.reason, !reason.isEmpty else { throw Failure(description: "\(file):\(c.line):1: error: [[accepted]] needs a reason = \"...\" (why this divergence is accepted)") }
+            entries.append(BaselineEntry(signature: sig, reason: reason, line: c.line))
+        }
+        for (k, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = k + 1
+            let trimmed = raw.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            let indent = raw.count - raw.drop(while: { $0 == " " || $0 == "\t" }).count
+            if trimmed == "[[accepted]]" {
+                try close()
+                current = (nil, nil, line)
+                continue
+            }
+            guard let eq = trimmed.firstIndex(of: "=") else {
+                throw Failure(description: "\(file):\(line):\(indent + 1): error: expected [[accepted]] or key = \"value\"")
+            }
+            let key = trimmed[..<eq].trimmingCharacters(in: .whitespaces)
+            var value = trimmed[trimmed.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            let vcol = indent + trimmed.distance(from: trimmed.startIndex, to: eq) + 2
+            guard current != nil else { throw Failure(description: "\(file):\(line):\(indent + 1): error: '\(key)' outside an [[accepted]] table") }
+            guard value.hasPrefix("\""), value.count >= 2 else { throw Failure(description: "\(file):\(line):\(vcol + 1): error: expected a \"string\"") }
+            value.removeFirst()
+            var out = ""
+            var escaped = false
+            var closed = false
+            for ch in value {
+                if closed {
+                    if ch == "#" { break }
+                    if ch != " " { throw Failure(description: "\(file):\(line):\(vcol + 1): error: text after the string") }
+                    continue
+                }
+                if escaped {
+                    switch ch {
+                    case "n": out.append("\n")
+                    case "t": out.append("\t")
+                    default: out.append(ch)
+                    }
+                    escaped = false
+                } else if ch == "\\" {
+                    escaped = true
+                } else if ch == "\"" {
+                    closed = true
+                } else {
+                    out.append(ch)
+                }
+            }
+            guard closed else { throw Failure(description: "\(file):\(line):\(vcol + 1): error: unterminated string") }
+            switch key {
+            case "signature": current?.signature = out
+            case "reason": current?.reason = out
+            default: throw Failure(description: "\(file):\(line):\(indent + 1): error: unknown key '\(key)'; an [[accepted]] entry has signature and reason")
+            }
+        }
+        try close()
+        return entries
+    }
+
+    public static func apply(_ entries: [BaselineEntry], file: String, to report: inout ConformReport) {
+        let found = Set(report.divergenceSignatures)
+        let listed = Set(entries.map(\.signature))
+        report.baseline = BaselineOutcome(file: file, new: report.divergenceSignatures.filter { !listed.contains($0) },
+                                          stale: entries.map(\.signature).filter { !found.contains($0) },
+                                          accepted: found.intersection(listed).count)
+    }
+}
+
+// MARK: renderers
+
+public enum ConformRender {
+    static func xml(_ s: String) -> String {
+        var o = ""
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "&": o += "&amp;"
+            case "<": o += "&lt;"
+            case ">": o += "&gt;"
+            case "\"": o += "&quot;"
+            case "'": o += "&apos;"
+            default:
+                // XML 1.0 has no place for most control characters.
+                if ch.value < 0x20, ch != "\n", ch != "\t" { o += " " } else { o.unicodeScalars.append(ch) }
+            }
+        }
+        return o
+    }
+
+    /// JUnit XML: one testsuite per state, one testcase per test; a divergence is a failure carrying expected,
+    /// observed and the case path; an unreachable test is skipped with its reason.
+    public static func junit(_ r: ConformReport) -> String {
+        var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        out += "<testsuites name=\"tcpspec conform \(xml(r.target))/\(xml(r.profile))\" tests=\"\(r.results.count)\" failures=\"\(r.count(.diverges))\" errors=\"\(r.count(.error))\" skipped=\"\(r.count(.unreachable))\" time=\"\(String(format: "%.3f", r.seconds))\">\n"
+        let byState = Dictionary(grouping: r.results, by: \.state)
+        for state in byState.keys.sorted() {
+            let rs = byState[state]!
+            let f = rs.filter { $0.verdict == .diverges }.count, e = rs.filter { $0.verdict == .error }.count
+            let sk = rs.filter { $0.verdict == .unreachable }.count
+            out += "  <testsuite name=\"\(xml(state))\" tests=\"\(rs.count)\" failures=\"\(f)\" errors=\"\(e)\" skipped=\"\(sk)\">\n"
+            for t in rs {
+                out += "    <testcase classname=\"\(xml(r.profile)).\(xml(state))\" name=\"\(xml(t.name))\" time=\"0\">\n"
+                switch t.verdict {
+                case .conforms: break
+                case .diverges:
+                    let msg = "expected \(t.expected ?? "?"), observed \(t.observed ?? "?")"
+                    var body = "rule \(t.rule): \(t.citation)\nexpected: \(t.expected ?? "?")\nobserved: \(t.observed ?? "?")"
+                    if let c = t.casePath { body += "\ncase: \(c)" }
+                    if let p = t.pcapPath { body += "\npcap: \(p)" }
+                    if let s = t.signature { body += "\nsignature: \(s)" }
+                    out += "      <failure type=\"divergence\" message=\"\(xml(msg))\">\(xml(body))</failure>\n"
+                case .unreachable:
+                    out += "      <skipped message=\"\(xml(t.why ?? "unreachable"))\"/>\n"
+                case .error:
+                    out += "      <error type=\"error\" message=\"\(xml(t.why ?? "error"))\"/>\n"
+                }
+                out += "      <properties><property name=\"rule\" value=\"\(xml(t.rule))\"/><property name=\"citation\" value=\"\(xml(t.citation))\"/><property name=\"input\" value=\"\(xml(t.input))\"/></properties>\n"
+                out += "    </testcase>\n"
+            }
+            out += "  </testsuite>\n"
+        }
+        return out + "</testsuites>\n"
+    }
+
+    /// A short Markdown summary, fit for a CI job summary.
+    public static func markdown(_ r: ConformReport) -> String {
+        var out = "## tcpspec conform: \(r.target) against profile \(r.profile)\n\n"
+        out += "| conforms | diverges | unreachable | error | tests | time |\n|---:|---:|---:|---:|---:|---:|\n"
+        out += "| \(r.count(.conforms)) | \(r.count(.diverges)) | \(r.count(.unreachable)) | \(r.count(.error)) | \(r.results.count) | \(String(format: "%.1f", r.seconds)) s |\n\n"
+        if !r.shards.isEmpty, r.shards != ["1/1"] { out += "Shards: \(r.shards.joined(separator: ", ")).\n\n" }
+        if let b = r.baseline {
+            out += "Baseline `\(b.file)`: \(b.accepted) accepted, \(b.new.count) new, \(b.stale.count) no longer seen.\n\n"
+            for s in b.new { out += "- **new**: `\(s)`\n" }
+            for s in b.stale { out += "- no longer seen: `\(s)`\n" }
+            if !b.new.isEmpty || !b.stale.isEmpty { out += "\n" }
+        }
+        let div = r.results.filter { $0.verdict == .diverges }
+        if !div.isEmpty {
+            out += "### Divergences\n\n| state | input | rule | expected | observed | case |\n|---|---|---|---|---|---|\n"
+            for t in div.prefix(100) {
+                out += "| \(t.state) | `\(t.input)` | `\(t.rule)` | \(t.expected ?? "") | \(t.observed ?? "") | \(t.casePath.map { "`\($0)`" } ?? "") |\n"
+            }
+            if div.count > 100 { out += "\n(\(div.count - 100) more in the JUnit and JSON reports)\n" }
+            out += "\n"
+        }
+        let why = Dictionary(grouping: r.results.filter { $0.verdict == .unreachable }, by: { $0.why ?? "" })
+        if !why.isEmpty {
+            out += "### Unreachable, by reason\n\n"
+            for (w, ts) in why.sorted(by: { $0.value.count > $1.value.count }) { out += "- \(ts.count) × \(w)\n" }
+            out += "\n"
+        }
+        return out
+    }
+
+    /// Colour of the edge from → to: red if a test of a rule making it diverged, green if all conform, grey if
+    /// none ran.
+    public static func edgeColors(_ r: ConformReport) -> [String: String] {
+        var worst: [String: ConformVerdict] = [:]
+        for t in r.results {
+            guard let to = t.to else { continue }
+            let k = "\(t.state)|\(to)"
+            let rank: [ConformVerdict: Int] = [.unreachable: 0, .conforms: 1, .error: 2, .diverges: 3]
+            if let w = worst[k], rank[w]! >= rank[t.verdict]! { continue }
+            worst[k] = t.verdict
+        }
+        return worst.mapValues { v in
+            switch v {
+            case .diverges: "#c62828"
+            case .error: "#ef6c00"
+            case .conforms: "#2e7d32"
+            case .unreachable: "#9e9e9e"
+            }
+        }
+    }
+
+    /// A self-contained HTML report: counts, the state diagram (SVG, edges coloured by verdict), the state ×
+    /// input matrix and every test.
+    public static func html(_ r: ConformReport, svg: String?) -> String {
+        let states = Array(Set(r.results.map(\.state))).sorted()
+        let events = Array(Set(r.results.map(\.event))).sorted()
+        var out = """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><title>tcpspec conform: \(xml(r.target)) / \(xml(r.profile))</title>
+        <style>
+        body{font-family:Helvetica,Arial,sans-serif;margin:24px;color:#222}
+        table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
+        .conforms{background:#e8f5e9}.diverges{background:#ffebee}.unreachable{background:#f5f5f5;color:#777}.error{background:#fff3e0}
+        .n{text-align:right}svg{max-width:100%;height:auto}
+        </style></head><body>
+        <h1>tcpspec conform: \(xml(r.target)) against profile \(xml(r.profile))</h1>
+        <p id="summary">\(r.count(.conforms)) conform, \(r.count(.diverges)) diverge, \(r.count(.unreachable)) unreachable, \(r.count(.error)) in error — \(r.results.count) tests in \(String(format: "%.1f", r.seconds)) s.</p>
+
+        """
+        if let b = r.baseline {
+            out += "<p>Baseline <code>\(xml(b.file))</code>: \(b.accepted) accepted, \(b.new.count) new, \(b.stale.count) no longer seen.</p>\n"
+        }
+        out += "<h2>State diagram</h2>\n<p>Edges: <span style=\"color:#2e7d32\">conforms</span>, <span style=\"color:#c62828\">diverges</span>, <span style=\"color:#9e9e9e\">not reached</span>.</p>\n"
+        if let svg {
+            // The SVG from Graphviz starts with an XML prolog and DOCTYPE, which have no place inside HTML.
+            let start = svg.range(of: "<svg")?.lowerBound ?? svg.startIndex
+            out += "<div id=\"diagram\">" + String(svg[start...]) + "</div>\n"
+        } else {
+            out += "<p>(Graphviz was not available: no diagram.)</p>\n"
+        }
+        out += "<h2>State × input</h2>\n<table id=\"matrix\"><tr><th>state</th>"
+        for e in events { out += "<th>\(xml(e))</th>" }
+        out += "</tr>\n"
+        for s in states {
+            out += "<tr><th>\(xml(s))</th>"
+            for e in events {
+                let ts = r.results.filter { $0.state == s && $0.event == e }
+                if ts.isEmpty {
+                    out += "<td></td>"
+                    continue
+                }
+                let d = ts.filter { $0.verdict == .diverges }.count, c = ts.filter { $0.verdict == .conforms }.count
+                let u = ts.filter { $0.verdict == .unreachable }.count, er = ts.filter { $0.verdict == .error }.count
+                let cls = d > 0 ? "diverges" : er > 0 ? "error" : c > 0 ? "conforms" : "unreachable"
+                out += "<td class=\"\(cls) n\" title=\"\(c) conform, \(d) diverge, \(u) unreachable, \(er) error\">\(c)/\(ts.count)\(d > 0 ? " · \(d)✗" : "")</td>"
+            }
+            out += "</tr>\n"
+        }
+        out += "</table>\n<h2>Tests</h2>\n<table id=\"tests\"><tr><th>verdict</th><th>state</th><th>input</th><th>rule</th><th>expected / observed / why</th><th>citation</th></tr>\n"
+        for t in r.results.sorted(by: { ($0.verdict == .diverges ? 0 : 1, $0.id) < ($1.verdict == .diverges ? 0 : 1, $1.id) }) {
+            var detail = ""
+            if t.verdict == .diverges {
+                detail = "expected \(xml(t.expected ?? "")); observed \(xml(t.observed ?? ""))"
+                if let c = t.casePath { detail += "<br><code>\(xml(c))</code>" }
+            } else if let w = t.why {
+                detail = xml(w)
+            }
+            out += "<tr class=\"\(t.verdict.rawValue)\"><td>\(t.verdict.rawValue)</td><td>\(xml(t.state))</td><td><code>\(xml(t.input))</code></td><td><code>\(xml(t.rule))</code></td><td>\(detail)</td><td>\(xml(t.citation))</td></tr>\n"
+        }
+        return out + "</table>\n</body></html>\n"
+    }
+}

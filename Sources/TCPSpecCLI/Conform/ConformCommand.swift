@@ -1,0 +1,166 @@
+import ArgumentParser
+import Foundation
+import Fuzzer
+import Report
+import Spec
+import Targets
+
+/// The conformance report for CI: a deterministic suite generated from the spec (one test per rule and per
+/// partition of its guard), run against a target, written as JUnit XML, Markdown, HTML with the state diagram,
+/// and JSON; each divergence minimized and kept as a case with its pcap.
+///
+/// ```
+/// $ tcpspec conform --target linux --profile linux --out out/conform
+/// $ tcpspec conform --target linux --profile rfc9293 --out out/conform --baseline Spec/baselines/linux-rfc9293.toml
+/// $ tcpspec conform --target linux --profile linux --out out/shard-2 --shard 2/4
+/// ```
+struct ConformCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conform",
+        abstract: "Run the conformance suite generated from the spec; write JUnit, Markdown, HTML and JSON reports.",
+        discussion: "Exit 0 when every test conforms (or, with --baseline, when every divergence is in the baseline), 1 otherwise."
+    )
+
+    @OptionGroup var specOptions: SpecOptions
+    @OptionGroup var targetOptions: TargetOptions
+    @Option(help: "Directory for report.xml (JUnit), summary.md, report.html, report.json and cases/.") var out: String = "out/conform"
+    @Option(help: "A reviewed baseline (TOML): divergences listed there do not fail the run.") var baseline: String?
+    @Option(help: "Run one shard of the suite, i/n (1-based), e.g. 2/4.") var shard: String = "1/1"
+    @Option(help: "The seed for drawing inputs (the suite itself is fixed).") var seed: UInt64 = 1
+    @Option(help: "Connections in flight at once.") var lanes: Int = 64
+
+    func validate() throws {
+        guard Self.parseShard(shard) != nil else { throw ValidationError("--shard is i/n with 1 <= i <= n, e.g. 2/4") }
+        guard lanes >= 1 && lanes <= 4096 else { throw ValidationError("--lanes is 1 to 4096") }
+    }
+
+    static func parseShard(_ s: String) -> (Int, Int)? {
+        let p = s.split(separator: "/")
+        guard p.count == 2, let i = Int(p[0]), let n = Int(p[1]), n >= 1, i >= 1, i <= n else { return nil }
+        return (i, n)
+    }
+
+    func run() throws {
+        // Read the baseline first: a bad one must fail before any work is done.
+        let entries = try baseline.map { path -> [BaselineEntry] in
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ConformFailure("cannot read baseline \(path)") }
+            do { return try Baseline.parse(text, file: path) } catch let f as Baseline.Failure { throw ConformFailure(f.description) }
+        }
+        let spec = try specOptions.compile()
+        let target = try TargetFactory.make(targetOptions.target, options: targetOptions, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())
+        defer { target.close() }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        var config = Fuzzer.Configuration()
+        config.seed = seed
+        config.lanes = lanes
+        config.corpus = (out as NSString).appendingPathComponent("cases")
+        config.targetName = targetOptions.target
+        let fuzzer = Fuzzer(spec: spec, target: target, configuration: config)
+        let tty = isatty(2) != 0
+        var report = try fuzzer.conform(shard: Self.parseShard(shard)!) { done, total in
+            guard tty else { return }
+            FileHandle.standardError.write(Data(String(format: "\r\u{1B}[2Kconform: %d/%d input classes", done, total).utf8))
+        }
+        if tty { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        if let entries, let path = baseline { Baseline.apply(entries, file: path, to: &report) }
+        let paths = try ConformOutput.write(report, spec: spec, to: out)
+        print(ConformOutput.summaryLine(report) + "\n" + paths)
+        let failing = report.baseline.map { !$0.new.isEmpty } ?? (report.count(.diverges) > 0)
+        if failing || report.count(.error) > 0 { throw ExitCode(1) }
+    }
+}
+
+/// Merges the reports (and case directories) of shards into one report.
+///
+/// ```
+/// $ tcpspec merge out/shard-1 out/shard-2 out/shard-3 out/shard-4 --out out/conform
+/// ```
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Merge conform reports and their cases from shards into one report (JUnit, Markdown, HTML, JSON)."
+    )
+
+    @Argument(help: "Shard output directories (each with report.json).") var shards: [String]
+    @Option(help: "Directory for the merged report.") var out: String = "out/conform"
+    @Option(help: "A reviewed baseline (TOML) to apply to the merged report.") var baseline: String?
+    @OptionGroup var specOptions: SpecOptions
+
+    func run() throws {
+        var reports: [ConformReport] = []
+        for dir in shards {
+            let path = (dir as NSString).appendingPathComponent("report.json")
+            guard let data = FileManager.default.contents(atPath: path) else { throw ConformFailure("\(path): no report (run tcpspec conform --out \(dir) first)") }
+            do {
+                reports.append(try JSONDecoder().decode(ConformReport.self, from: data))
+            } catch {
+                throw ConformFailure("\(path): not a tcpspec conform report (\(error))")
+            }
+        }
+        guard var merged = ConformReport.merge(reports) else { throw ConformFailure("nothing to merge") }
+        if Set(reports.map(\.profile)).count > 1 || Set(reports.map(\.target)).count > 1 {
+            throw ConformFailure("the shards ran different targets or profiles: \(Set(reports.map { "\($0.target)/\($0.profile)" }).sorted().joined(separator: ", "))")
+        }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        // Cases: copy each shard's, keeping the first of a name; paths in the report point into the merged dir.
+        let fm = FileManager.default
+        let casesOut = (out as NSString).appendingPathComponent("cases")
+        try fm.createDirectory(atPath: casesOut, withIntermediateDirectories: true)
+        for dir in shards {
+            let src = (dir as NSString).appendingPathComponent("cases")
+            for f in (try? fm.contentsOfDirectory(atPath: src)) ?? [] where !fm.fileExists(atPath: (casesOut as NSString).appendingPathComponent(f)) {
+                try fm.copyItem(atPath: (src as NSString).appendingPathComponent(f), toPath: (casesOut as NSString).appendingPathComponent(f))
+            }
+        }
+        for i in merged.results.indices {
+            for kp in [\ConformResult.casePath, \ConformResult.pcapPath] {
+                if let p = merged.results[i][keyPath: kp] { merged.results[i][keyPath: kp] = (casesOut as NSString).appendingPathComponent((p as NSString).lastPathComponent) }
+            }
+        }
+        if let path = baseline {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ConformFailure("cannot read baseline \(path)") }
+            do { Baseline.apply(try Baseline.parse(text, file: path), file: path, to: &merged) } catch let f as Baseline.Failure { throw ConformFailure(f.description) }
+        }
+        let spec = try? specOptions.compile(profile: merged.profile)
+        let paths = try ConformOutput.write(merged, spec: spec, to: out)
+        print(ConformOutput.summaryLine(merged) + "\n" + paths)
+        let failing = merged.baseline.map { !$0.new.isEmpty } ?? (merged.count(.diverges) > 0)
+        if failing || merged.count(.error) > 0 { throw ExitCode(1) }
+    }
+}
+
+struct ConformFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+enum ConformOutput {
+    static func summaryLine(_ r: ConformReport) -> String {
+        var s = "conform \(r.target) against profile \(r.profile): \(r.results.count) tests in \(String(format: "%.1f", r.seconds)) s — "
+        s += "\(r.count(.conforms)) conform, \(r.count(.diverges)) diverge, \(r.count(.unreachable)) unreachable, \(r.count(.error)) error"
+        if let b = r.baseline { s += "; baseline: \(b.accepted) accepted, \(b.new.count) new, \(b.stale.count) no longer seen" }
+        return s
+    }
+
+    /// Writes every format; returns the lines naming them.
+    static func write(_ r: ConformReport, spec: CompiledSpec?, to dir: String) throws -> String {
+        func path(_ f: String) -> String { (dir as NSString).appendingPathComponent(f) }
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try enc.encode(r).write(to: URL(fileURLWithPath: path("report.json")))
+        try ConformRender.junit(r).write(toFile: path("report.xml"), atomically: true, encoding: .utf8)
+        try ConformRender.markdown(r).write(toFile: path("summary.md"), atomically: true, encoding: .utf8)
+        var svg: String?
+        if let spec {
+            let colors = ConformRender.edgeColors(r)
+            let dot = StateGraph.dot(spec) { from, to in colors["\(spec.states[from].name)|\(spec.states[to].name)"] ?? "#9e9e9e" }
+            try dot.write(toFile: path("states.dot"), atomically: true, encoding: .utf8)
+            if let data = try? Graphviz.render(dot, format: "svg") {
+                svg = String(decoding: data, as: UTF8.self)
+                try data.write(to: URL(fileURLWithPath: path("states.svg")))
+            }
+        }
+        try ConformRender.html(r, svg: svg).write(toFile: path("report.html"), atomically: true, encoding: .utf8)
+        return ["report.xml (JUnit)", "summary.md", "report.html", "report.json", "cases/"].map { "  " + path($0) }.joined(separator: "\n")
+    }
+}

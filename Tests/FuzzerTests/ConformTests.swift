@@ -1,0 +1,98 @@
+import Foundation
+@testable import Fuzzer
+import Report
+import Spec
+import Targets
+import Testing
+
+/// The conformance suite against the reference stack: generated from the spec, every reachable test conforms
+/// when the stack follows it, a seeded fault fails exactly the tests of its rule, and baselines, shards and the
+/// renderers behave.
+@Suite("Conformance suite")
+struct ConformTests {
+    static func conform(_ target: Target, shard: (Int, Int) = (1, 1), corpus: String? = nil) throws -> ConformReport {
+        var c = Fuzzer.Configuration()
+        c.lanes = 32
+        c.corpus = corpus
+        c.targetName = "reference"
+        return try Fuzzer(spec: compiled9293, target: target, configuration: c).conform(shard: shard)
+    }
+
+    @Test("one test per rule and guard partition: every rule has one, ids are unique and the suite is fixed")
+    func suite() {
+        let a = ConformSuite.build(compiled9293), b = ConformSuite.build(compiled9293)
+        #expect(a.map(\.id) == b.map(\.id))
+        #expect(Set(a.map(\.id)).count == a.count)
+        let ruled = Set(a.map(\.rule))
+        let missing = compiled9293.rules.indices.filter { !ruled.contains($0) }.map { compiled9293.rules[$0].id }
+        #expect(missing.isEmpty, "rules without a test: \(missing)")
+        // A rule whose guard reads `seq` gets a test per value of `seq` it decides, in each state.
+        let seqAcceptable = a.filter { compiled9293.rules[$0.rule].id == "seq.acceptable" && compiled9293.states[$0.state].name == "ESTABLISHED" }
+        #expect(seqAcceptable.count >= 3, "\(seqAcceptable.map(\.id))")
+    }
+
+    @Test("the reference stack conforms to every test it reaches; a seeded fault fails its rule's tests")
+    func referenceAndFault() throws {
+        let clean = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory))
+        #expect(clean.count(.diverges) == 0, "\(clean.results.filter { $0.verdict == .diverges }.map(\.name).prefix(5))")
+        #expect(clean.count(.error) == 0)
+        #expect(clean.count(.conforms) > clean.results.count / 2, "\(clean.count(.conforms)) of \(clean.results.count)")
+        // Every unreachable test says why.
+        #expect(clean.results.allSatisfy { $0.verdict != .unreachable || !($0.why ?? "").isEmpty })
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-conform-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let faulty = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory,
+                                                          fault: ReferenceFault.named("synrcvd-ignores-rst")), corpus: dir)
+        let failed = faulty.results.filter { $0.verdict == .diverges }
+        #expect(!failed.isEmpty)
+        #expect(failed.allSatisfy { $0.state == "SYN-RECEIVED" }, "\(failed.map(\.name))")
+        #expect(failed.contains { $0.rule.contains("rst") }, "\(failed.map(\.rule))")
+        #expect(failed.allSatisfy { $0.casePath.map { FileManager.default.fileExists(atPath: $0) } ?? false })
+        // The JUnit report carries one testcase per test and a failure per divergence.
+        let junit = ConformRender.junit(faulty)
+        #expect(junit.components(separatedBy: "<testcase ").count - 1 == faulty.results.count)
+        #expect(junit.components(separatedBy: "<failure ").count - 1 == failed.count)
+        // Shards split the suite without overlap and merge back to the whole.
+        let s1 = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory), shard: (1, 2))
+        let s2 = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory), shard: (2, 2))
+        #expect(Set(s1.results.map(\.id)).isDisjoint(with: s2.results.map(\.id)))
+        let merged = ConformReport.merge([s1, s2])!
+        #expect(merged.results.map(\.id) == clean.results.map(\.id).sorted())
+        #expect(merged.shards == ["1/2", "2/2"])
+    }
+
+    @Test("a baseline accepts listed divergences, names new ones and ones no longer seen; bad files get file:line:col")
+    func baseline() throws {
+        var r = ConformReport(target: "t", profile: "p", shards: ["1/1"], seconds: 1, settings: [:], results: [])
+        var a = ConformResult(id: "A", name: "a", state: "ESTABLISHED", event: "SEGMENT", input: "x", rule: "r", citation: "c", verdict: .diverges, to: nil)
+        a.signature = "sig-a"
+        var b = a
+        b.id = "B"
+        b.signature = "sig-b"
+        r.results = [a, b]
+        let text = """
+        # reviewed divergences
+        [[accepted]]
+        signature = "sig-a"
+        reason = "Linux answers with a challenge ACK (RFC 5961 §3.2)"
+
+        [[accepted]]
+        signature = "sig-gone"
+        reason = "fixed upstream"
+        """
+        let entries = try Baseline.parse(text, file: "b.toml")
+        #expect(entries.map(\.signature) == ["sig-a", "sig-gone"])
+        Baseline.apply(entries, file: "b.toml", to: &r)
+        #expect(r.baseline?.new == ["sig-b"])
+        #expect(r.baseline?.stale == ["sig-gone"])
+        #expect(r.baseline?.accepted == 1)
+        #expect(ConformRender.markdown(r).contains("**new**: `sig-b`"))
+        func failure(_ t: String) -> String {
+            do { _ = try Baseline.parse(t, file: "b.toml"); return "" } catch { return "\(error)" }
+        }
+        #expect(failure("[[accepted]]\nsignature = \"x\"\n") == "b.toml:1:1: error: [[accepted]] needs a reason = \"...\" (why this divergence is accepted)")
+        #expect(failure("[[accepted]]\nsignature = x\nreason = \"r\"\n").hasPrefix("b.toml:2:13: error: expected a \"string\""))
+        #expect(failure("[[accepted]]\ncolour = \"red\"\n").hasPrefix("b.toml:2:1: error: unknown key 'colour'"))
+        #expect(failure("signature = \"x\"\n").hasPrefix("b.toml:1:1: error: 'signature' outside an [[accepted]] table"))
+    }
+}

@@ -381,16 +381,26 @@ public struct TCPModel: Sendable {
             var n = min(tcb[.sndQueue], usable)
             var fin = tcb[.finPending] == 1 && tcb[.finSent] == 0 && tcb[.sndQueue] == n
             if wholeSegments {
-                // The next segment goes whole or not at all, its FIN included (sender SWS avoidance); a segment
-                // is at most half the largest window the peer has offered, once that exceeds 536 octets
-                // (RFC 1122 §4.2.3.4's Fs = 1/2, as Linux's tcp_bound_to_half_wnd applies it).
+                // Segments go whole or not at all, the FIN included (sender SWS avoidance); a segment is at most
+                // half the largest window the peer has offered, once that exceeds 536 octets (RFC 1122
+                // §4.2.3.4's Fs = 1/2, as Linux's tcp_bound_to_half_wnd applies it). The segments that fit are
+                // one output: the oracle takes contiguous text as one run however it is cut.
                 var mss = configuration.sendMSS
                 let maxWindow = tcb[.maxSndWnd]
                 let cutoff = maxWindow > 536 ? maxWindow >> 1 : maxWindow
                 if cutoff > 0, mss > cutoff { mss = max(cutoff, 48) }
-                n = min(tcb[.sndQueue], mss)
-                fin = tcb[.finPending] == 1 && tcb[.finSent] == 0 && tcb[.sndQueue] == n
-                guard UInt64(n) + (fin ? 1 : 0) <= UInt64(usable) else { return }
+                var queued = tcb[.sndQueue], room = usable
+                let finWaiting = tcb[.finPending] == 1 && tcb[.finSent] == 0
+                n = 0
+                while queued > 0 {
+                    let seg = min(queued, mss)
+                    // The last segment carries the FIN when one waits: it needs one more unit of window.
+                    if UInt64(seg) + (finWaiting && seg == queued ? 1 : 0) > UInt64(room) { break }
+                    n += seg
+                    queued -= seg
+                    room -= seg
+                }
+                fin = finWaiting && queued == 0 && room >= 1
             }
             guard n > 0 || fin else { return }
             var ctl: ControlBits = .ack

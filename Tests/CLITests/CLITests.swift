@@ -124,3 +124,106 @@ struct CLITests {
         #expect(bad.stderr.contains("classifier seq has no value 'sideways'"))
     }
 }
+
+/// `tcpspec conform` end to end, its outputs read by real consumers: the JUnit XML by `junitparser` (PyPI), the
+/// HTML rendered by headless Chromium, the SVG parsed as XML; exit codes with and without a baseline.
+@Suite("tcpspec conform: reports read by real consumers")
+struct ConformCLITests {
+    static func tool(_ name: String, _ args: [String]) throws -> CLITests.Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [name] + args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return CLITests.Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    @Test("a seeded fault fails the run; junitparser reads the failures; Chromium renders the report; a baseline accepts them")
+    func conformReports() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-conform-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("report").path
+        let r = try CLITests.run(["conform", "--target", "reference:synrcvd-ignores-rst", "--profile", "rfc9293", "--out", out])
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("diverge"))
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/report.json"))) as! [String: Any]
+        let results = json["results"] as! [[String: Any]]
+        let failed = results.filter { $0["verdict"] as? String == "diverges" }
+        #expect(!failed.isEmpty)
+
+        // JUnit through a real JUnit parser: one testcase per test, a failure per divergence, naming the case.
+        let script = """
+        import sys, junitparser
+        x = junitparser.JUnitXml.fromfile(sys.argv[1])
+        cases = [c for s in x for c in s]
+        fails = [c for c in cases if c.result and isinstance(c.result[0], junitparser.Failure)]
+        skips = [c for c in cases if c.result and isinstance(c.result[0], junitparser.Skipped)]
+        print(len(cases), len(fails), len(skips), all('case: ' in (f.result[0].text or '') for f in fails))
+        """
+        let py = try Self.tool("python3", ["-c", script, out + "/report.xml"])
+        #expect(py.status == 0, "junitparser: \(py.stderr)")
+        let skipped = results.filter { $0["verdict"] as? String == "unreachable" }.count
+        #expect(py.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "\(results.count) \(failed.count) \(skipped) True", "\(py.stdout)")
+
+        // The HTML in headless Chromium: the DOM it builds has the summary, the matrix and the diagram.
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        #expect(chromium != nil, "headless Chromium is needed (Debian: apt-get install chromium)")
+        if let chromium {
+            let png = dir.appendingPathComponent("report.png").path
+            let dom = try Self.tool(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", "file://" + out + "/report.html"])
+            #expect(dom.stdout.contains("id=\"summary\"") && dom.stdout.contains("id=\"matrix\"") && dom.stdout.contains("<svg"), "\(dom.stderr.prefix(500))")
+            #expect(dom.stdout.contains("\(failed.count) diverge"))
+            _ = try Self.tool(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,900", "--screenshot=" + png, "file://" + out + "/report.html"])
+            let data = try Data(contentsOf: URL(fileURLWithPath: png))
+            // Not blank: a PNG of the page that is more than a single flat colour compresses to far more than 10 kB.
+            #expect(data.count > 10_000, "screenshot is \(data.count) bytes")
+        }
+
+        // The state diagram is well-formed SVG with coloured edges.
+        let svg = try String(contentsOfFile: out + "/states.svg", encoding: .utf8)
+        #expect((try? XMLDocument(xmlString: svg)) != nil)
+        #expect(svg.contains("#c62828") || svg.contains("#2e7d32"))
+
+        // With a baseline listing the divergences, the run passes and says so.
+        let sigs = Array(Set(failed.compactMap { $0["signature"] as? String })).sorted()
+        var toml = "# test baseline\n"
+        for s in sigs { toml += "[[accepted]]\nsignature = \"\(s)\"\nreason = \"seeded fault\"\n\n" }
+        let base = dir.appendingPathComponent("b.toml").path
+        try toml.write(toFile: base, atomically: true, encoding: .utf8)
+        let b = try CLITests.run(["conform", "--target", "reference:synrcvd-ignores-rst", "--profile", "rfc9293", "--out", out, "--baseline", base])
+        #expect(b.status == 0, "\(b.stdout)\(b.stderr)")
+        #expect(b.stdout.contains("\(sigs.count) accepted, 0 new"))
+        // A broken baseline is refused before any work, with file:line:col.
+        try "[[accepted]]\nsignature = nope\n".write(toFile: base, atomically: true, encoding: .utf8)
+        let bad = try CLITests.run(["conform", "--target", "reference", "--profile", "rfc9293", "--out", out, "--baseline", base])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("b.toml:2:13: error: expected a \"string\""), "\(bad.stderr)")
+    }
+
+    @Test("shards merge into one report with every test once")
+    func shardsMerge() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-merge-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for i in 1...3 {
+            let r = try CLITests.run(["conform", "--target", "reference", "--profile", "rfc9293", "--shard", "\(i)/3", "--out", dir.appendingPathComponent("s\(i)").path])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        let m = try CLITests.run(["merge", dir.appendingPathComponent("s1").path, dir.appendingPathComponent("s2").path, dir.appendingPathComponent("s3").path,
+                                  "--profile", "rfc9293", "--out", dir.appendingPathComponent("all").path])
+        #expect(m.status == 0, "\(m.stderr)")
+        let whole = try CLITests.run(["conform", "--target", "reference", "--profile", "rfc9293", "--out", dir.appendingPathComponent("whole").path])
+        func ids(_ d: String) throws -> [String] {
+            let j = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent(d).appendingPathComponent("report.json"))) as! [String: Any]
+            return (j["results"] as! [[String: Any]]).map { $0["id"] as! String }.sorted()
+        }
+        #expect(whole.status == 0)
+        #expect(try ids("all") == ids("whole"))
+        let bad = try CLITests.run(["conform", "--target", "reference", "--shard", "4/3"])
+        #expect(bad.status != 0 && bad.stderr.contains("--shard is i/n"))
+    }
+}

@@ -129,12 +129,14 @@ extension Fuzzer {
             let lane = Lane(id: id, tuple: freshTuple(), spec: spec, testerISN: testerISN())
             lane.model.recordsInputClass = true
             let cell = cells[c]
-            // Attempt k tries candidate class k mod n, after (k div n) mod 4 random steps that keep the state.
+            // Attempt k tries candidate class k mod n, along way k mod v into the state, after (k div n) mod 4
+            // random steps that keep the state.
             let n = cell.candidates.count
+            let ways = planner.variants[spec.states[cell.state].name] ?? [planner.recipes[spec.states[cell.state].name]!]
             let stays = (attempts[c] / n) % 4
             let detour = Array(repeating: PlanItem.stay, count: stays)
             let target = cell.candidates[attempts[c] % n]
-            lane.plan = planner.recipes[spec.states[cell.state].name]!.map { PlanItem.step($0) } + detour + [.cell(state: cell.state, event: cell.event, cell: target)]
+            lane.plan = ways[attempts[c] % ways.count].map { PlanItem.step($0) } + detour + [.cell(state: cell.state, event: cell.event, cell: target)]
             lane.conformCell = c
             lane.caseIndex = summary.cases
             return lane

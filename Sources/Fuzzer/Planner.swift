@@ -19,6 +19,9 @@ final class Planner {
     /// Whether the search found a way to the cell's state.
     var reachable: [Bool] = []
     var recipes: [String: [FuzzStep]] = [:]
+    /// Every distinct way the search found into a state (passive or active, socket held or not): conformance
+    /// runs try them in turn when a class needs the other history.
+    var variants: [String: [[FuzzStep]]] = [:]
     var rng: SplitMix64
     /// Reachable cells by (hits, attempts), least first; entries go stale as scores grow and are re-queued
     /// when popped (scores only grow), so a plan costs O(log n) instead of a scan of every cell.
@@ -43,7 +46,7 @@ final class Planner {
         }
         hits = Array(repeating: 0, count: total)
         attempts = Array(repeating: 0, count: total)
-        recipes = Planner.searchRecipes(spec)
+        (recipes, variants) = Planner.searchRecipes(spec)
         reachable = universeCells.map { recipes[spec.states[$0.state].name] != nil }
         for (i, r) in reachable.enumerated() where r { queue.push(.init(score: 0, tie: rng.next(), index: i)) }
     }
@@ -100,12 +103,13 @@ final class Planner {
     }
 
     /// Shortest step sequences from CLOSED to each state (breadth-first over the model).
-    static func searchRecipes(_ spec: CompiledSpec) -> [String: [FuzzStep]] {
+    static func searchRecipes(_ spec: CompiledSpec) -> ([String: [FuzzStep]], [String: [[FuzzStep]]]) {
         struct Node {
             var lane: Lane
             var path: [FuzzStep]
         }
         var found: [String: [FuzzStep]] = [spec.states[spec.initialState].name: []]
+        var variants: [String: [[FuzzStep]]] = [spec.states[spec.initialState].name: [[]]]
         var frontier = [Node(lane: Lane(id: -1, tuple: Tuple(targetPort: 0, testerPort: 0), spec: spec, testerISN: 0), path: [])]
         var seen: Set<String> = []
         for _ in 0..<8 {
@@ -140,12 +144,15 @@ final class Planner {
                     let name = spec.states[lane.model.state].name
                     let key = "\(name)|\(lane.socketOpen)|\(lane.passive)|\(lane.accepted)"
                     if found[name] == nil { found[name] = path }
-                    if seen.insert(key).inserted { next.append(Node(lane: lane, path: path)) }
+                    if seen.insert(key).inserted {
+                        next.append(Node(lane: lane, path: path))
+                        variants[name, default: []].append(path)
+                    }
                 }
             }
             frontier = next
         }
-        return found
+        return (found, variants)
     }
 
     // MARK: drawing inputs

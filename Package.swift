@@ -43,7 +43,7 @@ let package = Package(
             name: "TCPSpecCLI",
             dependencies: ["Spec", "Model", "Report", "Cases", "Checker", "Targets", "Link", "Wire", "Fuzzer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .executableTarget(name: "TCPSpecBench", dependencies: ["Spec", "Model", "Generator", "Link", "Targets", "Wire", "Fuzzer"]),
+        .executableTarget(name: "TCPSpecBench", dependencies: ["Spec", "Model", "Generator", "Link", "Targets", "Wire", "Fuzzer", "Report"]),
         .testTarget(name: "SpecTests", dependencies: ["Spec", "Model", "Report", "Generator"]),
         .testTarget(name: "ModelTests", dependencies: ["Spec", "Model", "Generator"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Spec", "Generator"]),

@@ -1,6 +1,7 @@
 import Foundation
 import Fuzzer
 import Link
+import Report
 import Spec
 import Targets
 
@@ -33,5 +34,20 @@ enum FuzzBench {
         let steps = Double(s.steps) / s.seconds
         print(String(format: "fuzz linux/%@: %.0f verdicted cases/s (%.0f steps/s, %d cases in %.1f s, goal >= 5000 cases/s); coverage %d of %d input classes, reached at %.1f s (goal: every reachable class within 5 s); RSS %.1f MiB at start, %.1f–%.1f MiB during, %.1f MiB at end (goal <= 100 MiB, flat); %d divergences (not minimized)",
                      spec.profile, s.casesPerSecond, steps, s.cases, s.seconds, s.cellsCovered, s.cellsTotal, plateau, rss0, rss.min() ?? 0, rss.max() ?? 0, rssMiB(), s.divergences.count))
+    }
+}
+
+/// The whole conformance suite against Linux: wall time from target start to report (goal <= 10 s).
+enum ConformBench {
+    static func run(spec: CompiledSpec) throws {
+        let t0 = Date()
+        let target = try LinuxTarget()
+        defer { target.close() }
+        var c = Fuzzer.Configuration()
+        c.minimize = true
+        let r = try Fuzzer(spec: spec, target: target, configuration: c).conform()
+        let wall = Date().timeIntervalSince(t0)
+        print(String(format: "conform linux/%@: %d tests in %.2f s wall (suite %.2f s; %d conform, %d diverge, %d unreachable, %d error); goal <= 10 s",
+                     spec.profile, r.results.count, wall, r.seconds, r.count(.conforms), r.count(.diverges), r.count(.unreachable), r.count(.error)))
     }
 }

@@ -10,6 +10,7 @@ import Spec
 //   $ swift run -c release tcpspec-bench compile    # profile compile time
 //   $ swift run -c release tcpspec-bench link       # SYN→RST round trips through the link vs raw AF_PACKET (root)
 //   $ swift run -c release tcpspec-bench fuzz [--seconds N]   # cases/s against Linux, coverage growth, RSS (root)
+//   $ swift run -c release tcpspec-bench conform   # the whole conformance suite against Linux, wall time (root)
 
 func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
@@ -91,4 +92,10 @@ if what == "all" || what == "fuzz" {
         let linux = SpecLoader.compile(profile: "linux", directory: specDir()).spec!
         try FuzzBench.run(spec: linux, seconds: secs)
     } catch { print("fuzz: not measured: \(error)") }
+}
+if what == "all" || what == "conform" {
+    do {
+        let linux = SpecLoader.compile(profile: "linux", directory: specDir()).spec!
+        try ConformBench.run(spec: linux)
+    } catch { print("conform: not measured: \(error)") }
 }

@@ -84,8 +84,22 @@ public enum ConformSuite {
 extension Fuzzer {
     /// Runs the conformance suite (or one shard of it: tests whose index is `shard.index - 1` modulo
     /// `shard.count`) and judges each test by the step that exercised its input class.
-    public func conform(shard: (index: Int, count: Int) = (1, 1), progress: ((Int, Int) -> Void)? = nil) throws -> ConformReport {
+    public func conform(shard: (index: Int, count: Int) = (1, 1), warmup: Double = 0, progress: ((Int, Int) -> Void)? = nil) throws -> ConformReport {
         let start = PcapLink.now
+        // Warm-up: fuzz for a while, keeping the first way into each input class, so that tests whose classes
+        // need a history the model search does not set up can replay one. Its own findings are not kept.
+        if warmup > 0 {
+            let saved = config
+            config.duration = warmup
+            config.maxCases = nil
+            config.corpus = nil
+            config.minimize = false
+            witnesses = [:]
+            _ = try run()
+            config = saved
+            summary = FuzzSummary()
+            signatures = config.corpus.map { CorpusWriter.existingSignatures($0) } ?? []
+        }
         let all = ConformSuite.build(spec)
         let tests = all.enumerated().filter { $0.offset % shard.count == shard.index - 1 }.map(\.element)
         // Each test is its own run; tests that share their first input class share it.
@@ -137,6 +151,11 @@ extension Fuzzer {
             let detour = Array(repeating: PlanItem.stay, count: stays)
             let target = cell.candidates[attempts[c] % n]
             lane.plan = ways[attempts[c] % ways.count].map { PlanItem.step($0) } + detour + [.cell(state: cell.state, event: cell.event, cell: target)]
+            // First, if the warm-up reached one of the test's classes, the way it did.
+            if attempts[c] == 0, let w = witness(cell.state, cell.event, cell.candidates) {
+                lane.plan = w.steps.dropLast().filter { if case .accept = $0 { false } else { true } }.map { PlanItem.step($0) }
+                    + [.cell(state: cell.state, event: cell.event, cell: w.cell)]
+            }
             lane.conformCell = c
             lane.caseIndex = summary.cases
             return lane
@@ -216,6 +235,14 @@ extension Fuzzer {
     }
 
     static let conformAttempts = 12
+
+    func witness(_ state: Int, _ event: EventKind, _ candidates: [Int]) -> (steps: [FuzzStep], cell: Int)? {
+        guard let ws = witnesses else { return nil }
+        for c in candidates {
+            if let w = ws[planner.key(state: state, event: event, cell: c)] { return (w, c) }
+        }
+        return nil
+    }
 
     /// A finished conformance lane's verdict: the step that carried the test's input decides.
     func verdict(_ lane: Lane) -> (ConformVerdict, String?, StepLog?, String?) {

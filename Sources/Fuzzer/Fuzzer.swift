@@ -64,6 +64,9 @@ public final class Fuzzer {
     var sampler: InputSampler
     var nextTuple = 0
     var signatures: Set<String> = []
+    /// When set, the first step sequence that exercised each input class (by the planner's key): conformance runs
+    /// replay them to reach classes their own search does not set up.
+    var witnesses: [Int: [FuzzStep]]?
     public internal(set) var summary = FuzzSummary()
 
     public init(spec: CompiledSpec, target: Target, configuration: Configuration) {
@@ -170,6 +173,10 @@ public final class Fuzzer {
             summary.steps += work.count
             for (k, (lane, _)) in work.enumerated() {
                 planner.record(lane.log.last!, stateBefore: before[k])
+                if witnesses != nil, let l = lane.log.last, !l.diverged, let ev = l.event, l.cell >= 0 {
+                    let key = planner.key(state: before[k], event: ev, cell: l.cell)
+                    if witnesses![key] == nil { witnesses![key] = lane.steps }
+                }
                 // After a divergence the model no longer knows the target's state: the case ends there.
                 if lane.diverged { lane.plan.removeAll() }
             }

@@ -45,7 +45,7 @@ enum ConformBench {
         defer { target.close() }
         var c = Fuzzer.Configuration()
         c.minimize = true
-        let r = try Fuzzer(spec: spec, target: target, configuration: c).conform()
+        let r = try Fuzzer(spec: spec, target: target, configuration: c).conform(warmup: 3)
         let wall = Date().timeIntervalSince(t0)
         print(String(format: "conform linux/%@: %d tests in %.2f s wall (suite %.2f s; %d conform, %d diverge, %d unreachable, %d error); goal <= 10 s",
                      spec.profile, r.results.count, wall, r.seconds, r.count(.conforms), r.count(.diverges), r.count(.unreachable), r.count(.error)))

@@ -28,8 +28,10 @@ struct ConformCommand: ParsableCommand {
     @Option(help: "Run one shard of the suite, i/n (1-based), e.g. 2/4.") var shard: String = "1/1"
     @Option(help: "The seed for drawing inputs (the suite itself is fixed).") var seed: UInt64 = 1
     @Option(help: "Connections in flight at once.") var lanes: Int = 64
+    @Option(help: "Fuzz this long first (seeded) to find ways into input classes the model's own search does not set up; 0 to skip.") var warmup: String = "3s"
 
     func validate() throws {
+        guard FuzzCommand.seconds(warmup) != nil else { throw ValidationError("--warmup takes a value like 3s or 500ms") }
         guard Self.parseShard(shard) != nil else { throw ValidationError("--shard is i/n with 1 <= i <= n, e.g. 2/4") }
         guard lanes >= 1 && lanes <= 4096 else { throw ValidationError("--lanes is 1 to 4096") }
     }
@@ -57,7 +59,7 @@ struct ConformCommand: ParsableCommand {
         config.targetName = targetOptions.target
         let fuzzer = Fuzzer(spec: spec, target: target, configuration: config)
         let tty = isatty(2) != 0
-        var report = try fuzzer.conform(shard: Self.parseShard(shard)!) { done, total in
+        var report = try fuzzer.conform(shard: Self.parseShard(shard)!, warmup: FuzzCommand.seconds(warmup)!) { done, total in
             guard tty else { return }
             FileHandle.standardError.write(Data(String(format: "\r\u{1B}[2Kconform: %d/%d input classes", done, total).utf8))
         }

@@ -84,14 +84,16 @@ public enum ConformSuite {
 extension Fuzzer {
     /// Runs the conformance suite (or one shard of it: tests whose index is `shard.index - 1` modulo
     /// `shard.count`) and judges each test by the step that exercised its input class.
-    public func conform(shard: (index: Int, count: Int) = (1, 1), warmup: Double = 0, progress: ((Int, Int) -> Void)? = nil) throws -> ConformReport {
+    /// `warmup` seconds of fuzzing first, or exactly `warmupCases` cases (reproducible: the same seed reaches the
+    /// same classes whatever the machine's speed).
+    public func conform(shard: (index: Int, count: Int) = (1, 1), warmup: Double = 0, warmupCases: Int? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> ConformReport {
         let start = PcapLink.now
         // Warm-up: fuzz for a while, keeping the first way into each input class, so that tests whose classes
         // need a history the model search does not set up can replay one. Its own findings are not kept.
-        if warmup > 0 {
+        if warmup > 0 || warmupCases != nil {
             let saved = config
-            config.duration = warmup
-            config.maxCases = nil
+            config.duration = warmupCases == nil ? warmup : 86_400
+            config.maxCases = warmupCases
             config.corpus = nil
             config.minimize = false
             witnesses = [:]

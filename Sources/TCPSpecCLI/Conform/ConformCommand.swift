@@ -29,6 +29,7 @@ struct ConformCommand: ParsableCommand {
     @Option(help: "The seed for drawing inputs (the suite itself is fixed).") var seed: UInt64 = 1
     @Option(help: "Connections in flight at once.") var lanes: Int = 64
     @Option(help: "Fuzz this long first (seeded) to find ways into input classes the model's own search does not set up; 0 to skip.") var warmup: String = "3s"
+    @Option(help: "Warm up with exactly this many fuzz cases instead (the same seed then reaches the same classes on any machine).") var warmupCases: Int?
 
     func validate() throws {
         guard FuzzCommand.seconds(warmup) != nil else { throw ValidationError("--warmup takes a value like 3s or 500ms") }
@@ -59,7 +60,7 @@ struct ConformCommand: ParsableCommand {
         config.targetName = targetOptions.target
         let fuzzer = Fuzzer(spec: spec, target: target, configuration: config)
         let tty = isatty(2) != 0
-        var report = try fuzzer.conform(shard: Self.parseShard(shard)!, warmup: FuzzCommand.seconds(warmup)!) { done, total in
+        var report = try fuzzer.conform(shard: Self.parseShard(shard)!, warmup: FuzzCommand.seconds(warmup)!, warmupCases: warmupCases) { done, total in
             guard tty else { return }
             FileHandle.standardError.write(Data(String(format: "\r\u{1B}[2Kconform: %d/%d input classes", done, total).utf8))
         }

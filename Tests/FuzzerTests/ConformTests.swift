@@ -61,6 +61,23 @@ struct ConformTests {
         #expect(merged.shards == ["1/2", "2/2"])
     }
 
+    @Test("with a case-bounded warm-up the same seed gives the same verdicts, test by test, and reaches more")
+    func warmupDeterminism() throws {
+        func run() throws -> ConformReport {
+            var c = Fuzzer.Configuration()
+            c.lanes = 32
+            c.seed = 7
+            c.targetName = "reference"
+            return try Fuzzer(spec: compiled9293, target: try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory), configuration: c)
+                .conform(warmupCases: 2000)
+        }
+        let a = try run(), b = try run()
+        #expect(a.results.map { "\($0.id) \($0.verdict)" } == b.results.map { "\($0.id) \($0.verdict)" })
+        let cold = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory))
+        #expect(a.count(.conforms) >= cold.count(.conforms), "\(a.count(.conforms)) with the warm-up, \(cold.count(.conforms)) without")
+        #expect(a.count(.diverges) == 0)
+    }
+
     @Test("a baseline accepts listed divergences, names new ones and ones no longer seen; bad files get file:line:col")
     func baseline() throws {
         var r = ConformReport(target: "t", profile: "p", shards: ["1/1"], seconds: 1, settings: [:], results: [])

@@ -303,7 +303,15 @@ public enum ConformRender {
     /// input matrix and every test.
     public static func html(_ r: ConformReport, svg: String?) -> String {
         let states = Array(Set(r.results.map(\.state))).sorted()
-        let events = Array(Set(r.results.map(\.event))).sorted()
+        // Columns: each call and timer, and arriving segments by their control bits (SYN, SYN,ACK, ACK, ...).
+        func column(_ t: ConformResult) -> String {
+            guard t.event == "SEGMENT" else { return t.event }
+            let words = t.input.split(separator: " ")
+            return words.count > 1 ? "rcv " + words[1] : "rcv"
+        }
+        let events = Array(Set(r.results.map(column))).sorted { a, b in
+            (a.hasPrefix("rcv") ? 1 : 0, a) < (b.hasPrefix("rcv") ? 1 : 0, b)
+        }
         var out = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>tcpspec conform: \(xml(r.target)) / \(xml(r.profile))</title>
@@ -334,7 +342,7 @@ public enum ConformRender {
         for s in states {
             out += "<tr><th>\(xml(s))</th>"
             for e in events {
-                let ts = r.results.filter { $0.state == s && $0.event == e }
+                let ts = r.results.filter { $0.state == s && column($0) == e }
                 if ts.isEmpty {
                     out += "<td></td>"
                     continue
@@ -346,7 +354,7 @@ public enum ConformRender {
             }
             out += "</tr>\n"
         }
-        out += "</table>\n<h2>Tests</h2>\n<table id=\"tests\"><tr><th>verdict</th><th>state</th><th>input</th><th>rule</th><th>expected / observed / why</th><th>citation</th></tr>\n"
+        out += "</table>\n<p>Each cell: tests that conform / tests; ✗ marks divergences (hover for the breakdown).</p>\n<h2>Tests</h2>\n<table id=\"tests\"><tr><th>verdict</th><th>state</th><th>input</th><th>rule</th><th>expected / observed / why</th><th>citation</th></tr>\n"
         for t in r.results.sorted(by: { ($0.verdict == .diverges ? 0 : 1, $0.id) < ($1.verdict == .diverges ? 0 : 1, $1.id) }) {
             var detail = ""
             if t.verdict == .diverges {

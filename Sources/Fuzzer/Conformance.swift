@@ -12,7 +12,6 @@ public struct ConformCase: Sendable {
     public var name: String
     public var state: Int
     public var event: EventKind
-    public var cell: Int
     /// Every input class where the rule decides with this partition of its guard: tried in order when one
     /// cannot be set up (the first may need a history the others do not).
     public var cells: [Int]
@@ -52,7 +51,7 @@ public enum ConformSuite {
                         let input = describeCell(spec, t, event: e, coords: coords)
                         let to = chain.finalState.flatMap { $0 == s ? nil : $0 }
                         out.append(ConformCase(id: id, name: "\(spec.states[s].name) / \(input) / \(spec.rules[r].id)", state: s, event: e,
-                                               cell: c, cells: [c], rule: r, input: input, to: to))
+                                               cells: [c], rule: r, input: input, to: to))
                     }
                 }
             }
@@ -106,7 +105,7 @@ extension Fuzzer {
         let tests = all.enumerated().filter { $0.offset % shard.count == shard.index - 1 }.map(\.element)
         // Each test is its own run; tests that share their first input class share it.
         var cellOf: [String: Int] = [:]
-        var cells: [(state: Int, event: EventKind, cell: Int, candidates: [Int])] = []
+        var cells: [(state: Int, event: EventKind, candidates: [Int])] = []
         var testsOf: [[Int]] = []
         for (i, t) in tests.enumerated() {
             let k = "\(t.state)|\(t.event.rawValue)|\(t.cells)"
@@ -114,7 +113,7 @@ extension Fuzzer {
                 testsOf[c].append(i)
             } else {
                 cellOf[k] = cells.count
-                cells.append((t.state, t.event, t.cell, t.cells))
+                cells.append((t.state, t.event, t.cells))
                 testsOf.append([i])
             }
         }

@@ -188,14 +188,15 @@ final class Session {
     func judge(_ lane: Lane, _ step: FuzzStep, _ stateBefore: String, _ tr: Transition?, _ raw: [Segment], _ observedState: String?, _ result: CallResult?) {
         // The target's ISN is bound by its first SYN: the model's numbers for it are relative to 0.
         var observed: [Segment] = []
-        let seenBefore = lane.seenFromTarget
+        // This step's new keys join `seenFromTarget` once the expected side has been judged against the old ones.
+        var seenNow: Set<SegmentKey> = []
         for var s in raw {
             if lane.targetISN == nil, s.ctl.contains(.syn) { lane.targetISN = s.seq }
             s.seq = s.seq &- (lane.targetISN ?? 0)
             // A segment seen before (same SEQ, control and length) is a retransmission, not a new output.
             let key = SegmentKey(s)
-            if lane.seenFromTarget.contains(key), key.length > 0 || key.ctl.contains(.syn) || key.ctl.contains(.fin) { continue }
-            lane.seenFromTarget.insert(key)
+            if key.occupiesSequence, lane.seenFromTarget.contains(key) || seenNow.contains(key) { continue }
+            seenNow.insert(key)
             observed.append(s)
         }
         // The target's receive window, as advertised, is what the model's acceptability test needs. Its right
@@ -246,9 +247,10 @@ final class Session {
             // A rule that sends again what the target already sent (a request retransmitting its SYN,ACK) is
             // judged as the observed side is: a retransmission is not a new output.
             let key = SegmentKey(s)
-            if seenBefore.contains(key), key.length > 0 || key.ctl.contains(.syn) || key.ctl.contains(.fin) { continue }
+            if key.occupiesSequence, lane.seenFromTarget.contains(key) { continue }
             expected.append(s)
         }
+        lane.seenFromTarget.formUnion(seenNow)
         let expectedState = spec.states[lane.model.state].name
         let e = SegmentKey.normalize(expected), o = SegmentKey.normalize(observed)
         if e != o, SegmentKey.coalesced(e) != o {

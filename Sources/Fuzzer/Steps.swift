@@ -49,6 +49,9 @@ struct SegmentKey: Hashable, Sendable, CustomStringConvertible {
         length = s.dataLength
     }
 
+    /// Text, SYN or FIN: a segment whose repetition is a retransmission rather than a new output.
+    var occupiesSequence: Bool { length > 0 || ctl.contains(.syn) || ctl.contains(.fin) }
+
     var description: String {
         var s = Notation.flags(ctl) + " \(seq):\(seq &+ length)(\(length))"
         if ctl.contains(.ack) { s += " ack \(ack)" }

@@ -30,8 +30,13 @@ struct CLITests {
     }
 
     static func run(_ args: [String], cwd: URL = repo) throws -> Result {
+        try exec(executable, args, cwd: cwd)
+    }
+
+    /// Any program, really started; its exit status and both outputs.
+    static func exec(_ path: String, _ args: [String], cwd: URL = repo) throws -> Result {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
+        p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
         p.currentDirectoryURL = cwd
         let out = Pipe(), err = Pipe()
@@ -130,17 +135,7 @@ struct CLITests {
 @Suite("tcpspec conform: reports read by real consumers")
 struct ConformCLITests {
     static func tool(_ name: String, _ args: [String]) throws -> CLITests.Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [name] + args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return CLITests.Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        try CLITests.exec("/usr/bin/env", [name] + args)
     }
 
     @Test("a seeded fault fails the run; junitparser reads the failures; Chromium renders the report; a baseline accepts them")

@@ -45,10 +45,7 @@ struct ConformCommand: ParsableCommand {
 
     func run() throws {
         // Read the baseline first: a bad one must fail before any work is done.
-        let entries = try baseline.map { path -> [BaselineEntry] in
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ConformFailure("cannot read baseline \(path)") }
-            do { return try Baseline.parse(text, file: path) } catch let f as Baseline.Failure { throw ConformFailure(f.description) }
-        }
+        let entries = try baseline.map(ConformOutput.readBaseline)
         let spec = try specOptions.compile()
         let target = try TargetFactory.make(targetOptions.target, options: targetOptions, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())
         defer { target.close() }
@@ -68,8 +65,7 @@ struct ConformCommand: ParsableCommand {
         if let entries, let path = baseline { Baseline.apply(entries, file: path, to: &report) }
         let paths = try ConformOutput.write(report, spec: spec, to: out)
         print(ConformOutput.summaryLine(report) + "\n" + paths)
-        let failing = report.baseline.map { !$0.new.isEmpty } ?? (report.count(.diverges) > 0)
-        if failing || report.count(.error) > 0 { throw ExitCode(1) }
+        try ConformOutput.exit(for: report)
     }
 }
 
@@ -120,15 +116,11 @@ struct MergeCommand: ParsableCommand {
                 if let p = merged.results[i][keyPath: kp] { merged.results[i][keyPath: kp] = (casesOut as NSString).appendingPathComponent((p as NSString).lastPathComponent) }
             }
         }
-        if let path = baseline {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ConformFailure("cannot read baseline \(path)") }
-            do { Baseline.apply(try Baseline.parse(text, file: path), file: path, to: &merged) } catch let f as Baseline.Failure { throw ConformFailure(f.description) }
-        }
+        if let path = baseline { Baseline.apply(try ConformOutput.readBaseline(path), file: path, to: &merged) }
         let spec = try? specOptions.compile(profile: merged.profile)
         let paths = try ConformOutput.write(merged, spec: spec, to: out)
         print(ConformOutput.summaryLine(merged) + "\n" + paths)
-        let failing = merged.baseline.map { !$0.new.isEmpty } ?? (merged.count(.diverges) > 0)
-        if failing || merged.count(.error) > 0 { throw ExitCode(1) }
+        try ConformOutput.exit(for: merged)
     }
 }
 
@@ -138,6 +130,17 @@ struct ConformFailure: Error, CustomStringConvertible {
 }
 
 enum ConformOutput {
+    static func readBaseline(_ path: String) throws -> [BaselineEntry] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ConformFailure("cannot read baseline \(path)") }
+        do { return try Baseline.parse(text, file: path) } catch let f as Baseline.Failure { throw ConformFailure(f.description) }
+    }
+
+    /// Exit 1 on an error, or on a divergence the baseline (if any) does not accept.
+    static func exit(for r: ConformReport) throws {
+        let failing = r.baseline.map { !$0.new.isEmpty } ?? (r.count(.diverges) > 0)
+        if failing || r.count(.error) > 0 { throw ExitCode(1) }
+    }
+
     static func summaryLine(_ r: ConformReport) -> String {
         var s = "conform \(r.target) against profile \(r.profile): \(r.results.count) tests in \(String(format: "%.1f", r.seconds)) s — "
         s += "\(r.count(.conforms)) conform, \(r.count(.diverges)) diverge, \(r.count(.unreachable)) unreachable, \(r.count(.error)) error"

@@ -5,11 +5,14 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <linux/tcp.h>
 #include <linux/if_tun.h>
@@ -325,6 +328,58 @@ int ts_tun_open(const char *name, int tap) {
         return -e;
     }
     return fd;
+}
+
+int ts_tun_create_persistent(const char *name, int tap) {
+    int fd = ts_tun_open(name, tap);
+    if (fd < 0) return fd;
+    int rc = ioctl(fd, TUNSETPERSIST, 1) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+int ts_spawn(const char *path, char *const argv[], char *const envp[], const char *dir, int in_fd, int out_fd, int err_fd) {
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) < 0) return -errno;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(report[0]);
+        close(report[1]);
+        return -e;
+    }
+    if (pid == 0) {
+        // Only async-signal-safe calls from here to execve: the parent has other threads.
+        int e = 0;
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) e = errno;
+        if (!e && getppid() != parent) _exit(0);  // the parent died already
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        if (!e && dup2(in_fd, 0) < 0) e = errno;
+        if (!e && dup2(out_fd, 1) < 0) e = errno;
+        if (!e && dup2(err_fd, 2) < 0) e = errno;
+        if (!e && dir && chdir(dir) < 0) e = errno;
+        if (!e) {
+            execve(path, argv, envp);
+            e = errno;
+        }
+        (void)!write(report[1], &e, sizeof e);
+        _exit(127);
+    }
+    close(report[1]);
+    int e = 0;
+    ssize_t n;
+    do { n = read(report[0], &e, sizeof e); } while (n < 0 && errno == EINTR);
+    close(report[0]);
+    if (n == sizeof e && e != 0) {
+        int status;
+        waitpid(pid, &status, 0);
+        return -e;
+    }
+    return pid;
 }
 
 int ts_set_linger(int fd, int on, int seconds) {

@@ -121,7 +121,9 @@ extension Fuzzer {
         var pending: [Int] = []
         for (c, cell) in cells.enumerated() {
             let name = spec.states[cell.state].name
-            if !Planner.events.contains(cell.event) {
+            if let call = Planner.socketCallName(cell.event), !target.capabilities.calls.contains(call) {
+                outcome[c] = (.unreachable, "the target does not offer the \(call) call (its capability list: \(target.capabilities.calls.sorted().joined(separator: ", ")))", nil, nil)
+            } else if !Planner.events.contains(cell.event) {
                 let why = cell.event == .status
                     ? "STATUS is not a call of the sockets API the targets offer"
                     : "\(cell.event.spelling) is not generated against a real stack (a timer the tester cannot cause without waiting)"
@@ -141,7 +143,7 @@ extension Fuzzer {
             guard next < pending.count else { return nil }
             let c = pending[next]
             next += 1
-            let lane = Lane(id: id, tuple: freshTuple(), spec: spec, testerISN: testerISN())
+            let lane = Lane(id: id, tuple: freshTuple(), spec: spec, testerISN: testerISN(), offered: target.capabilities.calls)
             lane.model.recordsInputClass = true
             let cell = cells[c]
             // Attempt k tries candidate class k mod n, along way k mod v into the state, after (k div n) mod 4

@@ -73,7 +73,7 @@ public final class Fuzzer {
         self.spec = spec
         self.target = target
         config = configuration
-        planner = Planner(spec: spec, seed: configuration.seed)
+        planner = Planner(spec: spec, seed: configuration.seed, offered: target.capabilities.calls)
         sampler = InputSampler(seed: configuration.seed)
         summary.cellsTotal = planner.universe.count
         if let dir = configuration.corpus { signatures = CorpusWriter.existingSignatures(dir) }
@@ -97,7 +97,7 @@ public final class Fuzzer {
     }
 
     func newLane(_ id: Int) -> Lane {
-        let lane = Lane(id: id, tuple: freshTuple(), spec: spec, testerISN: testerISN())
+        let lane = Lane(id: id, tuple: freshTuple(), spec: spec, testerISN: testerISN(), offered: target.capabilities.calls)
         lane.model.recordsInputClass = true
         lane.plan = planner.nextPlan()
         lane.caseIndex = summary.cases
@@ -265,7 +265,7 @@ public final class Fuzzer {
     func replay(_ steps: [FuzzStep], isn: UInt32? = nil, windowShrink: Bool = true) throws -> (steps: [FuzzStep], log: [StepLog], frames: [Frame])? {
         let session = Session(spec: spec, target: target, keepFrames: true)
         session.reportsWindowShrink = windowShrink
-        let lane = Lane(id: -1, tuple: freshTuple(), spec: spec, testerISN: isn ?? testerISN())
+        let lane = Lane(id: -1, tuple: freshTuple(), spec: spec, testerISN: isn ?? testerISN(), offered: target.capabilities.calls)
         for step in steps {
             if case .call(let c) = step, !lane.callAllowed(c, spec: spec) { continue }
             if case .accept = step, lane.accepted || !lane.passive || !lane.socketOpen { continue }

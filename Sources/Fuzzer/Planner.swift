@@ -27,7 +27,20 @@ final class Planner {
     /// when popped (scores only grow), so a plan costs O(log n) instead of a scan of every cell.
     var queue = MinHeap()
 
-    init(spec: CompiledSpec, seed: UInt64) {
+    /// The socket call that makes an RFC user call on a real stack.
+    static func socketCallName(_ e: EventKind) -> String? {
+        switch e {
+        case .openPassive: "listen"
+        case .openActive: "connect"
+        case .send: "send"
+        case .receive: "recv"
+        case .close: "close"
+        case .abort: "abort"
+        default: nil
+        }
+    }
+
+    init(spec: CompiledSpec, seed: UInt64, offered: Set<String>? = nil) {
         self.spec = spec
         rng = SplitMix64(seed: seed ^ 0x7063_7370_6563)
         var total = 0
@@ -46,7 +59,7 @@ final class Planner {
         }
         hits = Array(repeating: 0, count: total)
         attempts = Array(repeating: 0, count: total)
-        (recipes, variants) = Planner.searchRecipes(spec)
+        (recipes, variants) = Planner.searchRecipes(spec, offered: offered)
         reachable = universeCells.map { recipes[spec.states[$0.state].name] != nil }
         for (i, r) in reachable.enumerated() where r { queue.push(.init(score: 0, tie: rng.next(), index: i)) }
     }
@@ -103,21 +116,21 @@ final class Planner {
     }
 
     /// Shortest step sequences from CLOSED to each state (breadth-first over the model).
-    static func searchRecipes(_ spec: CompiledSpec) -> ([String: [FuzzStep]], [String: [[FuzzStep]]]) {
+    static func searchRecipes(_ spec: CompiledSpec, offered: Set<String>? = nil) -> ([String: [FuzzStep]], [String: [[FuzzStep]]]) {
         struct Node {
             var lane: Lane
             var path: [FuzzStep]
         }
         var found: [String: [FuzzStep]] = [spec.states[spec.initialState].name: []]
         var variants: [String: [[FuzzStep]]] = [spec.states[spec.initialState].name: [[]]]
-        var frontier = [Node(lane: Lane(id: -1, tuple: Tuple(targetPort: 0, testerPort: 0), spec: spec, testerISN: 0), path: [])]
+        var frontier = [Node(lane: Lane(id: -1, tuple: Tuple(targetPort: 0, testerPort: 0), spec: spec, testerISN: 0, offered: offered), path: [])]
         var seen: Set<String> = []
         for _ in 0..<8 {
             var next: [Node] = []
             for n in frontier {
                 for step in canonicalSteps(n.lane.model) {
                     if case .call(let c) = step, !n.lane.callAllowed(c, spec: spec) { continue }
-                    let lane = Lane(id: -1, tuple: n.lane.tuple, spec: spec, testerISN: 0)
+                    let lane = Lane(id: -1, tuple: n.lane.tuple, spec: spec, testerISN: 0, offered: offered)
                     lane.model = n.lane.model
                     lane.passive = n.lane.passive
                     lane.accepted = n.lane.accepted

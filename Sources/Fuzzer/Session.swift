@@ -48,8 +48,12 @@ final class Lane {
     var cellMissed: String?
     var caseIndex: Int = 0
 
-    init(id: Int, tuple: Tuple, spec: CompiledSpec, testerISN: UInt32) {
+    /// The calls the target offers (its agent's capability list); nil: all of them.
+    var offered: Set<String>?
+
+    init(id: Int, tuple: Tuple, spec: CompiledSpec, testerISN: UInt32, offered: Set<String>? = nil) {
         self.id = id
+        self.offered = offered
         self.tuple = tuple
         self.testerISN = testerISN
         model = TCPModel(spec: spec, configuration: .init(receiveWindow: 65535))
@@ -85,6 +89,7 @@ final class Lane {
     /// has been taken from the listener).
     func callAllowed(_ c: UserCall, spec: CompiledSpec) -> Bool {
         let state = spec.states[model.state].name
+        if let o = offered, let name = FuzzStep.call(c).socketCall?.name, !o.contains(name) { return false }
         switch c {
         case .openActive, .openPassive: return !socketOpen && steps.isEmpty
         case .status: return false

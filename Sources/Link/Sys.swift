@@ -9,6 +9,11 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
     public var operation: String
     public var errno: Int32
 
+    public init(operation: String, errno: Int32) {
+        self.operation = operation
+        self.errno = errno
+    }
+
     public var description: String { "\(operation): \(String(cString: strerror(errno))) (errno \(errno))" }
     public var isPermission: Bool { errno == EPERM || errno == EACCES }
 }
@@ -94,6 +99,43 @@ public enum Sys {
     }
 
     public static func tunOpen(_ name: String, tap: Bool) throws(SystemError) -> Int32 { try check(ts_tun_open(name, tap ? 1 : 0), "open /dev/net/tun (\(name))") }
+    public static func tunCreatePersistent(_ name: String, tap: Bool) throws(SystemError) {
+        try check(ts_tun_create_persistent(name, tap ? 1 : 0), "create \(tap ? "TAP" : "TUN") device \(name)")
+    }
+
+    /// Starts a program in the calling thread's namespace; it is killed when that thread ends (see `ts_spawn`).
+    public static func spawn(_ path: String, arguments: [String], environment: [String], directory: String?,
+                             stdin: Int32, stdout: Int32, stderr: Int32) throws(SystemError) -> Int32 {
+        func cArray(_ a: [String]) -> [UnsafeMutablePointer<CChar>?] { a.map { strdup($0) } + [nil] }
+        let argv = cArray([path] + arguments), envp = cArray(environment)
+        defer {
+            for p in argv { free(p) }
+            for p in envp { free(p) }
+        }
+        let rc = argv.withUnsafeBufferPointer { a in
+            envp.withUnsafeBufferPointer { e in ts_spawn(path, a.baseAddress, e.baseAddress, directory, stdin, stdout, stderr) }
+        }
+        return try check(rc, "start \(path)")
+    }
+
+    /// A pipe whose ends are close-on-exec (the child gets its copies through dup2).
+    public static func pipe() throws(SystemError) -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        try checkErrno(Glibc.pipe(&fds), "pipe")
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return (fds[0], fds[1])
+    }
+
+    /// Sends `signal` to a process tcpspec started, by its pid.
+    public static func kill(_ pid: Int32, _ signal: Int32) { _ = Glibc.kill(pid, signal) }
+
+    /// The exit status of a child if it has ended (reaping it), without waiting.
+    public static func reap(_ pid: Int32, wait: Bool = false) -> Int32? {
+        var status: Int32 = 0
+        let rc = waitpid(pid, &status, wait ? 0 : WNOHANG)
+        return rc == pid ? status : nil
+    }
+
     public static func setLinger(_ fd: Int32, on: Bool, seconds: Int32) throws(SystemError) { try check(ts_set_linger(fd, on ? 1 : 0, seconds), "setsockopt(SO_LINGER)") }
     public static func tcpStateOf(_ fd: Int32) -> Int32 { ts_tcp_state_of(fd) }
     /// accept4(SOCK_NONBLOCK | SOCK_CLOEXEC): the new descriptor, or -errno.

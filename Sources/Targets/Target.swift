@@ -19,6 +19,9 @@ public enum SocketCall: Hashable, Sendable, CustomStringConvertible {
 
     public enum ShutdownHow: String, Hashable, Sendable { case rd, wr, rdwr }
 
+    /// The call's name in capability lists and the agent protocol.
+    public var name: String { String(description.split(separator: " ")[0]) }
+
     public var description: String {
         switch self {
         case .listen(let b): "listen \(b)"
@@ -149,7 +152,8 @@ extension Target {
     /// A frame from the tester to the target carrying `tcp`.
     public func frame(_ tcp: TCPHeader) -> Packet {
         let ip: IPHeader = targetIP.isV6 ? .v6(IPv6Header(source: testerIP, destination: targetIP)) : .v4(IPv4Header(source: testerIP, destination: targetIP))
-        return Packet(ethernet: EthernetHeader(destination: targetMAC, source: testerMAC), ip: ip, tcp: tcp)
+        // A TUN device carries IP packets: no Ethernet header.
+        return Packet(ethernet: link.linkType == .ethernet ? EthernetHeader(destination: targetMAC, source: testerMAC) : nil, ip: ip, tcp: tcp)
     }
 }
 

@@ -56,6 +56,15 @@ int ts_tcp_lookup(int diag_fd, int family, const uint8_t *src, uint16_t sport, c
 
 // TUN/TAP: opens /dev/net/tun and attaches to (or creates) `name`; tap = 1 for Ethernet frames.
 int ts_tun_open(const char *name, int tap);
+// Creates `name` as a persistent TUN/TAP device (it outlives this descriptor, and goes with its namespace) and
+// closes it, so that a stack started later can attach to it by name. 0 or -errno.
+int ts_tun_create_persistent(const char *name, int tap);
+
+// Starts `path` (an absolute path) with argv/envp in `dir`, its stdin/stdout/stderr on the given descriptors,
+// in the calling thread's network namespace, with PR_SET_PDEATHSIG = SIGKILL (it dies with the thread that
+// started it, even when tcpspec is killed) and default signal dispositions. The pid, or -errno (an exec failure
+// is reported through a close-on-exec pipe, not as a child that exits 127).
+int ts_spawn(const char *path, char *const argv[], char *const envp[], const char *dir, int in_fd, int out_fd, int err_fd);
 
 // Socket options Swift cannot spell portably.
 int ts_set_linger(int fd, int on, int seconds);

@@ -26,7 +26,46 @@ enum TargetFactory {
                 throw ExitCode(3)
             }
         }
-        printError("tcpspec: unknown target '\(name)'; targets: linux, reference, reference:FAULT")
-        throw ExitCode(2)
+        return try userspace(name)
+    }
+
+    /// The checkout this binary was built from (for `Targets/` when run from elsewhere).
+    static let checkout = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().path
+
+    /// The described targets in ./Targets and the checkout's Targets.
+    static func describedTargets() -> [String] {
+        var names: Set<String> = []
+        for dir in [FileManager.default.currentDirectoryPath, checkout] {
+            let d = URL(fileURLWithPath: dir).appendingPathComponent("Targets").path
+            for f in (try? FileManager.default.contentsOfDirectory(atPath: d)) ?? [] where f.hasSuffix(".toml") { names.insert(String(f.dropLast(5))) }
+        }
+        return names.sorted()
+    }
+
+    /// A userspace stack from its description (docs/agent-protocol.md): `Targets/NAME.toml` or a path.
+    static func userspace(_ name: String) throws -> Target {
+        guard let path = TargetDescription.locate(name, checkout: checkout) else {
+            let known = (["linux", "reference", "reference:FAULT"] + describedTargets()).joined(separator: ", ")
+            printError("tcpspec: unknown target '\(name)': no Targets/\(name).toml here or in \(checkout); targets: \(known), or a path to a target description")
+            throw ExitCode(2)
+        }
+        let description: TargetDescription
+        do {
+            description = try TargetDescription.load(path)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(2)
+        }
+        guard getuid() == 0 || DoctorCommand.effectiveCapabilities() & (1 << 12) != 0 else {
+            printError("tcpspec: target \(description.name) needs root (or CAP_NET_ADMIN) to make its namespace and TAP device")
+            throw ExitCode(3)
+        }
+        do {
+            return try AgentTarget(description)
+        } catch {
+            printError("tcpspec: the target \(description.name) did not start: \(error)")
+            throw ExitCode(3)
+        }
     }
 }

@@ -5,16 +5,13 @@ import Targets
 
 /// Options shared by the commands that drive a target.
 struct TargetOptions: ParsableArguments {
-    @Option(help: "The stack under test: linux (the local kernel in namespaces tcpspec makes), reference (the model itself, in process), or reference:FAULT (with a seeded fault).") var target: String = "linux"
+    @Option(help: "The stack under test: linux (the local kernel in namespaces tcpspec makes), reference (the model itself, in process), reference:FAULT (with a seeded fault), NAME (a userspace stack described in Targets/NAME.toml, e.g. pytcp) or the path of a target description.") var target: String = "linux"
     @Option(help: "IP version of the connection under test: 4 or 6.") var ip: Int = 4
     @Option(name: .customLong("sysctl"), help: "A target-namespace sysctl, KEY=VALUE (repeatable), over the defaults chosen for determinism.")
     var sysctls: [String] = []
 
     func validate() throws {
         guard ip == 4 || ip == 6 else { throw ValidationError("--ip is 4 or 6") }
-        guard target == "linux" || target == "reference" || target.hasPrefix("reference:") else {
-            throw ValidationError("unknown target '\(target)'; targets: linux, reference, reference:FAULT")
-        }
         for s in sysctls where !(s.contains("=") && s.hasPrefix("net.")) {
             throw ValidationError("--sysctl takes net.KEY=VALUE, got '\(s)'")
         }

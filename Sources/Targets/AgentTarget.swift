@@ -1,0 +1,419 @@
+import Foundation
+import Link
+import Wire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The stack failed as a program (not as TCP): it exited, stopped answering, or broke the agent protocol.
+/// The fuzzer keeps the running case as a finding and restarts the target.
+public struct TargetFailure: Error, CustomStringConvertible, Sendable {
+    public enum Kind: String, Sendable {
+        case exited = "target-crash"
+        case hung = "target-hang"
+        case protocolError = "target-protocol"
+        case startFailed = "target-start"
+    }
+    public var kind: Kind
+    public var detail: String
+    /// The last lines the agent wrote to stderr.
+    public var log: String
+
+    public var description: String {
+        var s = "\(kind.rawValue): \(detail)"
+        if !log.isEmpty { s += "\n--- the agent's last stderr lines ---\n" + log }
+        return s
+    }
+}
+
+/// A userspace stack attached to a TAP/TUN device in a namespace tcpspec makes, driven through its agent
+/// (docs/agent-protocol.md). Frames go through libpcap on the device exactly as on the Linux target's veth.
+public final class AgentTarget: Target, @unchecked Sendable {
+    public let stack: TargetDescription
+    public let interface = "tcpspec-tap"
+    let namespace: NamespaceThread
+    let pcap: PcapLink
+    public var link: FrameLink { pcap }
+    public let testerMAC = MACAddress([0x02, 0x00, 0x00, 0x77, 0x00, 0x01])
+    public var targetMAC: MACAddress { stack.mac }
+    public let testerIP: IPAddress
+    public let targetIP: IPAddress
+    public private(set) var capabilities = Capabilities(calls: [], reportsState: false)
+    /// What the agent said of itself in its hello (`stack`).
+    public private(set) var stackVersion = ""
+    public private(set) var starts = 0
+
+    private var pid: Int32 = -1
+    private var toAgent: Int32 = -1
+    private var fromAgent: Int32 = -1
+    private var logFD: Int32 = -1
+    private var buffer: [UInt8] = []
+    private var nextID = 1
+    private var probeSeq: UInt32 = 1
+
+    public var settings: [(String, String)] {
+        var s: [(String, String)] = [("target", stack.name), ("stack", stackVersion), ("link", stack.link.rawValue), ("ip", "\(stack.ip.rawValue)"),
+                                     ("state reports", capabilities.reportsState ? "yes" : "no (judged on segments alone)")]
+        if stack.barrier == .quiet { s.append(("barrier", "quiet \(Int(stack.quietTime * 1000)) ms")) }
+        s += stack.settings.map { ($0.0, $0.1.hasPrefix("\"") ? String($0.1.dropFirst().dropLast()) : $0.1) }
+        return s
+    }
+
+    /// Installs the stack if its description says how and it is missing, makes the namespace and device, starts
+    /// the agent and waits for its hello.
+    public init(_ description: TargetDescription) throws {
+        stack = description
+        switch description.ip {
+        case .v4:
+            testerIP = IPAddress("192.0.2.1")!
+            targetIP = IPAddress("192.0.2.2")!
+        case .v6:
+            testerIP = IPAddress("2001:db8::1")!
+            targetIP = IPAddress("2001:db8::2")!
+        }
+        try Self.installIfNeeded(description)
+        namespace = try NamespaceThread(name: "stack", newNamespace: true)
+        let (iface, tap, mtu) = (interface, description.link == .tap, description.mtu)
+        do {
+            try namespace.run {
+                // No kernel IPv6 on the device either: no router solicitations or DAD probes to confuse the stack.
+                for key in ["net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"] { try? Sys.writeSysctl(key, "1") }
+                try Sys.tunCreatePersistent(iface, tap: tap)
+                try? Sys.writeSysctl("net.ipv6.conf.\(iface).disable_ipv6", "1")
+                let nl = try Sys.rtnlOpen()
+                defer { Sys.close(nl) }
+                try Sys.linkSet(nl, try Sys.linkIndex(iface), up: true, mac: nil, mtu: Int32(mtu))
+            }
+            pcap = try PcapLink(interface: iface, on: namespace, filter: "tcp and src host \(targetIP)")
+        } catch {
+            namespace.stop()
+            throw error
+        }
+        do {
+            try start()
+        } catch {
+            stopAgent()
+            namespace.stop()
+            throw error
+        }
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    static func installIfNeeded(_ d: TargetDescription) throws {
+        guard let marker = d.installed, !FileManager.default.fileExists(atPath: marker), !d.install.isEmpty else { return }
+        FileHandle.standardError.write("tcpspec: installing target \(d.name): \(d.install.joined(separator: " ")) (in \(d.workingDirectory))\n".data(using: .utf8)!)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = d.install
+        p.currentDirectoryURL = URL(fileURLWithPath: d.workingDirectory)
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        do { try p.run() } catch {
+            throw TargetFailure(kind: .startFailed, detail: "\(d.file): the install command \(d.install) did not start: \(error)", log: "")
+        }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, FileManager.default.fileExists(atPath: marker) else {
+            let tail = String(decoding: data, as: UTF8.self).split(separator: "\n").suffix(15).joined(separator: "\n")
+            throw TargetFailure(kind: .startFailed, detail: "\(d.file): the install command \(d.install) failed (status \(p.terminationStatus)) or did not make \(marker)", log: tail)
+        }
+    }
+
+    /// The program to run: a path relative to the working directory, or a name looked up in PATH.
+    func resolveProgram() throws -> String {
+        let p = stack.command[0]
+        if p.contains("/") {
+            let abs = p.hasPrefix("/") ? p : URL(fileURLWithPath: stack.workingDirectory).appendingPathComponent(p).standardizedFileURL.path
+            guard FileManager.default.isExecutableFile(atPath: abs) else {
+                throw TargetFailure(kind: .startFailed, detail: "\(stack.file): the agent program \(abs) is missing or not executable\(stack.install.isEmpty ? "" : " (install: \(stack.install.joined(separator: " ")))")", log: "")
+            }
+            return abs
+        }
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let c = "\(dir)/\(p)"
+            if FileManager.default.isExecutableFile(atPath: c) { return c }
+        }
+        throw TargetFailure(kind: .startFailed, detail: "\(stack.file): the agent program '\(p)' is not in PATH", log: "")
+    }
+
+    /// Starts the agent in the namespace and reads its hello.
+    func start() throws {
+        let program = try resolveProgram()
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TCPSPEC_") }
+        for (k, v) in stack.environment { env[k] = v }
+        env["TCPSPEC_AGENT_VERSION"] = "1"
+        env["TCPSPEC_IFACE"] = interface
+        env["TCPSPEC_LINK"] = stack.link.rawValue
+        env["TCPSPEC_MAC"] = "\(stack.mac)"
+        env["TCPSPEC_IP"] = "\(targetIP)"
+        env["TCPSPEC_PREFIX"] = stack.ip == .v4 ? "24" : "64"
+        env["TCPSPEC_PEER_IP"] = "\(testerIP)"
+        env["TCPSPEC_PEER_MAC"] = "\(testerMAC)"
+        env["TCPSPEC_SETTINGS"] = stack.settingsJSON
+        let environment = env.map { "\($0.key)=\($0.value)" }.sorted()
+        let args = Array(stack.command.dropFirst())
+        let dir = stack.workingDirectory
+        let inPipe = try Sys.pipe(), outPipe = try Sys.pipe()
+        // stderr goes to an unlinked file: readable for its tail, gone with tcpspec whatever ends it.
+        let logPath = "/tmp/tcpspec-agent-\(getpid())-\(starts).log"
+        let log = open(logPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard log >= 0 else { throw SystemError(operation: "open \(logPath)", errno: errno) }
+        unlink(logPath)
+        defer {
+            Sys.close(inPipe.read)
+            Sys.close(outPipe.write)
+        }
+        // Spawned from the namespace's thread: the agent is born in the namespace and dies with the thread.
+        let child = try namespace.run {
+            try Sys.spawn(program, arguments: args, environment: environment, directory: dir, stdin: inPipe.read, stdout: outPipe.write, stderr: log)
+        }
+        pid = child
+        toAgent = inPipe.write
+        fromAgent = outPipe.read
+        logFD = log
+        buffer = []
+        starts += 1
+        let hello: [String: Any]
+        do {
+            guard let line = try readLine(timeout: stack.readyTimeout, waitingFor: "its hello line") else {
+                throw TargetFailure(kind: .startFailed, detail: "the agent closed its stdout before its hello", log: logTail())
+            }
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                throw TargetFailure(kind: .startFailed, detail: "the agent's first line is not a JSON object: \(line.prefix(200))", log: logTail())
+            }
+            hello = obj
+        } catch var f as TargetFailure {
+            f.kind = .startFailed
+            f.detail = "\(stack.name) (\(stack.file)) did not start: \(f.detail)"
+            throw f
+        }
+        guard hello["agent"] as? String == "tcpspec" else {
+            throw TargetFailure(kind: .startFailed, detail: "the agent's hello lacks \"agent\": \"tcpspec\": \(hello)", log: logTail())
+        }
+        guard (hello["version"] as? Int) == 1 else {
+            throw TargetFailure(kind: .startFailed, detail: "the agent speaks protocol version \(hello["version"] ?? "?"); this tcpspec speaks 1", log: logTail())
+        }
+        let calls = Set((hello["calls"] as? [String]) ?? [])
+        let unknown = calls.subtracting(Self.protocolCalls)
+        guard unknown.isEmpty else {
+            throw TargetFailure(kind: .startFailed, detail: "the agent offers calls the protocol does not have: \(unknown.sorted())", log: logTail())
+        }
+        capabilities = Capabilities(calls: calls, reportsState: (hello["state"] as? Bool) ?? false)
+        stackVersion = (hello["stack"] as? String) ?? stack.name
+    }
+
+    static let protocolCalls: Set<String> = ["listen", "accept", "connect", "send", "recv", "shutdown", "close", "abort", "setsockopt"]
+
+    /// The last lines the agent wrote to stderr.
+    public func logTail(lines: Int = 20) -> String {
+        guard logFD >= 0 else { return "" }
+        let size = lseek(logFD, 0, SEEK_END)
+        let from = max(0, Int(size) - 8192)
+        var buf = [UInt8](repeating: 0, count: Int(size) - from)
+        let n = buf.withUnsafeMutableBytes { pread(logFD, $0.baseAddress, $0.count, off_t(from)) }
+        guard n > 0 else { return "" }
+        return String(decoding: buf.prefix(n), as: UTF8.self).split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+
+    /// How the agent ended, if it has: reaps it.
+    func exitStatus() -> String? {
+        guard pid > 0, let st = Sys.reap(pid) else { return nil }
+        pid = -1
+        let sig = st & 0x7f
+        return sig == 0 ? "exited with status \((st >> 8) & 0xff)" : "killed by signal \(sig)"
+    }
+
+    /// One line from the agent, or nil at end of file; a hang after `timeout` seconds.
+    func readLine(timeout: Double, waitingFor what: @autoclosure () -> String) throws -> String? {
+        let deadline = PcapLink.now + timeout
+        while true {
+            if let nl = buffer.firstIndex(of: 0x0A) {
+                let line = String(decoding: buffer[..<nl], as: UTF8.self)
+                buffer.removeSubrange(...nl)
+                return line
+            }
+            let left = deadline - PcapLink.now
+            if left <= 0 {
+                throw TargetFailure(kind: .hung, detail: "the agent did not answer within \(Int(timeout * 1000)) ms, waiting for \(what())", log: logTail())
+            }
+            var pfd = pollfd(fd: fromAgent, events: Int16(POLLIN), revents: 0)
+            let rc = poll(&pfd, 1, Int32(max(1, (left * 1000).rounded(.up))))
+            if rc < 0 && errno == EINTR { continue }
+            if rc <= 0 { continue }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fromAgent, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return nil }
+            buffer += chunk.prefix(n)
+        }
+    }
+
+    /// Sends requests (pipelined) and reads their responses in order.
+    func request(_ bodies: [String]) throws -> [[String: Any]] {
+        guard !bodies.isEmpty else { return [] }
+        guard pid > 0 else { throw TargetFailure(kind: .exited, detail: "the agent is not running", log: logTail()) }
+        let first = nextID
+        var text = ""
+        for b in bodies {
+            text += "{\"id\":\(nextID),\(b)}\n"
+            nextID += 1
+        }
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { Glibc.write(toAgent, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { throw died("its stdin closed (\(String(cString: strerror(errno))))") }
+            bytes = bytes.dropFirst(n)
+        }
+        var out: [[String: Any]] = []
+        for k in 0..<bodies.count {
+            guard let line = try readLine(timeout: stack.callTimeout, waitingFor: "the answer to \(bodies[k])") else {
+                throw died("its stdout closed while tcpspec waited for the answer to \(bodies[k])")
+            }
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], (obj["id"] as? Int) == first + k else {
+                throw TargetFailure(kind: .protocolError, detail: "the agent answered \(bodies[k]) with \(line.prefix(300)) (expected a JSON object with \"id\": \(first + k))", log: logTail())
+            }
+            if let e = obj["error"] as? String {
+                throw TargetFailure(kind: .protocolError, detail: "the agent failed on \(bodies[k]): \(e)", log: logTail())
+            }
+            out.append(obj)
+        }
+        return out
+    }
+
+    func died(_ why: String) -> TargetFailure {
+        usleep(20_000)
+        let status = exitStatus() ?? "still running"
+        return TargetFailure(kind: .exited, detail: "the agent \(status): \(why)", log: logTail())
+    }
+
+    static func body(_ c: SocketCall, _ t: Tuple) -> String {
+        let conn = "\"port\":\(t.targetPort),\"peer\":\(t.testerPort)"
+        switch c {
+        case .listen(let b): return "\"op\":\"listen\",\(conn),\"backlog\":\(b)"
+        case .connect: return "\"op\":\"connect\",\(conn)"
+        case .accept: return "\"op\":\"accept\",\(conn)"
+        case .send(let n): return "\"op\":\"send\",\(conn),\"n\":\(n)"
+        case .recv(let n): return "\"op\":\"recv\",\(conn),\"n\":\(n)"
+        case .shutdown(let h): return "\"op\":\"shutdown\",\(conn),\"how\":\"\(h.rawValue)\""
+        case .close: return "\"op\":\"close\",\(conn)"
+        case .abort: return "\"op\":\"abort\",\(conn)"
+        case .release: return "\"op\":\"release\",\(conn)"
+        case .setsockopt(let n, let v): return "\"op\":\"setsockopt\",\(conn),\"name\":\(TargetDescription.jsonString(n)),\"value\":\(v)"
+        }
+    }
+
+    static func result(_ r: [String: Any]) -> CallResult {
+        if let v = r["ok"] as? Int { return CallResult(value: v) }
+        if let e = r["errno"] as? String { return CallResult(value: -1, errno: Errno.value(e) ?? EINVAL) }
+        return CallResult(value: -1, errno: EINVAL)
+    }
+
+    public func call(_ c: SocketCall, on tuple: Tuple) throws -> CallResult {
+        try exchange(calls: [(c, tuple)], inject: [], states: []).results[0]
+    }
+
+    public func state(of tuple: Tuple) throws -> String? { try states(of: [tuple])[tuple] ?? nil }
+
+    public func states(of tuples: [Tuple]) throws -> [Tuple: String?] {
+        var out: [Tuple: String?] = [:]
+        guard !tuples.isEmpty else { return out }
+        guard capabilities.reportsState else {
+            for t in tuples { out[t] = .some(nil) }
+            return out
+        }
+        let conns = tuples.map { "[\($0.targetPort),\($0.testerPort)]" }.joined(separator: ",")
+        let r = try request(["\"op\":\"state\",\"conns\":[\(conns)]"])[0]
+        guard let names = r["states"] as? [Any], names.count == tuples.count else {
+            throw TargetFailure(kind: .protocolError, detail: "the agent answered a state request for \(tuples.count) connections with \(r)", log: logTail())
+        }
+        for (t, n) in zip(tuples, names) {
+            if let s = n as? String {
+                guard TCPStateName.all.contains(s) else {
+                    throw TargetFailure(kind: .protocolError, detail: "the agent reported state '\(s)', not an RFC 9293 name (\(TCPStateName.all.joined(separator: " ")))", log: logTail())
+                }
+                out[t] = s
+            } else {
+                out[t] = .some(nil)
+            }
+        }
+        return out
+    }
+
+    public func inject(_ frames: [[UInt8]]) throws {
+        for f in frames { try pcap.inject(f) }
+    }
+
+    public func exchange(calls: [(SocketCall, Tuple)], inject frames: [[UInt8]], states tuples: [Tuple]) throws -> Exchange {
+        // A call the stack does not offer is refused here, as the sockets API would refuse an unknown operation.
+        var results: [CallResult?] = calls.map { c, _ in
+            switch c {
+            case .release, .close: nil
+            default:
+                capabilities.calls.contains(c.name) ? nil : CallResult(value: -1, errno: EOPNOTSUPP)
+            }
+        }
+        let asked = calls.indices.filter { results[$0] == nil }
+        let answers = try request(asked.map { Self.body(calls[$0].0, calls[$0].1) })
+        for (k, i) in asked.enumerated() { results[i] = Self.result(answers[k]) }
+        if !frames.isEmpty { try inject(frames) }
+        let got = try barrier()
+        return Exchange(results: results.map { $0! }, frames: got, states: try states(of: tuples))
+    }
+
+    public func barrier() throws -> [Frame] {
+        if stack.barrier == .quiet {
+            var frames: [Frame] = []
+            while let f = pcap.next(timeout: stack.quietTime) { frames.append(f) }
+            return frames
+        }
+        probeSeq &+= 1
+        let seq = probeSeq
+        try pcap.inject(frame(TCPHeader(sourcePort: LinuxTarget.probeTesterPort, destinationPort: LinuxTarget.probeTargetPort, seq: seq, flags: .syn)).encode())
+        var frames: [Frame] = []
+        let deadline = PcapLink.now + max(2, stack.callTimeout)
+        while PcapLink.now < deadline {
+            guard let f = pcap.next(timeout: deadline - PcapLink.now) else { break }
+            if let p = try? Packet.decode(f.bytes, link: pcap.linkType), p.tcp.destinationPort == LinuxTarget.probeTesterPort, p.tcp.sourcePort == LinuxTarget.probeTargetPort {
+                if p.tcp.ack == seq &+ 1 { return frames }
+                continue
+            }
+            frames.append(f)
+        }
+        if let st = exitStatus() { throw TargetFailure(kind: .exited, detail: "the agent \(st)", log: logTail()) }
+        throw TargetFailure(kind: .hung, detail: "the stack did not answer the barrier probe (a SYN to port \(LinuxTarget.probeTargetPort)) within \(Int(max(2, stack.callTimeout))) s; a stack that does not reset a SYN to a closed port needs barrier = \"quiet\"", log: logTail())
+    }
+
+    /// Ends the agent (by its pid: `quit`, then SIGTERM, then SIGKILL) and starts it again.
+    public func restart() throws {
+        stopAgent()
+        try start()
+    }
+
+    func stopAgent() {
+        if pid > 0 {
+            if toAgent >= 0 {
+                let q = "{\"id\":\(nextID),\"op\":\"quit\"}\n"
+                nextID += 1
+                _ = q.withCString { Glibc.write(toAgent, $0, strlen($0)) }
+            }
+            var ended = false
+            for (sig, wait) in [(Int32(0), 1.0), (SIGTERM, 1.0), (SIGKILL, 5.0)] where !ended {
+                if sig != 0 { Sys.kill(pid, sig) }
+                let end = PcapLink.now + wait
+                while PcapLink.now < end, !ended {
+                    if Sys.reap(pid) != nil { ended = true } else { usleep(2000) }
+                }
+            }
+            pid = -1
+        }
+        for fd in [toAgent, fromAgent, logFD] where fd >= 0 { Sys.close(fd) }
+        (toAgent, fromAgent, logFD) = (-1, -1, -1)
+    }
+
+    public func close() {
+        stopAgent()
+        namespace.stop()
+    }
+}

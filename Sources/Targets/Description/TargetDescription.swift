@@ -1,0 +1,195 @@
+import Foundation
+import Link
+import Wire
+
+/// A userspace stack's target description (`Targets/NAME.toml`, docs/agent-protocol.md): how to start its agent,
+/// the device it attaches to, and the settings recorded with every result.
+///
+/// ```
+/// tcpspec fuzz --target pytcp            # Targets/pytcp.toml
+/// tcpspec conform --target ./my-stack.toml --out out/mine
+/// ```
+public struct TargetDescription: Sendable {
+    public enum LinkKind: String, Sendable { case tap, tun }
+    public enum Barrier: String, Sendable { case rst, quiet }
+
+    /// The file it was read from, and its directory (paths in it are relative to that).
+    public var file: String
+    public var directory: String
+    public var name: String
+    public var summary: String = ""
+    public var command: [String]
+    /// The agent's working directory (absolute).
+    public var workingDirectory: String
+    public var environment: [(String, String)] = []
+    public var readyTimeout: Double = 30
+    public var callTimeout: Double = 5
+    public var install: [String] = []
+    /// A path that exists once `install` has run (absolute).
+    public var installed: String?
+    public var link: LinkKind = .tap
+    public var ip: IPVersion = .v4
+    public var mac = MACAddress([0x02, 0x00, 0x00, 0x77, 0x00, 0x02])
+    public var mtu = 1500
+    public var barrier: Barrier = .rst
+    public var quietTime: Double = 0.05
+    /// `[settings]`, in file order, as JSON literals (strings quoted), handed to the agent.
+    public var settings: [(String, String)] = []
+
+    public typealias Failure = TOMLReader.Failure
+
+    /// Reads and checks a description; every error names its file, line and column.
+    public static func load(_ path: String) throws -> TargetDescription {
+        let url = URL(fileURLWithPath: path)
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw Failure(file: path, at: .init(line: 1, column: 1), message: FileManager.default.fileExists(atPath: path) ? "not a readable UTF-8 file" : "no such file")
+        }
+        return try parse(text, file: path, directory: url.deletingLastPathComponent().standardizedFileURL.path)
+    }
+
+    public static func parse(_ text: String, file: String, directory: String) throws(Failure) -> TargetDescription {
+        let tables = try TOMLReader.read(text, file: file)
+        func fail(_ at: TOMLReader.Position, _ m: String) -> Failure { Failure(file: file, at: at, message: m) }
+        func string(_ e: TOMLReader.Entry) throws(Failure) -> String {
+            guard case .string(let s) = e.value.value else { throw fail(e.value.at, "'\(e.key)' is a string, not \(e.value.value.kind)") }
+            return s
+        }
+        func integer(_ e: TOMLReader.Entry, _ range: ClosedRange<Int>) throws(Failure) -> Int {
+            guard case .integer(let n) = e.value.value else { throw fail(e.value.at, "'\(e.key)' is an integer, not \(e.value.value.kind)") }
+            guard range.contains(n) else { throw fail(e.value.at, "'\(e.key)' must be in \(range.lowerBound)...\(range.upperBound), not \(n)") }
+            return n
+        }
+        func strings(_ e: TOMLReader.Entry) throws(Failure) -> [String] {
+            guard case .array(let items) = e.value.value else { throw fail(e.value.at, "'\(e.key)' is an array of strings, not \(e.value.value.kind)") }
+            var out: [String] = []
+            for it in items {
+                guard case .string(let s) = it.value else { throw fail(it.at, "'\(e.key)' holds strings only, not \(it.value.kind)") }
+                out.append(s)
+            }
+            return out
+        }
+        func absolute(_ p: String) -> String {
+            p.hasPrefix("/") ? p : URL(fileURLWithPath: directory).appendingPathComponent(p).standardizedFileURL.path
+        }
+        let known: [String: [String]] = [
+            "": ["name", "description", "version"],
+            "start": ["command", "dir", "env", "ready_timeout_ms", "call_timeout_ms", "install", "installed"],
+            "link": ["type", "ip", "mac", "mtu", "barrier", "quiet_ms"],
+            "settings": [],
+        ]
+        var name: String?
+        var command: [String]?
+        var dir = "."
+        var d = TargetDescription(file: file, directory: directory, name: "", command: [], workingDirectory: directory)
+        for t in tables {
+            guard let keys = known[t.name] else {
+                throw fail(t.at, "unknown table [\(t.name)]; a target description has [start], [link] and [settings]")
+            }
+            for e in t.entries {
+                if t.name == "settings" {
+                    switch e.value.value {
+                    case .string(let s): d.settings.append((e.key, jsonString(s)))
+                    case .integer(let n): d.settings.append((e.key, "\(n)"))
+                    case .bool(let b): d.settings.append((e.key, "\(b)"))
+                    default: throw fail(e.value.at, "a setting is a string, an integer or a boolean, not \(e.value.value.kind)")
+                    }
+                    continue
+                }
+                guard keys.contains(e.key) else {
+                    let table = t.name.isEmpty ? "the top level" : "[\(t.name)]"
+                    throw fail(e.keyAt, "unknown key '\(e.key)' in \(table); known: \(keys.joined(separator: ", "))")
+                }
+                switch (t.name, e.key) {
+                case ("", "name"):
+                    let n = try string(e)
+                    guard !n.isEmpty, n.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
+                        throw fail(e.value.at, "a target name is letters, digits, '-', '_' and '.'")
+                    }
+                    name = n
+                case ("", "description"): d.summary = try string(e)
+                case ("", "version"):
+                    guard try integer(e, 1...1000) == 1 else { throw fail(e.value.at, "this tcpspec reads target descriptions of version 1") }
+                case ("start", "command"):
+                    let c = try strings(e)
+                    guard !c.isEmpty, !c[0].isEmpty else { throw fail(e.value.at, "'command' needs at least the program to run") }
+                    command = c
+                case ("start", "dir"): dir = try string(e)
+                case ("start", "env"):
+                    guard case .table(let kv) = e.value.value else { throw fail(e.value.at, "'env' is an inline table { NAME = \"value\" }, not \(e.value.value.kind)") }
+                    for (k, v) in kv {
+                        guard case .string(let s) = v.value else { throw fail(v.at, "environment values are strings") }
+                        guard !k.hasPrefix("TCPSPEC_") else { throw fail(v.at, "TCPSPEC_* variables are set by tcpspec itself") }
+                        d.environment.append((k, s))
+                    }
+                case ("start", "ready_timeout_ms"): d.readyTimeout = Double(try integer(e, 1...600_000)) / 1000
+                case ("start", "call_timeout_ms"): d.callTimeout = Double(try integer(e, 1...600_000)) / 1000
+                case ("start", "install"): d.install = try strings(e)
+                case ("start", "installed"): d.installed = try string(e)
+                case ("link", "type"):
+                    guard let k = LinkKind(rawValue: try string(e)) else { throw fail(e.value.at, "'type' is \"tap\" or \"tun\"") }
+                    d.link = k
+                case ("link", "ip"):
+                    guard let v = IPVersion(rawValue: try integer(e, 4...6)) else { throw fail(e.value.at, "'ip' is 4 or 6") }
+                    d.ip = v
+                case ("link", "mac"):
+                    let s = try string(e)
+                    let parts = s.split(separator: ":")
+                    let bytes = parts.compactMap { $0.count == 2 ? UInt8($0, radix: 16) : nil }
+                    guard parts.count == 6, bytes.count == 6 else { throw fail(e.value.at, "'mac' is six hex pairs, 02:00:00:77:00:02") }
+                    guard bytes[0] & 1 == 0 else { throw fail(e.value.at, "'mac' must be a unicast address") }
+                    d.mac = MACAddress(bytes)
+                case ("link", "mtu"): d.mtu = try integer(e, 576...65535)
+                case ("link", "barrier"):
+                    guard let b = Barrier(rawValue: try string(e)) else { throw fail(e.value.at, "'barrier' is \"rst\" (the stack resets a SYN to a closed port) or \"quiet\"") }
+                    d.barrier = b
+                case ("link", "quiet_ms"): d.quietTime = Double(try integer(e, 1...10_000)) / 1000
+                default: break
+                }
+            }
+        }
+        guard let n = name else { throw fail(.init(line: 1, column: 1), "a target description needs name = \"...\" at the top") }
+        guard let c = command else {
+            let at = tables.first { $0.name == "start" }?.at ?? .init(line: 1, column: 1)
+            throw fail(at, "a target description needs [start] command = [\"program\", \"arg\", ...]")
+        }
+        d.name = n
+        d.command = c
+        d.workingDirectory = absolute(dir)
+        // The agent's program, install command and marker are relative to its working directory.
+        d.installed = d.installed.map { $0.hasPrefix("/") ? $0 : URL(fileURLWithPath: d.workingDirectory).appendingPathComponent($0).standardizedFileURL.path }
+        return d
+    }
+
+    static func jsonString(_ s: String) -> String {
+        var o = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": o += "\\\""
+            case "\\": o += "\\\\"
+            case "\n": o += "\\n"
+            case "\t": o += "\\t"
+            default:
+                if u.value < 0x20 { o += String(format: "\\u%04x", u.value) } else { o.unicodeScalars.append(u) }
+            }
+        }
+        return o + "\""
+    }
+
+    /// The settings as one JSON object, for the agent's `TCPSPEC_SETTINGS`.
+    public var settingsJSON: String {
+        "{" + settings.map { "\(Self.jsonString($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+    }
+
+    /// Finds `--target NAME`: a path (has a '/' or ends in .toml) as given; a name in `Targets/NAME.toml` of the
+    /// current directory, else of the tcpspec checkout this binary was built from.
+    public static func locate(_ nameOrPath: String, checkout: String?) -> String? {
+        if nameOrPath.contains("/") || nameOrPath.hasSuffix(".toml") { return nameOrPath }
+        var dirs = [FileManager.default.currentDirectoryPath]
+        if let c = checkout { dirs.append(c) }
+        for d in dirs {
+            let p = URL(fileURLWithPath: d).appendingPathComponent("Targets/\(nameOrPath).toml").path
+            if FileManager.default.fileExists(atPath: p) { return p }
+        }
+        return nil
+    }
+}

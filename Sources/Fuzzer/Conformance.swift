@@ -202,7 +202,30 @@ extension Fuzzer {
             if work.isEmpty { continue }
             session.reportsWindowShrink = !signatures.contains(Fuzzer.windowShrinkSignature)
             let before = work.map { $0.0.model.state }
-            try session.round(work)
+            do {
+                try session.round(work)
+            } catch let f as TargetFailure {
+                // The stack failed as a program: the test whose case makes it fail alone is an error (its case
+                // kept as a finding); the others of the round run again on the restarted stack.
+                let found = summary.divergences.count
+                let culprit = try recover(from: f, work.map(\.0))
+                for d in summary.divergences[found...] { known[d.signature] = d }
+                for (lane, _) in work {
+                    let c = lane.conformCell!
+                    if lane === culprit || attempts[c] + 1 >= Fuzzer.conformAttempts {
+                        outcome[c] = (.error, "the stack failed: \(Session.failureReason(f))", nil, lane.log.last.map(signature))
+                        done += 1
+                        progress?(done, cells.count)
+                    } else {
+                        attempts[c] += 1
+                        pending.append(c)
+                    }
+                    if let i = lanes.firstIndex(where: { $0 === lane }) {
+                        if let l = newConformLane(lane.id) { lanes[i] = l } else { lanes.remove(at: i) }
+                    }
+                }
+                continue
+            }
             summary.steps += work.count
             for (k, (lane, _)) in work.enumerated() {
                 planner.record(lane.log.last!, stateBefore: before[k])

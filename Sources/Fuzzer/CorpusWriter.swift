@@ -25,8 +25,10 @@ struct CorpusWriter {
         return out
     }
 
-    static func slug(_ d: Divergence) -> String {
-        var s = (d.stateBefore + "-" + d.input).lowercased()
+    static func slug(_ d: Divergence) -> String { slug(d.stateBefore + "-" + d.input) }
+
+    static func slug(_ text: String) -> String {
+        var s = text.lowercased()
         s = String(s.map { $0.isLetter || $0.isNumber ? $0 : "-" })
         while s.contains("--") { s = s.replacingOccurrences(of: "--", with: "-") }
         return String(s.trimmingCharacters(in: CharacterSet(charactersIn: "-")).prefix(48))
@@ -63,6 +65,21 @@ public enum CaseText {
         return line
     }
 
+    /// A step as its case-file line.
+    static func stepLine(_ step: FuzzStep) -> String {
+        switch step {
+        case .call(.openPassive): "listen\n"
+        case .call(.openActive): "connect\n"
+        case .call(.send(let n)): "send \(n)\n"
+        case .call(.receive(let n)): "recv \(n)\n"
+        case .call(.close): "close\n"
+        case .call(.abort): "abort\n"
+        case .call(let c): "# \(c) (no socket call)\n"
+        case .accept: "accept\n"
+        case .segment(let s): segmentLine("<", s, expectation: false) + "\n"
+        }
+    }
+
     static func render(_ d: Divergence, spec: CompiledSpec, settings: [(String, String)], targetName: String) -> String {
         var out = "# Divergence from profile \(spec.profile) on target \(targetName), minimized to \(d.steps) steps.\n"
         out += "# In \(d.stateBefore), on \(d.input): the spec expects \(d.expected); the target did \(d.observed).\n"
@@ -72,17 +89,7 @@ public enum CaseText {
         out += CorpusWriter.signaturePrefix + d.signature + "\n"
         out += "option tester-isn \(d.testerISN)\n"
         for (i, l) in d.log.enumerated() {
-            switch l.step {
-            case .call(.openPassive): out += "listen\n"
-            case .call(.openActive): out += "connect\n"
-            case .call(.send(let n)): out += "send \(n)\n"
-            case .call(.receive(let n)): out += "recv \(n)\n"
-            case .call(.close): out += "close\n"
-            case .call(.abort): out += "abort\n"
-            case .call(let c): out += "# \(c) (no socket call)\n"
-            case .accept: out += "accept\n"
-            case .segment(let s): out += segmentLine("<", s, expectation: false) + "\n"
-            }
+            out += stepLine(l.step)
             if case .accept = l.step {} else {
                 // PSH is the sender's choice; the spec's expectations leave it out.
                 let expected = l.expected.map { var s = $0; s.ctl.remove(.psh); return s }

@@ -30,6 +30,8 @@ public struct FuzzSummary: Sendable {
     public var cellsCovered = 0
     public var cellsTotal = 0
     public var divergences: [Divergence] = []
+    /// Times the target was started again after failing as a program.
+    public var restarts = 0
     public var casesPerSecond: Double { seconds > 0 ? Double(cases) / seconds : 0 }
 }
 
@@ -68,6 +70,8 @@ public final class Fuzzer {
     /// replay them to reach classes their own search does not set up.
     var witnesses: [Int: [FuzzStep]]?
     public internal(set) var summary = FuzzSummary()
+    /// When set, finished cases go here instead of being judged for the corpus (differential mode).
+    var onFinish: ((Lane) throws -> Void)?
 
     public init(spec: CompiledSpec, target: Target, configuration: Configuration) {
         self.spec = spec
@@ -169,7 +173,15 @@ public final class Fuzzer {
             if work.isEmpty { break }
             let before = work.map { $0.0.model.state }
             session.reportsWindowShrink = !signatures.contains(Fuzzer.windowShrinkSignature)
-            try session.round(work)
+            do {
+                try session.round(work)
+            } catch let f as TargetFailure {
+                // The stack failed as a program: keep the case that did it, restart, and go on with new cases.
+                _ = try recover(from: f, work.map(\.0))
+                summary.cases += work.count
+                lanes = done() ? [] : lanes.map { newLane($0.id) }
+                continue
+            }
             summary.steps += work.count
             for (k, (lane, _)) in work.enumerated() {
                 planner.record(lane.log.last!, stateBefore: before[k])
@@ -194,7 +206,52 @@ public final class Fuzzer {
     func finish(_ lane: Lane) throws {
         summary.cases += 1
         // The case is over: its sockets go, so that no listener answers for a later case on the same port.
-        _ = try target.call(.release, on: lane.tuple)
+        do {
+            _ = try target.call(.release, on: lane.tuple)
+        } catch let f as TargetFailure {
+            // Failed between cases: nothing to blame a case for; start it again.
+            try restartAfter(f)
+        }
+        if let hook = onFinish {
+            try hook(lane)
+            return
+        }
+        try record(lane)
+    }
+
+    /// Restarts a target that failed, or ends the run with both failures when it cannot start again.
+    func restartAfter(_ f: TargetFailure) throws {
+        summary.restarts += 1
+        do {
+            try target.restart()
+        } catch {
+            throw TargetFailure(kind: .startFailed, detail: "the stack failed (\(f.kind.rawValue): \(f.detail)) and did not start again: \(error)", log: f.log)
+        }
+    }
+
+    /// After the stack failed during a round: restart it, replay each connection of the round alone to find
+    /// the one that makes it fail, and keep that case (minimized) as a finding. Returns the culprit, if found.
+    func recover(from f: TargetFailure, _ failed: [Lane]) throws -> Lane? {
+        try restartAfter(f)
+        guard let first = failed.first, let sig = first.log.last.map(signature), !signatures.contains(sig) else { return nil }
+        for lane in failed.prefix(Fuzzer.failureSuspects) {
+            guard let r = try replay(lane.steps, isn: lane.testerISN), let last = r.log.last, last.diverged, signature(last) == sig else { continue }
+            lane.steps = r.steps
+            lane.log = r.log
+            try record(lane)
+            return lane
+        }
+        // No connection makes it fail alone: keep the first as found, and say so in the case.
+        first.log[first.log.count - 1].reasons.append("not reproduced alone: the failure needed the other \(failed.count - 1) connections of its round")
+        try record(first, minimize: false)
+        return nil
+    }
+
+    /// How many connections of a failed round are replayed alone to find the one that makes the stack fail.
+    static let failureSuspects = 16
+
+    /// Keeps a finished case's first divergence, if its signature is new: minimized, written to the corpus.
+    func record(_ lane: Lane, minimize: Bool = true) throws {
         guard let bad = lane.log.firstIndex(where: \.diverged) else { return }
         let sig = signature(lane.log[bad])
         guard !signatures.contains(sig) else { return }
@@ -202,12 +259,19 @@ public final class Fuzzer {
         var steps = Array(lane.steps.prefix(bad + 1))
         var log = Array(lane.log.prefix(bad + 1))
         var frames: [Frame] = []
-        if config.minimize {
-            let m = Minimizer(fuzzer: self, signature: sig, isn: lane.testerISN)
-            let (s, l, f) = try m.minimize(steps)
-            steps = s
-            log = l
-            frames = f
+        if config.minimize && minimize {
+            let isn = lane.testerISN, shrink = sig == Fuzzer.windowShrinkSignature
+            let m = Minimizer<([StepLog], [Frame])>(reproduces: { candidate in
+                guard let r = try self.replay(candidate, isn: isn, windowShrink: shrink), let last = r.log.last, last.diverged,
+                      self.signature(last) == sig else { return nil }
+                return (r.steps, (r.log, r.frames))
+            }, asFound: { candidate in
+                let r = try self.replay(candidate, isn: isn, windowShrink: shrink)
+                return (r?.steps ?? candidate, (r?.log ?? [], r?.frames ?? []))
+            })
+            let r = try m.minimize(steps)
+            steps = r.steps
+            (log, frames) = r.evidence
         } else if let r = try replay(steps, isn: lane.testerISN, windowShrink: sig == Fuzzer.windowShrinkSignature) {
             steps = r.steps
             log = r.log
@@ -231,6 +295,11 @@ public final class Fuzzer {
     static let windowShrinkSignature = "any state | window | the target moved the right edge of its receive window left (RFC 9293 §3.8.6.2.2 SHLD-14)"
 
     func signature(_ l: StepLog) -> String {
+        // The stack failed as a program: one finding per kind and what tcpspec was waiting for (numbers out).
+        if let r = l.reasons.first, r.hasPrefix("target-") {
+            let digitsOut = r.split(separator: "\n")[0].replacing(/[0-9]+/, with: "N")
+            return "any state | \(l.step.kindName) | \(digitsOut.prefix(240))"
+        }
         let rules = l.rules.isEmpty ? describeInput(l) : l.rules.map { spec.rules[$0].id }.joined(separator: " › ")
         func shape(_ segs: [Segment]) -> String {
             let k = SegmentKey.normalize(segs)
@@ -262,17 +331,28 @@ public final class Fuzzer {
     /// Runs a case alone on a fresh connection: the steps that could run, their log up to the first
     /// divergence, and the frames both ways.
     /// `windowShrink`: whether a shrinking window counts as a divergence (only when that is the finding replayed).
-    func replay(_ steps: [FuzzStep], isn: UInt32? = nil, windowShrink: Bool = true) throws -> (steps: [FuzzStep], log: [StepLog], frames: [Frame])? {
+    /// `untilDivergence`: stop at the first step the model does not predict (off for differential runs).
+    func replay(_ steps: [FuzzStep], isn: UInt32? = nil, windowShrink: Bool = true, untilDivergence: Bool = true) throws -> (steps: [FuzzStep], log: [StepLog], frames: [Frame])? {
         let session = Session(spec: spec, target: target, keepFrames: true)
         session.reportsWindowShrink = windowShrink
         let lane = Lane(id: -1, tuple: freshTuple(), spec: spec, testerISN: isn ?? testerISN(), offered: target.capabilities.calls)
         for step in steps {
             if case .call(let c) = step, !lane.callAllowed(c, spec: spec) { continue }
             if case .accept = step, lane.accepted || !lane.passive || !lane.socketOpen { continue }
-            try session.round([(lane, step)])
-            if lane.diverged { break }
+            do {
+                try session.round([(lane, step)])
+            } catch let f as TargetFailure {
+                // The log ends with the failure; the next replay needs the stack running again.
+                try restartAfter(f)
+                return (lane.steps, lane.log, session.frames)
+            }
+            if lane.diverged && untilDivergence { break }
         }
-        _ = try target.call(.release, on: lane.tuple)
+        do {
+            _ = try target.call(.release, on: lane.tuple)
+        } catch let f as TargetFailure {
+            try restartAfter(f)
+        }
         return (lane.steps, lane.log, session.frames)
     }
 }

@@ -2,25 +2,17 @@ import Link
 import Model
 
 /// Delta debugging (Zeller's ddmin) over a failing case's steps, then simpler field values: the smallest case
-/// that still shows the same divergence.
-struct Minimizer {
-    let fuzzer: Fuzzer
-    let signature: String
-    let isn: UInt32
+/// that still shows the same finding. `reproduces` runs a candidate and returns the steps that ran with what
+/// it showed, or nil when the finding is gone.
+struct Minimizer<Evidence> {
+    let reproduces: ([FuzzStep]) throws -> (steps: [FuzzStep], evidence: Evidence)?
+    /// What to keep when the original does not reproduce alone.
+    let asFound: ([FuzzStep]) throws -> (steps: [FuzzStep], evidence: Evidence)
 
-    /// The steps that ran, their log and frames, if the case still shows the divergence.
-    func reproduces(_ steps: [FuzzStep]) throws -> ([FuzzStep], [StepLog], [Frame])? {
-        guard let (ran, log, frames) = try fuzzer.replay(steps, isn: isn, windowShrink: signature == Fuzzer.windowShrinkSignature), let last = log.last, last.diverged else { return nil }
-        return fuzzer.signature(last) == signature ? (ran, log, frames) : nil
-    }
-
-    func minimize(_ original: [FuzzStep]) throws -> ([FuzzStep], [StepLog], [Frame]) {
+    func minimize(_ original: [FuzzStep]) throws -> (steps: [FuzzStep], evidence: Evidence) {
         var steps = original
-        guard var best = try reproduces(steps) else {
-            // Not reproducible alone (it needed another connection's timing): keep it as found.
-            let r = try fuzzer.replay(steps, isn: isn, windowShrink: signature == Fuzzer.windowShrinkSignature)
-            return (r?.steps ?? steps, r?.log ?? [], r?.frames ?? [])
-        }
+        // Not reproducible alone (it needed another connection's timing): keep it as found.
+        guard var best = try reproduces(steps) else { return try asFound(steps) }
         // ddmin: remove chunks while the divergence stays.
         var n = 2
         while steps.count >= 2 {
@@ -55,7 +47,7 @@ struct Minimizer {
                     var candidate = steps
                     candidate.removeSubrange(start..<(start + k))
                     if !candidate.isEmpty, let r = try reproduces(candidate) {
-                        steps = r.0
+                        steps = r.steps
                         best = r
                         changed = true
                         break

@@ -128,6 +128,9 @@ final class Session {
         return nil
     }
 
+    /// A step log's reason when the stack failed as a program: its kind first (`target-crash: …`).
+    static func failureReason(_ f: TargetFailure) -> String { "\(f.kind.rawValue): \(f.detail)" }
+
     init(spec: CompiledSpec, target: Target, keepFrames: Bool) {
         self.spec = spec
         self.target = target
@@ -165,7 +168,21 @@ final class Session {
             }
             lane.steps.append(step)
         }
-        let ex = try target.exchange(calls: calls, inject: batch, states: work.map { $0.0.tuple })
+        let ex: Exchange
+        do {
+            ex = try target.exchange(calls: calls, inject: batch, states: work.map { $0.0.tuple })
+        } catch let f as TargetFailure {
+            // The stack failed as a program: every connection of the round ends here with the failure as its
+            // observation (which one caused it is found by replaying each alone).
+            for (k, (lane, step)) in work.enumerated() {
+                let tr = transitions[k]
+                lane.log.append(StepLog(step: step, stateBefore: before[k], expected: tr.map { Array($0.outputs).map(\.segment) } ?? [],
+                                        expectedState: spec.states[lane.model.state].name, observed: [], observedState: nil, callResult: nil,
+                                        rules: tr.map { $0.chain >= 0 ? spec.chains[$0.chain].rules : [] } ?? [], cell: tr?.cell ?? -1, event: tr?.event,
+                                        reasons: [Session.failureReason(f)]))
+            }
+            throw f
+        }
         if keepFrames {
             frames += batch.map { Frame(time: PcapLink.now, bytes: $0, direction: .injected) }
             frames += ex.frames

@@ -19,6 +19,15 @@ public enum FuzzStep: Hashable, Sendable {
         }
     }
 
+    /// The step's kind, without its numbers (`segment FA`, `call send`), for signatures.
+    var kindName: String {
+        switch self {
+        case .call(let c): "call \(socketCall?.name ?? "\(c)")"
+        case .segment(let s): "segment " + Notation.flags(s.ctl.intersection([.syn, .ack, .fin, .rst])) + (s.dataLength > 0 ? "+data" : "")
+        case .accept: "call accept"
+        }
+    }
+
     /// The socket call a target makes for this step.
     var socketCall: SocketCall? {
         switch self {

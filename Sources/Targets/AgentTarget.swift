@@ -19,6 +19,12 @@ public struct TargetFailure: Error, CustomStringConvertible, Sendable {
     /// The last lines the agent wrote to stderr.
     public var log: String
 
+    public init(kind: Kind, detail: String, log: String) {
+        self.kind = kind
+        self.detail = detail
+        self.log = log
+    }
+
     public var description: String {
         var s = "\(kind.rawValue): \(detail)"
         if !log.isEmpty { s += "\n--- the agent's last stderr lines ---\n" + log }

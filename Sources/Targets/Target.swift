@@ -129,6 +129,8 @@ public protocol Target: AnyObject, Sendable {
     /// A description of the target's settings, recorded with every result.
     var settings: [(String, String)] { get }
     func close()
+    /// Starts the stack afresh after it failed (`TargetFailure`); every connection is gone after it.
+    func restart() throws
 }
 
 /// What one round of many connections did: each call's result, every frame the target sent, each state.
@@ -139,6 +141,10 @@ public struct Exchange: Sendable {
 }
 
 extension Target {
+    public func restart() throws {
+        throw TargetFailure(kind: .startFailed, detail: "this target cannot be restarted", log: "")
+    }
+
     /// One round for many connections: the calls in order, then the frames, then a barrier, then the states.
     /// Targets that can do it in one go (no thread hop per call) override `exchange`; this is the general way.
     public func exchangeInSteps(calls: [(SocketCall, Tuple)], inject frames: [[UInt8]], states tuples: [Tuple]) throws -> Exchange {
@@ -159,5 +165,9 @@ extension Target {
 
 /// `key=value` pairs on one line, a value with spaces in quotes (`net.ipv4.tcp_rmem="4096 32768 32768"`).
 public func settingsLine(_ settings: [(String, String)]) -> String {
-    settings.map { $0.1.contains(" ") ? "\($0.0)=\"\($0.1)\"" : "\($0.0)=\($0.1)" }.joined(separator: " ")
+    settings.map { k, v in
+        // The kernel prints multi-value sysctls with tabs: one space each, quoted, reads back the same.
+        let words = v.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        return words.count > 1 ? "\(k)=\"\(words.joined(separator: " "))\"" : "\(k)=\(v)"
+    }.joined(separator: " ")
 }

@@ -257,7 +257,10 @@ public final class CaseRunner {
         var r: [String] = []
         let t = p.tcp
         // PSH is the sender's choice: checked only when the expected segment has it.
-        let observedFlags = e.flags.contains(.psh) ? t.flags : t.flags.subtracting(.psh)
+        // PSH is the sender's choice, and so is ECN (ECE/CWR on a SYN ask for it, RFC 3168 §6.1.1): each is
+        // checked only when the expectation writes it.
+        var observedFlags = e.flags.contains(.psh) ? t.flags : t.flags.subtracting(.psh)
+        if !e.flags.contains(.ece) && !e.flags.contains(.cwr) { observedFlags.subtract([.ece, .cwr]) }
         if e.flags != observedFlags { r.append("flags: expected \(Notation.flags(e.flags)), observed \(Notation.flags(t.flags))") }
         let seq = t.seq &- (targetISN ?? 0)
         if !e.seq.matches(seq) { r.append("seq: expected \(show(e.seq)), observed \(seq)") }

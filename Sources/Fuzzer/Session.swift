@@ -168,6 +168,7 @@ final class Session {
             }
             lane.steps.append(step)
         }
+        let sentAt = PcapLink.now
         let ex: Exchange
         do {
             ex = try target.exchange(calls: calls, inject: batch, states: work.map { $0.0.tuple })
@@ -184,8 +185,10 @@ final class Session {
             throw f
         }
         if keepFrames {
-            frames += batch.map { Frame(time: PcapLink.now, bytes: $0, direction: .injected) }
-            frames += ex.frames
+            // In time order: the target's replies to calls (a SYN after connect) come before the injections,
+            // its replies to segments after them.
+            let injected = batch.map { Frame(time: sentAt, bytes: $0, direction: .injected) }
+            frames += (injected + ex.frames).sorted { $0.time < $1.time }
         }
         var byTuple: [Tuple: [Segment]] = [:]
         for f in ex.frames {

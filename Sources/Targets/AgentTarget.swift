@@ -48,6 +48,10 @@ public final class AgentTarget: Target, @unchecked Sendable {
     /// What the agent said of itself in its hello (`stack`).
     public private(set) var stackVersion = ""
     public private(set) var starts = 0
+    /// The agent's process id while it runs (it is started, and ended, by tcpspec only).
+    public var agentPID: Int32? { pid > 0 ? pid : nil }
+    /// The namespace's identity (`net:[inode]`), to check that it is gone after `close`.
+    public private(set) var namespaceID = ""
 
     private var pid: Int32 = -1
     private var toAgent: Int32 = -1
@@ -69,6 +73,8 @@ public final class AgentTarget: Target, @unchecked Sendable {
     /// the agent and waits for its hello.
     public init(_ description: TargetDescription) throws {
         stack = description
+        // An agent that died leaves a closed pipe: writing to it must be an error here, not a signal.
+        signal(SIGPIPE, SIG_IGN)
         switch description.ip {
         case .v4:
             testerIP = IPAddress("192.0.2.1")!
@@ -79,6 +85,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
         }
         try Self.installIfNeeded(description)
         namespace = try NamespaceThread(name: "stack", newNamespace: true)
+        namespaceID = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/task/\(namespace.tid)/ns/net")) ?? ""
         let (iface, tap, mtu) = (interface, description.link == .tap, description.mtu)
         do {
             try namespace.run {
@@ -102,7 +109,6 @@ public final class AgentTarget: Target, @unchecked Sendable {
             namespace.stop()
             throw error
         }
-        signal(SIGPIPE, SIG_IGN)
     }
 
     static func installIfNeeded(_ d: TargetDescription) throws {
@@ -166,13 +172,21 @@ public final class AgentTarget: Target, @unchecked Sendable {
         let log = open(logPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard log >= 0 else { throw SystemError(operation: "open \(logPath)", errno: errno) }
         unlink(logPath)
-        defer {
-            Sys.close(inPipe.read)
-            Sys.close(outPipe.write)
-        }
         // Spawned from the namespace's thread: the agent is born in the namespace and dies with the thread.
-        let child = try namespace.run {
-            try Sys.spawn(program, arguments: args, environment: environment, directory: dir, stdin: inPipe.read, stdout: outPipe.write, stderr: log)
+        let spawned = Result {
+            try namespace.run {
+                try Sys.spawn(program, arguments: args, environment: environment, directory: dir, stdin: inPipe.read, stdout: outPipe.write, stderr: log)
+            }
+        }
+        // Only the agent holds these ends now: its exit is then an end of file here.
+        Sys.close(inPipe.read)
+        Sys.close(outPipe.write)
+        let child: Int32
+        do {
+            child = try spawned.get()
+        } catch {
+            for fd in [inPipe.write, outPipe.read, log] { Sys.close(fd) }
+            throw TargetFailure(kind: .startFailed, detail: "\(stack.name) (\(stack.file)) did not start: \(error)", log: "")
         }
         pid = child
         toAgent = inPipe.write
@@ -183,7 +197,8 @@ public final class AgentTarget: Target, @unchecked Sendable {
         let hello: [String: Any]
         do {
             guard let line = try readLine(timeout: stack.readyTimeout, waitingFor: "its hello line") else {
-                throw TargetFailure(kind: .startFailed, detail: "the agent closed its stdout before its hello", log: logTail())
+                usleep(20_000)
+                throw TargetFailure(kind: .startFailed, detail: "the agent closed its stdout before its hello (\(exitStatus() ?? "still running"))", log: logTail())
             }
             guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
                 throw TargetFailure(kind: .startFailed, detail: "the agent's first line is not a JSON object: \(line.prefix(200))", log: logTail())
@@ -209,7 +224,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
         stackVersion = (hello["stack"] as? String) ?? stack.name
     }
 
-    static let protocolCalls: Set<String> = ["listen", "accept", "connect", "send", "recv", "shutdown", "close", "abort", "setsockopt"]
+    static let protocolCalls: Set<String> = ["listen", "accept", "connect", "send", "recv", "shutdown", "close", "abort", "release", "setsockopt"]
 
     /// The last lines the agent wrote to stderr.
     public func logTail(lines: Int = 20) -> String {
@@ -361,11 +376,17 @@ public final class AgentTarget: Target, @unchecked Sendable {
             }
         }
         let asked = calls.indices.filter { results[$0] == nil }
+        let t0 = PcapLink.now
         let answers = try request(asked.map { Self.body(calls[$0].0, calls[$0].1) })
         for (k, i) in asked.enumerated() { results[i] = Self.result(answers[k]) }
+        let t1 = PcapLink.now
         if !frames.isEmpty { try inject(frames) }
         let got = try barrier()
-        return Exchange(results: results.map { $0! }, frames: got, states: try states(of: tuples))
+        let t2 = PcapLink.now
+        let st = try states(of: tuples)
+        let t3 = PcapLink.now
+        timing.0 += t1 - t0; timing.1 += t2 - t1; timing.2 += t3 - t2; timing.3 += 1
+        return Exchange(results: results.map { $0! }, frames: got, states: st)
     }
 
     public func barrier() throws -> [Frame] {
@@ -418,7 +439,9 @@ public final class AgentTarget: Target, @unchecked Sendable {
         (toAgent, fromAgent, logFD) = (-1, -1, -1)
     }
 
+    var timing = (0.0, 0.0, 0.0, 0)
     public func close() {
+        if ProcessInfo.processInfo.environment["TCPSPEC_TIMING"] != nil { FileHandle.standardError.write("timing calls \(timing.0) barrier \(timing.1) states \(timing.2) rounds \(timing.3)\n".data(using: .utf8)!) }
         stopAgent()
         namespace.stop()
     }

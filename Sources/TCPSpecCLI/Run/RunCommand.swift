@@ -10,6 +10,7 @@ import Targets
 /// ```
 /// $ tcpspec run Corpus/examples/handshake-passive.case --target linux --pcap out/handshake.pcap
 /// $ tcpspec run Corpus/examples --ip 6
+/// $ tcpspec run Corpus/pytcp/examples --target pytcp
 /// ```
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,12 +21,13 @@ struct RunCommand: ParsableCommand {
 
     @Argument(help: "Case files, or directories of .case files.") var cases: [String]
     @OptionGroup var target: TargetOptions
+    @OptionGroup var specOptions: SpecOptions
     @Option(help: "Write the exchange to this pcap (one case), or into this directory (several).") var pcap: String?
     @Flag(help: "Print only the summary line of passing cases.") var quiet = false
 
     func run() throws {
         let files = try CaseFiles.expand(cases)
-        TargetOptions.reexecInUserNamespaceIfNeeded()
+        if target.target == "linux" { TargetOptions.reexecInUserNamespaceIfNeeded() }
         var failed = 0
         for path in files {
             let (file, _) = try CaseFiles.load(path)
@@ -33,7 +35,9 @@ struct RunCommand: ParsableCommand {
             for (k, v) in file.options where k.hasPrefix("sysctl ") { extra[String(k.dropFirst(7))] = v }
             var t = target
             if let ip = file.options["ip"].flatMap(Int.init) { t.ip = ip }
-            let linux = try t.start(extraSysctls: extra)
+            // A fresh target for each case: Linux with the case's sysctls, others as their descriptions say.
+            let linux: Target = t.target == "linux" ? try t.start(extraSysctls: extra)
+                : try TargetFactory.make(t.target, options: t, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())
             let runner = CaseRunner(target: linux, file: file)
             var result = runner.run()
             let pcapPath = pcap.map { files.count == 1 && !$0.hasSuffix("/") ? $0 : ($0 as NSString).appendingPathComponent(((path as NSString).lastPathComponent as NSString).deletingPathExtension + ".pcap") }

@@ -1,0 +1,241 @@
+import Cases
+import Checker
+import Foundation
+@testable import Fuzzer
+import Link
+import Spec
+import Testing
+@testable import Targets
+import Wire
+
+/// The real PyTCP (PyPI pmd-pytcp, installed into Targets/pytcp/.venv by its description's install step) on a
+/// TAP device in a namespace the target makes, driven through its agent.
+@Suite("PyTCP through the agent interface", .serialized)
+struct PyTCPTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static var description: TargetDescription { get throws { try TargetDescription.load(root.appendingPathComponent("Targets/pytcp.toml").path) } }
+
+    static func spec(_ profile: String = "rfc9293") throws -> CompiledSpec {
+        try #require(SpecLoader.compile(profile: profile, directory: root.appendingPathComponent("Spec").path).spec)
+    }
+
+    static func netNamespaces() -> Set<String> {
+        var out = Set<String>()
+        for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where pid.allSatisfy(\.isNumber) {
+            for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
+                if let l = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/task/\(task)/ns/net") { out.insert(l) }
+            }
+        }
+        return out
+    }
+
+    static func alive(_ pid: Int32) -> Bool {
+        // A zombie is gone for our purposes: it holds no namespace or device.
+        guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+        return !s.contains(") Z ")
+    }
+
+    static func waitFor(_ seconds: Double, _ cond: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if cond() { return true }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return cond()
+    }
+
+    static func tshark(_ path: String) throws -> [String] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/tshark")
+        p.arguments = ["-r", path, "-T", "fields", "-e", "tcp.flags.str"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "tshark could not read \(path)")
+        return text.split(separator: "\n").map(String.init)
+    }
+
+    @Test("starts from its description: hello, capabilities, state reports, barrier; close leaves no process, namespace or device")
+    func lifecycle() throws {
+        let t = try AgentTarget(try Self.description)
+        let pid = try #require(t.agentPID)
+        let ns = t.namespaceID
+        #expect(ns.hasPrefix("net:["))
+        #expect(Self.netNamespaces().contains(ns))
+        #expect(t.capabilities.reportsState)
+        #expect(t.capabilities.calls.isSuperset(of: ["listen", "accept", "connect", "send", "recv", "shutdown", "close", "abort"]))
+        #expect(t.settings.contains { $0.0 == "stack" && $0.1.hasPrefix("pytcp ") })
+        #expect(t.link.linkType == .ethernet)
+        let tuple = Tuple(targetPort: 10001, testerPort: 30001)
+        #expect(try t.state(of: tuple) == "CLOSED")
+        #expect(try t.call(.listen(backlog: 4), on: tuple) == CallResult(value: 0))
+        #expect(try t.state(of: tuple) == "LISTEN")
+        // A barrier with nothing before it returns nothing: the probe's RST is the stack's only answer.
+        #expect(try t.barrier().isEmpty)
+        // A call the agent cannot make (no socket) is the stack's errno, not a failure.
+        #expect(try t.call(.recv(10), on: Tuple(targetPort: 10002, testerPort: 30002)).errno == EBADF)
+        t.close()
+        #expect(Self.waitFor(5) { !Self.alive(pid) }, "the agent (pid \(pid)) outlived close()")
+        #expect(Self.waitFor(5) { !Self.netNamespaces().contains(ns) }, "the namespace \(ns) outlived close()")
+    }
+
+    @Test("a passive open, data and close, as a case file: passes, and tshark reads its pcap")
+    func caseFile() throws {
+        let text = """
+        listen
+        state LISTEN
+        < S 0:0(0) win 65535 <mss 1460>
+        > S. 0:0(0) ack 1 win *
+        state SYN-RECEIVED
+        < . 1:1(0) ack 1 win 65535
+        state ESTABLISHED
+        accept = 0
+        < P. 1:11(10) ack 1 win 65535
+        > . 1:1(0) ack 11 win *
+        recv 100 = 10
+        close
+        > F. 1:1(0) ack 11 win *
+        state FIN-WAIT-1
+        < . 11:11(0) ack 2 win 65535
+        state FIN-WAIT-2
+        """
+        let (file, diags) = CaseParser.parse(path: "pytcp.case", text: text)
+        #expect(diags.isEmpty)
+        let t = try AgentTarget(try Self.description)
+        defer { t.close() }
+        let runner = CaseRunner(target: t, file: file)
+        let r = runner.run()
+        #expect(r.passed, "\(CaseReport.text(r, color: false))")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-pytcp-\(getpid()).pcap").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try PcapWriter.write(runner.frames, linkType: t.link.linkType, to: path)
+        let flags = try Self.tshark(path)
+        #expect(flags.count >= 7, "\(flags)")
+    }
+
+    @Test("fuzzing PyTCP runs cases against the spec and keeps minimized divergences with pcaps tshark reads")
+    func fuzz() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-pytcp-fuzz-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = try AgentTarget(try Self.description)
+        defer { t.close() }
+        var config = Fuzzer.Configuration()
+        config.seed = 3
+        config.duration = 600
+        config.maxCases = 120
+        config.lanes = 8
+        config.corpus = dir
+        config.targetName = "pytcp"
+        let f = Fuzzer(spec: try Self.spec(), target: t, configuration: config)
+        let s = try f.run()
+        #expect(s.cases >= 120)
+        #expect(s.restarts == 0, "the stack failed during a plain fuzz run")
+        for d in s.divergences {
+            let c = try #require(d.casePath)
+            let text = try String(contentsOfFile: c, encoding: .utf8)
+            #expect(text.contains("target=pytcp"))
+            #expect(try !Self.tshark(try #require(d.pcapPath)).isEmpty)
+        }
+    }
+
+    /// A description whose agent is the real PyTCP agent behind a proxy that crashes or hangs on `recv`.
+    static func misbehaving(_ mode: String) throws -> TargetDescription {
+        var d = try description
+        let python = d.workingDirectory + "/.venv/bin/python"
+        d.command = [python, root.appendingPathComponent("Tests/UserspaceTargetTests/Fixtures/misbehave.py").path]
+        d.environment.append(("MISBEHAVE", mode))
+        d.callTimeout = 1
+        return d
+    }
+
+    @Test("a stack that crashes or hangs is a finding with its minimized case; the stack restarts and the run goes on", arguments: ["crash", "hang"])
+    func failure(mode: String) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-pytcp-\(mode)-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = try AgentTarget(try Self.misbehaving(mode))
+        defer { t.close() }
+        let firstPID = try #require(t.agentPID)
+        var config = Fuzzer.Configuration()
+        config.seed = 5
+        config.duration = 600
+        config.maxCases = 60
+        config.lanes = 4
+        config.corpus = dir
+        config.targetName = "pytcp-\(mode)"
+        let f = Fuzzer(spec: try Self.spec(), target: t, configuration: config)
+        let s = try f.run()
+        #expect(s.cases >= 60, "the run did not go on after the stack failed")
+        #expect(s.restarts >= 1)
+        #expect(!Self.alive(firstPID), "the failed agent was not ended")
+        let kind = mode == "crash" ? "target-crash" : "target-hang"
+        let findings = s.divergences.filter { $0.signature.contains(kind) }
+        #expect(findings.count == 1, "\(s.divergences.map(\.signature))")
+        let d = try #require(findings.first)
+        #expect(d.signature.hasPrefix("any state | \(kind)"))
+        #expect(d.signature.contains("\"op\":\"recv\""))
+        // Minimized: a connection and the recv that makes the stack fail.
+        #expect(d.steps <= 3, "\(d.steps) steps")
+        let text = try String(contentsOfFile: try #require(d.casePath), encoding: .utf8)
+        #expect(text.contains("recv"))
+        #expect(text.contains("# ^ \(kind):"))
+    }
+
+    @Test("a stack that does not start gets a clear error and leaves nothing behind", arguments: [
+        (["/bin/false"], "closed its stdout before its hello"),
+        (["/bin/sleep", "31.4159"], "did not answer within 500 ms, waiting for its hello line"),
+        (["/bin/echo", "hello"], "the agent's first line is not a JSON object: hello"),
+        (["no-such-agent-program"], "the agent program 'no-such-agent-program' is not in PATH"),
+    ])
+    func startFailure(command: [String], message: String) throws {
+        var d = try Self.description
+        d.command = command
+        d.readyTimeout = 0.5
+        let before = Self.netNamespaces()
+        do {
+            let t = try AgentTarget(d)
+            t.close()
+            Issue.record("\(command) started")
+        } catch let f as TargetFailure {
+            #expect(f.kind == .startFailed)
+            #expect("\(f)".contains(message), "\(f)")
+        }
+        #expect(Self.waitFor(5) { Self.netNamespaces().subtracting(before).isEmpty }, "a namespace outlived the failed start")
+        let sleepers = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { pid in
+            pid.allSatisfy(\.isNumber) && ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains("31.4159") && Self.alive(Int32(pid)!)
+        } ?? []
+        #expect(sleepers.isEmpty, "the agent that never said hello is still running: \(sleepers)")
+    }
+
+    @Test("diff: Linux and PyTCP run the same cases; each difference is a minimized case that passes on Linux, with a pcap of each")
+    func diff() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-diff-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let linux = try LinuxTarget()
+        defer { linux.close() }
+        let py = try AgentTarget(try Self.description)
+        defer { py.close() }
+        var config = Fuzzer.Configuration()
+        config.seed = 2
+        config.lanes = 8
+        let differ = Differ(spec: try Self.spec(), a: linux, b: py, names: ("linux", "pytcp"), configuration: config, out: dir)
+        let s = try differ.run(duration: 600, maxCases: 60)
+        #expect(s.cases >= 60)
+        #expect(!s.differences.isEmpty, "Linux and PyTCP behaved alike in every case")
+        #expect(Set(s.differences.map(\.signature)).count == s.differences.count)
+        for d in s.differences.prefix(3) {
+            let path = try #require(d.casePath)
+            #expect(d.pcapPaths.count == 2)
+            for p in d.pcapPaths { #expect(try !Self.tshark(p).isEmpty) }
+            // The case's expectations are Linux's behaviour: replayed on a fresh Linux it passes.
+            let (file, diags) = CaseParser.parse(path: path, text: try String(contentsOfFile: path, encoding: .utf8))
+            #expect(diags.isEmpty, "\(diags.map(\.rendered))")
+            let fresh = try LinuxTarget()
+            defer { fresh.close() }
+            let r = CaseRunner(target: fresh, file: file).run()
+            #expect(r.passed, "\(CaseReport.text(r, color: false))")
+        }
+    }
+}

@@ -55,6 +55,12 @@ public struct ConformReport: Codable, Sendable {
     /// Filled when a baseline was given.
     public var baseline: BaselineOutcome?
 
+    /// Said in every report when the target cannot report socket states.
+    public var stateNote: String? {
+        guard let v = settings["state reports"], v.hasPrefix("no") else { return nil }
+        return "\(target) reports no socket states: every test is judged on the segments alone."
+    }
+
     public init(target: String, profile: String, shards: [String], seconds: Double, settings: [String: String], results: [ConformResult]) {
         self.target = target
         self.profile = profile
@@ -254,6 +260,7 @@ public enum ConformRender {
         out += "| conforms | diverges | unreachable | error | tests | time |\n|---:|---:|---:|---:|---:|---:|\n"
         out += "| \(r.count(.conforms)) | \(r.count(.diverges)) | \(r.count(.unreachable)) | \(r.count(.error)) | \(r.results.count) | \(String(format: "%.1f", r.seconds)) s |\n\n"
         if !r.shards.isEmpty, r.shards != ["1/1"] { out += "Shards: \(r.shards.joined(separator: ", ")).\n\n" }
+        if let note = r.stateNote { out += "**\(note)**\n\n" }
         if let b = r.baseline {
             out += "Baseline `\(b.file)`: \(b.accepted) accepted, \(b.new.count) new, \(b.stale.count) no longer seen.\n\n"
             for s in b.new { out += "- **new**: `\(s)`\n" }
@@ -325,6 +332,7 @@ public enum ConformRender {
         <p id="summary">\(r.count(.conforms)) conform, \(r.count(.diverges)) diverge, \(r.count(.unreachable)) unreachable, \(r.count(.error)) in error — \(r.results.count) tests in \(String(format: "%.1f", r.seconds)) s.</p>
 
         """
+        if let note = r.stateNote { out += "<p id=\"state-note\"><strong>\(xml(note))</strong></p>\n" }
         if let b = r.baseline {
             out += "<p>Baseline <code>\(xml(b.file))</code>: \(b.accepted) accepted, \(b.new.count) new, \(b.stale.count) no longer seen.</p>\n"
         }

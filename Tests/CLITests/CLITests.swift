@@ -82,6 +82,25 @@ struct CLITests {
         #expect(f.stderr.contains("Unknown option '--frobnicate'"))
     }
 
+    @Test("a bad target description or an unknown target name is refused with file:line:col or the list of targets")
+    func badTarget() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bad = dir.appendingPathComponent("stack.toml")
+        try "name = \"stack\"\n[start]\ncommand = \"./agent\"\n".write(to: bad, atomically: true, encoding: .utf8)
+        let r = try Self.run(["fuzz", "--target", bad.path, "--duration", "1s"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("\(bad.path):3:11: error: 'command' is an array of strings, not a string"), "\(r.stderr)")
+        let u = try Self.run(["conform", "--target", "no-such-stack", "--out", dir.appendingPathComponent("out").path])
+        #expect(u.status == 2)
+        #expect(u.stderr.contains("unknown target 'no-such-stack'") && u.stderr.contains("pytcp"), "\(u.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path), "a refused run left output behind")
+        let d = try Self.run(["diff", "--target", "linux"])
+        #expect(d.status != 0)
+        #expect(d.stderr.contains("diff takes exactly two --target options"))
+    }
+
     @Test("spec table is Markdown naming the rules of every state")
     func table() throws {
         let r = try Self.run(["spec", "table", "--profile", "rfc9293"])

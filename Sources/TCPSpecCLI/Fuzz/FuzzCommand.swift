@@ -72,6 +72,7 @@ enum FuzzReport {
     static func text(_ s: FuzzSummary, spec: CompiledSpec, target: String, seed: UInt64, corpus: String) -> String {
         var out = "fuzz \(target) against profile \(spec.profile), seed \(seed): \(s.cases) cases, \(s.steps) steps in \(String(format: "%.1f", s.seconds)) s "
         out += String(format: "(%.0f cases/s); input classes covered %d of %d", s.casesPerSecond, s.cellsCovered, s.cellsTotal) + "\n"
+        if s.restarts > 0 { out += "the stack failed as a program and was restarted \(s.restarts) times (findings below: target-crash, target-hang)\n" }
         if s.divergences.isEmpty {
             out += "no divergences\n"
         } else {
@@ -104,7 +105,7 @@ enum FuzzReport {
         o += "  \"target\": \(esc(target)),\n  \"profile\": \(esc(spec.profile)),\n  \"seed\": \(seed),\n"
         o += "  \"cases\": \(s.cases),\n  \"steps\": \(s.steps),\n  \"seconds\": \(String(format: "%.3f", s.seconds)),\n"
         o += "  \"cases_per_second\": \(String(format: "%.1f", s.casesPerSecond)),\n"
-        o += "  \"cells_covered\": \(s.cellsCovered),\n  \"cells_total\": \(s.cellsTotal),\n"
+        o += "  \"cells_covered\": \(s.cellsCovered),\n  \"cells_total\": \(s.cellsTotal),\n  \"restarts\": \(s.restarts),\n"
         o += "  \"settings\": {" + settings.map { "\(esc($0.0)): \(esc($0.1))" }.joined(separator: ", ") + "},\n"
         o += "  \"divergences\": [" + s.divergences.map { d in
             "\n    {\"signature\": \(esc(d.signature)), \"state\": \(esc(d.stateBefore)), \"input\": \(esc(d.input)), \"expected\": \(esc(d.expected)), \"observed\": \(esc(d.observed)), \"rules\": [\(d.rules.map(esc).joined(separator: ", "))], \"steps\": \(d.steps), \"case\": \(d.casePath.map(esc) ?? "null"), \"pcap\": \(d.pcapPath.map(esc) ?? "null")}"

@@ -6,6 +6,10 @@ import Glibc
 
 public enum IPVersion: Int, Sendable, CaseIterable {
     case v4 = 4, v6 = 6
+
+    /// The addresses every target uses: the tester's and the stack's, from the documentation ranges.
+    public var testerAddress: IPAddress { self == .v4 ? IPAddress("192.0.2.1")! : IPAddress("2001:db8::1")! }
+    public var targetAddress: IPAddress { self == .v4 ? IPAddress("192.0.2.2")! : IPAddress("2001:db8::2")! }
 }
 
 /// The embedded default target's wiring: a tester namespace and a target namespace joined by a veth pair.
@@ -63,14 +67,8 @@ public final class Topology: @unchecked Sendable {
         let seed = UInt32(truncatingIfNeeded: getpid()) &* 2654435761
         testerMAC = .local(seed & 0xFFFF_FF00 | 1)
         targetMAC = .local(seed & 0xFFFF_FF00 | 2)
-        switch configuration.ip {
-        case .v4:
-            testerIP = IPAddress("192.0.2.1")!
-            targetIP = IPAddress("192.0.2.2")!
-        case .v6:
-            testerIP = IPAddress("2001:db8::1")!
-            targetIP = IPAddress("2001:db8::2")!
-        }
+        testerIP = configuration.ip.testerAddress
+        targetIP = configuration.ip.targetAddress
         tester = try NamespaceThread(name: "tester", newNamespace: true)
         do {
             target = try NamespaceThread(name: "target", newNamespace: true)

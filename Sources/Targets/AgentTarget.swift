@@ -75,14 +75,8 @@ public final class AgentTarget: Target, @unchecked Sendable {
         stack = description
         // An agent that died leaves a closed pipe: writing to it must be an error here, not a signal.
         signal(SIGPIPE, SIG_IGN)
-        switch description.ip {
-        case .v4:
-            testerIP = IPAddress("192.0.2.1")!
-            targetIP = IPAddress("192.0.2.2")!
-        case .v6:
-            testerIP = IPAddress("2001:db8::1")!
-            targetIP = IPAddress("2001:db8::2")!
-        }
+        testerIP = description.ip.testerAddress
+        targetIP = description.ip.targetAddress
         try Self.installIfNeeded(description)
         namespace = try NamespaceThread(name: "stack", newNamespace: true)
         namespaceID = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/task/\(namespace.tid)/ns/net")) ?? ""

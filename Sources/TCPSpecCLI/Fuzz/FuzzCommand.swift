@@ -87,18 +87,7 @@ enum FuzzReport {
         return out
     }
 
-    static func esc(_ s: String) -> String {
-        var o = ""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": o += "\\\""
-            case "\\": o += "\\\\"
-            case "\n": o += "\\n"
-            default: o += c.value < 32 ? String(format: "\\u%04x", c.value) : String(c)
-            }
-        }
-        return "\"\(o)\""
-    }
+    static func esc(_ s: String) -> String { TargetDescription.jsonString(s) }
 
     static func json(_ s: FuzzSummary, spec: CompiledSpec, target: String, seed: UInt64, settings: [(String, String)]) -> String {
         var o = "{\n"

@@ -114,18 +114,24 @@ public struct TOMLReader {
                 try endOfLine()
                 continue
             }
-            let keyAt = here
-            let k = try key()
-            skipSpaces()
-            guard peek == "=" else { throw fail("expected '=' after key '\(k)'") }
-            i += 1
-            skipSpaces()
-            let v = try value()
-            if tables[tables.count - 1].entries.contains(where: { $0.key == k }) { throw fail("key '\(k)' is set twice", at: keyAt) }
-            tables[tables.count - 1].entries.append(Entry(key: k, keyAt: keyAt, value: v))
+            let e = try keyValue(among: tables[tables.count - 1].entries.map(\.key))
+            tables[tables.count - 1].entries.append(e)
             try endOfLine()
         }
         return tables
+    }
+
+    /// `key = value`, the key new among `keys`.
+    mutating func keyValue(among keys: [String]) throws(Failure) -> Entry {
+        let keyAt = here
+        let k = try key()
+        skipSpaces()
+        guard peek == "=" else { throw fail("expected '=' after key '\(k)'") }
+        i += 1
+        skipSpaces()
+        let v = try value()
+        if keys.contains(k) { throw fail("key '\(k)' is set twice", at: keyAt) }
+        return Entry(key: k, keyAt: keyAt, value: v)
     }
 
     mutating func key() throws(Failure) -> String {
@@ -206,15 +212,8 @@ public struct TOMLReader {
                     i += 1
                     break
                 }
-                let kAt = here
-                let k = try key()
-                skipSpaces()
-                guard peek == "=" else { throw fail("expected '=' after key '\(k)'") }
-                i += 1
-                skipSpaces()
-                let v = try value()
-                if entries.contains(where: { $0.key == k }) { throw fail("key '\(k)' is set twice", at: kAt) }
-                entries.append((k, v))
+                let e = try keyValue(among: entries.map(\.key))
+                entries.append((e.key, e.value))
                 skipSpaces()
                 if peek == "," { i += 1 } else if peek != "}" { throw fail("expected ',' or '}' in the inline table") }
             }

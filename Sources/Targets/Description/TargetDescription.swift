@@ -160,7 +160,8 @@ public struct TargetDescription: Sendable {
         return d
     }
 
-    static func jsonString(_ s: String) -> String {
+    /// A JSON string literal.
+    public static func jsonString(_ s: String) -> String {
         var o = "\""
         for u in s.unicodeScalars {
             switch u {

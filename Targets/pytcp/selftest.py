@@ -139,7 +139,8 @@ class Agent:
         env = dict(os.environ, TCPSPEC_AGENT_VERSION="1", TCPSPEC_IFACE=IFACE, TCPSPEC_LINK="tap",
                    TCPSPEC_MAC="02:00:00:77:00:02", TCPSPEC_IP=PEER_IP, TCPSPEC_PREFIX="24", TCPSPEC_PEER_IP=ME_IP,
                    TCPSPEC_PEER_MAC="02:00:00:77:00:01", PYTHONDONTWRITEBYTECODE="1",
-                   TCPSPEC_SETTINGS=json.dumps({"tcp.time_wait.delay_ms": 30000, "no.such.knob": 1}))
+                   TCPSPEC_SETTINGS=json.dumps({"tcp.time_wait.delay_ms": 30000, "tcp.challenge_ack.rate_limit_ms": 0,
+                                                 "no.such.knob": 1}))
         if not flush:
             env["TCPSPEC_PYTCP_FLUSH"] = "0"
         self.p = subprocess.Popen([python, "-u", os.path.join(HERE, "agent.py")], cwd=HERE, env=env,
@@ -265,6 +266,9 @@ def run(a: Agent, w: Wire, probes: int) -> None:
     got, _, _ = w.probe((frame(Q, P, 7000, iss + 1, SYN | ACK, mss=1460),))
     check(len(got) >= 1 and got[0].is_(ACK) and got[0].ack == 7001, f"SYN,ACK → ACK before the probe RST {got}")
     check(wait_state(a, P, Q, "ESTABLISHED") == "ESTABLISHED", "state ESTABLISHED")
+    acks, _, _ = w.probe((frame(Q, P, 7001 + 100000, iss + 1, ACK),) * 2)
+    check(len(acks) == 2 and all(s.is_(ACK) and s.ack == 7001 for s in acks),
+          f"two out-of-window segments at once → two ACKs (challenge-ACK limit 0 = off) {acks}")
     check(a("setsockopt", port=P, peer=Q, name="TCP_NODELAY", value=1).get("ok") == 0, "setsockopt TCP_NODELAY → 0")
     check(a("setsockopt", port=P, peer=Q, name="IP_BOGUS", value=1).get("errno") == "ENOPROTOOPT",
           "setsockopt unknown → ENOPROTOOPT")
@@ -331,8 +335,11 @@ def run(a: Agent, w: Wire, probes: int) -> None:
     got, _, _ = w.probe((frame(Q, P, 101, iss + 11, ACK),))
     print(f"     after the ACK of the data: {got}, state {a.state(P, Q)}", flush=True)
     check(any(s.flags & FIN for s in seen + got), "a FIN follows close (at once or after the data is ACKed)")
-    a("release", port=P, peer=Q)
-    w.read(0.05)
+    st = a.state(P, Q)
+    r = a("release", port=P, peer=Q)
+    seen = w.read(0.05)
+    check(r.get("ok") == 0 and seen == [] and a.state(P, Q) == "CLOSED",
+          f"release of a connection the app closed ({st}) → dropped quietly, CLOSED {seen}")
 
     # release of an established connection: RST; unaccepted ESTABLISHED child when the listener closes
     P, Q = 40006, 50006
@@ -348,7 +355,10 @@ def run(a: Agent, w: Wire, probes: int) -> None:
     a("close", port=P, peer=Q)
     seen = w.read(0)
     print(f"     closing a listener with a SYN-RECEIVED child → {seen}, child {a.state(P, Q)}", flush=True)
-    w.probe((frame(Q, P, 100, 0, RST),))
+    r = a("release", port=P, peer=Q)
+    seen = w.read(0.05)
+    check(r.get("ok") == 0 and seen == [] and a.state(P, Q) == "CLOSED",
+          f"release drops the orphaned SYN-RECEIVED child quietly {seen}")
     P, Q = 40008, 50008
     a("listen", port=P, peer=Q, backlog=8)
     iss = w.probe((frame(Q, P, 100, 0, SYN, mss=1460),))[0][0].seq
@@ -367,10 +377,11 @@ def run(a: Agent, w: Wire, probes: int) -> None:
           f"({len(got)})")
     states = a("state", conns=[[P, 51000 + i] for i in range(20)] + [[P, 1]])["states"]
     check(states == ["SYN-RECEIVED"] * 20 + ["LISTEN"], "state of 20 children + the listener in one request")
-    for i in range(20):
-        w.send(frame(51000 + i, P, 100, 0, RST))
-    a("release", port=P, peer=0)
-    w.read(0.05)
+    r = a("release", port=P, peer=0)
+    seen = w.read(1.5)  # PyTCP would retransmit a SYN,ACK after ~1 s for a child left behind
+    states = a("state", conns=[[P, 51000 + i] for i in range(20)])["states"]
+    check(r.get("ok") == 0 and seen == [] and states == ["CLOSED"] * 20,
+          f"release of the listener drops its 20 SYN-RECEIVED children quietly, nothing within 1.5 s {seen}")
 
     r = a("frobnicate", port=1, peer=2)
     check("error" in r, f"unknown op → error {r}")
@@ -380,6 +391,9 @@ def run(a: Agent, w: Wire, probes: int) -> None:
     r = json.loads(a.line(5))
     check(r.get("id") is None and "error" in r, f"a line that is not JSON → error {r}")
     check(a.state(40000, 50000) == "TIME-WAIT", "still serving; TIME-WAIT still there")
+    r = a("release", port=40000, peer=50000)
+    seen = w.read(0.05)
+    check(r.get("ok") == 0 and seen == [] and a.state(40000, 50000) == "CLOSED", f"release drops TIME-WAIT quietly {seen}")
     r = a("quit")
     check(r.get("ok") == 0, "quit → ok 0")
     try:

@@ -203,8 +203,10 @@ extension Fuzzer {
             session.reportsWindowShrink = !signatures.contains(Fuzzer.windowShrinkSignature)
             let before = work.map { $0.0.model.state }
             do {
-                try session.round(work)
+                try session.round(work, releasing: releases)
+                releases.removeAll()
             } catch let f as TargetFailure {
+                releases.removeAll()
                 // The stack failed as a program: the test whose case makes it fail alone is an error (its case
                 // kept as a finding); the others of the round run again on the restarted stack.
                 let found = summary.divergences.count
@@ -232,6 +234,7 @@ extension Fuzzer {
                 if lane.diverged { lane.plan.removeAll() }
             }
         }
+        try releaseFinished()
         summary.seconds = PcapLink.now - start
         var results: [ConformResult] = []
         for (c, ts) in testsOf.enumerated() {

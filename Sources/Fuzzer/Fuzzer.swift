@@ -70,6 +70,8 @@ public final class Fuzzer {
     /// replay them to reach classes their own search does not set up.
     var witnesses: [Int: [FuzzStep]]?
     public internal(set) var summary = FuzzSummary()
+    /// Connections whose case is over, released with the next round.
+    var releases: [Tuple] = []
     /// When set, finished cases go here instead of being judged for the corpus (differential mode).
     var onFinish: ((Lane) throws -> Void)?
 
@@ -174,9 +176,11 @@ public final class Fuzzer {
             let before = work.map { $0.0.model.state }
             session.reportsWindowShrink = !signatures.contains(Fuzzer.windowShrinkSignature)
             do {
-                try session.round(work)
+                try session.round(work, releasing: releases)
+                releases.removeAll()
             } catch let f as TargetFailure {
                 // The stack failed as a program: keep the case that did it, restart, and go on with new cases.
+                releases.removeAll()
                 _ = try recover(from: f, work.map(\.0))
                 summary.cases += work.count
                 lanes = done() ? [] : lanes.map { newLane($0.id) }
@@ -198,20 +202,29 @@ public final class Fuzzer {
                 progress(FuzzProgress(cases: summary.cases, cellsCovered: planner.covered, cellsTotal: summary.cellsTotal, divergences: summary.divergences.count, seconds: now - start))
             }
         }
+        try releaseFinished()
         summary.seconds = PcapLink.now - start
         summary.cellsCovered = planner.covered
         return summary
     }
 
-    func finish(_ lane: Lane) throws {
-        summary.cases += 1
-        // The case is over: its sockets go, so that no listener answers for a later case on the same port.
+    /// Releases what finished cases left, when no round follows to carry it.
+    func releaseFinished() throws {
+        guard !releases.isEmpty else { return }
+        defer { releases.removeAll() }
         do {
-            _ = try target.call(.release, on: lane.tuple)
+            _ = try target.exchange(calls: releases.map { (.release, $0) }, inject: [], states: [])
         } catch let f as TargetFailure {
             // Failed between cases: nothing to blame a case for; start it again.
             try restartAfter(f)
         }
+    }
+
+    func finish(_ lane: Lane) throws {
+        summary.cases += 1
+        // The case is over: its sockets go with the next round's calls (no exchange of their own), so that no
+        // listener answers for a later case on the same port.
+        releases.append(lane.tuple)
         if let hook = onFinish {
             try hook(lane)
             return

@@ -148,10 +148,11 @@ final class Session {
 
     /// Runs one step for each lane given (at most one step per lane) and judges it: the calls, then the
     /// segments, then a barrier and the states, in one exchange with the target.
-    func round(_ work: [(Lane, FuzzStep)]) throws {
+    /// `releasing`: connections of finished cases, let go first in the same exchange.
+    func round(_ work: [(Lane, FuzzStep)], releasing: [Tuple] = []) throws {
         var transitions: [Transition?] = []
         var batch: [[UInt8]] = []
-        var calls: [(SocketCall, Tuple)] = []
+        var calls: [(SocketCall, Tuple)] = releasing.map { (.release, $0) }
         var callOf: [Int?] = []
         var before: [String] = []
         for (lane, step) in work {

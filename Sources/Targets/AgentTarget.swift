@@ -1,5 +1,6 @@
 import Foundation
 import Link
+import Synchronization
 import Wire
 #if canImport(Glibc)
 import Glibc
@@ -50,6 +51,9 @@ public final class AgentTarget: Target, @unchecked Sendable {
     public private(set) var starts = 0
     /// The agent's process id while it runs (it is started, and ended, by tcpspec only).
     public var agentPID: Int32? { pid > 0 ? pid : nil }
+    /// Every namespace made by this process's agent targets, started or not (tests check none outlives its target).
+    public static var namespacesMade: [String] { made.withLock { $0 } }
+    private static let made = Mutex<[String]>([])
     /// The namespace's identity (`net:[inode]`), to check that it is gone after `close`.
     public private(set) var namespaceID = ""
 
@@ -79,7 +83,9 @@ public final class AgentTarget: Target, @unchecked Sendable {
         targetIP = description.ip.targetAddress
         try Self.installIfNeeded(description)
         namespace = try NamespaceThread(name: "stack", newNamespace: true)
-        namespaceID = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/task/\(namespace.tid)/ns/net")) ?? ""
+        let id = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/task/\(namespace.tid)/ns/net")) ?? ""
+        namespaceID = id
+        Self.made.withLock { $0.append(id) }
         let (iface, tap, mtu) = (interface, description.link == .tap, description.mtu)
         do {
             try namespace.run {

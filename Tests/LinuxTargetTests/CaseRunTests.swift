@@ -173,6 +173,15 @@ struct RunCommandTests {
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("nobody.pcap").path))
     }
 
+    /// The network namespaces the threads of one process are in.
+    static func namespaces(ofProcess pid: Int32) -> Set<String> {
+        var out = Set<String>()
+        for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
+            if let l = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/task/\(task)/ns/net") { out.insert(l) }
+        }
+        return out
+    }
+
     static func netNamespaces() throws -> Set<String> {
         // Every network namespace some process is in, by inode.
         var out = Set<String>()
@@ -187,17 +196,18 @@ struct RunCommandTests {
     @Test("SIGINT and SIGTERM in the middle of a run leave no namespace, link or process behind", arguments: [SIGINT, SIGTERM, SIGKILL])
     func interrupted(signal: Int32) throws {
         let path = try Self.tmp("slow.case", "listen\n< S 0:0(0) win 65535\n> S. 0:0(0) ack 1 win *\nwait 20s\n")
-        let before = try Self.netNamespaces()
         let links = try String(contentsOfFile: "/proc/net/dev", encoding: .utf8)
         let (p, _, _) = try Self.start(["run", path, "--pcap", path + ".pcap"])
-        // Wait until the run's two namespaces exist: the test observes them appear and disappear.
-        var during = before
+        // The run's own namespaces: those its threads are in (other tests make namespaces at the same time, so
+        // a system-wide count would blame them on this run).
+        let root = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
+        var mine: Set<String> = []
         for _ in 0..<200 {
-            during = try Self.netNamespaces()
-            if during.subtracting(before).count >= 2 { break }
+            mine = Self.namespaces(ofProcess: p.processIdentifier).subtracting([root])
+            if mine.count >= 2 { break }
             Thread.sleep(forTimeInterval: 0.02)
         }
-        #expect(during.subtracting(before).count >= 2, "the run's namespaces never appeared")
+        #expect(mine.count >= 2, "the run's namespaces never appeared")
         Thread.sleep(forTimeInterval: 0.3)
         kill(p.processIdentifier, signal)
         p.waitUntilExit()
@@ -208,11 +218,11 @@ struct RunCommandTests {
             #expect(p.terminationStatus == 128 + signal)
         }
         var after = try Self.netNamespaces()
-        for _ in 0..<100 where !after.subtracting(before).isEmpty {
+        for _ in 0..<100 where !after.intersection(mine).isEmpty {
             Thread.sleep(forTimeInterval: 0.02)
             after = try Self.netNamespaces()
         }
-        #expect(after.subtracting(before).isEmpty, "namespaces left: \(after.subtracting(before))")
+        #expect(after.intersection(mine).isEmpty, "namespaces left: \(after.intersection(mine))")
         #expect(try String(contentsOfFile: "/proc/net/dev", encoding: .utf8).split(separator: "\n").count == links.split(separator: "\n").count)
         #expect(kill(p.processIdentifier, 0) != 0)
     }

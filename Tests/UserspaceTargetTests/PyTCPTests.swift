@@ -193,7 +193,7 @@ struct PyTCPTests {
         var d = try Self.description
         d.command = command
         d.readyTimeout = 0.5
-        let before = Self.netNamespaces()
+        let before = AgentTarget.namespacesMade.count
         do {
             let t = try AgentTarget(d)
             t.close()
@@ -202,7 +202,9 @@ struct PyTCPTests {
             #expect(f.kind == .startFailed)
             #expect("\(f)".contains(message), "\(f)")
         }
-        #expect(Self.waitFor(5) { Self.netNamespaces().subtracting(before).isEmpty }, "a namespace outlived the failed start")
+        let made = Set(AgentTarget.namespacesMade.dropFirst(before))
+        #expect(made.count == 1, "the start made \(made.count) namespaces")
+        #expect(Self.waitFor(5) { Self.netNamespaces().intersection(made).isEmpty }, "the namespace outlived the failed start")
         let sleepers = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { pid in
             pid.allSatisfy(\.isNumber) && ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains("31.4159") && Self.alive(Int32(pid)!)
         } ?? []

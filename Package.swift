@@ -50,7 +50,7 @@ let package = Package(
         // Against the real kernel in namespaces the tests make (needs root or a user namespace).
         .testTarget(name: "LinuxTargetTests", dependencies: ["Targets", "Link", "Wire", "Spec", "Cases", "Checker", "Fuzzer", "TCPSpecCLI"]),
         // Userspace stacks on a TAP device through their agents (PyTCP, installed into Targets/pytcp/.venv).
-        .testTarget(name: "UserspaceTargetTests", dependencies: ["Targets", "Link", "Wire", "Spec", "Cases", "Checker", "Fuzzer"]),
+        .testTarget(name: "UserspaceTargetTests", dependencies: ["Targets", "Link", "Wire", "Spec", "Cases", "Checker", "Fuzzer", "Report"]),
         .testTarget(name: "FuzzerTests", dependencies: ["Fuzzer", "Targets", "Spec", "Model", "Cases", "Checker"]),
         // Runs the built `tcpspec` executable; depends on it so that `swift build --build-tests` builds it first.
         .testTarget(name: "CLITests", dependencies: ["TCPSpecCLI"]),

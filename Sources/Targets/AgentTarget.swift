@@ -331,8 +331,11 @@ public final class AgentTarget: Target, @unchecked Sendable {
         return CallResult(value: -1, errno: EINVAL)
     }
 
+    /// One call, without a barrier: what it makes the stack send stays in the capture for the next barrier
+    /// (as on Linux), so a case runner sees a call's segments.
     public func call(_ c: SocketCall, on tuple: Tuple) throws -> CallResult {
-        try exchange(calls: [(c, tuple)], inject: [], states: []).results[0]
+        if c != .release, c != .close, !capabilities.calls.contains(c.name) { return CallResult(value: -1, errno: EOPNOTSUPP) }
+        return Self.result(try request([Self.body(c, tuple)])[0])
     }
 
     public func state(of tuple: Tuple) throws -> String? { try states(of: [tuple])[tuple] ?? nil }
@@ -376,17 +379,11 @@ public final class AgentTarget: Target, @unchecked Sendable {
             }
         }
         let asked = calls.indices.filter { results[$0] == nil }
-        let t0 = PcapLink.now
         let answers = try request(asked.map { Self.body(calls[$0].0, calls[$0].1) })
         for (k, i) in asked.enumerated() { results[i] = Self.result(answers[k]) }
-        let t1 = PcapLink.now
         if !frames.isEmpty { try inject(frames) }
         let got = try barrier()
-        let t2 = PcapLink.now
-        let st = try states(of: tuples)
-        let t3 = PcapLink.now
-        timing.0 += t1 - t0; timing.1 += t2 - t1; timing.2 += t3 - t2; timing.3 += 1
-        return Exchange(results: results.map { $0! }, frames: got, states: st)
+        return Exchange(results: results.map { $0! }, frames: got, states: try states(of: tuples))
     }
 
     public func barrier() throws -> [Frame] {
@@ -439,9 +436,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
         (toAgent, fromAgent, logFD) = (-1, -1, -1)
     }
 
-    var timing = (0.0, 0.0, 0.0, 0)
     public func close() {
-        if ProcessInfo.processInfo.environment["TCPSPEC_TIMING"] != nil { FileHandle.standardError.write("timing calls \(timing.0) barrier \(timing.1) states \(timing.2) rounds \(timing.3)\n".data(using: .utf8)!) }
         stopAgent()
         namespace.stop()
     }

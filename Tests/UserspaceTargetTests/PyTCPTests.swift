@@ -3,6 +3,7 @@ import Checker
 import Foundation
 @testable import Fuzzer
 import Link
+import Report
 import Spec
 import Testing
 @testable import Targets
@@ -139,6 +140,29 @@ struct PyTCPTests {
             #expect(text.contains("target=pytcp"))
             #expect(try !Self.tshark(try #require(d.pcapPath)).isEmpty)
         }
+    }
+
+    @Test("a stack without state reports is judged on segments alone, and its reports say so")
+    func withoutStates() throws {
+        var d = try Self.description
+        // The agent's own switch (TCPSPEC_* variables are tcpspec's, so it goes through env(1)).
+        d.command = ["/usr/bin/env", "TCPSPEC_PYTCP_STATE=0"] + d.command
+        let t = try AgentTarget(d)
+        defer { t.close() }
+        #expect(!t.capabilities.reportsState)
+        #expect(t.settings.contains { $0.0 == "state reports" && $0.1.hasPrefix("no") })
+        #expect(try t.state(of: Tuple(targetPort: 10001, testerPort: 30001)) == nil)
+        var config = Fuzzer.Configuration()
+        config.seed = 4
+        config.lanes = 8
+        config.targetName = "pytcp-stateless"
+        let f = Fuzzer(spec: try Self.spec(), target: t, configuration: config)
+        let r = try f.conform(shard: (1, 8))
+        #expect(r.stateNote?.contains("judged on the segments alone") == true)
+        #expect(r.count(.conforms) > 0)
+        #expect(ConformRender.markdown(r).contains("reports no socket states"))
+        // No verdict rests on a state: every divergence is about segments.
+        for res in r.results where res.verdict == .diverges { #expect(res.observed?.hasSuffix("→ ?") == true, "\(res.observed ?? "")") }
     }
 
     /// A description whose agent is the real PyTCP agent behind a proxy that crashes or hangs on `recv`.

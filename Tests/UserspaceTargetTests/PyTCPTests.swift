@@ -117,6 +117,28 @@ struct PyTCPTests {
         #expect(flags.count >= 7, "\(flags)")
     }
 
+    @Test("the PyTCP examples pass over a TAP and a TUN device, IPv4 and IPv6", arguments: [
+        (TargetDescription.LinkKind.tap, IPVersion.v4), (.tun, .v4), (.tap, .v6),
+    ])
+    func examples(link: TargetDescription.LinkKind, ip: IPVersion) throws {
+        var d = try Self.description
+        d.link = link
+        d.ip = ip
+        let dir = Self.root.appendingPathComponent("Corpus/pytcp/examples")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".case") }.sorted()
+        #expect(files.count >= 4)
+        for f in files {
+            let path = dir.appendingPathComponent(f).path
+            let (file, diags) = CaseParser.parse(path: path, text: try String(contentsOfFile: path, encoding: .utf8))
+            #expect(diags.isEmpty)
+            let t = try AgentTarget(d)
+            defer { t.close() }
+            #expect(t.link.linkType == (link == .tap ? .ethernet : .rawIP))
+            let r = CaseRunner(target: t, file: file).run()
+            #expect(r.passed, "\(f) over \(link) IPv\(ip.rawValue): \(CaseReport.text(r, color: false))")
+        }
+    }
+
     @Test("fuzzing PyTCP runs cases against the spec and keeps minimized divergences with pcaps tshark reads")
     func fuzz() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-pytcp-fuzz-\(getpid())").path

@@ -51,6 +51,8 @@ let package = Package(
         .testTarget(name: "LinuxTargetTests", dependencies: ["Targets", "Link", "Wire", "Spec", "Cases", "Checker", "Fuzzer", "TCPSpecCLI"]),
         // Userspace stacks on a TAP device through their agents (PyTCP, installed into Targets/pytcp/.venv).
         .testTarget(name: "UserspaceTargetTests", dependencies: ["Targets", "Link", "Wire", "Spec", "Cases", "Checker", "Fuzzer", "Report"]),
+        // The offline checker on hand-made captures and on real Linux traffic captured by tcpdump.
+        .testTarget(name: "CaptureCheckerTests", dependencies: ["Checker", "Link", "Wire", "Spec", "Model"]),
         .testTarget(name: "FuzzerTests", dependencies: ["Fuzzer", "Targets", "Spec", "Model", "Cases", "Checker"]),
         // Runs the built `tcpspec` executable; depends on it so that `swift build --build-tests` builds it first.
         .testTarget(name: "CLITests", dependencies: ["TCPSpecCLI"]),

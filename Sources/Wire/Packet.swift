@@ -204,7 +204,7 @@ extension TCPHeader {
         return b
     }
 
-    static func controlBits(_ b: UInt8) -> ControlBits {
+    public static func controlBits(_ b: UInt8) -> ControlBits {
         var c = ControlBits()
         if b & 0x01 != 0 { c.insert(.fin) }
         if b & 0x02 != 0 { c.insert(.syn) }

@@ -1,0 +1,502 @@
+import Foundation
+import Link
+import Model
+import Spec
+import Wire
+
+/// A segment an endpoint sent that the spec cannot explain, where it was and what the spec expected.
+public struct Violation: Sendable, Codable {
+    /// The frame, numbered as Wireshark numbers it (1 is the first frame of the file).
+    public var frame: Int
+    public var time: Double
+    /// Who sent it, `address:port`.
+    public var endpoint: String
+    /// The endpoint's state (the model's) before it sent the segment.
+    public var state: String
+    /// The segment, in numbers relative to each side's initial sequence number.
+    public var observed: String
+    public var expected: String
+    public var rules: [String]
+    public var citations: [String]
+    /// Where the evidence is not conclusive, why.
+    public var note: String?
+    /// Frames of later segments showing the same violation (not listed one by one).
+    public var repeats: [Int] = []
+}
+
+/// One connection: its two ends, how it was followed, what each end did against the spec.
+public struct ConnectionReport: Sendable, Codable {
+    public var index: Int
+    /// The end that opened (sent the first SYN) or, mid-connection, sent the first judged segment.
+    public var client: String
+    public var server: String
+    public var firstFrame: Int
+    public var lastFrame: Int
+    public var segments = 0
+    /// "the SYN", "the SYN,ACK (the SYN was not captured)", "mid-connection …".
+    public var start: String
+    public var finalStates: [String] = []
+    public var violations: [Violation] = []
+    public var retransmissions = 0
+    /// Frames whose checksum is wrong: reported, and the segment is not used.
+    public var badChecksums: [Int] = []
+    public var offloadedChecksums = 0
+    /// Evidence of capture loss or reordering at the capture point, as found.
+    public var captureNotes: [String] = []
+}
+
+public struct CaptureReport: Sendable, Codable {
+    public var file: String
+    public var profile: String
+    public var frames = 0
+    public var tcpSegments = 0
+    public var connections: [ConnectionReport] = []
+    /// Frames that could not be judged (malformed, not reassembled fragments, cut TCP headers) and why.
+    public var unjudged: [String] = []
+    /// Set when the file ends in a cut frame.
+    public var truncated: String?
+    public var seconds = 0.0
+    public var violations: Int { connections.reduce(0) { $0 + $1.violations.count } }
+}
+
+/// The offline checker: follows every TCP connection of a capture and runs a model instance for each of its
+/// two ends (from the SYN, or from an inferred synchronized state when the capture starts mid-connection).
+/// A segment one end sends is explained by the spec if it is what the model expects from an input it received
+/// (an ACK, a RST, a SYN,ACK), what an application call would make it send there (SEND, CLOSE, ABORT, OPEN), a
+/// pure acknowledgment, or a retransmission; anything else is a violation, reported with the frame number, the
+/// rule that decided and its citation. The segment then goes to the other end's model as its input.
+///
+/// ```
+/// $ tcpspec check trace.pcapng --profile rfc9293
+/// ```
+public final class CaptureChecker {
+    let spec: CompiledSpec
+    var flows: [FlowKey: Flow] = [:]
+    var finished: [ConnectionReport] = []
+    var count = 0
+    public private(set) var report: CaptureReport
+
+    public init(spec: CompiledSpec, file: String) {
+        self.spec = spec
+        report = CaptureReport(file: file, profile: spec.profile)
+    }
+
+    struct FlowKey: Hashable {
+        var a: Address
+        var b: Address
+        var pa: UInt16
+        var pb: UInt16
+    }
+
+    /// Judges a whole file.
+    public static func check(path: String, spec: CompiledSpec) throws -> CaptureReport {
+        let start = Date()
+        let file = try PcapFile(path: path)
+        guard let link = file.linkType else {
+            throw PcapFile.Failure(description: "\(path): link type \(file.dataLinkType) is not one tcpspec reads (Ethernet, raw IP, Linux cooked v1/v2, BSD loopback)")
+        }
+        let c = CaptureChecker(spec: spec, file: path)
+        let end = file.forEach { n, time, bytes, _ in c.frame(n, time, bytes, link: link) }
+        if case .truncated(let after, let message) = end { c.report.truncated = "the file ends inside frame \(after + 1) (\(message)); frames 1–\(after) were judged" }
+        c.finish()
+        c.report.seconds = Date().timeIntervalSince(start)
+        return c.report
+    }
+
+    public func frame(_ n: Int, _ time: Double, _ bytes: UnsafeRawBufferPointer, link: LinkType) {
+        report.frames = n
+        switch CapturedSegment.decode(bytes, link: link) {
+        case .other: return
+        case .malformed(let why):
+            if report.unjudged.count < 100 { report.unjudged.append("frame \(n): \(why)") }
+        case .segment(let s):
+            report.tcpSegments += 1
+            segment(n, time, s)
+        }
+    }
+
+    func segment(_ n: Int, _ time: Double, _ s: CapturedSegment) {
+        let forward = (s.source, s.sourcePort) < (s.destination, s.destinationPort)
+        let key = forward ? FlowKey(a: s.source, b: s.destination, pa: s.sourcePort, pb: s.destinationPort)
+            : FlowKey(a: s.destination, b: s.source, pa: s.destinationPort, pb: s.sourcePort)
+        let e = forward ? 0 : 1
+        var flow = flows[key]
+        // A SYN that is not its sender's earlier SYN again starts a new connection on the same ports.
+        if let f = flow, s.flags.contains(.syn), !s.flags.contains(.ack), f.initialized, !f.isRetransmittedSYN(s, from: e) {
+            finished.append(f.close())
+            flow = nil
+        }
+        if flow == nil {
+            count += 1
+            flow = Flow(spec: spec, index: count, names: [Self.name(key.a, key.pa), Self.name(key.b, key.pb)], frame: n)
+            flows[key] = flow
+        }
+        flow!.segment(n, time, s, from: e)
+    }
+
+    /// `address:port`, an IPv6 address in brackets.
+    static func name(_ a: Address, _ port: UInt16) -> String { a.isV6 ? "[\(a)]:\(port)" : "\(a):\(port)" }
+
+    public func finish() {
+        for f in flows.values { finished.append(f.close()) }
+        flows.removeAll()
+        report.connections = finished.sorted { $0.firstFrame < $1.firstFrame }
+        for i in report.connections.indices { report.connections[i].index = i + 1 }
+    }
+}
+
+/// One end of a connection as the checker follows it.
+struct End {
+    var name: String
+    var model: TCPModel
+    var modelled = false
+    /// Its initial sequence number, for relative numbers in reports.
+    var iss: UInt32 = 0
+    var windowScaleOffered: UInt8?
+    var shift: UInt32 = 0
+    var sent = false
+    var maxSeqEnd: UInt32 = 0
+    /// What the model says this end should send in reply to what it received, not yet seen.
+    var pending: [Output] = []
+}
+
+final class Flow {
+    let spec: CompiledSpec
+    var ends: [End]
+    var initialized = false
+    var windowsKnown = true
+    var report: ConnectionReport
+    /// ACKs beyond what their end had received when sent: capture loss, or an ACK of data never sent — decided
+    /// at the end, when the whole capture has shown what the peer sent.
+    var ackChecks: [(frame: Int, time: Double, end: Int, ack: UInt32, state: String, observed: String)] = []
+    var resetAt: (frame: Int, time: Double, by: Int)?
+    var rtt: Double?
+    var synTime: Double?
+
+    init(spec: CompiledSpec, index: Int, names: [String], frame: Int) {
+        self.spec = spec
+        let config = TCPModel.Configuration(receiveWindow: 65535, sendMSS: 1 << 30)
+        ends = names.map { End(name: $0, model: TCPModel(spec: spec, configuration: config)) }
+        report = ConnectionReport(index: index, client: names[0], server: names[1], firstFrame: frame, lastFrame: frame, start: "")
+    }
+
+    func isRetransmittedSYN(_ s: CapturedSegment, from e: Int) -> Bool {
+        ends[e].sent && s.seq == ends[e].iss
+    }
+
+    func rel(_ s: CapturedSegment, from e: Int) -> String {
+        let p = 1 - e
+        var out = Notation.flags(s.flags.intersection([.syn, .fin, .rst, .psh, .urg, .ack])) + " "
+        let seq = s.seq &- ends[e].iss
+        out += "\(seq):\(seq &+ s.dataLength)(\(s.dataLength))"
+        if s.flags.contains(.ack) { out += " ack \(s.ack &- ends[p].iss)" }
+        out += " win \(s.window)"
+        return out
+    }
+
+    func rel(_ o: Segment, of e: Int) -> String {
+        let p = 1 - e
+        var out = Notation.flags(o.ctl.intersection([.syn, .fin, .rst, .ack])) + " "
+        let seq = o.seq &- ends[e].iss
+        out += "\(seq):\(seq &+ o.dataLength)(\(o.dataLength))"
+        if o.ctl.contains(.ack) { out += " ack \(o.ack &- ends[p].iss)" }
+        return out
+    }
+
+    // MARK: following a connection
+
+    func segment(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int) {
+        report.lastFrame = n
+        report.segments += 1
+        switch s.checksum {
+        case .bad:
+            // Reported, not trusted: a segment that was corrupted may not be what the end sent.
+            report.badChecksums.append(n)
+            return
+        case .offloaded: report.offloadedChecksums += 1
+        default: break
+        }
+        if !initialized {
+            guard start(n, time, s, from: e) else { return }
+        }
+        judge(n, time, s, from: e)
+        deliver(n, time, s, from: e)
+    }
+
+    /// Sets both models up from the first segment: from a SYN, from a SYN,ACK, or mid-connection from a
+    /// segment that carries an ACK. Returns false while nothing lets it start (a RST without ACK, say).
+    func start(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int) -> Bool {
+        let p = 1 - e
+        if s.flags.contains(.syn), !s.flags.contains(.ack) {
+            report.client = ends[e].name
+            report.server = ends[p].name
+            report.start = "the SYN"
+            // The SYN is the OPEN call's output; the listener is the other end's passive OPEN.
+            let tr = ends[e].model.call(.openActive)
+            let shift = s.seq &- ends[e].model[.iss]
+            ends[e].model.bind(iss: s.seq)
+            ends[e].iss = s.seq
+            ends[e].pending = tr.outputs.map { var o = $0; if o.seqSymbolic { o.segment.seq &+= shift }; return o }
+            _ = ends[p].model.call(.openPassive)
+            synTime = time
+            initialized = true
+            return true
+        }
+        guard s.flags.contains(.ack) else {
+            if report.captureNotes.count < 20 { report.captureNotes.append("frame \(n): not judged — nothing before it to follow the connection from") }
+            return false
+        }
+        let clientISS: UInt32, serverISS: UInt32
+        let server: Int
+        if s.flags.contains(.syn) {
+            server = e
+            serverISS = s.seq
+            clientISS = s.ack &- 1
+            report.start = "the SYN,ACK (the SYN was not captured)"
+        } else {
+            // Mid-connection: this end has sent up to SEG.SEQ and received up to SEG.ACK.
+            server = p
+            clientISS = s.seq &- 1
+            serverISS = s.ack &- 1
+            windowsKnown = false
+            report.start = "mid-connection at frame \(n): both ends inferred ESTABLISHED (window scale unknown: windows not judged)"
+        }
+        let client = 1 - server
+        report.client = ends[client].name
+        report.server = ends[server].name
+        // Drive each model through the handshake the numbers imply, its own segments unseen.
+        _ = ends[client].model.call(.openActive)
+        ends[client].model.bind(iss: clientISS)
+        ends[client].iss = clientISS
+        _ = ends[server].model.call(.openPassive)
+        _ = ends[server].model.receive(Segment(seq: clientISS, ctl: .syn, window: 65535))
+        ends[server].model.bind(iss: serverISS)
+        ends[server].iss = serverISS
+        ends[client].sent = true
+        ends[client].maxSeqEnd = clientISS &+ 1
+        if !s.flags.contains(.syn) {
+            _ = ends[client].model.receive(Segment(seq: serverISS, ack: clientISS &+ 1, ctl: [.syn, .ack], window: 1 << 30))
+            _ = ends[server].model.receive(Segment(seq: clientISS &+ 1, ack: serverISS &+ 1, ctl: .ack, window: 1 << 30))
+            ends[server].sent = true
+            ends[server].maxSeqEnd = serverISS &+ 1
+            for k in 0..<2 { ends[k].model.bind(receiveWindow: 1 << 30) }
+        } else {
+            // The server's SYN,ACK is the reply the model expects to the unseen SYN.
+            var m = TCPModel(spec: spec, configuration: ends[server].model.configuration)
+            _ = m.call(.openPassive)
+            let tr = m.receive(Segment(seq: clientISS, ctl: .syn, window: 65535))
+            let shift = serverISS &- m[.iss]
+            m.bind(iss: serverISS)
+            ends[server].model = m
+            ends[server].pending = tr.outputs.map { var o = $0; if o.seqSymbolic { o.segment.seq &+= shift }; return o }
+        }
+        initialized = true
+        return true
+    }
+
+    func bindISS(_ e: Int, _ iss: UInt32) {
+        let shift = iss &- ends[e].model[.iss]
+        ends[e].model.bind(iss: iss)
+        ends[e].iss = iss
+        for i in ends[e].pending.indices where ends[e].pending[i].seqSymbolic { ends[e].pending[i].segment.seq &+= shift }
+    }
+
+    static let classBits: ControlBits = [.syn, .ack, .fin, .rst]
+
+    func matches(_ o: Segment, _ s: CapturedSegment) -> Bool {
+        // A reset may carry an ACK or not: the receiver's reset check reads SEQ only (RFC 9293 §3.10.7.4), and
+        // stacks send RST,ACK where the RFC writes <CTL=RST> (Linux's aborts).
+        let bits: ControlBits = o.ctl.contains(.rst) && s.flags.contains(.rst) ? [.syn, .fin, .rst] : Flow.classBits
+        guard o.ctl.intersection(bits) == s.flags.intersection(bits), o.seq == s.seq, o.length == s.length else { return false }
+        // A SYN,ACK acknowledges exactly the peer's SYN; other ACK fields may lag behind (delayed ACKs).
+        if o.ctl.contains(.syn), o.ctl.contains(.ack) { return o.ack == s.ack }
+        return true
+    }
+
+    /// The index of the last of the consecutive outputs that, sent as one segment, are `s`: one output, or
+    /// text followed by its FIN (a stack may piggyback the FIN of a CLOSE on the last text of a SEND).
+    static func coalescedMatch(_ outs: [Output], _ s: CapturedSegment, _ matches: (Segment, CapturedSegment) -> Bool) -> Int? {
+        for k in outs.indices {
+            var acc = outs[k].segment
+            if matches(acc, s) { return k }
+            var j = k + 1
+            while j < outs.count, outs[j].segment.seq == acc.seq &+ acc.length, !acc.ctl.contains(.fin) {
+                let next = outs[j].segment
+                acc.ctl.formUnion(next.ctl)
+                acc.dataLength &+= next.dataLength
+                acc.ack = next.ack
+                if matches(acc, s) { return j }
+                j += 1
+            }
+        }
+        return nil
+    }
+
+    /// Whether the spec explains the segment `e` sent; a violation if not.
+    func judge(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int) {
+        let p = 1 - e
+        let stateBefore = ends[e].model.stateName
+        // A SYN binds an ISS still symbolic (the passive end's, on its SYN,ACK).
+        if s.flags.contains(.syn), !ends[e].model.issBound { bindISS(e, s.seq) }
+        // Window scaling (RFC 7323 §2.2): offered on both SYNs, it applies to every later segment.
+        if s.flags.contains(.syn) {
+            ends[e].windowScaleOffered = s.windowScale
+            if s.flags.contains(.ack) {
+                let both = ends[e].windowScaleOffered != nil && ends[p].windowScaleOffered != nil
+                ends[e].shift = both ? UInt32(min(14, ends[e].windowScaleOffered!)) : 0
+                ends[p].shift = both ? UInt32(min(14, ends[p].windowScaleOffered!)) : 0
+                if let t = synTime { rtt = time - t }
+            }
+        } else if windowsKnown {
+            // What this end offers is what the model's acceptability test judges the peer against.
+            ends[e].model.bind(receiveWindow: UInt32(s.window) << ends[e].shift)
+        }
+        let wasSent = ends[e].sent
+        defer {
+            ends[e].sent = true
+            let end = s.seq &+ s.length
+            if !wasSent || TCPModel.seqLess(ends[e].maxSeqEnd, end) { ends[e].maxSeqEnd = end }
+        }
+        // An ACK beyond what this end has received: the peer's segments were not captured, or this end
+        // acknowledges data never sent. Decided at the end; the model is brought up to the ACK meanwhile.
+        let rcvNxt = ends[e].model[.rcvNxt]
+        if s.flags.contains(.ack), !s.flags.contains(.rst), spec.states[ends[e].model.state].synchronized, TCPModel.seqLess(rcvNxt, s.ack) {
+            let gap = s.ack &- rcvNxt
+            if gap < 1 << 30 {
+                ackChecks.append((n, time, e, s.ack, stateBefore, rel(s, from: e)))
+                _ = ends[e].model.receive(Segment(seq: rcvNxt, ack: ends[e].model[.sndNxt], ctl: .ack, window: 1 << 30, dataLength: gap))
+                ends[e].pending.removeAll()
+            }
+        }
+        // A retransmission (or a keep-alive probe one octet back) is the end sending again what it sent.
+        if s.length > 0, wasSent, !TCPModel.seqLess(ends[e].maxSeqEnd, s.seq &+ s.length), !s.flags.contains(.rst) {
+            report.retransmissions += 1
+            return
+        }
+        if s.length <= 1, !s.flags.contains(.syn), !s.flags.contains(.rst), s.seq == ends[e].model[.sndNxt] &- 1, !s.flags.contains(.fin) { return }
+        // A reply the model expects to what this end received.
+        if let k = ends[e].pending.firstIndex(where: { matches($0.segment, s) }) {
+            ends[e].pending.removeFirst(k + 1)
+            return
+        }
+        // A pure acknowledgment at SND.NXT: delayed, duplicate, or a window update.
+        if s.flags.intersection(Flow.classBits) == .ack, s.dataLength == 0, spec.states[ends[e].model.state].synchronized,
+           !TCPModel.seqLess(s.seq, ends[e].model[.sndUna]), !TCPModel.seqLess(ends[e].model[.sndNxt], s.seq) {
+            return
+        }
+        // Text beyond SND.NXT: the segments before it were not captured (loss, or reordering at the capture
+        // point): the model sends what it did not see, so that this one can be judged.
+        let sndNxt = ends[e].model[.sndNxt]
+        if !s.flags.contains(.syn), spec.states[ends[e].model.state].synchronized, TCPModel.seqLess(sndNxt, s.seq), s.seq &- sndNxt < 1 << 30 {
+            let gap = s.seq &- sndNxt
+            var c = ends[e].model
+            let tr = c.call(.send(gap))
+            if tr.outputs.contains(where: { $0.segment.seq == sndNxt }) {
+                ends[e].model = c
+                if report.captureNotes.count < 50 {
+                    report.captureNotes.append("frame \(n): \(gap) octets from \(ends[e].name) before it were not captured (capture loss or reordering at the capture point)")
+                }
+            }
+        }
+        // An application call that makes the end send this: SEND, CLOSE (FIN), ABORT (RST), OPEN (SYN).
+        var candidates: [[UserCall]] = []
+        if s.flags.contains(.syn), !s.flags.contains(.ack) {
+            candidates = [[.openActive]]
+        } else if s.flags.contains(.rst) {
+            candidates = [[.abort]]
+        } else if !s.flags.contains(.syn) {
+            let send: [UserCall] = s.dataLength > 0 ? [.send(s.dataLength)] : []
+            if s.flags.contains(.fin) { candidates = [send + [.close]] } else if !send.isEmpty { candidates = [send] }
+        }
+        var best: (calls: [UserCall], transitions: [Transition], outputs: [Output])?
+        for calls in candidates {
+            var c = ends[e].model
+            var trs: [Transition] = []
+            var outs: [Output] = []
+            for call in calls {
+                let tr = c.call(call)
+                trs.append(tr)
+                outs += tr.outputs
+            }
+            if let k = Flow.coalescedMatch(outs, s, matches) {
+                ends[e].model = c
+                ends[e].pending += outs[(k + 1)...]
+                return
+            }
+            if best == nil { best = (calls, trs, outs) }
+        }
+        violation(n, time, s, from: e, state: stateBefore, best: best)
+    }
+
+    func violation(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int, state: String, best: (calls: [UserCall], transitions: [Transition], outputs: [Output])?) {
+        var expected: String
+        var rules: [Int] = []
+        let sameKind = ends[e].pending.first { $0.segment.ctl.intersection(Flow.classBits) == s.flags.intersection(Flow.classBits) }
+        if let o = sameKind {
+            expected = rel(o.segment, of: e) + " (the reply to what it received)"
+            rules = [o.rule]
+        } else if let b = best {
+            let what = b.calls.map { "\($0)" }.joined(separator: " then ")
+            if b.outputs.isEmpty {
+                let said = b.transitions.compactMap { $0.reply }.map { spec.strings[$0] } + b.transitions.flatMap { Array($0.signals) }.map { spec.strings[$0] }
+                expected = "nothing: \(what) sends no segment in \(state)" + (said.isEmpty ? "" : " (\(said.joined(separator: "; ")))")
+            } else {
+                expected = b.outputs.map { rel($0.segment, of: e) }.joined(separator: ", ") + " (if the application called \(what))"
+            }
+            for tr in b.transitions where tr.chain >= 0 { rules += spec.chains[tr.chain].rules }
+            for o in b.outputs { rules.append(o.rule) }
+        } else {
+            expected = "nothing: no input it received and no application call makes it send this in \(state)"
+        }
+        var seen = Set<Int>()
+        rules = rules.filter { seen.insert($0).inserted }
+        var v = Violation(frame: n, time: time, endpoint: ends[e].name, state: state, observed: rel(s, from: e), expected: expected,
+                          rules: rules.map { spec.rules[$0].id }, citations: rules.map { spec.rules[$0].citationText }.filter { !$0.isEmpty })
+        if state == "CLOSED", let r = resetAt, r.by != e {
+            v.note = "after the RST in frame \(r.frame)"
+            if time - r.time < max(rtt ?? 0, 0.001) {
+                v.note! += "; sent \(String(format: "%.1f", (time - r.time) * 1e6)) µs after it, less than a round trip: it may have crossed the RST in flight (the capture cannot tell)"
+            }
+        }
+        // The same fault again (every later data segment after a FIN, say) is one violation with its frames.
+        if let last = report.violations.last, last.endpoint == v.endpoint, last.state == v.state, last.rules == v.rules,
+           Notation.flags(s.flags) == last.observed.split(separator: " ").first.map(String.init) {
+            report.violations[report.violations.count - 1].repeats.append(n)
+            return
+        }
+        report.violations.append(v)
+    }
+
+    /// The segment as the other end's input.
+    func deliver(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int) {
+        let p = 1 - e
+        let window: UInt32 = !windowsKnown ? 1 << 30 : s.flags.contains(.syn) ? UInt32(s.window) : UInt32(s.window) << ends[e].shift
+        let seg = Segment(seq: s.seq, ack: s.ack, ctl: s.flags, window: window, urgentPointer: UInt32(s.urgentPointer), dataLength: s.dataLength)
+        let before = ends[p].model.state
+        let tr = ends[p].model.receive(seg)
+        ends[p].pending += tr.outputs
+        if ends[p].pending.count > 16 { ends[p].pending.removeFirst(ends[p].pending.count - 16) }
+        if s.flags.contains(.rst), before != ends[p].model.state, ends[p].model.stateName == "CLOSED" || ends[p].model.stateName == "LISTEN" {
+            resetAt = (n, time, e)
+        }
+        if s.flags.contains(.rst), ends[e].model.stateName == "CLOSED" { resetAt = resetAt ?? (n, time, e) }
+    }
+
+    func close() -> ConnectionReport {
+        for c in ackChecks {
+            let p = 1 - c.end
+            if TCPModel.seqLess(ends[p].maxSeqEnd, c.ack) {
+                let v = Violation(frame: c.frame, time: c.time, endpoint: ends[c.end].name, state: c.state, observed: c.observed,
+                                  expected: "an ACK of at most \(ends[p].maxSeqEnd &- ends[p].iss): the most \(ends[p].name) sent in the whole capture",
+                                  rules: [], citations: ["RFC 9293 §3.4 \"A new acknowledgment ... acknowledges ... data the receiver has received\"; RFC 5961 §5.2 (an ACK of data never sent)"],
+                                  note: "acknowledges data the peer never sent")
+                report.violations.append(v)
+            } else if report.captureNotes.count < 50 {
+                report.captureNotes.append("frame \(c.frame): \(ends[c.end].name) acknowledges data of \(ends[p].name) not captured before it (capture loss or reordering at the capture point)")
+            }
+        }
+        report.violations.sort { $0.frame < $1.frame }
+        report.finalStates = ends.map { "\($0.name) \($0.model.stateName)" }
+        return report
+    }
+}

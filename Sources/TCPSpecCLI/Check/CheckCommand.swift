@@ -1,0 +1,74 @@
+import ArgumentParser
+import Checker
+import Foundation
+import Link
+import Spec
+
+/// The offline checker: every TCP connection in a capture judged against the spec, both ends.
+///
+/// ```
+/// $ tcpspec check trace.pcapng
+/// $ tcpspec check trace.pcap --profile linux --json > verdicts.json
+/// ```
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Judge every TCP connection in a pcap or pcapng file against the spec; exit 0 only when nothing violates it.",
+        discussion: "Frames are numbered as Wireshark numbers them. Exit status: 0 no violation, 1 violations, 2 the file cannot be read."
+    )
+
+    @OptionGroup var specOptions: SpecOptions
+    @Argument(help: "A pcap or pcapng file.") var file: String
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() throws {
+        let spec = try specOptions.compile()
+        let report: CaptureReport
+        do {
+            report = try CaptureChecker.check(path: file, spec: spec)
+        } catch {
+            printError("tcpspec: \(error)")
+            throw ExitCode(2)
+        }
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(report), as: UTF8.self))
+        } else {
+            print(CheckText.render(report), terminator: "")
+        }
+        if report.violations > 0 { throw ExitCode(1) }
+    }
+}
+
+enum CheckText {
+    static func render(_ r: CaptureReport) -> String {
+        var out = "\(r.file): \(r.frames) frames, \(r.tcpSegments) TCP segments, \(r.connections.count) connections, profile \(r.profile)\n"
+        for c in r.connections {
+            out += "\nconnection \(c.index): \(c.client) → \(c.server), frames \(c.firstFrame)–\(c.lastFrame), \(c.segments) segments, followed from \(c.start)\n"
+            for v in c.violations {
+                out += "  frame \(v.frame)  \(v.endpoint) in \(v.state)\n"
+                out += "    observed: \(v.observed)\n"
+                out += "    expected: \(v.expected)\n"
+                if !v.rules.isEmpty { out += "    rules:    \(v.rules.joined(separator: " › "))\n" }
+                for cite in Set(v.citations).sorted() { out += "    cite      \(cite)\n" }
+                if let n = v.note { out += "    note:     \(n)\n" }
+                if !v.repeats.isEmpty { out += "    again in frames \(v.repeats.prefix(20).map(String.init).joined(separator: ", "))\(v.repeats.count > 20 ? ", …" : "")\n" }
+            }
+            var facts = ["\(c.violations.count) \(c.violations.count == 1 ? "violation" : "violations")", "ends: \(c.finalStates.joined(separator: ", "))"]
+            if c.retransmissions > 0 { facts.append("\(c.retransmissions) retransmissions") }
+            if !c.badChecksums.isEmpty { facts.append("bad checksums in frames \(c.badChecksums.prefix(10).map(String.init).joined(separator: ", ")) (not trusted)") }
+            if c.offloadedChecksums > 0 { facts.append("\(c.offloadedChecksums) checksums left to the NIC (captured before offload)") }
+            out += "  " + facts.joined(separator: "; ") + "\n"
+            for n in c.captureNotes.prefix(10) { out += "  capture: \(n)\n" }
+        }
+        if !r.unjudged.isEmpty {
+            out += "\nnot judged: \(r.unjudged.count) frames\n"
+            for u in r.unjudged.prefix(10) { out += "  \(u)\n" }
+        }
+        if let t = r.truncated { out += "\nwarning: \(t)\n" }
+        let bad = r.connections.filter { !$0.violations.isEmpty }.count
+        out += "\nsummary: \(r.connections.count) connections, \(bad) with violations, \(r.violations) violations\n"
+        return out
+    }
+}

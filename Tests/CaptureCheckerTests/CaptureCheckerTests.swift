@@ -1,0 +1,302 @@
+import Checker
+import Foundation
+import Link
+import Spec
+import Testing
+import Wire
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+func compiledSpec(_ profile: String = "rfc9293") throws -> CompiledSpec {
+    try #require(SpecLoader.compile(profile: profile, directory: repoRoot.appendingPathComponent("Spec").path).spec)
+}
+
+func tempPath(_ name: String) -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-check-\(getpid())-\(name)").path
+}
+
+@discardableResult
+func sh(_ script: String) throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/bash")
+    p.arguments = ["-c", script]
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (p.terminationStatus, text)
+}
+
+/// Hand-made captures: a client 192.0.2.1:40000 (ISN 1000) and a server 192.0.2.2:80 (ISN 5000).
+struct Script {
+    var frames: [Frame] = []
+    var time = 1_700_000_000.0
+    static let client = IPAddress("192.0.2.1")!, server = IPAddress("192.0.2.2")!
+
+    mutating func c(_ flags: ControlBits, _ seq: UInt32, ack: UInt32 = 0, len: Int = 0, gap: Double = 0.001, options: [TCPOption] = []) {
+        add(true, flags, seq, ack, len, gap, options)
+    }
+
+    mutating func s(_ flags: ControlBits, _ seq: UInt32, ack: UInt32 = 0, len: Int = 0, gap: Double = 0.001, options: [TCPOption] = []) {
+        add(false, flags, seq, ack, len, gap, options)
+    }
+
+    mutating func add(_ fromClient: Bool, _ flags: ControlBits, _ seq: UInt32, _ ack: UInt32, _ len: Int, _ gap: Double, _ options: [TCPOption]) {
+        var tcp = TCPHeader(sourcePort: fromClient ? 40000 : 80, destinationPort: fromClient ? 80 : 40000, seq: seq, ack: ack, flags: flags, window: 64000, options: options)
+        tcp.payload = [UInt8](repeating: 0x41, count: len)
+        let ip = IPv4Header(source: fromClient ? Self.client : Self.server, destination: fromClient ? Self.server : Self.client)
+        let mac1 = MACAddress([2, 0, 0, 0, 0, 1]), mac2 = MACAddress([2, 0, 0, 0, 0, 2])
+        let p = Packet(ethernet: EthernetHeader(destination: fromClient ? mac2 : mac1, source: fromClient ? mac1 : mac2), ip: .v4(ip), tcp: tcp)
+        time += gap
+        frames.append(Frame(time: time, bytes: p.encode(), direction: .captured))
+    }
+
+    /// The usual start: handshake, 10 octets from the client, their ACK (frames 1–5).
+    static var opened: Script {
+        var s = Script()
+        s.c(.syn, 1000, options: [.maxSegmentSize(1460)])
+        s.s([.syn, .ack], 5000, ack: 1001, options: [.maxSegmentSize(1460)])
+        s.c(.ack, 1001, ack: 5001)
+        s.c([.psh, .ack], 1001, ack: 5001, len: 10)
+        s.s(.ack, 5001, ack: 1011)
+        return s
+    }
+
+    func write(_ name: String) throws -> String {
+        let path = tempPath(name + ".pcap")
+        try PcapWriter.write(frames, linkType: .ethernet, to: path)
+        return path
+    }
+}
+
+@Suite("Offline checker: hand-made captures")
+struct HandMadeCaptureTests {
+    @Test("a clean exchange, open to close, has no violation")
+    func clean() throws {
+        var s = Script.opened
+        s.s([.psh, .ack], 5001, ack: 1011, len: 20)
+        s.c(.ack, 1011, ack: 5021)
+        s.c([.fin, .ack], 1011, ack: 5021)
+        s.s([.fin, .ack], 5021, ack: 1012)
+        s.c(.ack, 1012, ack: 5022)
+        let path = try s.write("clean")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try CaptureChecker.check(path: path, spec: try compiledSpec())
+        #expect(r.connections.count == 1)
+        #expect(r.violations == 0, "\(r.connections.first?.violations ?? [])")
+        #expect(r.connections[0].finalStates == ["192.0.2.1:40000 TIME-WAIT", "192.0.2.2:80 CLOSED"])
+    }
+
+    @Test("data after FIN is flagged at its frame, with the rule that refuses it")
+    func dataAfterFIN() throws {
+        var s = Script.opened
+        s.c([.fin, .ack], 1011, ack: 5001)          // 6
+        s.s(.ack, 5001, ack: 1012)                  // 7
+        s.c([.psh, .ack], 1012, ack: 5001, len: 5)  // 8: text after the FIN
+        let path = try s.write("data-after-fin")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try CaptureChecker.check(path: path, spec: try compiledSpec())
+        let v = try #require(r.connections.first?.violations.first)
+        #expect(r.violations == 1)
+        #expect(v.frame == 8)
+        #expect(v.endpoint == "192.0.2.1:40000")
+        #expect(v.state == "FIN-WAIT-2")
+        #expect(v.observed.hasPrefix("P. 12:17(5) ack 1"))
+        #expect(v.expected.contains("nothing: send(5) sends no segment in FIN-WAIT-2"), "\(v.expected)")
+        #expect(!v.rules.isEmpty && v.citations.contains { $0.contains("RFC") })
+    }
+
+    @Test("an ACK of data never sent is flagged at its frame")
+    func ackOfUnsent() throws {
+        var s = Script.opened
+        s.c(.ack, 1011, ack: 9001)                  // 6: the server sent 0 octets, this acknowledges 4000
+        s.s([.psh, .ack], 5001, ack: 1011, len: 10) // 7
+        let path = try s.write("ack-unsent")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try CaptureChecker.check(path: path, spec: try compiledSpec())
+        let v = try #require(r.connections.first?.violations.first)
+        #expect(r.violations == 1, "\(r.connections.first?.violations ?? [])")
+        #expect(v.frame == 6)
+        #expect(v.endpoint == "192.0.2.1:40000")
+        #expect(v.note == "acknowledges data the peer never sent")
+    }
+
+    @Test("a SYN,ACK that acknowledges the wrong number is flagged at its frame")
+    func synAckWrongAck() throws {
+        var s = Script()
+        s.c(.syn, 1000)                     // 1
+        s.s([.syn, .ack], 5000, ack: 1005)  // 2: should acknowledge 1001
+        s.c(.rst, 1005)                     // 3: the client's answer, as RFC 9293 §3.10.7.3 says
+        let path = try s.write("synack-wrong")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try CaptureChecker.check(path: path, spec: try compiledSpec())
+        let v = try #require(r.connections.first?.violations.first)
+        #expect(r.violations == 1, "\(r.connections.first?.violations ?? [])")
+        #expect(v.frame == 2)
+        #expect(v.endpoint == "192.0.2.2:80")
+        #expect(v.state == "SYN-RECEIVED")
+        #expect(v.expected.hasPrefix("S. 0:0(0) ack 1"), "\(v.expected)")
+        #expect(v.observed.hasPrefix("S. 0:0(0) ack 5"))
+    }
+
+    @Test("data after a RST is flagged at its frame; one sent within a round trip is marked as possibly crossing it", arguments: [0.050, 0.00001])
+    func dataAfterRST(gap: Double) throws {
+        var s = Script.opened
+        s.s([.rst, .ack], 5001, ack: 1011)                      // 6: the server resets
+        s.c([.psh, .ack], 1011, ack: 5001, len: 5, gap: gap)    // 7: the client sends anyway
+        let path = try s.write("data-after-rst-\(gap)")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try CaptureChecker.check(path: path, spec: try compiledSpec())
+        let v = try #require(r.connections.first?.violations.first)
+        #expect(r.violations == 1, "\(r.connections.first?.violations ?? [])")
+        #expect(v.frame == 7)
+        #expect(v.state == "CLOSED")
+        #expect(v.note?.hasPrefix("after the RST in frame 6") == true)
+        #expect((v.note?.contains("may have crossed the RST in flight") == true) == (gap < 0.001))
+    }
+
+    @Test("a bad checksum is reported and the segment not trusted; retransmissions and a capture gap are not violations")
+    func untrustedAndGaps() throws {
+        var s = Script.opened
+        s.s([.psh, .ack], 5001, ack: 1011, len: 100)   // 6
+        s.s([.psh, .ack], 5001, ack: 1011, len: 100)   // 7: retransmitted
+        s.s([.psh, .ack], 5201, ack: 1011, len: 100)   // 8: 5101..5201 was not captured
+        s.c(.ack, 1011, ack: 5301)                     // 9
+        var corrupt = s.frames[4]
+        corrupt.bytes[corrupt.bytes.count - 1] ^= 0xff  // frame 5's checksum no longer holds
+        s.frames.append(Frame(time: s.time + 0.001, bytes: corrupt.bytes, direction: .captured))  // 10
+        let path = try s.write("gaps")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try CaptureChecker.check(path: path, spec: try compiledSpec())
+        let c = try #require(r.connections.first)
+        #expect(r.violations == 0, "\(c.violations)")
+        #expect(c.retransmissions == 1)
+        #expect(c.badChecksums == [10])
+        #expect(c.captureNotes.contains { $0.hasPrefix("frame 8: 100 octets from 192.0.2.2:80") })
+    }
+
+    @Test("not a capture, a cut file header, a missing file: clear errors; a file ending mid-frame is judged up to there")
+    func badFiles() throws {
+        let text = tempPath("not.pcap")
+        try "hello, this is not a capture\n".write(toFile: text, atomically: true, encoding: .utf8)
+        let cut = tempPath("cut.pcap")
+        var s = Script.opened
+        let full = try s.write("full")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: full))
+        try bytes.prefix(10).write(to: URL(fileURLWithPath: cut))
+        let tail = tempPath("tail.pcap")
+        try bytes.prefix(bytes.count - 7).write(to: URL(fileURLWithPath: tail))
+        defer { for p in [text, cut, full, tail] { try? FileManager.default.removeItem(atPath: p) } }
+        let spec = try compiledSpec()
+        for (p, words) in [(text, "not a pcap or pcapng file"), (cut, "not a pcap or pcapng file"), ("/nonexistent/x.pcap", "no such file")] {
+            do {
+                _ = try CaptureChecker.check(path: p, spec: spec)
+                Issue.record("\(p) was read")
+            } catch {
+                #expect("\(error)".contains(words), "\(error)")
+                #expect("\(error)".hasPrefix(p))
+            }
+        }
+        let r = try CaptureChecker.check(path: tail, spec: spec)
+        #expect(r.truncated?.contains("frame 5") == true, "\(r.truncated ?? "nil")")
+        #expect(r.frames == 4)
+        s.c(.ack, 1011, ack: 5001)
+    }
+}
+
+@Suite("Offline checker: real Linux traffic", .serialized)
+struct RealCaptureTests {
+    /// HTTP between two namespaces the test makes (a veth pair; nothing in the root namespace), captured by
+    /// tcpdump on the client's side. `variant`: how the capture is made.
+    static func capture(_ variant: String) throws -> String {
+        let path = tempPath("http-\(variant).pcap")
+        let id = "\(getpid() % 100000)\(variant.prefix(2))"
+        let (a, b) = ("tcpspec-ca-\(id)", "tcpspec-cb-\(id)")
+        let v6 = variant == "ipv6"
+        let (ca, cb) = v6 ? ("2001:db8::1", "2001:db8::2") : ("192.0.2.1", "192.0.2.2")
+        let plen = v6 ? "64" : "24"
+        let (dev, bdev) = ("ca", "cb")
+        let iface = variant == "any" ? "any" : "ca"
+        let snap = variant == "snaplen" ? "96" : "0"
+        let host = v6 ? "[\(cb)]" : cb
+        let script = """
+        set -e
+        cleanup() { kill -KILL $SRV $DUMP 2>/dev/null || true; wait $SRV $DUMP 2>/dev/null || true; ip netns del \(a) 2>/dev/null || true; ip netns del \(b) 2>/dev/null || true; }
+        trap cleanup EXIT
+        ip netns add \(a); ip netns add \(b)
+        ip -n \(a) link add ca type veth peer name cb netns \(b)
+        ip -n \(a) link set ca up; ip -n \(a) link set lo up; ip -n \(b) link set cb up; ip -n \(b) link set lo up
+        ip -n \(a) addr add \(ca)/\(plen) dev \(dev) nodad; ip -n \(b) addr add \(cb)/\(plen) dev \(bdev) nodad
+        mkdir -p \(path).www && head -c 200000 /dev/urandom > \(path).www/big.bin && echo hello > \(path).www/index.html
+        ip netns exec \(b) python3 -m http.server 8080 --bind \(cb) --directory \(path).www >/dev/null 2>&1 & SRV=$!
+        ip netns exec \(a) tcpdump -i \(iface) -s \(snap) -w \(path) -U >/dev/null 2>&1 & DUMP=$!
+        for i in $(seq 50); do ip netns exec \(b) ss -ltn | grep -q 8080 && break; sleep 0.1; done
+        sleep 0.5
+        ip netns exec \(a) python3 -c '
+        import urllib.request
+        for p in ["/index.html", "/big.bin", "/missing", "/big.bin"]:
+            try: urllib.request.urlopen("http://\(host):8080" + p, timeout=5).read()
+            except Exception: pass
+        '
+        sleep 0.5
+        rm -rf \(path).www
+        """
+        let (status, out) = try sh(script)
+        #expect(status == 0, "\(out)")
+        return path
+    }
+
+    @Test("HTTP across namespaces, captured by tcpdump, is clean: Ethernet, Linux cooked (any), VLAN, snaplen-cut, IPv6, pcapng",
+          arguments: ["plain", "any", "vlan", "snaplen", "ipv6", "pcapng"])
+    func http(variant: String) throws {
+        var path = try Self.capture(variant == "pcapng" || variant == "vlan" ? "plain" : variant)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        if variant == "vlan" {
+            // This kernel has no 802.1Q module: tag the captured frames (VLAN 7, then QinQ 100/7 on every
+            // other frame) the way a switch port's capture shows them.
+            let file = try PcapFile(path: path)
+            var frames: [Frame] = []
+            _ = file.forEach { n, time, bytes, _ in
+                var b = Array(bytes)
+                let tags: [UInt8] = n % 2 == 0 ? [0x88, 0xa8, 0x00, 0x64, 0x81, 0x00, 0x00, 0x07] : [0x81, 0x00, 0x00, 0x07]
+                b.insert(contentsOf: tags, at: 12)
+                frames.append(Frame(time: time, bytes: b, direction: .captured))
+            }
+            path += ".vlan"
+            try PcapWriter.write(frames, linkType: .ethernet, to: path)
+        }
+        if variant == "pcapng" {
+            let ng = path + "ng"
+            let (st, out) = try sh("editcap -F pcapng \(path) \(ng) && rm -f \(path)")
+            #expect(st == 0, "\(out)")
+            path = ng
+        }
+        let r = try CaptureChecker.check(path: path, spec: try compiledSpec())
+        #expect(r.connections.count == 4, "\(r.connections.map(\.client))")
+        #expect(r.violations == 0, "\(r.connections.flatMap(\.violations))")
+        #expect(r.connections.allSatisfy { $0.start == "the SYN" })
+        // The big responses are TSO/GSO super-segments captured before segmentation, longer than the MSS.
+        #expect(r.tcpSegments > 30)
+        // Every connection was closed (FINs both ways, or a RST when the client closed with unread data).
+        for c in r.connections { #expect(c.finalStates.allSatisfy { $0.hasSuffix(" TIME-WAIT") || $0.hasSuffix(" CLOSED") }, "\(c.finalStates)") }
+        // tshark agrees on the number of TCP segments.
+        let (_, out) = try sh("tshark -r \(path) -Y tcp -T fields -e frame.number 2>/dev/null | wc -l")
+        #expect(Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) == r.tcpSegments)
+    }
+
+    @Test("a capture that starts mid-connection is followed from an inferred synchronized state, and is clean")
+    func midConnection() throws {
+        let path = try Self.capture("plain")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // Drop the first 20 frames: the second connection starts in the middle of its transfer.
+        let cut = path + ".mid"
+        let (st, out) = try sh("editcap -r \(path) \(cut) 21-100000")
+        #expect(st == 0, "\(out)")
+        defer { try? FileManager.default.removeItem(atPath: cut) }
+        let r = try CaptureChecker.check(path: cut, spec: try compiledSpec())
+        #expect(r.violations == 0, "\(r.connections.flatMap(\.violations))")
+        #expect(r.connections.contains { $0.start.hasPrefix("mid-connection") })
+    }
+}

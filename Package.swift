@@ -19,7 +19,9 @@ let package = Package(
         // spec: the .tcpspec language — lexer, parser, typed AST, static checks, compiler to decision tables.
         .target(name: "Spec"),
         // model: the pure, executable TCP endpoint driven by a compiled spec (no I/O).
-        .target(name: "Model", dependencies: ["Spec"]),
+        // The model and the offline checker run per segment: release builds skip dynamic exclusivity checks
+        // (debug builds and the tests keep them).
+        .target(name: "Model", dependencies: ["Spec"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // generator: seeded inputs drawn from the partitions of the model's input classes.
         .target(name: "Generator", dependencies: ["Spec", "Model"]),
         // C shims: the Linux interfaces Swift's Glibc lacks (namespaces, rtnetlink, sock_diag, TUN), and libpcap.
@@ -34,7 +36,8 @@ let package = Package(
         // cases: the human-readable case files (one step per line), parsed with file:line:col errors.
         .target(name: "Cases", dependencies: ["Spec"]),
         // checker: runs a case against a target and judges every step, expected beside observed.
-        .target(name: "Checker", dependencies: ["Cases", "Targets", "Link", "Wire", "Spec", "Model"]),
+        .target(name: "Checker", dependencies: ["Cases", "Targets", "Link", "Wire", "Spec", "Model"],
+                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // fuzzer: model-guided generation, the oracle, minimization and the corpus.
         .target(name: "Fuzzer", dependencies: ["Spec", "Model", "Generator", "Wire", "Link", "Targets", "Cases", "Checker", "Report"]),
         // report: renderings of specs and results (Markdown tables, Graphviz state diagrams, explanations).
@@ -43,7 +46,7 @@ let package = Package(
             name: "TCPSpecCLI",
             dependencies: ["Spec", "Model", "Report", "Cases", "Checker", "Targets", "Link", "Wire", "Fuzzer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .executableTarget(name: "TCPSpecBench", dependencies: ["Spec", "Model", "Generator", "Link", "Targets", "Wire", "Fuzzer", "Report"]),
+        .executableTarget(name: "TCPSpecBench", dependencies: ["Spec", "Model", "Generator", "Link", "Targets", "Wire", "Fuzzer", "Report", "Checker"]),
         .testTarget(name: "SpecTests", dependencies: ["Spec", "Model", "Report", "Generator"]),
         .testTarget(name: "ModelTests", dependencies: ["Spec", "Model", "Generator"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Spec", "Generator"]),
@@ -55,7 +58,7 @@ let package = Package(
         .testTarget(name: "CaptureCheckerTests", dependencies: ["Checker", "Link", "Wire", "Spec", "Model"]),
         .testTarget(name: "FuzzerTests", dependencies: ["Fuzzer", "Targets", "Spec", "Model", "Cases", "Checker"]),
         // Runs the built `tcpspec` executable; depends on it so that `swift build --build-tests` builds it first.
-        .testTarget(name: "CLITests", dependencies: ["TCPSpecCLI"]),
+        .testTarget(name: "CLITests", dependencies: ["TCPSpecCLI", "Link", "Wire", "Spec"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,3 +1,4 @@
+import Checker
 import Foundation
 import Generator
 import Model
@@ -11,6 +12,8 @@ import Spec
 //   $ swift run -c release tcpspec-bench link       # SYN→RST round trips through the link vs raw AF_PACKET (root)
 //   $ swift run -c release tcpspec-bench fuzz [--seconds N]   # cases/s against Linux, coverage growth, RSS (root)
 //   $ swift run -c release tcpspec-bench conform   # the whole conformance suite against Linux, wall time (root)
+//   $ swift run -c release tcpspec-bench check     # offline checker segments/s on one core, and tshark on the same file
+//   $ swift run -c release tcpspec-bench check-keep   # the same capture kept in /tmp, judged once (for perf record)
 
 func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
@@ -98,4 +101,17 @@ if what == "all" || what == "conform" {
         let linux = SpecLoader.compile(profile: "linux", directory: specDir()).spec!
         try ConformBench.run(spec: linux)
     } catch { print("conform: not measured: \(error)") }
+}
+if what == "check-keep" {
+    // Writes the generated capture and judges it once (for a profiler).
+    let path = "/tmp/tcpspec-bench-check.pcap"
+    if !FileManager.default.fileExists(atPath: path) { _ = try CheckBench.generate(path: path, connections: 2000, exchanges: 500) }
+    let t0 = now()
+    let r = try CaptureChecker.check(path: path, spec: SpecLoader.compile(profile: "rfc9293", directory: specDir()).spec!)
+    print(r.tcpSegments, Double(now() - t0) / 1e9)
+}
+if what == "all" || what == "check" {
+    do {
+        try CheckBench.run(spec: SpecLoader.compile(profile: "rfc9293", directory: specDir()).spec!)
+    } catch { print("check: not measured: \(error)") }
 }

@@ -1,4 +1,7 @@
 import Foundation
+import Link
+import Spec
+import Wire
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -99,6 +102,45 @@ struct CLITests {
         let d = try Self.run(["diff", "--target", "linux"])
         #expect(d.status != 0)
         #expect(d.stderr.contains("diff takes exactly two --target options"))
+    }
+
+    @Test("check: exit 0 on a clean capture, 1 with violations (JSON names the frame), 2 on a file that is not a capture")
+    func checkCommand() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func capture(_ name: String, _ segs: [(Bool, ControlBits, UInt32, UInt32, Int)]) throws -> String {
+            var frames: [Frame] = []
+            for (k, (fromClient, flags, seq, ack, len)) in segs.enumerated() {
+                var tcp = TCPHeader(sourcePort: fromClient ? 40000 : 80, destinationPort: fromClient ? 80 : 40000, seq: seq, ack: ack, flags: flags, window: 64000)
+                tcp.payload = [UInt8](repeating: 0x41, count: len)
+                let (c, s) = (IPAddress("192.0.2.1")!, IPAddress("192.0.2.2")!)
+                let p = Packet(ethernet: EthernetHeader(destination: MACAddress([2, 0, 0, 0, 0, 2]), source: MACAddress([2, 0, 0, 0, 0, 1])),
+                               ip: .v4(IPv4Header(source: fromClient ? c : s, destination: fromClient ? s : c)), tcp: tcp)
+                frames.append(Frame(time: 1_700_000_000 + Double(k) / 1000, bytes: p.encode(), direction: .captured))
+            }
+            let path = dir.appendingPathComponent(name).path
+            try PcapWriter.write(frames, linkType: .ethernet, to: path)
+            return path
+        }
+        let open: [(Bool, ControlBits, UInt32, UInt32, Int)] = [(true, .syn, 1000, 0, 0), (false, [.syn, .ack], 5000, 1001, 0), (true, .ack, 1001, 5001, 0)]
+        let clean = try capture("clean.pcap", open + [(true, [.fin, .ack], 1001, 5001, 0), (false, [.fin, .ack], 5001, 1002, 0), (true, .ack, 1002, 5002, 0)])
+        let r0 = try Self.run(["check", clean])
+        #expect(r0.status == 0, "\(r0.stdout)\(r0.stderr)")
+        #expect(r0.stdout.contains("summary: 1 connections, 0 with violations, 0 violations"))
+        let bad = try capture("bad.pcap", open + [(true, [.fin, .ack], 1001, 5001, 0), (false, .ack, 5001, 1002, 0), (true, [.psh, .ack], 1002, 5001, 5)])
+        let r1 = try Self.run(["check", bad, "--json"])
+        #expect(r1.status == 1)
+        let json = try JSONSerialization.jsonObject(with: Data(r1.stdout.utf8)) as? [String: Any]
+        let conns = json?["connections"] as? [[String: Any]]
+        let v = (conns?.first?["violations"] as? [[String: Any]])?.first
+        #expect(v?["frame"] as? Int == 6)
+        #expect(v?["state"] as? String == "FIN-WAIT-2")
+        let text = dir.appendingPathComponent("notes.txt").path
+        try "not a capture".write(toFile: text, atomically: true, encoding: .utf8)
+        let r2 = try Self.run(["check", text])
+        #expect(r2.status == 2)
+        #expect(r2.stderr.contains("\(text): not a pcap or pcapng file"), "\(r2.stderr)")
     }
 
     @Test("spec table is Markdown naming the rules of every state")

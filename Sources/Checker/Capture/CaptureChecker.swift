@@ -172,11 +172,19 @@ final class Flow {
     var resetAt: (frame: Int, time: Double, by: Int)?
     var rtt: Double?
     var synTime: Double?
+    /// Whether each state is synchronized, by state index (read per segment: kept apart from the names).
+    let synchronized: [Bool]
 
     init(spec: CompiledSpec, index: Int, names: [String], frame: Int) {
         self.spec = spec
         let config = TCPModel.Configuration(receiveWindow: 65535, sendMSS: 1 << 30)
-        ends = names.map { End(name: $0, model: TCPModel(spec: spec, configuration: config)) }
+        ends = names.map {
+            var m = TCPModel(spec: spec, configuration: config)
+            // Input classes are the fuzzer's coverage map: not needed here, and a quarter of a transition's cost.
+            m.recordsInputClass = false
+            return End(name: $0, model: m)
+        }
+        synchronized = spec.states.map(\.synchronized)
         report = ConnectionReport(index: index, client: names[0], server: names[1], firstFrame: frame, lastFrame: frame, start: "")
     }
 
@@ -283,6 +291,7 @@ final class Flow {
         } else {
             // The server's SYN,ACK is the reply the model expects to the unseen SYN.
             var m = TCPModel(spec: spec, configuration: ends[server].model.configuration)
+            m.recordsInputClass = false
             _ = m.call(.openPassive)
             let tr = m.receive(Segment(seq: clientISS, ctl: .syn, window: 65535))
             let shift = serverISS &- m[.iss]
@@ -335,7 +344,8 @@ final class Flow {
     /// Whether the spec explains the segment `e` sent; a violation if not.
     func judge(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int) {
         let p = 1 - e
-        let stateBefore = ends[e].model.stateName
+        let stateIndex = ends[e].model.state
+        var stateBefore: String { spec.states[stateIndex].name }
         // A SYN binds an ISS still symbolic (the passive end's, on its SYN,ACK).
         if s.flags.contains(.syn), !ends[e].model.issBound { bindISS(e, s.seq) }
         // Window scaling (RFC 7323 §2.2): offered on both SYNs, it applies to every later segment.
@@ -360,7 +370,7 @@ final class Flow {
         // An ACK beyond what this end has received: the peer's segments were not captured, or this end
         // acknowledges data never sent. Decided at the end; the model is brought up to the ACK meanwhile.
         let rcvNxt = ends[e].model[.rcvNxt]
-        if s.flags.contains(.ack), !s.flags.contains(.rst), spec.states[ends[e].model.state].synchronized, TCPModel.seqLess(rcvNxt, s.ack) {
+        if s.flags.contains(.ack), !s.flags.contains(.rst), synchronized[ends[e].model.state], TCPModel.seqLess(rcvNxt, s.ack) {
             let gap = s.ack &- rcvNxt
             if gap < 1 << 30 {
                 ackChecks.append((n, time, e, s.ack, stateBefore, rel(s, from: e)))
@@ -380,14 +390,14 @@ final class Flow {
             return
         }
         // A pure acknowledgment at SND.NXT: delayed, duplicate, or a window update.
-        if s.flags.intersection(Flow.classBits) == .ack, s.dataLength == 0, spec.states[ends[e].model.state].synchronized,
+        if s.flags.intersection(Flow.classBits) == .ack, s.dataLength == 0, synchronized[ends[e].model.state],
            !TCPModel.seqLess(s.seq, ends[e].model[.sndUna]), !TCPModel.seqLess(ends[e].model[.sndNxt], s.seq) {
             return
         }
         // Text beyond SND.NXT: the segments before it were not captured (loss, or reordering at the capture
         // point): the model sends what it did not see, so that this one can be judged.
         let sndNxt = ends[e].model[.sndNxt]
-        if !s.flags.contains(.syn), spec.states[ends[e].model.state].synchronized, TCPModel.seqLess(sndNxt, s.seq), s.seq &- sndNxt < 1 << 30 {
+        if !s.flags.contains(.syn), synchronized[ends[e].model.state], TCPModel.seqLess(sndNxt, s.seq), s.seq &- sndNxt < 1 << 30 {
             let gap = s.seq &- sndNxt
             var c = ends[e].model
             let tr = c.call(.send(gap))

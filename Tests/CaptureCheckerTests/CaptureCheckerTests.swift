@@ -245,7 +245,7 @@ struct RealCaptureTests {
             try: urllib.request.urlopen("http://\(host):8080" + p, timeout=5).read()
             except Exception: pass
         '
-        sleep 0.5
+        sleep 1
         rm -rf \(path).www
         """
         let (status, out) = try sh(script)
@@ -284,8 +284,10 @@ struct RealCaptureTests {
         #expect(r.connections.allSatisfy { $0.start == "the SYN" })
         // The big responses are TSO/GSO super-segments captured before segmentation, longer than the MSS.
         #expect(r.tcpSegments > 30)
-        // Every connection was closed (FINs both ways, or a RST when the client closed with unread data).
-        for c in r.connections { #expect(c.finalStates.allSatisfy { $0.hasSuffix(" TIME-WAIT") || $0.hasSuffix(" CLOSED") }, "\(c.finalStates)") }
+        // Every connection was being closed when the capture stopped: a FIN (or, when the client closed with
+        // unread data, a RST) was seen; the last one may still be half-way when tcpdump is stopped.
+        let closing: Set<String> = ["FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT", "CLOSED"]
+        for c in r.connections { #expect(c.finalStates.allSatisfy { closing.contains(String($0.split(separator: " ").last!)) }, "\(c.finalStates)") }
         // tshark agrees on the number of TCP segments.
         let (_, out) = try sh("tshark -r \(path) -Y tcp -T fields -e frame.number 2>/dev/null | wc -l")
         #expect(Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) == r.tcpSegments)

@@ -66,7 +66,7 @@ final class Planner {
 
     func score(_ i: Int) -> UInt64 { UInt64(hits[universe[i]]) << 32 | UInt64(attempts[universe[i]]) }
 
-    func key(state: Int, event: EventKind, cell: Int) -> Int { offset[state * EventKind.allCases.count + Int(event.rawValue)] + cell }
+    func key(state: Int, event: EventKind, cell: Int) -> Int { offset[state * EventKind.count + Int(event.rawValue)] + cell }
 
 
     func record(_ log: StepLog, stateBefore: Int) {

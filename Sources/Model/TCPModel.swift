@@ -66,7 +66,30 @@ public struct TCPModel: Sendable {
 
     public var stateName: String { spec.states[state].name }
 
-    public subscript(_ reg: Register) -> UInt32 { tcb[reg] }
+    @inlinable public subscript(_ reg: Register) -> UInt32 { tcb[reg] }
+
+    /// What inputs change — the state, the TCB, the bindings — without the spec and the tables the model also
+    /// holds: a caller that may undo an input saves and restores this (a third of the model's size, and no
+    /// reference counting).
+    public struct Core: Sendable {
+        var state: Int
+        var tcb: TCB
+        var nextISS: UInt32?
+        var issBound: Bool
+        var receiveWindowBound: Bool
+        public var stateIndex: Int { state }
+    }
+
+    public var core: Core {
+        get { Core(state: state, tcb: tcb, nextISS: nextISS, issBound: issBound, receiveWindowBound: receiveWindowBound) }
+        set {
+            state = newValue.state
+            tcb = newValue.tcb
+            nextISS = newValue.nextISS
+            issBound = newValue.issBound
+            receiveWindowBound = newValue.receiveWindowBound
+        }
+    }
 
     mutating func clearConnection() {
         tcb = TCB()
@@ -102,13 +125,14 @@ public struct TCPModel: Sendable {
 
     /// The input class an input falls in, without acting on it.
     public func classify(_ input: Input) -> (cell: Int, chain: Int) {
+        var m = self
         var ctx: EvalContext
         switch input {
         case .segment(let s): ctx = EvalContext(event: .segment, seg: s, callLength: 0)
         case .call(let c): ctx = EvalContext(event: c.event, seg: Segment(seq: 0, ctl: []), callLength: c.length)
         case .timeout(let t): ctx = EvalContext(event: t.event, seg: Segment(seq: 0, ctl: []), callLength: 0)
         }
-        let cell = cellIndex(&ctx)
+        let cell = m.cellIndex(&ctx)
         return (cell, spec.table(state: state, event: input.event).cellChains[cell])
     }
 
@@ -136,12 +160,21 @@ public struct TCPModel: Sendable {
         var callLength: UInt32
         /// Classifier values computed for this input, +1 (0 = not yet).
         var classCache: InlineArray<16, UInt8> = .init(repeating: 0)
+        /// The input's fields by `InputField` index, read by the programs' operands with one load.
+        var fields: InlineArray<8, UInt32>
+
+        init(event: EventKind, seg: Segment, callLength: UInt32) {
+            self.event = event
+            self.seg = seg
+            self.callLength = callLength
+            fields = [seg.seq, seg.ack, seg.length, seg.window, seg.urgentPointer, seg.dataLength, callLength, 0]
+        }
     }
 
     /// The input class: every dimension's value, mixed radix (what coverage counts). Classifiers the decision
     /// tree already evaluated come from the cache.
-    func cellIndex(_ ctx: inout EvalContext) -> Int {
-        let ti = Int(state) * EventKind.allCases.count + Int(ctx.event.rawValue)
+    mutating func cellIndex(_ ctx: inout EvalContext) -> Int {
+        let ti = Int(state) * EventKind.count + Int(ctx.event.rawValue)
         var cell = 0
         for d in Int(img.tableDimStart[ti])..<Int(img.tableDimStart[ti + 1]) {
             let dim = img.dims[d]
@@ -151,8 +184,8 @@ public struct TCPModel: Sendable {
     }
 
     /// Walks the decision tree: only the dimensions that matter for this (state, event) are evaluated.
-    func chainByTree(_ ctx: inout EvalContext) -> Int {
-        var node = Int(img.tableRoot[Int(state) * EventKind.allCases.count + Int(ctx.event.rawValue)])
+    mutating func chainByTree(_ ctx: inout EvalContext) -> Int {
+        var node = Int(img.tableRoot[Int(state) * EventKind.count + Int(ctx.event.rawValue)])
         while true {
             let n = img.nodes[node]
             if n.kind == 0 { return Int(n.arg) }
@@ -161,11 +194,11 @@ public struct TCPModel: Sendable {
     }
 
     @inline(__always)
-    func dimensionValue(kind: Int8, arg: Int32, _ ctx: inout EvalContext) -> Int {
+    mutating func dimensionValue(kind: Int8, arg: Int32, _ ctx: inout EvalContext) -> Int {
         kind == 1 ? (ctx.seg.ctl.rawValue & UInt8(truncatingIfNeeded: arg) != 0 ? 1 : 0) : classifierValue(Int(arg), &ctx)
     }
 
-    func classifierValue(_ k: Int, _ ctx: inout EvalContext) -> Int {
+    mutating func classifierValue(_ k: Int, _ ctx: inout EvalContext) -> Int {
         if k < 16, ctx.classCache[k] != 0 { return Int(ctx.classCache[k]) - 1 }
         var value = 0
         for c in Int(img.caseStart[k])..<Int(img.caseStart[k + 1]) {
@@ -182,118 +215,124 @@ public struct TCPModel: Sendable {
     @inline(__always)
     public static func seqLess(_ a: UInt32, _ b: UInt32) -> Bool { Int32(bitPattern: a &- b) < 0 }
 
+    // The interpreter's functions are `mutating` though they only read: a mutating function gets the model by
+    // address, where a non-mutating one called from `run` gets a copy of the whole model (measured: 344-byte
+    // copies per program evaluated, a fifth of the offline checker's time).
+
+    /// An operand of a program: a TCB register, an input field, or the constant itself.
+    @inline(__always)
+    mutating func value(_ kind: RuntimeImage.Code.Kind, _ v: UInt32, _ ctx: inout EvalContext) -> UInt32 {
+        switch kind {
+        case .register: tcb.r[Int(v)]
+        case .field: ctx.fields[Int(v)]
+        case .constant: v
+        }
+    }
+
+    /// Modulo-2^32 comparison (RFC 9293 §3.10) as a relation bit — 1 less, 2 equal, 4 greater — for a
+    /// comparison's mask to select (`=<` is 1|2): no second dispatch on the kind of comparison.
+    @inline(__always)
+    static func relation(_ a: UInt32, _ b: UInt32) -> UInt8 {
+        let d = Int32(bitPattern: a &- b)
+        return d < 0 ? 1 : d == 0 ? 2 : 4
+    }
+
     /// Runs program `p` (postfix) on a fixed stack.
-    func eval(_ p: Int, _ ctx: inout EvalContext) -> UInt32 {
+    mutating func eval(_ p: Int, _ ctx: inout EvalContext) -> UInt32 {
+        // Most programs are one operation (a register, a field, one comparison: 3 in 5 evaluated by the offline
+        // checker): those need no stack and no loop.
+        let start = Int(img.programStart[p])
+        if Int(img.programStart[p + 1]) - start == 1 {
+            let c = img.ops[start]
+            switch c.op {
+            case .push: return value(c.xKind, c.x, &ctx)
+            case .flag: return UInt32(ctx.seg.ctl.rawValue) & c.x != 0 ? 1 : 0
+            case .cmp2: return TCPModel.relation(value(c.xKind, c.x, &ctx), value(c.yKind, c.y, &ctx)) & c.mask != 0 ? 1 : 0
+            case .add2: return value(c.xKind, c.x, &ctx) &+ value(c.yKind, c.y, &ctx)
+            case .sub2: return value(c.xKind, c.x, &ctx) &- value(c.yKind, c.y, &ctx)
+            case .classIn: return classMask(c) & (1 << UInt64(classifierValue(Int(c.z), &ctx))) != 0 ? 1 : 0
+            default: break
+            }
+        }
         // An uninitialized stack buffer: the compiler's programs never read a slot they did not push.
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 32) { stack in
+        return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 32) { stack in
             evalOn(stack, p, &ctx)
         }
     }
 
     @inline(__always)
-    func evalOn(_ stack: UnsafeMutableBufferPointer<UInt32>, _ p: Int, _ ctx: inout EvalContext) -> UInt32 {
+    func classMask(_ c: RuntimeImage.Code) -> UInt64 { UInt64(c.y) << 32 | UInt64(c.x) }
+
+    @inline(__always)
+    mutating func evalOn(_ stack: UnsafeMutableBufferPointer<UInt32>, _ p: Int, _ ctx: inout EvalContext) -> UInt32 {
         var sp = 0
         var i = Int(img.programStart[p])
         let end = Int(img.programStart[p + 1])
         while i < end {
-            let op = img.ops[i]
+            let c = img.ops[i]
             i += 1
-            switch op {
-            case .skipIfZero(let n):
-                if stack[sp - 1] == 0 { i += n }
-            case .skipIfNonZero(let n):
-                if stack[sp - 1] != 0 { i += n }
-            case .const(let v):
-                stack[sp] = v
+            switch c.op {
+            case .skipIfZero:
+                if stack[sp - 1] == 0 { i += Int(c.x) }
+            case .skipIfNonZero:
+                if stack[sp - 1] != 0 { i += Int(c.x) }
+            case .push:
+                stack[sp] = value(c.xKind, c.x, &ctx)
                 sp += 1
-            case .reg(let r):
-                stack[sp] = tcb[r]
+            case .flag:
+                stack[sp] = UInt32(ctx.seg.ctl.rawValue) & c.x != 0 ? 1 : 0
                 sp += 1
-            case .field(let f):
-                stack[sp] = field(f, &ctx)
-                sp += 1
-            case .flag(let b):
-                stack[sp] = ctx.seg.ctl.contains(b) ? 1 : 0
-                sp += 1
-            case .classIn(let c, let mask):
-                stack[sp] = mask & (1 << UInt64(classifierValue(c, &ctx))) != 0 ? 1 : 0
+            case .classIn:
+                stack[sp] = classMask(c) & (1 << UInt64(classifierValue(Int(c.z), &ctx))) != 0 ? 1 : 0
                 sp += 1
             case .not:
                 stack[sp - 1] = stack[sp - 1] == 0 ? 1 : 0
-            case .cmp2(let c, let x, let y):
-                stack[sp] = TCPModel.compare(c, operand(x, &ctx), operand(y, &ctx)) ? 1 : 0
+            case .cmp2:
+                stack[sp] = TCPModel.relation(value(c.xKind, c.x, &ctx), value(c.yKind, c.y, &ctx)) & c.mask != 0 ? 1 : 0
                 sp += 1
-            case .add2(let x, let y):
-                stack[sp] = operand(x, &ctx) &+ operand(y, &ctx)
+            case .add2:
+                stack[sp] = value(c.xKind, c.x, &ctx) &+ value(c.yKind, c.y, &ctx)
                 sp += 1
-            case .sub2(let x, let y):
-                stack[sp] = operand(x, &ctx) &- operand(y, &ctx)
+            case .sub2:
+                stack[sp] = value(c.xKind, c.x, &ctx) &- value(c.yKind, c.y, &ctx)
                 sp += 1
-            case .cmpWith(let c, let y):
-                stack[sp - 1] = TCPModel.compare(c, stack[sp - 1], operand(y, &ctx)) ? 1 : 0
-            case .addWith(let y):
-                stack[sp - 1] = stack[sp - 1] &+ operand(y, &ctx)
-            case .subWith(let y):
-                stack[sp - 1] = stack[sp - 1] &- operand(y, &ctx)
-            default:
-                let b = stack[sp - 1], a = stack[sp - 2]
+            case .cmpWith:
+                stack[sp - 1] = TCPModel.relation(stack[sp - 1], value(c.xKind, c.x, &ctx)) & c.mask != 0 ? 1 : 0
+            case .addWith:
+                stack[sp - 1] = stack[sp - 1] &+ value(c.xKind, c.x, &ctx)
+            case .subWith:
+                stack[sp - 1] = stack[sp - 1] &- value(c.xKind, c.x, &ctx)
+            case .add:
+                stack[sp - 2] = stack[sp - 2] &+ stack[sp - 1]
                 sp -= 1
-                let r: UInt32
-                switch op {
-                case .add: r = a &+ b
-                case .sub: r = a &- b
-                // min/max of sequence numbers or windows, modulo 2^32 like every comparison
-                case .min: r = TCPModel.seqLess(b, a) ? b : a
-                case .max: r = TCPModel.seqLess(a, b) ? b : a
-                case .and: r = (a != 0 && b != 0) ? 1 : 0
-                case .or: r = (a != 0 || b != 0) ? 1 : 0
-                case .cmp(let c): r = TCPModel.compare(c, a, b) ? 1 : 0
-                default: r = 0
-                }
-                stack[sp - 1] = r
+            case .sub:
+                stack[sp - 2] = stack[sp - 2] &- stack[sp - 1]
+                sp -= 1
+            // min/max of sequence numbers or windows, modulo 2^32 like every comparison
+            case .min:
+                let b = stack[sp - 1], a = stack[sp - 2]
+                stack[sp - 2] = TCPModel.seqLess(b, a) ? b : a
+                sp -= 1
+            case .max:
+                let b = stack[sp - 1], a = stack[sp - 2]
+                stack[sp - 2] = TCPModel.seqLess(a, b) ? b : a
+                sp -= 1
+            case .and:
+                stack[sp - 2] = (stack[sp - 2] != 0 && stack[sp - 1] != 0) ? 1 : 0
+                sp -= 1
+            case .or:
+                stack[sp - 2] = (stack[sp - 2] != 0 || stack[sp - 1] != 0) ? 1 : 0
+                sp -= 1
+            case .cmp:
+                stack[sp - 2] = TCPModel.relation(stack[sp - 2], stack[sp - 1]) & c.mask != 0 ? 1 : 0
+                sp -= 1
             }
         }
         return sp > 0 ? stack[sp - 1] : 0
     }
 
-    /// Modulo-2^32 comparison (RFC 9293 §3.10).
     @inline(__always)
-    static func compare(_ c: CompareOp, _ a: UInt32, _ b: UInt32) -> Bool {
-        let d = Int32(bitPattern: a &- b)
-        switch c {
-        case .lt: return d < 0
-        case .le: return d <= 0
-        case .gt: return d > 0
-        case .ge: return d >= 0
-        case .eq: return a == b
-        case .ne: return a != b
-        }
-    }
-
-    @inline(__always)
-    func operand(_ o: Operand, _ ctx: inout EvalContext) -> UInt32 {
-        switch o {
-        case .const(let v): v
-        case .reg(let r): tcb[r]
-        case .field(let f): field(f, &ctx)
-        }
-    }
-
-    @inline(__always)
-    func field(_ f: InputField, _ ctx: inout EvalContext) -> UInt32 {
-        switch f {
-        case .segSeq: ctx.seg.seq
-        case .segAck: ctx.seg.ack
-        case .segLen: ctx.seg.length
-        case .segWnd: ctx.seg.window
-        case .segUp: ctx.seg.urgentPointer
-        case .segData: ctx.seg.dataLength
-        case .callLen: ctx.callLength
-        }
-    }
-
-    @inline(__always)
-    func holds(_ cond: Int?, _ ctx: inout EvalContext) -> Bool {
+    mutating func holds(_ cond: Int?, _ ctx: inout EvalContext) -> Bool {
         guard let cond else { return true }
         return eval(cond, &ctx) != 0
     }

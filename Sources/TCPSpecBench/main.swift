@@ -104,8 +104,10 @@ if what == "all" || what == "conform" {
 }
 if what == "check-keep" {
     // Writes the generated capture and judges it once (for a profiler).
-    let path = "/tmp/tcpspec-bench-check.pcap"
-    if !FileManager.default.fileExists(atPath: path) { _ = try CheckBench.generate(path: path, connections: 2000, exchanges: 500) }
+    // `--connections N` for a smaller file (under callgrind, say).
+    let n = CommandLine.arguments.firstIndex(of: "--connections").flatMap { Int(CommandLine.arguments[$0 + 1]) } ?? 2000
+    let path = "/tmp/tcpspec-bench-check-\(n).pcap"
+    if !FileManager.default.fileExists(atPath: path) { _ = try CheckBench.generate(path: path, connections: n, exchanges: 500) }
     let t0 = now()
     let r = try CaptureChecker.check(path: path, spec: SpecLoader.compile(profile: "rfc9293", directory: specDir()).spec!)
     print(r.tcpSegments, Double(now() - t0) / 1e9)

@@ -72,6 +72,8 @@ public struct CaptureReport: Sendable, Codable {
 public final class CaptureChecker {
     let spec: CompiledSpec
     var flows: [FlowKey: Flow] = [:]
+    /// The flow of the previous segment: consecutive segments mostly belong to one connection.
+    var last: (key: FlowKey, flow: Flow)?
     var finished: [ConnectionReport] = []
     var count = 0
     public private(set) var report: CaptureReport
@@ -120,6 +122,10 @@ public final class CaptureChecker {
         let key = forward ? FlowKey(a: s.source, b: s.destination, pa: s.sourcePort, pb: s.destinationPort)
             : FlowKey(a: s.destination, b: s.source, pa: s.destinationPort, pb: s.sourcePort)
         let e = forward ? 0 : 1
+        if let l = last, l.key == key, !s.flags.contains(.syn) {
+            l.flow.segment(n, time, s, from: e)
+            return
+        }
         var flow = flows[key]
         // A SYN that is not its sender's earlier SYN again starts a new connection on the same ports.
         if let f = flow, s.flags.contains(.syn), !s.flags.contains(.ack), f.initialized, !f.isRetransmittedSYN(s, from: e) {
@@ -131,6 +137,7 @@ public final class CaptureChecker {
             flow = Flow(spec: spec, index: count, names: [Self.name(key.a, key.pa), Self.name(key.b, key.pb)], frame: n)
             flows[key] = flow
         }
+        last = (key, flow!)
         flow!.segment(n, time, s, from: e)
     }
 
@@ -140,6 +147,7 @@ public final class CaptureChecker {
     public func finish() {
         for f in flows.values { finished.append(f.close()) }
         flows.removeAll()
+        last = nil
         report.connections = finished.sorted { $0.firstFrame < $1.firstFrame }
         for i in report.connections.indices { report.connections[i].index = i + 1 }
     }
@@ -159,7 +167,7 @@ struct End {
     /// What the model says this end should send in reply to what it received, not yet seen.
     var pending: [Output] = []
     /// The model before its last input from the peer, and when that came (see `Flow.crossingWindow`).
-    var beforeInput: (model: TCPModel, pending: [Output], time: Double, frame: Int)?
+    var beforeInput: (core: TCPModel.Core, pending: [Output], time: Double, frame: Int)?
 }
 
 final class Flow {
@@ -326,7 +334,7 @@ final class Flow {
 
     /// The index of the last of the consecutive outputs that, sent as one segment, are `s`: one output, or
     /// text followed by its FIN (a stack may piggyback the FIN of a CLOSE on the last text of a SEND).
-    static func coalescedMatch(_ outs: [Output], _ s: CapturedSegment, _ matches: (Segment, CapturedSegment) -> Bool) -> Int? {
+    func coalescedMatch<C: RandomAccessCollection<Output>>(_ outs: C, _ s: CapturedSegment) -> Int? where C.Index == Int {
         for k in outs.indices {
             var acc = outs[k].segment
             if matches(acc, s) { return k }
@@ -408,12 +416,12 @@ final class Flow {
         // state before that input too, and if that explains it, noted rather than called a violation.
         if let prev = ends[e].beforeInput, time - prev.time < crossingWindow {
             var then = ends[e]
-            then.model = prev.model
+            then.model.core = prev.core
             then.pending = prev.pending
             var unused: Explanation?
             if explain(s, &then, &unused) {
                 if report.captureNotes.count < 50 {
-                    report.captureNotes.append("frame \(n): \(ends[e].name) sent \(rel(s, from: e)) as if frame \(prev.frame) had not reached it yet: they crossed in flight (explained by the state before it, \(spec.states[prev.model.state].name))")
+                    report.captureNotes.append("frame \(n): \(ends[e].name) sent \(rel(s, from: e)) as if frame \(prev.frame) had not reached it yet: they crossed in flight (explained by the state before it, \(spec.states[prev.core.stateIndex].name))")
                 }
                 return
             }
@@ -435,37 +443,44 @@ final class Flow {
             end.pending.removeFirst(k + 1)
             return true
         }
-        let model = end.model
         // A pure acknowledgment at SND.NXT: delayed, duplicate, or a window update.
-        if s.flags.intersection(Flow.classBits) == .ack, s.dataLength == 0, synchronized[model.state],
-           !TCPModel.seqLess(s.seq, model[.sndUna]), !TCPModel.seqLess(model[.sndNxt], s.seq) {
+        if s.flags.intersection(Flow.classBits) == .ack, s.dataLength == 0, synchronized[end.model.state],
+           !TCPModel.seqLess(s.seq, end.model[.sndUna]), !TCPModel.seqLess(end.model[.sndNxt], s.seq) {
             return true
         }
-        var candidates: [[UserCall]] = []
+        // The application call(s) that would make it send this: at most two (text, then CLOSE for its FIN).
+        let first: UserCall, second: UserCall?
         if s.flags.contains(.syn), !s.flags.contains(.ack) {
-            candidates = [[.openActive]]
+            (first, second) = (.openActive, nil)
         } else if s.flags.contains(.rst) {
-            candidates = [[.abort]]
-        } else if !s.flags.contains(.syn) {
-            let send: [UserCall] = s.dataLength > 0 ? [.send(s.dataLength)] : []
-            if s.flags.contains(.fin) { candidates = [send + [.close]] } else if !send.isEmpty { candidates = [send] }
+            (first, second) = (.abort, nil)
+        } else if !s.flags.contains(.syn), s.dataLength > 0 {
+            (first, second) = (.send(s.dataLength), s.flags.contains(.fin) ? .close : nil)
+        } else if !s.flags.contains(.syn), s.flags.contains(.fin) {
+            (first, second) = (.close, nil)
+        } else {
+            return false
         }
-        for calls in candidates {
-            var c = end.model
-            var trs: [Transition] = []
-            var outs: [Output] = []
-            for call in calls {
-                let tr = c.call(call)
-                trs.append(tr)
-                outs += tr.outputs
-            }
-            if let k = Flow.coalescedMatch(outs, s, matches) {
-                end.model = c
+        // Tried on the model itself and undone if it does not explain the segment (saving the core is cheaper
+        // than copying the model: this runs for every segment that carries text).
+        let saved = end.model.core
+        let tr1 = end.model.call(first)
+        if let second {
+            let tr2 = end.model.call(second)
+            let outs = Array(tr1.outputs) + Array(tr2.outputs)
+            if let k = coalescedMatch(outs, s) {
                 end.pending += outs[(k + 1)...]
                 return true
             }
-            if best == nil { best = (calls, trs, outs) }
+            if best == nil { best = ([first, second], [tr1, tr2], outs) }
+        } else {
+            if let k = coalescedMatch(tr1.outputs, s) {
+                for j in (k + 1)..<tr1.outputs.count { end.pending.append(tr1.outputs[j]) }
+                return true
+            }
+            if best == nil { best = ([first], [tr1], Array(tr1.outputs)) }
         }
+        end.model.core = saved
         return false
     }
 
@@ -521,11 +536,11 @@ final class Flow {
         let window: UInt32 = !windowsKnown ? 1 << 30 : s.flags.contains(.syn) ? UInt32(s.window) : UInt32(s.window) << ends[e].shift
         let seg = Segment(seq: s.seq, ack: s.ack, ctl: s.flags, window: window, urgentPointer: UInt32(s.urgentPointer), dataLength: s.dataLength)
         let before = ends[p].model.state
-        let snapshot = ends[p].model
+        let snapshot = ends[p].model.core
         let tr = ends[p].model.receive(seg)
         // Kept only when the input moved the state: that is when a crossing segment would be misjudged.
         if ends[p].model.state != before { ends[p].beforeInput = (snapshot, ends[p].pending, time, n) }
-        ends[p].pending += tr.outputs
+        for o in tr.outputs { ends[p].pending.append(o) }
         if ends[p].pending.count > 16 { ends[p].pending.removeFirst(ends[p].pending.count - 16) }
         if s.flags.contains(.rst), before != ends[p].model.state, ends[p].model.stateName == "CLOSED" || ends[p].model.stateName == "LISTEN" {
             resetAt = (n, time, e)

@@ -66,6 +66,28 @@ public struct CapturedSegment: Sendable {
         UInt64(be32(p, i)) << 32 | UInt64(be32(p, i + 4))
     }
 
+    /// The one's-complement sum of bytes `from..<to` as big-endian 16-bit words (RFC 1071), folded to 16 bits.
+    /// Summed 8 bytes at a time in the host's byte order and swapped at the end (RFC 1071 §2(B): the sum is
+    /// byte-order independent): a quarter of the work of summing words one by one.
+    @inline(__always) static func onesComplementSum(_ p: UnsafeRawBufferPointer, from: Int, to: Int) -> UInt16 {
+        guard let base = p.baseAddress, to > from else { return 0 }
+        var acc: UInt64 = 0
+        var j = from
+        while j + 8 <= to {
+            let w = base.loadUnaligned(fromByteOffset: j, as: UInt64.self)
+            acc &+= (w & 0xffff_ffff) &+ (w >> 32)
+            j += 8
+        }
+        while j + 2 <= to {
+            acc &+= UInt64(base.loadUnaligned(fromByteOffset: j, as: UInt16.self))
+            j += 2
+        }
+        // A last odd byte is the high half of a big-endian word: in host order, it is where a load puts it.
+        if j < to { acc &+= UInt64(UInt16(bigEndian: UInt16(p[j]) << 8)) }
+        while acc >> 16 != 0 { acc = (acc & 0xffff) &+ (acc >> 16) }
+        return UInt16(bigEndian: UInt16(truncatingIfNeeded: acc))
+    }
+
     /// Decodes a captured frame of `link` framing, checksums verified when the whole segment was captured.
     public static func decode(_ p: UnsafeRawBufferPointer, link: LinkType, verifyChecksums: Bool = true) -> Outcome {
         var i = 0
@@ -176,14 +198,7 @@ public struct CapturedSegment: Sendable {
         }
         s.cut = p.count < tcpStart + tcpLength
         if verifyChecksums, !s.cut {
-            var sum = pseudo
-            var j = t
-            let end = t + tcpLength
-            while j + 1 < end {
-                sum &+= UInt64(be16(p, j))
-                j += 2
-            }
-            if j < end { sum &+= UInt64(p[j]) << 8 }
+            var sum = pseudo &+ UInt64(onesComplementSum(p, from: t, to: t + tcpLength))
             let found = be16(p, t + 16)
             // The sum includes the checksum field: all ones when right.
             var f = sum

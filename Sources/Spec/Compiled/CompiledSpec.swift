@@ -185,7 +185,7 @@ public final class CompiledSpec: Sendable {
     public let templates: [CompiledTemplate]
     public let programs: [Program]
     public let chains: [Chain]
-    /// Indexed by `state * EventKind.allCases.count + event.rawValue`.
+    /// Indexed by `state * EventKind.count + event.rawValue`.
     public let tables: [EventTable]
     /// SEGMENT check order per state.
     public let steps: [[String]]
@@ -219,7 +219,7 @@ public final class CompiledSpec: Sendable {
     }
 
     public func table(state: Int, event: EventKind) -> EventTable {
-        tables[state * EventKind.allCases.count + Int(event.rawValue)]
+        tables[state * EventKind.count + Int(event.rawValue)]
     }
 
     public func stateIndex(named name: String) -> Int? {

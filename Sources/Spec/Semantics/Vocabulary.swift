@@ -84,15 +84,17 @@ public enum InputField: UInt8, CaseIterable, Sendable {
 /// run time only.
 public struct ControlBits: OptionSet, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
     public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
-    public static let fin = ControlBits(rawValue: 0x01)
-    public static let syn = ControlBits(rawValue: 0x02)
-    public static let rst = ControlBits(rawValue: 0x04)
-    public static let psh = ControlBits(rawValue: 0x08)
-    public static let ack = ControlBits(rawValue: 0x10)
-    public static let urg = ControlBits(rawValue: 0x20)
-    public static let ece = ControlBits(rawValue: 0x40)
-    public static let cwr = ControlBits(rawValue: 0x80)
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+    // Computed and inlinable: a stored `static let` is read through a lazy-initialization accessor in every
+    // other module, several times per segment in the offline checker.
+    @inlinable public static var fin: ControlBits { ControlBits(rawValue: 0x01) }
+    @inlinable public static var syn: ControlBits { ControlBits(rawValue: 0x02) }
+    @inlinable public static var rst: ControlBits { ControlBits(rawValue: 0x04) }
+    @inlinable public static var psh: ControlBits { ControlBits(rawValue: 0x08) }
+    @inlinable public static var ack: ControlBits { ControlBits(rawValue: 0x10) }
+    @inlinable public static var urg: ControlBits { ControlBits(rawValue: 0x20) }
+    @inlinable public static var ece: ControlBits { ControlBits(rawValue: 0x40) }
+    @inlinable public static var cwr: ControlBits { ControlBits(rawValue: 0x80) }
 
     /// The bits that partition segment input classes, in RFC order of the CTL notation.
     public static let classBits: [ControlBits] = [.syn, .ack, .fin, .rst]
@@ -114,6 +116,9 @@ public struct ControlBits: OptionSet, Hashable, Sendable, BitwiseCopyable, Custo
 public enum EventKind: UInt8, CaseIterable, Sendable, Hashable, BitwiseCopyable {
     case segment, openActive, openPassive, send, receive, close, abort, status
     case userTimeout, retransmissionTimeout, timeWaitTimeout
+
+    /// `allCases.count` without building the array (`allCases` allocates; this is read per transition).
+    @inlinable public static var count: Int { Int(EventKind.timeWaitTimeout.rawValue) + 1 }
 
     public var spelling: String {
         switch self {

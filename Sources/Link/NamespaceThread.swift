@@ -22,6 +22,8 @@ public final class NamespaceThread: @unchecked Sendable {
     /// The namespace's file descriptor (open for the thread's lifetime), and the thread's id.
     public private(set) var netnsFD: Int32 = -1
     public private(set) var tid: Int32 = 0
+    /// The namespace's inode (`net:[inode]`).
+    public private(set) var netnsInode: UInt64 = 0
     public let name: String
 
     public init(name: String, newNamespace: Bool) throws {
@@ -33,6 +35,7 @@ public final class NamespaceThread: @unchecked Sendable {
                 if newNamespace { try Sys.unshareNetwork() }
                 self.netnsFD = try Sys.openThreadNetns()
                 self.tid = Sys.gettid()
+                self.netnsInode = Sys.threadNetnsInode() ?? 0
             } catch {
                 failure.value = error
                 ready.signal()

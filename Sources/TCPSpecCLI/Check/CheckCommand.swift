@@ -23,6 +23,7 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         let spec = try specOptions.compile()
+        try requireLibpcap()
         let report: CaptureReport
         do {
             report = try CaptureChecker.check(path: file, spec: spec)

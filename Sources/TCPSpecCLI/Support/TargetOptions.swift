@@ -9,6 +9,7 @@ struct TargetOptions: ParsableArguments {
     @Option(help: "IP version of the connection under test: 4 or 6.") var ip: Int = 4
     @Option(name: .customLong("sysctl"), help: "A target-namespace sysctl, KEY=VALUE (repeatable), over the defaults chosen for determinism.")
     var sysctls: [String] = []
+    @OptionGroup var safety: SafetyOptions
 
     func validate() throws {
         guard ip == 4 || ip == 6 else { throw ValidationError("--ip is 4 or 6") }
@@ -42,6 +43,8 @@ struct TargetOptions: ParsableArguments {
 
     /// Starts the target, or exits with a message that names what is missing.
     func start(extraSysctls: [String: String] = [:]) throws -> LinuxTarget {
+        safety.apply()
+        try requireLibpcap()
         do {
             return try LinuxTarget(configuration(extra: extraSysctls))
         } catch let e as SystemError where e.isPermission {
@@ -49,7 +52,7 @@ struct TargetOptions: ParsableArguments {
             printError("tcpspec: cannot create network namespaces\(userns): \(e). Run as root, or with CAP_NET_ADMIN and CAP_NET_RAW, or allow unprivileged user namespaces (sysctl user.max_user_namespaces); 'tcpspec doctor' checks what is missing.")
             throw ExitCode(3)
         } catch {
-            printError("tcpspec: the linux target did not start: \(error)")
+            printError(error is SafetyError ? "\(error)" : "tcpspec: the linux target did not start: \(error)")
             throw ExitCode(3)
         }
     }

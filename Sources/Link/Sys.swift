@@ -43,6 +43,9 @@ public enum Sys {
 
     public static func unshareNetwork() throws(SystemError) { try check(ts_unshare_net(), "unshare(CLONE_NEWNET)") }
     public static func openThreadNetns() throws(SystemError) -> Int32 { try check(ts_open_thread_netns(), "open /proc/thread-self/ns/net") }
+    public static func openNetns(_ path: String) throws(SystemError) -> Int32 {
+        try checkErrno(open(path, O_RDONLY | O_CLOEXEC), "open \(path)")
+    }
     public static func setns(_ fd: Int32) throws(SystemError) { try check(ts_setns_net(fd), "setns(CLONE_NEWNET)") }
     public static func gettid() -> Int32 { ts_gettid() }
     public static func close(_ fd: Int32) { _ = Glibc.close(fd) }

@@ -65,8 +65,9 @@ enum TargetFactory {
             throw ExitCode(2)
         }
         try requireLibpcap()
-        guard getuid() == 0 || DoctorCommand.effectiveCapabilities() & (1 << 12) != 0 else {
-            printError("tcpspec: target \(description.name) needs root (or CAP_NET_ADMIN) to make its namespace and TAP device")
+        // Capabilities, not the uid: root without them (setpriv, a container) cannot make namespaces either.
+        guard DoctorCommand.effectiveCapabilities() & (1 << 12) != 0 else {
+            printError("tcpspec: target \(description.name) needs CAP_NET_ADMIN and CAP_NET_RAW (run as root with its capabilities) to make its namespace and TAP device; 'tcpspec doctor' checks what is missing")
             throw ExitCode(3)
         }
         do {

@@ -31,6 +31,11 @@ struct CheckCommand: ParsableCommand {
             printError("tcpspec: \(error)")
             throw ExitCode(2)
         }
+        // Cut short before its first frame: there is nothing to judge, the file is not a usable capture.
+        if let t = report.truncated, report.frames == 0 {
+            printError("tcpspec: \(file): not a usable capture: \(t.replacingOccurrences(of: "; frames 1–0 were judged", with: ""))")
+            throw ExitCode(2)
+        }
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -26,7 +26,9 @@ let package = Package(
         .target(name: "Generator", dependencies: ["Spec", "Model"]),
         // C shims: the Linux interfaces Swift's Glibc lacks (namespaces, rtnetlink, sock_diag, TUN), and libpcap.
         .target(name: "CNetShim"),
-        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        // libpcap is loaded at run time (dlopen), so tcpspec starts without it; its headers (libpcap-dev) are
+        // needed to build.
+        .target(name: "CPcap", linkerSettings: [.linkedLibrary("dl")]),
         // wire: Ethernet/IPv4/IPv6/TCP codec with options, checksums and deliberate malformations; notation.
         .target(name: "Wire", dependencies: ["Spec", "Model"]),
         // link: libpcap injection and capture, network namespaces on their own threads, the veth topology.

@@ -22,17 +22,28 @@ public final class NamespaceThread: @unchecked Sendable {
     /// The namespace's file descriptor (open for the thread's lifetime), and the thread's id.
     public private(set) var netnsFD: Int32 = -1
     public private(set) var tid: Int32 = 0
+    /// The namespace's inode (`net:[inode]`).
+    public private(set) var netnsInode: UInt64 = 0
     public let name: String
 
-    public init(name: String, newNamespace: Bool) throws {
+    /// - Parameters:
+    ///   - newNamespace: make an anonymous namespace for the thread; otherwise it stays where tcpspec runs.
+    ///   - joining: or join an existing namespace by path (e.g. /run/netns/NAME, one the user made).
+    public init(name: String, newNamespace: Bool, joining: String? = nil) throws {
         self.name = name
         let ready = DispatchSemaphore(value: 0)
         let failure = Box<Error?>(nil)
         let t = Thread { [unowned self] in
             do {
                 if newNamespace { try Sys.unshareNetwork() }
+                if let path = joining {
+                    let fd = try Sys.openNetns(path)
+                    defer { Sys.close(fd) }
+                    try Sys.setns(fd)
+                }
                 self.netnsFD = try Sys.openThreadNetns()
                 self.tid = Sys.gettid()
+                self.netnsInode = Sys.threadNetnsInode() ?? 0
             } catch {
                 failure.value = error
                 ready.signal()

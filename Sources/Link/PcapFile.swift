@@ -26,6 +26,7 @@ public final class PcapFile {
     public init(path: String) throws {
         self.path = path
         guard FileManager.default.fileExists(atPath: path) else { throw Failure(description: "\(path): no such file") }
+        if let m = PcapLibrary.missingMessage { throw Failure(description: m) }
         var err = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         guard let h = pcap_open_offline(path, &err) else {
             // libpcap's own words ("unknown file format", "truncated dump file; tried to read 24 file header bytes…").

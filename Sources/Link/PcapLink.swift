@@ -36,7 +36,10 @@ public final class PcapLink: @unchecked Sendable {
     ///   - filter: a BPF expression, e.g. "tcp" or "tcp and host 192.0.2.2".
     public init(interface: String, on thread: NamespaceThread, filter: String) throws {
         self.interface = interface
+        try PcapLibrary.require()
         let opened: (OpaquePointer, Int32, Int32) = try thread.run {
+            // Injection only on interfaces tcpspec made, or that the user named (see `InjectionGuard`).
+            try InjectionGuard.checkOpen(interface)
             var err = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
             guard let p = pcap_create(interface, &err) else { throw PcapError(description: "pcap_create(\(interface)): \(String(cString: err))") }
             func fail(_ what: String) -> PcapError {
@@ -83,6 +86,7 @@ public final class PcapLink: @unchecked Sendable {
 
     /// Sends one frame as is.
     public func inject(_ bytes: [UInt8]) throws {
+        try InjectionGuard.checkFrame(bytes, linkType: linkType)
         // A burst can fill the socket's send buffer (ENOBUFS): wait for the link to drain and send again.
         for attempt in 0..<2000 {
             let n = bytes.withUnsafeBytes { pcap_inject(handle, $0.baseAddress, $0.count) }

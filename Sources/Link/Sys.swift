@@ -8,14 +8,22 @@ import Glibc
 public struct SystemError: Error, CustomStringConvertible, Sendable {
     public var operation: String
     public var errno: Int32
+    /// Set when tcpspec itself refused the call (it would have changed the root network namespace).
+    public var refusal: String?
 
     public init(operation: String, errno: Int32) {
         self.operation = operation
         self.errno = errno
     }
 
-    public var description: String { "\(operation): \(String(cString: strerror(errno))) (errno \(errno))" }
-    public var isPermission: Bool { errno == EPERM || errno == EACCES }
+    init(refusing operation: String, because why: String) {
+        self.operation = operation
+        self.errno = EPERM
+        self.refusal = "tcpspec: refusing to \(operation): \(why)"
+    }
+
+    public var description: String { refusal ?? "\(operation): \(String(cString: strerror(errno))) (errno \(errno))" }
+    public var isPermission: Bool { refusal == nil && (errno == EPERM || errno == EACCES) }
 }
 
 /// Every system call tcpspec makes for links, namespaces and sockets goes through here (the swift-system way:
@@ -35,27 +43,61 @@ public enum Sys {
 
     public static func unshareNetwork() throws(SystemError) { try check(ts_unshare_net(), "unshare(CLONE_NEWNET)") }
     public static func openThreadNetns() throws(SystemError) -> Int32 { try check(ts_open_thread_netns(), "open /proc/thread-self/ns/net") }
+    public static func openNetns(_ path: String) throws(SystemError) -> Int32 {
+        try checkErrno(open(path, O_RDONLY | O_CLOEXEC), "open \(path)")
+    }
     public static func setns(_ fd: Int32) throws(SystemError) { try check(ts_setns_net(fd), "setns(CLONE_NEWNET)") }
     public static func gettid() -> Int32 { ts_gettid() }
     public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
 
+    /// The inode of a network namespace file (`/proc/thread-self/ns/net`: the calling thread's), or nil if
+    /// it cannot be read (an unprivileged process cannot read `/proc/1/ns/net`).
+    public static func netnsInode(_ path: String = "/proc/thread-self/ns/net") -> UInt64? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return UInt64(st.st_ino)
+    }
+
+    public static func threadNetnsInode() -> UInt64? { netnsInode() }
+
+    /// Defence in depth for every call that changes links, routes or sysctls: they run only on the threads of
+    /// namespaces tcpspec made, never in the root network namespace (pid 1's) nor in the one tcpspec started in.
+    public static func refuseOutsideOwnNamespace(_ operation: @autoclosure () -> String) throws(SystemError) {
+        guard let mine = netnsInode() else {
+            throw SystemError(refusing: operation(), because: "cannot read this thread's network namespace (/proc/thread-self/ns/net)")
+        }
+        if let root = netnsInode("/proc/1/ns/net"), root == mine {
+            throw SystemError(refusing: operation(), because: "this thread is in the root network namespace (net:[\(mine)]); tcpspec changes only namespaces it made")
+        }
+        if let start = netnsInode("/proc/self/ns/net"), start == mine {
+            throw SystemError(refusing: operation(), because: "this thread is in the network namespace tcpspec was started in (net:[\(mine)]); tcpspec changes only namespaces it made")
+        }
+    }
+
     public static func rtnlOpen() throws(SystemError) -> Int32 { try check(ts_rtnl_open(), "socket(NETLINK_ROUTE)") }
     public static func vethCreate(_ nl: Int32, _ name: String, peer: String, peerNetns: Int32) throws(SystemError) {
+        try refuseOutsideOwnNamespace("create veth \(name)/\(peer)")
         try check(ts_veth_create(nl, name, peer, peerNetns), "create veth \(name)/\(peer)")
     }
     public static func linkIndex(_ name: String) throws(SystemError) -> Int32 { try check(ts_link_index(name), "if_nametoindex(\(name))") }
     public static func linkSet(_ nl: Int32, _ ifindex: Int32, up: Bool, mac: [UInt8]?, mtu: Int32 = 0) throws(SystemError) {
+        try refuseOutsideOwnNamespace("set link \(ifindex) \(up ? "up" : "down")")
         let rc: Int32 = if let mac { mac.withUnsafeBufferPointer { ts_link_set(nl, ifindex, up ? 1 : 0, $0.baseAddress, mtu) } } else { ts_link_set(nl, ifindex, up ? 1 : 0, nil, mtu) }
         try check(rc, "set link \(ifindex) \(up ? "up" : "down")")
     }
     public static func addrAdd(_ nl: Int32, _ ifindex: Int32, family: Int32, address: [UInt8], prefix: Int32) throws(SystemError) {
+        try refuseOutsideOwnNamespace("add an address to link \(ifindex)")
         try check(address.withUnsafeBufferPointer { ts_addr_add(nl, ifindex, family, $0.baseAddress, prefix, 1) }, "add address to link \(ifindex)")
     }
     public static func neighAdd(_ nl: Int32, _ ifindex: Int32, family: Int32, address: [UInt8], mac: [UInt8]) throws(SystemError) {
+        try refuseOutsideOwnNamespace("add a static neighbour on link \(ifindex)")
         let rc = address.withUnsafeBufferPointer { a in mac.withUnsafeBufferPointer { m in ts_neigh_add(nl, ifindex, family, a.baseAddress, m.baseAddress) } }
         try check(rc, "add static neighbour on link \(ifindex)")
     }
-    public static func offloadsOff(_ name: String) throws(SystemError) { try check(ts_offloads_off(name), "turn offloads off on \(name)") }
+    public static func offloadsOff(_ name: String) throws(SystemError) {
+        try refuseOutsideOwnNamespace("turn offloads off on \(name)")
+        try check(ts_offloads_off(name), "turn offloads off on \(name)")
+    }
     public static func linkMAC(_ name: String) throws(SystemError) -> [UInt8] {
         var mac = [UInt8](repeating: 0, count: 6)
         try check(mac.withUnsafeMutableBufferPointer { ts_link_mac(name, $0.baseAddress) }, "read MAC of \(name)")
@@ -64,6 +106,7 @@ public enum Sys {
 
     /// Writes a sysctl of the calling thread's network namespace (`net.ipv4.tcp_rfc1337` → /proc/sys/net/...).
     public static func writeSysctl(_ key: String, _ value: String) throws(SystemError) {
+        try refuseOutsideOwnNamespace("write sysctl \(key)")
         let path = "/proc/sys/" + key.replacingOccurrences(of: ".", with: "/")
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         if fd < 0 { throw SystemError(operation: "open \(path)", errno: errno) }
@@ -100,6 +143,7 @@ public enum Sys {
 
     public static func tunOpen(_ name: String, tap: Bool) throws(SystemError) -> Int32 { try check(ts_tun_open(name, tap ? 1 : 0), "open /dev/net/tun (\(name))") }
     public static func tunCreatePersistent(_ name: String, tap: Bool) throws(SystemError) {
+        try refuseOutsideOwnNamespace("create \(tap ? "TAP" : "TUN") device \(name)")
         try check(ts_tun_create_persistent(name, tap ? 1 : 0), "create \(tap ? "TAP" : "TUN") device \(name)")
     }
 
@@ -142,6 +186,7 @@ public enum Sys {
     public static func acceptNonblocking(_ fd: Int32) -> Int32 { ts_accept_nonblock(fd) }
     public static func pinCPU(_ cpu: Int32) throws(SystemError) { try check(ts_pin_cpu(cpu), "sched_setaffinity(\(cpu))") }
     public static func routeQuickAck(_ nl: Int32, family: Int32, prefix: [UInt8], length: Int32, ifindex: Int32) throws(SystemError) {
+        try refuseOutsideOwnNamespace("change the route of link \(ifindex)")
         try check(prefix.withUnsafeBufferPointer { ts_route_quickack(nl, family, $0.baseAddress, length, ifindex) }, "set quickack on the route of link \(ifindex)")
     }
     public static func packetSocket(ifindex: Int32) throws(SystemError) -> Int32 { try check(ts_packet_socket(ifindex), "socket(AF_PACKET) on link \(ifindex)") }

@@ -113,6 +113,7 @@ public final class Topology: @unchecked Sendable {
             let nl = try Sys.rtnlOpen()
             defer { Sys.close(nl) }
             try Sys.vethCreate(nl, targetIf, peer: testerIf, peerNetns: testerNetns)
+            try InjectionGuard.recordCreated(targetIf)
             let idx = try Sys.linkIndex(targetIf)
             // Checksums computed, segments cut, by the stack itself: the capture then sees the true wire.
             try Sys.offloadsOff(targetIf)
@@ -137,6 +138,8 @@ public final class Topology: @unchecked Sendable {
         try tester.run {
             let nl = try Sys.rtnlOpen()
             defer { Sys.close(nl) }
+            // The peer end was made in this namespace by the veth creation above: the injection link opens on it.
+            try InjectionGuard.recordCreated(testerIf)
             let idx = try Sys.linkIndex(testerIf)
             try Sys.offloadsOff(testerIf)
             try Sys.linkSet(nl, idx, up: false, mac: testerMAC.array)
@@ -146,6 +149,7 @@ public final class Topology: @unchecked Sendable {
 
     /// Ends both namespace threads; the kernel then frees the namespaces and the veth pair.
     public func close() {
+        for t in [tester, target] { InjectionGuard.forget(namespace: t.netnsInode) }
         tester.stop()
         target.stop()
     }

@@ -35,9 +35,11 @@ public struct TargetFailure: Error, CustomStringConvertible, Sendable {
 
 /// A userspace stack attached to a TAP/TUN device in a namespace tcpspec makes, driven through its agent
 /// (docs/agent-protocol.md). Frames go through libpcap on the device exactly as on the Linux target's veth.
+/// With `[link] device = "NAME"` the stack uses a device the user prepared, in tcpspec's own namespace, as it is:
+/// tcpspec changes nothing on it, and injects on it only when the user allowed it (`InjectionGuard`).
 public final class AgentTarget: Target, @unchecked Sendable {
     public let stack: TargetDescription
-    public let interface = "tcpspec-tap"
+    public let interface: String
     let namespace: NamespaceThread
     let pcap: PcapLink
     public var link: FrameLink { pcap }
@@ -79,16 +81,18 @@ public final class AgentTarget: Target, @unchecked Sendable {
         stack = description
         // An agent that died leaves a closed pipe: writing to it must be an error here, not a signal.
         signal(SIGPIPE, SIG_IGN)
-        testerIP = description.ip.testerAddress
-        targetIP = description.ip.targetAddress
+        testerIP = description.testerAddress
+        targetIP = description.targetAddress
+        interface = description.device ?? "tcpspec-tap"
         try Self.installIfNeeded(description)
-        namespace = try NamespaceThread(name: "stack", newNamespace: true)
+        let own = description.device == nil
+        namespace = try NamespaceThread(name: "stack", newNamespace: own)
         let id = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/task/\(namespace.tid)/ns/net")) ?? ""
-        namespaceID = id
-        Self.made.withLock { $0.append(id) }
+        namespaceID = own ? id : ""
+        if own { Self.made.withLock { $0.append(id) } }
         let (iface, tap, mtu) = (interface, description.link == .tap, description.mtu)
         do {
-            try namespace.run {
+            if own { try namespace.run {
                 // No kernel IPv6 on the device either: no router solicitations or DAD probes to confuse the stack.
                 for key in ["net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"] { try? Sys.writeSysctl(key, "1") }
                 try Sys.tunCreatePersistent(iface, tap: tap)
@@ -96,7 +100,8 @@ public final class AgentTarget: Target, @unchecked Sendable {
                 let nl = try Sys.rtnlOpen()
                 defer { Sys.close(nl) }
                 try Sys.linkSet(nl, try Sys.linkIndex(iface), up: true, mac: nil, mtu: Int32(mtu))
-            }
+                try InjectionGuard.recordCreated(iface)
+            } }
             pcap = try PcapLink(interface: iface, on: namespace, filter: "tcp and src host \(targetIP)")
         } catch {
             namespace.stop()
@@ -438,6 +443,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
 
     public func close() {
         stopAgent()
+        if stack.device == nil { InjectionGuard.forget(namespace: namespace.netnsInode) }
         namespace.stop()
     }
 }

@@ -23,11 +23,17 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         let spec = try specOptions.compile()
+        try requireLibpcap()
         let report: CaptureReport
         do {
             report = try CaptureChecker.check(path: file, spec: spec)
         } catch {
             printError("tcpspec: \(error)")
+            throw ExitCode(2)
+        }
+        // Cut short before its first frame: there is nothing to judge, the file is not a usable capture.
+        if let t = report.truncated, report.frames == 0 {
+            printError("tcpspec: \(file): not a usable capture: \(t.replacingOccurrences(of: "; frames 1–0 were judged", with: ""))")
             throw ExitCode(2)
         }
         if json {

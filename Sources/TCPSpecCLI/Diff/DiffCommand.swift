@@ -28,6 +28,7 @@ struct DiffCommand: ParsableCommand {
     @Option(help: "Connections in flight at once while generating (on the first target).") var lanes: Int = 16
     @Option(help: "Directory for the difference cases and pcaps.") var out: String = "out/diff"
     @Flag(help: "Print a machine-readable summary (JSON).") var json = false
+    @OptionGroup var safety: SafetyOptions
 
     func validate() throws {
         guard targets.count == 2 else { throw ValidationError("diff takes exactly two --target options, e.g. --target linux --target pytcp") }
@@ -39,7 +40,8 @@ struct DiffCommand: ParsableCommand {
 
     func run() throws {
         let spec = try specOptions.compile()
-        let options = try TargetOptions.parse(["--ip", "\(ip)"])
+        var options = try TargetOptions.parse(["--ip", "\(ip)"])
+        options.safety = safety
         let a = try TargetFactory.make(targets[0], options: options, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())
         defer { a.close() }
         let b = try TargetFactory.make(targets[1], options: options, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())

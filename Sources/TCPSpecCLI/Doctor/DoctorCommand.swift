@@ -1,5 +1,4 @@
 import ArgumentParser
-import CPcap
 import Foundation
 import Link
 import Targets
@@ -35,7 +34,7 @@ struct DoctorCommand: ParsableCommand {
         checks.append(Check(name: "privileges", ok: netAdmin && netRaw,
                             detail: "euid \(geteuid())\(inUserns ? " in a user namespace tcpspec made" : ""), " + (netAdmin && netRaw ? "CAP_NET_ADMIN and CAP_NET_RAW" : "missing \(netAdmin ? "" : "CAP_NET_ADMIN ")\(netRaw ? "" : "CAP_NET_RAW")(run as root, or tcpspec re-executes itself in a user namespace)"),
                             required: false))
-        checks.append(Check(name: "libpcap", ok: true, detail: String(cString: pcap_lib_version()), required: true))
+        checks.append(Check(name: "libpcap", ok: PcapLibrary.version != nil, detail: PcapLibrary.version ?? PcapLibrary.missingMessage ?? "", required: true))
         var topologyOK = false
         do {
             let t = try LinuxTarget()

@@ -5,6 +5,7 @@ import Targets
 /// Makes the target a command names: `linux`, `reference`, or `reference:FAULT` (a seeded fault).
 enum TargetFactory {
     static func make(_ name: String, options: TargetOptions, profile: String, specDir: String) throws -> Target {
+        options.safety.apply()
         if name == "linux" {
             TargetOptions.reexecInUserNamespaceIfNeeded()
             return try options.start()
@@ -26,7 +27,7 @@ enum TargetFactory {
                 throw ExitCode(3)
             }
         }
-        return try userspace(name)
+        return try userspace(name, safety: options.safety)
     }
 
     /// The checkout this binary was built from (for `Targets/` when run from elsewhere).
@@ -44,7 +45,7 @@ enum TargetFactory {
     }
 
     /// A userspace stack from its description (docs/agent-protocol.md): `Targets/NAME.toml` or a path.
-    static func userspace(_ name: String) throws -> Target {
+    static func userspace(_ name: String, safety: SafetyOptions) throws -> Target {
         guard let path = TargetDescription.locate(name, checkout: checkout) else {
             let known = (["linux", "reference", "reference:FAULT"] + describedTargets()).joined(separator: ", ")
             printError("tcpspec: unknown target '\(name)': no Targets/\(name).toml here or in \(checkout); targets: \(known), or a path to a target description")
@@ -57,8 +58,16 @@ enum TargetFactory {
             printError("\(error)")
             throw ExitCode(2)
         }
-        guard getuid() == 0 || DoctorCommand.effectiveCapabilities() & (1 << 12) != 0 else {
-            printError("tcpspec: target \(description.name) needs root (or CAP_NET_ADMIN) to make its namespace and TAP device")
+        // What the description asks that the user has not allowed, refused before anything is made.
+        let refused = description.safetyErrors(allowedInterfaces: Set(safety.foreignInterfaces), nonDocumentationAddresses: safety.nonDocumentationAddresses)
+        if !refused.isEmpty {
+            for e in refused { printError("\(e)") }
+            throw ExitCode(2)
+        }
+        try requireLibpcap()
+        // Capabilities, not the uid: root without them (setpriv, a container) cannot make namespaces either.
+        guard DoctorCommand.effectiveCapabilities() & (1 << 12) != 0 else {
+            printError("tcpspec: target \(description.name) needs CAP_NET_ADMIN and CAP_NET_RAW (run as root with its capabilities) to make its namespace and TAP device; 'tcpspec doctor' checks what is missing")
             throw ExitCode(3)
         }
         do {

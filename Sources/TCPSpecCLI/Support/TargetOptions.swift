@@ -9,6 +9,7 @@ struct TargetOptions: ParsableArguments {
     @Option(help: "IP version of the connection under test: 4 or 6.") var ip: Int = 4
     @Option(name: .customLong("sysctl"), help: "A target-namespace sysctl, KEY=VALUE (repeatable), over the defaults chosen for determinism.")
     var sysctls: [String] = []
+    @OptionGroup var safety: SafetyOptions
 
     func validate() throws {
         guard ip == 4 || ip == 6 else { throw ValidationError("--ip is 4 or 6") }
@@ -32,6 +33,25 @@ struct TargetOptions: ParsableArguments {
         let caps = DoctorCommand.effectiveCapabilities()
         guard caps & (1 << 12) == 0, ProcessInfo.processInfo.environment["TCPSPEC_IN_USERNS"] == nil,
               let unshare = ["/usr/bin/unshare", "/bin/unshare"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return }
+        // A failed unshare would replace tcpspec with unshare's own one-line error: try it first, and keep its words.
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: unshare)
+        probe.arguments = ["-Urn", "--", "/bin/true"]
+        let err = Pipe()
+        probe.standardError = err
+        probe.standardOutput = FileHandle.nullDevice
+        do {
+            try probe.run()
+            let said = err.fileHandleForReading.readDataToEndOfFile()
+            probe.waitUntilExit()
+            guard probe.terminationStatus == 0 else {
+                userNamespaceFailure = String(decoding: said, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                return
+            }
+        } catch {
+            userNamespaceFailure = "\(unshare): \(error)"
+            return
+        }
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         setenv("TCPSPEC_IN_USERNS", "1", 1)
         var argv: [UnsafeMutablePointer<CChar>?] = ([unshare, "-Urn", "--", exe] + CommandLine.arguments.dropFirst()).map { strdup($0) }
@@ -40,16 +60,27 @@ struct TargetOptions: ParsableArguments {
         // execv returned: carry on and let the namespace creation report what is missing.
     }
 
+    /// Why the user-namespace re-execution was not possible, if it was tried.
+    nonisolated(unsafe) static var userNamespaceFailure: String?
+
+    /// What to say when namespaces cannot be made: what is missing and how to fix it.
+    static func privilegeMessage(_ e: Error) -> String {
+        let userns = ProcessInfo.processInfo.environment["TCPSPEC_IN_USERNS"] != nil ? " (also inside a user namespace)" : ""
+        let tried = userNamespaceFailure.map { " Without CAP_NET_ADMIN tcpspec re-executes itself in a user namespace, which failed here: \($0)." } ?? ""
+        return "tcpspec: cannot create network namespaces\(userns): \(e).\(tried) Run as root, or with CAP_NET_ADMIN and CAP_NET_RAW, or allow unprivileged user namespaces (sysctl user.max_user_namespaces); 'tcpspec doctor' checks what is missing."
+    }
+
     /// Starts the target, or exits with a message that names what is missing.
     func start(extraSysctls: [String: String] = [:]) throws -> LinuxTarget {
+        safety.apply()
+        try requireLibpcap()
         do {
             return try LinuxTarget(configuration(extra: extraSysctls))
         } catch let e as SystemError where e.isPermission {
-            let userns = ProcessInfo.processInfo.environment["TCPSPEC_IN_USERNS"] != nil ? " (also inside a user namespace)" : ""
-            printError("tcpspec: cannot create network namespaces\(userns): \(e). Run as root, or with CAP_NET_ADMIN and CAP_NET_RAW, or allow unprivileged user namespaces (sysctl user.max_user_namespaces); 'tcpspec doctor' checks what is missing.")
+            printError(Self.privilegeMessage(e))
             throw ExitCode(3)
         } catch {
-            printError("tcpspec: the linux target did not start: \(error)")
+            printError(error is SafetyError ? "\(error)" : "tcpspec: the linux target did not start: \(error)")
             throw ExitCode(3)
         }
     }

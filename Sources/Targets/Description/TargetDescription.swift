@@ -32,6 +32,16 @@ public struct TargetDescription: Sendable {
     public var mac = MACAddress([0x02, 0x00, 0x00, 0x77, 0x00, 0x02])
     public var mtu = 1500
     public var barrier: Barrier = .rst
+    /// `[link] device`: an existing TAP/TUN device the user prepared, used as it is in tcpspec's own namespace
+    /// instead of one tcpspec makes (needs `--allow-foreign-interface NAME`), and where in the file it is named.
+    public var device: String?
+    public var deviceAt: TOMLReader.Position?
+    /// `[link] address` / `peer_address`: the stack's and the tester's addresses (default 192.0.2.2 / .1, or
+    /// 2001:db8::2 / ::1), and where each is written (addresses outside the documentation ranges are refused
+    /// unless `--allow-non-documentation-addresses`).
+    public var address: IPAddress?
+    public var peerAddress: IPAddress?
+    public var addressPositions: [(IPAddress, TOMLReader.Position)] = []
     public var quietTime: Double = 0.05
     /// `[settings]`, in file order, as JSON literals (strings quoted), handed to the agent.
     public var settings: [(String, String)] = []
@@ -74,7 +84,7 @@ public struct TargetDescription: Sendable {
         let known: [String: [String]] = [
             "": ["name", "description", "version"],
             "start": ["command", "dir", "env", "ready_timeout_ms", "call_timeout_ms", "install", "installed"],
-            "link": ["type", "ip", "mac", "mtu", "barrier", "quiet_ms"],
+            "link": ["type", "ip", "mac", "mtu", "barrier", "quiet_ms", "device", "address", "peer_address"],
             "settings": [],
         ]
         var name: String?
@@ -143,6 +153,18 @@ public struct TargetDescription: Sendable {
                     guard let b = Barrier(rawValue: try string(e)) else { throw fail(e.value.at, "'barrier' is \"rst\" (the stack resets a SYN to a closed port) or \"quiet\"") }
                     d.barrier = b
                 case ("link", "quiet_ms"): d.quietTime = Double(try integer(e, 1...10_000)) / 1000
+                case ("link", "device"):
+                    let n = try string(e)
+                    // IFNAMSIZ is 16 with the terminating NUL; the kernel refuses '/', ':' and whitespace in names.
+                    guard !n.isEmpty, n.utf8.count <= 15, n != ".", n != "..", !n.contains(where: { $0 == "/" || $0 == ":" || $0.isWhitespace }) else {
+                        throw fail(e.value.at, "'device' is an interface name: 1 to 15 characters, no '/', ':' or spaces")
+                    }
+                    d.device = n
+                    d.deviceAt = e.value.at
+                case ("link", "address"), ("link", "peer_address"):
+                    guard let a = IPAddress(try string(e)) else { throw fail(e.value.at, "'\(e.key)' is an IPv4 or IPv6 address, e.g. \"192.0.2.2\"") }
+                    if e.key == "address" { d.address = a } else { d.peerAddress = a }
+                    d.addressPositions.append((a, e.value.at))
                 default: break
                 }
             }
@@ -152,12 +174,37 @@ public struct TargetDescription: Sendable {
             let at = tables.first { $0.name == "start" }?.at ?? .init(line: 1, column: 1)
             throw fail(at, "a target description needs [start] command = [\"program\", \"arg\", ...]")
         }
+        for (a, at) in d.addressPositions where (a.bytes.count == 16) != (d.ip == .v6) {
+            throw fail(at, "\(a) is not an IPv\(d.ip.rawValue) address ([link] ip = \(d.ip.rawValue))")
+        }
+        if let a = d.address, a == d.peerAddress {
+            throw fail(d.addressPositions.last!.1, "'address' and 'peer_address' must differ")
+        }
         d.name = n
         d.command = c
         d.workingDirectory = absolute(dir)
         // The agent's program, install command and marker are relative to its working directory.
         d.installed = d.installed.map { $0.hasPrefix("/") ? $0 : URL(fileURLWithPath: d.workingDirectory).appendingPathComponent($0).standardizedFileURL.path }
         return d
+    }
+
+    /// The stack's address and the tester's.
+    public var targetAddress: IPAddress { address ?? ip.targetAddress }
+    public var testerAddress: IPAddress { peerAddress ?? ip.testerAddress }
+
+    /// The file:line:col errors for what this description asks that the user has not allowed: a device tcpspec
+    /// does not make, addresses outside the documentation ranges.
+    public func safetyErrors(allowedInterfaces: Set<String>, nonDocumentationAddresses: Bool) -> [Failure] {
+        var out: [Failure] = []
+        if let dev = device, !allowedInterfaces.contains(dev) {
+            out.append(Failure(file: file, at: deviceAt ?? .init(line: 1, column: 1), message: "device '\(dev)' is an interface tcpspec did not create; to inject on it, name it with --allow-foreign-interface \(dev)"))
+        }
+        if !nonDocumentationAddresses {
+            for (a, at) in addressPositions where !InjectionGuard.isDocumentation(a) {
+                out.append(Failure(file: file, at: at, message: "\(a) is not a documentation address (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32); pass --allow-non-documentation-addresses to use it"))
+            }
+        }
+        return out
     }
 
     /// A JSON string literal.

@@ -40,6 +40,7 @@ struct DiffCommand: ParsableCommand {
     func run() throws {
         let spec = try specOptions.compile()
         let options = try TargetOptions.parse(["--ip", "\(ip)"])
+        RunScope.begin("diff")
         let a = try TargetFactory.make(targets[0], options: options, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())
         defer { a.close() }
         let b = try TargetFactory.make(targets[1], options: options, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())

@@ -105,13 +105,17 @@ public final class RunRegistry: @unchecked Sendable {
         let path = (dir as NSString).appendingPathComponent("\(me).run")
         // Not O_EXCL: a record of this very pid and start time can only be this process's own (from before an
         // exec into a user namespace).
+        // The handler knows the path before the file exists: a signal in between cannot leave it behind.
+        Sys.cleanupSetRecord(path)
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return swept }
+        guard fd >= 0 else {
+            Sys.cleanupSetRecord(nil)
+            return swept
+        }
         _ = Sys.tryLock(fd)
         let registry = RunRegistry(path: path, fd: fd)
         registry.append("run \(me.pid) \(me.startTime) \(command.split(whereSeparator: \.isWhitespace).joined(separator: "-"))")
         current.withLock { $0 = registry }
-        Sys.cleanupSetRecord(path)
         atexit { Sys.cleanupRun() }
         return swept
     }

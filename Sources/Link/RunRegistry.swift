@@ -116,6 +116,8 @@ public final class RunRegistry: @unchecked Sendable {
         let registry = RunRegistry(path: path, fd: fd)
         registry.append("run \(me.pid) \(me.startTime) \(command.split(whereSeparator: \.isWhitespace).joined(separator: "-"))")
         current.withLock { $0 = registry }
+        // Inherited by every process the run starts (helpers too): a stray one can be traced to this run.
+        setenv(environmentKey, marker, 1)
         atexit { Sys.cleanupRun() }
         return swept
     }

@@ -44,8 +44,9 @@ struct CorpusWriter {
         }
         let casePath = (directory as NSString).appendingPathComponent(base + ".case")
         let pcapPath = (directory as NSString).appendingPathComponent(base + ".pcap")
-        try CaseText.render(d, spec: spec, settings: settings, targetName: targetName).write(toFile: casePath, atomically: true, encoding: .utf8)
+        // The pcap first: a case in the corpus (what later runs read) then always has its pcap.
         try PcapWriter.write(frames, linkType: linkType, to: pcapPath)
+        try AtomicFile.write(CaseText.render(d, spec: spec, settings: settings, targetName: targetName), to: casePath)
         return (casePath, pcapPath)
     }
 }

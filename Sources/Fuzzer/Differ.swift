@@ -147,7 +147,7 @@ public final class Differ {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let base = (dir as NSString).appendingPathComponent(String(format: "%03d-", summary.differences.count) + CorpusWriter.slug(la.stateBefore + " " + d.input))
             d.casePath = base + ".case"
-            try render(d, Array(logs.0.prefix(at + 1)), Array(logs.1.prefix(at + 1))).write(toFile: d.casePath!, atomically: true, encoding: .utf8)
+            try AtomicFile.write(render(d, Array(logs.0.prefix(at + 1)), Array(logs.1.prefix(at + 1))), to: d.casePath!)
             for (name, f, t) in [(names.0, frames.0, a.target), (names.1, frames.1, b.target)] {
                 let p = base + "." + CorpusWriter.slug(name) + ".pcap"
                 try PcapWriter.write(f, linkType: t.link.linkType, to: p)

@@ -144,8 +144,7 @@ public enum PcapWriter {
     }
 
     public static func write(_ frames: [Frame], linkType: LinkType, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try data(frames, linkType: linkType).write(to: url, options: .atomic)
+        // Foundation's .atomic would leave a .dat.nosync* file behind if the run were killed mid-write.
+        try AtomicFile.write(data(frames, linkType: linkType), to: path)
     }
 }

@@ -129,8 +129,11 @@ public final class AgentTarget: Target, @unchecked Sendable {
         do { try p.run() } catch {
             throw TargetFailure(kind: .startFailed, detail: "\(d.file): the install command \(d.install) did not start: \(error)", log: "")
         }
+        // The installer has no PR_SET_PDEATHSIG: if this run is killed, the next run's sweep ends it.
+        RunRegistry.track(process: p.processIdentifier)
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
+        RunRegistry.untrack(process: p.processIdentifier)
         guard p.terminationStatus == 0, FileManager.default.fileExists(atPath: marker) else {
             let tail = String(decoding: data, as: UTF8.self).split(separator: "\n").suffix(15).joined(separator: "\n")
             throw TargetFailure(kind: .startFailed, detail: "\(d.file): the install command \(d.install) failed (status \(p.terminationStatus)) or did not make \(marker)", log: tail)
@@ -168,15 +171,25 @@ public final class AgentTarget: Target, @unchecked Sendable {
         env["TCPSPEC_PEER_IP"] = "\(testerIP)"
         env["TCPSPEC_PEER_MAC"] = "\(testerMAC)"
         env["TCPSPEC_SETTINGS"] = stack.settingsJSON
+        // Marks the agent as this run's: a stray one can be traced to the run that started it.
+        env[RunRegistry.environmentKey] = RunRegistry.marker
         let environment = env.map { "\($0.key)=\($0.value)" }.sorted()
         let args = Array(stack.command.dropFirst())
         let dir = stack.workingDirectory
         let inPipe = try Sys.pipe(), outPipe = try Sys.pipe()
-        // stderr goes to an unlinked file: readable for its tail, gone with tcpspec whatever ends it.
-        let logPath = "/tmp/tcpspec-agent-\(getpid())-\(starts).log"
-        let log = open(logPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard log >= 0 else { throw SystemError(operation: "open \(logPath)", errno: errno) }
-        unlink(logPath)
+        // stderr goes to a file without a name (O_TMPFILE): readable for its tail, gone with tcpspec whatever ends
+        // it. Where /tmp cannot make one, a named file unlinked at once, recorded meanwhile for the sweep.
+        let log: Int32
+        if let fd = try? Sys.openUnnamed(in: "/tmp") {
+            log = fd
+        } else {
+            let logPath = "/tmp/tcpspec-agent-\(RunRegistry.marker)-\(starts).log"
+            let token = RunRegistry.track(file: logPath)
+            defer { RunRegistry.untrack(token) }
+            log = open(logPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard log >= 0 else { throw SystemError(operation: "open \(logPath)", errno: errno) }
+            unlink(logPath)
+        }
         // Spawned from the namespace's thread: the agent is born in the namespace and dies with the thread.
         let spawned = Result {
             try namespace.run {
@@ -194,6 +207,8 @@ public final class AgentTarget: Target, @unchecked Sendable {
             throw TargetFailure(kind: .startFailed, detail: "\(stack.name) (\(stack.file)) did not start: \(error)", log: "")
         }
         pid = child
+        // Recorded for the next run's sweep, should this one be killed before it ends the agent.
+        RunRegistry.track(process: child)
         toAgent = inPipe.write
         fromAgent = outPipe.read
         logFD = log
@@ -245,6 +260,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
     /// How the agent ended, if it has: reaps it.
     func exitStatus() -> String? {
         guard pid > 0, let st = Sys.reap(pid) else { return nil }
+        RunRegistry.untrack(process: pid)
         pid = -1
         let sig = st & 0x7f
         return sig == 0 ? "exited with status \((st >> 8) & 0xff)" : "killed by signal \(sig)"
@@ -435,6 +451,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
                     if Sys.reap(pid) != nil { ended = true } else { usleep(2000) }
                 }
             }
+            RunRegistry.untrack(process: pid)
             pid = -1
         }
         for fd in [toAgent, fromAgent, logFD] where fd >= 0 { Sys.close(fd) }

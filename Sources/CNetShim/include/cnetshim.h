@@ -81,4 +81,7 @@ int ts_route_quickack(int nl, int family, const uint8_t *dst, int prefixlen, int
 // A raw AF_PACKET socket bound to one interface, not seeing its own sends (for the link benchmark's baseline).
 int ts_packet_socket(int ifindex);
 
+// The run registry's stateful part (cleanup slots for the signal handler), kept apart.
+#include "ts_cleanup.h"
+
 #endif

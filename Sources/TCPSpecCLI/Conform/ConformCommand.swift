@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Fuzzer
+import Link
 import Report
 import Spec
 import Targets
@@ -47,6 +48,7 @@ struct ConformCommand: ParsableCommand {
         // Read the baseline first: a bad one must fail before any work is done.
         let entries = try baseline.map(ConformOutput.readBaseline)
         let spec = try specOptions.compile()
+        RunScope.begin("conform")
         let target = try TargetFactory.make(targetOptions.target, options: targetOptions, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())
         defer { target.close() }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -148,25 +150,25 @@ enum ConformOutput {
         return s
     }
 
-    /// Writes every format; returns the lines naming them.
+    /// Writes every format, each file whole or not at all (`AtomicFile`); returns the lines naming them.
     static func write(_ r: ConformReport, spec: CompiledSpec?, to dir: String) throws -> String {
         func path(_ f: String) -> String { (dir as NSString).appendingPathComponent(f) }
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try enc.encode(r).write(to: URL(fileURLWithPath: path("report.json")))
-        try ConformRender.junit(r).write(toFile: path("report.xml"), atomically: true, encoding: .utf8)
-        try ConformRender.markdown(r).write(toFile: path("summary.md"), atomically: true, encoding: .utf8)
+        try AtomicFile.write(enc.encode(r), to: path("report.json"))
+        try AtomicFile.write(ConformRender.junit(r), to: path("report.xml"))
+        try AtomicFile.write(ConformRender.markdown(r), to: path("summary.md"))
         var svg: String?
         if let spec {
             let colors = ConformRender.edgeColors(r)
             let dot = StateGraph.dot(spec) { from, to in colors["\(spec.states[from].name)|\(spec.states[to].name)"] ?? "#9e9e9e" }
-            try dot.write(toFile: path("states.dot"), atomically: true, encoding: .utf8)
+            try AtomicFile.write(dot, to: path("states.dot"))
             if let data = try? Graphviz.render(dot, format: "svg") {
                 svg = String(decoding: data, as: UTF8.self)
-                try data.write(to: URL(fileURLWithPath: path("states.svg")))
+                try AtomicFile.write(data, to: path("states.svg"))
             }
         }
-        try ConformRender.html(r, svg: svg).write(toFile: path("report.html"), atomically: true, encoding: .utf8)
+        try AtomicFile.write(ConformRender.html(r, svg: svg), to: path("report.html"))
         return ["report.xml (JUnit)", "summary.md", "report.html", "report.json", "cases/"].map { "  " + path($0) }.joined(separator: "\n")
     }
 }

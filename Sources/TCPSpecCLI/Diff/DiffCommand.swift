@@ -42,6 +42,7 @@ struct DiffCommand: ParsableCommand {
         let spec = try specOptions.compile()
         var options = try TargetOptions.parse(["--ip", "\(ip)"])
         options.safety = safety
+        RunScope.begin("diff")
         let a = try TargetFactory.make(targets[0], options: options, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())
         defer { a.close() }
         let b = try TargetFactory.make(targets[1], options: options, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())

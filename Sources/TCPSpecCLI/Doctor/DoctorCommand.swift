@@ -27,6 +27,8 @@ struct DoctorCommand: ParsableCommand {
     func run() throws {
         // Without privileges, check what a run would see: the user namespace tcpspec re-executes itself in.
         TargetOptions.reexecInUserNamespaceIfNeeded()
+        // Also the way to sweep by hand what killed runs left (tcpspec doctor prints what it swept).
+        RunScope.begin("doctor")
         var checks: [Check] = []
         let inUserns = ProcessInfo.processInfo.environment["TCPSPEC_IN_USERNS"] != nil
         let caps = Self.effectiveCapabilities()

@@ -41,6 +41,7 @@ struct FuzzCommand: ParsableCommand {
 
     func run() throws {
         let spec = try specOptions.compile()
+        RunScope.begin("fuzz")
         let target = try TargetFactory.make(targetOptions.target, options: targetOptions, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())
         defer { target.close() }
         var config = Fuzzer.Configuration()

@@ -22,6 +22,7 @@ struct ReplayCommand: ParsableCommand {
 
     func run() throws {
         let files = try CaseFiles.expand(cases)
+        RunScope.begin("replay")
         var pass = 0, diverge = 0, errors = 0
         for path in files {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {

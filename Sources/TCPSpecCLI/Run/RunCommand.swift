@@ -28,6 +28,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let files = try CaseFiles.expand(cases)
         if target.target == "linux" { TargetOptions.reexecInUserNamespaceIfNeeded() }
+        RunScope.begin("run")
         var failed = 0
         for path in files {
             let (file, _) = try CaseFiles.load(path)

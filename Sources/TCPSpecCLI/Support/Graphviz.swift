@@ -1,4 +1,5 @@
 import Foundation
+import Link
 
 /// Runs Graphviz `dot` on a graph: the one place the CLI starts it.
 enum Graphviz {
@@ -18,6 +19,8 @@ enum Graphviz {
         p.standardOutput = output
         p.standardError = errors
         try p.run()
+        RunRegistry.track(process: p.processIdentifier)
+        defer { RunRegistry.untrack(process: p.processIdentifier) }
         // Write on another thread: dot may fill its output pipe before it has read all its input.
         let writer = Thread {
             input.fileHandleForWriting.write(Data(dot.utf8))

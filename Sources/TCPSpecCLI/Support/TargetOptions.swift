@@ -54,6 +54,8 @@ struct TargetOptions: ParsableArguments {
         }
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         setenv("TCPSPEC_IN_USERNS", "1", 1)
+        // The re-executed tcpspec records itself where it can write (this record would outlive the exec).
+        RunRegistry.end()
         var argv: [UnsafeMutablePointer<CChar>?] = ([unshare, "-Urn", "--", exe] + CommandLine.arguments.dropFirst()).map { strdup($0) }
         argv.append(nil)
         execv(unshare, &argv)

@@ -1,0 +1,70 @@
+import CNetShim
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The system calls of the run registry (`RunRegistry`, `AtomicFile`), on the same seam as the others.
+extension Sys {
+    /// A process's identity beyond its pid: its start time (/proc/PID/stat field 22, clock ticks since boot)
+    /// and state letter. nil when there is no such process.
+    public static func processStat(_ pid: Int32) -> (startTime: UInt64, state: Character)? {
+        var start: UInt64 = 0
+        var st: CChar = 0
+        guard ts_proc_stat(pid, &start, &st) == 0 else { return nil }
+        return (start, Character(UnicodeScalar(UInt8(bitPattern: st))))
+    }
+
+    /// Whether `pid` is running (not a zombie) and is the process that started at `startTime`.
+    public static func isAlive(_ pid: Int32, startTime: UInt64) -> Bool {
+        guard pid > 0, let s = processStat(pid) else { return false }
+        return s.startTime == startTime && s.state != "Z" && s.state != "X"
+    }
+
+    /// Creates a file that must not exist yet, for writing (appending when `append`).
+    public static func createExclusive(_ path: String, mode: mode_t = 0o644, append: Bool = false) throws(SystemError) -> Int32 {
+        try checkErrno(open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (append ? O_APPEND : 0), mode), "create \(path)")
+    }
+
+    public static func openReadWrite(_ path: String) throws(SystemError) -> Int32 {
+        try checkErrno(open(path, O_RDWR | O_CLOEXEC), "open \(path)")
+    }
+
+    /// An unnamed file in `directory` (O_TMPFILE): nothing to leave behind whatever ends the process.
+    public static func openUnnamed(in directory: String) throws(SystemError) -> Int32 {
+        try check(ts_open_tmpfile(directory), "open an unnamed file in \(directory)")
+    }
+
+    /// Writes all of `bytes` (one write(2) when it fits, which for O_APPEND keeps a short line whole).
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemError) {
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SystemError(operation: "write", errno: errno)
+            }
+            done += n
+        }
+    }
+
+    /// flock(2) LOCK_EX | LOCK_NB: true when this descriptor now holds the lock.
+    public static func tryLock(_ fd: Int32) -> Bool { flock(fd, LOCK_EX | LOCK_NB) == 0 }
+
+    public static func rename(_ from: String, _ to: String) throws(SystemError) {
+        try checkErrno(Glibc.rename(from, to), "rename \(from) to \(to)")
+    }
+
+    /// Removes a file; a missing file is not an error. True when it was there.
+    @discardableResult
+    public static func unlink(_ path: String) -> Bool { Glibc.unlink(path) == 0 }
+
+    /// The SIGINT/SIGTERM cleanup slots (see ts_cleanup.h): what the handler kills and unlinks.
+    public static func cleanupTrack(pid: Int32, startTime: UInt64) { _ = ts_cleanup_track_pid(pid, startTime) }
+    public static func cleanupUntrack(pid: Int32) { ts_cleanup_untrack_pid(pid) }
+    public static func cleanupTrack(file: String) -> Int32 { ts_cleanup_track_file(file) }
+    public static func cleanupUntrack(slot: Int32) { ts_cleanup_untrack_file(slot) }
+    public static func cleanupSetRecord(_ path: String?) { ts_cleanup_set_record(path) }
+    /// Kills tracked processes, unlinks tracked files and the record (async-signal-safe).
+    public static func cleanupRun() { ts_cleanup_run() }
+}

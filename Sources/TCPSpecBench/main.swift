@@ -14,6 +14,8 @@ import Spec
 //   $ swift run -c release tcpspec-bench conform   # the whole conformance suite against Linux, wall time (root)
 //   $ swift run -c release tcpspec-bench check     # offline checker segments/s on one core, and tshark on the same file
 //   $ swift run -c release tcpspec-bench check-keep   # the same capture kept in /tmp, judged once (for perf record)
+//   $ swift build -c release && .build/release/tcpspec-bench soak [--minutes 60] [--target linux|pytcp]
+//                                                   # opt-in (not in `all`): RSS and descriptors of a long fuzz run
 
 func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
@@ -116,4 +118,7 @@ if what == "all" || what == "check" {
     do {
         try CheckBench.run(spec: SpecLoader.compile(profile: "rfc9293", directory: specDir()).spec!)
     } catch { print("check: not measured: \(error)") }
+}
+if what == "soak" {
+    do { try SoakBench.run() } catch { print("soak: not measured: \(error)") }
 }

@@ -49,6 +49,12 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         self.fault = fault
     }
 
+    /// A reference stack that follows an already compiled spec exactly (replays in bulk compile it once).
+    public init(spec: CompiledSpec) {
+        self.spec = spec
+        self.fault = nil
+    }
+
     /// The ISN the reference stack picks for a connection: fixed per tuple, like a keyed ISN generator.
     static func iss(_ t: Tuple) -> UInt32 { UInt32(t.targetPort) &* 0x0101_0000 &+ UInt32(t.testerPort) &* 7919 }
 

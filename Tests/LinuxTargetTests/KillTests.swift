@@ -199,15 +199,20 @@ struct KillTests {
         #expect(try Self.rootLinks().isEmpty, "tcpspec links in the root namespace before the test")
         // 100 kills: each command 25 times; the signals in turn, so every command meets every signal.
         let signals = [SIGINT, SIGTERM, SIGKILL]
-        var plan: [(Command, Int32, Double)] = []
+        // Half of each command's kills come at a random point after launch (0–3 s: startup, compiling, making
+        // namespaces, starting an agent), half at a random point after the run is first seen at work in its
+        // namespaces (0–1.5 s later: mid-round, minimizing, writing) — on a loaded machine a run may need more
+        // than 3 s to get there, and those points must be covered too.
+        var plan: [(Command, Int32, Double, Bool)] = []
         for (c, command) in Command.allCases.enumerated() {
-            for k in 0..<25 { plan.append((command, signals[(k + c) % 3], rng.unit() * 3)) }
+            for k in 0..<25 { plan.append(k % 2 == 0 ? (command, signals[(k + c) % 3], rng.unit() * 3, false) : (command, signals[(k + c) % 3], rng.unit() * 1.5, true)) }
         }
         for i in stride(from: plan.count - 1, to: 0, by: -1) { plan.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
         let started = Date()
         // Three at a time: parallel runs sweep each other's dead records, never a live one's.
         let lanes = 3
-        var running: [(Launch, Int32, Date)] = []
+        // The kill's time: fixed at launch, or (at work) set once the run is seen in its namespaces, at most 20 s on.
+        var running: [(Launch, Int32, Date, Double?)] = []
         var pending = plan[...]
         var ended: [(Launch, Int32)] = []
         var tally: [String: Int] = [:]
@@ -230,13 +235,22 @@ struct KillTests {
             #expect(left.isEmpty, "seed \(seed): \(l.command.rawValue) killed by \(sig): left \(left)\n\(l.stderr)")
             ended.append((l, sig))
         }
+        // At work: in its namespaces and, for a userspace target, with its agent started.
+        func c2(_ l: Launch) -> Bool { l.command != .fuzzPyTCP || !l.agents.isEmpty }
         while !pending.isEmpty || !running.isEmpty {
-            while running.count < lanes, let (c, sig, delay) = pending.popFirst() {
-                running.append((try Self.launch(c, runDir: runDir), sig, Date().addingTimeInterval(delay)))
+            while running.count < lanes, let (c, sig, delay, atWork) = pending.popFirst() {
+                running.append(atWork ? (try Self.launch(c, runDir: runDir), sig, Date().addingTimeInterval(20), delay)
+                                      : (try Self.launch(c, runDir: runDir), sig, Date().addingTimeInterval(delay), nil))
             }
-            for (l, _, _) in running { Self.observe(l, runDir: runDir, root: root) }
+            for k in running.indices {
+                Self.observe(running[k].0, runDir: runDir, root: root)
+                if let d = running[k].3, !running[k].0.namespaces.isEmpty, c2(running[k].0) {
+                    running[k].2 = Date().addingTimeInterval(d)
+                    running[k].3 = nil
+                }
+            }
             if let i = running.firstIndex(where: { Date() >= $0.2 }) {
-                let (l, sig, _) = running.remove(at: i)
+                let (l, sig, _, _) = running.remove(at: i)
                 Self.observe(l, runDir: runDir, root: root)
                 kill(l.identity.pid, sig)
                 try finish(l, sig)

@@ -244,7 +244,7 @@ class Builder:
         if self.fresh(out, s):
             return out
         # -ldl: a C target may dlopen a library (libpcap) instead of linking it.
-        self.run([SWIFTC, *flags, "-module-name", f"Fuzz_{harness}", "-I", self.mods, path, *all_objs, *libs,
+        self.run([SWIFTC, *flags, "-module-name", "Fuzz_" + harness.replace("-", "_"), "-I", self.mods, path, *all_objs, *libs,
                   "-ldl", "-o", out], f"link fuzz-{harness}")
         self.mark(out, s)
         log(f"fuzz-{harness} linked")

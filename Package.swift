@@ -49,7 +49,7 @@ let package = Package(
             dependencies: ["Spec", "Model", "Report", "Cases", "Checker", "Targets", "Link", "Wire", "Fuzzer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "TCPSpecBench", dependencies: ["Spec", "Model", "Generator", "Link", "Targets", "Wire", "Fuzzer", "Report", "Checker"]),
-        .testTarget(name: "SpecTests", dependencies: ["Spec", "Model", "Report", "Generator"]),
+        .testTarget(name: "SpecTests", dependencies: ["Spec", "Model", "Report", "Generator", "Cases"]),
         .testTarget(name: "ModelTests", dependencies: ["Spec", "Model", "Generator"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Spec", "Generator"]),
         // Against the real kernel in namespaces the tests make (needs root or a user namespace).

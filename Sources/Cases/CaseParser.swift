@@ -12,9 +12,11 @@ public enum CaseParser {
         var diags: [Diagnostic] = []
         var summary: [String] = []
         var inHeader = true
-        for (i, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Lines are split on the scalar "\n": as Characters, "\r\n" is one grapheme that is not "\n", so a CRLF
+        // file would be read as a single line (found by fuzzing, Fuzz/regressions/case/).
+        for (i, rawLine) in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let lineNo = i + 1
-            var line = String(rawLine)
+            var line = String(String.UnicodeScalarView(rawLine))
             if line.hasSuffix("\r") { line.removeLast() }
             if line.unicodeScalars.contains("\u{FFFD}") {
                 diags.append(Diagnostic(.encoding, "invalid UTF-8 byte sequence", at: SourceLocation(file: path, line: lineNo, column: 1), sourceLine: line))

@@ -4,7 +4,8 @@
 public enum PacketdrillExport {
     public static func script(_ file: CaseFile, originalText: String) -> String {
         var out = "// Exported by tcpspec from \(file.path)\n"
-        for line in originalText.split(separator: "\n", omittingEmptySubsequences: false) where line.hasPrefix("#") {
+        // By scalar, as CaseParser splits: a CRLF file's "\r\n" is not the Character "\n".
+        for line in originalText.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map({ String(String.UnicodeScalarView($0)) }) where line.hasPrefix("#") {
             out += "//" + line.dropFirst() + "\n"
         }
         let v6 = file.options["ip"] == "6"

@@ -37,7 +37,36 @@ public final class PcapFile {
         linkType = PcapFile.linkType(dataLinkType)
     }
 
-    deinit { pcap_close(handle) }
+    /// A capture held in memory (`name` stands for its path in messages and reports), read by the same libpcap
+    /// readers as a file through fmemopen(3): what the fuzz harness uses, with no file to write per input.
+    public init(bytes: [UInt8], name: String) throws {
+        path = name
+        // libpcap reads from the FILE until pcap_close; the copy lives as long as the handle.
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
+        copy.copyMemory(from: bytes, byteCount: bytes.count)
+        guard !bytes.isEmpty, let stream = fmemopen(copy, bytes.count, "rb") else {
+            copy.deallocate()
+            throw Failure(description: "\(name): not a pcap or pcapng file libpcap can read: empty")
+        }
+        var err = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        guard let h = pcap_fopen_offline(stream, &err) else {
+            fclose(stream)
+            copy.deallocate()
+            throw Failure(description: "\(name): not a pcap or pcapng file libpcap can read: \(String(cString: err))")
+        }
+        handle = h
+        memory = copy
+        dataLinkType = pcap_datalink(h)
+        linkType = PcapFile.linkType(dataLinkType)
+    }
+
+    /// The bytes behind an in-memory capture, freed after libpcap has closed its stream.
+    private var memory: UnsafeMutableRawPointer?
+
+    deinit {
+        pcap_close(handle)  // also fcloses the stream of init(bytes:)
+        memory?.deallocate()
+    }
 
     /// tcpspec's decoder for a DLT: Ethernet (with VLAN tags), raw IP, Linux cooked v1/v2, BSD loopback.
     public static func linkType(_ dlt: Int32) -> LinkType? {

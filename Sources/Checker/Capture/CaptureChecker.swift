@@ -92,8 +92,13 @@ public final class CaptureChecker {
 
     /// Judges a whole file.
     public static func check(path: String, spec: CompiledSpec) throws -> CaptureReport {
+        try check(file: PcapFile(path: path), spec: spec)
+    }
+
+    /// Judges an opened capture (a file, or one held in memory: `PcapFile(bytes:name:)`).
+    public static func check(file: PcapFile, spec: CompiledSpec) throws -> CaptureReport {
         let start = Date()
-        let file = try PcapFile(path: path)
+        let path = file.path
         guard let link = file.linkType else {
             throw PcapFile.Failure(description: "\(path): link type \(file.dataLinkType) is not one tcpspec reads (Ethernet, raw IP, Linux cooked v1/v2, BSD loopback)")
         }

@@ -159,6 +159,9 @@ public struct CapturedSegment: Sendable {
             guard next == 6 else { return .other }
             tcpStart = k
             tcpLength = (payload == 0 ? p.count - i - 40 : payload) - (k - i - 40)
+            // Extension headers longer than the payload make this negative, which UInt64() below would trap on
+            // (found by fuzzing, Fuzz/regressions/segment/): check before the pseudo-header sum, not after.
+            guard tcpLength >= 20 else { return .malformed("the TCP header does not fit the IP length") }
             for j in stride(from: 8, to: 40, by: 2) { pseudo += UInt64(be16(p, i + j)) }
             pseudo += 6 + UInt64(tcpLength)
         } else {

@@ -11,7 +11,7 @@
     X(pcap_create) X(pcap_set_snaplen) X(pcap_set_immediate_mode) X(pcap_set_buffer_size) X(pcap_set_timeout) \
     X(pcap_activate) X(pcap_setdirection) X(pcap_compile) X(pcap_freecode) X(pcap_setfilter) X(pcap_setnonblock) \
     X(pcap_get_selectable_fd) X(pcap_datalink) X(pcap_close) X(pcap_inject) X(pcap_next_ex) X(pcap_geterr) \
-    X(pcap_open_offline) X(pcap_lib_version)
+    X(pcap_open_offline) X(pcap_fopen_offline) X(pcap_lib_version)
 
 #define TSP_POINTER(name) static __typeof__(&name) p_##name;
 TSP_PCAP_FUNCTIONS(TSP_POINTER)
@@ -66,6 +66,14 @@ pcap_t *pcap_open_offline(const char *path, char *errbuf) {
         return NULL;
     }
     return p_pcap_open_offline(path, errbuf);
+}
+
+pcap_t *pcap_fopen_offline(FILE *f, char *errbuf) {
+    if (!ready()) {
+        if (errbuf) snprintf(errbuf, PCAP_ERRBUF_SIZE, "libpcap is not loaded (%s)", load_error);
+        return NULL;
+    }
+    return p_pcap_fopen_offline(f, errbuf);
 }
 
 const char *pcap_lib_version(void) { return ready() ? p_pcap_lib_version() : "libpcap not loaded"; }

@@ -222,6 +222,19 @@ int ts_link_mac(const char *name, uint8_t *mac6) {
     return 0;
 }
 
+int ts_link_flags(const char *name) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    int e = errno;
+    close(fd);
+    if (rc < 0) return -e;
+    return ifr.ifr_flags & 0xffff;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // sock_diag
 

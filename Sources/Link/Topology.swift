@@ -145,6 +145,9 @@ public final class Topology: @unchecked Sendable {
             try Sys.linkSet(nl, idx, up: false, mac: testerMAC.array)
             try Sys.linkSet(nl, idx, up: true, mac: nil)
         }
+        // Both ends are up: ready only once each passes frames (else the first SYN may be dropped).
+        try tester.run { try Sys.waitRunning(testerIf) }
+        try target.run { try Sys.waitRunning(targetIf) }
     }
 
     /// Ends both namespace threads; the kernel then frees the namespaces and the veth pair.

@@ -1,4 +1,10 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The soak's child, ended with it when the soak is interrupted (a signal handler reads only this).
+nonisolated(unsafe) var soakChild: pid_t = 0
 
 /// The soak: the real `tcpspec fuzz` (minimization and corpus writing on) against a target for a long time,
 /// its resident memory and open file descriptors sampled from /proc at a fixed interval — and those of every
@@ -10,7 +16,8 @@ import Foundation
 /// ```
 ///
 /// Flat means: after the warm-up (the first tenth of the run, at most 5 minutes: tables and buffers filling),
-/// the largest sample is within 10% of the smallest, for RSS and for descriptors.
+/// the mean of the last quarter of the samples is within 10% of the first quarter's, for RSS and for
+/// descriptors (the spread is printed beside it).
 enum SoakBench {
     struct Sample {
         var seconds: Double
@@ -24,6 +31,9 @@ enum SoakBench {
     static func arg(_ name: String) -> String? {
         CommandLine.arguments.firstIndex(of: name).flatMap { $0 + 1 < CommandLine.arguments.count ? CommandLine.arguments[$0 + 1] : nil }
     }
+
+    /// One line as it comes, also into a file or a pipe (print's buffer would hold an hour's samples).
+    static func say(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
 
     static func rssKiB(_ pid: Int32) -> Int? {
         guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
@@ -62,7 +72,7 @@ enum SoakBench {
         let profile = arg("--profile") ?? (target == "linux" ? "linux" : "rfc9293")
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("tcpspec").path
         guard FileManager.default.isExecutableFile(atPath: exe) else {
-            print("soak: not measured: \(exe) is missing (build every product: swift build -c release)")
+            say("soak: not measured: \(exe) is missing (build every product: swift build -c release)")
             return
         }
         let corpus = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-soak-\(getpid())").path
@@ -80,9 +90,16 @@ enum SoakBench {
             let d = h.availableData
             summary.withLock { $0.append(d) }
         }
-        print(String(format: "soak: tcpspec fuzz --target %@ --profile %@ for %.0f min, sampled every %.0f s", target, profile, minutes, interval))
-        print("  time      RSS KiB   fds   agent RSS KiB  agent fds  processes")
+        say(String(format: "soak: tcpspec fuzz --target %@ --profile %@ for %.0f min, sampled every %.0f s", target, profile, minutes, interval))
+        say("  time      RSS KiB   fds   agent RSS KiB  agent fds  processes")
         try p.run()
+        soakChild = p.processIdentifier
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig) { s in
+                if soakChild > 0 { kill(soakChild, SIGTERM) }
+                _exit(128 + s)
+            }
+        }
         let t0 = Date()
         var samples: [Sample] = []
         while p.isRunning {
@@ -92,7 +109,7 @@ enum SoakBench {
                 let s = Sample(seconds: elapsed, rssKiB: r, fds: f, childRSSKiB: kids.compactMap(rssKiB).reduce(0, +),
                                childFDs: kids.compactMap(fds).reduce(0, +), children: kids.count)
                 samples.append(s)
-                print(String(format: "  %6.0fs  %8d  %4d  %13d  %9d  %9d", s.seconds, s.rssKiB, s.fds, s.childRSSKiB, s.childFDs, s.children + 1))
+                say(String(format: "  %6.0fs  %8d  %4d  %13d  %9d  %9d", s.seconds, s.rssKiB, s.fds, s.childRSSKiB, s.childFDs, s.children + 1))
             }
             // Sleep in short steps so the end of the run is noticed at once.
             let until = Date().addingTimeInterval(interval)
@@ -107,18 +124,32 @@ enum SoakBench {
             guard let lo = xs.min(), let hi = xs.max(), lo > 0 else { return (0, 0, 0) }
             return (lo, hi, Double(hi - lo) / Double(lo) * 100)
         }
-        let rss = spread(steady.map(\.rssKiB)), fd = spread(steady.map(\.fds))
-        print(String(format: "soak: exit %d after %.0f s, %d samples (%d after the %.0f s warm-up)", p.terminationStatus, Date().timeIntervalSince(t0), samples.count, steady.count, warm))
-        print(String(format: "soak: tcpspec RSS %d–%d KiB after warm-up (spread %.1f%%), descriptors %d–%d (spread %.1f%%); goal: flat within 10%% — %@",
-                     rss.0, rss.1, rss.2, fd.0, fd.1, fd.2, rss.2 <= 10 && fd.2 <= 10 ? "met" : "NOT met"))
-        if steady.contains(where: { $0.children > 0 }) {
-            let crss = spread(steady.map(\.childRSSKiB)), cfd = spread(steady.map(\.childFDs))
-            print(String(format: "soak: the agent's RSS %d–%d KiB (spread %.1f%%), descriptors %d–%d (spread %.1f%%)", crss.0, crss.1, crss.2, cfd.0, cfd.1, cfd.2))
+        say(String(format: "soak: exit %d after %.0f s, %d samples (%d after the %.0f s warm-up)", p.terminationStatus, Date().timeIntervalSince(t0), samples.count, steady.count, warm))
+        // Flat = no drift: the mean of the last quarter of the steady samples within 10% of the first quarter's.
+        // (The spread is printed too: descriptors rise and fall with the connections in flight at the moment
+        // of a sample — up to 64 lanes' sockets — which is not growth.)
+        func drift(_ xs: [Int]) -> Double {
+            let q = max(1, xs.count / 4)
+            let first = Double(xs.prefix(q).reduce(0, +)) / Double(q), last = Double(xs.suffix(q).reduce(0, +)) / Double(q)
+            return first > 0 ? (last - first) / first * 100 : 0
         }
+        func report(_ what: String, _ xs: [Int], unit: String) -> Bool {
+            let (lo, hi, sp) = spread(xs)
+            let d = drift(xs)
+            say(String(format: "soak: %@ %d–%d %@ after warm-up (spread %.1f%%), last quarter vs first quarter %+.1f%%", what, lo, hi, unit, sp, d))
+            return abs(d) <= 10
+        }
+        let flatRSS = report("tcpspec RSS", steady.map(\.rssKiB), unit: "KiB")
+        let flatFDs = report("tcpspec descriptors", steady.map(\.fds), unit: "")
+        if steady.contains(where: { $0.children > 0 }) {
+            _ = report("agent RSS", steady.map(\.childRSSKiB), unit: "KiB")
+            _ = report("agent descriptors", steady.map(\.childFDs), unit: "")
+        }
+        say("soak: goal: flat within 10% (drift of RSS and descriptors) — " + (flatRSS && flatFDs ? "met" : "NOT met"))
         // The fuzz summary's figures (JSON): cases run and divergences kept.
         if let data = text.data(using: .utf8), let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             let keys = ["cases", "casesPerSecond", "divergences", "restarts"].filter { obj[$0] != nil }
-            print("soak: fuzz summary: " + keys.map { k in
+            say("soak: fuzz summary: " + keys.map { k in
                 let v = obj[k]!
                 return "\(k) \((v as? [Any]).map { "\($0.count)" } ?? "\(v)")"
             }.joined(separator: ", "))

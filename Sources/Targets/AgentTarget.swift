@@ -242,6 +242,13 @@ public final class AgentTarget: Target, @unchecked Sendable {
         }
         capabilities = Capabilities(calls: calls, reportsState: (hello["state"] as? Bool) ?? false)
         stackVersion = (hello["stack"] as? String) ?? stack.name
+        // The agent has the device open (its carrier is on): ready once the kernel passes frames on it.
+        let iface = interface
+        do {
+            try namespace.run { try Sys.waitRunning(iface) }
+        } catch {
+            throw TargetFailure(kind: .startFailed, detail: "\(iface) is not running after the agent's hello: \(error)", log: logTail())
+        }
     }
 
     static let protocolCalls: Set<String> = ["listen", "accept", "connect", "send", "recv", "shutdown", "close", "abort", "release", "setsockopt"]

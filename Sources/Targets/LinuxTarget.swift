@@ -49,6 +49,7 @@ public final class LinuxTarget: Target, @unchecked Sendable {
             // Only what the target sends: TCP from its address (the tester's own injections are outgoing anyway).
             pcap = try PcapLink(interface: topology.testerInterface, on: topology.tester, filter: "tcp and src host \(topology.targetIP)")
             diagFD = try topology.target.run { try Sys.diagOpen() }
+            try awaitReady()
         } catch {
             topology.close()
             throw error
@@ -94,9 +95,9 @@ public final class LinuxTarget: Target, @unchecked Sendable {
     }
 
     /// Reads captured frames until the probe's reply; returns the frames before it.
-    private func awaitProbe(_ seq: UInt32) throws -> [Frame] {
+    private func awaitProbe(_ seq: UInt32, within: Double = 2) throws -> [Frame] {
         var frames: [Frame] = []
-        let deadline = PcapLink.now + 2
+        let deadline = PcapLink.now + within
         while PcapLink.now < deadline {
             guard let f = pcap.next(timeout: deadline - PcapLink.now) else { break }
             if let p = try? Packet.decode(f.bytes, link: pcap.linkType), p.tcp.destinationPort == Self.probeTesterPort, p.tcp.sourcePort == Self.probeTargetPort {
@@ -105,7 +106,20 @@ public final class LinuxTarget: Target, @unchecked Sendable {
             }
             frames.append(f)
         }
-        throw PcapError(description: "the barrier probe was not answered within 2 s (the target namespace is not processing frames)")
+        throw PcapError(description: "the barrier probe was not answered within \(within) s (the target namespace is not processing frames)")
+    }
+
+    /// Ready once a probe is answered: a frame crossed the wire to the target's kernel and its reply came back
+    /// to the capture. The links are up and running before this (`Topology`); this proves the whole path, so
+    /// that a case's first segment (a connect's SYN, say) cannot be the one lost to a path still settling.
+    private func awaitReady() throws {
+        for _ in 0..<50 {
+            probeSeq &+= 1
+            let seq = probeSeq
+            try inject([frame(TCPHeader(sourcePort: Self.probeTesterPort, destinationPort: Self.probeTargetPort, seq: seq, flags: .syn)).encode()])
+            if (try? awaitProbe(seq, within: 0.1)) != nil { return }
+        }
+        throw PcapError(description: "the target namespace answered none of 50 probes in 5 s (it is not processing frames)")
     }
 
     public func barrier() throws -> [Frame] {

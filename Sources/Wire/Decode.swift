@@ -119,7 +119,7 @@ extension Packet {
         tcp.payload = Array(bytes[(s + offset)..<tcpEnd])
         let found = bytes.readBE16(s + 16)
         tcp.decodedChecksum = found
-        tcp.checksumValid = Checksum.tcp(Array(t), source: ip.source, destination: ip.destination) == found
+        tcp.checksumValid = Checksum.tcpValid(Array(t), source: ip.source, destination: ip.destination)
         if offset != 20 + tcp.optionBytes.count { tcp.dataOffsetOverride = UInt8(offset / 4) }
         return Packet(ethernet: eth, ip: ip, tcp: tcp)
     }

@@ -235,6 +235,22 @@ public enum Checksum {
         return ~UInt16(sum)
     }
 
+    /// Whether a received segment's checksum is right: the sum over the pseudo-header and the segment as it
+    /// came, checksum field included, is all ones (RFC 1071 §2(A)). Not "recompute and compare": the one's
+    /// complement sum has two zeros, and a sender may write either 0x0000 or 0xFFFF where the sum is zero
+    /// (receivers accept both; comparing with our own computation would call one of them bad).
+    public static func tcpValid(_ segment: [UInt8], source: IPAddress, destination: IPAddress) -> Bool {
+        var pseudo = source.bytes + destination.bytes
+        if source.isV6 {
+            pseudo.appendBE(UInt32(segment.count))
+            pseudo += [0, 0, 0, 6]
+        } else {
+            pseudo += [0, 6]
+            pseudo.appendBE(UInt16(truncatingIfNeeded: segment.count))
+        }
+        return ones(pseudo + segment) == 0
+    }
+
     public static func tcp(_ segment: [UInt8], source: IPAddress, destination: IPAddress) -> UInt16 {
         var pseudo = source.bytes + destination.bytes
         if source.isV6 {

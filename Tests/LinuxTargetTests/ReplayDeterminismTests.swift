@@ -1,6 +1,7 @@
 import Cases
 import Checker
 import Foundation
+import Link
 import Spec
 import Targets
 import Testing
@@ -48,9 +49,11 @@ struct ReplayDeterminismTests {
     }
 
     /// Runs `body(case index, replay)` for every case and replay, `jobs` at a time; results by case.
-    static func replayAll(_ cases: [CaseFile], jobs: Int, _ body: @escaping @Sendable (CaseFile) throws -> [String]) -> [[Result<[String], Error>]] {
+    typealias Run = (verdict: [String], frames: [Frame])
+
+    static func replayAll(_ cases: [CaseFile], jobs: Int, _ body: @escaping @Sendable (CaseFile) throws -> Run) -> [[Result<Run, Error>]] {
         let work = cases.indices.flatMap { c in (0..<replays).map { (c, $0) } }
-        let results = Locked([[Result<[String], Error>]](repeating: [], count: cases.count))
+        let results = Locked([[Result<Run, Error>]](repeating: [], count: cases.count))
         let next = Locked(0)
         let group = DispatchGroup()
         for _ in 0..<max(1, jobs) {
@@ -71,19 +74,32 @@ struct ReplayDeterminismTests {
     }
 
     /// Reports each case whose runs did not all agree, with each distinct verdict and how often it came.
-    static func check(_ cases: [CaseFile], _ results: [[Result<[String], Error>]], target: String) {
+    /// The pcaps of runs whose verdict was not the most common one go here, as evidence for the fix.
+    static let evidence = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-replay-differing").path
+
+    static func check(_ cases: [CaseFile], _ results: [[Result<Run, Error>]], target: String) {
         var flaky: [String] = []
         for (c, runs) in results.enumerated() {
             #expect(runs.count == replays, "\(cases[c].path): \(runs.count) of \(replays) replays ran")
             var seen: [String: Int] = [:]
-            for r in runs {
+            func key(_ r: Result<Run, Error>) -> String {
                 switch r {
-                case .success(let v): seen[v.joined(separator: " | "), default: 0] += 1
-                case .failure(let e): seen["could not run: \(e)", default: 0] += 1
+                case .success(let v): v.verdict.joined(separator: " | ")
+                case .failure(let e): "could not run: \(e)"
                 }
             }
+            for r in runs { seen[key(r), default: 0] += 1 }
             if seen.count != 1 {
-                flaky.append("\(cases[c].path) against \(target):\n" + seen.sorted { $0.value > $1.value }.map { "  \($0.value)×  \($0.key)" }.joined(separator: "\n"))
+                let common = seen.max { $0.value < $1.value }!.key
+                var pcaps: [String] = []
+                for (k, r) in runs.enumerated() where key(r) != common {
+                    guard case .success(let v) = r else { continue }
+                    let path = "\(evidence)/\(target)-\(URL(fileURLWithPath: cases[c].path).deletingPathExtension().lastPathComponent)-\(k).pcap"
+                    try? FileManager.default.createDirectory(atPath: evidence, withIntermediateDirectories: true)
+                    if (try? PcapWriter.write(v.frames, linkType: .ethernet, to: path)) != nil { pcaps.append(path) }
+                }
+                flaky.append("\(cases[c].path) against \(target):\n" + seen.sorted { $0.value > $1.value }.map { "  \($0.value)×  \($0.key)" }.joined(separator: "\n")
+                             + (pcaps.isEmpty ? "" : "\n  pcaps of the differing runs: " + pcaps.joined(separator: ", ")))
             }
         }
         #expect(flaky.isEmpty, "\(flaky.count) of \(cases.count) cases got different verdicts in \(replays) replays:\n\(flaky.joined(separator: "\n"))")
@@ -106,7 +122,8 @@ struct ReplayDeterminismTests {
             let spec = file.path.contains("/Corpus/linux/") ? bySpec["linux"]! : bySpec["rfc9293"]!
             let target = ReferenceTarget(spec: spec)
             defer { target.close() }
-            return Self.verdict(CaseRunner(target: target, file: file).run())
+            let runner = CaseRunner(target: target, file: file)
+            return (Self.verdict(runner.run()), runner.frames)
         }
         Self.check(cases, results, target: "reference")
     }
@@ -119,7 +136,8 @@ struct ReplayDeterminismTests {
         let results = Self.replayAll(cases, jobs: Self.jobs) { file in
             let target = try LinuxTarget()
             defer { target.close() }
-            return Self.verdict(CaseRunner(target: target, file: file).run())
+            let runner = CaseRunner(target: target, file: file)
+            return (Self.verdict(runner.run()), runner.frames)
         }
         Self.check(cases, results, target: "linux")
         print(String(format: "replay determinism: linux: %d replays in %.1f s (%d at a time)", cases.count * Self.replays, Date().timeIntervalSince(t0), Self.jobs))

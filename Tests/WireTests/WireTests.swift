@@ -56,6 +56,25 @@ struct WireTests {
         #expect(b.readBE16(36) == ~UInt16(sum))
     }
 
+    @Test("a checksum of 0xFFFF where the sum is zero is as right as 0x0000 (one's complement has two zeros); a wrong one is not")
+    func negativeZeroChecksum() throws {
+        // Find a segment whose checksum computes to 0x0000 (by its window), then write the other zero.
+        var found: [UInt8]?
+        for w in 0...UInt16.max {
+            let p = Packet(ip: .v4(IPv4Header(source: Self.a4, destination: Self.b4)),
+                           tcp: TCPHeader(sourcePort: 40000, destinationPort: 80, seq: 1000, flags: .syn, window: w))
+            let b = p.encode()
+            if b.readBE16(36) == 0 { found = b; break }
+        }
+        var b = try #require(found)
+        #expect(try Packet.decode(b, link: .rawIP).tcp.checksumValid == true)
+        b[36] = 0xff
+        b[37] = 0xff
+        #expect(try Packet.decode(b, link: .rawIP).tcp.checksumValid == true)
+        b[37] = 0xfe
+        #expect(try Packet.decode(b, link: .rawIP).tcp.checksumValid == false)
+    }
+
     @Test("deliberate malformations are written as asked and reported when decoded")
     func malformations() throws {
         var p = Self.syn()

@@ -22,6 +22,8 @@ int ts_link_set(int nl, int ifindex, int up, const uint8_t *mac6, int mtu);
 int ts_addr_add(int nl, int ifindex, int family, const uint8_t *addr, int prefixlen, int nodad);
 int ts_neigh_add(int nl, int ifindex, int family, const uint8_t *addr, const uint8_t *mac6);
 int ts_link_mac(const char *name, uint8_t *mac6);
+/* The interface's flags (SIOCGIFFLAGS), or -errno. */
+int ts_link_flags(const char *name);
 // Turns the link's checksum, segmentation and scatter-gather offloads off (ethtool -K NAME tx off tso off
 // gso off gro off sg off), so that what the capture sees is what the wire carries.
 int ts_offloads_off(const char *name);

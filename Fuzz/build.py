@@ -25,6 +25,8 @@ import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HARNESS_DIR = os.path.join(ROOT, "Fuzz", "Harnesses")
+# Files every harness is linked with (invariant checks shared by all).
+SUPPORT_DIR = os.path.join(HARNESS_DIR, "Support")
 SWIFTC = os.environ.get("SWIFTC", "swiftc")
 # The toolchain's own clang: its libFuzzer/ASan runtimes match swiftc's.
 CLANG = os.environ.get("CLANG") or os.path.join(os.path.dirname(os.path.realpath(subprocess.run(
@@ -240,11 +242,12 @@ class Builder:
         out = os.path.join(self.bin, f"fuzz-{harness}")
         flags = SWIFT_FLAGS + SAN + self.clang_import_flags(mods)
         all_objs = [o for n in mods for o in objs[n]]
-        s = stamp([path] + all_objs, flags + libs)
+        support = sorted(os.path.join(SUPPORT_DIR, f) for f in os.listdir(SUPPORT_DIR) if f.endswith(".swift")) if os.path.isdir(SUPPORT_DIR) else []
+        s = stamp([path] + support + all_objs, flags + libs)
         if self.fresh(out, s):
             return out
         # -ldl: a C target may dlopen a library (libpcap) instead of linking it.
-        self.run([SWIFTC, *flags, "-module-name", "Fuzz_" + harness.replace("-", "_"), "-I", self.mods, path, *all_objs, *libs,
+        self.run([SWIFTC, *flags, "-module-name", "Fuzz_" + harness.replace("-", "_"), "-I", self.mods, path, *support, *all_objs, *libs,
                   "-ldl", "-o", out], f"link fuzz-{harness}")
         self.mark(out, s)
         log(f"fuzz-{harness} linked")

@@ -9,16 +9,6 @@ import Spec
 
 let inputPath = "fuzz.case"
 
-/// A broken invariant: the message on stderr (optimized builds drop precondition's), then a crash for libFuzzer.
-func require(_ ok: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
-    if !ok() { fail(message()) }
-}
-
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data(("invariant: " + message + "\n").utf8))
-    abort()
-}
-
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzCase(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     // As the CLI reads a case file: bytes decoded as UTF-8, invalid sequences replaced (and reported).

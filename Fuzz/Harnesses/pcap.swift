@@ -20,16 +20,6 @@ let spec: CompiledSpec = {
     return s
 }()
 
-/// A broken invariant: the message on stderr (optimized builds drop precondition's), then a crash for libFuzzer.
-func require(_ ok: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
-    if !ok() { fail(message()) }
-}
-
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data(("invariant: " + message + "\n").utf8))
-    abort()
-}
-
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzPcap(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size))

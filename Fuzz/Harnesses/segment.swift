@@ -11,16 +11,6 @@ import Wire
 
 let links: [LinkType] = [.ethernet, .rawIP, .linuxSLL, .linuxSLL2, .null]
 
-/// A broken invariant: the message on stderr (optimized builds drop precondition's), then a crash for libFuzzer.
-func require(_ ok: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
-    if !ok() { fail(message()) }
-}
-
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data(("invariant: " + message + "\n").utf8))
-    abort()
-}
-
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSegment(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let raw = UnsafeRawBufferPointer(start: size == 0 ? nil : data, count: size)

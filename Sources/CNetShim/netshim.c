@@ -208,31 +208,30 @@ int ts_neigh_add(int nl, int ifindex, int family, const uint8_t *addr, const uin
     return talk(nl, &r.n);
 }
 
-int ts_link_mac(const char *name, uint8_t *mac6) {
+// One SIOCGIF* query of an interface by name: 0 or -errno, the answer in *ifr.
+static int ifreq_query(const char *name, unsigned long request, struct ifreq *ifr) {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-    int rc = ioctl(fd, SIOCGIFHWADDR, &ifr);
+    memset(ifr, 0, sizeof *ifr);
+    strncpy(ifr->ifr_name, name, IFNAMSIZ - 1);
+    int rc = ioctl(fd, request, ifr);
     int e = errno;
     close(fd);
-    if (rc < 0) return -e;
+    return rc < 0 ? -e : 0;
+}
+
+int ts_link_mac(const char *name, uint8_t *mac6) {
+    struct ifreq ifr;
+    int rc = ifreq_query(name, SIOCGIFHWADDR, &ifr);
+    if (rc < 0) return rc;
     memcpy(mac6, ifr.ifr_hwaddr.sa_data, 6);
     return 0;
 }
 
 int ts_link_flags(const char *name) {
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -errno;
     struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-    int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
-    int e = errno;
-    close(fd);
-    if (rc < 0) return -e;
-    return ifr.ifr_flags & 0xffff;
+    int rc = ifreq_query(name, SIOCGIFFLAGS, &ifr);
+    return rc < 0 ? rc : (ifr.ifr_flags & 0xffff);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -81,15 +81,12 @@ enum SoakBench {
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = ["fuzz", "--target", target, "--profile", profile, "--duration", "\(Int(minutes * 60))s", "--seed", "1",
                        "--corpus", corpus, "--json", "--spec-dir", specDir()]
-        let out = Pipe()
-        p.standardOutput = out
+        // The summary goes to a file (a pipe nobody reads during the run could fill and stall it at the end).
+        let summaryPath = corpus + ".json"
+        FileManager.default.createFile(atPath: summaryPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: summaryPath) }
+        p.standardOutput = FileHandle(forWritingAtPath: summaryPath)
         p.standardError = FileHandle.nullDevice
-        // Read the summary as it comes so a full pipe never stalls the run.
-        let summary = Locked(Data())
-        out.fileHandleForReading.readabilityHandler = { h in
-            let d = h.availableData
-            summary.withLock { $0.append(d) }
-        }
         say(String(format: "soak: tcpspec fuzz --target %@ --profile %@ for %.0f min, sampled every %.0f s", target, profile, minutes, interval))
         say("  time      RSS KiB   fds   agent RSS KiB  agent fds  processes")
         try p.run()
@@ -116,8 +113,7 @@ enum SoakBench {
             while p.isRunning, Date() < until { Thread.sleep(forTimeInterval: 0.2) }
         }
         p.waitUntilExit()
-        out.fileHandleForReading.readabilityHandler = nil
-        let text = String(decoding: summary.withLock { $0 }, as: UTF8.self)
+        let text = (try? String(contentsOfFile: summaryPath, encoding: .utf8)) ?? ""
         let warm = min(minutes * 60 / 10, 300)
         let steady = samples.filter { $0.seconds >= warm }
         func spread(_ xs: [Int]) -> (Int, Int, Double) {
@@ -154,17 +150,5 @@ enum SoakBench {
                 return "\(k) \((v as? [Any]).map { "\($0.count)" } ?? "\(v)")"
             }.joined(separator: ", "))
         }
-    }
-}
-
-/// A value shared with the pipe's reading thread.
-final class Locked<T>: @unchecked Sendable {
-    private var value: T
-    private let lock = NSLock()
-    init(_ v: T) { value = v }
-    func withLock<R>(_ f: (inout T) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try f(&value)
     }
 }

@@ -240,30 +240,26 @@ public enum Checksum {
     /// complement sum has two zeros, and a sender may write either 0x0000 or 0xFFFF where the sum is zero
     /// (receivers accept both; comparing with our own computation would call one of them bad).
     public static func tcpValid(_ segment: [UInt8], source: IPAddress, destination: IPAddress) -> Bool {
+        ones(pseudoHeader(segment.count, source: source, destination: destination) + segment) == 0
+    }
+
+    /// The pseudo-header the TCP checksum covers (RFC 9293 §3.1; RFC 8200 §8.1 for IPv6).
+    static func pseudoHeader(_ length: Int, source: IPAddress, destination: IPAddress) -> [UInt8] {
         var pseudo = source.bytes + destination.bytes
         if source.isV6 {
-            pseudo.appendBE(UInt32(segment.count))
+            pseudo.appendBE(UInt32(length))
             pseudo += [0, 0, 0, 6]
         } else {
             pseudo += [0, 6]
-            pseudo.appendBE(UInt16(truncatingIfNeeded: segment.count))
+            pseudo.appendBE(UInt16(truncatingIfNeeded: length))
         }
-        return ones(pseudo + segment) == 0
+        return pseudo
     }
 
     public static func tcp(_ segment: [UInt8], source: IPAddress, destination: IPAddress) -> UInt16 {
-        var pseudo = source.bytes + destination.bytes
-        if source.isV6 {
-            pseudo.appendBE(UInt32(segment.count))
-            pseudo += [0, 0, 0, 6]
-        } else {
-            pseudo += [0, 6]
-            pseudo.appendBE(UInt16(truncatingIfNeeded: segment.count))
-        }
         var seg = segment
         seg[16] = 0
         seg[17] = 0
-        let c = ones(pseudo + seg)
-        return c
+        return ones(pseudoHeader(segment.count, source: source, destination: destination) + seg)
     }
 }

@@ -36,8 +36,9 @@ struct CLITests {
         try exec(executable, args, cwd: cwd)
     }
 
-    /// Any program, really started; its exit status and both outputs.
-    static func exec(_ path: String, _ args: [String], cwd: URL = repo) throws -> Result {
+    /// Any program, really started; its exit status and both outputs. `whileRunning` is called over and over
+    /// until the program exits (both outputs are read meanwhile, so a chatty program never blocks on a pipe).
+    static func exec(_ path: String, _ args: [String], cwd: URL = repo, whileRunning: ((Process) -> Void)? = nil) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
@@ -46,10 +47,20 @@ struct CLITests {
         p.standardOutput = out
         p.standardError = err
         try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
+        let o = Box(Data()), e = Box(Data())
+        let group = DispatchGroup()
+        for (pipe, box) in [(out, o), (err, e)] {
+            DispatchQueue.global().async(group: group) { box.value = pipe.fileHandleForReading.readDataToEndOfFile() }
+        }
+        if let whileRunning { while p.isRunning { whileRunning(p) } }
+        group.wait()
         p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        return Result(status: p.terminationStatus, stdout: String(decoding: o.value, as: UTF8.self), stderr: String(decoding: e.value, as: UTF8.self))
+    }
+
+    final class Box<T>: @unchecked Sendable {
+        var value: T
+        init(_ v: T) { value = v }
     }
 
     @Test("spec check passes for every shipped profile", arguments: ["rfc793", "rfc9293", "linux"])

@@ -21,37 +21,16 @@ struct SafetyCLITests {
 
     /// Runs a program and, while it runs, samples the network namespaces of its threads (`net:[inode]`).
     static func watch(_ path: String, _ args: [String], cwd: URL = repo) throws -> Watched {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        p.currentDirectoryURL = cwd
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
         let start = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")) ?? ""
-        try p.run()
-        let o = Box(Data()), e = Box(Data())
-        let group = DispatchGroup()
-        for (pipe, box) in [(out, o), (err, e)] {
-            DispatchQueue.global().async(group: group) { box.value = pipe.fileHandleForReading.readDataToEndOfFile() }
-        }
         var seen: Set<String> = []
-        let pid = p.processIdentifier
-        while p.isRunning {
+        let r = try CLITests.exec(path, args, cwd: cwd) { p in
+            let pid = p.processIdentifier
             for t in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
                 if let n = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/task/\(t)/ns/net"), n != start { seen.insert(n) }
             }
             usleep(2000)
         }
-        group.wait()
-        p.waitUntilExit()
-        return Watched(result: CLITests.Result(status: p.terminationStatus, stdout: String(decoding: o.value, as: UTF8.self), stderr: String(decoding: e.value, as: UTF8.self)),
-                       namespaces: seen)
-    }
-
-    final class Box<T>: @unchecked Sendable {
-        var value: T
-        init(_ v: T) { value = v }
+        return Watched(result: r, namespaces: seen)
     }
 
     /// Which of these namespaces anything still refers to: a thread, an open descriptor, a mount (/run/netns).

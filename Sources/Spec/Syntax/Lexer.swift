@@ -212,21 +212,23 @@ struct Lexer {
         v.filter { $0 == "\"" }.count % 2 == 0
     }
 
+    // The punctuation, built once (a collection literal in the function body is built again for every token).
+    private static let twoCharacterPunct: Set<String> = ["<-", "=<", "<=", ">=", "!=", "=="]
+    private static let oneCharacterPunct: Set<Unicode.Scalar> = ["(", ")", "{", "}", ",", ";", ":", "<", ">", "=", "+", "-"]
+
     private mutating func lexPunct() {
         let start = pos
-        let two: [String] = ["<-", "=<", "<=", ">=", "!=", "=="]
-        if let a = peek(), let b = peek(1) {
+        if let a = peek(), let b = peek(1), Self.oneCharacterPunct.contains(a) || a == "!" {
             let pair = String(Character(a)) + String(Character(b))
-            if two.contains(pair) {
+            if Self.twoCharacterPunct.contains(pair) {
                 pos += 2
                 emit(.punct(pair == "<=" ? "=<" : (pair == "==" ? "=" : pair)), start)
                 return
             }
         }
         let c = peek()!
-        let one: Set<Unicode.Scalar> = ["(", ")", "{", "}", ",", ";", ":", "<", ">", "=", "+", "-"]
         pos += 1
-        if one.contains(c) {
+        if Self.oneCharacterPunct.contains(c) {
             if c == "(" {
                 if parenDepth == 0 {
                     parenOpen = start

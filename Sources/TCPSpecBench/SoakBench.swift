@@ -132,7 +132,7 @@ enum SoakBench {
         func report(_ what: String, _ xs: [Int], unit: String) -> Bool {
             let (lo, hi, sp) = spread(xs)
             let d = drift(xs)
-            say(String(format: "soak: %@ %d–%d %@ after warm-up (spread %.1f%%), last quarter vs first quarter %+.1f%%", what, lo, hi, unit, sp, d))
+            say(String(format: "soak: %@ %d–%d%@ after warm-up (spread %.1f%%), last quarter vs first quarter %+.1f%%", what, lo, hi, unit.isEmpty ? "" : " " + unit, sp, d))
             return abs(d) <= 10
         }
         let flatRSS = report("tcpspec RSS", steady.map(\.rssKiB), unit: "KiB")

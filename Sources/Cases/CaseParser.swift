@@ -125,8 +125,13 @@ public enum CaseParser {
             if key == "tester-isn", UInt32(value) == nil { throw c.error("an ISN is a 32-bit number", at: vcol) }
             if ["timeout", "settle"].contains(key), parseDuration(value) == nil { throw c.error("a duration is like 200ms or 1s", at: vcol) }
             if key == "sysctl" {
-                guard value.contains("="), value.hasPrefix("net.") else { throw c.error("option sysctl is net.KEY=VALUE", at: vcol) }
-                file.options["sysctl " + value.split(separator: "=")[0]] = String(value.split(separator: "=", maxSplits: 1)[1])
+                // Both sides must be there: `net.KEY=` has no value (split's default drops the empty side, and
+                // reading it trapped: found by fuzzing, Fuzz/regressions/case/sysctl-empty-value.case).
+                let parts = value.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard parts.count == 2, parts[0].hasPrefix("net."), parts[0].count > 4, !parts[1].isEmpty else {
+                    throw c.error("option sysctl is net.KEY=VALUE", at: vcol)
+                }
+                file.options["sysctl " + parts[0]] = String(parts[1])
             } else {
                 file.options[key] = value
             }

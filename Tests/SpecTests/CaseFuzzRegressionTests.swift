@@ -53,6 +53,21 @@ struct CaseFuzzRegressionTests {
         #expect(file.lines.map(\.text) == ["listen", "state LISTEN"])
     }
 
+    /// The fuzzer's input: `option sysctl net.ipv<<<=`, a sysctl with nothing after its `=`. Reading the value
+    /// trapped (index out of range) instead of reporting the option's error.
+    @Test("a sysctl option without a value is an error at the value, not a trap")
+    func sysctlWithoutValue() throws {
+        let (_, diags) = CaseParser.parse(path: "sysctl-empty-value.case", text: try Self.text("sysctl-empty-value.case"))
+        #expect(Self.located(diags).contains("sysctl-empty-value.case:5:15: option sysctl is net.KEY=VALUE"), "\(Self.located(diags))")
+        for bad in ["option sysctl net.ipv4.tcp_rmem=", "option sysctl net.=1", "option sysctl =1", "option sysctl net.ipv4.tcp_rmem"] {
+            let (_, d) = CaseParser.parse(path: "x.case", text: bad + "\n")
+            #expect(Self.located(d) == ["x.case:1:15: option sysctl is net.KEY=VALUE"], "\(bad): \(Self.located(d))")
+        }
+        let (ok, d) = CaseParser.parse(path: "x.case", text: "option sysctl net.ipv4.tcp_rmem=4096 32768 32768\n")
+        #expect(d.isEmpty)
+        #expect(ok.options["sysctl net.ipv4.tcp_rmem"] == "4096 32768 32768")
+    }
+
     @Test("the fuzzer's CRLF input: its errors are on the lines they are on")
     func crlfFuzzInput() throws {
         let text = try Self.text("crlf-lines.case")

@@ -165,6 +165,23 @@ struct KillTests {
         return out
     }
 
+    /// A start that sweeps: `tcpspec doctor` with the test's run directory. Its stderr (the sweep's lines).
+    static func sweep(runDir: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: RunCommandTests.executable)
+        p.arguments = ["doctor"]
+        var env = ProcessInfo.processInfo.environment
+        env["TCPSPEC_RUN_DIR"] = runDir
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return text
+    }
+
     static func waitFor(_ seconds: Double, _ cond: () -> Bool) -> Bool {
         let end = Date().addingTimeInterval(seconds)
         while !cond() {
@@ -259,18 +276,7 @@ struct KillTests {
             }
         }
         // The next start's sweep for the last ones: `tcpspec doctor` sweeps and records itself.
-        let doctor = Process()
-        doctor.executableURL = URL(fileURLWithPath: RunCommandTests.executable)
-        doctor.arguments = ["doctor"]
-        var env = ProcessInfo.processInfo.environment
-        env["TCPSPEC_RUN_DIR"] = runDir
-        doctor.environment = env
-        doctor.standardOutput = Pipe()
-        let err = Pipe()
-        doctor.standardError = err
-        try doctor.run()
-        _ = err.fileHandleForReading.readDataToEndOfFile()
-        doctor.waitUntilExit()
+        _ = try Self.sweep(runDir: runDir)
         // Every run is dead now: not one record may remain, nor anything of any run.
         let records = (try? FileManager.default.contentsOfDirectory(atPath: runDir)) ?? []
         #expect(records.isEmpty, "records left after the sweep: \(records)")
@@ -328,18 +334,7 @@ struct KillTests {
             .write(toFile: runDir + "/\(ownerID).run", atomically: true, encoding: .utf8)
 
         // Run B sweeps at its start.
-        let b = Process()
-        b.executableURL = URL(fileURLWithPath: RunCommandTests.executable)
-        b.arguments = ["doctor"]
-        var env = ProcessInfo.processInfo.environment
-        env["TCPSPEC_RUN_DIR"] = runDir
-        b.environment = env
-        b.standardOutput = Pipe()
-        let err = Pipe()
-        b.standardError = err
-        try b.run()
-        let bErr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        b.waitUntilExit()
+        let bErr = try Self.sweep(runDir: runDir)
         survivor.waitUntilExit()
         #expect(survivor.terminationReason == .uncaughtSignal && survivor.terminationStatus == SIGKILL)
         #expect(bErr.contains("tcpspec: swept a killed run: run \(ownerID.pid) (fuzz): killed process \(survivorID.pid); removed \(tmp)"), "\(bErr)")

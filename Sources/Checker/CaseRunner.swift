@@ -57,7 +57,6 @@ public final class CaseRunner {
     var targetISN: UInt32?
     var lastTSval: UInt32?
     var queue: [Packet] = []
-    var lastMatched: Packet?
     /// Every segment occupying sequence space (SYN, FIN, text) the target has been seen to send, by SEQ,
     /// control bits (PSH aside) and length: the same again later is a retransmission of it.
     var sent: Set<UInt64> = []
@@ -110,7 +109,6 @@ public final class CaseRunner {
             }
             if targetISN == nil, p.tcp.flags.contains(.syn), case .value(let rel) = spec.seq { targetISN = p.tcp.seq &- rel }
             let reasons = compare(spec, p)
-            lastMatched = p
             if let k = Self.retransmissionKey(p) { sent.insert(k) }
             return StepResult(line: l.line, expected: l.text, observed: "> " + show(p), verdict: reasons.isEmpty ? .ok : .mismatch(reasons))
         case .expectNone:

@@ -79,7 +79,7 @@ public final class LinuxTarget: Target, @unchecked Sendable {
     public func exchange(calls: [(SocketCall, Tuple)], inject frames: [[UInt8]], states tuples: [Tuple]) throws -> Exchange {
         probeSeq &+= 1
         let seq = probeSeq
-        let probe = frame(TCPHeader(sourcePort: Self.probeTesterPort, destinationPort: Self.probeTargetPort, seq: seq, flags: .syn)).encode()
+        let probe = self.probe(seq)
         let (results, got) = try topology.target.run { [self] () -> ([CallResult], [Frame]) in
             var results: [CallResult] = []
             for (c, t) in calls {
@@ -89,13 +89,13 @@ public final class LinuxTarget: Target, @unchecked Sendable {
             }
             for f in frames { try pcap.inject(f) }
             try pcap.inject(probe)
-            return (results, try awaitProbe(seq))
+            return (results, try awaitProbe(seq, within: 2))
         }
         return Exchange(results: results, frames: got, states: try states(of: tuples))
     }
 
     /// Reads captured frames until the probe's reply; returns the frames before it.
-    private func awaitProbe(_ seq: UInt32, within: Double = 2) throws -> [Frame] {
+    private func awaitProbe(_ seq: UInt32, within: Double) throws -> [Frame] {
         var frames: [Frame] = []
         let deadline = PcapLink.now + within
         while PcapLink.now < deadline {
@@ -114,20 +114,23 @@ public final class LinuxTarget: Target, @unchecked Sendable {
     /// that a case's first segment (a connect's SYN, say) cannot be the one lost to a path still settling.
     private func awaitReady() throws {
         for _ in 0..<50 {
-            probeSeq &+= 1
-            let seq = probeSeq
-            try inject([frame(TCPHeader(sourcePort: Self.probeTesterPort, destinationPort: Self.probeTargetPort, seq: seq, flags: .syn)).encode()])
-            if (try? awaitProbe(seq, within: 0.1)) != nil { return }
+            if (try? barrier(within: 0.1)) != nil { return }
         }
         throw PcapError(description: "the target namespace answered none of 50 probes in 5 s (it is not processing frames)")
     }
 
-    public func barrier() throws -> [Frame] {
+    public func barrier() throws -> [Frame] { try barrier(within: 2) }
+
+    private func barrier(within: Double) throws -> [Frame] {
         probeSeq &+= 1
         let seq = probeSeq
-        let probe = frame(TCPHeader(sourcePort: Self.probeTesterPort, destinationPort: Self.probeTargetPort, seq: seq, flags: .syn)).encode()
-        try inject([probe])
-        return try awaitProbe(seq)
+        try inject([probe(seq)])
+        return try awaitProbe(seq, within: within)
+    }
+
+    /// The barrier probe: a SYN to a closed port of the target, answered by a RST acknowledging `seq`.
+    private func probe(_ seq: UInt32) -> [UInt8] {
+        frame(TCPHeader(sourcePort: Self.probeTesterPort, destinationPort: Self.probeTargetPort, seq: seq, flags: .syn)).encode()
     }
 
     private var family: Int32 { topology.configuration.ip == .v4 ? AF_INET : AF_INET6 }

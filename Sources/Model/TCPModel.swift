@@ -163,6 +163,7 @@ public struct TCPModel: Sendable {
         /// The input's fields by `InputField` index, read by the programs' operands with one load.
         var fields: InlineArray<8, UInt32>
 
+        @inline(__always)
         init(event: EventKind, seg: Segment, callLength: UInt32) {
             self.event = event
             self.seg = seg
@@ -341,8 +342,18 @@ public struct TCPModel: Sendable {
     // per input otherwise, a tenth of the offline checker's time).
     @inline(__always)
     mutating func run(_ ctx: inout EvalContext) -> Transition {
-        let chainIndex = chainByTree(&ctx)
-        let cell = recordsInputClass ? cellIndex(&ctx) : -1
+        // Recording the input class evaluates every dimension anyway: the cell then gives the chain with one
+        // load, where the tree would test the same dimensions again (cells no input can reach, which the tree
+        // decides as it likes, are left to the tree).
+        var chainIndex: Int, cell = -1
+        if recordsInputClass {
+            cell = cellIndex(&ctx)
+            let ti = Int(state) * EventKind.count + Int(ctx.event.rawValue)
+            chainIndex = Int(img.cellChains[Int(img.tableCellStart[ti]) + cell])
+            if chainIndex < -1 { chainIndex = chainByTree(&ctx) }
+        } else {
+            chainIndex = chainByTree(&ctx)
+        }
         var tr = Transition(from: state, to: state, event: ctx.event, cell: cell, chain: chainIndex)
         guard chainIndex >= 0 else { return tr }
         var rule = 0

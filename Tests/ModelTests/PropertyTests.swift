@@ -65,6 +65,28 @@ struct PropertyTests {
         #expect(first != other)
     }
 
+    @Test("recording the input class changes no decision", arguments: ["rfc793", "rfc9293", "linux"])
+    func classRecordingAgrees(profile: String) throws {
+        // With the class recorded the chain comes from the cell's table, without it from the decision tree:
+        // the two must pick the same chain for every input, and the cell must be the one `classify` names.
+        let spec = try spec(profile)
+        var sampler = InputSampler(seed: 11)
+        var with = TCPModel(spec: spec), without = TCPModel(spec: spec)
+        without.recordsInputClass = false
+        var cells = Set<Int>()
+        for _ in 0..<100_000 {
+            let input = sampler.next(for: with)
+            let expected = with.classify(input)
+            let a = with.apply(input), b = without.apply(input)
+            #expect(a.chain == b.chain && a.to == b.to && a.outputs.map(\.segment) == b.outputs.map(\.segment))
+            #expect(a.cell == expected.cell && a.chain == expected.chain && b.cell == -1)
+            if a.chain != b.chain { return }
+            cells.insert(a.from * 1_000_000 + Int(a.event.rawValue) * 100_000 + a.cell)
+        }
+        // Not stuck in a few classes: the walk covers hundreds of them.
+        #expect(cells.count > 300)
+    }
+
     /// Shifts every sequence and acknowledgment number by `k`, as if both ends' ISNs were `k` larger.
     static func shifted(_ input: Input, by k: UInt32) -> Input {
         guard case .segment(var s) = input else { return input }

@@ -16,6 +16,11 @@ package final class RuntimeImage: @unchecked Sendable {
         package let tableRoot: UnsafeMutableBufferPointer<Int32>
         package let tableDimStart: UnsafeMutableBufferPointer<Int32>
         package let dims: UnsafeMutableBufferPointer<Dim>
+        /// Per (state, event): where its cells' chains start in `cellChains` (a model that records the input class
+        /// computes the cell anyway, and then finds the chain with one load instead of walking the tree).
+        package let tableCellStart: UnsafeMutableBufferPointer<Int32>
+        /// The chain of each cell, as the tree decides it; `EventTable.impossible` where the tree decides for it.
+        package let cellChains: UnsafeMutableBufferPointer<Int32>
         package let instrs: UnsafeMutableBufferPointer<Instr>
         package let chainStart: UnsafeMutableBufferPointer<Int32>
         package let templates: UnsafeMutableBufferPointer<Template>
@@ -168,6 +173,7 @@ package final class RuntimeImage: @unchecked Sendable {
         cs.append(Int32(cv.count))
 
         var nodes: [Node] = [], roots: [Int32] = [], dimStarts: [Int32] = [], dims: [Dim] = []
+        var cellStarts: [Int32] = [], cellChains: [Int32] = []
         func dim(_ d: Dimension, _ radix: Int) -> Dim {
             switch d {
             case .bit(let b): Dim(kind: 1, arg: Int32(b.rawValue), radix: Int32(radix))
@@ -188,8 +194,12 @@ package final class RuntimeImage: @unchecked Sendable {
                 }
             }
             if t.tree.isEmpty { nodes.append(Node(kind: 0, arg: -1, first: 0)) }
+            cellStarts.append(Int32(cellChains.count))
+            // A table without a tree (an incomplete one) decides -1 for every input, as its leaf does.
+            cellChains += t.tree.isEmpty ? Array(repeating: -1, count: max(1, t.cellCount)) : t.cellChains.map(Int32.init)
         }
         dimStarts.append(Int32(dims.count))
+        cellStarts.append(Int32(cellChains.count))
 
         var ins: [Instr] = [], chs: [Int32] = []
         for c in chains {
@@ -204,7 +214,7 @@ package final class RuntimeImage: @unchecked Sendable {
         }
         view = View(ops: Self.buffer(ops), programStart: Self.buffer(starts), caseStart: Self.buffer(cs), caseValue: Self.buffer(cv),
                     caseProgram: Self.buffer(cp), nodes: Self.buffer(nodes), tableRoot: Self.buffer(roots), tableDimStart: Self.buffer(dimStarts),
-                    dims: Self.buffer(dims), instrs: Self.buffer(ins), chainStart: Self.buffer(chs), templates: Self.buffer(tpls),
+                    dims: Self.buffer(dims), tableCellStart: Self.buffer(cellStarts), cellChains: Self.buffer(cellChains), instrs: Self.buffer(ins), chainStart: Self.buffer(chs), templates: Self.buffer(tpls),
                     clears: Self.buffer(states.map(\.clears)))
     }
 
@@ -218,6 +228,8 @@ package final class RuntimeImage: @unchecked Sendable {
         view.tableRoot.deallocate()
         view.tableDimStart.deallocate()
         view.dims.deallocate()
+        view.tableCellStart.deallocate()
+        view.cellChains.deallocate()
         view.instrs.deallocate()
         view.chainStart.deallocate()
         view.templates.deallocate()

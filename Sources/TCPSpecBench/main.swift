@@ -83,7 +83,45 @@ func benchModel(_ spec: CompiledSpec) {
                  spec.profile, withClass / 1e6, bare / 1e6, trace.count, visited.count, outputs))
 }
 
-let what = CommandLine.arguments.dropFirst().first { !$0.hasPrefix("--") && !$0.contains("/") } ?? "all"
+/// The benchmarks by name, and the flags that take a value (every flag here does): anything else is refused
+/// before a benchmark starts (a mistyped flag would otherwise run `all` for minutes with defaults).
+let benchmarks = ["all", "compile", "model", "link", "fuzz", "conform", "check", "check-keep", "soak"]
+let valueFlags = ["--spec-dir", "--seconds", "--connections", "--minutes", "--interval", "--target", "--profile"]
+let numericFlags: Set = ["--seconds", "--connections", "--minutes", "--interval"]
+
+func usage() -> String {
+    "usage: tcpspec-bench [\(benchmarks.joined(separator: "|"))] [--seconds N] [--connections N] [--minutes N] [--interval S] [--target linux|pytcp] [--profile P] [--spec-dir DIR]"
+}
+
+func parseArguments(_ args: [String]) -> String {
+    var what: String?
+    var i = 0
+    func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("tcpspec-bench: \(message)\n\(usage())\n".utf8))
+        exit(2)
+    }
+    while i < args.count {
+        let a = args[i]
+        if a == "--help" || a == "-h" {
+            print(usage())
+            exit(0)
+        } else if valueFlags.contains(a) {
+            guard i + 1 < args.count else { fail("\(a) needs a value") }
+            if numericFlags.contains(a), Double(args[i + 1]).map({ $0 > 0 }) != true { fail("\(a) needs a positive number, not '\(args[i + 1])'") }
+            i += 2
+        } else if a.hasPrefix("-") {
+            fail("unknown flag '\(a)'")
+        } else if benchmarks.contains(a), what == nil {
+            what = a
+            i += 1
+        } else {
+            fail(what == nil ? "unknown benchmark '\(a)'" : "unexpected argument '\(a)'")
+        }
+    }
+    return what ?? "all"
+}
+
+let what = parseArguments(Array(CommandLine.arguments.dropFirst()))
 if what == "all" || what == "compile" || what == "model" {
     let spec = benchCompile("rfc9293")
     if what != "compile" { benchModel(spec) }
@@ -107,7 +145,7 @@ if what == "all" || what == "conform" {
 if what == "check-keep" {
     // Writes the generated capture and judges it once (for a profiler).
     // `--connections N` for a smaller file (under callgrind, say).
-    let n = CommandLine.arguments.firstIndex(of: "--connections").flatMap { Int(CommandLine.arguments[$0 + 1]) } ?? 2000
+    let n = CommandLine.arguments.firstIndex(of: "--connections").flatMap { Double(CommandLine.arguments[$0 + 1]).map { Int($0) } } ?? 2000
     let path = "/tmp/tcpspec-bench-check-\(n).pcap"
     if !FileManager.default.fileExists(atPath: path) { _ = try CheckBench.generate(path: path, connections: n, exchanges: 500) }
     let t0 = now()

@@ -189,6 +189,7 @@ public final class Fuzzer {
             summary.steps += work.count
             for (k, (lane, _)) in work.enumerated() {
                 planner.record(lane.log.last!, stateBefore: before[k])
+                planner.observe(lane)
                 if witnesses != nil, let l = lane.log.last, !l.diverged, let ev = l.event, l.cell >= 0 {
                     let key = planner.key(state: before[k], event: ev, cell: l.cell)
                     if witnesses![key] == nil { witnesses![key] = lane.steps }

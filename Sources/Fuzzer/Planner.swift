@@ -22,6 +22,18 @@ final class Planner {
     /// Every distinct way the search found into a state (passive or active, socket held or not): conformance
     /// runs try them in turn when a class needs the other history.
     var variants: [String: [[FuzzStep]]] = [:]
+    /// Ways into states after which the model drew an input of some class (the search's, then connections the
+    /// fuzzer drove: their TCBs are ones the canonical ways do not make, their models have the target's ISS and
+    /// windows bound), and per universe cell the first such way (-1: none yet). Most of a profile's classes
+    /// need a TCB the canonical ways do not make: a plan for one of those would spend a case against the target
+    /// on a class that cannot be drawn there.
+    var ways: [[FuzzStep]] = []
+    var cellWay: [Int32] = []
+    /// The universe index of each (state, event, cell) key, -1 outside it.
+    var universeIndex: [Int32] = []
+    /// Per universe cell: how often it was the least covered while no way to draw it was known.
+    var misses: [UInt8] = []
+    var probeSampler: InputSampler
     var rng: SplitMix64
     /// Reachable cells by (hits, attempts), least first; entries go stale as scores grow and are re-queued
     /// when popped (scores only grow), so a plan costs O(log n) instead of a scan of every cell.
@@ -43,6 +55,7 @@ final class Planner {
     init(spec: CompiledSpec, seed: UInt64, offered: Set<String>? = nil) {
         self.spec = spec
         rng = SplitMix64(seed: seed ^ 0x7063_7370_6563)
+        probeSampler = InputSampler(seed: seed ^ 0x7072_6f62_6573)
         var total = 0
         for s in spec.states.indices {
             for e in EventKind.allCases {
@@ -61,10 +74,23 @@ final class Planner {
         attempts = Array(repeating: 0, count: total)
         (recipes, variants) = Planner.searchRecipes(spec, offered: offered)
         reachable = universeCells.map { recipes[spec.states[$0.state].name] != nil }
+        misses = Array(repeating: 0, count: universe.count)
+        cellWay = Array(repeating: -1, count: universe.count)
+        universeIndex = Array(repeating: -1, count: total)
+        for (u, k) in universe.enumerated() { universeIndex[k] = Int32(u) }
+        for st in spec.states {
+            for way in variants[st.name] ?? [] { survey(Planner.replay(way, spec: spec, offered: offered), way: way, draws: 1500) }
+        }
         for (i, r) in reachable.enumerated() where r { queue.push(.init(score: 0, tie: rng.next(), index: i)) }
     }
 
-    func score(_ i: Int) -> UInt64 { UInt64(hits[universe[i]]) << 32 | UInt64(attempts[universe[i]]) }
+    /// Least covered first. A cell whose input could not be drawn waits as if it had been covered 4^misses
+    /// times: retried ever more rarely, so that draws that keep failing cost little, yet never given up (the
+    /// random steps of other cases may reach a TCB where it can be drawn, and the target may differ).
+    func score(_ i: Int) -> UInt64 {
+        let penalty: UInt64 = misses[i] == 0 ? 0 : 1 << min(2 * UInt64(misses[i]), 30)
+        return (UInt64(hits[universe[i]]) + penalty) << 32 | UInt64(attempts[universe[i]])
+    }
 
     func key(state: Int, event: EventKind, cell: Int) -> Int { offset[state * EventKind.count + Int(event.rawValue)] + cell }
 
@@ -76,26 +102,112 @@ final class Planner {
 
     var covered: Int { universe.reduce(0) { $0 + (hits[$1] > 0 ? 1 : 0) } }
 
-    /// The next case: least covered first, cells the search cannot reach last.
+    /// The next case: least covered first, cells the search cannot reach last; the way into the state is the
+    /// first from which the model draws an input of the class (a few cells a plan, so a plan stays cheap).
     func nextPlan() -> [PlanItem] {
-        var picked: Int?
+        var picked: (index: Int, way: [FuzzStep])?
+        var tried = 0
         while let top = queue.pop() {
             let now = score(top.index)
             if now != top.score {
                 queue.push(.init(score: now, tie: rng.next(), index: top.index))
                 continue
             }
-            picked = top.index
+            let i = top.index
+            attempts[universe[i]] &+= 1
+            let (s, _, _) = universeCells[i]
+            if cellWay[i] >= 0 {
+                picked = (i, ways[Int(cellWay[i])])
+            } else if tried < 8 {
+                misses[i] = misses[i] &+ (misses[i] < 15 ? 1 : 0)
+                queue.push(.init(score: score(i), tie: rng.next(), index: i))
+                tried += 1
+                continue
+            } else {
+                // Nothing drawable among the least covered: this one is tried against the target anyway (its
+                // model there has the target's ISS and windows bound, which the probes' do not) — FALLBACK
+                picked = (i, recipes[spec.states[s].name]!)
+            }
+            queue.push(.init(score: score(i), tie: rng.next(), index: i))
             break
         }
-        guard let i = picked else { return [.random, .random, .random] }
-        attempts[universe[i]] &+= 1
-        queue.push(.init(score: score(i), tie: rng.next(), index: i))
+        guard let (i, way) = picked else { return [.random, .random, .random] }
         let (s, e, c) = universeCells[i]
-        var plan = recipes[spec.states[s].name]!.map { PlanItem.step($0) }
+        var plan = way.map { PlanItem.step($0) }
         plan.append(.cell(state: s, event: e, cell: c))
         for _ in 0..<(1 + Int(rng.next() % 3)) { plan.append(.random) }
         return plan
+    }
+
+    /// Draws inputs on a connection's model and records `way` for every class they fall in that had no way yet.
+    func survey(_ lane: Lane, way: [FuzzStep], draws: Int) {
+        let st = lane.model.state
+        var wayID: Int32?
+        func mark(_ event: EventKind, _ cell: Int) {
+            let u = Int(universeIndex[key(state: st, event: event, cell: cell)])
+            guard u >= 0, cellWay[u] < 0 else { return }
+            if wayID == nil {
+                ways.append(way)
+                wayID = Int32(ways.count - 1)
+            }
+            cellWay[u] = wayID!
+            // Known to be drawable now: it goes back among the least covered.
+            if misses[u] != 0 {
+                misses[u] = 0
+                queue.push(.init(score: score(u), tie: rng.next(), index: u))
+            }
+        }
+        let t = spec.table(state: st, event: .segment)
+        var bitDims: [ControlBits] = []
+        for d in t.dimensions { if case .bit(let b) = d { bitDims.append(b) } }
+        for _ in 0..<draws {
+            var seg = probeSampler.segment(for: lane.model)
+            // The table's control bits in every combination, as `input(for:)` sets them.
+            var bits = ControlBits()
+            for b in bitDims where probeSampler.rng.next() & 1 == 1 { bits.insert(b) }
+            seg.ctl = bits.union(seg.ctl.intersection([.psh, .urg]))
+            seg = Lane.fitLink(seg)
+            mark(.segment, lane.model.classify(.segment(seg)).cell)
+        }
+        let calls: [UserCall] = [.openPassive, .openActive, .close, .abort, .send(1), .send(10), .send(1000), .receive(1), .receive(100), .receive(100_000)]
+        for c in calls where lane.callAllowed(c, spec: spec) {
+            mark(c.event, lane.model.classify(.call(c)).cell)
+        }
+    }
+
+    /// Connections seen in each state (a few per state, replaced now and then so that they vary).
+    var snapshotCount: [Int: Int] = [:]
+    static let snapshotsPerState = 6
+
+    /// Surveys a connection the fuzzer drove into its state, now and then (every step would cost too much).
+    func observe(_ lane: Lane) {
+        guard !lane.diverged, lane.steps.count <= 24 else { return }
+        let st = lane.model.state
+        let have = snapshotCount[st] ?? 0
+        guard have < Planner.snapshotsPerState || rng.next() % 512 == 0 else { return }
+        snapshotCount[st] = have + 1
+        survey(lane, way: lane.steps, draws: 300)
+    }
+
+    /// A lane as the fuzzer's would be after `path` (the model driven by it, the socket's bookkeeping).
+    static func replay(_ path: [FuzzStep], spec: CompiledSpec, offered: Set<String>?) -> Lane {
+        let lane = Lane(id: -1, tuple: Tuple(targetPort: 0, testerPort: 0), spec: spec, testerISN: 0, offered: offered)
+        for step in path {
+            if let input = lane.modelInput(step) { _ = lane.model.apply(input) }
+            switch step {
+            case .call(.openPassive):
+                lane.socketOpen = true
+                lane.passive = true
+            case .call(.openActive): lane.socketOpen = true
+            case .call(.close), .call(.abort): lane.socketOpen = false
+            case .accept:
+                lane.accepted = true
+                lane.acceptTried = true
+            default: break
+            }
+            lane.steps.append(step)
+        }
+        return lane
     }
 
     // MARK: reaching states
@@ -171,7 +283,7 @@ final class Planner {
     // MARK: drawing inputs
 
     /// An input in the given class for the model as it is now, or nil if none was found.
-    func input(for lane: Lane, state: Int, event: EventKind, cell: Int, sampler: inout InputSampler) -> FuzzStep? {
+    func input(for lane: Lane, state: Int, event: EventKind, cell: Int, sampler: inout InputSampler, draws: Int = 120) -> FuzzStep? {
         guard lane.model.state == state else { return nil }
         switch event {
         case .segment:
@@ -179,7 +291,7 @@ final class Planner {
             let coords = t.coordinates(of: cell)
             var bits = ControlBits()
             for (d, dim) in t.dimensions.enumerated() { if case .bit(let b) = dim, coords[d] == 1 { bits.insert(b) } }
-            for _ in 0..<120 {
+            for _ in 0..<draws {
                 var s = sampler.segment(for: lane.model)
                 s.ctl = bits.union(s.ctl.intersection([.psh, .urg]))
                 s = Lane.fitLink(s)

@@ -61,6 +61,19 @@ final class Lane {
 
     var diverged: Bool { log.last?.diverged ?? false }
 
+    /// A copy with the model and the socket's bookkeeping (what drawing an input and replaying its steps need).
+    func snapshot() -> Lane {
+        let l = Lane(id: -1, tuple: tuple, spec: model.spec, testerISN: testerISN, offered: offered)
+        l.model = model
+        l.targetISN = targetISN
+        l.steps = steps
+        l.passive = passive
+        l.accepted = accepted
+        l.acceptTried = acceptTried
+        l.socketOpen = socketOpen
+        return l
+    }
+
     /// The model numbers the tester's side absolutely (so that rules comparing with an unset variable, such as
     /// RFC 9293's SYN-SENT RST check against RCV.NXT, see what a stack sees) and the target's side from its ISN;
     /// steps and case files number both sides from their ISNs.

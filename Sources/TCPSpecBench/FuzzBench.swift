@@ -26,14 +26,18 @@ enum FuzzBench {
         var samples: [(Double, Int, Double)] = []
         let rss0 = rssMiB()
         let s = try fuzzer.run { p in
-            if samples.last.map({ p.seconds - $0.0 >= 1 }) ?? true { samples.append((p.seconds, p.cellsCovered, rssMiB())) }
+            if samples.last.map({ p.seconds - $0.0 >= 0.25 }) ?? true { samples.append((p.seconds, p.cellsCovered, rssMiB())) }
         }
         // When coverage stopped growing: the time of the first sample with the final count.
         let plateau = samples.first { $0.1 >= s.cellsCovered }?.0 ?? s.seconds
+        // How coverage grows: classes covered by 1, 2, 5, 10 and 20 s (and the end).
+        let marks = [1.0, 2, 5, 10, 20].filter { $0 < s.seconds }
+        let curve = marks.map { t in "\(Int(t)) s \(samples.last { $0.0 <= t + 0.01 }?.1 ?? 0)" } + ["end \(s.cellsCovered)"]
         let rss = samples.map(\.2)
         let steps = Double(s.steps) / s.seconds
         print(String(format: "fuzz linux/%@: %.0f verdicted cases/s (%.0f steps/s, %d cases in %.1f s, goal >= 5000 cases/s); coverage %d of %d input classes, reached at %.1f s (goal: every reachable class within 5 s); RSS %.1f MiB at start, %.1f–%.1f MiB during, %.1f MiB at end (goal <= 100 MiB, flat); %d divergences (not minimized)",
                      spec.profile, s.casesPerSecond, steps, s.cases, s.seconds, s.cellsCovered, s.cellsTotal, plateau, rss0, rss.min() ?? 0, rss.max() ?? 0, rssMiB(), s.divergences.count))
+        print("fuzz linux/\(spec.profile): classes covered by time: \(curve.joined(separator: ", "))")
     }
 }
 

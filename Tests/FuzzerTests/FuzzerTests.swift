@@ -34,13 +34,15 @@ struct FuzzerTests {
     func fault(name: String) throws {
         let t = try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory, fault: ReferenceFault.named(name))
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-fault-\(name)-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { if ProcessInfo.processInfo.environment["TCPSPEC_KEEP"] == nil { try? FileManager.default.removeItem(atPath: dir) } }
         let s = try Self.fuzz(t, cases: 4000, corpus: dir)
         #expect(!s.divergences.isEmpty, "fault \(name) not found in \(s.cases) cases")
         // The first divergence found is the fault itself (later ones may cascade from it).
         guard let d = s.divergences.first else { return }
         #expect(d.steps <= 6, "\(name): minimized to \(d.steps) steps")
-        #expect(s.divergences.allSatisfy { $0.steps <= 6 })
+        // Later ones too, allowing for the longest minimal way in: the passive one into FIN-WAIT-2 is six steps
+        // before the input (listen, SYN, ACK, accept, close, ACK of the FIN), which no step of can be dropped.
+        #expect(s.divergences.allSatisfy { $0.steps <= 7 }, "\(s.divergences.filter { $0.steps > 6 }.map { "\($0.signature): \($0.steps) steps, \($0.casePath ?? "")" })")
         // Kept as a readable case and a pcap.
         let text = try String(contentsOfFile: try #require(d.casePath), encoding: .utf8)
         #expect(text.contains("# signature: \(d.signature)"))

@@ -35,16 +35,16 @@ struct Script {
     var time = 1_700_000_000.0
     static let client = IPAddress("192.0.2.1")!, server = IPAddress("192.0.2.2")!
 
-    mutating func c(_ flags: ControlBits, _ seq: UInt32, ack: UInt32 = 0, len: Int = 0, gap: Double = 0.001, options: [TCPOption] = []) {
-        add(true, flags, seq, ack, len, gap, options)
+    mutating func c(_ flags: ControlBits, _ seq: UInt32, ack: UInt32 = 0, len: Int = 0, win: UInt16 = 64000, gap: Double = 0.001, options: [TCPOption] = []) {
+        add(true, flags, seq, ack, len, win, gap, options)
     }
 
-    mutating func s(_ flags: ControlBits, _ seq: UInt32, ack: UInt32 = 0, len: Int = 0, gap: Double = 0.001, options: [TCPOption] = []) {
-        add(false, flags, seq, ack, len, gap, options)
+    mutating func s(_ flags: ControlBits, _ seq: UInt32, ack: UInt32 = 0, len: Int = 0, win: UInt16 = 64000, gap: Double = 0.001, options: [TCPOption] = []) {
+        add(false, flags, seq, ack, len, win, gap, options)
     }
 
-    mutating func add(_ fromClient: Bool, _ flags: ControlBits, _ seq: UInt32, _ ack: UInt32, _ len: Int, _ gap: Double, _ options: [TCPOption]) {
-        var tcp = TCPHeader(sourcePort: fromClient ? 40000 : 80, destinationPort: fromClient ? 80 : 40000, seq: seq, ack: ack, flags: flags, window: 64000, options: options)
+    mutating func add(_ fromClient: Bool, _ flags: ControlBits, _ seq: UInt32, _ ack: UInt32, _ len: Int, _ win: UInt16, _ gap: Double, _ options: [TCPOption]) {
+        var tcp = TCPHeader(sourcePort: fromClient ? 40000 : 80, destinationPort: fromClient ? 80 : 40000, seq: seq, ack: ack, flags: flags, window: win, options: options)
         tcp.payload = [UInt8](repeating: 0x41, count: len)
         let ip = IPv4Header(source: fromClient ? Self.client : Self.server, destination: fromClient ? Self.server : Self.client)
         let mac1 = MACAddress([2, 0, 0, 0, 0, 1]), mac2 = MACAddress([2, 0, 0, 0, 0, 2])
@@ -106,6 +106,41 @@ struct HandMadeCaptureTests {
         #expect(v.observed.hasPrefix("P. 12:17(5) ack 1"))
         #expect(v.expected.contains("nothing: send(5) sends no segment in FIN-WAIT-2"), "\(v.expected)")
         #expect(!v.rules.isEmpty && v.citations.contains { $0.contains("RFC") })
+    }
+
+    @Test("a zero-window probe, its retransmission, and text resent from SND.UNA once the window opens are explained")
+    func zeroWindowProbe() throws {
+        var s = Script.opened
+        s.s(.ack, 5001, ack: 1011, win: 0)                     // 6: the server's window closes
+        s.c([.psh, .ack], 1011, ack: 5001, len: 1)             // 7: a one-octet probe (RFC 9293 §3.8.6.1)
+        s.s(.ack, 5001, ack: 1011, win: 0)                     // 8: not accepted, still closed
+        s.c([.psh, .ack], 1011, ack: 5001, len: 1, gap: 0.2)   // 9: the probe again
+        s.s(.ack, 5001, ack: 1011, win: 0)                     // 10
+        s.s(.ack, 5001, ack: 1011, gap: 0.1)                   // 11: the window opens
+        s.c([.psh, .ack], 1011, ack: 5001, len: 100)           // 12: from SND.UNA: the probe's octet, then 99 new
+        s.s(.ack, 5001, ack: 1111)                             // 13
+        s.c([.fin, .ack], 1111, ack: 5001)
+        s.s([.fin, .ack], 5001, ack: 1112)
+        s.c(.ack, 1112, ack: 5002)
+        let path = try s.write("zero-window")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try CaptureChecker.check(path: path, spec: try compiledSpec())
+        let c = try #require(r.connections.first)
+        #expect(c.violations.isEmpty, "\(c.violations.map { "frame \($0.frame): \($0.observed) — expected \($0.expected)" })")
+        #expect(c.zeroWindowProbes == 1)
+        #expect(c.retransmissions == 1)
+        #expect(c.partialRetransmissions == 1)
+        #expect(c.finalStates == ["192.0.2.1:40000 TIME-WAIT", "192.0.2.2:80 CLOSED"])
+
+        // Text beyond a zero window that is not a probe (two octets) is still a violation, at its frame.
+        var t = Script.opened
+        t.s(.ack, 5001, ack: 1011, win: 0)
+        t.c([.psh, .ack], 1011, ack: 5001, len: 2)
+        let path2 = try t.write("zero-window-overrun")
+        defer { try? FileManager.default.removeItem(atPath: path2) }
+        let r2 = try CaptureChecker.check(path: path2, spec: try compiledSpec())
+        #expect(r2.connections.first?.violations.first?.frame == 7, "\(r2.connections.first?.violations ?? [])")
+        #expect(r2.connections.first?.zeroWindowProbes == 0)
     }
 
     @Test("an ACK of data never sent is flagged at its frame")

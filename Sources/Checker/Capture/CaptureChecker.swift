@@ -38,6 +38,10 @@ public struct ConnectionReport: Sendable, Codable {
     public var finalStates: [String] = []
     public var violations: [Violation] = []
     public var retransmissions = 0
+    /// Segments that sent again part of what they had sent, with new text after it (judged for the new part).
+    public var partialRetransmissions = 0
+    /// One octet of new text sent into a zero window (RFC 9293 §3.8.6.1), explained as a window probe.
+    public var zeroWindowProbes = 0
     /// Frames whose checksum is wrong: reported, and the segment is not used.
     public var badChecksums: [Int] = []
     public var offloadedChecksums = 0
@@ -399,6 +403,19 @@ final class Flow {
             return
         }
         if s.length <= 1, !s.flags.contains(.syn), !s.flags.contains(.rst), s.seq == ends[e].model[.sndNxt] &- 1, !s.flags.contains(.fin) { return }
+        // Part sent before, the rest new (a sender that cut its text anew, or resent from SND.UNA after a window
+        // probe): the old part is a retransmission, the new part is judged like any text.
+        var s = s
+        if s.dataLength > 0, wasSent, !s.flags.contains(.syn), !s.flags.contains(.rst), TCPModel.seqLess(s.seq, ends[e].maxSeqEnd),
+           ends[e].maxSeqEnd == ends[e].model[.sndNxt], !TCPModel.seqLess(s.seq, ends[e].model[.sndUna]) {
+            let old = ends[e].maxSeqEnd &- s.seq
+            if old < s.dataLength {
+                s.seq = ends[e].maxSeqEnd
+                s.dataLength -= old
+                report.partialRetransmissions += 1
+            }
+        }
+        if zeroWindowProbe(s, from: e) { return }
         // Text beyond SND.NXT: the segments before it were not captured (loss, or reordering at the capture
         // point): the model sends what it did not see, so that this one can be judged.
         let sndNxt = ends[e].model[.sndNxt]
@@ -435,6 +452,25 @@ final class Flow {
     }
 
     typealias Explanation = (calls: [UserCall], transitions: [Transition], outputs: [Output])
+
+    /// One octet of new text at SND.NXT while the peer's window is zero: a window probe, which RFC 9293 §3.8.6.1
+    /// requires ("The sending TCP must regularly transmit at least one octet of new data (if available) ... even
+    /// if the send window is zero", MUST-36; RFC 793 §3.7 p.42). The event tables have no persist timer (RFC 793
+    /// §3.9 has three timeouts), so the model is shown the probe as the SEND it is with the window open by one
+    /// octet; the peer's reply to it sets the window again. Under a profile whose duplicate ACKs do not update
+    /// the window (rfc793: only a new ACK does) the window cannot be opened so, and the probe is judged as text.
+    func zeroWindowProbe(_ s: CapturedSegment, from e: Int) -> Bool {
+        guard windowsKnown, s.dataLength == 1, s.flags.intersection([.syn, .rst, .fin]).isEmpty, synchronized[ends[e].model.state],
+              ends[e].model[.sndWnd] == 0, s.seq == ends[e].model[.sndNxt] else { return false }
+        var m = ends[e].model
+        _ = m.receive(Segment(seq: m[.rcvNxt], ack: m[.sndUna], ctl: .ack, window: 1))
+        guard m[.sndWnd] == 1, m.state == ends[e].model.state else { return false }
+        let tr = m.call(.send(1))
+        guard let k = coalescedMatch(tr.outputs, s), k == tr.outputs.count - 1 else { return false }
+        ends[e].model = m
+        report.zeroWindowProbes += 1
+        return true
+    }
 
     /// A round trip as the handshake measured it, with room for queueing: how long after an input an end's
     /// segment may still have been sent without it.

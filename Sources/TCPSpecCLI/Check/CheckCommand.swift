@@ -63,6 +63,8 @@ enum CheckText {
             }
             var facts = ["\(c.violations.count) \(c.violations.count == 1 ? "violation" : "violations")", "ends: \(c.finalStates.joined(separator: ", "))"]
             if c.retransmissions > 0 { facts.append("\(c.retransmissions) retransmissions") }
+            if c.partialRetransmissions > 0 { facts.append("\(c.partialRetransmissions) partly retransmitted (new text after old)") }
+            if c.zeroWindowProbes > 0 { facts.append("\(c.zeroWindowProbes) zero-window probes") }
             if !c.badChecksums.isEmpty { facts.append("bad checksums in frames \(c.badChecksums.prefix(10).map(String.init).joined(separator: ", ")) (not trusted)") }
             if c.offloadedChecksums > 0 { facts.append("\(c.offloadedChecksums) checksums left to the NIC (captured before offload)") }
             out += "  " + facts.joined(separator: "; ") + "\n"

@@ -194,17 +194,7 @@ final class Planner {
         let lane = Lane(id: -1, tuple: Tuple(targetPort: 0, testerPort: 0), spec: spec, testerISN: 0, offered: offered)
         for step in path {
             if let input = lane.modelInput(step) { _ = lane.model.apply(input) }
-            switch step {
-            case .call(.openPassive):
-                lane.socketOpen = true
-                lane.passive = true
-            case .call(.openActive): lane.socketOpen = true
-            case .call(.close), .call(.abort): lane.socketOpen = false
-            case .accept:
-                lane.accepted = true
-                lane.acceptTried = true
-            default: break
-            }
+            lane.track(step)
             lane.steps.append(step)
         }
         return lane
@@ -242,24 +232,11 @@ final class Planner {
             for n in frontier {
                 for step in canonicalSteps(n.lane.model) {
                     if case .call(let c) = step, !n.lane.callAllowed(c, spec: spec) { continue }
-                    let lane = Lane(id: -1, tuple: n.lane.tuple, spec: spec, testerISN: 0, offered: offered)
-                    lane.model = n.lane.model
-                    lane.passive = n.lane.passive
-                    lane.accepted = n.lane.accepted
-                    lane.acceptTried = n.lane.acceptTried
-                    lane.socketOpen = n.lane.socketOpen
-                    lane.steps = n.lane.steps
+                    let lane = n.lane.snapshot()
                     var path = n.path + [step]
                     if let input = lane.modelInput(step) { _ = lane.model.apply(input) }
                     lane.steps.append(step)
-                    switch step {
-                    case .call(.openPassive):
-                        lane.socketOpen = true
-                        lane.passive = true
-                    case .call(.openActive): lane.socketOpen = true
-                    case .call(.close), .call(.abort): lane.socketOpen = false
-                    default: break
-                    }
+                    lane.track(step)
                     // A passive connection is taken from the listener once synchronized, as the fuzzer does.
                     if lane.passive, !lane.accepted, spec.states[lane.model.state].synchronized {
                         lane.accepted = true

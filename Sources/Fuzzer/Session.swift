@@ -61,6 +61,22 @@ final class Lane {
 
     var diverged: Bool { log.last?.diverged ?? false }
 
+    /// The socket's bookkeeping after a step; `acceptSucceeded`: whether an accept returned a connection (on the
+    /// model it does).
+    func track(_ step: FuzzStep, acceptSucceeded: Bool = true) {
+        switch step {
+        case .call(.openPassive):
+            socketOpen = true
+            passive = true
+        case .call(.openActive): socketOpen = true
+        case .call(.close), .call(.abort): socketOpen = false
+        case .accept:
+            acceptTried = true
+            accepted = accepted || acceptSucceeded
+        default: break
+        }
+    }
+
     /// A copy with the model and the socket's bookkeeping (what drawing an input and replaying its steps need).
     func snapshot() -> Lane {
         let l = Lane(id: -1, tuple: tuple, spec: model.spec, testerISN: testerISN, offered: offered)
@@ -211,15 +227,7 @@ final class Session {
         }
         for (k, (lane, step)) in work.enumerated() {
             let r = callOf[k].map { ex.results[$0] }
-            switch step {
-            case .call(.openActive), .call(.openPassive): lane.socketOpen = true
-            case .call(.close), .call(.abort): lane.socketOpen = false
-            case .accept:
-                lane.acceptTried = true
-                lane.accepted = lane.accepted || r?.errno == 0
-            default: break
-            }
-            if case .call(.openPassive) = step { lane.passive = true }
+            lane.track(step, acceptSucceeded: r?.errno == 0)
             judge(lane, step, before[k], transitions[k], byTuple[lane.tuple] ?? [], ex.states[lane.tuple] ?? nil, r)
         }
     }

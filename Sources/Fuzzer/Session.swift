@@ -259,6 +259,8 @@ final class Session {
             }
             let shift = lane.inferredWindowShift
             var edge = s.ack &+ (s.window << shift)
+            // The edge as advertised, before any inferred scale: what the report states.
+            let advertisedEdge = edge
             if let old = lane.rightEdge, TCPModel.seqLess(edge, old) {
                 // A stack that scales its advertisements without having agreed a window scale (Linux after a
                 // simultaneous open, Corpus/linux/README.md) shows the edge it offered divided by 2^k: infer k,
@@ -269,7 +271,8 @@ final class Session {
                     if !TCPModel.seqLess(edge, old) { lane.rightEdge = edge }
                 }
                 guard reportsWindowShrink else { continue }
-                reasons.append("window: the target moved the right edge of its receive window left by \(old &- edge) octets (advertised \(s.window) at ACK \(s.ack &- lane.testerISN)); RFC 9293 §3.8.6.2.2 SHLD-14 \"A TCP receiver SHOULD NOT shrink the window\"")
+                let inferred = lane.inferredWindowShift != shift ? ", as if scaled by 2^\(lane.inferredWindowShift) without a Window Scale agreed" : ""
+                reasons.append("window: the target moved the right edge of its receive window left by \(old &- advertisedEdge) octets (advertised \(s.window) at ACK \(s.ack &- lane.testerISN)\(inferred)); RFC 9293 §3.8.6.2.2 SHLD-14 \"A TCP receiver SHOULD NOT shrink the window\"")
             } else {
                 lane.rightEdge = edge
             }

@@ -124,8 +124,8 @@ final class Planner {
                 tried += 1
                 continue
             } else {
-                // Nothing drawable among the least covered: this one is tried against the target anyway (its
-                // model there has the target's ISS and windows bound, which the probes' do not) — FALLBACK
+                // No way known for any of the least covered: this one is tried along the shortest way anyway
+                // (the connection's model there has the target's ISS and windows bound, which the survey's has not).
                 picked = (i, recipes[spec.states[s].name]!)
             }
             queue.push(.init(score: score(i), tie: rng.next(), index: i))
@@ -175,7 +175,7 @@ final class Planner {
         }
     }
 
-    /// Connections seen in each state (a few per state, replaced now and then so that they vary).
+    /// Connections surveyed per state: the first few, then one in 512 (so that later, other TCBs are seen too).
     var snapshotCount: [Int: Int] = [:]
     static let snapshotsPerState = 6
 

@@ -161,15 +161,13 @@ final class Planner {
         var bitDims: [ControlBits] = []
         for d in t.dimensions { if case .bit(let b) = d { bitDims.append(b) } }
         for _ in 0..<draws {
-            var seg = probeSampler.segment(for: lane.model)
-            // The table's control bits in every combination, as `input(for:)` sets them.
+            let drawn = probeSampler.segment(for: lane.model)
+            // The table's control bits in every combination.
             var bits = ControlBits()
             for b in bitDims where probeSampler.rng.next() & 1 == 1 { bits.insert(b) }
-            seg.ctl = bits.union(seg.ctl.intersection([.psh, .urg]))
-            seg = Lane.fitLink(seg)
-            mark(.segment, lane.model.classify(.segment(seg)).cell)
+            mark(.segment, lane.model.classify(.segment(Planner.candidate(drawn, bits: bits))).cell)
         }
-        let calls: [UserCall] = [.openPassive, .openActive, .close, .abort, .send(1), .send(10), .send(1000), .receive(1), .receive(100), .receive(100_000)]
+        let calls: [UserCall] = [.openPassive, .openActive, .close, .abort] + Planner.sendSizes.map { .send($0) } + Planner.receiveSizes.map { .receive($0) }
         for c in calls where lane.callAllowed(c, spec: spec) {
             mark(c.event, lane.model.classify(.call(c)).cell)
         }
@@ -259,8 +257,19 @@ final class Planner {
 
     // MARK: drawing inputs
 
+    /// The sizes of the SEND and RECEIVE calls drawn (and surveyed).
+    static let sendSizes: [UInt32] = [1, 10, 1000]
+    static let receiveSizes: [UInt32] = [1, 100, 100_000]
+
+    /// A drawn segment with a class's control bits (PSH and URG as drawn), cut to fit one frame.
+    static func candidate(_ drawn: Segment, bits: ControlBits) -> Segment {
+        var s = drawn
+        s.ctl = bits.union(s.ctl.intersection([.psh, .urg]))
+        return Lane.fitLink(s)
+    }
+
     /// An input in the given class for the model as it is now, or nil if none was found.
-    func input(for lane: Lane, state: Int, event: EventKind, cell: Int, sampler: inout InputSampler, draws: Int = 120) -> FuzzStep? {
+    func input(for lane: Lane, state: Int, event: EventKind, cell: Int, sampler: inout InputSampler) -> FuzzStep? {
         guard lane.model.state == state else { return nil }
         switch event {
         case .segment:
@@ -268,10 +277,8 @@ final class Planner {
             let coords = t.coordinates(of: cell)
             var bits = ControlBits()
             for (d, dim) in t.dimensions.enumerated() { if case .bit(let b) = dim, coords[d] == 1 { bits.insert(b) } }
-            for _ in 0..<draws {
-                var s = sampler.segment(for: lane.model)
-                s.ctl = bits.union(s.ctl.intersection([.psh, .urg]))
-                s = Lane.fitLink(s)
+            for _ in 0..<120 {
+                let s = Planner.candidate(sampler.segment(for: lane.model), bits: bits)
                 if lane.model.classify(.segment(s)).cell == cell { return lane.step(fromModel: s) }
             }
             return nil
@@ -281,7 +288,7 @@ final class Planner {
         case .abort: return lane.callAllowed(.abort, spec: spec) ? .call(.abort) : nil
         case .send, .receive:
             for _ in 0..<50 {
-                let c: UserCall = event == .send ? .send([1, 10, 1000][Int(sampler.rng.next() % 3)]) : .receive([1, 100, 100_000][Int(sampler.rng.next() % 3)])
+                let c: UserCall = event == .send ? .send(Planner.sendSizes[Int(sampler.rng.next() % 3)]) : .receive(Planner.receiveSizes[Int(sampler.rng.next() % 3)])
                 guard lane.callAllowed(c, spec: spec) else { return nil }
                 if lane.model.classify(.call(c)).cell == cell { return .call(c) }
             }

@@ -60,6 +60,21 @@ public final class RunRegistry: @unchecked Sendable {
     public static let environmentKey = "TCPSPEC_RUN"
     public static var marker: String { me.description }
 
+    /// The live processes (zombies aside: they hold nothing) carrying a run's marker in their environment,
+    /// with the run it names: what a run started, whatever became of the run.
+    public static func markedProcesses() -> [(pid: Int32, run: Identity)] {
+        let key = Array("\(environmentKey)=".utf8)
+        var out: [(pid: Int32, run: Identity)] = []
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(name), let st = Sys.processStat(pid), st.state != "Z",
+                  let env = FileManager.default.contents(atPath: "/proc/\(name)/environ") else { continue }
+            for entry in env.split(separator: 0) where entry.starts(with: key) {
+                if let id = Identity(Substring(decoding: entry.dropFirst(key.count), as: UTF8.self)) { out.append((pid, id)) }
+            }
+        }
+        return out
+    }
+
     /// What a sweep removed of one dead run.
     public struct Swept: Sendable, CustomStringConvertible {
         public var owner: Identity

@@ -46,13 +46,8 @@ struct SafetyCLITests {
         guard !ids.isEmpty else { return [] }
         var found: Set<String> = []
         let fm = FileManager.default
-        let needle = Array("\(RunRegistry.environmentKey)=\(w.pid)-".utf8)
-        func ofTheRun(_ pid: String) -> Bool {
-            if pid == String(w.pid) { return true }
-            guard let env = fm.contents(atPath: "/proc/\(pid)/environ").map([UInt8].init), env.count >= needle.count else { return false }
-            return (0...(env.count - needle.count)).contains { env[$0..<($0 + needle.count)].elementsEqual(needle) }
-        }
-        for pid in (try? fm.contentsOfDirectory(atPath: "/proc")) ?? [] where pid.allSatisfy(\.isNumber) && ofTheRun(pid) {
+        let ofTheRun = Set([w.pid] + RunRegistry.markedProcesses().filter { $0.run.pid == w.pid }.map(\.pid)).map(String.init)
+        for pid in ofTheRun {
             for t in (try? fm.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
                 if let n = try? fm.destinationOfSymbolicLink(atPath: "/proc/\(pid)/task/\(t)/ns/net"), ids.contains(n) { found.insert(n) }
             }

@@ -185,14 +185,8 @@ struct RunCommandTests {
 
     /// The network namespaces of the run with this PID and of every process carrying its marker.
     static func netNamespaces(ofRun pid: Int32) -> Set<String> {
-        let needle = Array("\(RunRegistry.environmentKey)=\(pid)-".utf8)
         var out = namespaces(ofProcess: pid)
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let other = Int32(name), other != pid,
-                  let env = FileManager.default.contents(atPath: "/proc/\(name)/environ").map([UInt8].init), env.count >= needle.count,
-                  (0...(env.count - needle.count)).contains(where: { env[$0..<($0 + needle.count)].elementsEqual(needle) }) else { continue }
-            out.formUnion(namespaces(ofProcess: other))
-        }
+        for m in RunRegistry.markedProcesses() where m.run.pid == pid { out.formUnion(namespaces(ofProcess: m.pid)) }
         return out
     }
 

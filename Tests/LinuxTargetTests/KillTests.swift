@@ -105,17 +105,7 @@ struct KillTests {
 
     /// Live (not zombie) processes whose environment carries this run's marker.
     static func marked(_ id: RunRegistry.Identity) -> [Int32] {
-        let needle = Array("\(RunRegistry.environmentKey)=\(id)\0".utf8)
-        var out: [Int32] = []
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = Int32(name), let st = Sys.processStat(pid), st.state != "Z" else { continue }
-            guard let env = FileManager.default.contents(atPath: "/proc/\(name)/environ") else { continue }
-            let bytes = [UInt8](env)
-            if bytes.count >= needle.count, (0...(bytes.count - needle.count)).contains(where: { bytes[$0..<($0 + needle.count)].elementsEqual(needle) }) {
-                out.append(pid)
-            }
-        }
-        return out
+        RunRegistry.markedProcesses().filter { $0.run == id }.map(\.pid)
     }
 
     /// Files under `dir` (recursively) that only a run cut short would leave: temporaries, Foundation's

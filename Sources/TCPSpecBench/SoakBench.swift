@@ -29,7 +29,7 @@ enum SoakBench {
     }
 
     static func arg(_ name: String) -> String? {
-        CommandLine.arguments.firstIndex(of: name).flatMap { $0 + 1 < CommandLine.arguments.count ? CommandLine.arguments[$0 + 1] : nil }
+        BenchArguments.value(name)
     }
 
     /// One line as it comes, also into a file or a pipe (print's buffer would hold an hour's samples).

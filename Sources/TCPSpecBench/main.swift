@@ -20,7 +20,7 @@ import Spec
 func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
 func specDir() -> String {
-    if let i = CommandLine.arguments.firstIndex(of: "--spec-dir"), i + 1 < CommandLine.arguments.count { return CommandLine.arguments[i + 1] }
+    if let d = BenchArguments.value("--spec-dir") { return d }
     return FileManager.default.fileExists(atPath: "Spec") ? "Spec" : URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Spec").path
 }
@@ -83,45 +83,7 @@ func benchModel(_ spec: CompiledSpec) {
                  spec.profile, withClass / 1e6, bare / 1e6, trace.count, visited.count, outputs))
 }
 
-/// The benchmarks by name, and the flags that take a value (every flag here does): anything else is refused
-/// before a benchmark starts (a mistyped flag would otherwise run `all` for minutes with defaults).
-let benchmarks = ["all", "compile", "model", "link", "fuzz", "conform", "check", "check-keep", "soak"]
-let valueFlags = ["--spec-dir", "--seconds", "--connections", "--minutes", "--interval", "--target", "--profile"]
-let numericFlags: Set = ["--seconds", "--connections", "--minutes", "--interval"]
-
-func usage() -> String {
-    "usage: tcpspec-bench [\(benchmarks.joined(separator: "|"))] [--seconds N] [--connections N] [--minutes N] [--interval S] [--target linux|pytcp] [--profile P] [--spec-dir DIR]"
-}
-
-func parseArguments(_ args: [String]) -> String {
-    var what: String?
-    var i = 0
-    func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("tcpspec-bench: \(message)\n\(usage())\n".utf8))
-        exit(2)
-    }
-    while i < args.count {
-        let a = args[i]
-        if a == "--help" || a == "-h" {
-            print(usage())
-            exit(0)
-        } else if valueFlags.contains(a) {
-            guard i + 1 < args.count else { fail("\(a) needs a value") }
-            if numericFlags.contains(a), Double(args[i + 1]).map({ $0 > 0 }) != true { fail("\(a) needs a positive number, not '\(args[i + 1])'") }
-            i += 2
-        } else if a.hasPrefix("-") {
-            fail("unknown flag '\(a)'")
-        } else if benchmarks.contains(a), what == nil {
-            what = a
-            i += 1
-        } else {
-            fail(what == nil ? "unknown benchmark '\(a)'" : "unexpected argument '\(a)'")
-        }
-    }
-    return what ?? "all"
-}
-
-let what = parseArguments(Array(CommandLine.arguments.dropFirst()))
+let what = BenchArguments.parsed.what
 if what == "all" || what == "compile" || what == "model" {
     let spec = benchCompile("rfc9293")
     if what != "compile" { benchModel(spec) }
@@ -130,7 +92,7 @@ if what == "all" || what == "link" {
     do { try LinkBench.run() } catch { print("link: not measured: \(error)") }
 }
 if what == "all" || what == "fuzz" {
-    let secs = CommandLine.arguments.firstIndex(of: "--seconds").flatMap { Double(CommandLine.arguments[$0 + 1]) } ?? 20
+    let secs = BenchArguments.value("--seconds").flatMap(Double.init) ?? 20
     do {
         let linux = SpecLoader.compile(profile: "linux", directory: specDir()).spec!
         try FuzzBench.run(spec: linux, seconds: secs)
@@ -145,7 +107,7 @@ if what == "all" || what == "conform" {
 if what == "check-keep" {
     // Writes the generated capture and judges it once (for a profiler).
     // `--connections N` for a smaller file (under callgrind, say).
-    let n = CommandLine.arguments.firstIndex(of: "--connections").flatMap { Double(CommandLine.arguments[$0 + 1]).map { Int($0) } } ?? 2000
+    let n = BenchArguments.value("--connections").flatMap(Double.init).map { Int($0) } ?? 2000
     let path = "/tmp/tcpspec-bench-check-\(n).pcap"
     if !FileManager.default.fileExists(atPath: path) { _ = try CheckBench.generate(path: path, connections: n, exchanges: 500) }
     let t0 = now()

@@ -9,58 +9,62 @@ let package = Package(
     products: [
         .executable(name: "tcpspec", targets: ["TCPSpecCLI"]),
         .executable(name: "tcpspec-bench", targets: ["TCPSpecBench"]),
-        .library(name: "Spec", targets: ["Spec"]),
-        .library(name: "Model", targets: ["Model"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
+        // core: the small vocabulary every layer shares (control bits, segments, TCP states, socket calls and their
+        // results, errno, durations, source locations and diagnostics, the TOML subset) — no logic of its own.
+        .target(name: "Core"),
         // spec: the .tcpspec language — lexer, parser, typed AST, static checks, compiler to decision tables.
-        .target(name: "Spec"),
+        .target(name: "Spec", dependencies: ["Core"]),
         // model: the pure, executable TCP endpoint driven by a compiled spec (no I/O).
         // The model and the offline checker run per segment: release builds skip dynamic exclusivity checks
         // (debug builds and the tests keep them).
-        .target(name: "Model", dependencies: ["Spec"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
+        .target(name: "Model", dependencies: ["Core", "Spec"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // generator: seeded inputs drawn from the partitions of the model's input classes.
-        .target(name: "Generator", dependencies: ["Spec", "Model"]),
+        .target(name: "Generator", dependencies: ["Core", "Spec", "Model"]),
         // C shims: the Linux interfaces Swift's Glibc lacks (namespaces, rtnetlink, sock_diag, TUN), and libpcap.
         .target(name: "CNetShim"),
         // libpcap is loaded at run time (dlopen), so tcpspec starts without it; its headers (libpcap-dev) are
         // needed to build.
         .target(name: "CPcap", linkerSettings: [.linkedLibrary("dl")]),
         // wire: Ethernet/IPv4/IPv6/TCP codec with options, checksums and deliberate malformations; notation.
-        .target(name: "Wire", dependencies: ["Spec", "Model"]),
+        .target(name: "Wire", dependencies: ["Core"]),
         // link: libpcap injection and capture, network namespaces on their own threads, the veth topology.
-        .target(name: "Link", dependencies: ["CNetShim", "CPcap", "Wire"]),
+        .target(name: "Link", dependencies: ["Core", "CNetShim", "CPcap", "Wire"]),
         // targets: stacks under test behind one interface; the local Linux kernel first.
-        .target(name: "Targets", dependencies: ["CNetShim", "Link", "Wire", "Spec", "Model"]),
+        .target(name: "Targets", dependencies: ["Core", "CNetShim", "Link", "Wire", "Spec", "Model"]),
         // cases: the human-readable case files (one step per line), parsed with file:line:col errors.
-        .target(name: "Cases", dependencies: ["Spec"]),
+        .target(name: "Cases", dependencies: ["Core"]),
         // checker: runs a case against a target and judges every step, expected beside observed.
-        .target(name: "Checker", dependencies: ["Cases", "Targets", "Link", "Wire", "Spec", "Model"],
+        .target(name: "Checker", dependencies: ["Core", "Cases", "Targets", "Link", "Wire", "Spec", "Model"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
+        // oracle: the judgement of a step against the model (numbering, retransmissions, windows, comparison),
+        // typed mismatches and signatures; pure, so it is tested without privileges.
+        .target(name: "Oracle", dependencies: ["Core", "Spec", "Model", "Wire", "Targets"]),
         // fuzzer: model-guided generation, the oracle, minimization and the corpus.
-        .target(name: "Fuzzer", dependencies: ["Spec", "Model", "Generator", "Wire", "Link", "Targets", "Cases", "Checker", "Report"]),
+        .target(name: "Fuzzer", dependencies: ["Core", "Oracle", "Spec", "Model", "Generator", "Wire", "Link", "Targets", "Cases", "Checker", "Report"]),
         // report: renderings of specs and results (Markdown tables, Graphviz state diagrams, explanations).
-        .target(name: "Report", dependencies: ["Spec", "Model"]),
+        .target(name: "Report", dependencies: ["Core", "Spec", "Model"]),
         .executableTarget(
             name: "TCPSpecCLI",
-            dependencies: ["Spec", "Model", "Report", "Cases", "Checker", "Targets", "Link", "Wire", "Fuzzer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Core", "Spec", "Model", "Report", "Cases", "Checker", "Targets", "Link", "Wire", "Fuzzer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .executableTarget(name: "TCPSpecBench", dependencies: ["Spec", "Model", "Generator", "Link", "Targets", "Wire", "Fuzzer", "Report", "Checker"]),
-        .testTarget(name: "SpecTests", dependencies: ["Spec", "Model", "Report", "Generator", "Cases"]),
-        .testTarget(name: "ModelTests", dependencies: ["Spec", "Model", "Generator"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire", "Spec", "Generator"]),
+        .executableTarget(name: "TCPSpecBench", dependencies: ["Core", "Spec", "Model", "Generator", "Link", "Targets", "Wire", "Fuzzer", "Report", "Checker"]),
+        .testTarget(name: "SpecTests", dependencies: ["Core", "Spec", "Model", "Report", "Generator", "Cases"]),
+        .testTarget(name: "ModelTests", dependencies: ["Core", "Spec", "Model", "Generator"]),
+        .testTarget(name: "WireTests", dependencies: ["Core", "Wire", "Spec", "Generator"]),
         // Against the real kernel in namespaces the tests make (needs root or a user namespace).
-        .testTarget(name: "LinuxTargetTests", dependencies: ["Targets", "Link", "Wire", "Spec", "Cases", "Checker", "Fuzzer", "TCPSpecCLI"]),
+        .testTarget(name: "LinuxTargetTests", dependencies: ["Core", "Targets", "Link", "Wire", "Spec", "Cases", "Checker", "Fuzzer", "TCPSpecCLI"]),
         // Userspace stacks on a TAP device through their agents (PyTCP, installed into Targets/pytcp/.venv).
-        .testTarget(name: "UserspaceTargetTests", dependencies: ["Targets", "Link", "Wire", "Spec", "Cases", "Checker", "Fuzzer", "Report"]),
+        .testTarget(name: "UserspaceTargetTests", dependencies: ["Core", "Targets", "Link", "Wire", "Spec", "Cases", "Checker", "Fuzzer", "Report"]),
         // The offline checker on hand-made captures and on real Linux traffic captured by tcpdump.
-        .testTarget(name: "CaptureCheckerTests", dependencies: ["Checker", "Link", "Wire", "Spec", "Model"]),
-        .testTarget(name: "FuzzerTests", dependencies: ["Fuzzer", "Targets", "Spec", "Model", "Cases", "Checker"]),
+        .testTarget(name: "CaptureCheckerTests", dependencies: ["Core", "Checker", "Link", "Wire", "Spec", "Model"]),
+        .testTarget(name: "FuzzerTests", dependencies: ["Core", "Oracle", "Fuzzer", "Targets", "Spec", "Model", "Cases", "Checker"]),
         // Runs the built `tcpspec` executable; depends on it so that `swift build --build-tests` builds it first.
-        .testTarget(name: "CLITests", dependencies: ["TCPSpecCLI", "Link", "Wire", "Spec"]),
+        .testTarget(name: "CLITests", dependencies: ["Core", "TCPSpecCLI", "Link", "Wire", "Spec"]),
     ],
     swiftLanguageModes: [.v6]
 )

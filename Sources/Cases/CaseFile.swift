@@ -1,4 +1,4 @@
-import Spec
+import Core
 
 /// A field of an expected segment: a value, or `*` for any.
 public enum Expect<T: Hashable & Sendable>: Hashable, Sendable {
@@ -46,23 +46,32 @@ public enum OptionSpec: Hashable, Sendable {
 }
 
 public enum CaseStep: Sendable {
-    case call(CallSpec, expect: ResultSpec?)
+    case call(SocketCall, expect: ResultSpec?)
     case inject(SegmentSpec)
     case expectSegment(SegmentSpec)
     case expectNone
-    case state(String)
+    case state(TCPState)
     case wait(Double)
-}
-
-public struct CallSpec: Hashable, Sendable {
-    public var name: String
-    public var arguments: [String]
 }
 
 /// `= 10`, `= -1 ECONNRESET`, `= -1 *`.
 public struct ResultSpec: Hashable, Sendable {
     public var value: Int
-    public var errno: String?
+    /// nil: the call succeeds.
+    public var errno: ErrnoSpec?
+}
+
+/// The errno a failed call is expected to give: a known name, or `*` for any.
+public enum ErrnoSpec: Hashable, Sendable, CustomStringConvertible {
+    case any
+    case code(Int32)
+
+    public var description: String {
+        switch self {
+        case .any: "*"
+        case .code(let e): Errno.name(e)
+        }
+    }
 }
 
 public struct CaseLine: Sendable {

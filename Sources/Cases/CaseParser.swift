@@ -1,4 +1,4 @@
-import Spec
+import Core
 
 /// Parses `.case` files (docs/case-format.md). Every error is reported with file:line:col; parsing goes on
 /// with the next line, so one run reports them all.
@@ -123,7 +123,7 @@ public enum CaseParser {
             if key == "ip", value != "4", value != "6" { throw c.error("option ip is 4 or 6", at: vcol) }
             if ["target-port", "tester-port"].contains(key), UInt16(value) == nil { throw c.error("a port is 1 to 65535", at: vcol) }
             if key == "tester-isn", UInt32(value) == nil { throw c.error("an ISN is a 32-bit number", at: vcol) }
-            if ["timeout", "settle"].contains(key), parseDuration(value) == nil { throw c.error("a duration is like 200ms or 1s", at: vcol) }
+            if ["timeout", "settle"].contains(key), Durations.seconds(value) == nil { throw c.error("a duration is like 200ms or 1s", at: vcol) }
             if key == "sysctl" {
                 // Both sides must be there: `net.KEY=` has no value (split's default drops the empty side, and
                 // reading it trapped: found by fuzzing, Fuzz/regressions/case/sysctl-empty-value.case).
@@ -151,13 +151,14 @@ public enum CaseParser {
             return .expectSegment(try parseSegment(&c, expectation: true))
         case "state":
             let (s, scol) = try c.expectWord("a state name")
-            let known = ["CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT"]
-            guard known.contains(s) else { throw c.error("unknown state '\(s)'; states are \(known.joined(separator: ", "))", at: scol) }
+            guard let state = TCPState(name: s) else {
+                throw c.error("unknown state '\(s)'; states are \(TCPState.allCases.map(\.rawValue).joined(separator: ", "))", at: scol)
+            }
             if !c.atEnd { throw c.error("unexpected text after the state") }
-            return .state(s)
+            return .state(state)
         case "wait":
             let (d, dcol) = try c.expectWord("a duration such as 200ms")
-            guard let secs = parseDuration(d) else { throw c.error("a duration is like 200ms or 1s", at: dcol) }
+            guard let secs = Durations.seconds(d) else { throw c.error("a duration is like 200ms or 1s", at: dcol) }
             return .wait(secs)
         default:
             guard calls.contains(first) else {
@@ -169,8 +170,16 @@ public enum CaseParser {
                 if w == "=" {
                     let (v, vcol) = try c.expectWord("a result")
                     guard let n = Int(v) else { throw c.error("a result is a number, e.g. '= 10' or '= -1 ECONNRESET'", at: vcol) }
-                    var e: String?
-                    if let (en, _) = c.word() { e = en }
+                    var e: ErrnoSpec?
+                    if let (en, ecol) = c.word() {
+                        if en == "*" {
+                            e = .any
+                        } else if let code = Errno.value(en) {
+                            e = .code(code)
+                        } else {
+                            throw c.error("unknown errno '\(en)'; write a name such as ECONNRESET, or * for any", at: ecol)
+                        }
+                    }
                     if n < 0, e == nil { throw c.error("a failed call names its errno: '= -1 ECONNRESET'", at: vcol) }
                     result = ResultSpec(value: n, errno: e)
                     break
@@ -179,7 +188,7 @@ public enum CaseParser {
                 _ = wcol
             }
             try checkCall(first, args, &c, col: col)
-            return .call(CallSpec(name: first, arguments: args), expect: result)
+            return .call(socketCall(first, args), expect: result)
         }
     }
 
@@ -197,10 +206,19 @@ public enum CaseParser {
         if name == "setsockopt", Int32(args[1]) == nil { throw c.error("setsockopt NAME VALUE takes a number", at: col) }
     }
 
-    public static func parseDuration(_ s: String) -> Double? {
-        if s.hasSuffix("ms"), let v = Double(s.dropLast(2)) { return v / 1000 }
-        if s.hasSuffix("s"), let v = Double(s.dropLast()) { return v }
-        return nil
+    /// The call `checkCall` accepted, typed.
+    static func socketCall(_ name: String, _ args: [String]) -> SocketCall {
+        switch name {
+        case "listen": .listen(backlog: args.first.flatMap(Int32.init) ?? 1024)
+        case "connect": .connect
+        case "accept": .accept
+        case "send": .send(Int(args[0])!)
+        case "recv": .recv(Int(args[0])!)
+        case "shutdown": .shutdown(SocketCall.ShutdownHow(rawValue: args[0])!)
+        case "close": .close
+        case "abort": .abort
+        default: .setsockopt(args[0], Int32(args[1])!)
+        }
     }
 
     static func flags(_ s: String, _ c: Cursor, col: Int) throws -> ControlBits {

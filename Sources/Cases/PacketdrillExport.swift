@@ -1,3 +1,4 @@
+import Core
 /// Writes a case as a packetdrill script (the notation of the Linux kernel's TCP selftests), so that a finding
 /// can go to kernel developers as is. Steps packetdrill cannot express (state checks, `> none`) become comments;
 /// packetdrill fails on any unexpected packet, which is what `> none` says.
@@ -20,39 +21,43 @@ public enum PacketdrillExport {
         for l in file.lines {
             switch l.step {
             case .call(let c, let expect):
-                let result = expect.map { $0.value < 0 ? "-1 \($0.errno ?? "EINVAL")" : "\($0.value)" }
-                switch c.name {
-                case "listen":
+                let result = expect.map { e -> String in
+                    guard e.value < 0 else { return "\(e.value)" }
+                    if case .code(let code) = e.errno { return "-1 \(Errno.name(code))" }
+                    return "-1 EINVAL"
+                }
+                switch c {
+                case .listen(let backlog):
                     out += "\(t())   socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
                     out += "+0  setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n"
                     out += "+0  bind(3, ..., ...) = 0\n"
-                    out += "+0  listen(3, \(c.arguments.first ?? "1")) = \(result ?? "0")\n"
+                    out += "+0  listen(3, \(backlog)) = \(result ?? "0")\n"
                     listener = 3
-                case "connect":
+                case .connect:
                     out += "\(t())   socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
                     out += "+0  fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0\n"
                     out += "+0  connect(3, ..., ...) = \(result ?? "-1 EINPROGRESS") (Operation now in progress)\n"
                     fd = 3
-                case "accept":
+                case .accept:
                     out += "\(t())  accept(\(listener), ..., ...) = \(result.map { $0 == "0" ? "4" : $0 } ?? "4")\n"
                     fd = 4
-                case "send":
-                    out += "\(t())  write(\(fd), ..., \(c.arguments[0])) = \(result ?? c.arguments[0])\n"
-                case "recv":
-                    out += "\(t())  read(\(fd), ..., \(c.arguments[0])) = \(result ?? c.arguments[0])\n"
-                case "shutdown":
-                    let how = ["rd": "SHUT_RD", "wr": "SHUT_WR", "rdwr": "SHUT_RDWR"][c.arguments[0]]!
+                case .send(let n):
+                    out += "\(t())  write(\(fd), ..., \(n)) = \(result ?? "\(n)")\n"
+                case .recv(let n):
+                    out += "\(t())  read(\(fd), ..., \(n)) = \(result ?? "\(n)")\n"
+                case .shutdown(let h):
+                    let how = ["rd": "SHUT_RD", "wr": "SHUT_WR", "rdwr": "SHUT_RDWR"][h.rawValue]!
                     out += "\(t())  shutdown(\(fd), \(how)) = \(result ?? "0")\n"
-                case "close":
+                case .close:
                     out += "\(t())  close(\(fd >= 0 ? fd : listener)) = \(result ?? "0")\n"
-                case "abort":
+                case .abort:
                     let d = fd >= 0 ? fd : listener
                     out += "\(t())  setsockopt(\(d), SOL_SOCKET, SO_LINGER, {onoff=1, linger=0}, 8) = 0\n"
                     out += "+0  close(\(d)) = \(result ?? "0")\n"
-                case "setsockopt":
-                    let level = c.arguments[0].hasPrefix("TCP_") ? "IPPROTO_TCP" : "SOL_SOCKET"
-                    out += "\(t())  setsockopt(\(fd >= 0 ? fd : listener), \(level), \(c.arguments[0]), [\(c.arguments[1])], 4) = \(result ?? "0")\n"
-                default:
+                case .setsockopt(let name, let v):
+                    let level = name.hasPrefix("TCP_") ? "IPPROTO_TCP" : "SOL_SOCKET"
+                    out += "\(t())  setsockopt(\(fd >= 0 ? fd : listener), \(level), \(name), [\(v)], 4) = \(result ?? "0")\n"
+                case .release:
                     out += "// \(l.text)\n"
                 }
             case .inject(let s):

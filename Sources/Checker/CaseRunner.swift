@@ -1,3 +1,4 @@
+import Core
 import Cases
 import Foundation
 import Link
@@ -66,8 +67,8 @@ public final class CaseRunner {
         self.target = target
         self.file = file
         self.options = options
-        if let t = file.options["timeout"].flatMap(CaseParser.parseDuration) { self.options.timeout = t }
-        if let s = file.options["settle"].flatMap(CaseParser.parseDuration) { self.options.settle = s }
+        if let t = file.options["timeout"].flatMap(Durations.seconds) { self.options.timeout = t }
+        if let s = file.options["settle"].flatMap(Durations.seconds) { self.options.settle = s }
         testerISN = file.options["tester-isn"].flatMap(UInt32.init) ?? 1_000_000
         if let p = file.options["target-port"].flatMap(UInt16.init) { tuple.targetPort = p }
         if let p = file.options["tester-port"].flatMap(UInt16.init) { tuple.testerPort = p }
@@ -118,7 +119,7 @@ public final class CaseRunner {
             if extra.isEmpty { return StepResult(line: l.line, expected: l.text, observed: "(nothing)", verdict: .ok) }
             return StepResult(line: l.line, expected: l.text, observed: extra.map { "> " + show($0) }.joined(separator: "; "), verdict: .mismatch(["expected no segment"]))
         case .state(let want):
-            var seen = "?"
+            var seen: TCPState?
             let deadline = PcapLink.now + options.timeout
             repeat {
                 do {
@@ -129,43 +130,31 @@ public final class CaseRunner {
                 } catch {
                     return StepResult(line: l.line, expected: l.text, observed: "", verdict: .error("state: \(error)"))
                 }
-                if seen == want { return StepResult(line: l.line, expected: l.text, observed: "state \(seen)", verdict: .ok) }
+                if seen == want { return StepResult(line: l.line, expected: l.text, observed: "state \(want)", verdict: .ok) }
                 Thread.sleep(forTimeInterval: 0.005)
             } while PcapLink.now < deadline
-            return StepResult(line: l.line, expected: l.text, observed: "state \(seen)", verdict: .mismatch(["state: expected \(want), observed \(seen)"]))
+            return StepResult(line: l.line, expected: l.text, observed: "state \(seen?.rawValue ?? "?")", verdict: .mismatch(["state: expected \(want), observed \(seen?.rawValue ?? "?")"]))
         case .wait(let s):
             drain(wait: s)
             return StepResult(line: l.line, expected: l.text, observed: "", verdict: .ok)
         }
     }
 
-    func call(_ l: CaseLine, _ c: CallSpec, _ expect: ResultSpec?) -> StepResult {
-        let sc: SocketCall
-        switch c.name {
-        case "listen": sc = .listen(backlog: c.arguments.first.flatMap(Int32.init) ?? 1024)
-        case "connect": sc = .connect
-        case "accept": sc = .accept
-        case "send": sc = .send(Int(c.arguments[0])!)
-        case "recv": sc = .recv(Int(c.arguments[0])!)
-        case "shutdown": sc = .shutdown(SocketCall.ShutdownHow(rawValue: c.arguments[0])!)
-        case "close": sc = .close
-        case "abort": sc = .abort
-        default: sc = .setsockopt(c.arguments[0], Int32(c.arguments[1])!)
-        }
+    func call(_ l: CaseLine, _ sc: SocketCall, _ expect: ResultSpec?) -> StepResult {
         do {
             var r = try target.call(sc, on: tuple)
             // The kernel takes injected frames asynchronously: a call that would block is retried until the
             // case's expectation can be met or the timeout passes.
             let retryable = sc == .accept || { if case .recv = sc { true } else { false } }()
             let deadline = PcapLink.now + options.timeout
-            while retryable, r.errno == EAGAIN, expect?.errno != "EAGAIN", PcapLink.now < deadline {
+            while retryable, r.errno == EAGAIN, expect?.errno != .code(EAGAIN), PcapLink.now < deadline {
                 Thread.sleep(forTimeInterval: 0.005)
                 r = try target.call(sc, on: tuple)
             }
             var reasons: [String] = []
             if let e = expect {
                 if e.value != r.value && !(e.value < 0 && r.value < 0) { reasons.append("result: expected \(e.value), observed \(r.value)") }
-                if let en = e.errno, en != "*", Errno.name(r.errno) != en { reasons.append("errno: expected \(en), observed \(r.errno == 0 ? "none" : Errno.name(r.errno))") }
+                if case .code(let en) = e.errno, r.errno != en { reasons.append("errno: expected \(Errno.name(en)), observed \(r.errno == 0 ? "none" : Errno.name(r.errno))") }
                 if e.errno == nil, r.errno != 0 { reasons.append("errno: expected success, observed \(Errno.name(r.errno))") }
             }
             return StepResult(line: l.line, expected: l.text, observed: "= \(r)", verdict: reasons.isEmpty ? .ok : .mismatch(reasons))

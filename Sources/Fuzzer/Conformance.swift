@@ -1,6 +1,8 @@
+import Core
 import Foundation
 import Link
 import Model
+import Oracle
 import Report
 import Spec
 import Targets
@@ -99,7 +101,7 @@ extension Fuzzer {
             _ = try run()
             config = saved
             summary = FuzzSummary()
-            signatures = config.corpus.map { CorpusWriter.existingSignatures($0) } ?? []
+            signatures = config.corpus.map { KnownSignatures(corpus: $0) } ?? KnownSignatures()
         }
         let all = ConformSuite.build(spec)
         let tests = all.enumerated().filter { $0.offset % shard.count == shard.index - 1 }.map(\.element)
@@ -117,7 +119,7 @@ extension Fuzzer {
                 testsOf.append([i])
             }
         }
-        var outcome: [(verdict: ConformVerdict, why: String?, log: StepLog?, signature: String?)] = Array(repeating: (.error, "not run", nil, nil), count: cells.count)
+        var outcome: [(verdict: ConformVerdict, why: String?, log: StepLog?, signature: Signature?)] = Array(repeating: (.error, "not run", nil, nil), count: cells.count)
         var pending: [Int] = []
         for (c, cell) in cells.enumerated() {
             let name = spec.states[cell.state].name
@@ -166,7 +168,7 @@ extension Fuzzer {
         for i in 0..<config.lanes { if let l = newConformLane(i) { lanes.append(l) } }
         var done = 0
         let session = Session(spec: spec, target: target, keepFrames: false)
-        var known: [String: Divergence] = [:]
+        var known: [Signature: Divergence] = [:]
         while !lanes.isEmpty {
             var work: [(Lane, FuzzStep)] = []
             var finished: [Int] = []
@@ -200,7 +202,7 @@ extension Fuzzer {
                 }
             }
             if work.isEmpty { continue }
-            session.reportsWindowShrink = !signatures.contains(Fuzzer.windowShrinkSignature)
+            session.reportsWindowShrink = !signatures.contains(.windowShrink)
             let before = work.map { $0.0.model.state }
             do {
                 try session.round(work, releasing: releases)
@@ -215,7 +217,7 @@ extension Fuzzer {
                 for (lane, _) in work {
                     let c = lane.conformCell!
                     if lane === culprit || attempts[c] + 1 >= Fuzzer.conformAttempts {
-                        outcome[c] = (.error, "the stack failed: \(Session.failureReason(f))", nil, lane.log.last.map(signature))
+                        outcome[c] = (.error, "the stack failed: \(Mismatch.failure(f.kind, detail: f.detail))", nil, lane.log.last.map(signature))
                         done += 1
                         progress?(done, cells.count)
                     } else {
@@ -250,7 +252,7 @@ extension Fuzzer {
                     r.observed = describeOutcome(l.observed, l.observedState)
                 }
                 if let s = o.signature {
-                    r.signature = s
+                    r.signature = s.description
                     r.casePath = known[s]?.casePath
                     r.pcapPath = known[s]?.pcapPath
                 }
@@ -274,7 +276,7 @@ extension Fuzzer {
     }
 
     /// A finished conformance lane's verdict: the step that carried the test's input decides.
-    func verdict(_ lane: Lane) -> (ConformVerdict, String?, StepLog?, String?) {
+    func verdict(_ lane: Lane) -> (ConformVerdict, String?, StepLog?, Signature?) {
         let firstBad = lane.log.firstIndex(where: \.diverged)
         guard let i = lane.cellStep, i < lane.log.count else {
             if let b = firstBad {

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Link
 import Model
@@ -15,17 +16,7 @@ struct CorpusWriter {
 
     static let signaturePrefix = "# signature: "
 
-    /// Signatures of the cases already in a corpus directory: a divergence found again is not written twice.
-    static func existingSignatures(_ dir: String) -> Set<String> {
-        var out: Set<String> = []
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasSuffix(".case") {
-            guard let text = try? String(contentsOfFile: (dir as NSString).appendingPathComponent(name), encoding: .utf8) else { continue }
-            for line in text.split(separator: "\n") where line.hasPrefix(signaturePrefix) { out.insert(String(line.dropFirst(signaturePrefix.count))) }
-        }
-        return out
-    }
-
-    static func slug(_ d: Divergence) -> String { slug(d.stateBefore + "-" + d.input) }
+    static func slug(_ d: Divergence) -> String { slug(d.stateBefore.rawValue + "-" + d.input) }
 
     static func slug(_ text: String) -> String {
         var s = text.lowercased()
@@ -87,7 +78,7 @@ public enum CaseText {
         out += "# Rules: \(d.rules.joined(separator: " › "))\n"
         for c in Set(d.citations).sorted() where !c.isEmpty { out += "#   cite \(c)\n" }
         out += "# Target: " + settingsLine(settings) + "\n"
-        out += CorpusWriter.signaturePrefix + d.signature + "\n"
+        out += CorpusWriter.signaturePrefix + d.signature.description + "\n"
         out += "option tester-isn \(d.testerISN)\n"
         for (i, l) in d.log.enumerated() {
             out += stepLine(l.step)
@@ -101,7 +92,7 @@ public enum CaseText {
             if l.diverged || i == d.log.count - 1 {
                 let obs = l.observed.isEmpty ? ["> none"] : l.observed.map { segmentLine(">", $0, expectation: false) }
                 out += "# observed: " + obs.joined(separator: "; ") + (l.observedState.map { "; state \($0)" } ?? "") + "\n"
-                for r in l.reasons { out += "# ^ \(r)\n" }
+                for m in l.mismatches { out += "# ^ \(m)\n" }
             }
         }
         return out

@@ -1,6 +1,8 @@
+import Core
 import Foundation
 import Link
 import Model
+import Oracle
 import Spec
 import Targets
 import Wire
@@ -9,29 +11,35 @@ import Wire
 /// two stacks (no windows, options or PSH: each stack's own business).
 struct Observation: Hashable, Sendable, CustomStringConvertible {
     var segments: [SegmentKey]
-    var state: String?
+    var state: TCPState?
+    /// The stack failed as a program at this step (its state is then the failure's kind).
+    var failure: TargetFailure.Kind?
     var errno: Int32?
 
     init(_ l: StepLog) {
         segments = SegmentKey.normalize(l.observed)
         state = l.observedState
         errno = l.callResult.map(\.errno)
-        if let r = l.reasons.first, r.hasPrefix("target-") { state = r.split(separator: ":")[0].uppercased() }
+        if case .failure(let kind, _) = l.mismatches.first { failure = kind }
     }
 
+    /// The state as reports write it: the failure's kind in capitals where the stack failed.
+    var stateText: String { failure.map { $0.rawValue.uppercased() } ?? state?.rawValue ?? "?" }
+
     var shape: String {
-        (segments.isEmpty ? "none" : segments.map { Notation.flags($0.ctl) + ($0.length > 0 ? "+data" : "") }.joined(separator: ",")) + " → \(state ?? "?")"
+        (segments.isEmpty ? "none" : segments.map { Notation.flags($0.ctl) + ($0.length > 0 ? "+data" : "") }.joined(separator: ",")) + " → \(stateText)"
             + (errno.map { $0 == 0 ? "" : " (\(Errno.name($0)))" } ?? "")
     }
 
     var description: String {
-        (segments.isEmpty ? "nothing" : segments.map(\.description).joined(separator: ", ")) + " → \(state ?? "?")"
+        (segments.isEmpty ? "nothing" : segments.map(\.description).joined(separator: ", ")) + " → \(stateText)"
             + (errno.map { $0 == 0 ? "" : ", call fails \(Errno.name($0))" } ?? "")
     }
 
     /// Whether two stacks agree on this step. A state only one side can report is not compared.
     func agrees(with o: Observation) -> Bool {
         guard segments == o.segments || SegmentKey.coalesced(segments) == o.segments || segments == SegmentKey.coalesced(o.segments) else { return false }
+        if failure != o.failure { return false }
         if let a = state, let b = o.state, a != b { return false }
         if let a = errno, let b = o.errno, a != b { return false }
         return true
@@ -43,7 +51,7 @@ public struct Difference: Sendable {
     public var signature: String
     public var steps: Int
     public var at: Int
-    public var stateBefore: String
+    public var stateBefore: TCPState
     public var input: String
     public var a: String
     public var b: String
@@ -145,7 +153,7 @@ public final class Differ {
                            a: Observation(la).description, b: Observation(lb).description, testerISN: isn)
         if let dir = out {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let base = (dir as NSString).appendingPathComponent(String(format: "%03d-", summary.differences.count) + CorpusWriter.slug(la.stateBefore + " " + d.input))
+            let base = (dir as NSString).appendingPathComponent(String(format: "%03d-", summary.differences.count) + CorpusWriter.slug(la.stateBefore.rawValue + " " + d.input))
             d.casePath = base + ".case"
             try AtomicFile.write(render(d, Array(logs.0.prefix(at + 1)), Array(logs.1.prefix(at + 1))), to: d.casePath!)
             for (name, f, t) in [(names.0, frames.0, a.target), (names.1, frames.1, b.target)] {
@@ -177,7 +185,7 @@ public final class Differ {
                 let o = lb[i]
                 let segs = o.observed.isEmpty ? ["> none"] : o.observed.map { CaseText.segmentLine(">", $0, expectation: false) }
                 out += "# \(names.1): " + segs.joined(separator: "; ") + (o.observedState.map { "; state \($0)" } ?? "") + "\n"
-                for r in o.reasons where r.hasPrefix("target-") { out += "# ^ \(r)\n" }
+                for m in o.mismatches where m.isFailure { out += "# ^ \(m)\n" }
             }
         }
         return out

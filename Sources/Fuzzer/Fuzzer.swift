@@ -1,15 +1,17 @@
+import Core
 import Foundation
 import Generator
 import Link
 import Model
+import Oracle
 import Spec
 import Wire
 import Targets
 
 /// A divergence found, minimized and written to the corpus.
 public struct Divergence: Sendable {
-    public var signature: String
-    public var stateBefore: String
+    public var signature: Signature
+    public var stateBefore: TCPState
     public var input: String
     public var expected: String
     public var observed: String
@@ -65,7 +67,7 @@ public final class Fuzzer {
     let planner: Planner
     var sampler: InputSampler
     var nextTuple = 0
-    var signatures: Set<String> = []
+    var signatures = KnownSignatures()
     /// When set, the first step sequence that exercised each input class (by the planner's key): conformance runs
     /// replay them to reach classes their own search does not set up.
     var witnesses: [Int: [FuzzStep]]?
@@ -82,7 +84,7 @@ public final class Fuzzer {
         planner = Planner(spec: spec, seed: configuration.seed, offered: target.capabilities.calls)
         sampler = InputSampler(seed: configuration.seed)
         summary.cellsTotal = planner.universe.count
-        if let dir = configuration.corpus { signatures = CorpusWriter.existingSignatures(dir) }
+        if let dir = configuration.corpus { signatures = KnownSignatures(corpus: dir) }
     }
 
     /// A tuple no earlier connection of this run used: target ports 10000-29999 (below the ephemeral range),
@@ -174,7 +176,7 @@ public final class Fuzzer {
             if done() { lanes.removeAll { l in !work.contains { $0.0 === l } } }
             if work.isEmpty { break }
             let before = work.map { $0.0.model.state }
-            session.reportsWindowShrink = !signatures.contains(Fuzzer.windowShrinkSignature)
+            session.reportsWindowShrink = !signatures.contains(.windowShrink)
             do {
                 try session.round(work, releasing: releases)
                 releases.removeAll()
@@ -256,7 +258,7 @@ public final class Fuzzer {
             return lane
         }
         // No connection makes it fail alone: keep the first as found, and say so in the case.
-        first.log[first.log.count - 1].reasons.append("not reproduced alone: the failure needed the other \(failed.count - 1) connections of its round")
+        first.log[first.log.count - 1].mismatches.append(.notReproducedAlone(others: failed.count - 1))
         try record(first, minimize: false)
         return nil
     }
@@ -274,7 +276,7 @@ public final class Fuzzer {
         var log = Array(lane.log.prefix(bad + 1))
         var frames: [Frame] = []
         if config.minimize && minimize {
-            let isn = lane.testerISN, shrink = sig == Fuzzer.windowShrinkSignature
+            let isn = lane.testerISN, shrink = sig == .windowShrink
             let m = Minimizer<([StepLog], [Frame])>(reproduces: { candidate in
                 guard let r = try self.replay(candidate, isn: isn, windowShrink: shrink), let last = r.log.last, last.diverged,
                       self.signature(last) == sig else { return nil }
@@ -286,7 +288,7 @@ public final class Fuzzer {
             let r = try m.minimize(steps)
             steps = r.steps
             (log, frames) = r.evidence
-        } else if let r = try replay(steps, isn: lane.testerISN, windowShrink: sig == Fuzzer.windowShrinkSignature) {
+        } else if let r = try replay(steps, isn: lane.testerISN, windowShrink: sig == .windowShrink) {
             steps = r.steps
             log = r.log
             frames = r.frames
@@ -303,32 +305,13 @@ public final class Fuzzer {
         summary.divergences.append(d)
     }
 
-    /// What identifies a divergence: the state, the rules that decided the input (the spec's own partition of
-    /// input classes), and how expected and observed differ. One faulty rule is one divergence, whichever
-    /// flags or numbers of its inputs first showed it.
-    static let windowShrinkSignature = "any state | window | the target moved the right edge of its receive window left (RFC 9293 §3.8.6.2.2 SHLD-14)"
-
-    func signature(_ l: StepLog) -> String {
-        // The stack failed as a program: one finding per kind and what tcpspec was waiting for (numbers out).
-        if let r = l.reasons.first, r.hasPrefix("target-") {
-            let digitsOut = r.split(separator: "\n")[0].replacing(/[0-9]+/, with: "N")
-            // Not the step: in a failed round every connection's step carries the failure; the detail names
-            // the request the stack failed on.
-            return "any state | \(digitsOut.prefix(240))"
-        }
+    /// What identifies a divergence (`Signature`): the state, the rules that decided the input, and how
+    /// expected and observed differ. One faulty rule is one divergence, whichever flags or numbers of its inputs
+    /// first showed it.
+    func signature(_ l: StepLog) -> Signature {
         let rules = l.rules.isEmpty ? describeInput(l) : l.rules.map { spec.rules[$0].id }.joined(separator: " › ")
-        func shape(_ segs: [Segment]) -> String {
-            let k = SegmentKey.normalize(segs)
-            return k.isEmpty ? "none" : k.map { Notation.flags($0.ctl) + ($0.length > 0 ? "+data" : "") }.joined(separator: ",")
-        }
-        var how = ""
-        let e = SegmentKey.normalize(l.expected), o = SegmentKey.normalize(l.observed)
-        if e.count == o.count, zip(e, o).allSatisfy({ $0.ctl == $1.ctl }) {
-            let fields = zip(e, o).flatMap { a, b in [a.seq != b.seq ? "seq" : nil, a.ack != b.ack ? "ack" : nil, a.length != b.length ? "length" : nil].compactMap { $0 } }
-            if !fields.isEmpty { how = " (\(Set(fields).sorted().joined(separator: ",")) differ)" }
-        }
-        if !l.reasons.isEmpty, l.reasons.allSatisfy({ $0.hasPrefix("window:") }) { return Fuzzer.windowShrinkSignature }
-        return "\(l.stateBefore) | \(rules) | expected \(shape(l.expected)) → \(l.expectedState) | observed \(shape(l.observed))\(how) → \(l.observedState ?? "?")"
+        return Signature(state: l.stateBefore, decidedBy: rules, expected: l.expected, expectedState: l.expectedState, observed: l.observed,
+                         observedState: l.observedState, mismatches: l.mismatches)
     }
 
     func describeInput(_ l: StepLog) -> String {
@@ -339,9 +322,9 @@ public final class Fuzzer {
         }
     }
 
-    func describeOutcome(_ segs: [Segment], _ state: String?) -> String {
+    func describeOutcome(_ segs: [Segment], _ state: TCPState?) -> String {
         let k = SegmentKey.normalize(segs)
-        return (k.isEmpty ? "nothing" : k.map(\.description).joined(separator: ", ")) + " → \(state ?? "?")"
+        return (k.isEmpty ? "nothing" : k.map(\.description).joined(separator: ", ")) + " → \(state?.rawValue ?? "?")"
     }
 
     /// Runs a case alone on a fresh connection: the steps that could run, their log up to the first

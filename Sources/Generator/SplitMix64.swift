@@ -1,3 +1,4 @@
+import Core
 /// A small, fast, seedable generator: the same seed gives the same sequence on every platform and run
 /// (the system generator is neither seedable nor stable).
 public struct SplitMix64: RandomNumberGenerator, Sendable {

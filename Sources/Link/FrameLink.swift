@@ -1,3 +1,4 @@
+import Core
 import Wire
 
 /// Where a tester injects frames and captures the target's: libpcap on a veth, or a virtual link to an

@@ -1,3 +1,4 @@
+import Core
 import CPcap
 
 /// libpcap, loaded at run time (Sources/CPcap): tcpspec starts without it, and only what captures or injects

@@ -1,3 +1,4 @@
+import Core
 import CNetShim
 import Foundation
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import Core
 import Spec
 
 /// The TCB variables as one value: RFC 9293 §3.3.1 plus the model's queues (see `Register`).

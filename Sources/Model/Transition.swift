@@ -1,3 +1,4 @@
+import Core
 import Spec
 
 /// A segment the model sends, with the rule that produced it and which fields are still symbolic.

@@ -1,3 +1,4 @@
+import Core
 import Spec
 
 /// `tcpspec spec explain STATE INPUT`: the rule chain for an input, step by step, with citations.

@@ -1,3 +1,4 @@
+import Core
 import Spec
 
 /// Groups the input classes of a (state, event) by the chain that decides them, and describes each group as a

@@ -1,3 +1,4 @@
+import Core
 import Spec
 
 /// `tcpspec spec table`: the compiled state × input-class matrix in Markdown, each input class naming its rules.

@@ -1,3 +1,4 @@
+import Core
 import Spec
 
 /// `tcpspec spec graph`: the state diagram the compiled rules imply, as Graphviz DOT. Edges carry what causes

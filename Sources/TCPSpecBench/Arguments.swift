@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// tcpspec-bench's command line, read once: the benchmark's name and each flag's value. Anything else is

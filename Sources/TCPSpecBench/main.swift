@@ -1,3 +1,4 @@
+import Core
 import Checker
 import Foundation
 import Generator

@@ -1,3 +1,4 @@
+import Core
 import ArgumentParser
 
 /// `tcpspec`: a TCP-state specification checker and fuzzer.

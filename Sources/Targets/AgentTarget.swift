@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Link
 import Synchronization
@@ -364,10 +365,10 @@ public final class AgentTarget: Target, @unchecked Sendable {
         return Self.result(try request([Self.body(c, tuple)])[0])
     }
 
-    public func state(of tuple: Tuple) throws -> String? { try states(of: [tuple])[tuple] ?? nil }
+    public func state(of tuple: Tuple) throws -> TCPState? { try states(of: [tuple])[tuple] ?? nil }
 
-    public func states(of tuples: [Tuple]) throws -> [Tuple: String?] {
-        var out: [Tuple: String?] = [:]
+    public func states(of tuples: [Tuple]) throws -> [Tuple: TCPState?] {
+        var out: [Tuple: TCPState?] = [:]
         guard !tuples.isEmpty else { return out }
         guard capabilities.reportsState else {
             for t in tuples { out[t] = .some(nil) }
@@ -380,10 +381,10 @@ public final class AgentTarget: Target, @unchecked Sendable {
         }
         for (t, n) in zip(tuples, names) {
             if let s = n as? String {
-                guard TCPStateName.all.contains(s) else {
-                    throw TargetFailure(kind: .protocolError, detail: "the agent reported state '\(s)', not an RFC 9293 name (\(TCPStateName.all.joined(separator: " ")))", log: logTail())
+                guard let state = TCPState(name: s) else {
+                    throw TargetFailure(kind: .protocolError, detail: "the agent reported state '\(s)', not an RFC 9293 name (\(TCPState.allCases.map(\.rawValue).joined(separator: " ")))", log: logTail())
                 }
-                out[t] = s
+                out[t] = state
             } else {
                 out[t] = .some(nil)
             }

@@ -1,3 +1,4 @@
+import Core
 import CNetShim
 import Foundation
 import Link
@@ -261,22 +262,22 @@ public final class LinuxTarget: Target, @unchecked Sendable {
         }
     }
 
-    public func state(of tuple: Tuple) throws -> String? {
+    public func state(of tuple: Tuple) throws -> TCPState? {
         try states(of: [tuple])[tuple] ?? nil
     }
 
     /// The connections' states from sock_diag: for each 4-tuple the socket the kernel would deliver its segments
     /// to: the connection (or its time-wait or request socket); with none, the port's listener (LISTEN); else
     /// CLOSED. One exact lookup each, so the cost does not grow with the sockets earlier cases left behind.
-    public func states(of tuples: [Tuple]) throws -> [Tuple: String?] {
+    public func states(of tuples: [Tuple]) throws -> [Tuple: TCPState?] {
         let (fam, diag, tip, xip) = (family, diagFD, targetIP.bytes, testerIP.bytes)
         return try topology.target.run {
-            var out: [Tuple: String?] = [:]
+            var out: [Tuple: TCPState?] = [:]
             for t in tuples {
                 if let s = try Sys.tcpLookup(diag, family: fam, src: tip, sport: t.targetPort, dst: xip, dport: t.testerPort) {
-                    out[t] = TCPStateName.fromLinux(s.state)
+                    out[t] = .some(TCPState.fromLinux(s.state))
                 } else {
-                    out[t] = "CLOSED"
+                    out[t] = .closed
                 }
             }
             return out

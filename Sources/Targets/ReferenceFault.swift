@@ -1,3 +1,4 @@
+import Core
 /// A seeded fault: one rule of the reference stack broken on purpose, written as a spec overlay over the profile
 /// the stack follows (rfc9293 rule names). The fuzzer must find and minimize each.
 public struct ReferenceFault: Hashable, Sendable {

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Link
 import Model
@@ -121,28 +122,24 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         let tr = m.call(call)
         send(tr.outputs, t)
         store(m, t)
-        let reply = tr.reply.map { spec.strings[$0] } ?? "ok"
-        switch (c, reply) {
-        case (.connect, "ok"): return CallResult(value: -1, errno: EINPROGRESS)
-        case (.send(let n), "ok"): return CallResult(value: n)
-        case (.recv, "ok"): return CallResult(value: Int(tr.delivered))
-        case (.recv, "queued"): return CallResult(value: -1, errno: EAGAIN)
-        case (_, "ok"), (_, "queued"): return CallResult(value: 0)
-        case (_, let r) where r.contains("does not exist"): return CallResult(value: -1, errno: ENOTCONN)
-        case (_, let r) where r.contains("closing"): return CallResult(value: -1, errno: EPIPE)
-        case (_, let r) where r.contains("already exists"): return CallResult(value: -1, errno: EISCONN)
-        default: return CallResult(value: -1, errno: EINVAL)
+        switch (c, tr.reply.map(spec.reply) ?? .ok) {
+        case (.connect, .ok): return CallResult(value: -1, errno: EINPROGRESS)
+        case (.send(let n), .ok): return CallResult(value: n)
+        case (.recv, .ok): return CallResult(value: Int(tr.delivered))
+        case (.recv, .queued): return CallResult(value: -1, errno: EAGAIN)
+        case (_, .ok), (_, .queued), (_, .state): return CallResult(value: 0)
+        case (_, .error(let e)): return CallResult(value: -1, errno: e.errno)
         }
     }
 
-    public func state(of t: Tuple) throws -> String? {
+    public func state(of t: Tuple) throws -> TCPState? {
         lock.lock()
         defer { lock.unlock() }
-        return spec.states[model(t).state].name
+        return spec.states[model(t).state].state
     }
 
-    public func states(of tuples: [Tuple]) throws -> [Tuple: String?] {
-        var out: [Tuple: String?] = [:]
+    public func states(of tuples: [Tuple]) throws -> [Tuple: TCPState?] {
+        var out: [Tuple: TCPState?] = [:]
         for t in tuples { out[t] = try state(of: t) }
         return out
     }

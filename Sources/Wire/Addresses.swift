@@ -1,3 +1,4 @@
+import Core
 /// A MAC address.
 public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
     public var bytes: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)

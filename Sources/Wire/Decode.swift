@@ -1,4 +1,4 @@
-import Spec
+import Core
 
 /// Why bytes are not a TCP packet. Decoding returns one of these, never traps.
 public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {

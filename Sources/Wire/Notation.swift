@@ -1,4 +1,4 @@
-import Spec
+import Core
 
 /// tcpdump/packetdrill notation: `S 0:0(0) win 65535 <mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7>`,
 /// `. 1:1(0) ack 1 win 502`, `P. 1:11(10) ack 1`, `R. 0:0(0) ack 1`, with sequence numbers relative to the

@@ -1,5 +1,4 @@
-import Model
-import Spec
+import Core
 
 /// A TCP header with everything a test may want to set, right or wrong.
 public struct TCPHeader: Hashable, Sendable {

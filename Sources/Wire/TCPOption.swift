@@ -1,3 +1,4 @@
+import Core
 /// A TCP option (RFC 9293 §3.2, RFC 7323, RFC 2018), including malformed ones written on purpose.
 public enum TCPOption: Hashable, Sendable {
     case endOfList

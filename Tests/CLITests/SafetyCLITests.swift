@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Link
 import Testing
@@ -77,7 +78,7 @@ struct SafetyCLITests {
 
     /// A run that was refused: the message, the exit status, and nothing left behind.
     static func expectRefused(_ w: Watched, status: Int32, saying: [String], noFiles: [String], marker: String? = nil,
-                              sourceLocation: SourceLocation = #_sourceLocation) {
+                              sourceLocation: Testing.SourceLocation = #_sourceLocation) {
         #expect(w.result.status == status, "exit \(w.result.status): \(w.result.stderr)", sourceLocation: sourceLocation)
         for s in saying { #expect(w.result.stderr.contains(s), "missing '\(s)' in: \(w.result.stderr)", sourceLocation: sourceLocation) }
         for f in noFiles { #expect(!FileManager.default.fileExists(atPath: f), "a refused run left \(f)", sourceLocation: sourceLocation) }

@@ -1,5 +1,7 @@
+import Core
 import Foundation
 @testable import Fuzzer
+import Oracle
 import Spec
 import Targets
 import Testing
@@ -80,12 +82,12 @@ struct OracleWindowTests {
     @Test("an advertisement that is the offered window over 2^k reveals an unnegotiated window scale k")
     func impliedShift() {
         // Linux after a simultaneous open: SYN,ACK offers 64240, later ACKs say 63 (64240 >> 10, rounded up).
-        #expect(Session.impliedShift(offered: 64240, advertised: 63) == 10)
-        #expect(Session.impliedShift(offered: 64240, advertised: 62) == 10)
-        #expect(Session.impliedShift(offered: 65535, advertised: 8191) == 3)
+        #expect(StepOracle.impliedShift(offered: 64240, advertised: 63) == 10)
+        #expect(StepOracle.impliedShift(offered: 64240, advertised: 62) == 10)
+        #expect(StepOracle.impliedShift(offered: 65535, advertised: 8191) == 3)
         // A window that merely shrank, or grew, is not a scale.
-        #expect(Session.impliedShift(offered: 64240, advertised: 1000) == nil)
-        #expect(Session.impliedShift(offered: 1000, advertised: 64240) == nil)
-        #expect(Session.impliedShift(offered: 64240, advertised: 0) == nil)
+        #expect(StepOracle.impliedShift(offered: 64240, advertised: 1000) == nil)
+        #expect(StepOracle.impliedShift(offered: 1000, advertised: 64240) == nil)
+        #expect(StepOracle.impliedShift(offered: 64240, advertised: 0) == nil)
     }
 }

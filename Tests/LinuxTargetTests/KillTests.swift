@@ -1,3 +1,4 @@
+import Core
 import Cases
 import Foundation
 import Link

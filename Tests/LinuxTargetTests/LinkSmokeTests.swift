@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Link
 import Spec
@@ -19,7 +20,7 @@ struct LinkSmokeTests {
         defer { t.close() }
         let tuple = Tuple(targetPort: 8080, testerPort: 40000)
         #expect(try t.call(.listen(backlog: 128), on: tuple) == CallResult(value: 0))
-        #expect(try t.state(of: tuple) == "LISTEN")
+        #expect(try t.state(of: tuple) == .listen)
         var frames: [Frame] = []
         let syn = Self.frame(t, TCPHeader(sourcePort: tuple.testerPort, destinationPort: tuple.targetPort, seq: 1000, flags: .syn, window: 65535, options: [.maxSegmentSize(1460)]))
         try t.inject([syn])
@@ -31,12 +32,12 @@ struct LinkSmokeTests {
         #expect(synack.tcp.ack == 1001)
         #expect(synack.tcp.checksumValid == true)
         #expect(synack.ip.source == t.targetIP)
-        #expect(try t.state(of: tuple) == "SYN-RECEIVED")
+        #expect(try t.state(of: tuple) == .synReceived)
         let ack = Self.frame(t, TCPHeader(sourcePort: tuple.testerPort, destinationPort: tuple.targetPort, seq: 1001, ack: synack.tcp.seq &+ 1, flags: .ack, window: 65535))
         try t.inject([ack])
         frames.append(Frame(time: PcapLink.now, bytes: ack, direction: .injected))
         #expect(try t.barrier().isEmpty)
-        #expect(try t.state(of: tuple) == "ESTABLISHED")
+        #expect(try t.state(of: tuple) == .established)
         #expect(try t.call(.accept, on: tuple).errno == 0)
         #expect(try t.call(.recv(10), on: tuple).errno == EAGAIN)
 
@@ -101,10 +102,10 @@ struct StatesBatchTests {
         for _ in 0..<3 {
             let s = try t.states(of: tuples)
             #expect(s.count == 50)
-            #expect(s.values.allSatisfy { $0 == "CLOSED" })
+            #expect(s.values.allSatisfy { $0 == .closed })
         }
         _ = try t.call(.listen(backlog: 8), on: tuples[0])
-        #expect(try t.states(of: tuples)[tuples[0]] == "LISTEN")
+        #expect(try t.states(of: tuples)[tuples[0]] == .some(.listen))
         #expect(try t.barrier().isEmpty)
     }
 }

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Spec
 import Testing
@@ -6,25 +7,25 @@ import Testing
 let miniSpec = """
 profile mini "a small spec for compiler tests"
 state CLOSED initial
-state OPEN
-steps in CLOSED, OPEN: first, second
+state LISTEN
+steps in CLOSED, LISTEN: first, second
   cite RFC 9293 §3.10.7
-on SEGMENT in CLOSED, OPEN step first
+on SEGMENT in CLOSED, LISTEN step first
   cite RFC 9293 §3.10.7.1
   rule first.rst when RST
     drop
   rule first.other when not RST
     continue
-on SEGMENT in CLOSED, OPEN step second
+on SEGMENT in CLOSED, LISTEN step second
   cite RFC 9293 §3.10.7.1
   rule second.any otherwise
     drop
 on OPEN-PASSIVE in CLOSED
   cite RFC 9293 §3.10.1
   rule open otherwise
-    enter OPEN
+    enter LISTEN
     reply "ok"
-on OPEN-PASSIVE in OPEN
+on OPEN-PASSIVE in LISTEN
   cite RFC 9293 §3.10.1
   rule open.again otherwise
     reply "error: connection already exists"
@@ -82,7 +83,7 @@ struct CompilerErrorTests {
     @Test("encoding: bytes that are not UTF-8")
     func encoding() {
         var bytes = Array(miniSpec.utf8)
-        let at = Array("state OPEN".utf8)
+        let at = Array("state LISTEN".utf8)
         let idx = (0...(bytes.count - at.count)).first { Array(bytes[$0..<$0 + at.count]) == at }!
         bytes.insert(0xFF, at: idx + 6)  // inside the state name
         let (ast, diags) = SpecLoader.parse(path: "mini.tcpspec", bytes: bytes)
@@ -101,14 +102,26 @@ struct CompilerErrorTests {
 
     @Test("unknownName: a state that does not exist")
     func unknownName() {
-        let text = miniSpec.replacingOccurrences(of: "enter OPEN", with: "enter OPENED")
-        expectOne(compileText(text), .unknownName, at: position(of: "OPENED", in: text), containing: "unknown state 'OPENED'")
+        let text = miniSpec.replacingOccurrences(of: "enter LISTEN", with: "enter LISTENED")
+        expectOne(compileText(text), .unknownName, at: position(of: "LISTENED", in: text), containing: "unknown state 'LISTENED'")
+    }
+
+    @Test("unknownName: a declared state RFC 9293 does not have (states are typed across the pipeline)")
+    func unknownDeclaredState() {
+        let text = miniSpec.replacingOccurrences(of: "state LISTEN\n", with: "state LISTEN\nstate LIMBO\n")
+        expectOne(compileText(text), .unknownName, at: position(of: "LIMBO", in: text), containing: "unknown state 'LIMBO': a spec's states are RFC 9293's (CLOSED, LISTEN, SYN-SENT")
+    }
+
+    @Test("unknownName: a reply that is neither ok, queued, state nor an RFC 9293 error")
+    func unknownReply() {
+        let text = miniSpec.replacingOccurrences(of: "reply \"error: connection already exists\"", with: "reply \"error: it broke\"")
+        expectOne(compileText(text), .unknownName, at: position(of: "reply \"error: it broke", in: text), containing: "unknown reply 'error: it broke'")
     }
 
     @Test("duplicate: a state declared twice")
     func duplicate() {
-        let text = miniSpec.replacingOccurrences(of: "state OPEN\n", with: "state OPEN\nstate OPEN\n")
-        expectOne(compileText(text), .duplicate, at: position(of: "OPEN", in: text, occurrence: 2), containing: "declared twice")
+        let text = miniSpec.replacingOccurrences(of: "state LISTEN\n", with: "state LISTEN\nstate LISTEN\n")
+        expectOne(compileText(text), .duplicate, at: position(of: "LISTEN", in: text, occurrence: 2), containing: "declared twice")
     }
 
     @Test("type: a guard that reads a variable")
@@ -134,7 +147,7 @@ struct CompilerErrorTests {
         let overlay = "profile extra extends nosuch \"x\"\n"
         let r = compileTexts([("mini.tcpspec", miniSpec), ("extra.tcpspec", overlay)], profile: "extra")
         let d = r.diagnostics.first { $0.kind == .overlayTarget }
-        #expect(d?.location == Spec.SourceLocation(file: "extra.tcpspec", line: 1, column: 23))
+        #expect(d?.location == Core.SourceLocation(file: "extra.tcpspec", line: 1, column: 23))
         #expect(d?.message.contains("extends 'nosuch'") == true)
         let missing = compileTexts([("mini.tcpspec", miniSpec)], profile: "absent")
         #expect(missing.diagnostics.contains { $0.kind == .profile && $0.message.contains("no profile named 'absent'; known profiles: mini") })
@@ -151,7 +164,7 @@ struct CompilerErrorTests {
         """
         let r = compileTexts([("mini.tcpspec", miniSpec), ("extra.tcpspec", overlay)], profile: "extra")
         let d = r.diagnostics.first { $0.kind == .overlayTarget }
-        #expect(d?.location == Spec.SourceLocation(file: "extra.tcpspec", line: 4, column: 36), "\(r.diagnostics.map(\.rendered))")
+        #expect(d?.location == Core.SourceLocation(file: "extra.tcpspec", line: 4, column: 36), "\(r.diagnostics.map(\.rendered))")
         #expect(d?.message.contains("replaces 'no.such.rule'") == true)
     }
 
@@ -159,14 +172,14 @@ struct CompilerErrorTests {
     func overlayShadow() {
         let overlay = """
         profile extra extends mini "x"
-        on SEGMENT in CLOSED, OPEN step first
+        on SEGMENT in CLOSED, LISTEN step first
           cite RFC 5961 §3.2
           rule extra.rst when RST
             drop
         """
         let r = compileTexts([("mini.tcpspec", miniSpec), ("extra.tcpspec", overlay)], profile: "extra")
         let d = r.diagnostics.first { $0.kind == .overlayShadow }
-        #expect(d?.location == Spec.SourceLocation(file: "extra.tcpspec", line: 4, column: 8), "\(r.diagnostics.map(\.rendered))")
+        #expect(d?.location == Core.SourceLocation(file: "extra.tcpspec", line: 4, column: 8), "\(r.diagnostics.map(\.rendered))")
         #expect(d?.message.contains("write 'replaces first.rst'") == true)
         // With `replaces` the same overlay compiles.
         let fixed = overlay.replacingOccurrences(of: "when RST", with: "when RST replaces first.rst")
@@ -184,23 +197,23 @@ struct CompilerErrorTests {
         """
         let partial = compileTexts([("mini.tcpspec", miniSpec), ("extra.tcpspec", overlay)], profile: "extra")
         #expect(partial.diagnostics.isEmpty, "\(partial.diagnostics.map(\.rendered))")
-        // Without `in`, first.rst is gone from OPEN too and nothing decides a RST there.
+        // Without `in`, first.rst is gone from LISTEN too and nothing decides a RST there.
         let whole = overlay.replacingOccurrences(of: " in CLOSED\n", with: "\n")
         let r = compileTexts([("mini.tcpspec", miniSpec), ("extra.tcpspec", whole)], profile: "extra")
         #expect(r.spec == nil)
-        #expect(r.diagnostics.contains { $0.kind == .incomplete && $0.message.contains("OPEN") }, "\(r.diagnostics.map(\.rendered))")
+        #expect(r.diagnostics.contains { $0.kind == .incomplete && $0.message.contains("LISTEN") }, "\(r.diagnostics.map(\.rendered))")
         // A state the replaced rule does not apply in is an error at the rule's name.
         let wrong = """
         profile extra extends mini "x"
-        on OPEN-PASSIVE in OPEN
+        on OPEN-PASSIVE in LISTEN
           cite RFC 9293 §3.10.1
-          rule extra.open otherwise replaces open in OPEN
+          rule extra.open otherwise replaces open in LISTEN
             reply "ok"
         """
         let w = compileTexts([("mini.tcpspec", miniSpec), ("extra.tcpspec", wrong)], profile: "extra")
         let d = w.diagnostics.first { $0.kind == .overlayTarget }
-        #expect(d?.location == Spec.SourceLocation(file: "extra.tcpspec", line: 4, column: 38), "\(w.diagnostics.map(\.rendered))")
-        #expect(d?.message.contains("rule 'open' does not apply in OPEN; it applies in CLOSED") == true, "\(String(describing: d?.message))")
+        #expect(d?.location == Core.SourceLocation(file: "extra.tcpspec", line: 4, column: 38), "\(w.diagnostics.map(\.rendered))")
+        #expect(d?.message.contains("rule 'open' does not apply in LISTEN; it applies in CLOSED") == true, "\(String(describing: d?.message))")
     }
 
     @Test("nondeterministic: two rules decide one input")
@@ -212,16 +225,16 @@ struct CompilerErrorTests {
     @Test("incomplete: an input no rule decides")
     func incomplete() {
         let text = miniSpec.replacingOccurrences(of: "  rule first.other when not RST\n    continue\n", with: "")
-        expectOne(compileText(text), .incomplete, at: position(of: "on SEGMENT in CLOSED, OPEN step first", in: text), containing: "no rule decides SEGMENT in CLOSED at step 'first'")
+        expectOne(compileText(text), .incomplete, at: position(of: "on SEGMENT in CLOSED, LISTEN step first", in: text), containing: "no rule decides SEGMENT in CLOSED at step 'first'")
     }
 
     @Test("unreachableState: a state nothing enters")
     func unreachable() {
-        let text = miniSpec.replacingOccurrences(of: "state OPEN\n", with: "state OPEN\nstate LIMBO\n")
-            .replacingOccurrences(of: "steps in CLOSED, OPEN:", with: "steps in CLOSED, OPEN, LIMBO:")
-            .replacingOccurrences(of: "in CLOSED, OPEN step", with: "in CLOSED, OPEN, LIMBO step")
-            .replacingOccurrences(of: "on OPEN-PASSIVE in OPEN", with: "on OPEN-PASSIVE in OPEN, LIMBO")
-        expectOne(compileText(text), .unreachableState, at: position(of: "LIMBO", in: text), containing: "state LIMBO is unreachable from CLOSED")
+        let text = miniSpec.replacingOccurrences(of: "state LISTEN\n", with: "state LISTEN\nstate CLOSING\n")
+            .replacingOccurrences(of: "steps in CLOSED, LISTEN:", with: "steps in CLOSED, LISTEN, CLOSING:")
+            .replacingOccurrences(of: "in CLOSED, LISTEN step", with: "in CLOSED, LISTEN, CLOSING step")
+            .replacingOccurrences(of: "on OPEN-PASSIVE in LISTEN", with: "on OPEN-PASSIVE in LISTEN, CLOSING")
+        expectOne(compileText(text), .unreachableState, at: position(of: "CLOSING", in: text), containing: "state CLOSING is unreachable from CLOSED")
     }
 
     @Test("deadRule: a guard no input satisfies")
@@ -253,7 +266,7 @@ struct CompilerErrorTests {
     @Test("every error of a file is reported in one run")
     func allErrorsAtOnce() {
         let text = miniSpec
-            .replacingOccurrences(of: "enter OPEN", with: "enter OPENED")
+            .replacingOccurrences(of: "enter LISTEN", with: "enter LISTENED")
             .replacingOccurrences(of: "rule first.rst when RST", with: "rule first.rst when RST and SEG.ACK > 1")
             .replacingOccurrences(of: "  cite RFC 9293 §3.10.1\n  rule open.again", with: "  rule open.again")
         let kinds = Set(compileText(text).diagnostics.map(\.kind))

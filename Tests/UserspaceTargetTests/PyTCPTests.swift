@@ -1,3 +1,4 @@
+import Core
 import Cases
 import Checker
 import Foundation
@@ -71,9 +72,9 @@ struct PyTCPTests {
         #expect(t.settings.contains { $0.0 == "stack" && $0.1.hasPrefix("pytcp ") })
         #expect(t.link.linkType == .ethernet)
         let tuple = Tuple(targetPort: 10001, testerPort: 30001)
-        #expect(try t.state(of: tuple) == "CLOSED")
+        #expect(try t.state(of: tuple) == .closed)
         #expect(try t.call(.listen(backlog: 4), on: tuple) == CallResult(value: 0))
-        #expect(try t.state(of: tuple) == "LISTEN")
+        #expect(try t.state(of: tuple) == .listen)
         // A barrier with nothing before it returns nothing: the probe's RST is the stack's only answer.
         #expect(try t.barrier().isEmpty)
         // A call the agent cannot make (no socket) is the stack's errno, not a failure.
@@ -217,11 +218,11 @@ struct PyTCPTests {
         #expect(s.restarts >= 1)
         #expect(!Self.alive(firstPID), "the failed agent was not ended")
         let kind = mode == "crash" ? "target-crash" : "target-hang"
-        let findings = s.divergences.filter { $0.signature.contains(kind) }
-        #expect(findings.count == 1, "\(s.divergences.map(\.signature))")
+        let findings = s.divergences.filter { $0.signature.description.contains(kind) }
+        #expect(findings.count == 1, "\(s.divergences.map(\.signature.description))")
         let d = try #require(findings.first)
-        #expect(d.signature.hasPrefix("any state | \(kind)"))
-        #expect(d.signature.contains("\"op\":\"recv\""))
+        #expect(d.signature.description.hasPrefix("any state | \(kind)"))
+        #expect(d.signature.description.contains("\"op\":\"recv\""))
         // Minimized: a connection and the recv that makes the stack fail.
         #expect(d.steps <= 3, "\(d.steps) steps")
         let text = try String(contentsOfFile: try #require(d.casePath), encoding: .utf8)

@@ -1,3 +1,4 @@
+import Core
 import Generator
 import Spec
 import Testing

@@ -1,3 +1,4 @@
+import Core
 import Spec
 import Wire
 

@@ -1,3 +1,4 @@
+import Core
 /// The compiled form of one profile: decision tables per (state, event) over input classes, and the flat action
 /// programs the model runs. Immutable and shared by every model instance.
 
@@ -56,7 +57,9 @@ public enum Dimension: Sendable, Hashable {
 }
 
 public struct StateInfo: Sendable {
-    public var name: String
+    public var state: TCPState
+    /// The RFC spelling (`FIN-WAIT-1`), as the spec writes it.
+    public var name: String { state.rawValue }
     public var synchronized: Bool
     /// Entering the state clears the connection variables (CLOSED: "delete the TCB"; LISTEN: no connection yet).
     public var clears: Bool
@@ -220,6 +223,13 @@ public final class CompiledSpec: Sendable {
 
     public func table(state: Int, event: EventKind) -> EventTable {
         tables[state * EventKind.count + Int(event.rawValue)]
+    }
+
+    /// What a `reply "..."` says, typed (the compiler checked every reply string reads as one).
+    public func reply(_ string: Int) -> CallReply { CallReply(spec: strings[string]) ?? .ok }
+
+    public func stateIndex(of state: TCPState) -> Int? {
+        states.firstIndex { $0.state == state }
     }
 
     public func stateIndex(named name: String) -> Int? {

@@ -1,3 +1,4 @@
+import Core
 /// The compiled spec laid out flat for the model's inner loop: programs, classifier cases, decision trees and
 /// chains in unmanaged buffers, so a transition touches no reference counts. Immutable after construction.
 package final class RuntimeImage: @unchecked Sendable {

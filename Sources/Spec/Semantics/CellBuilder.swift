@@ -1,3 +1,4 @@
+import Core
 /// Enumerates every input class of every (state, event), walks the check steps to find the rules that decide it,
 /// and runs the checks that need the whole table: completeness, determinism, overlay shadowing, dead and
 /// shadowed rules, reachability.

@@ -1,3 +1,4 @@
+import Core
 /// Type-checks expressions and lowers them to postfix programs.
 struct ExprCompiler {
     enum Ty { case number, boolean }

@@ -1,3 +1,4 @@
+import Core
 /// Merges a profile with the profiles it extends, resolves names, runs the static checks and builds the decision
 /// tables. Reports every error it finds; returns a spec only when there are none.
 public struct SpecCompiler {
@@ -166,6 +167,11 @@ public struct SpecCompiler {
     private mutating func declareStates(_ f: SpecFileAST) {
         var initial: [Located<String>] = []
         for s in f.states {
+            // A spec's states are the RFC's: targets report them and reports compare them by type.
+            guard let rfcState = TCPState(name: s.name.value) else {
+                err(.unknownName, "unknown state '\(s.name.value)': a spec's states are RFC 9293's (\(TCPState.allCases.map(\.rawValue).joined(separator: ", ")))", s.name.loc)
+                continue
+            }
             if let k = stateIndex[s.name.value] {
                 err(.duplicate, "state '\(s.name.value)' is declared twice (first at \(states[k].loc))", s.name.loc)
                 continue
@@ -183,7 +189,7 @@ public struct SpecCompiler {
                 }
             }
             stateIndex[s.name.value] = states.count
-            states.append(StateInfo(name: s.name.value, synchronized: sync, clears: clears, loc: s.name.loc))
+            states.append(StateInfo(state: rfcState, synchronized: sync, clears: clears, loc: s.name.loc))
         }
         if initial.count == 1 {
             initialState = stateIndex[initial[0].value] ?? 0
@@ -429,6 +435,10 @@ public struct SpecCompiler {
                 if let c = compileCondition(cond, &ec) { instrs.append(.signal(intern(string: s), condition: c.index)) }
             case .reply(let s):
                 if let bad = events.first(where: { !$0.isUserCall }) { err(.control, "'reply' answers a user call; use 'signal' for \(bad.spelling)", a.loc) }
+                if CallReply(spec: s) == nil {
+                    let texts = CallError.allCases.map { "error: \($0.rawValue)" }.joined(separator: ", ")
+                    err(.unknownName, "unknown reply '\(s)': a reply is ok, queued, state or one of \(texts)", a.loc)
+                }
                 instrs.append(.reply(intern(string: s)))
             case .builtin(let b, let cond):
                 if let bi = Builtin.bySpelling[b.value] {

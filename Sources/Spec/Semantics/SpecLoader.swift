@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// Reads `.tcpspec` files. Every file of a directory is parsed, so that a broken overlay is reported even when

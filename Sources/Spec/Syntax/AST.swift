@@ -1,3 +1,4 @@
+import Core
 /// The typed syntax tree of one `.tcpspec` file, as written (before profiles are merged).
 
 public struct Located<T: Sendable>: Sendable {

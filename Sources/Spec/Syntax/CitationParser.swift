@@ -1,3 +1,4 @@
+import Core
 /// Parses citation text: references separated by `;`, each a document followed by optional `§section`, `p.N`
 /// and a quoted phrase. Documents: `RFC N`, `erratum N`, `linux NAME` (a kernel function or sysctl), `pytcp NAME`.
 enum CitationParser {

@@ -1,3 +1,4 @@
+import Core
 /// Tokens of the spec language. Newlines end statements except inside parentheses.
 public enum TokenKind: Equatable, Sendable {
     case name(String)

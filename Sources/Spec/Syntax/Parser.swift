@@ -1,3 +1,4 @@
+import Core
 /// Recursive-descent parser for `.tcpspec` files. It recovers at the end of each line so that one run reports
 /// every syntax error of a file.
 public struct Parser {

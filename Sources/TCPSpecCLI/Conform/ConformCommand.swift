@@ -1,3 +1,4 @@
+import Core
 import ArgumentParser
 import Foundation
 import Fuzzer
@@ -33,7 +34,7 @@ struct ConformCommand: ParsableCommand {
     @Option(help: "Warm up with exactly this many fuzz cases instead (the same seed then reaches the same classes on any machine).") var warmupCases: Int?
 
     func validate() throws {
-        guard FuzzCommand.seconds(warmup) != nil else { throw ValidationError("--warmup takes a value like 3s or 500ms") }
+        guard Durations.seconds(warmup) != nil else { throw ValidationError("--warmup takes a value like 3s or 500ms") }
         guard Self.parseShard(shard) != nil else { throw ValidationError("--shard is i/n with 1 <= i <= n, e.g. 2/4") }
         guard lanes >= 1 && lanes <= 4096 else { throw ValidationError("--lanes is 1 to 4096") }
     }
@@ -59,7 +60,7 @@ struct ConformCommand: ParsableCommand {
         config.targetName = targetOptions.target
         let fuzzer = Fuzzer(spec: spec, target: target, configuration: config)
         let tty = isatty(2) != 0
-        var report = try fuzzer.conform(shard: Self.parseShard(shard)!, warmup: FuzzCommand.seconds(warmup)!, warmupCases: warmupCases) { done, total in
+        var report = try fuzzer.conform(shard: Self.parseShard(shard)!, warmup: Durations.seconds(warmup)!, warmupCases: warmupCases) { done, total in
             guard tty else { return }
             FileHandle.standardError.write(Data(String(format: "\r\u{1B}[2Kconform: %d/%d input classes", done, total).utf8))
         }

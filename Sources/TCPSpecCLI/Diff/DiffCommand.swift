@@ -1,3 +1,4 @@
+import Core
 import ArgumentParser
 import Foundation
 import Fuzzer
@@ -33,7 +34,7 @@ struct DiffCommand: ParsableCommand {
     func validate() throws {
         guard targets.count == 2 else { throw ValidationError("diff takes exactly two --target options, e.g. --target linux --target pytcp") }
         guard targets[0] != targets[1] else { throw ValidationError("diff needs two different targets") }
-        guard FuzzCommand.seconds(duration) != nil else { throw ValidationError("--duration takes a value like 60s, 10m or 500ms") }
+        guard Durations.seconds(duration) != nil else { throw ValidationError("--duration takes a value like 60s, 10m or 500ms") }
         guard ip == 4 || ip == 6 else { throw ValidationError("--ip is 4 or 6") }
         guard lanes >= 1 && lanes <= 4096 else { throw ValidationError("--lanes is 1 to 4096") }
     }
@@ -53,14 +54,14 @@ struct DiffCommand: ParsableCommand {
         config.targetName = targets[0]
         let differ = Differ(spec: spec, a: a, b: b, names: (targets[0], targets[1]), configuration: config, out: out)
         let tty = isatty(2) != 0 && !json
-        let s = try differ.run(duration: FuzzCommand.seconds(duration)!, maxCases: cases) { p in
+        let s = try differ.run(duration: Durations.seconds(duration)!, maxCases: cases) { p in
             guard tty else { return }
             FileHandle.standardError.write(Data(String(format: "\r\u{1B}[2K%d cases · %.0f cases/s · %d differences · %.1fs", p.cases, p.casesPerSecond, p.differences.count, p.seconds).utf8))
         }
         if tty { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
         if json {
             let items = s.differences.map { d in
-                "{\"signature\": \(FuzzReport.esc(d.signature)), \"state\": \(FuzzReport.esc(d.stateBefore)), \"input\": \(FuzzReport.esc(d.input)), \"a\": \(FuzzReport.esc(d.a)), \"b\": \(FuzzReport.esc(d.b)), \"steps\": \(d.steps), \"case\": \(d.casePath.map(FuzzReport.esc) ?? "null"), \"pcaps\": [\(d.pcapPaths.map(FuzzReport.esc).joined(separator: ", "))]}"
+                "{\"signature\": \(FuzzReport.esc(d.signature)), \"state\": \(FuzzReport.esc(d.stateBefore.rawValue)), \"input\": \(FuzzReport.esc(d.input)), \"a\": \(FuzzReport.esc(d.a)), \"b\": \(FuzzReport.esc(d.b)), \"steps\": \(d.steps), \"case\": \(d.casePath.map(FuzzReport.esc) ?? "null"), \"pcaps\": [\(d.pcapPaths.map(FuzzReport.esc).joined(separator: ", "))]}"
             }
             print("{\"a\": \(FuzzReport.esc(targets[0])), \"b\": \(FuzzReport.esc(targets[1])), \"profile\": \(FuzzReport.esc(spec.profile)), \"seed\": \(seed), \"cases\": \(s.cases), \"seconds\": \(String(format: "%.3f", s.seconds)), \"differences\": [\(items.joined(separator: ", "))]}")
         } else {

@@ -1,3 +1,4 @@
+import Core
 import ArgumentParser
 import Foundation
 import Fuzzer
@@ -27,16 +28,8 @@ struct FuzzCommand: ParsableCommand {
     @Flag(help: "Print a machine-readable summary (JSON) instead of text.") var json = false
 
     func validate() throws {
-        guard Self.seconds(duration) != nil else { throw ValidationError("--duration takes a value like 60s, 10m or 500ms") }
+        guard Durations.seconds(duration) != nil else { throw ValidationError("--duration takes a value like 60s, 10m or 500ms") }
         guard lanes >= 1 && lanes <= 4096 else { throw ValidationError("--lanes is 1 to 4096") }
-    }
-
-    static func seconds(_ s: String) -> Double? {
-        if s.hasSuffix("ms"), let v = Double(s.dropLast(2)) { return v / 1000 }
-        if s.hasSuffix("m"), let v = Double(s.dropLast()) { return v * 60 }
-        if s.hasSuffix("h"), let v = Double(s.dropLast()) { return v * 3600 }
-        if s.hasSuffix("s"), let v = Double(s.dropLast()) { return v }
-        return Double(s)
     }
 
     func run() throws {
@@ -46,7 +39,7 @@ struct FuzzCommand: ParsableCommand {
         defer { target.close() }
         var config = Fuzzer.Configuration()
         config.seed = seed
-        config.duration = Self.seconds(duration)!
+        config.duration = Durations.seconds(duration)!
         config.maxCases = cases
         config.lanes = lanes
         config.corpus = corpus
@@ -98,7 +91,7 @@ enum FuzzReport {
         o += "  \"cells_covered\": \(s.cellsCovered),\n  \"cells_total\": \(s.cellsTotal),\n  \"restarts\": \(s.restarts),\n"
         o += "  \"settings\": {" + settings.map { "\(esc($0.0)): \(esc($0.1))" }.joined(separator: ", ") + "},\n"
         o += "  \"divergences\": [" + s.divergences.map { d in
-            "\n    {\"signature\": \(esc(d.signature)), \"state\": \(esc(d.stateBefore)), \"input\": \(esc(d.input)), \"expected\": \(esc(d.expected)), \"observed\": \(esc(d.observed)), \"rules\": [\(d.rules.map(esc).joined(separator: ", "))], \"steps\": \(d.steps), \"case\": \(d.casePath.map(esc) ?? "null"), \"pcap\": \(d.pcapPath.map(esc) ?? "null")}"
+            "\n    {\"signature\": \(esc(d.signature.description)), \"state\": \(esc(d.stateBefore.rawValue)), \"input\": \(esc(d.input)), \"expected\": \(esc(d.expected)), \"observed\": \(esc(d.observed)), \"rules\": [\(d.rules.map(esc).joined(separator: ", "))], \"steps\": \(d.steps), \"case\": \(d.casePath.map(esc) ?? "null"), \"pcap\": \(d.pcapPath.map(esc) ?? "null")}"
         }.joined(separator: ",") + (s.divergences.isEmpty ? "]\n" : "\n  ]\n")
         return o + "}"
     }

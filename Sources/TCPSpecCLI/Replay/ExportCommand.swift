@@ -1,3 +1,4 @@
+import Core
 import ArgumentParser
 import Cases
 import Foundation

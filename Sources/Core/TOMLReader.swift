@@ -8,6 +8,10 @@ public struct TOMLReader {
     public struct Position: Hashable, Sendable {
         public var line: Int
         public var column: Int
+        public init(line: Int, column: Int) {
+            self.line = line
+            self.column = column
+        }
     }
 
     public indirect enum Value: Sendable {
@@ -49,6 +53,11 @@ public struct TOMLReader {
         public var file: String
         public var at: Position
         public var message: String
+        public init(file: String, at: Position, message: String) {
+            self.file = file
+            self.at = at
+            self.message = message
+        }
         public var description: String { "\(file):\(at.line):\(at.column): error: \(message)" }
     }
 

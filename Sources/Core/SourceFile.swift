@@ -5,9 +5,9 @@ public struct SourceFile: Sendable {
     public let path: String
     public let text: String
     /// The text as Unicode scalars: the lexer indexes these, and columns count them.
-    let scalars: [Unicode.Scalar]
+    package let scalars: [Unicode.Scalar]
     /// Scalar offset where each line starts.
-    let lineStarts: [Int]
+    package let lineStarts: [Int]
 
     public init(path: String, bytes: [UInt8]) {
         self.init(path: path, text: String(decoding: bytes, as: UTF8.self))

@@ -1,0 +1,33 @@
+/// A TCP segment as the model sees it: header fields and the length of its text (not its bytes).
+public struct Segment: Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
+    public var seq: UInt32
+    public var ack: UInt32
+    public var ctl: ControlBits
+    public var window: UInt32
+    public var urgentPointer: UInt32
+    /// Octets of text (SEG.LEN without SYN and FIN).
+    public var dataLength: UInt32
+
+    public init(seq: UInt32, ack: UInt32 = 0, ctl: ControlBits, window: UInt32 = 65535, urgentPointer: UInt32 = 0, dataLength: UInt32 = 0) {
+        self.seq = seq
+        self.ack = ack
+        self.ctl = ctl
+        self.window = window
+        self.urgentPointer = urgentPointer
+        self.dataLength = dataLength
+    }
+
+    /// SEG.LEN: text plus the sequence numbers SYN and FIN occupy (RFC 9293 §3.3.1).
+    @inlinable public var length: UInt32 {
+        dataLength &+ (ctl.contains(.syn) ? 1 : 0) &+ (ctl.contains(.fin) ? 1 : 0)
+    }
+
+    /// RFC notation: `<SEQ=100><ACK=301><CTL=SYN,ACK><DATA=10>`.
+    public var description: String {
+        var s = "<SEQ=\(seq)>"
+        if ctl.contains(.ack) { s += "<ACK=\(ack)>" }
+        s += "<CTL=\(ctl)>"
+        if dataLength > 0 { s += "<DATA=\(dataLength)>" }
+        return s
+    }
+}

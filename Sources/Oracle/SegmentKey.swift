@@ -1,0 +1,62 @@
+import Core
+import Model
+import Wire
+
+/// A segment reduced to what the oracle compares: control bits that matter to TCP state (SYN, ACK, FIN, RST),
+/// SEQ, ACK and text length. Windows, PSH and options are the stack's own business.
+public struct SegmentKey: Hashable, Sendable, CustomStringConvertible {
+    public var ctl: ControlBits
+    public var seq: UInt32
+    public var ack: UInt32
+    public var length: UInt32
+
+    public init(_ s: Segment) {
+        ctl = s.ctl.intersection([.syn, .ack, .fin, .rst])
+        seq = s.seq
+        ack = ctl.contains(.ack) ? s.ack : 0
+        length = s.dataLength
+    }
+
+    /// Text, SYN or FIN: a segment whose repetition is a retransmission rather than a new output.
+    public var occupiesSequence: Bool { length > 0 || ctl.contains(.syn) || ctl.contains(.fin) }
+
+    public var description: String {
+        var s = Notation.flags(ctl) + " \(seq):\(seq &+ length)(\(length))"
+        if ctl.contains(.ack) { s += " ack \(ack)" }
+        return s
+    }
+
+    /// The same outputs with each pure ACK carried by the data or FIN segment sent before it (RFC 9293 §3.8.6.3
+    /// "piggybacked"): a stack that queues the arriving text before it transmits sends one segment with the
+    /// newer acknowledgment where the model's step order gives two.
+    public static func coalesced(_ keys: [SegmentKey]) -> [SegmentKey] {
+        var out: [SegmentKey] = []
+        for k in keys {
+            if k.ctl == .ack, k.length == 0, let i = out.lastIndex(where: { ($0.length > 0 || $0.ctl.contains(.fin)) && $0.ctl.contains(.ack) && !$0.ctl.contains(.rst) }),
+               !TCPModel.seqLess(k.ack, out[i].ack) {
+                out[i].ack = k.ack
+                continue
+            }
+            out.append(k)
+        }
+        return out
+    }
+
+    /// Contiguous data (and a FIN right after it) is one run however the stack cut it into segments.
+    public static func normalize(_ segs: [Segment]) -> [SegmentKey] {
+        var out: [SegmentKey] = []
+        for s in segs {
+            let k = SegmentKey(s)
+            if var last = out.last, last.length > 0 || k.length > 0, !last.ctl.contains(.fin), !last.ctl.contains(.syn), !k.ctl.contains(.syn),
+               !last.ctl.contains(.rst), !k.ctl.contains(.rst), last.seq &+ last.length == k.seq, last.ack == k.ack, last.ctl.contains(.ack) == k.ctl.contains(.ack),
+               last.length > 0 {
+                last.length &+= k.length
+                if k.ctl.contains(.fin) { last.ctl.insert(.fin) }
+                out[out.count - 1] = last
+            } else {
+                out.append(k)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,79 @@
+import Core
+import Targets
+import Wire
+
+/// What identifies a divergence, so that one fault is one finding however many inputs show it: the state, what
+/// decided the input (the spec's rules, its own partition of input classes), and how expected and observed
+/// differ. Typed; `description` is its one stable text, the key of `Spec/baselines/*.toml` and of the
+/// `# signature:` line of corpus cases (tested: SignatureTests).
+public enum Signature: Hashable, Sendable, CustomStringConvertible {
+    /// A shrinking window is one finding in any state.
+    case windowShrink
+    /// The stack failed as a program: one finding per kind and what tcpspec was waiting for (numbers out).
+    case failure(String)
+    case step(Step)
+
+    public struct Step: Hashable, Sendable {
+        public var state: TCPState
+        /// The rules' ids joined by ` › ` (or the input's notation where no rule decided).
+        public var decidedBy: String
+        public var expected: [Shape]
+        public var expectedState: TCPState
+        public var observed: [Shape]
+        /// Fields that differ where both sides sent the same segments' control bits.
+        public var differing: [Field]
+        public var observedState: TCPState?
+    }
+
+    /// A segment's control bits and whether it carries text.
+    public struct Shape: Hashable, Sendable, CustomStringConvertible {
+        public var ctl: ControlBits
+        public var text: Bool
+        public var description: String { Notation.flags(ctl) + (text ? "+data" : "") }
+    }
+
+    public enum Field: String, Hashable, Sendable, Comparable {
+        case ack, length, seq
+        public static func < (a: Field, b: Field) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    static let windowShrinkText = "any state | window | the target moved the right edge of its receive window left (RFC 9293 §3.8.6.2.2 SHLD-14)"
+
+    /// The signature of a judged step. `decidedBy`: the rules that decided the input, or the input itself.
+    public init(state: TCPState, decidedBy: String, expected: [Segment], expectedState: TCPState, observed: [Segment],
+                observedState: TCPState?, mismatches: [Mismatch]) {
+        if let first = mismatches.first, case .failure(let kind, let detail) = first {
+            // Not the step: in a failed round every connection's step carries the failure; the detail names the
+            // request the stack failed on.
+            let line = "\(kind.rawValue): \(detail)".split(separator: "\n", omittingEmptySubsequences: false)[0]
+            self = .failure(String(line.replacing(/[0-9]+/, with: "N").prefix(240)))
+            return
+        }
+        if !mismatches.isEmpty, mismatches.allSatisfy(\.isWindowShrink) {
+            self = .windowShrink
+            return
+        }
+        let e = SegmentKey.normalize(expected), o = SegmentKey.normalize(observed)
+        var fields: Set<Field> = []
+        if e.count == o.count, zip(e, o).allSatisfy({ $0.ctl == $1.ctl }) {
+            for (a, b) in zip(e, o) {
+                if a.seq != b.seq { fields.insert(.seq) }
+                if a.ack != b.ack { fields.insert(.ack) }
+                if a.length != b.length { fields.insert(.length) }
+            }
+        }
+        self = .step(Step(state: state, decidedBy: decidedBy, expected: e.map { Shape(ctl: $0.ctl, text: $0.length > 0) }, expectedState: expectedState,
+                          observed: o.map { Shape(ctl: $0.ctl, text: $0.length > 0) }, differing: fields.sorted(), observedState: observedState))
+    }
+
+    public var description: String {
+        switch self {
+        case .windowShrink: return Signature.windowShrinkText
+        case .failure(let text): return "any state | \(text)"
+        case .step(let s):
+            func shape(_ x: [Shape]) -> String { x.isEmpty ? "none" : x.map(\.description).joined(separator: ",") }
+            let how = s.differing.isEmpty ? "" : " (\(s.differing.map(\.rawValue).joined(separator: ",")) differ)"
+            return "\(s.state) | \(s.decidedBy) | expected \(shape(s.expected)) → \(s.expectedState) | observed \(shape(s.observed))\(how) → \(s.observedState?.rawValue ?? "?")"
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import Core
+import Model
+import Spec
+
+/// The judgement of one connection's steps against the model, as one value: it numbers the target's side from
+/// the ISN it chose, recognizes retransmissions, follows the right edge of the target's receive window (and the
+/// scale it may apply without having agreed one), binds the target's choices into the model, and compares.
+/// Pure: no I/O, no clock; the fuzzer, conformance and differential runs all judge through it, and the tests
+/// drive it with hand-made segments, without privileges.
+public struct StepOracle: Sendable {
+    /// The tester's ISN: the model numbers the tester's side absolutely, case files and logs from this.
+    public let testerISN: UInt32
+    /// The target's ISN, bound by the first SYN it sends.
+    public private(set) var targetISN: UInt32?
+    /// Every segment occupying sequence space the target has sent (target-relative numbers).
+    private var seen: Set<SegmentKey> = []
+    /// The furthest right edge of the target's receive window it has advertised (model numbering).
+    private var rightEdge: UInt32?
+    /// A window scale the target applies without having negotiated one, inferred from its advertisements.
+    public private(set) var inferredWindowShift = 0
+
+    public init(testerISN: UInt32) {
+        self.testerISN = testerISN
+    }
+
+    /// A step as judged: both sides in the numbering case files use (SEQ from each side's ISN, ACK from the
+    /// other's), and what differed.
+    public struct Verdict: Sendable {
+        public var expected: [Segment]
+        public var expectedState: TCPState
+        public var observed: [Segment]
+        public var mismatches: [Mismatch]
+    }
+
+    /// Judges a step: `transition` is what the model did with the input (nil for steps with no RFC event),
+    /// `raw` what the target sent meanwhile (absolute numbers), `observedState` what it reports (nil: it cannot
+    /// tell). `reportsWindowShrink`: whether a shrinking window counts (it is one finding per run).
+    public mutating func judge(_ model: inout TCPModel, _ transition: Transition?, raw: [Segment], observedState: TCPState?,
+                               reportsWindowShrink: Bool) -> Verdict {
+        var observed: [Segment] = []
+        // This step's new keys join `seen` once the expected side has been judged against the old ones.
+        var seenNow: Set<SegmentKey> = []
+        for var s in raw {
+            if targetISN == nil, s.ctl.contains(.syn) { targetISN = s.seq }
+            s.seq = s.seq &- (targetISN ?? 0)
+            // A segment seen before (same SEQ, control and length) is a retransmission, not a new output.
+            let key = SegmentKey(s)
+            if key.occupiesSequence, seen.contains(key) || seenNow.contains(key) { continue }
+            seenNow.insert(key)
+            observed.append(s)
+        }
+        var mismatches = followWindow(observed, &model, reportsShrink: reportsWindowShrink)
+        // A new incarnation on the connection (LISTEN again, then a SYN) has the target choose a new ISS: the
+        // first SYN it sends binds it, and the model's outputs that depend on it move with it.
+        var issShift: UInt32 = 0
+        if !model.issBound, let syn = observed.first(where: { $0.ctl.contains(.syn) }) {
+            issShift = syn.seq &- model[.iss]
+            model.bind(iss: syn.seq)
+        }
+        // A rule's constant SEQ (the closed-state reset's 0) is absolute: number it as the target's side is.
+        var expected: [Segment] = []
+        for o in transition?.outputs ?? SmallList<Output>() {
+            var s = o.segment
+            if o.seqConstant { s.seq &-= targetISN ?? 0 }
+            if o.seqSymbolic { s.seq &+= issShift }
+            // A rule that sends again what the target already sent (a request retransmitting its SYN,ACK) is
+            // judged as the observed side is: a retransmission is not a new output.
+            let key = SegmentKey(s)
+            if key.occupiesSequence, seen.contains(key) { continue }
+            expected.append(s)
+        }
+        seen.formUnion(seenNow)
+        let expectedState = model.spec.states[model.state].state
+        // Acknowledgments are numbered from the tester's ISN, as case files do.
+        expected = relative(expected)
+        observed = relative(observed)
+        let e = SegmentKey.normalize(expected), o = SegmentKey.normalize(observed)
+        // In the order reports list them: window shrinks as seen, then the segments, then the state.
+        if e != o, SegmentKey.coalesced(e) != o { mismatches.append(.segments(expected: e, observed: o)) }
+        if let os = observedState, os != expectedState { mismatches.append(.state(expected: expectedState, observed: os)) }
+        return Verdict(expected: expected, expectedState: expectedState, observed: observed, mismatches: mismatches)
+    }
+
+    func relative(_ segs: [Segment]) -> [Segment] {
+        segs.map { var s = $0; if s.ctl.contains(.ack) { s.ack &-= testerISN }; return s }
+    }
+
+    /// The target's receive window, as advertised, is what the model's acceptability test needs. Its right edge
+    /// must not move left (RFC 9293 §3.8.6.2.2 SHLD-14); a stack that shrinks its advertisement still accepts up
+    /// to the edge it offered, so the model keeps the furthest edge and the shrink is reported.
+    mutating func followWindow(_ observed: [Segment], _ model: inout TCPModel, reportsShrink: Bool) -> [Mismatch] {
+        var out: [Mismatch] = []
+        for s in observed where s.ctl.contains(.ack) && !s.ctl.contains(.rst) {
+            // A SYN starts a connection (perhaps a new incarnation): its window is the first offer, and never
+            // scaled (RFC 7323 §2.2).
+            if s.ctl.contains(.syn) {
+                rightEdge = nil
+                inferredWindowShift = 0
+            }
+            let shift = inferredWindowShift
+            var edge = s.ack &+ (s.window << shift)
+            // The edge as advertised, before any inferred scale: what the report states.
+            let advertisedEdge = edge
+            if let old = rightEdge, TCPModel.seqLess(edge, old) {
+                // A stack that scales its advertisements without having agreed a window scale (Linux after a
+                // simultaneous open, Corpus/linux/README.md) shows the edge it offered divided by 2^k: infer k,
+                // so that the rest of the case is judged against the window the stack really uses.
+                if shift == 0, let k = Self.impliedShift(offered: old &- s.ack, advertised: s.window) {
+                    inferredWindowShift = k
+                    edge = s.ack &+ (s.window << k)
+                    if !TCPModel.seqLess(edge, old) { rightEdge = edge }
+                }
+                guard reportsShrink else { continue }
+                out.append(.windowShrink(by: old &- advertisedEdge, window: s.window, ack: s.ack &- testerISN,
+                                         inferredShift: inferredWindowShift != shift ? inferredWindowShift : nil))
+            } else {
+                rightEdge = edge
+            }
+        }
+        if let edge = rightEdge {
+            let wnd = edge &- model[.rcvNxt]
+            if wnd <= 1 << 30 { model.bind(receiveWindow: wnd) }
+        }
+        return out
+    }
+
+    /// The k for which `advertised` is `offered` scaled down by 2^k (rounded either way), if any.
+    public static func impliedShift(offered: UInt32, advertised: UInt32) -> Int? {
+        guard advertised > 0, offered > advertised else { return nil }
+        for k in 1...14 where advertised == offered >> k || advertised == (offered &+ (1 << k) &- 1) >> k { return k }
+        return nil
+    }
+
+    /// Forgets the target's ISN and what it sent (a replay on a fresh connection keeps only the tester's ISN).
+    public func fresh() -> StepOracle { StepOracle(testerISN: testerISN) }
+}

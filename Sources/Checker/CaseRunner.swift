@@ -261,7 +261,6 @@ public final class CaseRunner {
     func compare(_ e: SegmentSpec, _ p: Packet) -> [String] {
         var r: [String] = []
         let t = p.tcp
-        // PSH is the sender's choice: checked only when the expected segment has it.
         // PSH is the sender's choice, and so is ECN (ECE/CWR on a SYN ask for it, RFC 3168 §6.1.1): each is
         // checked only when the expectation writes it.
         var observedFlags = e.flags.contains(.psh) ? t.flags : t.flags.subtracting(.psh)

@@ -57,7 +57,6 @@ public final class Fuzzer {
         public var corpus: String?
         public var minimize = true
         public var targetName = "linux"
-        /// Port ranges for connections: (target port, tester port) pairs never reused within a run.
         public init() {}
     }
 

@@ -38,19 +38,19 @@ struct RunCommand: ParsableCommand {
             var t = target
             if let ip = file.options["ip"].flatMap(Int.init) { t.ip = ip }
             // A fresh target for each case: Linux with the case's sysctls, others as their descriptions say.
-            let linux: Target = t.target == "linux" ? try t.start(extraSysctls: extra)
+            let caseTarget: Target = t.target == "linux" ? try t.start(extraSysctls: extra)
                 : try TargetFactory.make(t.target, options: t, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())
-            let runner = CaseRunner(target: linux, file: file)
+            let runner = CaseRunner(target: caseTarget, file: file)
             var result = runner.run()
             let pcapPath = pcap.map { files.count == 1 && !$0.hasSuffix("/") ? $0 : ($0 as NSString).appendingPathComponent(((path as NSString).lastPathComponent as NSString).deletingPathExtension + ".pcap") }
                 ?? "out/run/" + ((path as NSString).lastPathComponent as NSString).deletingPathExtension + ".pcap"
             do {
-                try PcapWriter.write(runner.frames, linkType: linux.link.linkType, to: pcapPath)
+                try PcapWriter.write(runner.frames, linkType: caseTarget.link.linkType, to: pcapPath)
                 result.pcapPath = pcapPath
             } catch {
                 printError("tcpspec: cannot write pcap '\(pcapPath)': \(error)")
             }
-            linux.close()
+            caseTarget.close()
             if !result.passed || !quiet { print(CaseReport.text(result, color: isatty(1) != 0), terminator: "") }
             if !result.passed { failed += 1 }
         }

@@ -1,0 +1,89 @@
+import Core
+import Model
+import Oracle
+import Spec
+import Testing
+
+/// The step oracle on hand-made segments, without a target or privileges: numbering from the target's ISN,
+/// retransmissions, typed mismatches, the window edge, and the signatures' stable text.
+@Suite("Oracle: one step judged")
+struct OracleTests {
+    static let testerISN: UInt32 = 1_000_000
+
+    /// A model that has taken a passive OPEN and a SYN (its SYN,ACK pending), and the oracle beside it.
+    static func synReceived() -> (TCPModel, StepOracle, Transition) {
+        var m = TCPModel(spec: compiled9293, configuration: .init(receiveWindow: 65535))
+        _ = m.apply(.call(.openPassive))
+        let tr = m.apply(.segment(Segment(seq: testerISN, ctl: .syn, window: 65535)))
+        return (m, StepOracle(testerISN: testerISN), tr)
+    }
+
+    @Test("the target's first SYN binds its ISN; both sides are numbered from their ISNs; a match has no mismatch")
+    func numbering() {
+        var (m, o, tr) = Self.synReceived()
+        let iss: UInt32 = 0xFFFF_FF00
+        let v = o.judge(&m, tr, raw: [Segment(seq: iss, ack: Self.testerISN &+ 1, ctl: [.syn, .ack], window: 64240)],
+                        observedState: .synReceived, reportsWindowShrink: true)
+        #expect(o.targetISN == iss)
+        #expect(v.mismatches.isEmpty, "\(v.mismatches)")
+        #expect(v.observed.map(\.seq) == [0])
+        #expect(v.observed.map(\.ack) == [1])
+        #expect(v.expectedState == .synReceived)
+    }
+
+    @Test("a segment the target sent before is a retransmission, not a new output")
+    func retransmission() {
+        var (m, o, tr) = Self.synReceived()
+        let synack = Segment(seq: 5000, ack: Self.testerISN &+ 1, ctl: [.syn, .ack], window: 64240)
+        _ = o.judge(&m, tr, raw: [synack], observedState: nil, reportsWindowShrink: true)
+        // A RECEIVE with nothing queued sends nothing; the SYN,ACK again in the same step is not an output.
+        let tr2 = m.apply(.call(.receive(10)))
+        let v = o.judge(&m, tr2, raw: [synack], observedState: nil, reportsWindowShrink: true)
+        #expect(v.observed.isEmpty)
+        #expect(v.mismatches.isEmpty, "\(v.mismatches)")
+    }
+
+    @Test("what differs is typed: the segments and the state, in that order, with the one text rendering")
+    func typedMismatches() {
+        var (m, o, tr) = Self.synReceived()
+        let v = o.judge(&m, tr, raw: [Segment(seq: 0, ack: Self.testerISN &+ 1, ctl: [.rst, .ack], window: 0)],
+                        observedState: .listen, reportsWindowShrink: true)
+        guard v.mismatches.count == 2, case .segments(let e, let ob) = v.mismatches[0], case .state(let es, let os) = v.mismatches[1] else {
+            Issue.record("expected segments then state, got \(v.mismatches)")
+            return
+        }
+        #expect(e.map(\.ctl) == [[.syn, .ack]])
+        #expect(ob.map(\.ctl) == [[.rst, .ack]])
+        #expect(es == .synReceived && os == .listen)
+        #expect(v.mismatches[1].description == "state: expected SYN-RECEIVED, observed LISTEN")
+        #expect(v.mismatches[0].description == "segments: expected S. 0:0(0) ack 1, observed R. 0:0(0) ack 1")
+    }
+
+    @Test("a right edge moved left is one typed finding, with the scale it implies; off, the model follows the furthest edge")
+    func windowShrink() {
+        var (m, o, tr) = Self.synReceived()
+        _ = o.judge(&m, tr, raw: [Segment(seq: 0, ack: Self.testerISN &+ 1, ctl: [.syn, .ack], window: 64240)], observedState: nil, reportsWindowShrink: true)
+        let tr2 = m.apply(.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: .ack, window: 65535)))
+        // 64240 >> 10 = 62: the stack scales by 2^10 without having agreed it.
+        let v = o.judge(&m, tr2, raw: [Segment(seq: 1, ack: Self.testerISN &+ 1, ctl: .ack, window: 62)], observedState: nil, reportsWindowShrink: true)
+        #expect(v.mismatches.contains(.windowShrink(by: 64240 - 62, window: 62, ack: 1, inferredShift: 10)), "\(v.mismatches)")
+        #expect(o.inferredWindowShift == 10)
+        #expect(Signature(state: .established, decidedBy: "x", expected: [], expectedState: .established, observed: [], observedState: nil,
+                          mismatches: v.mismatches.filter(\.isWindowShrink)) == .windowShrink)
+    }
+
+    @Test("signatures render as the baselines and corpus cases key them")
+    func signatureText() {
+        let s = Signature(state: .synSent, decidedBy: "synsent.ack.ok › synsent.rst.inexact", expected: [], expectedState: .synSent, observed: [],
+                          observedState: .closed, mismatches: [.state(expected: .synSent, observed: .closed)])
+        #expect(s.description == "SYN-SENT | synsent.ack.ok › synsent.rst.inexact | expected none → SYN-SENT | observed none → CLOSED")
+        let ack = Signature(state: .synSent, decidedBy: "r", expected: [Segment(seq: 1, ack: 2, ctl: .ack)], expectedState: .established,
+                            observed: [Segment(seq: 1, ack: 1, ctl: .ack)], observedState: .established,
+                            mismatches: [.segments(expected: [], observed: [])])
+        #expect(ack.description == "SYN-SENT | r | expected . → ESTABLISHED | observed . (ack differ) → ESTABLISHED")
+        let crash = Signature(state: .established, decidedBy: "r", expected: [], expectedState: .established, observed: [], observedState: nil,
+                              mismatches: [.failure(.exited, detail: "the agent exited (status 134) after 12 requests\nmore")])
+        #expect(crash.description == "any state | target-crash: the agent exited (status N) after N requests")
+        #expect(Signature.windowShrink.description == "any state | window | the target moved the right edge of its receive window left (RFC 9293 §3.8.6.2.2 SHLD-14)")
+    }
+}

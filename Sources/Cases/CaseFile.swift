@@ -30,6 +30,18 @@ public struct SegmentSpec: Hashable, Sendable {
     public var badChecksum = false
     public var dataOffset: UInt8?
     public var reserved: UInt8?
+
+    public init(flags: ControlBits, seq: Expect<UInt32>, length: Expect<UInt32>, ack: Expect<UInt32>? = nil, window: Expect<UInt32>? = nil,
+                urgent: Expect<UInt32>? = nil, options: [OptionSpec]? = nil, moreOptions: Bool = false) {
+        self.flags = flags
+        self.seq = seq
+        self.length = length
+        self.ack = ack
+        self.window = window
+        self.urgent = urgent
+        self.options = options
+        self.moreOptions = moreOptions
+    }
 }
 
 public enum OptionSpec: Hashable, Sendable {
@@ -45,7 +57,7 @@ public enum OptionSpec: Hashable, Sendable {
     case raw([UInt8])
 }
 
-public enum CaseStep: Sendable {
+public enum CaseStep: Hashable, Sendable {
     case call(SocketCall, expect: ResultSpec?)
     case inject(SegmentSpec)
     case expectSegment(SegmentSpec)
@@ -59,6 +71,11 @@ public struct ResultSpec: Hashable, Sendable {
     public var value: Int
     /// nil: the call succeeds.
     public var errno: ErrnoSpec?
+
+    public init(value: Int, errno: ErrnoSpec? = nil) {
+        self.value = value
+        self.errno = errno
+    }
 }
 
 /// The errno a failed call is expected to give: a known name, or `*` for any.

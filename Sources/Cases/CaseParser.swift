@@ -3,6 +3,8 @@ import Core
 /// Parses `.case` files (docs/case-format.md). Every error is reported with file:line:col; parsing goes on
 /// with the next line, so one run reports them all.
 public enum CaseParser {
+    /// The backlog of a `listen` written without one.
+    public static let defaultBacklog: Int32 = 1024
     public static let calls: Set<String> = ["listen", "connect", "accept", "send", "recv", "shutdown", "close", "abort", "setsockopt"]
     public static let optionKeys: Set<String> = ["ip", "target-port", "tester-port", "tester-isn", "timeout", "settle", "sysctl", "window"]
 
@@ -209,7 +211,7 @@ public enum CaseParser {
     /// The call `checkCall` accepted, typed.
     static func socketCall(_ name: String, _ args: [String]) -> SocketCall {
         switch name {
-        case "listen": .listen(backlog: args.first.flatMap(Int32.init) ?? 1024)
+        case "listen": .listen(backlog: args.first.flatMap(Int32.init) ?? defaultBacklog)
         case "connect": .connect
         case "accept": .accept
         case "send": .send(Int(args[0])!)

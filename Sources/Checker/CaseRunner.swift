@@ -265,7 +265,7 @@ public final class CaseRunner {
         // checked only when the expectation writes it.
         var observedFlags = e.flags.contains(.psh) ? t.flags : t.flags.subtracting(.psh)
         if !e.flags.contains(.ece) && !e.flags.contains(.cwr) { observedFlags.subtract([.ece, .cwr]) }
-        if e.flags != observedFlags { r.append("flags: expected \(Notation.flags(e.flags)), observed \(Notation.flags(t.flags))") }
+        if e.flags != observedFlags { r.append("flags: expected \(e.flags.notation), observed \(t.flags.notation)") }
         let seq = t.seq &- (targetISN ?? 0)
         if !e.seq.matches(seq) { r.append("seq: expected \(show(e.seq)), observed \(seq)") }
         if !e.length.matches(UInt32(t.payload.count)) { r.append("length: expected \(show(e.length)), observed \(t.payload.count)") }
@@ -300,25 +300,9 @@ public final class CaseRunner {
         return true
     }
 
-    func describe(_ o: OptionSpec) -> String {
-        switch o {
-        case .mss(let v): "mss \(show(v))"
-        case .wscale(let v): "wscale \(show(v))"
-        case .sackOK: "sackOK"
-        case .nop: "nop"
-        case .eol: "eol"
-        case .raw(let b): "raw " + b.map { String(format: "%02x", $0) }.joined()
-        case .sack(let b): "sack " + stride(from: 0, to: b.count - 1, by: 2).map { "\(b[$0]):\(b[$0 + 1])" }.joined(separator: " ")
-        case .timestamps(let v, let e): "TS val \(show(v)) ecr \(show(e))"
-        }
-    }
+    func describe(_ o: OptionSpec) -> String { CaseWriter.option(o) }
 
-    func show<T>(_ e: Expect<T>) -> String {
-        switch e {
-        case .any: "*"
-        case .value(let v): "\(v)"
-        }
-    }
+    func show<T>(_ e: Expect<T>) -> String { CaseWriter.show(e) }
 
     func ms(_ s: Double) -> String { "\(Int((s * 1000).rounded())) ms" }
 }

@@ -29,3 +29,19 @@ public struct ControlBits: OptionSet, Hashable, Sendable, BitwiseCopyable, Custo
         return parts.isEmpty ? "-" : parts.joined(separator: ",")
     }
 }
+
+extension ControlBits {
+    /// `S`, `F`, `R`, `P`, `U`, `E`, `W` then `.` for ACK, as tcpdump and packetdrill print them (`none` for none).
+    public var notation: String {
+        var s = ""
+        if contains(.syn) { s += "S" }
+        if contains(.fin) { s += "F" }
+        if contains(.rst) { s += "R" }
+        if contains(.psh) { s += "P" }
+        if contains(.urg) { s += "U" }
+        if contains(.ece) { s += "E" }
+        if contains(.cwr) { s += "W" }
+        if contains(.ack) { s += "." }
+        return s.isEmpty ? "none" : s
+    }
+}

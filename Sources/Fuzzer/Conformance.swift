@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import Link
+import Generator
 import Model
 import Oracle
 import Report
@@ -130,114 +131,19 @@ extension Fuzzer {
                     ? "STATUS is not a call of the sockets API the targets offer"
                     : "\(cell.event.spelling) is not generated against a real stack (a timer the tester cannot cause without waiting)"
                 outcome[c] = (.unreachable, why, nil, nil)
-            } else if planner.recipes[name] == nil {
+            } else if planner.shortestWay[spec.states[cell.state].state] == nil {
                 outcome[c] = (.unreachable, "no way to \(name) found by searching the model from CLOSED", nil, nil)
             } else {
                 pending.append(c)
             }
         }
-        var lanes: [Lane] = []
-        var next = 0
-        // A class the shortest path does not set up (text queued, a FIN pending, ...) is tried again after
-        // random steps at the state: up to `Fuzzer.conformAttempts` times, with the run's seed.
-        var attempts = Array(repeating: 0, count: cells.count)
-        func newConformLane(_ id: Int) -> Lane? {
-            guard next < pending.count else { return nil }
-            let c = pending[next]
-            next += 1
-            let lane = Lane(id: id, tuple: freshTuple(), spec: spec, testerISN: testerISN(), offered: target.capabilities.calls)
-            lane.model.recordsInputClass = true
-            let cell = cells[c]
-            // Attempt k tries candidate class k mod n, along way k mod v into the state, after (k div n) mod 4
-            // random steps that keep the state.
-            let n = cell.candidates.count
-            let ways = planner.variants[spec.states[cell.state].name] ?? [planner.recipes[spec.states[cell.state].name]!]
-            let stays = (attempts[c] / n) % 4
-            let detour = Array(repeating: PlanItem.stay, count: stays)
-            let target = cell.candidates[attempts[c] % n]
-            lane.plan = ways[attempts[c] % ways.count].map { PlanItem.step($0) } + detour + [.cell(state: cell.state, event: cell.event, cell: target)]
-            // First, if the warm-up reached one of the test's classes, the way it did.
-            if attempts[c] == 0, let w = witness(cell.state, cell.event, cell.candidates) {
-                lane.plan = w.steps.dropLast().filter { if case .accept = $0 { false } else { true } }.map { PlanItem.step($0) }
-                    + [.cell(state: cell.state, event: cell.event, cell: w.cell)]
-            }
-            lane.conformCell = c
-            lane.caseIndex = summary.cases
-            return lane
-        }
-        for i in 0..<config.lanes { if let l = newConformLane(i) { lanes.append(l) } }
-        var done = 0
-        let session = Session(spec: spec, target: target, keepFrames: false)
-        var known: [Signature: Divergence] = [:]
-        while !lanes.isEmpty {
-            var work: [(Lane, FuzzStep)] = []
-            var finished: [Int] = []
-            for (i, lane) in lanes.enumerated() {
-                if let step = nextStep(lane) {
-                    work.append((lane, step))
-                } else {
-                    finished.append(i)
-                }
-            }
-            for i in finished.reversed() {
-                let lane = lanes[i]
-                let before = summary.divergences.count
-                try finish(lane)
-                for d in summary.divergences[before...] { known[d.signature] = d }
-                let c = lane.conformCell!
-                let v = verdict(lane)
-                if v.0 == .unreachable, lane.cellStep == nil, attempts[c] + 1 < max(Fuzzer.conformAttempts, min(cells[c].candidates.count * 2, 48)) {
-                    attempts[c] += 1
-                    pending.append(c)
-                } else {
-                    outcome[c] = v
-                    done += 1
-                    progress?(done, cells.count)
-                }
-                if let l = newConformLane(lane.id) {
-                    lanes[i] = l
-                    if let step = nextStep(l) { work.append((l, step)) }
-                } else {
-                    lanes.remove(at: i)
-                }
-            }
-            if work.isEmpty { continue }
-            session.reportsWindowShrink = !signatures.contains(.windowShrink)
-            let before = work.map { $0.0.model.state }
-            do {
-                try session.round(work, releasing: releases)
-                releases.removeAll()
-            } catch let f as TargetFailure {
-                releases.removeAll()
-                // The stack failed as a program: the test whose case makes it fail alone is an error (its case
-                // kept as a finding); the others of the round run again on the restarted stack.
-                let found = summary.divergences.count
-                let culprit = try recover(from: f, work.map(\.0))
-                for d in summary.divergences[found...] { known[d.signature] = d }
-                for (lane, _) in work {
-                    let c = lane.conformCell!
-                    if lane === culprit || attempts[c] + 1 >= Fuzzer.conformAttempts {
-                        outcome[c] = (.error, "the stack failed: \(Mismatch.failure(f.kind, detail: f.detail))", nil, lane.log.last.map(signature))
-                        done += 1
-                        progress?(done, cells.count)
-                    } else {
-                        attempts[c] += 1
-                        pending.append(c)
-                    }
-                    if let i = lanes.firstIndex(where: { $0 === lane }) {
-                        if let l = newConformLane(lane.id) { lanes[i] = l } else { lanes.remove(at: i) }
-                    }
-                }
-                continue
-            }
-            summary.steps += work.count
-            for (k, (lane, _)) in work.enumerated() {
-                planner.record(lane.log.last!, stateBefore: before[k])
-                if lane.diverged { lane.plan.removeAll() }
-            }
-        }
-        try releaseFinished()
+        let run = ConformRun(fuzzer: self, cells: cells, pending: pending, outcome: outcome, progress: progress)
+        let scheduler = LaneScheduler(session: Session(spec: spec, target: target, keepFrames: false)) { [unowned self] in !signatures.contains(.windowShrink) }
+        try scheduler.run(slots: config.lanes, run)
+        summary.steps += scheduler.steps
         summary.seconds = PcapLink.now - start
+        let known = run.known
+        outcome = run.outcome
         var results: [ConformResult] = []
         for (c, ts) in testsOf.enumerated() {
             let o = outcome[c]
@@ -265,8 +171,6 @@ extension Fuzzer {
                              seconds: summary.seconds, settings: settings, results: results)
     }
 
-    static let conformAttempts = 12
-
     func witness(_ state: Int, _ event: EventKind, _ candidates: [Int]) -> (steps: [FuzzStep], cell: Int)? {
         guard let ws = witnesses else { return nil }
         for c in candidates {
@@ -278,16 +182,126 @@ extension Fuzzer {
     /// A finished conformance lane's verdict: the step that carried the test's input decides.
     func verdict(_ lane: Lane) -> (ConformVerdict, String?, StepLog?, Signature?) {
         let firstBad = lane.log.firstIndex(where: \.diverged)
-        guard let i = lane.cellStep, i < lane.log.count else {
+        guard case .conform(_, let carried, let missed) = lane.purpose, let i = carried, i < lane.log.count else {
             if let b = firstBad {
                 return (.unreachable, "the target left the model on the way, at step \(b + 1): \(signature(lane.log[b]))", nil, nil)
             }
-            return (.unreachable, lane.cellMissed ?? "the input class was not reached", nil, nil)
+            var why: String?
+            if case .conform(_, _, let missed) = lane.purpose { why = missed }
+            return (.unreachable, why ?? "the input class was not reached", nil, nil)
         }
         if let b = firstBad, b < i {
             return (.unreachable, "the target left the model on the way, at step \(b + 1): \(signature(lane.log[b]))", nil, nil)
         }
         let l = lane.log[i]
         return l.diverged ? (.diverges, nil, l, signature(l)) : (.conforms, nil, l, nil)
+    }
+}
+
+
+/// The conformance suite as a scheduler's driver: each slot takes the next test's input class, along a way into its
+/// state (the warm-up's witness first, then the search's ways with random steps that keep the state), and the
+/// step that carried the class's input decides the test; a class not set up is tried again, up to a bound.
+final class ConformRun: LaneDriver {
+    typealias Outcome = (verdict: ConformVerdict, why: String?, log: StepLog?, signature: Signature?)
+    unowned let fuzzer: Fuzzer
+    let cells: [(state: Int, event: EventKind, candidates: [Int])]
+    var pending: [Int]
+    var next = 0
+    var outcome: [Outcome]
+    /// Attempts per class so far.
+    var attempts: [Int]
+    var done = 0
+    let progress: ((Int, Int) -> Void)?
+    /// The divergences kept, by signature (their case files).
+    var known: [Signature: Divergence] = [:]
+
+    /// How often a class that was not set up is tried (at least; more where it has many candidate classes).
+    static let attemptsPerClass = 12
+
+    init(fuzzer: Fuzzer, cells: [(state: Int, event: EventKind, candidates: [Int])], pending: [Int], outcome: [Outcome], progress: ((Int, Int) -> Void)?) {
+        self.fuzzer = fuzzer
+        self.cells = cells
+        self.pending = pending
+        self.outcome = outcome
+        self.progress = progress
+        attempts = Array(repeating: 0, count: cells.count)
+    }
+
+    var refill: LaneScheduler.Refill { .afterCollecting }
+    var exhausted: Bool { false }
+
+    func nextStep(_ lane: Lane) -> FuzzStep? { fuzzer.nextStep(lane) }
+    func roundDone() {}
+
+    func judged(_ lane: Lane, stateBefore: Int) {
+        let l = lane.log.last!
+        fuzzer.planner.record(state: stateBefore, event: l.event, cell: l.cell)
+    }
+
+    /// Attempt k tries candidate class k mod n, along way k mod v into the state, after (k div n) mod 4 random
+    /// steps that keep the state; the first attempt takes the warm-up's way to one of the test's classes, if any.
+    func newLane(_ id: Int) -> Lane? {
+        guard next < pending.count else { return nil }
+        let c = pending[next]
+        next += 1
+        let spec = fuzzer.spec
+        let lane = fuzzer.lane(id, purpose: .conform(test: c, carriedAt: nil, missed: nil))
+        let cell = cells[c]
+        let n = cell.candidates.count
+        let state = spec.states[cell.state].state
+        let ways = fuzzer.planner.everyWay[state] ?? [fuzzer.planner.shortestWay[state]!]
+        let stays = (attempts[c] / n) % 4
+        let detour = Array(repeating: PlanItem.stay, count: stays)
+        let target = cell.candidates[attempts[c] % n]
+        lane.plan = ways[attempts[c] % ways.count].map { PlanItem.step($0) } + detour + [.cell(state: cell.state, event: cell.event, cell: target)]
+        if attempts[c] == 0, let w = fuzzer.witness(cell.state, cell.event, cell.candidates) {
+            lane.plan = w.steps.dropLast().filter { if case .accept = $0 { false } else { true } }.map { PlanItem.step($0) }
+                + [.cell(state: cell.state, event: cell.event, cell: w.cell)]
+        }
+        return lane
+    }
+
+    func test(of lane: Lane) -> Int {
+        guard case .conform(let c, _, _) = lane.purpose else { preconditionFailure("a conformance lane without its test") }
+        return c
+    }
+
+    func decided(_ c: Int, _ o: Outcome) {
+        outcome[c] = o
+        done += 1
+        progress?(done, cells.count)
+    }
+
+    func finish(_ lane: Lane) throws {
+        let before = fuzzer.summary.divergences.count
+        try fuzzer.finish(lane)
+        for d in fuzzer.summary.divergences[before...] { known[d.signature] = d }
+        let c = test(of: lane)
+        let v = fuzzer.verdict(lane)
+        if v.0 == .unreachable, lane.carriedAt == nil, attempts[c] + 1 < max(Self.attemptsPerClass, min(cells[c].candidates.count * 2, 48)) {
+            attempts[c] += 1
+            pending.append(c)
+        } else {
+            decided(c, v)
+        }
+    }
+
+    /// The stack failed as a program: the test whose case makes it fail alone is an error (its case kept as a
+    /// finding); the others of the round run again on the restarted stack.
+    func failed(_ f: TargetFailure, round: [Lane], all: [Lane]) throws -> [Lane] {
+        let found = fuzzer.summary.divergences.count
+        let culprit = try fuzzer.recover(from: f, round)
+        for d in fuzzer.summary.divergences[found...] { known[d.signature] = d }
+        for lane in round {
+            let c = test(of: lane)
+            if lane === culprit || attempts[c] + 1 >= Self.attemptsPerClass {
+                decided(c, (.error, "the stack failed: \(Mismatch.failure(f.kind, detail: f.detail))", nil, lane.log.last.map(fuzzer.signature)))
+            } else {
+                attempts[c] += 1
+                pending.append(c)
+            }
+        }
+        return round
     }
 }

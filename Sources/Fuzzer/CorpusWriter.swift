@@ -1,5 +1,7 @@
+import Cases
 import Core
 import Foundation
+import Generator
 import Link
 import Model
 import Spec
@@ -45,29 +47,25 @@ struct CorpusWriter {
 /// A divergence as a case file: the steps, the spec's expectation for each (so that replaying judges the
 /// target against the spec), and what the target did, as comments.
 public enum CaseText {
+    /// A segment as a case line (`dir`: `<` injected, `>` sent by the target): as sent (window, urgent pointer, the MSS option a SYN of the
+    /// fuzzer's carries, so that the stack segments as it did during the run), or an expectation of the spec's
+    /// (PSH and the window left to the stack).
     static func segmentLine(_ dir: String, _ s: Segment, expectation: Bool) -> String {
         var flags = s.ctl.intersection([.syn, .fin, .rst, .psh, .urg, .ack])
         if expectation { flags.remove(.psh) }
-        var line = "\(dir) \(Notation.flags(flags)) \(s.seq):\(s.seq &+ s.dataLength)(\(s.dataLength))"
-        if s.ctl.contains(.ack) { line += " ack \(s.ack)" }
-        line += expectation ? " win *" : " win \(s.window)"
-        if !expectation, s.ctl.contains(.urg) || s.urgentPointer != 0 { line += " urg \(s.urgentPointer)" }
-        // The fuzzer's SYNs carry an MSS option, so that the stack segments as it did during the run.
-        if !expectation, s.ctl.contains(.syn) { line += " <mss 1460>" }
-        return line
+        var spec = SegmentSpec(flags: flags, seq: .value(s.seq), length: .value(s.dataLength), ack: s.ctl.contains(.ack) ? .value(s.ack) : nil,
+                               window: expectation ? .any : .value(s.window))
+        if !expectation, s.ctl.contains(.urg) || s.urgentPointer != 0 { spec.urgent = .value(s.urgentPointer) }
+        if !expectation, s.ctl.contains(.syn) { spec.options = [.mss(.value(1460))] }
+        return dir + " " + CaseWriter.segment(spec)
     }
 
     /// A step as its case-file line.
     static func stepLine(_ step: FuzzStep) -> String {
         switch step {
-        case .call(.openPassive): "listen\n"
-        case .call(.openActive): "connect\n"
-        case .call(.send(let n)): "send \(n)\n"
-        case .call(.receive(let n)): "recv \(n)\n"
-        case .call(.close): "close\n"
-        case .call(.abort): "abort\n"
-        case .call(let c): "# \(c) (no socket call)\n"
-        case .accept: "accept\n"
+        case .call(.openPassive): CaseWriter.line(.call(.listen(backlog: CaseParser.defaultBacklog), expect: nil)) + "\n"
+        case .call(let c): step.socketCall.map { CaseWriter.line(.call($0, expect: nil)) + "\n" } ?? "# \(c) (no socket call)\n"
+        case .accept: CaseWriter.line(.call(.accept, expect: nil)) + "\n"
         case .segment(let s): segmentLine("<", s, expectation: false) + "\n"
         }
     }

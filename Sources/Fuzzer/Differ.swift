@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import Generator
 import Link
 import Model
 import Oracle
@@ -27,7 +28,7 @@ struct Observation: Hashable, Sendable, CustomStringConvertible {
     var stateText: String { failure.map { $0.rawValue.uppercased() } ?? state?.rawValue ?? "?" }
 
     var shape: String {
-        (segments.isEmpty ? "none" : segments.map { Notation.flags($0.ctl) + ($0.length > 0 ? "+data" : "") }.joined(separator: ",")) + " → \(stateText)"
+        (segments.isEmpty ? "none" : segments.map { $0.ctl.notation + ($0.length > 0 ? "+data" : "") }.joined(separator: ",")) + " → \(stateText)"
             + (errno.map { $0 == 0 ? "" : " (\(Errno.name($0)))" } ?? "")
     }
 

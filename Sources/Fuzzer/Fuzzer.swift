@@ -71,10 +71,12 @@ public final class Fuzzer {
     /// replay them to reach classes their own search does not set up.
     var witnesses: [Int: [FuzzStep]]?
     public internal(set) var summary = FuzzSummary()
-    /// Connections whose case is over, released with the next round.
-    var releases: [Tuple] = []
     /// When set, finished cases go here instead of being judged for the corpus (differential mode).
     var onFinish: ((Lane) throws -> Void)?
+    /// The run in progress: when it started, when progress was last reported, whom to report it to.
+    var started = 0.0
+    var lastProgress = 0.0
+    var progress: ((FuzzProgress) -> Void)?
 
     public init(spec: CompiledSpec, target: Target, configuration: Configuration) {
         self.spec = spec
@@ -103,11 +105,9 @@ public final class Fuzzer {
         }
     }
 
-    func newLane(_ id: Int) -> Lane {
-        let lane = Lane(id: id, tuple: freshTuple(), spec: spec, testerISN: testerISN(), offered: target.capabilities.calls)
+    func lane(_ id: Int, purpose: Lane.Purpose) -> Lane {
+        let lane = Lane(id: id, tuple: freshTuple(), spec: spec, testerISN: testerISN(), offered: target.capabilities.calls, purpose: purpose)
         lane.model.recordsInputClass = true
-        lane.plan = planner.nextPlan()
-        lane.caseIndex = summary.cases
         return lane
     }
 
@@ -116,35 +116,36 @@ public final class Fuzzer {
         // After a divergence the model no longer knows the target's state: the case ends there.
         if lane.diverged { return nil }
         // A passive connection is taken from the listener as soon as it is synchronized (once).
-        if lane.passive, !lane.acceptTried, lane.socketOpen, spec.states[lane.model.state].synchronized {
-            lane.acceptTried = true
+        if lane.connection.passive, !lane.connection.acceptTried, lane.connection.socketOpen, spec.states[lane.model.state].synchronized {
             return .accept
         }
         while let item = lane.plan.first {
             lane.plan.removeFirst()
             switch item {
             case .step(let s):
-                if case .call(let c) = s, !lane.callAllowed(c, spec: spec) { continue }
+                if case .call(let c) = s, !lane.connection.callAllowed(c) { continue }
                 return s
             case .cell(let st, let ev, let c):
-                if let s = planner.input(for: lane, state: st, event: ev, cell: c, sampler: &sampler) {
-                    lane.cellStep = lane.steps.count
+                if let s = planner.input(for: lane.connection, state: st, event: ev, cell: c, sampler: &sampler) {
+                    if case .conform(let test, _, let missed) = lane.purpose { lane.purpose = .conform(test: test, carriedAt: lane.steps.count, missed: missed) }
                     return s
                 }
+                let missed: String
                 if lane.model.state != st {
-                    lane.cellMissed = "the path to \(spec.states[st].name) ended in \(spec.states[lane.model.state].name)"
+                    missed = "the path to \(spec.states[st].name) ended in \(spec.states[lane.model.state].name)"
                 } else if ev != .segment {
-                    lane.cellMissed = "the sockets API has no \(ev.spelling) call here (the tester holds no socket in this state, or the call is refused before the stack sees it)"
+                    missed = "the sockets API has no \(ev.spelling) call here (the tester holds no socket in this state, or the call is refused before the stack sees it)"
                 } else {
-                    lane.cellMissed = "no segment of this class found: its classifiers' conditions were not met by the inputs drawn in the states the model reached"
+                    missed = "no segment of this class found: its classifiers' conditions were not met by the inputs drawn in the states the model reached"
                 }
+                if case .conform(let test, let at, _) = lane.purpose { lane.purpose = .conform(test: test, carriedAt: at, missed: missed) }
             case .random:
-                return planner.randomStep(for: lane, sampler: &sampler)
+                return planner.randomStep(for: lane.connection, sampler: &sampler)
             case .stay:
                 for _ in 0..<20 {
-                    let s = planner.randomStep(for: lane, sampler: &sampler)
+                    let s = planner.randomStep(for: lane.connection, sampler: &sampler)
                     var m = lane.model
-                    if let input = lane.modelInput(s) { _ = m.apply(input) }
+                    if let input = lane.connection.modelInput(s) { _ = m.apply(input) }
                     if m.state == lane.model.state { return s }
                 }
             }
@@ -152,81 +153,27 @@ public final class Fuzzer {
         return nil
     }
 
+    /// Whether the run has done what it was asked (its cases, or its time).
+    func done() -> Bool {
+        if let m = config.maxCases, summary.cases >= m { return true }
+        return PcapLink.now - started >= config.duration
+    }
+
     public func run(progress: ((FuzzProgress) -> Void)? = nil) throws -> FuzzSummary {
-        let session = Session(spec: spec, target: target, keepFrames: false)
-        let start = PcapLink.now
-        var lanes = (0..<config.lanes).map(newLane)
-        var lastProgress = start
-        func done() -> Bool {
-            if let m = config.maxCases, summary.cases >= m { return true }
-            return PcapLink.now - start >= config.duration
-        }
-        while !lanes.isEmpty {
-            var work: [(Lane, FuzzStep)] = []
-            for (i, lane) in lanes.enumerated() {
-                if let step = nextStep(lane) {
-                    work.append((lane, step))
-                } else {
-                    try finish(lane)
-                    lanes[i] = done() ? lane : newLane(lane.id)
-                    if !done(), let step = nextStep(lanes[i]) { work.append((lanes[i], step)) }
-                }
-            }
-            if done() { lanes.removeAll { l in !work.contains { $0.0 === l } } }
-            if work.isEmpty { break }
-            let before = work.map { $0.0.model.state }
-            session.reportsWindowShrink = !signatures.contains(.windowShrink)
-            do {
-                try session.round(work, releasing: releases)
-                releases.removeAll()
-            } catch let f as TargetFailure {
-                // The stack failed as a program: keep the case that did it, restart, and go on with new cases.
-                releases.removeAll()
-                _ = try recover(from: f, work.map(\.0))
-                summary.cases += work.count
-                lanes = done() ? [] : lanes.map { newLane($0.id) }
-                continue
-            }
-            summary.steps += work.count
-            for (k, (lane, _)) in work.enumerated() {
-                planner.record(lane.log.last!, stateBefore: before[k])
-                planner.observe(lane)
-                if witnesses != nil, let l = lane.log.last, !l.diverged, let ev = l.event, l.cell >= 0 {
-                    let key = planner.key(state: before[k], event: ev, cell: l.cell)
-                    if witnesses![key] == nil { witnesses![key] = lane.steps }
-                }
-                // After a divergence the model no longer knows the target's state: the case ends there.
-                if lane.diverged { lane.plan.removeAll() }
-            }
-            let now = PcapLink.now
-            if let progress, now - lastProgress >= 0.25 {
-                lastProgress = now
-                progress(FuzzProgress(cases: summary.cases, cellsCovered: planner.covered, cellsTotal: summary.cellsTotal, divergences: summary.divergences.count, seconds: now - start))
-            }
-        }
-        try releaseFinished()
-        summary.seconds = PcapLink.now - start
+        let scheduler = LaneScheduler(session: Session(spec: spec, target: target, keepFrames: false)) { [unowned self] in !signatures.contains(.windowShrink) }
+        started = PcapLink.now
+        lastProgress = started
+        self.progress = progress
+        defer { self.progress = nil }
+        try scheduler.run(slots: config.lanes, self)
+        summary.steps += scheduler.steps
+        summary.seconds = PcapLink.now - started
         summary.cellsCovered = planner.covered
         return summary
     }
 
-    /// Releases what finished cases left, when no round follows to carry it.
-    func releaseFinished() throws {
-        guard !releases.isEmpty else { return }
-        defer { releases.removeAll() }
-        do {
-            _ = try target.exchange(calls: releases.map { (.release, $0) }, inject: [], states: [])
-        } catch let f as TargetFailure {
-            // Failed between cases: nothing to blame a case for; start it again.
-            try restartAfter(f)
-        }
-    }
-
     func finish(_ lane: Lane) throws {
         summary.cases += 1
-        // The case is over: its sockets go with the next round's calls (no exchange of their own), so that no
-        // listener answers for a later case on the same port.
-        releases.append(lane.tuple)
         if let hook = onFinish {
             try hook(lane)
             return
@@ -251,7 +198,7 @@ public final class Fuzzer {
         guard let first = failed.first, let sig = first.log.last.map(signature), !signatures.contains(sig) else { return nil }
         for lane in failed.prefix(Fuzzer.failureSuspects) {
             guard let r = try replay(lane.steps, isn: lane.testerISN), let last = r.log.last, last.diverged, signature(last) == sig else { continue }
-            lane.steps = r.steps
+            lane.connection.steps = r.steps
             lane.log = r.log
             try record(lane)
             return lane
@@ -333,10 +280,10 @@ public final class Fuzzer {
     func replay(_ steps: [FuzzStep], isn: UInt32? = nil, windowShrink: Bool = true, untilDivergence: Bool = true) throws -> (steps: [FuzzStep], log: [StepLog], frames: [Frame])? {
         let session = Session(spec: spec, target: target, keepFrames: true)
         session.reportsWindowShrink = windowShrink
-        let lane = Lane(id: -1, tuple: freshTuple(), spec: spec, testerISN: isn ?? testerISN(), offered: target.capabilities.calls)
+        let lane = Lane(id: -1, tuple: freshTuple(), spec: spec, testerISN: isn ?? testerISN(), offered: target.capabilities.calls, purpose: .replay)
         for step in steps {
-            if case .call(let c) = step, !lane.callAllowed(c, spec: spec) { continue }
-            if case .accept = step, lane.accepted || !lane.passive || !lane.socketOpen { continue }
+            if case .call(let c) = step, !lane.connection.callAllowed(c) { continue }
+            if case .accept = step, lane.connection.accepted || !lane.connection.passive || !lane.connection.socketOpen { continue }
             do {
                 try session.round([(lane, step)])
             } catch let f as TargetFailure {
@@ -352,5 +299,43 @@ public final class Fuzzer {
             try restartAfter(f)
         }
         return (lane.steps, lane.log, session.frames)
+    }
+}
+
+/// Fuzzing as a scheduler's driver: each slot runs case after case, each toward the least covered input class,
+/// until the run's time or cases are used up.
+extension Fuzzer: LaneDriver {
+    var refill: LaneScheduler.Refill { .inPlace }
+    var exhausted: Bool { done() }
+
+    func newLane(_ id: Int) -> Lane? {
+        guard !done() else { return nil }
+        let l = lane(id, purpose: .fuzz(index: summary.cases))
+        l.plan = planner.nextPlan()
+        return l
+    }
+
+    func judged(_ lane: Lane, stateBefore: Int) {
+        let l = lane.log.last!
+        planner.record(state: stateBefore, event: l.event, cell: l.cell)
+        planner.observe(lane.connection, diverged: lane.diverged)
+        if witnesses != nil, !l.diverged, let ev = l.event, l.cell >= 0 {
+            let key = planner.key(state: stateBefore, event: ev, cell: l.cell)
+            if witnesses![key] == nil { witnesses![key] = lane.steps }
+        }
+    }
+
+    func roundDone() {
+        let now = PcapLink.now
+        guard let progress, now - lastProgress >= 0.25 else { return }
+        lastProgress = now
+        progress(FuzzProgress(cases: summary.cases, cellsCovered: planner.covered, cellsTotal: summary.cellsTotal, divergences: summary.divergences.count, seconds: now - started))
+    }
+
+    /// The stack failed as a program: keep the case that did it, restart, and go on with new cases everywhere.
+    func failed(_ f: TargetFailure, round: [Lane], all: [Lane]) throws -> [Lane] {
+        _ = try recover(from: f, round)
+        summary.cases += round.count
+        return all
     }
 }

@@ -1,3 +1,4 @@
+import Generator
 import Core
 import Link
 import Model

@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import Link
+import Generator
 import Model
 import Oracle
 import Spec
@@ -25,117 +26,51 @@ public struct StepLog: Sendable {
     public var diverged: Bool { !mismatches.isEmpty }
 }
 
-/// One connection under test: the model's prediction of it and the tester's view of the real one.
+/// One connection under test: what the generator knows of it (the model and the socket), the oracle's view of
+/// the real one, and what it is for.
 final class Lane {
+    /// What a lane is for, with the data each purpose needs.
+    enum Purpose {
+        /// A fuzz case (`index`: the run's case number when it started).
+        case fuzz(index: Int)
+        /// A conformance test: the index of its input class; the step that carried the input once drawn, or why
+        /// none could be.
+        case conform(test: Int, carriedAt: Int?, missed: String?)
+        /// Replayed alone (minimization, differential comparison).
+        case replay
+    }
+
     let id: Int
-    var tuple: Tuple
-    var model: TCPModel
+    let tuple: Tuple
+    var connection: Connection
     /// The judgement of this connection's steps (its numbering, what the target sent, its window).
     var oracle: StepOracle
-    var testerISN: UInt32 { oracle.testerISN }
-    var targetISN: UInt32? { oracle.targetISN }
-    var steps: [FuzzStep] = []
     var log: [StepLog] = []
     var plan: [PlanItem] = []
-    var passive = false
-    var accepted = false
-    var acceptTried = false
-    var socketOpen = false
-    /// Conformance runs: the input class this lane tests, the step that carries it, and why none could.
-    var conformCell: Int?
-    var cellStep: Int?
-    var cellMissed: String?
-    var caseIndex: Int = 0
+    var purpose: Purpose
 
-    /// The calls the target offers (its agent's capability list); nil: all of them.
-    var offered: Set<String>?
-
-    init(id: Int, tuple: Tuple, spec: CompiledSpec, testerISN: UInt32, offered: Set<String>? = nil) {
+    init(id: Int, tuple: Tuple, spec: CompiledSpec, testerISN: UInt32, offered: Set<String>?, purpose: Purpose) {
         self.id = id
-        self.offered = offered
         self.tuple = tuple
+        self.purpose = purpose
+        connection = Connection(spec: spec, testerISN: testerISN, offered: offered)
         oracle = StepOracle(testerISN: testerISN)
-        model = TCPModel(spec: spec, configuration: .init(receiveWindow: 65535))
     }
 
+    var model: TCPModel {
+        get { connection.model }
+        _modify { yield &connection.model }
+    }
+    var steps: [FuzzStep] { connection.steps }
+    var testerISN: UInt32 { oracle.testerISN }
+    var targetISN: UInt32? { oracle.targetISN }
     var diverged: Bool { log.last?.diverged ?? false }
 
-    /// The socket's bookkeeping after a step; `acceptSucceeded`: whether an accept returned a connection (on the
-    /// model it does).
-    func track(_ step: FuzzStep, acceptSucceeded: Bool = true) {
-        switch step {
-        case .call(.openPassive):
-            socketOpen = true
-            passive = true
-        case .call(.openActive): socketOpen = true
-        case .call(.close), .call(.abort): socketOpen = false
-        case .accept:
-            acceptTried = true
-            accepted = accepted || acceptSucceeded
-        default: break
-        }
+    /// Conformance runs: the step that carried the test's input, if drawn.
+    var carriedAt: Int? {
+        if case .conform(_, let at, _) = purpose { return at }
+        return nil
     }
-
-    /// A copy with the model and the socket's bookkeeping (what drawing an input and replaying its steps need).
-    func snapshot() -> Lane {
-        let l = Lane(id: -1, tuple: tuple, spec: model.spec, testerISN: testerISN, offered: offered)
-        l.model = model
-        l.oracle = oracle
-        l.steps = steps
-        l.passive = passive
-        l.accepted = accepted
-        l.acceptTried = acceptTried
-        l.socketOpen = socketOpen
-        return l
-    }
-
-    /// The model numbers the tester's side absolutely (so that rules comparing with an unset variable, such as
-    /// RFC 9293's SYN-SENT RST check against RCV.NXT, see what a stack sees) and the target's side from its ISN;
-    /// steps and case files number both sides from their ISNs.
-    func modelInput(_ step: FuzzStep) -> Input? {
-        guard case .segment(var s) = step else { return step.input }
-        s.seq &+= testerISN
-        return .segment(s)
-    }
-
-    /// A segment drawn against the model, as a step.
-    func step(fromModel s: Segment) -> FuzzStep {
-        var s = Lane.fitLink(s)
-        s.seq &-= testerISN
-        return .segment(s)
-    }
-
-    /// Text that fits one 1500-octet frame with the headers and options the fuzzer sends (a SYN carries MSS).
-    static func fitLink(_ s: Segment) -> Segment {
-        var s = s
-        let room: UInt32 = s.ctl.contains(.syn) ? 1456 : 1460
-        if s.dataLength > room { s.dataLength = room }
-        return s
-    }
-
-    /// Calls the application can still make (a closed socket takes none; a passive connection none before it
-    /// has been taken from the listener).
-    func callAllowed(_ c: UserCall, spec: CompiledSpec) -> Bool {
-        let state = spec.states[model.state].name
-        if let o = offered, let name = FuzzStep.call(c).socketCall?.name, !o.contains(name) { return false }
-        switch c {
-        case .openActive, .openPassive: return !socketOpen && steps.isEmpty
-        case .status: return false
-        case .send, .receive, .close, .abort:
-            guard socketOpen else { return false }
-            if passive && !accepted { return state == "LISTEN" && (c == .close || c == .abort) }
-            return true
-        }
-    }
-}
-
-enum PlanItem: Sendable {
-    case step(FuzzStep)
-    /// An input of this class, drawn when the connection gets there.
-    case cell(state: Int, event: EventKind, cell: Int)
-    case random
-    /// A random step after which the model stays in its state (conformance runs set up a class this way).
-    case stay
 }
 
 /// Runs steps of many connections against a target in rounds: each round makes the calls, injects the segments,
@@ -175,7 +110,7 @@ final class Session {
         var before: [TCPState] = []
         for (lane, step) in work {
             before.append(spec.states[lane.model.state].state)
-            transitions.append(lane.modelInput(step).map { lane.model.apply($0) })
+            transitions.append(lane.connection.modelInput(step).map { lane.model.apply($0) })
             if case .segment(let s) = step {
                 batch.append(absolute(s, lane))
                 callOf.append(nil)
@@ -185,7 +120,7 @@ final class Session {
             } else {
                 callOf.append(nil)
             }
-            lane.steps.append(step)
+            lane.connection.steps.append(step)
         }
         let sentAt = PcapLink.now
         let ex: Exchange
@@ -216,7 +151,7 @@ final class Session {
         }
         for (k, (lane, step)) in work.enumerated() {
             let r = callOf[k].map { ex.results[$0] }
-            lane.track(step, acceptSucceeded: r?.errno == 0)
+            lane.connection.track(step, acceptSucceeded: r?.errno == 0)
             judge(lane, step, before[k], transitions[k], byTuple[lane.tuple] ?? [], ex.states[lane.tuple] ?? nil, r)
         }
     }

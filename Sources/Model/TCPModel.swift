@@ -65,6 +65,8 @@ public struct TCPModel: Sendable {
         clearConnection()
     }
 
+    /// The state, typed (`state` is its index in the spec).
+    public var tcpState: TCPState { spec.states[state].state }
     public var stateName: String { spec.states[state].name }
 
     @inlinable public subscript(_ reg: Register) -> UInt32 { tcb[reg] }

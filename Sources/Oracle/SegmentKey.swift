@@ -21,7 +21,7 @@ public struct SegmentKey: Hashable, Sendable, CustomStringConvertible {
     public var occupiesSequence: Bool { length > 0 || ctl.contains(.syn) || ctl.contains(.fin) }
 
     public var description: String {
-        var s = Notation.flags(ctl) + " \(seq):\(seq &+ length)(\(length))"
+        var s = ctl.notation + " \(seq):\(seq &+ length)(\(length))"
         if ctl.contains(.ack) { s += " ack \(ack)" }
         return s
     }

@@ -29,7 +29,7 @@ public enum Signature: Hashable, Sendable, CustomStringConvertible {
     public struct Shape: Hashable, Sendable, CustomStringConvertible {
         public var ctl: ControlBits
         public var text: Bool
-        public var description: String { Notation.flags(ctl) + (text ? "+data" : "") }
+        public var description: String { ctl.notation + (text ? "+data" : "") }
     }
 
     public enum Field: String, Hashable, Sendable, Comparable {

@@ -103,7 +103,7 @@ struct HandMadeCaptureTests {
         #expect(r.violations == 1)
         #expect(v.frame == 8)
         #expect(v.endpoint == "192.0.2.1:40000")
-        #expect(v.state == "FIN-WAIT-2")
+        #expect(v.state == .finWait2)
         #expect(v.observed.hasPrefix("P. 12:17(5) ack 1"))
         #expect(v.expected.contains("nothing: send(5) sends no segment in FIN-WAIT-2"), "\(v.expected)")
         #expect(!v.rules.isEmpty && v.citations.contains { $0.contains("RFC") })
@@ -172,7 +172,7 @@ struct HandMadeCaptureTests {
         #expect(r.violations == 1, "\(r.connections.first?.violations ?? [])")
         #expect(v.frame == 2)
         #expect(v.endpoint == "192.0.2.2:80")
-        #expect(v.state == "SYN-RECEIVED")
+        #expect(v.state == .synReceived)
         #expect(v.expected.hasPrefix("S. 0:0(0) ack 1"), "\(v.expected)")
         #expect(v.observed.hasPrefix("S. 0:0(0) ack 5"))
     }
@@ -190,7 +190,7 @@ struct HandMadeCaptureTests {
             let v = try #require(c.violations.first)
             #expect(r.violations == 1, "\(c.violations)")
             #expect(v.frame == 7)
-            #expect(v.state == "CLOSED")
+            #expect(v.state == .closed)
             #expect(v.note?.hasPrefix("after the RST in frame 6") == true)
         } else {
             #expect(r.violations == 0, "\(c.violations)")

@@ -137,6 +137,6 @@ struct WireTests {
         #expect(Notation.format(p.tcp, seqBase: 1000) == "S 0:0(0) win 65535 <mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7>")
         let data = TCPHeader(sourcePort: 1, destinationPort: 2, seq: 1001, ack: 5001, flags: [.psh, .ack], window: 502, payload: Array(repeating: 0, count: 10))
         #expect(Notation.format(data, seqBase: 1000, ackBase: 5000) == "P. 1:11(10) ack 1 win 502")
-        #expect(Notation.flags([.rst, .ack]) == "R." && Notation.flags([.fin, .ack]) == "F." && Notation.flags([]) == "none")
+        #expect(ControlBits([.rst, .ack]).notation == "R." && ControlBits([.fin, .ack]).notation == "F." && ControlBits().notation == "none")
     }
 }

@@ -13,9 +13,11 @@ public struct Violation: Sendable, Codable {
     /// Who sent it, `address:port`.
     public var endpoint: String
     /// The endpoint's state (the model's) before it sent the segment.
-    public var state: String
+    public var state: TCPState
     /// The segment, in numbers relative to each side's initial sequence number.
     public var observed: String
+    /// Its control bits (what tells one repeat of a fault from another fault; not in the JSON).
+    public var flags: ControlBits = []
     public var expected: String
     public var rules: [String]
     public var citations: [String]
@@ -23,6 +25,10 @@ public struct Violation: Sendable, Codable {
     public var note: String?
     /// Frames of later segments showing the same violation (not listed one by one).
     public var repeats: [Int] = []
+
+    enum CodingKeys: String, CodingKey {
+        case frame, time, endpoint, state, observed, expected, rules, citations, note, repeats
+    }
 }
 
 /// One connection: its two ends, how it was followed, what each end did against the spec.
@@ -188,7 +194,7 @@ final class Flow {
     var report: ConnectionReport
     /// ACKs beyond what their end had received when sent: capture loss, or an ACK of data never sent — decided
     /// at the end, when the whole capture has shown what the peer sent.
-    var ackChecks: [(frame: Int, time: Double, end: Int, ack: UInt32, state: String, observed: String)] = []
+    var ackChecks: [(frame: Int, time: Double, end: Int, ack: UInt32, state: TCPState, observed: String)] = []
     var resetAt: (frame: Int, time: Double, by: Int)?
     var rtt: Double?
     var synTime: Double?
@@ -214,7 +220,7 @@ final class Flow {
 
     func rel(_ s: CapturedSegment, from e: Int) -> String {
         let p = 1 - e
-        var out = Notation.flags(s.flags.intersection([.syn, .fin, .rst, .psh, .urg, .ack])) + " "
+        var out = (s.flags.intersection([.syn, .fin, .rst, .psh, .urg, .ack])).notation + " "
         let seq = s.seq &- ends[e].iss
         out += "\(seq):\(seq &+ s.dataLength)(\(s.dataLength))"
         if s.flags.contains(.ack) { out += " ack \(s.ack &- ends[p].iss)" }
@@ -224,7 +230,7 @@ final class Flow {
 
     func rel(_ o: Segment, of e: Int) -> String {
         let p = 1 - e
-        var out = Notation.flags(o.ctl.intersection([.syn, .fin, .rst, .ack])) + " "
+        var out = (o.ctl.intersection([.syn, .fin, .rst, .ack])).notation + " "
         let seq = o.seq &- ends[e].iss
         out += "\(seq):\(seq &+ o.dataLength)(\(o.dataLength))"
         if o.ctl.contains(.ack) { out += " ack \(o.ack &- ends[p].iss)" }
@@ -365,7 +371,7 @@ final class Flow {
     func judge(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int) {
         let p = 1 - e
         let stateIndex = ends[e].model.state
-        var stateBefore: String { spec.states[stateIndex].name }
+        var stateBefore: TCPState { spec.states[stateIndex].state }
         // A SYN binds an ISS still symbolic (the passive end's, on its SYN,ACK).
         if s.flags.contains(.syn), !ends[e].model.issBound { bindISS(e, s.seq) }
         // Window scaling (RFC 7323 §2.2): offered on both SYNs, it applies to every later segment.
@@ -526,7 +532,7 @@ final class Flow {
         return false
     }
 
-    func violation(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int, state: String, best: (calls: [UserCall], transitions: [Transition], outputs: [Output])?) {
+    func violation(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int, state: TCPState, best: (calls: [UserCall], transitions: [Transition], outputs: [Output])?) {
         var expected: String
         var rules: [Int] = []
         let sameKind = ends[e].pending.first { $0.segment.ctl.intersection(Flow.classBits) == s.flags.intersection(Flow.classBits) }
@@ -550,7 +556,8 @@ final class Flow {
         rules = rules.filter { seen.insert($0).inserted }
         var v = Violation(frame: n, time: time, endpoint: ends[e].name, state: state, observed: rel(s, from: e), expected: expected,
                           rules: rules.map { spec.rules[$0].id }, citations: rules.map { spec.rules[$0].citationText }.filter { !$0.isEmpty })
-        if state == "CLOSED" || state == "LISTEN", let r = resetAt, r.by != e {
+        v.flags = s.flags
+        if state == .closed || state == .listen, let r = resetAt, r.by != e {
             // Sent so soon after the peer's RST that it may have been on its way before the RST arrived: the
             // capture cannot tell, so it is noted, not judged (a round trip as the handshake measured it, with
             // room for queueing).
@@ -565,7 +572,7 @@ final class Flow {
         }
         // The same fault again (every later data segment after a FIN, say) is one violation with its frames.
         if let last = report.violations.last, last.endpoint == v.endpoint, last.state == v.state, last.rules == v.rules,
-           Notation.flags(s.flags) == last.observed.split(separator: " ").first.map(String.init) {
+           last.flags == s.flags {
             report.violations[report.violations.count - 1].repeats.append(n)
             return
         }
@@ -584,10 +591,10 @@ final class Flow {
         if ends[p].model.state != before { ends[p].beforeInput = (snapshot, ends[p].pending, time, n) }
         for o in tr.outputs { ends[p].pending.append(o) }
         if ends[p].pending.count > 16 { ends[p].pending.removeFirst(ends[p].pending.count - 16) }
-        if s.flags.contains(.rst), before != ends[p].model.state, ends[p].model.stateName == "CLOSED" || ends[p].model.stateName == "LISTEN" {
+        if s.flags.contains(.rst), before != ends[p].model.state, ends[p].model.tcpState == .closed || ends[p].model.tcpState == .listen {
             resetAt = (n, time, e)
         }
-        if s.flags.contains(.rst), ends[e].model.stateName == "CLOSED" { resetAt = resetAt ?? (n, time, e) }
+        if s.flags.contains(.rst), ends[e].model.tcpState == .closed { resetAt = resetAt ?? (n, time, e) }
     }
 
     func close() -> ConnectionReport {

@@ -1,35 +1,34 @@
 import Core
-import Generator
 import Model
 import Spec
-import Targets
 
 /// Coverage of the model's input classes and the plans that reach the least covered: a path to the class's
 /// state found by searching the model, an input drawn from the class's partitions, then a few random steps.
-final class Planner {
-    let spec: CompiledSpec
+public final class Planner {
+    public let spec: CompiledSpec
     /// Events the fuzzer drives (timeouts cannot be caused on a real stack without waiting for them).
-    static let events: [EventKind] = [.segment, .openPassive, .openActive, .send, .receive, .close, .abort]
+    public static let events: [EventKind] = [.segment, .openPassive, .openActive, .send, .receive, .close, .abort]
     /// Offsets of each (state, event) table in the flat coverage arrays.
     var offset: [Int] = []
     var hits: [UInt32] = []
     var attempts: [UInt32] = []
     /// Cells of the driven events that the compiler found possible, with their (state, event, cell).
-    var universe: [Int] = []
+    public private(set) var universe: [Int] = []
     var universeCells: [(state: Int, event: EventKind, cell: Int)] = []
     /// Whether the search found a way to the cell's state.
     var reachable: [Bool] = []
-    var recipes: [String: [FuzzStep]] = [:]
+    /// The shortest way into each state the search reached.
+    public private(set) var shortestWay: [TCPState: Way] = [:]
     /// Every distinct way the search found into a state (passive or active, socket held or not): conformance
     /// runs try them in turn when a class needs the other history.
-    var variants: [String: [[FuzzStep]]] = [:]
+    public private(set) var everyWay: [TCPState: [Way]] = [:]
     /// Ways into states after which the model drew an input of some class (the search's, then connections the
     /// fuzzer drove: their TCBs are ones the canonical ways do not make, their models have the target's ISS and
     /// windows bound), and per universe cell the first such way (-1: none yet). Most of a profile's classes
     /// need a TCB the canonical ways do not make: a plan for one of those would spend a case against the target
     /// on a class that cannot be drawn there.
-    var ways: [[FuzzStep]] = []
-    var cellWay: [Int32] = []
+    var drawingWays: [Way] = []
+    var drawingWayOfCell: [Int32] = []
     /// The universe index of each (state, event, cell) key, -1 outside it.
     var universeIndex: [Int32] = []
     /// Per universe cell: how often it was the least covered while no way to draw it was known.
@@ -41,7 +40,7 @@ final class Planner {
     var queue = MinHeap()
 
     /// The socket call that makes an RFC user call on a real stack.
-    static func socketCallName(_ e: EventKind) -> String? {
+    public static func socketCallName(_ e: EventKind) -> String? {
         switch e {
         case .openPassive: "listen"
         case .openActive: "connect"
@@ -53,7 +52,7 @@ final class Planner {
         }
     }
 
-    init(spec: CompiledSpec, seed: UInt64, offered: Set<String>? = nil) {
+    public init(spec: CompiledSpec, seed: UInt64, offered: Set<String>? = nil) {
         self.spec = spec
         rng = SplitMix64(seed: seed ^ 0x7063_7370_6563)
         probeSampler = InputSampler(seed: seed ^ 0x7072_6f62_6573)
@@ -73,14 +72,14 @@ final class Planner {
         }
         hits = Array(repeating: 0, count: total)
         attempts = Array(repeating: 0, count: total)
-        (recipes, variants) = Planner.searchRecipes(spec, offered: offered)
-        reachable = universeCells.map { recipes[spec.states[$0.state].name] != nil }
+        (shortestWay, everyWay) = Planner.searchWays(spec, offered: offered)
+        reachable = universeCells.map { shortestWay[spec.states[$0.state].state] != nil }
         misses = Array(repeating: 0, count: universe.count)
-        cellWay = Array(repeating: -1, count: universe.count)
+        drawingWayOfCell = Array(repeating: -1, count: universe.count)
         universeIndex = Array(repeating: -1, count: total)
         for (u, k) in universe.enumerated() { universeIndex[k] = Int32(u) }
         for st in spec.states {
-            for way in variants[st.name] ?? [] { survey(Planner.replay(way, spec: spec, offered: offered), way: way, draws: 1500) }
+            for way in everyWay[st.state] ?? [] { survey(Planner.replay(way, spec: spec, offered: offered), way: way, draws: 1500) }
         }
         for (i, r) in reachable.enumerated() where r { queue.push(.init(score: 0, tie: rng.next(), index: i)) }
     }
@@ -93,19 +92,20 @@ final class Planner {
         return (UInt64(hits[universe[i]]) + penalty) << 32 | UInt64(attempts[universe[i]])
     }
 
-    func key(state: Int, event: EventKind, cell: Int) -> Int { offset[state * EventKind.count + Int(event.rawValue)] + cell }
+    public func key(state: Int, event: EventKind, cell: Int) -> Int { offset[state * EventKind.count + Int(event.rawValue)] + cell }
 
 
-    func record(_ log: StepLog, stateBefore: Int) {
-        guard let ev = log.event, log.cell >= 0 else { return }
-        hits[key(state: stateBefore, event: ev, cell: log.cell)] &+= 1
+    /// An input of this class was judged in `state`.
+    public func record(state: Int, event: EventKind?, cell: Int) {
+        guard let ev = event, cell >= 0 else { return }
+        hits[key(state: state, event: ev, cell: cell)] &+= 1
     }
 
-    var covered: Int { universe.reduce(0) { $0 + (hits[$1] > 0 ? 1 : 0) } }
+    public var covered: Int { universe.reduce(0) { $0 + (hits[$1] > 0 ? 1 : 0) } }
 
     /// The next case: least covered first, cells the search cannot reach last; the way into the state is the
     /// first from which the model draws an input of the class (a few cells a plan, so a plan stays cheap).
-    func nextPlan() -> [PlanItem] {
+    public func nextPlan() -> [PlanItem] {
         var picked: (index: Int, way: [FuzzStep])?
         var tried = 0
         while let top = queue.pop() {
@@ -117,8 +117,8 @@ final class Planner {
             let i = top.index
             attempts[universe[i]] &+= 1
             let (s, _, _) = universeCells[i]
-            if cellWay[i] >= 0 {
-                picked = (i, ways[Int(cellWay[i])])
+            if drawingWayOfCell[i] >= 0 {
+                picked = (i, drawingWays[Int(drawingWayOfCell[i])])
             } else if tried < 8 {
                 misses[i] = misses[i] &+ (misses[i] < 15 ? 1 : 0)
                 queue.push(.init(score: score(i), tie: rng.next(), index: i))
@@ -127,7 +127,7 @@ final class Planner {
             } else {
                 // No way known for any of the least covered: this one is tried along the shortest way anyway
                 // (the connection's model there has the target's ISS and windows bound, which the survey's has not).
-                picked = (i, recipes[spec.states[s].name]!)
+                picked = (i, shortestWay[spec.states[s].state]!)
             }
             queue.push(.init(score: score(i), tie: rng.next(), index: i))
             break
@@ -141,17 +141,17 @@ final class Planner {
     }
 
     /// Draws inputs on a connection's model and records `way` for every class they fall in that had no way yet.
-    func survey(_ lane: Lane, way: [FuzzStep], draws: Int) {
+    func survey(_ lane: Connection, way: Way, draws: Int) {
         let st = lane.model.state
         var wayID: Int32?
         func mark(_ event: EventKind, _ cell: Int) {
             let u = Int(universeIndex[key(state: st, event: event, cell: cell)])
-            guard u >= 0, cellWay[u] < 0 else { return }
+            guard u >= 0, drawingWayOfCell[u] < 0 else { return }
             if wayID == nil {
-                ways.append(way)
-                wayID = Int32(ways.count - 1)
+                drawingWays.append(way)
+                wayID = Int32(drawingWays.count - 1)
             }
-            cellWay[u] = wayID!
+            drawingWayOfCell[u] = wayID!
             // Known to be drawable now: it goes back among the least covered.
             if misses[u] != 0 {
                 misses[u] = 0
@@ -169,7 +169,7 @@ final class Planner {
             mark(.segment, lane.model.classify(.segment(Planner.candidate(drawn, bits: bits))).cell)
         }
         let calls: [UserCall] = [.openPassive, .openActive, .close, .abort] + Planner.sendSizes.map { .send($0) } + Planner.receiveSizes.map { .receive($0) }
-        for c in calls where lane.callAllowed(c, spec: spec) {
+        for c in calls where lane.callAllowed(c) {
             mark(c.event, lane.model.classify(.call(c)).cell)
         }
     }
@@ -179,8 +179,9 @@ final class Planner {
     static let snapshotsPerState = 6
 
     /// Surveys a connection the fuzzer drove into its state, now and then (every step would cost too much).
-    func observe(_ lane: Lane) {
-        guard !lane.diverged, lane.steps.count <= 24 else { return }
+    /// `diverged`: the target left the model on the way (the model no longer knows its TCB).
+    public func observe(_ lane: Connection, diverged: Bool) {
+        guard !diverged, lane.steps.count <= 24 else { return }
         let st = lane.model.state
         let have = snapshotCount[st] ?? 0
         guard have < Planner.snapshotsPerState || rng.next() % 512 == 0 else { return }
@@ -188,15 +189,11 @@ final class Planner {
         survey(lane, way: lane.steps, draws: 300)
     }
 
-    /// A lane as the fuzzer's would be after `path` (the model driven by it, the socket's bookkeeping).
-    static func replay(_ path: [FuzzStep], spec: CompiledSpec, offered: Set<String>?) -> Lane {
-        let lane = Lane(id: -1, tuple: Tuple(targetPort: 0, testerPort: 0), spec: spec, testerISN: 0, offered: offered)
-        for step in path {
-            if let input = lane.modelInput(step) { _ = lane.model.apply(input) }
-            lane.track(step)
-            lane.steps.append(step)
-        }
-        return lane
+    /// A connection as the fuzzer's would be after `way` (the model driven by it, the socket).
+    static func replay(_ way: Way, spec: CompiledSpec, offered: Set<String>?) -> Connection {
+        var c = Connection(spec: spec, testerISN: 0, offered: offered)
+        for step in way { c.apply(step) }
+        return c
     }
 
     // MARK: reaching states
@@ -216,61 +213,54 @@ final class Planner {
         ]
     }
 
-    /// Shortest step sequences from CLOSED to each state (breadth-first over the model).
-    static func searchRecipes(_ spec: CompiledSpec, offered: Set<String>? = nil) -> ([String: [FuzzStep]], [String: [[FuzzStep]]]) {
-        struct Node {
-            var lane: Lane
-            var path: [FuzzStep]
-        }
-        var found: [String: [FuzzStep]] = [spec.states[spec.initialState].name: []]
-        var variants: [String: [[FuzzStep]]] = [spec.states[spec.initialState].name: [[]]]
-        var frontier = [Node(lane: Lane(id: -1, tuple: Tuple(targetPort: 0, testerPort: 0), spec: spec, testerISN: 0, offered: offered), path: [])]
+    /// Ways from CLOSED to each state, breadth-first over the model: the shortest into each, and every one that
+    /// leaves the socket differently (passive or active, held or not, taken from the listener or not).
+    static func searchWays(_ spec: CompiledSpec, offered: Set<String>? = nil) -> ([TCPState: Way], [TCPState: [Way]]) {
+        let initial = spec.states[spec.initialState].state
+        var shortest: [TCPState: Way] = [initial: []]
+        var every: [TCPState: [Way]] = [initial: [[]]]
+        var frontier = [Connection(spec: spec, testerISN: 0, offered: offered)]
         var seen: Set<String> = []
         for _ in 0..<8 {
-            var next: [Node] = []
+            var next: [Connection] = []
             for n in frontier {
-                for step in canonicalSteps(n.lane.model) {
-                    if case .call(let c) = step, !n.lane.callAllowed(c, spec: spec) { continue }
-                    let lane = n.lane.snapshot()
-                    var path = n.path + [step]
-                    if let input = lane.modelInput(step) { _ = lane.model.apply(input) }
-                    lane.steps.append(step)
-                    lane.track(step)
+                for step in canonicalSteps(n.model) {
+                    if case .call(let c) = step, !n.callAllowed(c) { continue }
+                    var c = n
+                    c.apply(step)
                     // A passive connection is taken from the listener once synchronized, as the fuzzer does.
-                    if lane.passive, !lane.accepted, spec.states[lane.model.state].synchronized {
-                        lane.accepted = true
-                        lane.acceptTried = true
-                        path.append(.accept)
+                    if c.passive, !c.accepted, spec.states[c.model.state].synchronized {
+                        c.taken()
+                        c.steps.append(.accept)
                     }
-                    let name = spec.states[lane.model.state].name
-                    let key = "\(name)|\(lane.socketOpen)|\(lane.passive)|\(lane.accepted)"
-                    if found[name] == nil { found[name] = path }
-                    if seen.insert(key).inserted {
-                        next.append(Node(lane: lane, path: path))
-                        variants[name, default: []].append(path)
+                    let state = spec.states[c.model.state].state
+                    if shortest[state] == nil { shortest[state] = c.steps }
+                    if seen.insert(c.wayKey).inserted {
+                        next.append(c)
+                        every[state, default: []].append(c.steps)
                     }
                 }
             }
             frontier = next
         }
-        return (found, variants)
+        return (shortest, every)
     }
 
     // MARK: drawing inputs
 
     /// The sizes of the SEND and RECEIVE calls drawn (and surveyed).
-    static let sendSizes: [UInt32] = [1, 10, 1000]
-    static let receiveSizes: [UInt32] = [1, 100, 100_000]
+    public static let sendSizes: [UInt32] = [1, 10, 1000]
+    public static let receiveSizes: [UInt32] = [1, 100, 100_000]
 
     /// A drawn segment with a class's control bits (PSH and URG as drawn), cut to fit one frame.
     static func candidate(_ drawn: Segment, bits: ControlBits) -> Segment {
         var s = drawn
         s.ctl = bits.union(s.ctl.intersection([.psh, .urg]))
-        return Lane.fitLink(s)
+        return Connection.fitLink(s)
     }
 
     /// An input in the given class for the model as it is now, or nil if none was found.
-    func input(for lane: Lane, state: Int, event: EventKind, cell: Int, sampler: inout InputSampler) -> FuzzStep? {
+    public func input(for lane: Connection, state: Int, event: EventKind, cell: Int, sampler: inout InputSampler) -> FuzzStep? {
         guard lane.model.state == state else { return nil }
         switch event {
         case .segment:
@@ -283,14 +273,14 @@ final class Planner {
                 if lane.model.classify(.segment(s)).cell == cell { return lane.step(fromModel: s) }
             }
             return nil
-        case .openPassive: return lane.callAllowed(.openPassive, spec: spec) ? .call(.openPassive) : nil
-        case .openActive: return lane.callAllowed(.openActive, spec: spec) ? .call(.openActive) : nil
-        case .close: return lane.callAllowed(.close, spec: spec) ? .call(.close) : nil
-        case .abort: return lane.callAllowed(.abort, spec: spec) ? .call(.abort) : nil
+        case .openPassive: return lane.callAllowed(.openPassive) ? .call(.openPassive) : nil
+        case .openActive: return lane.callAllowed(.openActive) ? .call(.openActive) : nil
+        case .close: return lane.callAllowed(.close) ? .call(.close) : nil
+        case .abort: return lane.callAllowed(.abort) ? .call(.abort) : nil
         case .send, .receive:
             for _ in 0..<50 {
                 let c: UserCall = event == .send ? .send(Planner.sendSizes[Int(sampler.rng.next() % 3)]) : .receive(Planner.receiveSizes[Int(sampler.rng.next() % 3)])
-                guard lane.callAllowed(c, spec: spec) else { return nil }
+                guard lane.callAllowed(c) else { return nil }
                 if lane.model.classify(.call(c)).cell == cell { return .call(c) }
             }
             return nil
@@ -299,14 +289,14 @@ final class Planner {
     }
 
     /// A random step the application or the peer could take now.
-    func randomStep(for lane: Lane, sampler: inout InputSampler) -> FuzzStep {
+    public func randomStep(for lane: Connection, sampler: inout InputSampler) -> FuzzStep {
         for _ in 0..<20 {
             switch sampler.next(for: lane.model) {
             case .segment(let s): return lane.step(fromModel: s)
             case .call(let c):
                 // Sizes the stack sends in one flight (the model has no congestion window).
                 if case .send(let n) = c, n > 10_000 { continue }
-                if lane.callAllowed(c, spec: spec) { return .call(c) }
+                if lane.callAllowed(c) { return .call(c) }
             case .timeout: continue
             }
         }

@@ -1,0 +1,127 @@
+import Core
+import Generator
+import Targets
+
+/// What a run (fuzzing, the conformance suite) tells the lane scheduler: which lane a slot runs next, each lane's
+/// next step, and what to do when a lane's case ends or the stack fails. The scheduler does the rest, the same
+/// way for every run: rounds of one step per lane, judged by the session.
+protocol LaneDriver: AnyObject {
+    /// A new lane for slot `id`; nil when the run has no more work for it.
+    func newLane(_ id: Int) -> Lane?
+    /// The lane's next step; nil when its case is over.
+    func nextStep(_ lane: Lane) -> FuzzStep?
+    /// The lane's case is over.
+    func finish(_ lane: Lane) throws
+    /// A step of the lane was judged (`stateBefore`: the model's state before it).
+    func judged(_ lane: Lane, stateBefore: Int)
+    /// The stack failed as a program during a round and has been dealt with; the lanes to start afresh (the
+    /// others of `round` and `all` go on).
+    func failed(_ f: TargetFailure, round: [Lane], all: [Lane]) throws -> [Lane]
+    /// After each round that ran.
+    func roundDone()
+    /// No new lane will be asked for: lanes with no step left are dropped at once.
+    var exhausted: Bool { get }
+    /// How a slot whose case ended is refilled: at once, before the next slot is asked for its step (fuzzing),
+    /// or after every slot has been asked, last slot first (the conformance suite). Each order is what the same
+    /// seed has always produced for its run.
+    var refill: LaneScheduler.Refill { get }
+}
+
+/// Runs lanes in rounds against a target: each round asks every lane for its next step, refills the slots of
+/// finished cases, then runs the round's calls, segments and barrier in one exchange (`Session.round`).
+final class LaneScheduler {
+    enum Refill {
+        case inPlace
+        case afterCollecting
+    }
+
+    let session: Session
+    let reportsWindowShrink: () -> Bool
+    /// Connections of finished cases, let go with the next round's calls (no exchange of their own), so that no
+    /// listener answers for a later case on the same port.
+    var releases: [Tuple] = []
+    /// Steps run.
+    private(set) var steps = 0
+
+    init(session: Session, reportsWindowShrink: @escaping () -> Bool) {
+        self.session = session
+        self.reportsWindowShrink = reportsWindowShrink
+    }
+
+    func run(slots: Int, _ driver: LaneDriver) throws {
+        var lanes = (0..<slots).compactMap(driver.newLane)
+        while !lanes.isEmpty {
+            var work: [(Lane, FuzzStep)] = []
+            switch driver.refill {
+            case .inPlace:
+                for (i, lane) in lanes.enumerated() {
+                    if let step = driver.nextStep(lane) {
+                        work.append((lane, step))
+                        continue
+                    }
+                    try end(lane, driver)
+                    if let l = driver.newLane(lane.id) {
+                        lanes[i] = l
+                        if let step = driver.nextStep(l) { work.append((l, step)) }
+                    }
+                }
+                if driver.exhausted { lanes.removeAll { l in !work.contains { $0.0 === l } } }
+                if work.isEmpty { return try releaseFinished(driver) }
+            case .afterCollecting:
+                var finished: [Int] = []
+                for (i, lane) in lanes.enumerated() {
+                    if let step = driver.nextStep(lane) { work.append((lane, step)) } else { finished.append(i) }
+                }
+                for i in finished.reversed() {
+                    try end(lanes[i], driver)
+                    if let l = driver.newLane(lanes[i].id) {
+                        lanes[i] = l
+                        if let step = driver.nextStep(l) { work.append((l, step)) }
+                    } else {
+                        lanes.remove(at: i)
+                    }
+                }
+                if work.isEmpty { continue }
+            }
+            let before = work.map { $0.0.model.state }
+            session.reportsWindowShrink = reportsWindowShrink()
+            do {
+                try session.round(work, releasing: releases)
+                releases.removeAll()
+            } catch let f as TargetFailure {
+                releases.removeAll()
+                let again = try driver.failed(f, round: work.map(\.0), all: lanes)
+                for lane in again {
+                    guard let i = lanes.firstIndex(where: { $0 === lane }) else { continue }
+                    if let l = driver.newLane(lane.id) { lanes[i] = l } else { lanes.remove(at: i) }
+                }
+                continue
+            }
+            steps += work.count
+            for (k, (lane, _)) in work.enumerated() {
+                driver.judged(lane, stateBefore: before[k])
+                // After a divergence the model no longer knows the target's state: the case ends there.
+                if lane.diverged { lane.plan.removeAll() }
+            }
+            driver.roundDone()
+        }
+        try releaseFinished(driver)
+    }
+
+    func end(_ lane: Lane, _ driver: LaneDriver) throws {
+        releases.append(lane.tuple)
+        try driver.finish(lane)
+    }
+
+    /// Releases what finished cases left, when no round follows to carry it. A failure here is no case's: the
+    /// driver restarts the stack.
+    func releaseFinished(_ driver: LaneDriver) throws {
+        guard !releases.isEmpty else { return }
+        defer { releases.removeAll() }
+        do {
+            _ = try session.target.exchange(calls: releases.map { (.release, $0) }, inject: [], states: [])
+        } catch let f as TargetFailure {
+            _ = try driver.failed(f, round: [], all: [])
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Core
+import Model
+import Spec
+
+/// A connection as the generator sees it: the model driven by the steps so far and the application's socket.
+/// A value: the search and the survey copy it freely.
+public struct Connection: Sendable {
+    /// The application's socket on the target.
+    public enum Socket: Hashable, Sendable {
+        /// No call made yet.
+        case none
+        /// `connect()`ed.
+        case active
+        /// `listen()`ed; the connection is taken from the listener once synchronized (`accept`).
+        case listener(Accept)
+        /// Closed or aborted (`wasPassive`, `accept`: what it was before).
+        case closed(wasPassive: Bool, accept: Accept)
+    }
+
+    public enum Accept: Hashable, Sendable {
+        case notTried
+        /// Tried; the target had no connection to give.
+        case refused
+        case taken
+    }
+
+    public var model: TCPModel
+    public var steps: [FuzzStep] = []
+    public var socket: Socket = .none
+    /// The tester's ISN: the model numbers the tester's side absolutely, steps from this.
+    public let testerISN: UInt32
+    /// The calls the target offers (its agent's capability list); nil: all of them.
+    public let offered: Set<String>?
+
+    public init(spec: CompiledSpec, testerISN: UInt32, offered: Set<String>?) {
+        model = TCPModel(spec: spec, configuration: .init(receiveWindow: 65535))
+        self.testerISN = testerISN
+        self.offered = offered
+    }
+
+    public var socketOpen: Bool {
+        switch socket {
+        case .active, .listener: true
+        case .none, .closed: false
+        }
+    }
+
+    public var passive: Bool {
+        switch socket {
+        case .listener: true
+        case .closed(let p, _): p
+        case .none, .active: false
+        }
+    }
+
+    var accept: Accept {
+        switch socket {
+        case .listener(let a), .closed(_, let a): a
+        case .none, .active: .notTried
+        }
+    }
+
+    public var acceptTried: Bool { accept != .notTried }
+    public var accepted: Bool { accept == .taken }
+
+    /// What tells one way into a state from another for the search: the state and the socket.
+    var wayKey: String { "\(model.spec.states[model.state].name)|\(socketOpen)|\(passive)|\(accepted)" }
+
+    /// The socket after a step; `acceptSucceeded`: whether an accept returned a connection (on the model it does).
+    public mutating func track(_ step: FuzzStep, acceptSucceeded: Bool = true) {
+        switch (step, socket) {
+        case (.call(.openPassive), _): socket = .listener(accept)
+        case (.call(.openActive), _): socket = .active
+        case (.call(.close), _), (.call(.abort), _): socket = .closed(wasPassive: passive, accept: accept)
+        case (.accept, .listener(let a)): socket = .listener(a == .taken || acceptSucceeded ? .taken : .refused)
+        case (.accept, .closed(let p, let a)): socket = .closed(wasPassive: p, accept: a == .taken || acceptSucceeded ? .taken : .refused)
+        default: break
+        }
+    }
+
+    /// Marks the connection taken from the listener (the search takes it as soon as it is synchronized).
+    mutating func taken() {
+        if case .listener = socket { socket = .listener(.taken) }
+    }
+
+    /// The model numbers the tester's side absolutely (so that rules comparing with an unset variable, such as
+    /// RFC 9293's SYN-SENT RST check against RCV.NXT, see what a stack sees) and the target's side from its ISN;
+    /// steps and case files number both sides from their ISNs.
+    public func modelInput(_ step: FuzzStep) -> Input? {
+        guard case .segment(var s) = step else { return step.input }
+        s.seq &+= testerISN
+        return .segment(s)
+    }
+
+    /// A segment drawn against the model, as a step.
+    public func step(fromModel s: Segment) -> FuzzStep {
+        var s = Connection.fitLink(s)
+        s.seq &-= testerISN
+        return .segment(s)
+    }
+
+    /// Text that fits one 1500-octet frame with the headers and options the fuzzer sends (a SYN carries MSS).
+    public static func fitLink(_ s: Segment) -> Segment {
+        var s = s
+        let room: UInt32 = s.ctl.contains(.syn) ? 1456 : 1460
+        if s.dataLength > room { s.dataLength = room }
+        return s
+    }
+
+    /// Drives the model and the socket by one step, on the model alone.
+    public mutating func apply(_ step: FuzzStep) {
+        if let input = modelInput(step) { _ = model.apply(input) }
+        track(step)
+        steps.append(step)
+    }
+
+    /// Calls the application can still make (a closed socket takes none; a passive connection none before it
+    /// has been taken from the listener).
+    public func callAllowed(_ c: UserCall) -> Bool {
+        if let o = offered, let name = FuzzStep.call(c).socketCall?.name, !o.contains(name) { return false }
+        switch c {
+        case .openActive, .openPassive: return !socketOpen && steps.isEmpty
+        case .status: return false
+        case .send, .receive, .close, .abort:
+            guard socketOpen else { return false }
+            if passive && !accepted { return model.spec.states[model.state].state == .listen && (c == .close || c == .abort) }
+            return true
+        }
+    }
+}

@@ -45,15 +45,15 @@ let package = Package(
         // typed mismatches and signatures; pure, so it is tested without privileges.
         .target(name: "Oracle", dependencies: ["Core", "Spec", "Model", "Wire", "Targets"]),
         // fuzzer: model-guided generation, the oracle, minimization and the corpus.
-        .target(name: "Fuzzer", dependencies: ["Core", "Oracle", "Spec", "Model", "Generator", "Wire", "Link", "Targets", "Cases", "Checker", "Report"]),
+        .target(name: "Fuzzer", dependencies: ["Core", "Oracle", "Spec", "Model", "Generator", "Wire", "Link", "Targets", "Cases", "Report"]),
         // report: renderings of specs and results (Markdown tables, Graphviz state diagrams, explanations).
-        .target(name: "Report", dependencies: ["Core", "Spec", "Model"]),
+        .target(name: "Report", dependencies: ["Core", "Spec"]),
         .executableTarget(
             name: "TCPSpecCLI",
-            dependencies: ["Core", "Spec", "Model", "Report", "Cases", "Checker", "Targets", "Link", "Wire", "Fuzzer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Core", "Spec", "Report", "Cases", "Checker", "Targets", "Link", "Fuzzer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "TCPSpecBench", dependencies: ["Core", "Spec", "Model", "Generator", "Link", "Targets", "Wire", "Fuzzer", "Report", "Checker"]),
-        .testTarget(name: "SpecTests", dependencies: ["Core", "Spec", "Model", "Report", "Generator", "Cases"]),
+        .testTarget(name: "SpecTests", dependencies: ["Core", "Spec", "Generator", "Cases"]),
         .testTarget(name: "ModelTests", dependencies: ["Core", "Spec", "Model", "Generator"]),
         .testTarget(name: "WireTests", dependencies: ["Core", "Wire", "Spec", "Generator"]),
         // Against the real kernel in namespaces the tests make (needs root or a user namespace).
@@ -61,8 +61,8 @@ let package = Package(
         // Userspace stacks on a TAP device through their agents (PyTCP, installed into Targets/pytcp/.venv).
         .testTarget(name: "UserspaceTargetTests", dependencies: ["Core", "Targets", "Link", "Wire", "Spec", "Cases", "Checker", "Fuzzer", "Report"]),
         // The offline checker on hand-made captures and on real Linux traffic captured by tcpdump.
-        .testTarget(name: "CaptureCheckerTests", dependencies: ["Core", "Checker", "Link", "Wire", "Spec", "Model"]),
-        .testTarget(name: "FuzzerTests", dependencies: ["Core", "Oracle", "Fuzzer", "Targets", "Spec", "Model", "Cases", "Checker"]),
+        .testTarget(name: "CaptureCheckerTests", dependencies: ["Core", "Checker", "Link", "Wire", "Spec"]),
+        .testTarget(name: "FuzzerTests", dependencies: ["Core", "Oracle", "Fuzzer", "Targets", "Spec", "Model", "Cases", "Checker", "Report"]),
         // Runs the built `tcpspec` executable; depends on it so that `swift build --build-tests` builds it first.
         .testTarget(name: "CLITests", dependencies: ["Core", "TCPSpecCLI", "Link", "Wire", "Spec"]),
     ],

@@ -93,16 +93,12 @@ extension Fuzzer {
         // Warm-up: fuzz for a while, keeping the first way into each input class, so that tests whose classes
         // need a history the model search does not set up can replay one. Its own findings are not kept.
         if warmup > 0 || warmupCases != nil {
-            let saved = config
-            config.duration = warmupCases == nil ? warmup : 86_400
-            config.maxCases = warmupCases
-            config.corpus = nil
-            config.minimize = false
             witnesses = [:]
-            _ = try run()
-            config = saved
+            _ = try run(limits: Limits(duration: warmupCases == nil ? warmup : 86_400, maxCases: warmupCases), keeping: Keeping(corpus: nil, minimize: false))
+            // The suite's own findings start afresh.
             summary = FuzzSummary()
             signatures = config.corpus.map { KnownSignatures(corpus: $0) } ?? KnownSignatures()
+            keeping = Keeping(corpus: config.corpus, minimize: config.minimize)
         }
         let all = ConformSuite.build(spec)
         let tests = all.enumerated().filter { $0.offset % shard.count == shard.index - 1 }.map(\.element)

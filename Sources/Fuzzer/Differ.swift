@@ -111,8 +111,6 @@ public final class Differ {
     public func run(duration: Double, maxCases: Int? = nil, progress: ((DiffSummary) -> Void)? = nil) throws -> DiffSummary {
         let start = PcapLink.now
         var last = start
-        a.config.duration = duration
-        a.config.maxCases = maxCases
         // Each case the fuzzer finishes on A is run alone on both targets and compared.
         a.onFinish = { [unowned self] lane in
             summary.cases += 1
@@ -130,7 +128,7 @@ public final class Differ {
             }
         }
         defer { a.onFinish = nil }
-        _ = try a.run()
+        _ = try a.run(limits: .init(duration: duration, maxCases: maxCases), keeping: .init(corpus: nil, minimize: false))
         summary.seconds = PcapLink.now - start
         return summary
     }

@@ -62,7 +62,10 @@ public final class Fuzzer {
 
     let spec: CompiledSpec
     let target: Target
-    var config: Configuration
+    let config: Configuration
+    /// What the run in progress stops at and keeps: the configuration's, or a conformance warm-up's.
+    var limits: Limits
+    var keeping: Keeping
     let planner: Planner
     var sampler: InputSampler
     var nextTuple = 0
@@ -82,6 +85,8 @@ public final class Fuzzer {
         self.spec = spec
         self.target = target
         config = configuration
+        limits = Limits(duration: configuration.duration, maxCases: configuration.maxCases)
+        keeping = Keeping(corpus: configuration.corpus, minimize: configuration.minimize)
         planner = Planner(spec: spec, seed: configuration.seed, offered: target.capabilities.calls)
         sampler = InputSampler(seed: configuration.seed)
         summary.cellsTotal = planner.universe.count
@@ -155,11 +160,29 @@ public final class Fuzzer {
 
     /// Whether the run has done what it was asked (its cases, or its time).
     func done() -> Bool {
-        if let m = config.maxCases, summary.cases >= m { return true }
-        return PcapLink.now - started >= config.duration
+        if let m = limits.maxCases, summary.cases >= m { return true }
+        return PcapLink.now - started >= limits.duration
+    }
+
+    /// When a run stops: after its time, or after a number of cases.
+    struct Limits {
+        var duration: Double
+        var maxCases: Int?
+    }
+
+    /// What a run keeps of its divergences: a corpus to write them to, minimized or not.
+    struct Keeping {
+        var corpus: String?
+        var minimize: Bool
     }
 
     public func run(progress: ((FuzzProgress) -> Void)? = nil) throws -> FuzzSummary {
+        try run(limits: Limits(duration: config.duration, maxCases: config.maxCases), keeping: Keeping(corpus: config.corpus, minimize: config.minimize), progress: progress)
+    }
+
+    func run(limits: Limits, keeping: Keeping, progress: ((FuzzProgress) -> Void)? = nil) throws -> FuzzSummary {
+        self.limits = limits
+        self.keeping = keeping
         let scheduler = LaneScheduler(session: Session(spec: spec, target: target, keepFrames: false)) { [unowned self] in !signatures.contains(.windowShrink) }
         started = PcapLink.now
         lastProgress = started
@@ -221,7 +244,7 @@ public final class Fuzzer {
         var steps = Array(lane.steps.prefix(bad + 1))
         var log = Array(lane.log.prefix(bad + 1))
         var frames: [Frame] = []
-        if config.minimize && minimize {
+        if keeping.minimize && minimize {
             let isn = lane.testerISN, shrink = sig == .windowShrink
             let m = Minimizer<([StepLog], [Frame])>(reproduces: { candidate in
                 guard let r = try self.replay(candidate, isn: isn, windowShrink: shrink), let last = r.log.last, last.diverged,
@@ -244,7 +267,7 @@ public final class Fuzzer {
         var d = Divergence(signature: sig, stateBefore: last.stateBefore, input: describeInput(last), expected: describeOutcome(last.expected, last.expectedState),
                            observed: describeOutcome(last.observed, last.observedState), rules: rules.map(\.id), citations: rules.map(\.citationText),
                            steps: steps.count, testerISN: lane.testerISN, casePath: nil, pcapPath: nil, log: log)
-        if let dir = config.corpus {
+        if let dir = keeping.corpus {
             let w = CorpusWriter(directory: dir, spec: spec, settings: target.settings, targetName: config.targetName)
             (d.casePath, d.pcapPath) = try w.write(d, frames: frames, linkType: target.link.linkType, index: summary.divergences.count)
         }

@@ -48,8 +48,8 @@ public struct TCPModel: Sendable {
     let wholeSegments: Bool
     public private(set) var state: Int
     public internal(set) var tcb = TCB()
-    /// The ISS the next `select-iss` takes; nil leaves ISS symbolic.
-    public var nextISS: UInt32?
+    /// The ISS the event being run chose (its `iss:` argument); nil leaves ISS symbolic until adopted.
+    var nextISS: UInt32?
     public private(set) var issBound = false
     public private(set) var receiveWindowBound = false
     /// Whether transitions report their input class (`Transition.cell`). Computing it evaluates every classifier
@@ -77,18 +77,16 @@ public struct TCPModel: Sendable {
     public struct Core: Sendable {
         var state: Int
         var tcb: TCB
-        var nextISS: UInt32?
         var issBound: Bool
         var receiveWindowBound: Bool
         public var stateIndex: Int { state }
     }
 
     public var core: Core {
-        get { Core(state: state, tcb: tcb, nextISS: nextISS, issBound: issBound, receiveWindowBound: receiveWindowBound) }
+        get { Core(state: state, tcb: tcb, issBound: issBound, receiveWindowBound: receiveWindowBound) }
         set {
             state = newValue.state
             tcb = newValue.tcb
-            nextISS = newValue.nextISS
             issBound = newValue.issBound
             receiveWindowBound = newValue.receiveWindowBound
         }
@@ -103,12 +101,20 @@ public struct TCPModel: Sendable {
 
     // MARK: events
 
-    public mutating func receive(_ seg: Segment) -> Transition {
+    // The endpoint's own choices are inputs too: `iss` is the ISS it chooses if this event selects one (a stack
+    // that decides as the reference target does); left nil, ISS stays symbolic until the endpoint's SYN shows
+    // it and `adopt(.iss)` binds it.
+
+    public mutating func receive(_ seg: Segment, iss: UInt32? = nil) -> Transition {
+        nextISS = iss
+        defer { nextISS = nil }
         var ctx = EvalContext(event: .segment, seg: seg, callLength: 0)
         return run(&ctx)
     }
 
-    public mutating func call(_ c: UserCall) -> Transition {
+    public mutating func call(_ c: UserCall, iss: UInt32? = nil) -> Transition {
+        nextISS = iss
+        defer { nextISS = nil }
         var ctx = EvalContext(event: c.event, seg: Segment(seq: 0, ctl: []), callLength: c.length)
         return run(&ctx)
     }
@@ -118,10 +124,10 @@ public struct TCPModel: Sendable {
         return run(&ctx)
     }
 
-    public mutating func apply(_ input: Input) -> Transition {
+    public mutating func apply(_ input: Input, iss: UInt32? = nil) -> Transition {
         switch input {
-        case .segment(let s): receive(s)
-        case .call(let c): call(c)
+        case .segment(let s): receive(s, iss: iss)
+        case .call(let c): call(c, iss: iss)
         case .timeout(let t): timeout(t)
         }
     }
@@ -141,18 +147,31 @@ public struct TCPModel: Sendable {
 
     // MARK: binding symbolic values
 
-    /// Binds the endpoint's ISS once observed (e.g. from its SYN or SYN,ACK), rebasing every ISS-relative variable.
-    public mutating func bind(iss: UInt32) {
-        guard !issBound else { return }
-        let delta = iss &- tcb[.iss]
-        for reg in Register.allCases where reg.isISSRelative { tcb[reg] = tcb[reg] &+ delta }
-        issBound = true
+    /// What the endpoint chose that the spec leaves to it, as observed on the wire.
+    public enum Choice: Sendable {
+        /// Its ISS, from its SYN or SYN,ACK.
+        case iss(UInt32)
+        /// The window it advertises (RCV.WND).
+        case receiveWindow(UInt32)
     }
 
-    /// Binds RCV.WND to the window the endpoint advertised.
-    public mutating func bind(receiveWindow: UInt32) {
-        tcb[.rcvWnd] = receiveWindow
-        receiveWindowBound = true
+    /// Adopts an observed choice: binds the symbolic value and rebases what depends on it. Returns how far
+    /// ISS-relative values moved (0 when already bound, and for windows), which outputs computed before
+    /// (`Output.followingISS`) move by too.
+    @discardableResult
+    public mutating func adopt(_ choice: Choice) -> UInt32 {
+        switch choice {
+        case .iss(let iss):
+            guard !issBound else { return 0 }
+            let delta = iss &- tcb[.iss]
+            for reg in Register.allCases where reg.isISSRelative { tcb[reg] = tcb[reg] &+ delta }
+            issBound = true
+            return delta
+        case .receiveWindow(let w):
+            tcb[.rcvWnd] = w
+            receiveWindowBound = true
+            return 0
+        }
     }
 
     // MARK: interpreter

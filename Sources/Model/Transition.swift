@@ -62,6 +62,14 @@ extension Int: SmallListElement {
 }
 
 extension Output: SmallListElement {
+    /// The output as it is once the endpoint's ISS, symbolic when it was computed, is adopted (`shift`: what
+    /// `TCPModel.adopt(.iss)` returned).
+    public func followingISS(_ shift: UInt32) -> Output {
+        var o = self
+        if o.seqSymbolic { o.segment.seq &+= shift }
+        return o
+    }
+
     public static var filler: Output { Output(segment: Segment(seq: 0, ctl: []), rule: 0, seqSymbolic: false, windowSymbolic: false) }
 }
 

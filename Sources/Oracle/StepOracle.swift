@@ -53,16 +53,12 @@ public struct StepOracle: Sendable {
         // A new incarnation on the connection (LISTEN again, then a SYN) has the target choose a new ISS: the
         // first SYN it sends binds it, and the model's outputs that depend on it move with it.
         var issShift: UInt32 = 0
-        if !model.issBound, let syn = observed.first(where: { $0.ctl.contains(.syn) }) {
-            issShift = syn.seq &- model[.iss]
-            model.bind(iss: syn.seq)
-        }
+        if !model.issBound, let syn = observed.first(where: { $0.ctl.contains(.syn) }) { issShift = model.adopt(.iss(syn.seq)) }
         // A rule's constant SEQ (the closed-state reset's 0) is absolute: number it as the target's side is.
         var expected: [Segment] = []
         for o in transition?.outputs ?? SmallList<Output>() {
-            var s = o.segment
+            var s = o.followingISS(issShift).segment
             if o.seqConstant { s.seq &-= targetISN ?? 0 }
-            if o.seqSymbolic { s.seq &+= issShift }
             // A rule that sends again what the target already sent (a request retransmitting its SYN,ACK) is
             // judged as the observed side is: a retransmission is not a new output.
             let key = SegmentKey(s)
@@ -119,7 +115,7 @@ public struct StepOracle: Sendable {
         }
         if let edge = rightEdge {
             let wnd = edge &- model[.rcvNxt]
-            if wnd <= 1 << 30 { model.bind(receiveWindow: wnd) }
+            if wnd <= 1 << 30 { model.adopt(.receiveWindow(wnd)) }
         }
         return out
     }

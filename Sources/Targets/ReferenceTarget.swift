@@ -89,8 +89,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
             guard let p = try? Packet.decode(f, link: .ethernet), p.tcp.checksumValid != false else { continue }
             let t = Tuple(targetPort: p.tcp.destinationPort, testerPort: p.tcp.sourcePort)
             var m = model(t)
-            m.nextISS = Self.iss(t)
-            let tr = m.receive(p.tcp.segment)
+            let tr = m.receive(p.tcp.segment, iss: Self.iss(t))
             send(tr.outputs, t)
             store(m, t)
         }
@@ -102,7 +101,6 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         var m = model(t)
-        m.nextISS = Self.iss(t)
         let call: UserCall
         switch c {
         case .listen: call = .openPassive
@@ -119,7 +117,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
             connections[t] = nil
             return CallResult(value: 0)
         }
-        let tr = m.call(call)
+        let tr = m.call(call, iss: Self.iss(t))
         send(tr.outputs, t)
         store(m, t)
         switch (c, tr.reply.map(spec.reply) ?? .ok) {

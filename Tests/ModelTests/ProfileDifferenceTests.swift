@@ -10,8 +10,7 @@ struct ProfileDifferenceTests {
     static func established(_ profile: String, window: UInt32 = 1000) throws -> TCPModel {
         var m = TCPModel(spec: try spec(profile), configuration: .init(receiveWindow: window))
         _ = m.call(.openPassive)
-        m.nextISS = 1000
-        _ = m.receive(Segment(seq: 5000, ctl: .syn, window: 8000))
+        _ = m.receive(Segment(seq: 5000, ctl: .syn, window: 8000), iss: 1000)
         _ = m.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 8000))
         #expect(m.stateName == "ESTABLISHED")
         return m
@@ -99,8 +98,7 @@ struct ProfileDifferenceTests {
         func synReceived(_ p: String) throws -> TCPModel {
             var m = TCPModel(spec: try spec(p))
             _ = m.call(.openPassive)
-            m.nextISS = 1000
-            _ = m.receive(Segment(seq: 5000, ctl: .syn))
+            _ = m.receive(Segment(seq: 5000, ctl: .syn), iss: 1000)
             return m
         }
         let ack = Segment(seq: 5001, ack: 1000, ctl: .ack)
@@ -163,8 +161,7 @@ struct ProfileDifferenceTests {
     func synSentRst() throws {
         for (p, seq, closes) in [("rfc9293", UInt32(0), true), ("rfc9293", 77, false), ("linux", 77, true), ("rfc793", 77, true)] {
             var m = TCPModel(spec: try spec(p))
-            m.nextISS = 1000
-            _ = m.call(.openActive)
+            _ = m.call(.openActive, iss: 1000)
             _ = m.receive(Segment(seq: seq, ack: 1001, ctl: [.rst, .ack]))
             #expect((m.stateName == "CLOSED") == closes, "\(p) seq \(seq)")
         }

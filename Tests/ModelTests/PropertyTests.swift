@@ -22,8 +22,7 @@ struct PropertyTests {
         var steps: [Step] = []
         for _ in 0..<count {
             let input = sampler.next(for: m)
-            m.nextISS = iss
-            let t = m.apply(input)
+            let t = m.apply(input, iss: iss)
             inputs.append(input)
             steps.append(Step(state: m.stateName, outputs: t.outputs.map(\.segment), signals: Array(t.signals), reply: t.reply))
         }
@@ -33,8 +32,7 @@ struct PropertyTests {
     static func replay(_ spec: CompiledSpec, _ inputs: [Input], iss: UInt32?) -> [Step] {
         var m = TCPModel(spec: spec)
         return inputs.map { input in
-            m.nextISS = iss
-            let t = m.apply(input)
+            let t = m.apply(input, iss: iss)
             return Step(state: m.stateName, outputs: t.outputs.map(\.segment), signals: Array(t.signals), reply: t.reply)
         }
     }
@@ -137,13 +135,12 @@ struct PropertyTests {
         #expect(synack.outputs[0].seqSymbolic)
         #expect(synack.outputs[0].windowSymbolic)
         // Observed: the target chose 777. Binding rebases SND.UNA and SND.NXT.
-        sym.bind(iss: 777)
+        sym.adopt(.iss(777))
         #expect(sym[.sndUna] == 777 && sym[.sndNxt] == 778 && sym.issBound)
         // From here it behaves exactly like a model that chose 777 itself.
         var concrete = TCPModel(spec: spec)
         _ = concrete.call(.openPassive)
-        concrete.nextISS = 777
-        _ = concrete.receive(Segment(seq: 5000, ctl: .syn))
+        _ = concrete.receive(Segment(seq: 5000, ctl: .syn), iss: 777)
         let (inputs, _) = Self.walk(spec, seed: 3, count: 1, iss: nil)
         _ = inputs
         var sampler = InputSampler(seed: 99)

@@ -38,13 +38,11 @@ struct Endpoint {
     var state: String { m.stateName }
 
     mutating func call(_ c: UserCall, iss: UInt32? = nil) -> [Segment] {
-        if let iss { m.nextISS = iss }
-        return Array(m.call(c).outputs.map(\.segment))
+        Array(m.call(c, iss: iss).outputs.map(\.segment))
     }
 
     mutating func receive(_ s: Segment, iss: UInt32? = nil) -> [Segment] {
-        if let iss { m.nextISS = iss }
-        return Array(m.receive(s).outputs.map(\.segment))
+        Array(m.receive(s, iss: iss).outputs.map(\.segment))
     }
 
     mutating func timeout(_ t: Timeout) -> [Segment] {

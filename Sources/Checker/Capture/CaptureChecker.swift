@@ -267,10 +267,9 @@ final class Flow {
             report.start = "the SYN"
             // The SYN is the OPEN call's output; the listener is the other end's passive OPEN.
             let tr = ends[e].model.call(.openActive)
-            let shift = s.seq &- ends[e].model[.iss]
-            ends[e].model.bind(iss: s.seq)
+            let shift = ends[e].model.adopt(.iss(s.seq))
             ends[e].iss = s.seq
-            ends[e].pending = tr.outputs.map { var o = $0; if o.seqSymbolic { o.segment.seq &+= shift }; return o }
+            ends[e].pending = tr.outputs.map { $0.followingISS(shift) }
             _ = ends[p].model.call(.openPassive)
             synTime = time
             initialized = true
@@ -300,11 +299,11 @@ final class Flow {
         report.server = ends[server].name
         // Drive each model through the handshake the numbers imply, its own segments unseen.
         _ = ends[client].model.call(.openActive)
-        ends[client].model.bind(iss: clientISS)
+        ends[client].model.adopt(.iss(clientISS))
         ends[client].iss = clientISS
         _ = ends[server].model.call(.openPassive)
         _ = ends[server].model.receive(Segment(seq: clientISS, ctl: .syn, window: 65535))
-        ends[server].model.bind(iss: serverISS)
+        ends[server].model.adopt(.iss(serverISS))
         ends[server].iss = serverISS
         ends[client].sent = true
         ends[client].maxSeqEnd = clientISS &+ 1
@@ -313,27 +312,25 @@ final class Flow {
             _ = ends[server].model.receive(Segment(seq: clientISS &+ 1, ack: serverISS &+ 1, ctl: .ack, window: 1 << 30))
             ends[server].sent = true
             ends[server].maxSeqEnd = serverISS &+ 1
-            for k in 0..<2 { ends[k].model.bind(receiveWindow: 1 << 30) }
+            for k in 0..<2 { ends[k].model.adopt(.receiveWindow(1 << 30)) }
         } else {
             // The server's SYN,ACK is the reply the model expects to the unseen SYN.
             var m = TCPModel(spec: spec, configuration: ends[server].model.configuration)
             m.recordsInputClass = false
             _ = m.call(.openPassive)
             let tr = m.receive(Segment(seq: clientISS, ctl: .syn, window: 65535))
-            let shift = serverISS &- m[.iss]
-            m.bind(iss: serverISS)
+            let shift = m.adopt(.iss(serverISS))
             ends[server].model = m
-            ends[server].pending = tr.outputs.map { var o = $0; if o.seqSymbolic { o.segment.seq &+= shift }; return o }
+            ends[server].pending = tr.outputs.map { $0.followingISS(shift) }
         }
         initialized = true
         return true
     }
 
     func bindISS(_ e: Int, _ iss: UInt32) {
-        let shift = iss &- ends[e].model[.iss]
-        ends[e].model.bind(iss: iss)
+        let shift = ends[e].model.adopt(.iss(iss))
         ends[e].iss = iss
-        for i in ends[e].pending.indices where ends[e].pending[i].seqSymbolic { ends[e].pending[i].segment.seq &+= shift }
+        ends[e].pending = ends[e].pending.map { $0.followingISS(shift) }
     }
 
     static let classBits: ControlBits = [.syn, .ack, .fin, .rst]
@@ -385,7 +382,7 @@ final class Flow {
             }
         } else if windowsKnown {
             // What this end offers is what the model's acceptability test judges the peer against.
-            ends[e].model.bind(receiveWindow: UInt32(s.window) << ends[e].shift)
+            ends[e].model.adopt(.receiveWindow(UInt32(s.window) << ends[e].shift))
         }
         let wasSent = ends[e].sent
         defer {

@@ -39,7 +39,7 @@ let package = Package(
         // cases: the human-readable case files (one step per line), parsed with file:line:col errors.
         .target(name: "Cases", dependencies: ["Core"]),
         // checker: runs a case against a target and judges every step, expected beside observed.
-        .target(name: "Checker", dependencies: ["Core", "Cases", "Targets", "Link", "Wire", "Spec", "Model"],
+        .target(name: "Checker", dependencies: ["Core", "Oracle", "Cases", "Targets", "Link", "Wire", "Spec", "Model"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // oracle: the judgement of a step against the model (numbering, retransmissions, windows, comparison),
         // typed mismatches and signatures; pure, so it is tested without privileges.

@@ -2,6 +2,7 @@ import Core
 import Cases
 import Foundation
 import Link
+import Oracle
 import Spec
 import Targets
 import Wire
@@ -58,9 +59,8 @@ public final class CaseRunner {
     var targetISN: UInt32?
     var lastTSval: UInt32?
     var queue: [Packet] = []
-    /// Every segment occupying sequence space (SYN, FIN, text) the target has been seen to send, by SEQ,
-    /// control bits (PSH aside) and length: the same again later is a retransmission of it.
-    var sent: Set<UInt64> = []
+    /// What the target has been seen to send: the same again later is a retransmission of it.
+    var sent = SentSegments()
     public private(set) var frames: [Frame] = []
 
     public init(target: Target, file: CaseFile, options: Options = .init()) {
@@ -110,7 +110,7 @@ public final class CaseRunner {
             }
             if targetISN == nil, p.tcp.flags.contains(.syn), case .value(let rel) = spec.seq { targetISN = p.tcp.seq &- rel }
             let reasons = compare(spec, p)
-            if let k = Self.retransmissionKey(p) { sent.insert(k) }
+            sent.note(p.tcp.segment)
             return StepResult(line: l.line, expected: l.text, observed: "> " + show(p), verdict: reasons.isEmpty ? .ok : .mismatch(reasons))
         case .expectNone:
             drain(wait: 0)
@@ -242,16 +242,7 @@ public final class CaseRunner {
     /// The same segment again (a timer fired) — of any segment seen so far, not only the last: a SYN,ACK
     /// still unacknowledged is retransmitted after later segments (Linux in FIN-WAIT-1 after a simultaneous
     /// open, at 1 s). Noted, not matched against the next expectation, not an unexpected segment.
-    func isRetransmission(_ p: Packet) -> Bool {
-        guard let k = Self.retransmissionKey(p) else { return false }
-        return sent.contains(k)
-    }
-
-    static func retransmissionKey(_ p: Packet) -> UInt64? {
-        let t = p.tcp
-        guard t.flags.contains(.syn) || t.flags.contains(.fin) || !t.payload.isEmpty, !t.flags.contains(.rst) else { return nil }
-        return UInt64(t.seq) << 32 | UInt64(t.flags.subtracting(.psh).rawValue) << 24 | UInt64(min(t.payload.count, 0xff_ffff))
-    }
+    func isRetransmission(_ p: Packet) -> Bool { sent.contains(p.tcp.segment) }
 
     func show(_ p: Packet) -> String {
         // Before the target has shown its ISN (a RST from a closed port), its numbers are absolute.

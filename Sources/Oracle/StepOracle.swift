@@ -12,8 +12,8 @@ public struct StepOracle: Sendable {
     public let testerISN: UInt32
     /// The target's ISN, bound by the first SYN it sends.
     public private(set) var targetISN: UInt32?
-    /// Every segment occupying sequence space the target has sent (target-relative numbers).
-    private var seen: Set<SegmentKey> = []
+    /// What the target has sent (target-relative numbers).
+    private var seen = SentSegments()
     /// The furthest right edge of the target's receive window it has advertised (model numbering).
     private var rightEdge: UInt32?
     /// A window scale the target applies without having negotiated one, inferred from its advertisements.
@@ -39,14 +39,12 @@ public struct StepOracle: Sendable {
                                reportsWindowShrink: Bool) -> Verdict {
         var observed: [Segment] = []
         // This step's new keys join `seen` once the expected side has been judged against the old ones.
-        var seenNow: Set<SegmentKey> = []
+        var seenNow = SentSegments()
         for var s in raw {
             if targetISN == nil, s.ctl.contains(.syn) { targetISN = s.seq }
             s.seq = s.seq &- (targetISN ?? 0)
-            // A segment seen before (same SEQ, control and length) is a retransmission, not a new output.
-            let key = SegmentKey(s)
-            if key.occupiesSequence, seen.contains(key) || seenNow.contains(key) { continue }
-            seenNow.insert(key)
+            if seen.contains(s) || seenNow.contains(s) { continue }
+            seenNow.note(s)
             observed.append(s)
         }
         var mismatches = followWindow(observed, &model, reportsShrink: reportsWindowShrink)
@@ -61,8 +59,7 @@ public struct StepOracle: Sendable {
             if o.seqConstant { s.seq &-= targetISN ?? 0 }
             // A rule that sends again what the target already sent (a request retransmitting its SYN,ACK) is
             // judged as the observed side is: a retransmission is not a new output.
-            let key = SegmentKey(s)
-            if key.occupiesSequence, seen.contains(key) { continue }
+            if seen.contains(s) { continue }
             expected.append(s)
         }
         seen.formUnion(seenNow)

@@ -153,12 +153,12 @@ public final class Fuzzer {
 
     public func run(progress: ((FuzzProgress) -> Void)? = nil) throws -> FuzzSummary {
         let session = Session(spec: spec, target: target, keepFrames: false)
-        let start = PcapLink.now
+        let start = target.clock.now
         var lanes = (0..<config.lanes).map(newLane)
         var lastProgress = start
         func done() -> Bool {
             if let m = config.maxCases, summary.cases >= m { return true }
-            return PcapLink.now - start >= config.duration
+            return target.clock.now - start >= config.duration
         }
         while !lanes.isEmpty {
             var work: [(Lane, FuzzStep)] = []
@@ -197,14 +197,14 @@ public final class Fuzzer {
                 // After a divergence the model no longer knows the target's state: the case ends there.
                 if lane.diverged { lane.plan.removeAll() }
             }
-            let now = PcapLink.now
+            let now = target.clock.now
             if let progress, now - lastProgress >= 0.25 {
                 lastProgress = now
                 progress(FuzzProgress(cases: summary.cases, cellsCovered: planner.covered, cellsTotal: summary.cellsTotal, divergences: summary.divergences.count, seconds: now - start))
             }
         }
         try releaseFinished()
-        summary.seconds = PcapLink.now - start
+        summary.seconds = target.clock.now - start
         summary.cellsCovered = planner.covered
         return summary
     }

@@ -4,13 +4,22 @@ import Foundation
 import Glibc
 #endif
 
-/// A descriptor the seam opened (a file, a pipe end, a namespace, a netlink, packet or TUN socket): a type of
-/// its own, as in swift-system, so that a count, a pid or an errno cannot be passed where a descriptor belongs.
-public struct FileDescriptor: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+/// A descriptor the seam handed out: a type of its own, as in swift-system, so that a count, a pid or an errno
+/// cannot be passed where a descriptor belongs, nor a file where a socket does.
+public struct Descriptor<Kind: DescriptorKind>: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: Int32
     public init(rawValue: Int32) { self.rawValue = rawValue }
-    public var description: String { "fd \(rawValue)" }
+    public var description: String { "\(Kind.name) \(rawValue)" }
 }
+
+public protocol DescriptorKind { static var name: String { get } }
+public enum FileKind: DescriptorKind { public static var name: String { "fd" } }
+public enum SocketKind: DescriptorKind { public static var name: String { "socket" } }
+
+/// A file, a pipe end, a namespace, a netlink, packet or TUN socket: what `Sys` reads, writes and closes.
+public typealias FileDescriptor = Descriptor<FileKind>
+/// A TCP socket of the stack under test, as the application holds it (see `SocketSystem`).
+public typealias SocketDescriptor = Descriptor<SocketKind>
 
 /// How a file is opened (O_RDONLY, O_WRONLY, O_RDWR).
 public enum FileAccess: Sendable {
@@ -118,7 +127,7 @@ extension Sys {
     public static func sleep(_ seconds: Double) {
         guard seconds > 0 else { return }
         let whole = seconds.rounded(.down)
-        var ts = timespec(tv_sec: Int(whole), tv_nsec: Int((seconds - whole) * 1e9))
+        var ts = timespec(tv_sec: Int(whole), tv_nsec: min(999_999_999, Int((seconds - whole) * 1e9)))
         var rest = timespec()
         while nanosleep(&ts, &rest) != 0, errno == EINTR { ts = rest }
     }

@@ -5,13 +5,6 @@ import Wire
 import Glibc
 #endif
 
-/// A TCP socket of the stack under test, as the application holds it.
-public struct SocketDescriptor: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-    public let rawValue: Int32
-    public init(rawValue: Int32) { self.rawValue = rawValue }
-    public var description: String { "socket \(rawValue)" }
-}
-
 /// An address and port a socket binds or connects to.
 public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
     public var ip: IPAddress

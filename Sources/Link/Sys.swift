@@ -26,8 +26,10 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
     public var isPermission: Bool { refusal == nil && (errno == EPERM || errno == EACCES) }
 }
 
-/// Every system call tcpspec makes for links, namespaces and sockets goes through here (the swift-system way:
-/// one small seam, typed errors, no errno globals leaking into callers).
+/// Every system call tcpspec makes goes through here (the swift-system way: one small seam, typed descriptors,
+/// typed errors, no errno globals leaking into callers): links and namespaces in this file; files, pipes,
+/// waiting and clocks in SysFiles; the sockets of a stack under test in SysSockets (`SocketSystem`, which tests
+/// replace); the run registry's calls in SysRun; helper programs in SysProgram.
 public enum Sys {
     @discardableResult
     static func check(_ rc: Int32, _ op: @autoclosure () -> String) throws(SystemError) -> Int32 {

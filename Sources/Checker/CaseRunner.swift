@@ -99,7 +99,7 @@ public final class CaseRunner {
                 let p = try build(seg)
                 let bytes = p.encode()
                 try target.inject([bytes])
-                frames.append(Frame(time: PcapLink.now, bytes: bytes, direction: .injected))
+                frames.append(Frame(time: Sys.wallClockNow(), bytes: bytes, direction: .injected))  // a pcap record's time
                 return StepResult(line: l.line, expected: l.text, observed: "< " + Notation.format(p.tcp, seqBase: testerISN, ackBase: targetISN), verdict: .sent)
             } catch {
                 return StepResult(line: l.line, expected: l.text, observed: "", verdict: .error("\(error)"))
@@ -120,7 +120,7 @@ public final class CaseRunner {
             return StepResult(line: l.line, expected: l.text, observed: extra.map { "> " + show($0) }.joined(separator: "; "), verdict: .mismatch(["expected no segment"]))
         case .state(let want):
             var seen: TCPState?
-            let deadline = PcapLink.now + options.timeout
+            let deadline = target.clock.now + options.timeout
             repeat {
                 do {
                     guard let s = try target.state(of: tuple) else {
@@ -131,8 +131,8 @@ public final class CaseRunner {
                     return StepResult(line: l.line, expected: l.text, observed: "", verdict: .error("state: \(error)"))
                 }
                 if seen == want { return StepResult(line: l.line, expected: l.text, observed: "state \(want)", verdict: .ok) }
-                Thread.sleep(forTimeInterval: 0.005)
-            } while PcapLink.now < deadline
+                target.clock.sleep(0.005)
+            } while target.clock.now < deadline
             return StepResult(line: l.line, expected: l.text, observed: "state \(seen?.rawValue ?? "?")", verdict: .mismatch(["state: expected \(want), observed \(seen?.rawValue ?? "?")"]))
         case .wait(let s):
             drain(wait: s)
@@ -146,9 +146,9 @@ public final class CaseRunner {
             // The kernel takes injected frames asynchronously: a call that would block is retried until the
             // case's expectation can be met or the timeout passes.
             let retryable = sc == .accept || { if case .recv = sc { true } else { false } }()
-            let deadline = PcapLink.now + options.timeout
-            while retryable, r.errno == EAGAIN, expect?.errno != .code(EAGAIN), PcapLink.now < deadline {
-                Thread.sleep(forTimeInterval: 0.005)
+            let deadline = target.clock.now + options.timeout
+            while retryable, r.errno == EAGAIN, expect?.errno != .code(EAGAIN), target.clock.now < deadline {
+                target.clock.sleep(0.005)
                 r = try target.call(sc, on: tuple)
             }
             var reasons: [String] = []
@@ -210,8 +210,8 @@ public final class CaseRunner {
     /// within `wait` seconds.
     func drain(wait: Double) {
         var got: [Frame] = (try? target.barrier()) ?? []
-        let deadline = PcapLink.now + wait
-        while wait > 0, let f = target.link.next(timeout: max(0, deadline - PcapLink.now)) { got.append(f) }
+        let deadline = target.clock.now + wait
+        while wait > 0, let f = target.link.next(timeout: max(0, deadline - target.clock.now)) { got.append(f) }
         for f in got {
             frames.append(f)
             if let p = try? Packet.decode(f.bytes, link: target.link.linkType), p.tcp.sourcePort == tuple.targetPort, p.tcp.destinationPort == tuple.testerPort {
@@ -225,14 +225,14 @@ public final class CaseRunner {
     /// (a case may expect a timer's retransmission; otherwise a timer firing during the wait would take the
     /// place of the segment the step is waiting for, or not, by a few milliseconds).
     func nextSegment(timeout: Double, for spec: SegmentSpec? = nil) -> Packet? {
-        let deadline = PcapLink.now + timeout
+        let deadline = target.clock.now + timeout
         drain(wait: 0)
         while true {
             while let p = queue.first {
                 queue.removeFirst()
                 if !isRetransmission(p) || spec.map({ compare($0, p).isEmpty }) == true { return p }
             }
-            let left = deadline - PcapLink.now
+            let left = deadline - target.clock.now
             if left <= 0 { return nil }
             // Nothing yet: only a timer can still send it.
             drain(wait: min(left, 0.05))

@@ -89,7 +89,7 @@ extension Fuzzer {
     /// `warmup` seconds of fuzzing first, or exactly `warmupCases` cases (reproducible: the same seed reaches the
     /// same classes whatever the machine's speed).
     public func conform(shard: (index: Int, count: Int) = (1, 1), warmup: Double = 0, warmupCases: Int? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> ConformReport {
-        let start = PcapLink.now
+        let start = target.clock.now
         // Warm-up: fuzz for a while, keeping the first way into each input class, so that tests whose classes
         // need a history the model search does not set up can replay one. Its own findings are not kept.
         if warmup > 0 || warmupCases != nil {
@@ -137,7 +137,7 @@ extension Fuzzer {
         let scheduler = LaneScheduler(session: Session(spec: spec, target: target, keepFrames: false)) { [unowned self] in !signatures.contains(.windowShrink) }
         try scheduler.run(slots: config.lanes, run)
         summary.steps += scheduler.steps
-        summary.seconds = PcapLink.now - start
+        summary.seconds = target.clock.now - start
         let known = run.known
         outcome = run.outcome
         var results: [ConformResult] = []

@@ -109,7 +109,7 @@ public final class Differ {
     }
 
     public func run(duration: Double, maxCases: Int? = nil, progress: ((DiffSummary) -> Void)? = nil) throws -> DiffSummary {
-        let start = PcapLink.now
+        let start = a.target.clock.now
         var last = start
         // Each case the fuzzer finishes on A is run alone on both targets and compared.
         a.onFinish = { [unowned self] lane in
@@ -120,7 +120,7 @@ public final class Differ {
                 let sig = signature(r.logs.0[at], r.logs.1[at])
                 if seen.insert(sig).inserted { try keep(sig, steps: Array(r.steps.prefix(at + 1)), isn: lane.testerISN) }
             }
-            let now = PcapLink.now
+            let now = a.target.clock.now
             if let progress, now - last >= 0.25 {
                 last = now
                 summary.seconds = now - start
@@ -129,7 +129,7 @@ public final class Differ {
         }
         defer { a.onFinish = nil }
         _ = try a.run(limits: .init(duration: duration, maxCases: maxCases), keeping: .init(corpus: nil, minimize: false))
-        summary.seconds = PcapLink.now - start
+        summary.seconds = a.target.clock.now - start
         return summary
     }
 

@@ -161,7 +161,7 @@ public final class Fuzzer {
     /// Whether the run has done what it was asked (its cases, or its time).
     func done() -> Bool {
         if let m = limits.maxCases, summary.cases >= m { return true }
-        return PcapLink.now - started >= limits.duration
+        return target.clock.now - started >= limits.duration
     }
 
     /// When a run stops: after its time, or after a number of cases.
@@ -184,13 +184,13 @@ public final class Fuzzer {
         self.limits = limits
         self.keeping = keeping
         let scheduler = LaneScheduler(session: Session(spec: spec, target: target, keepFrames: false)) { [unowned self] in !signatures.contains(.windowShrink) }
-        started = PcapLink.now
+        started = target.clock.now
         lastProgress = started
         self.progress = progress
         defer { self.progress = nil }
         try scheduler.run(slots: config.lanes, self)
         summary.steps += scheduler.steps
-        summary.seconds = PcapLink.now - started
+        summary.seconds = target.clock.now - started
         summary.cellsCovered = planner.covered
         return summary
     }
@@ -349,7 +349,7 @@ extension Fuzzer: LaneDriver {
     }
 
     func roundDone() {
-        let now = PcapLink.now
+        let now = target.clock.now
         guard let progress, now - lastProgress >= 0.25 else { return }
         lastProgress = now
         progress(FuzzProgress(cases: summary.cases, cellsCovered: planner.covered, cellsTotal: summary.cellsTotal, divergences: summary.divergences.count, seconds: now - started))

@@ -122,7 +122,7 @@ final class Session {
             }
             lane.connection.steps.append(step)
         }
-        let sentAt = PcapLink.now
+        let sentAt = Sys.wallClockNow()  // a frame time, beside libpcap's: wall clock
         let ex: Exchange
         do {
             ex = try target.exchange(calls: calls, inject: batch, states: work.map { $0.0.tuple })

@@ -21,7 +21,9 @@ public final class NamespaceThread: @unchecked Sendable {
         var body: () -> Void
     }
     /// The namespace's file descriptor (open for the thread's lifetime), and the thread's id.
-    public private(set) var netnsFD: Int32 = -1
+    public var netnsFD: FileDescriptor { opened! }
+    /// Set by the thread before `init` returns (which throws if it could not be opened).
+    private var opened: FileDescriptor?
     public private(set) var tid: Int32 = 0
     /// The namespace's inode (`net:[inode]`).
     public private(set) var netnsInode: UInt64 = 0
@@ -42,7 +44,7 @@ public final class NamespaceThread: @unchecked Sendable {
                     defer { Sys.close(fd) }
                     try Sys.setns(fd)
                 }
-                self.netnsFD = try Sys.openThreadNetns()
+                self.opened = try Sys.openThreadNetns()
                 self.tid = Sys.gettid()
                 self.netnsInode = Sys.threadNetnsInode() ?? 0
             } catch {
@@ -67,7 +69,7 @@ public final class NamespaceThread: @unchecked Sendable {
             guard let job = jobs.withLock({ $0.removeFirst() }) else { break }
             job.body()
         }
-        if netnsFD >= 0 { Sys.close(netnsFD) }
+        if let opened { Sys.close(opened) }
     }
 
     /// Runs `body` on the namespace's thread and returns its result.

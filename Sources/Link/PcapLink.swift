@@ -29,14 +29,17 @@ public struct PcapError: Error, CustomStringConvertible, Sendable {
 /// thread (the capture socket belongs to the namespace it is opened in), used from any thread after that.
 public final class PcapLink: @unchecked Sendable {
     private let handle: OpaquePointer
-    private let fd: Int32
+    private let fd: FileDescriptor
     public let linkType: LinkType
     public let interface: String
+    /// What `next(timeout:)` waits on (its target's clock).
+    public let clock: any Timekeeper
 
     /// - Parameters:
     ///   - filter: a BPF expression, e.g. "tcp" or "tcp and host 192.0.2.2".
-    public init(interface: String, on thread: NamespaceThread, filter: String) throws {
+    public init(interface: String, on thread: NamespaceThread, filter: String, clock: any Timekeeper = MonotonicClock()) throws {
         self.interface = interface
+        self.clock = clock
         try PcapLibrary.require()
         let opened: (OpaquePointer, Int32, Int32) = try thread.run {
             // Injection only on interfaces tcpspec made, or that the user named (see `InjectionGuard`).
@@ -66,7 +69,7 @@ public final class PcapLink: @unchecked Sendable {
             return (p, fd, pcap_datalink(p))
         }
         handle = opened.0
-        fd = opened.1
+        fd = FileDescriptor(rawValue: opened.1)
         switch opened.2 {
         case DLT_EN10MB: linkType = .ethernet
         case DLT_RAW, 101: linkType = .rawIP
@@ -79,12 +82,6 @@ public final class PcapLink: @unchecked Sendable {
 
     deinit { pcap_close(handle) }
 
-    public static var now: Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
     /// Sends one frame as is.
     public func inject(_ bytes: [UInt8]) throws {
         try InjectionGuard.checkFrame(bytes, linkType: linkType)
@@ -94,14 +91,15 @@ public final class PcapLink: @unchecked Sendable {
             if n == bytes.count { return }
             let e = errno
             guard n < 0, e == ENOBUFS || e == EAGAIN, attempt < 1999 else { break }
-            usleep(attempt < 10 ? 10 : 100)
+            // Real time, whatever the clock: the kernel drains the queue meanwhile.
+            Sys.sleep(attempt < 10 ? 10e-6 : 100e-6)
         }
         throw PcapError(description: "pcap_inject on \(interface): \(String(cString: pcap_geterr(handle)))")
     }
 
     /// The next captured frame, waiting up to `timeout` seconds (0: only what is already there).
     public func next(timeout: Double) -> Frame? {
-        let deadline = PcapLink.now + timeout
+        let deadline = clock.now + timeout
         while true {
             var hdr: UnsafeMutablePointer<pcap_pkthdr>?
             var data: UnsafePointer<UInt8>?
@@ -112,10 +110,9 @@ public final class PcapLink: @unchecked Sendable {
                 return Frame(time: time, bytes: Array(UnsafeBufferPointer(start: data, count: Int(h.caplen))), direction: .captured)
             }
             if rc < 0 { return nil }
-            let left = deadline - PcapLink.now
+            let left = deadline - clock.now
             if left <= 0 { return nil }
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            _ = poll(&pfd, 1, Int32(max(1, (left * 1000).rounded(.up))))
+            Sys.waitReadable(fd, timeout: left)
         }
     }
 }

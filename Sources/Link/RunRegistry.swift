@@ -92,12 +92,12 @@ public final class RunRegistry: @unchecked Sendable {
     }
 
     public let path: String
-    private let fd: Int32
+    private let fd: FileDescriptor
     private let starts = Mutex<[Int32: UInt64]>([:])
     private static let current = Mutex<RunRegistry?>(nil)
     private static let counter = Atomic<Int>(0)
 
-    private init(path: String, fd: Int32) {
+    private init(path: String, fd: FileDescriptor) {
         self.path = path
         self.fd = fd
     }
@@ -123,8 +123,7 @@ public final class RunRegistry: @unchecked Sendable {
         // exec into a user namespace).
         // The handler knows the path before the file exists: a signal in between cannot leave it behind.
         Sys.cleanupSetRecord(path)
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
+        guard let fd = try? Sys.open(path, .writeOnly, options: [.create, .append], permissions: 0o644) else {
             Sys.cleanupSetRecord(nil)
             return swept
         }

@@ -27,8 +27,10 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
     public var isPermission: Bool { refusal == nil && (errno == EPERM || errno == EACCES) }
 }
 
-/// Every system call tcpspec makes for links, namespaces and sockets goes through here (the swift-system way:
-/// one small seam, typed errors, no errno globals leaking into callers).
+/// Every system call tcpspec makes goes through here (the swift-system way: one small seam, typed descriptors,
+/// typed errors, no errno globals leaking into callers): links and namespaces in this file; files, pipes,
+/// waiting and clocks in SysFiles; the sockets of a stack under test in SysSockets (`SocketSystem`, which tests
+/// replace); the run registry's calls in SysRun; helper programs in SysProgram.
 public enum Sys {
     @discardableResult
     static func check(_ rc: Int32, _ op: @autoclosure () -> String) throws(SystemError) -> Int32 {
@@ -38,18 +40,20 @@ public enum Sys {
 
     @discardableResult
     static func checkErrno(_ rc: Int32, _ op: @autoclosure () -> String) throws(SystemError) -> Int32 {
-        if rc < 0 { throw SystemError(operation: op(), errno: errno) }
+        if rc < 0 {
+            let e = errno  // before the operation's text is built (which may allocate)
+            throw SystemError(operation: op(), errno: e)
+        }
         return rc
     }
 
     public static func unshareNetwork() throws(SystemError) { try check(ts_unshare_net(), "unshare(CLONE_NEWNET)") }
-    public static func openThreadNetns() throws(SystemError) -> Int32 { try check(ts_open_thread_netns(), "open /proc/thread-self/ns/net") }
-    public static func openNetns(_ path: String) throws(SystemError) -> Int32 {
-        try checkErrno(open(path, O_RDONLY | O_CLOEXEC), "open \(path)")
+    public static func openThreadNetns() throws(SystemError) -> FileDescriptor {
+        FileDescriptor(rawValue: try check(ts_open_thread_netns(), "open /proc/thread-self/ns/net"))
     }
-    public static func setns(_ fd: Int32) throws(SystemError) { try check(ts_setns_net(fd), "setns(CLONE_NEWNET)") }
+    public static func openNetns(_ path: String) throws(SystemError) -> FileDescriptor { try open(path, .readOnly) }
+    public static func setns(_ fd: FileDescriptor) throws(SystemError) { try check(ts_setns_net(fd.rawValue), "setns(CLONE_NEWNET)") }
     public static func gettid() -> Int32 { ts_gettid() }
-    public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
 
     /// The inode of a network namespace file (`/proc/thread-self/ns/net`: the calling thread's), or nil if
     /// it cannot be read (an unprivileged process cannot read `/proc/1/ns/net`).
@@ -75,24 +79,25 @@ public enum Sys {
         }
     }
 
-    public static func rtnlOpen() throws(SystemError) -> Int32 { try check(ts_rtnl_open(), "socket(NETLINK_ROUTE)") }
-    public static func vethCreate(_ nl: Int32, _ name: String, peer: String, peerNetns: Int32) throws(SystemError) {
+    public static func rtnlOpen() throws(SystemError) -> FileDescriptor { FileDescriptor(rawValue: try check(ts_rtnl_open(), "socket(NETLINK_ROUTE)")) }
+    public static func vethCreate(_ nl: FileDescriptor, _ name: String, peer: String, peerNetns: FileDescriptor) throws(SystemError) {
         try refuseOutsideOwnNamespace("create veth \(name)/\(peer)")
-        try check(ts_veth_create(nl, name, peer, peerNetns), "create veth \(name)/\(peer)")
+        try check(ts_veth_create(nl.rawValue, name, peer, peerNetns.rawValue), "create veth \(name)/\(peer)")
     }
     public static func linkIndex(_ name: String) throws(SystemError) -> Int32 { try check(ts_link_index(name), "if_nametoindex(\(name))") }
-    public static func linkSet(_ nl: Int32, _ ifindex: Int32, up: Bool, mac: [UInt8]?, mtu: Int32 = 0) throws(SystemError) {
+    public static func linkSet(_ nl: FileDescriptor, _ ifindex: Int32, up: Bool, mac: [UInt8]?, mtu: Int32 = 0) throws(SystemError) {
         try refuseOutsideOwnNamespace("set link \(ifindex) \(up ? "up" : "down")")
+        let nl = nl.rawValue
         let rc: Int32 = if let mac { mac.withUnsafeBufferPointer { ts_link_set(nl, ifindex, up ? 1 : 0, $0.baseAddress, mtu) } } else { ts_link_set(nl, ifindex, up ? 1 : 0, nil, mtu) }
         try check(rc, "set link \(ifindex) \(up ? "up" : "down")")
     }
-    public static func addrAdd(_ nl: Int32, _ ifindex: Int32, family: Int32, address: [UInt8], prefix: Int32) throws(SystemError) {
+    public static func addrAdd(_ nl: FileDescriptor, _ ifindex: Int32, family: Int32, address: [UInt8], prefix: Int32) throws(SystemError) {
         try refuseOutsideOwnNamespace("add an address to link \(ifindex)")
-        try check(address.withUnsafeBufferPointer { ts_addr_add(nl, ifindex, family, $0.baseAddress, prefix, 1) }, "add address to link \(ifindex)")
+        try check(address.withUnsafeBufferPointer { ts_addr_add(nl.rawValue, ifindex, family, $0.baseAddress, prefix, 1) }, "add address to link \(ifindex)")
     }
-    public static func neighAdd(_ nl: Int32, _ ifindex: Int32, family: Int32, address: [UInt8], mac: [UInt8]) throws(SystemError) {
+    public static func neighAdd(_ nl: FileDescriptor, _ ifindex: Int32, family: Int32, address: [UInt8], mac: [UInt8]) throws(SystemError) {
         try refuseOutsideOwnNamespace("add a static neighbour on link \(ifindex)")
-        let rc = address.withUnsafeBufferPointer { a in mac.withUnsafeBufferPointer { m in ts_neigh_add(nl, ifindex, family, a.baseAddress, m.baseAddress) } }
+        let rc = address.withUnsafeBufferPointer { a in mac.withUnsafeBufferPointer { m in ts_neigh_add(nl.rawValue, ifindex, family, a.baseAddress, m.baseAddress) } }
         try check(rc, "add static neighbour on link \(ifindex)")
     }
     public static func offloadsOff(_ name: String) throws(SystemError) {
@@ -123,11 +128,10 @@ public enum Sys {
     public static func writeSysctl(_ key: String, _ value: String) throws(SystemError) {
         try refuseOutsideOwnNamespace("write sysctl \(key)")
         let path = "/proc/sys/" + key.replacingOccurrences(of: ".", with: "/")
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        if fd < 0 { throw SystemError(operation: "open \(path)", errno: errno) }
-        defer { Glibc.close(fd) }
+        let fd = try open(path, .writeOnly)
+        defer { close(fd) }
         let bytes = Array((value + "\n").utf8)
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let n = bytes.withUnsafeBytes { Glibc.write(fd.rawValue, $0.baseAddress, $0.count) }
         if n < 0 { throw SystemError(operation: "write \(path)", errno: errno) }
     }
 
@@ -137,8 +141,9 @@ public enum Sys {
         return s.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    public static func diagOpen() throws(SystemError) -> Int32 { try check(ts_diag_open(), "socket(NETLINK_SOCK_DIAG)") }
-    public static func tcpDump(_ fd: Int32, family: Int32) throws(SystemError) -> [ts_tcp_sock] {
+    public static func diagOpen() throws(SystemError) -> FileDescriptor { FileDescriptor(rawValue: try check(ts_diag_open(), "socket(NETLINK_SOCK_DIAG)")) }
+    public static func tcpDump(_ fd: FileDescriptor, family: Int32) throws(SystemError) -> [ts_tcp_sock] {
+        let fd = fd.rawValue
         var cap = 64
         while true {
             var buf = [ts_tcp_sock](repeating: ts_tcp_sock(), count: cap)
@@ -149,14 +154,16 @@ public enum Sys {
     }
 
     /// The socket a segment of this 4-tuple would reach (connection, time-wait, request, or the port's listener).
-    public static func tcpLookup(_ fd: Int32, family: Int32, src: [UInt8], sport: UInt16, dst: [UInt8], dport: UInt16) throws(SystemError) -> ts_tcp_sock? {
+    public static func tcpLookup(_ fd: FileDescriptor, family: Int32, src: [UInt8], sport: UInt16, dst: [UInt8], dport: UInt16) throws(SystemError) -> ts_tcp_sock? {
         var out = ts_tcp_sock()
-        let rc = src.withUnsafeBufferPointer { s in dst.withUnsafeBufferPointer { d in ts_tcp_lookup(fd, family, s.baseAddress, sport, d.baseAddress, dport, &out) } }
+        let rc = src.withUnsafeBufferPointer { s in dst.withUnsafeBufferPointer { d in ts_tcp_lookup(fd.rawValue, family, s.baseAddress, sport, d.baseAddress, dport, &out) } }
         try check(rc, "sock_diag lookup")
         return rc == 1 ? out : nil
     }
 
-    public static func tunOpen(_ name: String, tap: Bool) throws(SystemError) -> Int32 { try check(ts_tun_open(name, tap ? 1 : 0), "open /dev/net/tun (\(name))") }
+    public static func tunOpen(_ name: String, tap: Bool) throws(SystemError) -> FileDescriptor {
+        FileDescriptor(rawValue: try check(ts_tun_open(name, tap ? 1 : 0), "open /dev/net/tun (\(name))"))
+    }
     public static func tunCreatePersistent(_ name: String, tap: Bool) throws(SystemError) {
         try refuseOutsideOwnNamespace("create \(tap ? "TAP" : "TUN") device \(name)")
         try check(ts_tun_create_persistent(name, tap ? 1 : 0), "create \(tap ? "TAP" : "TUN") device \(name)")
@@ -164,7 +171,7 @@ public enum Sys {
 
     /// Starts a program in the calling thread's namespace; it is killed when that thread ends (see `ts_spawn`).
     public static func spawn(_ path: String, arguments: [String], environment: [String], directory: String?,
-                             stdin: Int32, stdout: Int32, stderr: Int32) throws(SystemError) -> Int32 {
+                             stdin: FileDescriptor, stdout: FileDescriptor, stderr: FileDescriptor) throws(SystemError) -> Int32 {
         func cArray(_ a: [String]) -> [UnsafeMutablePointer<CChar>?] { a.map { strdup($0) } + [nil] }
         let argv = cArray([path] + arguments), envp = cArray(environment)
         defer {
@@ -172,17 +179,17 @@ public enum Sys {
             for p in envp { free(p) }
         }
         let rc = argv.withUnsafeBufferPointer { a in
-            envp.withUnsafeBufferPointer { e in ts_spawn(path, a.baseAddress, e.baseAddress, directory, stdin, stdout, stderr) }
+            envp.withUnsafeBufferPointer { e in ts_spawn(path, a.baseAddress, e.baseAddress, directory, stdin.rawValue, stdout.rawValue, stderr.rawValue) }
         }
         return try check(rc, "start \(path)")
     }
 
     /// A pipe whose ends are close-on-exec (the child gets its copies through dup2).
-    public static func pipe() throws(SystemError) -> (read: Int32, write: Int32) {
+    public static func pipe() throws(SystemError) -> (read: FileDescriptor, write: FileDescriptor) {
         var fds: [Int32] = [0, 0]
         try checkErrno(Glibc.pipe(&fds), "pipe")
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        return (fds[0], fds[1])
+        return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
     }
 
     /// Sends `signal` to a process tcpspec started, by its pid.
@@ -195,14 +202,17 @@ public enum Sys {
         return rc == pid ? status : nil
     }
 
-    public static func setLinger(_ fd: Int32, on: Bool, seconds: Int32) throws(SystemError) { try check(ts_set_linger(fd, on ? 1 : 0, seconds), "setsockopt(SO_LINGER)") }
-    public static func tcpStateOf(_ fd: Int32) -> Int32 { ts_tcp_state_of(fd) }
-    /// accept4(SOCK_NONBLOCK | SOCK_CLOEXEC): the new descriptor, or -errno.
-    public static func acceptNonblocking(_ fd: Int32) -> Int32 { ts_accept_nonblock(fd) }
     public static func pinCPU(_ cpu: Int32) throws(SystemError) { try check(ts_pin_cpu(cpu), "sched_setaffinity(\(cpu))") }
-    public static func routeQuickAck(_ nl: Int32, family: Int32, prefix: [UInt8], length: Int32, ifindex: Int32) throws(SystemError) {
+    public static func routeQuickAck(_ nl: FileDescriptor, family: Int32, prefix: [UInt8], length: Int32, ifindex: Int32) throws(SystemError) {
         try refuseOutsideOwnNamespace("change the route of link \(ifindex)")
-        try check(prefix.withUnsafeBufferPointer { ts_route_quickack(nl, family, $0.baseAddress, length, ifindex) }, "set quickack on the route of link \(ifindex)")
+        try check(prefix.withUnsafeBufferPointer { ts_route_quickack(nl.rawValue, family, $0.baseAddress, length, ifindex) }, "set quickack on the route of link \(ifindex)")
     }
-    public static func packetSocket(ifindex: Int32) throws(SystemError) -> Int32 { try check(ts_packet_socket(ifindex), "socket(AF_PACKET) on link \(ifindex)") }
+    /// An AF_PACKET socket bound to one link (the raw baseline of the link benchmark).
+    public static func packetSocket(ifindex: Int32) throws(SystemError) -> FileDescriptor {
+        FileDescriptor(rawValue: try check(ts_packet_socket(ifindex), "socket(AF_PACKET) on link \(ifindex)"))
+    }
+    /// An unbound AF_PACKET socket: whether this process may open raw sockets at all (`tcpspec doctor`).
+    public static func rawPacketSocket() throws(SystemError) -> FileDescriptor {
+        FileDescriptor(rawValue: try checkErrno(socket(AF_PACKET, Int32(SOCK_RAW.rawValue), 0), "socket(AF_PACKET)"))
+    }
 }

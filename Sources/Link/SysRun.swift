@@ -23,34 +23,19 @@ extension Sys {
     }
 
     /// Creates a file that must not exist yet, for writing (appending when `append`).
-    public static func createExclusive(_ path: String, mode: mode_t = 0o644, append: Bool = false) throws(SystemError) -> Int32 {
-        try checkErrno(open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (append ? O_APPEND : 0), mode), "create \(path)")
+    public static func createExclusive(_ path: String, mode: mode_t = 0o644, append: Bool = false) throws(SystemError) -> FileDescriptor {
+        try open(path, .writeOnly, options: append ? [.create, .exclusive, .append] : [.create, .exclusive], permissions: mode, operation: "create \(path)")
     }
 
-    public static func openReadWrite(_ path: String) throws(SystemError) -> Int32 {
-        try checkErrno(open(path, O_RDWR | O_CLOEXEC), "open \(path)")
-    }
+    public static func openReadWrite(_ path: String) throws(SystemError) -> FileDescriptor { try open(path, .readWrite) }
 
     /// An unnamed file in `directory` (O_TMPFILE): nothing to leave behind whatever ends the process.
-    public static func openUnnamed(in directory: String) throws(SystemError) -> Int32 {
-        try check(ts_open_tmpfile(directory), "open an unnamed file in \(directory)")
-    }
-
-    /// Writes all of `bytes` (one write(2) when it fits, which for O_APPEND keeps a short line whole).
-    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemError) {
-        var done = 0
-        while done < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SystemError(operation: "write", errno: errno)
-            }
-            done += n
-        }
+    public static func openUnnamed(in directory: String) throws(SystemError) -> FileDescriptor {
+        FileDescriptor(rawValue: try check(ts_open_tmpfile(directory), "open an unnamed file in \(directory)"))
     }
 
     /// flock(2) LOCK_EX | LOCK_NB: true when this descriptor now holds the lock.
-    public static func tryLock(_ fd: Int32) -> Bool { flock(fd, LOCK_EX | LOCK_NB) == 0 }
+    public static func tryLock(_ fd: FileDescriptor) -> Bool { flock(fd.rawValue, LOCK_EX | LOCK_NB) == 0 }
 
     public static func rename(_ from: String, _ to: String) throws(SystemError) {
         try checkErrno(Glibc.rename(from, to), "rename \(from) to \(to)")

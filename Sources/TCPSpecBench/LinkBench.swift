@@ -25,8 +25,8 @@ enum LinkBench {
 
         func tcpspecRate() throws -> (Double, Int) {
             var n = 0, lost = 0
-            let t0 = PcapLink.now
-            while PcapLink.now - t0 < seconds {
+            let t0 = t.clock.now
+            while t.clock.now - t0 < seconds {
                 try t.pcap.inject(syn(n))
                 if let f = t.link.next(timeout: 0.5), let p = try? Packet.decode(f.bytes, link: .ethernet), p.tcp.flags.contains(.rst) {
                     n += 1
@@ -35,7 +35,7 @@ enum LinkBench {
                     n += 1
                 }
             }
-            return (Double(n) / (PcapLink.now - t0), lost)
+            return (Double(n) / (t.clock.now - t0), lost)
         }
 
         let ifindex = try t.topology.tester.run { try Sys.linkIndex(t.topology.testerInterface) }
@@ -46,22 +46,22 @@ enum LinkBench {
         func rawRate() -> (Double, Int) {
             var n = 0, lost = 0
             var buf = [UInt8](repeating: 0, count: 2048)
-            let t0 = PcapLink.now
-            while PcapLink.now - t0 < seconds {
+            let t0 = t.clock.now
+            while t.clock.now - t0 < seconds {
                 let f = frames[n % frames.count]
-                _ = f.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+                // write/read: send/recv without flags.
+                _ = f.withUnsafeBytes { try? Sys.write(fd, $0) }
                 var got = false
                 while !got {
-                    var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                    guard poll(&pfd, 1, 500) > 0 else { break }
-                    let r = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                    guard Sys.waitReadable(fd, timeout: 0.5) else { break }
+                    let r = buf.withUnsafeMutableBytes { (try? Sys.read(fd, into: $0)) ?? -1 }
                     // Only the TCP reply counts (IPv4, protocol 6).
                     if r >= 34, buf[12] == 0x08, buf[13] == 0x00, buf[23] == 6 { got = true }
                 }
                 if !got { lost += 1 }
                 n += 1
             }
-            return (Double(n) / (PcapLink.now - t0), lost)
+            return (Double(n) / (t.clock.now - t0), lost)
         }
         // Alternate so that neither side gets the machine's quieter moments.
         var ours: [Double] = [], raw: [Double] = []

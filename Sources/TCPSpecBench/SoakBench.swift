@@ -117,7 +117,7 @@ enum SoakBench {
         let text = (try? String(contentsOfFile: summaryPath, encoding: .utf8)) ?? ""
         let warm = min(minutes * 60 / 10, 300)
         let steady = samples.filter { $0.seconds >= warm }
-        func spread(_ xs: [Int]) -> (Int, Int, Double) {
+        func variation(_ xs: [Int]) -> (Int, Int, Double) {
             guard let lo = xs.min(), let hi = xs.max(), lo > 0 else { return (0, 0, 0) }
             return (lo, hi, Double(hi - lo) / Double(lo) * 100)
         }
@@ -131,7 +131,7 @@ enum SoakBench {
             return first > 0 ? (last - first) / first * 100 : 0
         }
         func report(_ what: String, _ xs: [Int], unit: String) -> Bool {
-            let (lo, hi, sp) = spread(xs)
+            let (lo, hi, sp) = variation(xs)
             let d = drift(xs)
             say(String(format: "soak: %@ %d–%d%@ after warm-up (spread %.1f%%), last quarter vs first quarter %+.1f%%", what, lo, hi, unit.isEmpty ? "" : " " + unit, sp, d))
             return abs(d) <= 10

@@ -44,6 +44,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
     let namespace: NamespaceThread
     let pcap: PcapLink
     public var link: FrameLink { pcap }
+    public let clock: any Timekeeper
     public let testerMAC = MACAddress([0x02, 0x00, 0x00, 0x77, 0x00, 0x01])
     public var targetMAC: MACAddress { stack.mac }
     public let testerIP: IPAddress
@@ -61,12 +62,12 @@ public final class AgentTarget: Target, @unchecked Sendable {
     public private(set) var namespaceID = ""
 
     private var pid: Int32 = -1
-    private var toAgent: Int32 = -1
-    private var fromAgent: Int32 = -1
-    private var logFD: Int32 = -1
+    private var toAgent: FileDescriptor?
+    private var fromAgent: FileDescriptor?
+    private var logFD: FileDescriptor?
     private var buffer: [UInt8] = []
     private var nextID = 1
-    private var probeSeq: UInt32 = 1
+    private var probe = BarrierProbe()
 
     public var settings: [(String, String)] {
         var s: [(String, String)] = [("target", stack.name), ("stack", stackVersion), ("link", stack.link.rawValue), ("ip", "\(stack.ip.rawValue)"),
@@ -78,10 +79,13 @@ public final class AgentTarget: Target, @unchecked Sendable {
 
     /// Installs the stack if its description says how and it is missing, makes the namespace and device, starts
     /// the agent and waits for its hello.
-    public init(_ description: TargetDescription) throws {
+    ///
+    /// - Parameter clock: what the agent's deadlines and waits are measured on.
+    public init(_ description: TargetDescription, clock: any Timekeeper = MonotonicClock()) throws {
         stack = description
+        self.clock = clock
         // An agent that died leaves a closed pipe: writing to it must be an error here, not a signal.
-        signal(SIGPIPE, SIG_IGN)
+        Sys.ignoreBrokenPipes()
         testerIP = description.testerAddress
         targetIP = description.targetAddress
         interface = description.device ?? "tcpspec-tap"
@@ -103,7 +107,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
                 try Sys.linkSet(nl, try Sys.linkIndex(iface), up: true, mac: nil, mtu: Int32(mtu))
                 try InjectionGuard.recordCreated(iface)
             } }
-            pcap = try PcapLink(interface: iface, on: namespace, filter: "tcp and src host \(targetIP)")
+            pcap = try PcapLink(interface: iface, on: namespace, filter: "tcp and src host \(targetIP)", clock: clock)
         } catch {
             namespace.stop()
             throw error
@@ -120,24 +124,15 @@ public final class AgentTarget: Target, @unchecked Sendable {
     static func installIfNeeded(_ d: TargetDescription) throws {
         guard let marker = d.installed, !FileManager.default.fileExists(atPath: marker), !d.install.isEmpty else { return }
         FileHandle.standardError.write("tcpspec: installing target \(d.name): \(d.install.joined(separator: " ")) (in \(d.workingDirectory))\n".data(using: .utf8)!)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = d.install
-        p.currentDirectoryURL = URL(fileURLWithPath: d.workingDirectory)
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        do { try p.run() } catch {
+        // The installer has no PR_SET_PDEATHSIG: if this run is killed, the next run's sweep ends it (runProgram
+        // records it).
+        let run: ProgramRun
+        do { run = try Sys.runProgram("/usr/bin/env", arguments: d.install, directory: d.workingDirectory, mergeErrors: true) } catch {
             throw TargetFailure(kind: .startFailed, detail: "\(d.file): the install command \(d.install) did not start: \(error)", log: "")
         }
-        // The installer has no PR_SET_PDEATHSIG: if this run is killed, the next run's sweep ends it.
-        RunRegistry.track(process: p.processIdentifier)
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        RunRegistry.untrack(process: p.processIdentifier)
-        guard p.terminationStatus == 0, FileManager.default.fileExists(atPath: marker) else {
-            let tail = String(decoding: data, as: UTF8.self).split(separator: "\n").suffix(15).joined(separator: "\n")
-            throw TargetFailure(kind: .startFailed, detail: "\(d.file): the install command \(d.install) failed (status \(p.terminationStatus)) or did not make \(marker)", log: tail)
+        guard run.status == 0, FileManager.default.fileExists(atPath: marker) else {
+            let tail = String(decoding: run.output, as: UTF8.self).split(separator: "\n").suffix(15).joined(separator: "\n")
+            throw TargetFailure(kind: .startFailed, detail: "\(d.file): the install command \(d.install) failed (status \(run.status)) or did not make \(marker)", log: tail)
         }
     }
 
@@ -180,16 +175,15 @@ public final class AgentTarget: Target, @unchecked Sendable {
         let inPipe = try Sys.pipe(), outPipe = try Sys.pipe()
         // stderr goes to a file without a name (O_TMPFILE): readable for its tail, gone with tcpspec whatever ends
         // it. Where /tmp cannot make one, a named file unlinked at once, recorded meanwhile for the sweep.
-        let log: Int32
+        let log: FileDescriptor
         if let fd = try? Sys.openUnnamed(in: "/tmp") {
             log = fd
         } else {
             let logPath = "/tmp/tcpspec-agent-\(RunRegistry.marker)-\(starts).log"
             let token = RunRegistry.track(file: logPath)
             defer { RunRegistry.untrack(token) }
-            log = open(logPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard log >= 0 else { throw SystemError(operation: "open \(logPath)", errno: errno) }
-            unlink(logPath)
+            log = try Sys.open(logPath, .readWrite, options: [.create, .truncate], permissions: 0o600)
+            Sys.unlink(logPath)
         }
         // Spawned from the namespace's thread: the agent is born in the namespace and dies with the thread.
         let spawned = Result {
@@ -218,7 +212,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
         let hello: [String: Any]
         do {
             guard let line = try readLine(timeout: stack.readyTimeout, waitingFor: "its hello line") else {
-                usleep(20_000)
+                clock.sleep(0.02)
                 throw TargetFailure(kind: .startFailed, detail: "the agent closed its stdout before its hello (\(exitStatus() ?? "still running"))", log: logTail())
             }
             guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
@@ -254,13 +248,10 @@ public final class AgentTarget: Target, @unchecked Sendable {
 
     /// The last lines the agent wrote to stderr.
     public func logTail(lines: Int = 20) -> String {
-        guard logFD >= 0 else { return "" }
-        let size = lseek(logFD, 0, SEEK_END)
-        let from = max(0, Int(size) - 8192)
-        var buf = [UInt8](repeating: 0, count: Int(size) - from)
-        let n = buf.withUnsafeMutableBytes { pread(logFD, $0.baseAddress, $0.count, off_t(from)) }
-        guard n > 0 else { return "" }
-        return String(decoding: buf.prefix(n), as: UTF8.self).split(separator: "\n").suffix(lines).joined(separator: "\n")
+        guard let logFD, let size = try? Sys.size(logFD) else { return "" }
+        let from = max(0, size - 8192)
+        guard let tail = try? Sys.read(logFD, at: from, upTo: size - from), !tail.isEmpty else { return "" }
+        return String(decoding: tail, as: UTF8.self).split(separator: "\n").suffix(lines).joined(separator: "\n")
     }
 
     /// How the agent ended, if it has: reaps it.
@@ -274,26 +265,22 @@ public final class AgentTarget: Target, @unchecked Sendable {
 
     /// One line from the agent, or nil at end of file; a hang after `timeout` seconds.
     func readLine(timeout: Double, waitingFor what: @autoclosure () -> String) throws -> String? {
-        let deadline = PcapLink.now + timeout
+        let deadline = clock.now + timeout
         while true {
             if let nl = buffer.firstIndex(of: 0x0A) {
                 let line = String(decoding: buffer[..<nl], as: UTF8.self)
                 buffer.removeSubrange(...nl)
                 return line
             }
-            let left = deadline - PcapLink.now
+            let left = deadline - clock.now
             if left <= 0 {
                 throw TargetFailure(kind: .hung, detail: "the agent did not answer within \(Int(timeout * 1000)) ms, waiting for \(what())", log: logTail())
             }
-            var pfd = pollfd(fd: fromAgent, events: Int16(POLLIN), revents: 0)
-            let rc = poll(&pfd, 1, Int32(max(1, (left * 1000).rounded(.up))))
-            if rc < 0 && errno == EINTR { continue }
-            if rc <= 0 { continue }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fromAgent, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return nil }
-            buffer += chunk.prefix(n)
+            guard let fromAgent else { return nil }
+            guard Sys.waitReadable(fromAgent, timeout: left) else { continue }
+            // An error reads as the end of the agent's output, as end of file does.
+            guard let chunk = try? Sys.read(fromAgent, upTo: 65536), !chunk.isEmpty else { return nil }
+            buffer += chunk
         }
     }
 
@@ -307,12 +294,11 @@ public final class AgentTarget: Target, @unchecked Sendable {
             text += "{\"id\":\(nextID),\(b)}\n"
             nextID += 1
         }
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { Glibc.write(toAgent, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { throw died("its stdin closed (\(String(cString: strerror(errno))))") }
-            bytes = bytes.dropFirst(n)
+        do throws(SystemError) {
+            guard let toAgent else { throw SystemError(operation: "write", errno: EBADF) }
+            try Sys.writeAll(toAgent, Array(text.utf8))
+        } catch {
+            throw died("its stdin closed (\(String(cString: strerror(error.errno))))")
         }
         var out: [[String: Any]] = []
         for k in 0..<bodies.count {
@@ -331,7 +317,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
     }
 
     func died(_ why: String) -> TargetFailure {
-        usleep(20_000)
+        clock.sleep(0.02)
         let status = exitStatus() ?? "still running"
         return TargetFailure(kind: .exited, detail: "the agent \(status): \(why)", log: logTail())
     }
@@ -419,21 +405,11 @@ public final class AgentTarget: Target, @unchecked Sendable {
             while let f = pcap.next(timeout: stack.quietTime) { frames.append(f) }
             return frames
         }
-        probeSeq &+= 1
-        let seq = probeSeq
-        try pcap.inject(frame(TCPHeader(sourcePort: LinuxTarget.probeTesterPort, destinationPort: LinuxTarget.probeTargetPort, seq: seq, flags: .syn)).encode())
-        var frames: [Frame] = []
-        let deadline = PcapLink.now + max(2, stack.callTimeout)
-        while PcapLink.now < deadline {
-            guard let f = pcap.next(timeout: deadline - PcapLink.now) else { break }
-            if let p = try? Packet.decode(f.bytes, link: pcap.linkType), p.tcp.destinationPort == LinuxTarget.probeTesterPort, p.tcp.sourcePort == LinuxTarget.probeTargetPort {
-                if p.tcp.ack == seq &+ 1 { return frames }
-                continue
-            }
-            frames.append(f)
-        }
+        let probe = self.probe.next(to: self)
+        try pcap.inject(probe.frame)
+        if let frames = BarrierProbe.frames(before: probe.seq, on: pcap, clock: clock, within: max(2, stack.callTimeout)) { return frames }
         if let st = exitStatus() { throw TargetFailure(kind: .exited, detail: "the agent \(st)", log: logTail()) }
-        throw TargetFailure(kind: .hung, detail: "the stack did not answer the barrier probe (a SYN to port \(LinuxTarget.probeTargetPort)) within \(Int(max(2, stack.callTimeout))) s; a stack that does not reset a SYN to a closed port needs barrier = \"quiet\"", log: logTail())
+        throw TargetFailure(kind: .hung, detail: "the stack did not answer the barrier probe (a SYN to port \(BarrierProbe.targetPort)) within \(Int(max(2, stack.callTimeout))) s; a stack that does not reset a SYN to a closed port needs barrier = \"quiet\"", log: logTail())
     }
 
     /// Ends the agent (by its pid: `quit`, then SIGTERM, then SIGKILL) and starts it again.
@@ -444,24 +420,24 @@ public final class AgentTarget: Target, @unchecked Sendable {
 
     func stopAgent() {
         if pid > 0 {
-            if toAgent >= 0 {
-                let q = "{\"id\":\(nextID),\"op\":\"quit\"}\n"
+            if let toAgent {
+                let q = Array("{\"id\":\(nextID),\"op\":\"quit\"}\n".utf8)
                 nextID += 1
-                _ = q.withCString { Glibc.write(toAgent, $0, strlen($0)) }
+                _ = q.withUnsafeBytes { b in try? Sys.write(toAgent, b) }
             }
             var ended = false
             for (sig, wait) in [(Int32(0), 1.0), (SIGTERM, 1.0), (SIGKILL, 5.0)] where !ended {
                 if sig != 0 { Sys.kill(pid, sig) }
-                let end = PcapLink.now + wait
-                while PcapLink.now < end, !ended {
-                    if Sys.reap(pid) != nil { ended = true } else { usleep(2000) }
+                let end = clock.now + wait
+                while clock.now < end, !ended {
+                    if Sys.reap(pid) != nil { ended = true } else { clock.sleep(0.002) }
                 }
             }
             RunRegistry.untrack(process: pid)
             pid = -1
         }
-        for fd in [toAgent, fromAgent, logFD] where fd >= 0 { Sys.close(fd) }
-        (toAgent, fromAgent, logFD) = (-1, -1, -1)
+        for fd in [toAgent, fromAgent, logFD].compactMap({ $0 }) { Sys.close(fd) }
+        (toAgent, fromAgent, logFD) = (nil, nil, nil)
     }
 
     public func close() {

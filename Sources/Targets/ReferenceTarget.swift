@@ -14,6 +14,8 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     public let fault: ReferenceFault?
     private let virtual = VirtualLink()
     public var link: FrameLink { virtual }
+    /// Real time for now; the stack's timers are to run on a `VirtualClock`.
+    public let clock: any Timekeeper = MonotonicClock()
     private var connections: [Tuple: TCPModel] = [:]
     private let lock = NSLock()
     public let testerMAC = MACAddress.local(0x0000_0101)
@@ -161,7 +163,7 @@ final class VirtualLink: FrameLink, @unchecked Sendable {
 
     func deliver(_ bytes: [UInt8]) {
         lock.lock()
-        queue.append(Frame(time: PcapLink.now, bytes: bytes, direction: .captured))
+        queue.append(Frame(time: Sys.wallClockNow(), bytes: bytes, direction: .captured))  // a pcap record's time
         lock.unlock()
     }
 

@@ -15,6 +15,8 @@ public struct Capabilities: Hashable, Sendable {
 public protocol Target: AnyObject, Sendable {
     var capabilities: Capabilities { get }
     var link: FrameLink { get }
+    /// The clock the target's time runs on: callers measure deadlines, waits and durations on it.
+    var clock: any Timekeeper { get }
     var testerMAC: MACAddress { get }
     var targetMAC: MACAddress { get }
     var testerIP: IPAddress { get }

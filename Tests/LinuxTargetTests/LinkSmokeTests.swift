@@ -24,7 +24,7 @@ struct LinkSmokeTests {
         var frames: [Frame] = []
         let syn = Self.frame(t, TCPHeader(sourcePort: tuple.testerPort, destinationPort: tuple.targetPort, seq: 1000, flags: .syn, window: 65535, options: [.maxSegmentSize(1460)]))
         try t.inject([syn])
-        frames.append(Frame(time: PcapLink.now, bytes: syn, direction: .injected))
+        frames.append(Frame(time: Sys.wallClockNow(), bytes: syn, direction: .injected))
         let got = try #require(t.link.next(timeout: 2), "no reply to the SYN")
         frames.append(got)
         let synack = try Packet.decode(got.bytes, link: t.link.linkType)
@@ -35,7 +35,7 @@ struct LinkSmokeTests {
         #expect(try t.state(of: tuple) == .synReceived)
         let ack = Self.frame(t, TCPHeader(sourcePort: tuple.testerPort, destinationPort: tuple.targetPort, seq: 1001, ack: synack.tcp.seq &+ 1, flags: .ack, window: 65535))
         try t.inject([ack])
-        frames.append(Frame(time: PcapLink.now, bytes: ack, direction: .injected))
+        frames.append(Frame(time: Sys.wallClockNow(), bytes: ack, direction: .injected))
         #expect(try t.barrier().isEmpty)
         #expect(try t.state(of: tuple) == .established)
         #expect(try t.call(.accept, on: tuple).errno == 0)

@@ -53,9 +53,12 @@ struct DoctorCommand: ParsableCommand {
         } catch {
             checks.append(Check(name: "namespaces", ok: false, detail: "\(error)", required: true))
         }
-        let raw = socket(AF_PACKET, Int32(SOCK_RAW.rawValue), 0)
-        checks.append(Check(name: "raw sockets", ok: raw >= 0, detail: raw >= 0 ? "AF_PACKET sockets open" : "AF_PACKET: \(String(cString: strerror(errno)))", required: !topologyOK))
-        if raw >= 0 { Glibc.close(raw) }
+        do throws(SystemError) {
+            Sys.close(try Sys.rawPacketSocket())
+            checks.append(Check(name: "raw sockets", ok: true, detail: "AF_PACKET sockets open", required: !topologyOK))
+        } catch {
+            checks.append(Check(name: "raw sockets", ok: false, detail: "AF_PACKET: \(String(cString: strerror(error.errno)))", required: !topologyOK))
+        }
         let userns = (try? String(contentsOfFile: "/proc/sys/user/max_user_namespaces", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
         checks.append(Check(name: "user namespaces", ok: userns != "0", detail: "user.max_user_namespaces = \(userns) (lets tcpspec run without root)", required: false))
         for (tool, why) in [("dot", "Graphviz, for state diagrams"), ("tshark", "opening written pcaps in tests"), ("unshare", "running without root")] {

@@ -12,28 +12,10 @@ enum Graphviz {
         guard let exe = ["/usr/bin/dot", "/usr/local/bin/dot"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw Failure(description: "Graphviz 'dot' is not installed (Debian: apt-get install graphviz); use --format dot for the source")
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = ["-T\(format)"]
-        let input = Pipe(), output = Pipe(), errors = Pipe()
-        p.standardInput = input
-        p.standardOutput = output
-        p.standardError = errors
-        try p.run()
-        RunRegistry.track(process: p.processIdentifier)
-        defer { RunRegistry.untrack(process: p.processIdentifier) }
-        // Write on another thread: dot may fill its output pipe before it has read all its input.
-        let writer = Thread {
-            input.fileHandleForWriting.write(Data(dot.utf8))
-            try? input.fileHandleForWriting.close()
+        let run = try Sys.runProgram(exe, arguments: ["-T\(format)"], input: Data(dot.utf8))
+        guard run.status == 0 else {
+            throw Failure(description: "dot failed (exit \(run.status)): \(String(decoding: run.errors, as: UTF8.self))")
         }
-        writer.start()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw Failure(description: "dot failed (exit \(p.terminationStatus)): \(String(decoding: err, as: UTF8.self))")
-        }
-        return data
+        return run.output
     }
 }

@@ -35,18 +35,10 @@ struct TargetOptions: ParsableArguments {
         guard caps & (1 << 12) == 0, ProcessInfo.processInfo.environment["TCPSPEC_IN_USERNS"] == nil,
               let unshare = ["/usr/bin/unshare", "/bin/unshare"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return }
         // A failed unshare would replace tcpspec with unshare's own one-line error: try it first, and keep its words.
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: unshare)
-        probe.arguments = ["-Urn", "--", "/bin/true"]
-        let err = Pipe()
-        probe.standardError = err
-        probe.standardOutput = FileHandle.nullDevice
         do {
-            try probe.run()
-            let said = err.fileHandleForReading.readDataToEndOfFile()
-            probe.waitUntilExit()
-            guard probe.terminationStatus == 0 else {
-                userNamespaceFailure = String(decoding: said, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let probe = try Sys.runProgram(unshare, arguments: ["-Urn", "--", "/bin/true"])
+            guard probe.status == 0 else {
+                userNamespaceFailure = String(decoding: probe.errors, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                 return
             }
         } catch {

@@ -1,0 +1,36 @@
+import Core
+import Link
+import Wire
+
+/// The probe that ends a barrier, for every target with a real stack behind a link: a SYN from a port no
+/// connection uses to the discard port, where nobody listens, which a stack answers with a RST acknowledging
+/// it. The stack processes frames in order, so its reply comes after its replies to every frame before it.
+struct BarrierProbe {
+    static let testerPort: UInt16 = 1
+    static let targetPort: UInt16 = 9
+
+    /// The last probe's sequence number: each probe has its own, so a late reply to an earlier one is told apart.
+    private var seq: UInt32 = 1
+
+    /// The next probe to inject: its sequence number and frame.
+    mutating func next(to target: some Target) -> (seq: UInt32, frame: [UInt8]) {
+        seq &+= 1
+        return (seq, target.frame(TCPHeader(sourcePort: Self.testerPort, destinationPort: Self.targetPort, seq: seq, flags: .syn)).encode())
+    }
+
+    /// Reads captured frames until the reply to probe `seq`: the frames before it, or nil when it did not come
+    /// within `within` seconds of `clock`.
+    static func frames(before seq: UInt32, on link: FrameLink, clock: any Timekeeper, within: Double) -> [Frame]? {
+        var frames: [Frame] = []
+        let deadline = clock.now + within
+        while clock.now < deadline {
+            guard let f = link.next(timeout: deadline - clock.now) else { break }
+            if let p = try? Packet.decode(f.bytes, link: link.linkType), p.tcp.destinationPort == testerPort, p.tcp.sourcePort == targetPort {
+                if p.tcp.ack == seq &+ 1 { return frames }
+                continue  // a late reply to an earlier probe
+            }
+            frames.append(f)
+        }
+        return nil
+    }
+}

@@ -47,6 +47,8 @@ public struct TOMLReader {
         public var name: String
         public var at: Position
         public var entries: [Entry]
+        /// `[[name]]`: one element of an array of tables (the name repeats).
+        public var isArrayElement = false
     }
 
     public struct Failure: Error, CustomStringConvertible, Sendable {
@@ -102,6 +104,7 @@ public struct TOMLReader {
     mutating func document() throws(Failure) -> [Table] {
         var tables = [Table(name: "", at: Position(line: 1, column: 1), entries: [])]
         var seen: Set<String> = [""]
+        var arrays: Set<String> = []
         while i < chars.count {
             skipSpaces()
             guard let c = peek else { break }
@@ -112,14 +115,22 @@ public struct TOMLReader {
             if c == "[" {
                 let at = here
                 i += 1
-                if peek == "[" { throw fail("arrays of tables ([[...]]) are not used in this file") }
+                let array = peek == "["
+                if array { i += 1 }
                 skipSpaces()
                 let name = try key()
                 skipSpaces()
-                guard peek == "]" else { throw fail("expected ']' after the table name") }
+                guard peek == "]" else { throw fail("expected '\(array ? "]]" : "]")' after the table name") }
                 i += 1
-                guard seen.insert(name).inserted else { throw fail("table [\(name)] is defined twice", at: at) }
-                tables.append(Table(name: name, at: at, entries: []))
+                if array {
+                    guard peek == "]" else { throw fail("expected ']]' after the table name") }
+                    i += 1
+                    guard !seen.contains(name) else { throw fail("[[\(name)]] follows a table [\(name)]", at: at) }
+                    arrays.insert(name)
+                } else {
+                    guard !arrays.contains(name), seen.insert(name).inserted else { throw fail("table [\(name)] is defined twice", at: at) }
+                }
+                tables.append(Table(name: name, at: at, entries: [], isArrayElement: array))
                 try endOfLine()
                 continue
             }

@@ -129,65 +129,29 @@ public enum Baseline {
     }
 
     public static func parse(_ text: String, file: String) throws -> [BaselineEntry] {
+        func fail(_ at: TOMLReader.Position, _ m: String) -> Failure { Failure(description: "\(file):\(at.line):\(at.column): error: \(m)") }
+        let tables: [TOMLReader.Table]
+        do { tables = try TOMLReader.read(text, file: file) } catch { throw Failure(description: error.description) }
         var entries: [BaselineEntry] = []
-        var current: (signature: String?, reason: String?, line: Int)?
-        func close() throws {
-            guard let c = current else { return }
-            guard let sig = c.signature else { throw Failure(description: "\(file):\(c.line):1: error: [[accepted]] needs a signature = \"...\"") }
-            guard let reason = c.reason, !reason.isEmpty else { throw Failure(description: "\(file):\(c.line):1: error: [[accepted]] needs a reason = \"...\" (why this divergence is accepted)") }
-            entries.append(BaselineEntry(signature: sig, reason: reason, line: c.line))
-        }
-        for (k, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = k + 1
-            let trimmed = raw.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            let indent = raw.count - raw.drop(while: { $0 == " " || $0 == "\t" }).count
-            if trimmed == "[[accepted]]" {
-                try close()
-                current = (nil, nil, line)
-                continue
+        for t in tables {
+            guard t.name == "accepted", t.isArrayElement else {
+                if let e = t.entries.first, t.name.isEmpty { throw fail(e.keyAt, "'\(e.key)' outside an [[accepted]] table") }
+                if t.name.isEmpty { continue }
+                throw fail(t.at, "unknown table '\(t.name)'; a baseline is [[accepted]] tables")
             }
-            guard let eq = trimmed.firstIndex(of: "=") else {
-                throw Failure(description: "\(file):\(line):\(indent + 1): error: expected [[accepted]] or key = \"value\"")
-            }
-            let key = trimmed[..<eq].trimmingCharacters(in: .whitespaces)
-            var value = trimmed[trimmed.index(after: eq)...].trimmingCharacters(in: .whitespaces)
-            let vcol = indent + trimmed.distance(from: trimmed.startIndex, to: eq) + 2
-            guard current != nil else { throw Failure(description: "\(file):\(line):\(indent + 1): error: '\(key)' outside an [[accepted]] table") }
-            guard value.hasPrefix("\""), value.count >= 2 else { throw Failure(description: "\(file):\(line):\(vcol + 1): error: expected a \"string\"") }
-            value.removeFirst()
-            var out = ""
-            var escaped = false
-            var closed = false
-            for ch in value {
-                if closed {
-                    if ch == "#" { break }
-                    if ch != " " { throw Failure(description: "\(file):\(line):\(vcol + 1): error: text after the string") }
-                    continue
-                }
-                if escaped {
-                    switch ch {
-                    case "n": out.append("\n")
-                    case "t": out.append("\t")
-                    default: out.append(ch)
-                    }
-                    escaped = false
-                } else if ch == "\\" {
-                    escaped = true
-                } else if ch == "\"" {
-                    closed = true
-                } else {
-                    out.append(ch)
+            var signature: String?, reason: String?
+            for e in t.entries {
+                guard case .string(let v) = e.value.value else { throw fail(e.value.at, "expected a \"string\", found \(e.value.value.kind)") }
+                switch e.key {
+                case "signature": signature = v
+                case "reason": reason = v
+                default: throw fail(e.keyAt, "unknown key '\(e.key)'; an [[accepted]] entry has signature and reason")
                 }
             }
-            guard closed else { throw Failure(description: "\(file):\(line):\(vcol + 1): error: unterminated string") }
-            switch key {
-            case "signature": current?.signature = out
-            case "reason": current?.reason = out
-            default: throw Failure(description: "\(file):\(line):\(indent + 1): error: unknown key '\(key)'; an [[accepted]] entry has signature and reason")
-            }
+            guard let sig = signature else { throw fail(t.at, "[[accepted]] needs a signature = \"...\"") }
+            guard let why = reason, !why.isEmpty else { throw fail(t.at, "[[accepted]] needs a reason = \"...\" (why this divergence is accepted)") }
+            entries.append(BaselineEntry(signature: sig, reason: why, line: t.at.line))
         }
-        try close()
         return entries
     }
 

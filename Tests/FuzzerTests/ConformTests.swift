@@ -109,7 +109,10 @@ struct ConformTests {
             do { _ = try Baseline.parse(t, file: "b.toml"); return "" } catch { return "\(error)" }
         }
         #expect(failure("[[accepted]]\nsignature = \"x\"\n") == "b.toml:1:1: error: [[accepted]] needs a reason = \"...\" (why this divergence is accepted)")
-        #expect(failure("[[accepted]]\nsignature = x\nreason = \"r\"\n").hasPrefix("b.toml:2:13: error: expected a \"string\""))
+        #expect(failure("[[accepted]]\nsignature = x\nreason = \"r\"\n").hasPrefix("b.toml:2:13: error: expected a value"))
+        #expect(failure("[[accepted]]\nsignature = 3\nreason = \"r\"\n") == "b.toml:2:13: error: expected a \"string\", found an integer")
+        #expect(failure("[[accepted]]\nsignature = \"x\"\nreason = \"r\"\n[other]\n") == "b.toml:4:1: error: unknown table 'other'; a baseline is [[accepted]] tables")
+        #expect(failure("[[accepted]]\nsignature = \"x\"\nsignature = \"y\"\n").hasPrefix("b.toml:3:1: error: key 'signature' is set twice"))
         #expect(failure("[[accepted]]\ncolour = \"red\"\n").hasPrefix("b.toml:2:1: error: unknown key 'colour'"))
         #expect(failure("signature = \"x\"\n").hasPrefix("b.toml:1:1: error: 'signature' outside an [[accepted]] table"))
     }

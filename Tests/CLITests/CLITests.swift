@@ -270,7 +270,7 @@ struct ConformCLITests {
         try "[[accepted]]\nsignature = nope\n".write(toFile: base, atomically: true, encoding: .utf8)
         let bad = try CLITests.run(["conform", "--target", "reference", "--profile", "rfc9293", "--out", out, "--baseline", base])
         #expect(bad.status != 0)
-        #expect(bad.stderr.contains("b.toml:2:13: error: expected a \"string\""), "\(bad.stderr)")
+        #expect(bad.stderr.contains("b.toml:2:13: error: expected a value (a \"string\""), "\(bad.stderr)")
     }
 
     @Test("shards merge into one report with every test once")

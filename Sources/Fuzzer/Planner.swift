@@ -166,11 +166,11 @@ final class Planner {
             // The table's control bits in every combination.
             var bits = ControlBits()
             for b in bitDims where probeSampler.rng.next() & 1 == 1 { bits.insert(b) }
-            mark(.segment, lane.model.classify(.segment(Planner.candidate(drawn, bits: bits))).cell)
+            mark(.segment, lane.model.cell(of: .segment(Planner.candidate(drawn, bits: bits))))
         }
         let calls: [UserCall] = [.openPassive, .openActive, .close, .abort] + Planner.sendSizes.map { .send($0) } + Planner.receiveSizes.map { .receive($0) }
         for c in calls where lane.callAllowed(c, spec: spec) {
-            mark(c.event, lane.model.classify(.call(c)).cell)
+            mark(c.event, lane.model.cell(of: .call(c)))
         }
     }
 
@@ -280,7 +280,7 @@ final class Planner {
             for (d, dim) in t.dimensions.enumerated() { if case .bit(let b) = dim, coords[d] == 1 { bits.insert(b) } }
             for _ in 0..<120 {
                 let s = Planner.candidate(sampler.segment(for: lane.model), bits: bits)
-                if lane.model.classify(.segment(s)).cell == cell { return lane.step(fromModel: s) }
+                if lane.model.falls(.segment(s), in: cell) { return lane.step(fromModel: s) }
             }
             return nil
         case .openPassive: return lane.callAllowed(.openPassive, spec: spec) ? .call(.openPassive) : nil
@@ -291,7 +291,7 @@ final class Planner {
             for _ in 0..<50 {
                 let c: UserCall = event == .send ? .send(Planner.sendSizes[Int(sampler.rng.next() % 3)]) : .receive(Planner.receiveSizes[Int(sampler.rng.next() % 3)])
                 guard lane.callAllowed(c, spec: spec) else { return nil }
-                if lane.model.classify(.call(c)).cell == cell { return .call(c) }
+                if lane.model.falls(.call(c), in: cell) { return .call(c) }
             }
             return nil
         default: return nil

@@ -53,18 +53,20 @@ let package = Package(
             dependencies: ["Core", "Spec", "Report", "Cases", "Checker", "Targets", "Link", "Fuzzer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "TCPSpecBench", dependencies: ["Core", "Spec", "Model", "Generator", "Link", "Targets", "Wire", "Fuzzer", "Report", "Checker"]),
-        .testTarget(name: "SpecTests", dependencies: ["Core", "Spec", "Generator", "Cases"]),
-        .testTarget(name: "ModelTests", dependencies: ["Core", "Spec", "Model", "Generator"]),
+        // What the test targets share: the repository's root and Spec/ directory, and its profiles compiled once.
+        .target(name: "TestSupport", dependencies: ["Spec"], path: "Tests/TestSupport"),
+        .testTarget(name: "SpecTests", dependencies: ["Core", "Spec", "Generator", "Cases", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["Core", "Spec", "Model", "Generator", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Core", "Wire", "Spec", "Generator"]),
         // Against the real kernel in namespaces the tests make (needs root or a user namespace).
-        .testTarget(name: "LinuxTargetTests", dependencies: ["Core", "Targets", "Link", "Wire", "Spec", "Cases", "Checker", "Fuzzer", "TCPSpecCLI"]),
+        .testTarget(name: "LinuxTargetTests", dependencies: ["Core", "Targets", "Link", "Wire", "Spec", "Cases", "Checker", "Fuzzer", "TCPSpecCLI", "TestSupport"]),
         // Userspace stacks on a TAP device through their agents (PyTCP, installed into Targets/pytcp/.venv).
-        .testTarget(name: "UserspaceTargetTests", dependencies: ["Core", "Targets", "Link", "Wire", "Spec", "Cases", "Checker", "Fuzzer", "Report"]),
+        .testTarget(name: "UserspaceTargetTests", dependencies: ["Core", "Targets", "Link", "Wire", "Spec", "Cases", "Checker", "Fuzzer", "Report", "TestSupport"]),
         // The offline checker on hand-made captures and on real Linux traffic captured by tcpdump.
-        .testTarget(name: "CaptureCheckerTests", dependencies: ["Core", "Checker", "Link", "Wire", "Spec"]),
-        .testTarget(name: "FuzzerTests", dependencies: ["Core", "Oracle", "Fuzzer", "Targets", "Spec", "Model", "Cases", "Checker", "Report"]),
+        .testTarget(name: "CaptureCheckerTests", dependencies: ["Core", "Checker", "Link", "Wire", "Spec", "TestSupport"]),
+        .testTarget(name: "FuzzerTests", dependencies: ["Core", "Oracle", "Fuzzer", "Targets", "Spec", "Model", "Cases", "Checker", "Report", "TestSupport"]),
         // Runs the built `tcpspec` executable; depends on it so that `swift build --build-tests` builds it first.
-        .testTarget(name: "CLITests", dependencies: ["Core", "TCPSpecCLI", "Link", "Wire", "Spec"]),
+        .testTarget(name: "CLITests", dependencies: ["Core", "TCPSpecCLI", "Link", "Wire", "Spec", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

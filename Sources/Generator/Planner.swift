@@ -161,16 +161,18 @@ public final class Planner {
         let t = spec.table(state: st, event: .segment)
         var bitDims: [ControlBits] = []
         for d in t.dimensions { if case .bit(let b) = d { bitDims.append(b) } }
+        // Classified in place on one copy of the model (the connection is a value the caller keeps).
+        var model = lane.model
         for _ in 0..<draws {
             let drawn = probeSampler.segment(for: lane.model)
             // The table's control bits in every combination.
             var bits = ControlBits()
             for b in bitDims where probeSampler.rng.next() & 1 == 1 { bits.insert(b) }
-            mark(.segment, lane.model.classify(.segment(Planner.candidate(drawn, bits: bits))).cell)
+            mark(.segment, model.cell(of: .segment(Planner.candidate(drawn, bits: bits))))
         }
         let calls: [UserCall] = [.openPassive, .openActive, .close, .abort] + Planner.sendSizes.map { .send($0) } + Planner.receiveSizes.map { .receive($0) }
         for c in calls where lane.callAllowed(c) {
-            mark(c.event, lane.model.classify(.call(c)).cell)
+            mark(c.event, model.cell(of: .call(c)))
         }
     }
 
@@ -262,6 +264,7 @@ public final class Planner {
     /// An input in the given class for the model as it is now, or nil if none was found.
     public func input(for lane: Connection, state: Int, event: EventKind, cell: Int, sampler: inout InputSampler) -> FuzzStep? {
         guard lane.model.state == state else { return nil }
+        var model = lane.model
         switch event {
         case .segment:
             let t = spec.table(state: state, event: .segment)
@@ -270,7 +273,7 @@ public final class Planner {
             for (d, dim) in t.dimensions.enumerated() { if case .bit(let b) = dim, coords[d] == 1 { bits.insert(b) } }
             for _ in 0..<120 {
                 let s = Planner.candidate(sampler.segment(for: lane.model), bits: bits)
-                if lane.model.classify(.segment(s)).cell == cell { return lane.step(fromModel: s) }
+                if model.falls(.segment(s), in: cell) { return lane.step(fromModel: s) }
             }
             return nil
         case .openPassive: return lane.callAllowed(.openPassive) ? .call(.openPassive) : nil
@@ -281,7 +284,7 @@ public final class Planner {
             for _ in 0..<50 {
                 let c: UserCall = event == .send ? .send(Planner.sendSizes[Int(sampler.rng.next() % 3)]) : .receive(Planner.receiveSizes[Int(sampler.rng.next() % 3)])
                 guard lane.callAllowed(c) else { return nil }
-                if lane.model.classify(.call(c)).cell == cell { return .call(c) }
+                if model.falls(.call(c), in: cell) { return .call(c) }
             }
             return nil
         default: return nil

@@ -140,6 +140,9 @@ extension Sys {
     /// records carry wall-clock times, and libpcap stamps the captured frames beside them with the same clock.
     public static func wallClockNow() -> Double { now(CLOCK_REALTIME) }
 
+    /// The calling thread's CPU time in seconds (benchmarks split a step's time between threads with it).
+    public static func threadCPUTime() -> Double { now(CLOCK_THREAD_CPUTIME_ID) }
+
     private static func now(_ clock: clockid_t) -> Double {
         var ts = timespec()
         clock_gettime(clock, &ts)

@@ -135,14 +135,37 @@ public struct TCPModel: Sendable {
     /// The input class an input falls in, without acting on it.
     public func classify(_ input: Input) -> (cell: Int, chain: Int) {
         var m = self
-        var ctx: EvalContext
-        switch input {
-        case .segment(let s): ctx = EvalContext(event: .segment, seg: s, callLength: 0)
-        case .call(let c): ctx = EvalContext(event: c.event, seg: Segment(seq: 0, ctl: []), callLength: c.length)
-        case .timeout(let t): ctx = EvalContext(event: t.event, seg: Segment(seq: 0, ctl: []), callLength: 0)
-        }
-        let cell = m.cellIndex(&ctx)
+        let cell = m.cell(of: input)
         return (cell, spec.table(state: state, event: input.event).cellChains[cell])
+    }
+
+    /// The input class an input falls in (`classify(input).cell`), read in place: no copy of the model, for a
+    /// caller that classifies many inputs (the planner's surveys). `mutating` only so that the interpreter reads
+    /// the model in place (see below); nothing changes.
+    public mutating func cell(of input: Input) -> Int {
+        var ctx = EvalContext(input)
+        return cellIndex(&ctx)
+    }
+
+    /// Whether an input falls in input class `cell` of the current state's table for its event: the same answer
+    /// as `classify(input).cell == cell`, without copying the model, and comparing each dimension's value as it
+    /// is evaluated (the last first), so that an input of another class stops at the first value that differs. A
+    /// planner drawing candidates until one falls in a class (up to 120 a step) rejects most of them early.
+    /// `mutating` only so that the interpreter reads the model in place (see below); nothing changes.
+    public mutating func falls(_ input: Input, in cell: Int) -> Bool {
+        var ctx = EvalContext(input)
+        let ti = Int(state) * EventKind.count + Int(ctx.event.rawValue)
+        let first = Int(img.tableDimStart[ti])
+        var d = Int(img.tableDimStart[ti + 1])
+        var rest = cell
+        while d > first {
+            d -= 1
+            let dim = img.dims[d]
+            let radix = Int(dim.radix)
+            if dimensionValue(kind: dim.kind, arg: dim.arg, &ctx) != rest % radix { return false }
+            rest /= radix
+        }
+        return rest == 0
     }
 
     // MARK: binding symbolic values
@@ -191,6 +214,15 @@ public struct TCPModel: Sendable {
             self.seg = seg
             self.callLength = callLength
             fields = [seg.seq, seg.ack, seg.length, seg.window, seg.urgentPointer, seg.dataLength, callLength, 0]
+        }
+
+        /// The context of an input that is only classified.
+        init(_ input: Input) {
+            switch input {
+            case .segment(let s): self.init(event: .segment, seg: s, callLength: 0)
+            case .call(let c): self.init(event: c.event, seg: Segment(seq: 0, ctl: []), callLength: c.length)
+            case .timeout(let t): self.init(event: t.event, seg: Segment(seq: 0, ctl: []), callLength: 0)
+            }
         }
     }
 

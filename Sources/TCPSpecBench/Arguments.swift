@@ -9,7 +9,7 @@ import Foundation
 /// $ tcpspec-bench --help
 /// ```
 enum BenchArguments {
-    static let benchmarks = ["all", "compile", "model", "link", "fuzz", "conform", "check", "check-keep", "soak"]
+    static let benchmarks = ["all", "compile", "model", "link", "fuzz", "conform", "exchange", "check", "check-keep", "soak"]
     /// Every flag takes a value.
     static let valueFlags = ["--spec-dir", "--seconds", "--connections", "--minutes", "--interval", "--target", "--profile"]
     static let numericFlags: Set = ["--seconds", "--connections", "--minutes", "--interval"]

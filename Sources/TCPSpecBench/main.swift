@@ -13,6 +13,7 @@ import Spec
 //   $ swift run -c release tcpspec-bench link       # SYN→RST round trips through the link vs raw AF_PACKET (root)
 //   $ swift run -c release tcpspec-bench fuzz [--seconds N]   # cases/s against Linux, coverage growth, RSS (root)
 //   $ swift run -c release tcpspec-bench conform   # the whole conformance suite against Linux, wall time (root)
+//   $ swift run -c release tcpspec-bench exchange  # a fuzzing round's exchange with Linux, part by part (root; not in all)
 //   $ swift run -c release tcpspec-bench check     # offline checker segments/s on one core, and tshark on the same file
 //   $ swift run -c release tcpspec-bench check-keep   # the same capture kept in /tmp, judged once (for perf record)
 //   $ swift build -c release && .build/release/tcpspec-bench soak [--minutes 60] [--target linux|pytcp]
@@ -122,4 +123,7 @@ if what == "all" || what == "check" {
 }
 if what == "soak" {
     do { try SoakBench.run() } catch { print("soak: not measured: \(error)") }
+}
+if what == "exchange" {
+    do { try ExchangeBench.run() } catch { print("exchange: not measured: \(error)") }
 }

@@ -10,6 +10,16 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
 
     public var array: [UInt8] { [bytes.0, bytes.1, bytes.2, bytes.3, bytes.4, bytes.5] }
 
+    /// The six octets appended to a frame being written.
+    func append(to out: inout [UInt8]) {
+        out.append(bytes.0)
+        out.append(bytes.1)
+        out.append(bytes.2)
+        out.append(bytes.3)
+        out.append(bytes.4)
+        out.append(bytes.5)
+    }
+
     public static func == (a: MACAddress, b: MACAddress) -> Bool { a.array == b.array }
     public func hash(into h: inout Hasher) { h.combine(array) }
 
@@ -39,6 +49,18 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var isV6: Bool { if case .v6 = self { true } else { false } }
+
+    /// The address's octets appended to a frame being written.
+    func append(to out: inout [UInt8]) {
+        switch self {
+        case .v4(let a):
+            out.append(UInt8(a >> 24))
+            out.append(UInt8(truncatingIfNeeded: a >> 16))
+            out.append(UInt8(truncatingIfNeeded: a >> 8))
+            out.append(UInt8(truncatingIfNeeded: a))
+        case .v6(let b): out.append(contentsOf: b)
+        }
+    }
 
     public init?(_ text: String) {
         if text.contains(":") {

@@ -78,7 +78,7 @@ extension Packet {
             h.identification = bytes.readBE16(i + 4)
             h.dontFragment = fragField & 0x4000 != 0
             h.ttl = bytes[i + 8]
-            h.checksumValid = Checksum.ones(Array(bytes[i..<(i + ihl)])) == 0
+            h.checksumValid = Checksum.ones(bytes, from: i, to: i + ihl) == 0
             ip = .v4(h)
             tcpStart = i + ihl
             // A total length beyond the capture means the capture is cut (snaplen); shorter means padding.
@@ -108,7 +108,6 @@ extension Packet {
             throw .badIPVersion(version)
         }
         guard tcpEnd >= tcpStart + 20 else { throw .truncated(layer: "TCP header", need: tcpStart + 20, have: tcpEnd) }
-        let t = bytes[tcpStart..<tcpEnd]
         let s = tcpStart
         let offset = Int(bytes[s + 12] >> 4) * 4
         guard offset >= 20, s + offset <= tcpEnd else { throw .badDataOffset(offset / 4) }
@@ -119,7 +118,7 @@ extension Packet {
         tcp.payload = Array(bytes[(s + offset)..<tcpEnd])
         let found = bytes.readBE16(s + 16)
         tcp.decodedChecksum = found
-        tcp.checksumValid = Checksum.tcpValid(Array(t), source: ip.source, destination: ip.destination)
+        tcp.checksumValid = Checksum.tcpValid(bytes, from: tcpStart, to: tcpEnd, source: ip.source, destination: ip.destination)
         if offset != 20 + tcp.optionBytes.count { tcp.dataOffsetOverride = UInt8(offset / 4) }
         return Packet(ethernet: eth, ip: ip, tcp: tcp)
     }

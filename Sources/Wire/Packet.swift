@@ -128,44 +128,56 @@ public struct Packet: Hashable, Sendable {
         self.tcp = tcp
     }
 
-    /// The bytes on the wire: lengths and checksums computed unless the header says otherwise.
+    /// The bytes on the wire: lengths and checksums computed unless the header says otherwise. Written into one
+    /// buffer (the fuzzer encodes every segment it injects), checksums summed in place.
     public func encode() -> [UInt8] {
+        let opts = tcp.optionBytes
+        let tcpLength = 20 + opts.count + tcp.payload.count
         var out: [UInt8] = []
+        out.reserveCapacity((ethernet.map { 14 + 4 * $0.vlanTags.count } ?? 0) + (ip.isV6 ? 40 : 20) + tcpLength)
         if let e = ethernet {
-            out += e.destination.array + e.source.array
+            e.destination.append(to: &out)
+            e.source.append(to: &out)
             for tag in e.vlanTags {
                 out.appendBE(UInt16(0x8100))
                 out.appendBE(tag)
             }
             out.appendBE(ip.isV6 ? UInt16(0x86DD) : UInt16(0x0800))
         }
-        let segment = encodeTCP()
         switch ip {
         case .v4(let h):
-            var hdr: [UInt8] = [0x45, h.tos]
-            hdr.appendBE(UInt16(truncatingIfNeeded: 20 + segment.count))
-            hdr.appendBE(h.identification)
-            hdr.appendBE(h.dontFragment ? UInt16(0x4000) : 0)
-            hdr += [h.ttl, 6, 0, 0]
-            hdr += h.source.bytes + h.destination.bytes
-            let c = Checksum.ones(hdr)
-            hdr[10] = UInt8(c >> 8)
-            hdr[11] = UInt8(c & 0xff)
-            out += hdr
+            let start = out.count
+            out.append(0x45)
+            out.append(h.tos)
+            out.appendBE(UInt16(truncatingIfNeeded: 20 + tcpLength))
+            out.appendBE(h.identification)
+            out.appendBE(h.dontFragment ? UInt16(0x4000) : 0)
+            out.append(h.ttl)
+            out.append(6)
+            out.append(0)
+            out.append(0)
+            h.source.append(to: &out)
+            h.destination.append(to: &out)
+            let c = Checksum.ones(out, from: start, to: out.count)
+            out[start + 10] = UInt8(c >> 8)
+            out[start + 11] = UInt8(c & 0xff)
         case .v6(let h):
             let vtf = UInt32(6) << 28 | UInt32(h.trafficClass) << 20 | (h.flowLabel & 0xFFFFF)
             out.appendBE(vtf)
-            out.appendBE(UInt16(truncatingIfNeeded: segment.count))
-            out += [6, h.hopLimit]
-            out += h.source.bytes + h.destination.bytes
+            out.appendBE(UInt16(truncatingIfNeeded: tcpLength))
+            out.append(6)
+            out.append(h.hopLimit)
+            h.source.append(to: &out)
+            h.destination.append(to: &out)
         }
-        return out + segment
+        encodeTCP(options: opts, into: &out)
+        return out
     }
 
-    func encodeTCP() -> [UInt8] {
+    /// The TCP header, options and payload appended to `out`, checksum computed unless overridden.
+    func encodeTCP(options opts: [UInt8], into out: inout [UInt8]) {
         let t = tcp
-        let opts = t.optionBytes
-        var out: [UInt8] = []
+        let start = out.count
         out.appendBE(t.sourcePort)
         out.appendBE(t.destinationPort)
         out.appendBE(t.seq)
@@ -174,13 +186,14 @@ public struct Packet: Hashable, Sendable {
         out.append(offset << 4 | (t.reserved & 0x0f))
         out.append(TCPHeader.wireFlags(t.flags))
         out.appendBE(t.window)
-        out += [0, 0]
+        out.append(0)
+        out.append(0)
         out.appendBE(t.urgentPointer)
-        out += opts + t.payload
-        let c = t.checksumOverride ?? Checksum.tcp(out, source: ip.source, destination: ip.destination)
-        out[16] = UInt8(c >> 8)
-        out[17] = UInt8(c & 0xff)
-        return out
+        out.append(contentsOf: opts)
+        out.append(contentsOf: t.payload)
+        let c = t.checksumOverride ?? Checksum.tcp(out, from: start, to: out.count, source: ip.source, destination: ip.destination)
+        out[start + 16] = UInt8(c >> 8)
+        out[start + 17] = UInt8(c & 0xff)
     }
 }
 
@@ -217,19 +230,35 @@ extension TCPHeader {
     }
 }
 
-/// The Internet checksum (RFC 1071) and TCP's pseudo-header (RFC 9293 §3.1, RFC 8200 §8.1).
+/// The Internet checksum (RFC 1071) and TCP's pseudo-header (RFC 9293 §3.1, RFC 8200 §8.1). Sums are taken
+/// where the bytes lie (a range of a frame), the pseudo-header's words added as numbers: no copies.
 public enum Checksum {
     public static func ones(_ b: [UInt8], initial: UInt32 = 0) -> UInt16 {
+        ones(b, from: 0, to: b.count, initial: initial)
+    }
+
+    /// The checksum of `b[from..<to]`.
+    static func ones(_ b: [UInt8], from: Int, to: Int, initial: UInt32 = 0) -> UInt16 {
+        precondition(from >= 0 && from <= to && to <= b.count)
         var sum = initial
-        var i = 0
-        let n = b.count
-        b.withUnsafeBufferPointer { p in
-            while i + 1 < n {
-                sum &+= UInt32(p[i]) << 8 | UInt32(p[i + 1])
-                i += 2
-            }
-            if i < n { sum &+= UInt32(p[i]) << 8 }
+        b.withUnsafeBufferPointer { add($0, from: from, to: to, into: &sum) }
+        return fold(sum)
+    }
+
+    /// Adds the 16-bit big-endian words of p[from..<to] (an odd last byte as a word's high half).
+    @inline(__always)
+    static func add(_ p: UnsafeBufferPointer<UInt8>, from: Int, to: Int, into sum: inout UInt32) {
+        var i = from
+        while i + 1 < to {
+            sum &+= UInt32(p[i]) << 8 | UInt32(p[i + 1])
+            i += 2
         }
+        if i < to { sum &+= UInt32(p[i]) << 8 }
+    }
+
+    @inline(__always)
+    static func fold(_ sum: UInt32) -> UInt16 {
+        var sum = sum
         while sum >> 16 != 0 { sum = (sum & 0xffff) &+ (sum >> 16) }
         return ~UInt16(sum)
     }
@@ -239,7 +268,12 @@ public enum Checksum {
     /// complement sum has two zeros, and a sender may write either 0x0000 or 0xFFFF where the sum is zero
     /// (receivers accept both; comparing with our own computation would call one of them bad).
     public static func tcpValid(_ segment: [UInt8], source: IPAddress, destination: IPAddress) -> Bool {
-        ones(pseudoHeader(segment.count, source: source, destination: destination) + segment) == 0
+        tcpValid(segment, from: 0, to: segment.count, source: source, destination: destination)
+    }
+
+    /// The same for the segment at `b[from..<to]`.
+    static func tcpValid(_ b: [UInt8], from: Int, to: Int, source: IPAddress, destination: IPAddress) -> Bool {
+        ones(b, from: from, to: to, initial: pseudoSum(to - from, source: source, destination: destination)) == 0
     }
 
     /// The pseudo-header the TCP checksum covers (RFC 9293 §3.1; RFC 8200 §8.1 for IPv6).
@@ -255,10 +289,40 @@ public enum Checksum {
         return pseudo
     }
 
+    /// The sum of `pseudoHeader`'s words, without building it (both addresses are an even number of octets, so
+    /// each sums on its own).
+    static func pseudoSum(_ length: Int, source: IPAddress, destination: IPAddress) -> UInt32 {
+        func words(_ a: IPAddress) -> UInt32 {
+            switch a {
+            case .v4(let v): return (v >> 16) &+ (v & 0xffff)
+            case .v6(let b):
+                var sum: UInt32 = 0
+                b.withUnsafeBufferPointer { add($0, from: 0, to: $0.count, into: &sum) }
+                return sum
+            }
+        }
+        var sum = words(source) &+ words(destination)
+        if source.isV6 {
+            let l = UInt32(length)
+            sum &+= (l >> 16) &+ (l & 0xffff) &+ 6
+        } else {
+            sum &+= 6 &+ UInt32(UInt16(truncatingIfNeeded: length))
+        }
+        return sum
+    }
+
     public static func tcp(_ segment: [UInt8], source: IPAddress, destination: IPAddress) -> UInt16 {
-        var seg = segment
-        seg[16] = 0
-        seg[17] = 0
-        return ones(pseudoHeader(segment.count, source: source, destination: destination) + seg)
+        tcp(segment, from: 0, to: segment.count, source: source, destination: destination)
+    }
+
+    /// The checksum of the segment at `b[from..<to]`, its checksum field taken as zero.
+    static func tcp(_ b: [UInt8], from: Int, to: Int, source: IPAddress, destination: IPAddress) -> UInt16 {
+        precondition(to - from >= 18, "a TCP segment has a checksum field")
+        var sum = pseudoSum(to - from, source: source, destination: destination)
+        b.withUnsafeBufferPointer { p in
+            add(p, from: from, to: from + 16, into: &sum)
+            add(p, from: from + 18, to: to, into: &sum)
+        }
+        return fold(sum)
     }
 }

@@ -109,8 +109,16 @@ public enum TCPOption: Hashable, Sendable {
 }
 
 extension Array where Element == UInt8 {
-    mutating func appendBE(_ v: UInt32) { append(contentsOf: [UInt8(v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)]) }
-    mutating func appendBE(_ v: UInt16) { append(contentsOf: [UInt8(v >> 8), UInt8(v & 0xff)]) }
+    mutating func appendBE(_ v: UInt32) {
+        append(UInt8(v >> 24))
+        append(UInt8(truncatingIfNeeded: v >> 16))
+        append(UInt8(truncatingIfNeeded: v >> 8))
+        append(UInt8(truncatingIfNeeded: v))
+    }
+    mutating func appendBE(_ v: UInt16) {
+        append(UInt8(v >> 8))
+        append(UInt8(v & 0xff))
+    }
 }
 
 extension Collection where Element == UInt8, Index == Int {

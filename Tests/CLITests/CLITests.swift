@@ -6,26 +6,15 @@ import Wire
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
+import TestSupport
 import Testing
 
 /// The `tcpspec` executable, really started: exit codes, output, and real consumers of what it writes
 /// (Graphviz's `dot` renders the SVG; the SVG parses as XML).
 @Suite("tcpspec command line")
 struct CLITests {
-    /// The executable sits beside the test bundle in the build directory.
-    static let executable: String = {
-        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var dir = bundle.deletingLastPathComponent()
-        for _ in 0..<3 {
-            let candidate = dir.appendingPathComponent("tcpspec").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent(".build/debug/tcpspec").path
-    }()
-
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let executable = Repository.tcpspec
+    static let repo = Repository.root
 
     struct Result {
         var status: Int32

@@ -3,14 +3,9 @@ import Checker
 import Foundation
 import Link
 import Spec
+import TestSupport
 import Testing
 import Wire
-
-let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-func compiledSpec(_ profile: String = "rfc9293") throws -> CompiledSpec {
-    try #require(SpecLoader.compile(profile: profile, directory: repoRoot.appendingPathComponent("Spec").path).spec)
-}
 
 func tempPath(_ name: String) -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-check-\(getpid())-\(name)").path
@@ -84,7 +79,7 @@ struct HandMadeCaptureTests {
         s.c(.ack, 1012, ack: 5022)
         let path = try s.write("clean")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let r = try CaptureChecker.check(path: path, spec: try compiledSpec())
+        let r = try CaptureChecker.check(path: path, spec: try Repository.spec("rfc9293"))
         #expect(r.connections.count == 1)
         #expect(r.violations == 0, "\(r.connections.first?.violations ?? [])")
         #expect(r.connections[0].finalStates == ["192.0.2.1:40000 TIME-WAIT", "192.0.2.2:80 CLOSED"])
@@ -98,7 +93,7 @@ struct HandMadeCaptureTests {
         s.c([.psh, .ack], 1012, ack: 5001, len: 5)  // 8: text after the FIN
         let path = try s.write("data-after-fin")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let r = try CaptureChecker.check(path: path, spec: try compiledSpec())
+        let r = try CaptureChecker.check(path: path, spec: try Repository.spec("rfc9293"))
         let v = try #require(r.connections.first?.violations.first)
         #expect(r.violations == 1)
         #expect(v.frame == 8)
@@ -125,7 +120,7 @@ struct HandMadeCaptureTests {
         s.c(.ack, 1112, ack: 5002)
         let path = try s.write("zero-window")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let r = try CaptureChecker.check(path: path, spec: try compiledSpec())
+        let r = try CaptureChecker.check(path: path, spec: try Repository.spec("rfc9293"))
         let c = try #require(r.connections.first)
         #expect(c.violations.isEmpty, "\(c.violations.map { "frame \($0.frame): \($0.observed) — expected \($0.expected)" })")
         #expect(c.zeroWindowProbes == 1)
@@ -139,7 +134,7 @@ struct HandMadeCaptureTests {
         t.c([.psh, .ack], 1011, ack: 5001, len: 2)
         let path2 = try t.write("zero-window-overrun")
         defer { try? FileManager.default.removeItem(atPath: path2) }
-        let r2 = try CaptureChecker.check(path: path2, spec: try compiledSpec())
+        let r2 = try CaptureChecker.check(path: path2, spec: try Repository.spec("rfc9293"))
         #expect(r2.connections.first?.violations.first?.frame == 7, "\(r2.connections.first?.violations ?? [])")
         #expect(r2.connections.first?.zeroWindowProbes == 0)
     }
@@ -151,7 +146,7 @@ struct HandMadeCaptureTests {
         s.s([.psh, .ack], 5001, ack: 1011, len: 10) // 7
         let path = try s.write("ack-unsent")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let r = try CaptureChecker.check(path: path, spec: try compiledSpec())
+        let r = try CaptureChecker.check(path: path, spec: try Repository.spec("rfc9293"))
         let v = try #require(r.connections.first?.violations.first)
         #expect(r.violations == 1, "\(r.connections.first?.violations ?? [])")
         #expect(v.frame == 6)
@@ -167,7 +162,7 @@ struct HandMadeCaptureTests {
         s.c(.rst, 1005)                     // 3: the client's answer, as RFC 9293 §3.10.7.3 says
         let path = try s.write("synack-wrong")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let r = try CaptureChecker.check(path: path, spec: try compiledSpec())
+        let r = try CaptureChecker.check(path: path, spec: try Repository.spec("rfc9293"))
         let v = try #require(r.connections.first?.violations.first)
         #expect(r.violations == 1, "\(r.connections.first?.violations ?? [])")
         #expect(v.frame == 2)
@@ -184,7 +179,7 @@ struct HandMadeCaptureTests {
         s.c([.psh, .ack], 1011, ack: 5001, len: 5, gap: gap)    // 7: the client sends anyway
         let path = try s.write("data-after-rst-\(gap)")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let r = try CaptureChecker.check(path: path, spec: try compiledSpec())
+        let r = try CaptureChecker.check(path: path, spec: try Repository.spec("rfc9293"))
         let c = try #require(r.connections.first)
         if gap > 0.01 {
             let v = try #require(c.violations.first)
@@ -210,7 +205,7 @@ struct HandMadeCaptureTests {
         s.frames.append(Frame(time: s.time + 0.001, bytes: corrupt.bytes, direction: .captured))  // 10
         let path = try s.write("gaps")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let r = try CaptureChecker.check(path: path, spec: try compiledSpec())
+        let r = try CaptureChecker.check(path: path, spec: try Repository.spec("rfc9293"))
         let c = try #require(r.connections.first)
         #expect(r.violations == 0, "\(c.violations)")
         #expect(c.retransmissions == 1)
@@ -230,7 +225,7 @@ struct HandMadeCaptureTests {
         let tail = tempPath("tail.pcap")
         try bytes.prefix(bytes.count - 7).write(to: URL(fileURLWithPath: tail))
         defer { for p in [text, cut, full, tail] { try? FileManager.default.removeItem(atPath: p) } }
-        let spec = try compiledSpec()
+        let spec = try Repository.spec("rfc9293")
         for (p, words) in [(text, "not a pcap or pcapng file"), (cut, "not a pcap or pcapng file"), ("/nonexistent/x.pcap", "no such file")] {
             do {
                 _ = try CaptureChecker.check(path: p, spec: spec)
@@ -314,7 +309,7 @@ struct RealCaptureTests {
             #expect(st == 0, "\(out)")
             path = ng
         }
-        let r = try CaptureChecker.check(path: path, spec: try compiledSpec())
+        let r = try CaptureChecker.check(path: path, spec: try Repository.spec("rfc9293"))
         #expect(r.connections.count == 4, "\(r.connections.map(\.client))")
         #expect(r.violations == 0, "\(r.connections.flatMap(\.violations))")
         #expect(r.connections.allSatisfy { $0.start == "the SYN" })
@@ -341,7 +336,7 @@ struct RealCaptureTests {
         let (st, out) = try sh("editcap -r \(path) \(cut) \(first)-100000")
         #expect(st == 0, "\(out)")
         defer { try? FileManager.default.removeItem(atPath: cut) }
-        let r = try CaptureChecker.check(path: cut, spec: try compiledSpec())
+        let r = try CaptureChecker.check(path: cut, spec: try Repository.spec("rfc9293"))
         #expect(r.violations == 0, "\(r.connections.flatMap(\.violations))")
         #expect(r.connections.contains { $0.start.hasPrefix("mid-connection") })
     }

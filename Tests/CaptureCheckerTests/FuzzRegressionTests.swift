@@ -3,6 +3,7 @@ import Checker
 import Foundation
 import Link
 import Spec
+import TestSupport
 import Testing
 import Wire
 
@@ -10,7 +11,7 @@ import Wire
 /// and the in-memory capture reader the `pcap` harness uses. Fuzz/regressions/{segment,pcap}/ hold them.
 @Suite("Fuzz regressions: frame decoders and captures")
 struct FuzzRegressionTests {
-    static let regressions = repoRoot.appendingPathComponent("Fuzz/regressions")
+    static let regressions = Repository.url("Fuzz/regressions")
     static let links: [LinkType] = [.ethernet, .rawIP, .linuxSLL, .linuxSLL2, .null]
 
     static func bytes(_ path: String) throws -> [UInt8] {
@@ -61,7 +62,7 @@ struct FuzzRegressionTests {
 
     @Test("the fuzzer's capture: read from memory, the bad frame is unjudged with the reason, not a trap")
     func pcapRegression() throws {
-        let spec = try compiledSpec("linux")
+        let spec = try Repository.spec("linux")
         let report = try CaptureChecker.check(file: PcapFile(bytes: Self.bytes("pcap/ipv6-ext-longer-than-payload.pcap"), name: "regression.pcap"), spec: spec)
         #expect(report.file == "regression.pcap")
         #expect(report.unjudged.contains { $0.hasPrefix("frame ") && $0.hasSuffix(": the TCP header does not fit the IP length") }, "\(report.unjudged)")
@@ -69,10 +70,10 @@ struct FuzzRegressionTests {
 
     @Test("a capture read from memory gives the report the file on disk gives", arguments: ["pcap", "pcapng"])
     func memoryLikeFile(format: String) throws {
-        let spec = try compiledSpec()
-        let path = try #require(FileManager.default.enumerator(atPath: repoRoot.appendingPathComponent("Corpus").path)?
+        let spec = try Repository.spec("rfc9293")
+        let path = try #require(FileManager.default.enumerator(atPath: Repository.url("Corpus").path)?
             .compactMap { $0 as? String }.filter { $0.hasSuffix(".pcap") }.sorted().first)
-        var file = repoRoot.appendingPathComponent("Corpus").appendingPathComponent(path).path
+        var file = Repository.url("Corpus").appendingPathComponent(path).path
         if format == "pcapng" {
             // libpcap's other reader: the same frames converted by editcap (installed with tshark).
             let out = tempPath("memory.pcapng")

@@ -4,6 +4,7 @@ import Foundation
 import Report
 import Spec
 import Targets
+import TestSupport
 import Testing
 
 /// The conformance suite against the reference stack: generated from the spec, every reachable test conforms
@@ -34,7 +35,7 @@ struct ConformTests {
 
     @Test("the reference stack conforms to every test it reaches; a seeded fault fails its rule's tests")
     func referenceAndFault() throws {
-        let clean = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory))
+        let clean = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory))
         #expect(clean.count(.diverges) == 0, "\(clean.results.filter { $0.verdict == .diverges }.map(\.name).prefix(5))")
         #expect(clean.count(.error) == 0)
         #expect(clean.count(.conforms) > clean.results.count / 2, "\(clean.count(.conforms)) of \(clean.results.count)")
@@ -42,7 +43,7 @@ struct ConformTests {
         #expect(clean.results.allSatisfy { $0.verdict != .unreachable || !($0.why ?? "").isEmpty })
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-conform-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let faulty = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory,
+        let faulty = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory,
                                                           fault: ReferenceFault.named("synrcvd-ignores-rst")), corpus: dir)
         let failed = faulty.results.filter { $0.verdict == .diverges }
         #expect(!failed.isEmpty)
@@ -54,8 +55,8 @@ struct ConformTests {
         #expect(junit.components(separatedBy: "<testcase ").count - 1 == faulty.results.count)
         #expect(junit.components(separatedBy: "<failure ").count - 1 == failed.count)
         // Shards split the suite without overlap and merge back to the whole.
-        let s1 = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory), shard: (1, 2))
-        let s2 = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory), shard: (2, 2))
+        let s1 = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory), shard: (1, 2))
+        let s2 = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory), shard: (2, 2))
         #expect(Set(s1.results.map(\.id)).isDisjoint(with: s2.results.map(\.id)))
         let merged = ConformReport.merge([s1, s2])!
         #expect(merged.results.map(\.id) == clean.results.map(\.id).sorted())
@@ -69,12 +70,12 @@ struct ConformTests {
             c.lanes = 32
             c.seed = 7
             c.targetName = "reference"
-            return try Fuzzer(spec: compiled9293, target: try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory), configuration: c)
+            return try Fuzzer(spec: compiled9293, target: try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory), configuration: c)
                 .conform(warmupCases: 2000)
         }
         let a = try run(), b = try run()
         #expect(a.results.map { "\($0.id) \($0.verdict)" } == b.results.map { "\($0.id) \($0.verdict)" })
-        let cold = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory))
+        let cold = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory))
         #expect(a.count(.conforms) >= cold.count(.conforms), "\(a.count(.conforms)) with the warm-up, \(cold.count(.conforms)) without")
         #expect(a.count(.diverges) == 0)
     }

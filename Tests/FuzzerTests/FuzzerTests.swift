@@ -4,9 +4,10 @@ import Foundation
 import Oracle
 import Spec
 import Targets
+import TestSupport
 import Testing
 
-let compiled9293: CompiledSpec = SpecLoader.compile(profile: "rfc9293", directory: specDirectory).spec!
+let compiled9293: CompiledSpec = try! Repository.spec("rfc9293")
 
 /// The fuzzer against the reference stack: silent when the stack follows the spec, and finding every seeded
 /// fault, minimized to at most six steps.
@@ -25,7 +26,7 @@ struct FuzzerTests {
 
     @Test("a reference stack that follows the spec shows no divergence")
     func clean() throws {
-        let t = try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory)
+        let t = try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory)
         let s = try Self.fuzz(t, cases: 3000)
         #expect(s.divergences.isEmpty, "\(s.divergences.map(\.signature))")
         #expect(s.cases >= 3000)
@@ -34,7 +35,7 @@ struct FuzzerTests {
 
     @Test("every seeded fault is found and minimized to at most 6 steps", arguments: ReferenceFault.all.map(\.name))
     func fault(name: String) throws {
-        let t = try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory, fault: ReferenceFault.named(name))
+        let t = try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, fault: ReferenceFault.named(name))
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-fault-\(name)-\(UUID().uuidString)").path
         defer { if ProcessInfo.processInfo.environment["TCPSPEC_KEEP"] == nil { try? FileManager.default.removeItem(atPath: dir) } }
         let s = try Self.fuzz(t, cases: 4000, corpus: dir)
@@ -55,7 +56,7 @@ struct FuzzerTests {
     @Test("the same seed generates the same cases; another seed others")
     func determinism() throws {
         func run(_ seed: UInt64) throws -> [String] {
-            let t = try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory, fault: ReferenceFault.named("ack-future-accepted"))
+            let t = try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, fault: ReferenceFault.named("ack-future-accepted"))
             return try Self.fuzz(t, cases: 1500, seed: seed).divergences.map { "\($0.signature) \($0.steps) \($0.input)" }
         }
         let a = try run(7), b = try run(7), c = try run(8)
@@ -68,7 +69,7 @@ struct FuzzerTests {
     func dedupAcrossRuns() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-dedup-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let t = try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory, fault: ReferenceFault.named("listen-ack-no-rst"))
+        let t = try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, fault: ReferenceFault.named("listen-ack-no-rst"))
         let first = try Self.fuzz(t, cases: 1000, corpus: dir)
         #expect(first.divergences.count == 1)
         let second = try Self.fuzz(t, cases: 1000, corpus: dir)

@@ -1,6 +1,7 @@
 import Core
 import Cases
 import Foundation
+import TestSupport
 import Testing
 
 /// packetdrill's grammar (parser.y of google/packetdrill) for the lines tcpspec writes: a time, then a packet
@@ -25,8 +26,7 @@ enum PacketdrillGrammar {
 
 @Suite("packetdrill export")
 struct PacketdrillExportTests {
-    static let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Corpus/examples")
+    static let examples = Repository.url("Corpus/examples")
 
     @Test("every example case exports to lines of packetdrill's grammar")
     func examplesParse() throws {

@@ -2,18 +2,15 @@ import Core
 import Foundation
 import Spec
 import Targets
+import TestSupport
 import Testing
-
-let specDirectory: String = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Spec").path
 
 @Suite("Reference target")
 struct ReferenceTargetTests {
     @Test("every seeded fault compiles as an overlay and changes the compiled spec", arguments: ReferenceFault.all.map(\.name))
     func faultCompiles(name: String) throws {
         let fault = try #require(ReferenceFault.named(name))
-        let t = try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory, fault: fault)
+        let t = try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, fault: fault)
         #expect(t.spec.lineage == ["rfc793", "rfc9293", "fault-\(name)"])
         #expect(t.spec.rules.contains { $0.profile == "fault-\(name)" })
     }

@@ -2,6 +2,7 @@ import Core
 import Link
 @testable import Targets
 import Testing
+import TestSupport
 import Wire
 #if canImport(Glibc)
 import Glibc
@@ -192,7 +193,7 @@ struct SeamTests {
 
     @Test("the barrier probe: the frames before its reply, a late reply to an earlier probe skipped, nil without one")
     func barrierProbe() throws {
-        let target = try ReferenceTarget(profile: "rfc9293", specDirectory: specDirectory)
+        let target = try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory)
         var probe = BarrierProbe()
         let first = probe.next(to: target), second = probe.next(to: target)
         #expect(second.seq == first.seq &+ 1)

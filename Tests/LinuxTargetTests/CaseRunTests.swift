@@ -4,14 +4,14 @@ import Checker
 import Foundation
 import Link
 import Targets
+import TestSupport
 import Testing
 
 /// Case files against the real kernel: the examples pass, a wrong expectation fails at its line, and a run
 /// killed by a signal leaves no namespace behind.
 @Suite("Case files against Linux", .serialized)
 struct CaseRunTests {
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let examples = repo.appendingPathComponent("Corpus/examples")
+    static let examples = Repository.url("Corpus/examples")
 
     static var exampleNames: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: examples.path)) ?? []).filter { $0.hasSuffix(".case") }.sorted()
@@ -68,15 +68,7 @@ struct CaseRunTests {
 /// The `tcpspec run` command: exit codes, messages, and cleanup when interrupted.
 @Suite("tcpspec run", .serialized)
 struct RunCommandTests {
-    static let executable: String = {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<3 {
-            let c = dir.appendingPathComponent("tcpspec").path
-            if FileManager.default.isExecutableFile(atPath: c) { return c }
-            dir = dir.deletingLastPathComponent()
-        }
-        return CaseRunTests.repo.appendingPathComponent(".build/debug/tcpspec").path
-    }()
+    static let executable = Repository.tcpspec
 
     static func tmp(_ name: String, _ text: String) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-run-\(UUID().uuidString)")
@@ -90,7 +82,7 @@ struct RunCommandTests {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = args
-        p.currentDirectoryURL = CaseRunTests.repo
+        p.currentDirectoryURL = Repository.root
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

@@ -4,17 +4,16 @@ import Foundation
 import Fuzzer
 import Spec
 import Targets
+import TestSupport
 import Testing
 
 /// The fuzzer against the real kernel under RFC 793: it must find Linux's deliberate departures from the 1981
 /// text (RFC 5961's challenge ACKs for in-window RSTs and SYNs) as separate, minimized, replayable cases.
 @Suite("Fuzzer against Linux", .serialized)
 struct FuzzLinuxTests {
-    static let specDir = CaseRunTests.repo.appendingPathComponent("Spec").path
-
     @Test("under rfc793 the fuzzer finds the challenge ACKs, minimized, each a case and a pcap tshark reads")
     func rfc793Differences() throws {
-        let spec = try #require(SpecLoader.compile(profile: "rfc793", directory: Self.specDir).spec)
+        let spec = try Repository.spec("rfc793")
         let target = try LinuxTarget()
         defer { target.close() }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-linux-fuzz-\(UUID().uuidString)").path

@@ -2,6 +2,7 @@ import Core
 import Cases
 import Foundation
 import Link
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -18,8 +19,6 @@ import Glibc
 /// ```
 @Suite("Kill tests", .serialized)
 struct KillTests {
-    static let repo = CaseRunTests.repo
-
     /// A seeded generator (xorshift64*), so a failing kill can be replayed.
     struct Rand {
         var s: UInt64
@@ -72,7 +71,7 @@ struct KillTests {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: RunCommandTests.executable)
         p.arguments = command.arguments(dir, duration: duration)
-        p.currentDirectoryURL = repo
+        p.currentDirectoryURL = Repository.root
         var env = ProcessInfo.processInfo.environment
         env["TCPSPEC_RUN_DIR"] = runDir
         p.environment = env

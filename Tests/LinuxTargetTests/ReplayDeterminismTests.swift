@@ -5,6 +5,7 @@ import Foundation
 import Link
 import Spec
 import Targets
+import TestSupport
 import Testing
 
 /// Every corpus case, replayed many times against the real kernel and against the reference target, must get
@@ -20,13 +21,12 @@ import Testing
 /// ```
 @Suite("Replay determinism: every corpus case gets the same verdict every time", .serialized)
 struct ReplayDeterminismTests {
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let replays = ProcessInfo.processInfo.environment["TCPSPEC_REPLAYS"].flatMap(Int.init) ?? 5
     static let jobs = ProcessInfo.processInfo.environment["TCPSPEC_REPLAY_JOBS"].flatMap(Int.init) ?? 4
 
     /// Every case under Corpus/, parsed.
     static func corpus() throws -> [CaseFile] {
-        let root = repo.appendingPathComponent("Corpus").path
+        let root = Repository.url("Corpus").path
         var out: [CaseFile] = []
         for rel in (FileManager.default.subpaths(atPath: root) ?? []).sorted() where rel.hasSuffix(".case") {
             let path = root + "/" + rel
@@ -111,13 +111,9 @@ struct ReplayDeterminismTests {
     func reference() throws {
         let cases = try Self.corpus()
         #expect(cases.count >= 40, "the corpus has \(cases.count) cases")
-        let dir = Self.repo.appendingPathComponent("Spec").path
         // Linux's cases against the linux profile, the others against RFC 9293: each compiled once.
         var specs: [String: CompiledSpec] = [:]
-        for p in ["linux", "rfc9293"] {
-            let r = SpecLoader.compile(profile: p, directory: dir)
-            specs[p] = try #require(r.spec, "\(r.diagnostics.map(\.rendered))")
-        }
+        for p in ["linux", "rfc9293"] { specs[p] = try Repository.spec(p) }
         let bySpec = specs
         let results = Self.replayAll(cases, jobs: Self.jobs) { file in
             let spec = file.path.contains("/Corpus/linux/") ? bySpec["linux"]! : bySpec["rfc9293"]!

@@ -2,28 +2,11 @@ import Core
 import Foundation
 import Model
 import Spec
+import TestSupport
 import Testing
 
-/// The repository's Spec/ directory, found from this file's path so tests run from any working directory.
-let specDirectory: String = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Spec").path
-
-/// Compiled once per profile for the whole test run.
-let compiledProfiles: [String: CompiledSpec] = {
-    var out: [String: CompiledSpec] = [:]
-    for p in ["rfc793", "rfc9293", "linux"] {
-        let r = SpecLoader.compile(profile: p, directory: specDirectory)
-        if let s = r.spec { out[p] = s } else {
-            print(r.diagnostics.map(\.rendered).joined(separator: "\n"))
-        }
-    }
-    return out
-}()
-
-func spec(_ profile: String) throws -> CompiledSpec {
-    try #require(compiledProfiles[profile], "profile \(profile) does not compile")
-}
+/// A profile of the repository's spec, compiled once for the whole test run.
+func spec(_ profile: String) throws -> CompiledSpec { try Repository.spec(profile) }
 
 /// One endpoint of a figure: a model plus readable assertions.
 struct Endpoint {

@@ -2,14 +2,14 @@ import Core
 import Cases
 import Foundation
 import Spec
+import TestSupport
 import Testing
 
 /// Inputs the `case` fuzz harness (Fuzz/Harnesses/case.swift) crashed on, run through the same call it makes:
 /// CaseParser.parse on the bytes decoded as UTF-8. Fuzz/regressions/case/ holds them.
 @Suite("Fuzz regressions: case parser")
 struct CaseFuzzRegressionTests {
-    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fuzz/regressions/case")
+    static let directory = Repository.url("Fuzz/regressions/case")
 
     static var files: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasSuffix(".case") }.sorted()

@@ -2,13 +2,13 @@ import Cases
 import Core
 import Foundation
 import Testing
+import TestSupport
 
 /// The case format is written and read in one module: what the writer writes, the parser reads back the same.
 @Suite("Case files: written, read back")
 struct CaseWriterTests {
     static func corpusCases() -> [String] {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let dir = root.appendingPathComponent("Corpus").path
+        let dir = Repository.url("Corpus").path
         return (FileManager.default.enumerator(atPath: dir)?.compactMap { $0 as? String } ?? [])
             .filter { $0.hasSuffix(".case") }.map { (dir as NSString).appendingPathComponent($0) }
     }

@@ -2,18 +2,15 @@ import Core
 import Foundation
 import Generator
 import Spec
+import TestSupport
 import Testing
 
 /// "Never a crash, whatever the input bytes": random bytes and mutations of the real spec files go through the
 /// lexer, parser and compiler; each run ends in diagnostics or a spec, never a trap.
 @Suite("Spec front end robustness")
 struct RobustnessTests {
-    static let specDirectory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Spec").path
-
     static func realSpecBytes() throws -> [UInt8] {
-        try [UInt8](Data(contentsOf: URL(fileURLWithPath: specDirectory + "/rfc793.tcpspec")))
+        try [UInt8](Data(contentsOf: Repository.url("Spec/rfc793.tcpspec")))
     }
 
     @Test("random byte strings parse to diagnostics")

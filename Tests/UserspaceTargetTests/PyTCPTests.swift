@@ -6,6 +6,7 @@ import Foundation
 import Link
 import Report
 import Spec
+import TestSupport
 import Testing
 @testable import Targets
 import Wire
@@ -14,12 +15,7 @@ import Wire
 /// TAP device in a namespace the target makes, driven through its agent.
 @Suite("PyTCP through the agent interface", .serialized)
 struct PyTCPTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static var description: TargetDescription { get throws { try TargetDescription.load(root.appendingPathComponent("Targets/pytcp.toml").path) } }
-
-    static func spec(_ profile: String = "rfc9293") throws -> CompiledSpec {
-        try #require(SpecLoader.compile(profile: profile, directory: root.appendingPathComponent("Spec").path).spec)
-    }
+    static var description: TargetDescription { get throws { try TargetDescription.load(Repository.url("Targets/pytcp.toml").path) } }
 
     static func netNamespaces() -> Set<String> {
         var out = Set<String>()
@@ -125,7 +121,7 @@ struct PyTCPTests {
         var d = try Self.description
         d.link = link
         d.ip = ip
-        let dir = Self.root.appendingPathComponent("Corpus/pytcp/examples")
+        let dir = Repository.url("Corpus/pytcp/examples")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".case") }.sorted()
         #expect(files.count >= 4)
         for f in files {
@@ -153,7 +149,7 @@ struct PyTCPTests {
         config.lanes = 8
         config.corpus = dir
         config.targetName = "pytcp"
-        let f = Fuzzer(spec: try Self.spec(), target: t, configuration: config)
+        let f = Fuzzer(spec: try Repository.spec("rfc9293"), target: t, configuration: config)
         let s = try f.run()
         #expect(s.cases >= 120)
         #expect(s.restarts == 0, "the stack failed during a plain fuzz run")
@@ -179,7 +175,7 @@ struct PyTCPTests {
         config.seed = 4
         config.lanes = 8
         config.targetName = "pytcp-stateless"
-        let f = Fuzzer(spec: try Self.spec(), target: t, configuration: config)
+        let f = Fuzzer(spec: try Repository.spec("rfc9293"), target: t, configuration: config)
         let r = try f.conform(shard: (1, 8))
         #expect(r.stateNote?.contains("judged on the segments alone") == true)
         #expect(r.count(.conforms) > 0)
@@ -192,7 +188,7 @@ struct PyTCPTests {
     static func misbehaving(_ mode: String) throws -> TargetDescription {
         var d = try description
         let python = d.workingDirectory + "/.venv/bin/python"
-        d.command = [python, root.appendingPathComponent("Tests/UserspaceTargetTests/Fixtures/misbehave.py").path]
+        d.command = [python, Repository.url("Tests/UserspaceTargetTests/Fixtures/misbehave.py").path]
         d.environment.append(("MISBEHAVE", mode))
         d.callTimeout = 1
         return d
@@ -212,7 +208,7 @@ struct PyTCPTests {
         config.lanes = 4
         config.corpus = dir
         config.targetName = "pytcp-\(mode)"
-        let f = Fuzzer(spec: try Self.spec(), target: t, configuration: config)
+        let f = Fuzzer(spec: try Repository.spec("rfc9293"), target: t, configuration: config)
         let s = try f.run()
         #expect(s.cases >= 60, "the run did not go on after the stack failed")
         #expect(s.restarts >= 1)
@@ -269,7 +265,7 @@ struct PyTCPTests {
         var config = Fuzzer.Configuration()
         config.seed = 2
         config.lanes = 8
-        let differ = Differ(spec: try Self.spec(), a: linux, b: py, names: ("linux", "pytcp"), configuration: config, out: dir)
+        let differ = Differ(spec: try Repository.spec("rfc9293"), a: linux, b: py, names: ("linux", "pytcp"), configuration: config, out: dir)
         let s = try differ.run(duration: 600, maxCases: 60)
         #expect(s.cases >= 60)
         #expect(!s.differences.isEmpty, "Linux and PyTCP behaved alike in every case")

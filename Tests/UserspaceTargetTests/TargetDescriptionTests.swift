@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Targets
 
@@ -49,8 +50,7 @@ struct TargetDescriptionTests {
 
     @Test("the repository's pytcp description is valid")
     func pytcpFile() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let d = try TargetDescription.load(root.appendingPathComponent("Targets/pytcp.toml").path)
+        let d = try TargetDescription.load(Repository.url("Targets/pytcp.toml").path)
         #expect(d.name == "pytcp" && d.link == .tap && d.barrier == .rst)
         #expect(d.workingDirectory.hasSuffix("/Targets/pytcp"))
     }

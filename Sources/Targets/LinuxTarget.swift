@@ -68,13 +68,14 @@ public final class LinuxTarget: Target, @unchecked Sendable {
     /// The whole round on the target's thread: no thread hop per call, one for everything.
     public func exchange(calls: [(SocketCall, Tuple)], inject frames: [[UInt8]], states tuples: [Tuple]) throws -> Exchange {
         let probe = self.probe.next(to: self)
-        let (results, got) = try topology.target.run { [self] () -> ([CallResult], [Frame]) in
+        // One hop onto the target's thread for the whole round: calls, frames, barrier, then the states.
+        return try topology.target.run { [self] () -> Exchange in
             let results = calls.map { c, t in table.perform(c, on: t) }
             for f in frames { try pcap.inject(f) }
             try pcap.inject(probe.frame)
-            return (results, try awaitProbe(probe.seq, within: 2))
+            let got = try awaitProbe(probe.seq, within: 2)
+            return Exchange(results: results, frames: got, states: try lookupStates(tuples))
         }
-        return Exchange(results: results, frames: got, states: try states(of: tuples))
     }
 
     /// Reads captured frames until the probe's reply; returns the frames before it.
@@ -117,18 +118,21 @@ public final class LinuxTarget: Target, @unchecked Sendable {
     /// to: the connection (or its time-wait or request socket); with none, the port's listener (LISTEN); else
     /// CLOSED. One exact lookup each, so the cost does not grow with the sockets earlier cases left behind.
     public func states(of tuples: [Tuple]) throws -> [Tuple: TCPState?] {
-        let (fam, diag, tip, xip) = (family, diagFD, targetIP.bytes, testerIP.bytes)
-        return try topology.target.run {
-            var out: [Tuple: TCPState?] = [:]
-            for t in tuples {
-                guard let diag else { throw SystemError(operation: "sock_diag lookup", errno: EBADF) }
-                if let s = try Sys.tcpLookup(diag, family: fam, src: tip, sport: t.targetPort, dst: xip, dport: t.testerPort) {
-                    out[t] = .some(TCPState.fromLinux(s.state))
-                } else {
-                    out[t] = .closed
-                }
+        try topology.target.run { [self] in try lookupStates(tuples) }
+    }
+
+    /// The lookups themselves, on the target's thread (in the target's namespace).
+    private func lookupStates(_ tuples: [Tuple]) throws -> [Tuple: TCPState?] {
+        let (fam, tip, xip) = (family, targetIP.bytes, testerIP.bytes)
+        var out: [Tuple: TCPState?] = [:]
+        for t in tuples {
+            guard let diag = diagFD else { throw SystemError(operation: "sock_diag lookup", errno: EBADF) }
+            if let s = try Sys.tcpLookup(diag, family: fam, src: tip, sport: t.targetPort, dst: xip, dport: t.testerPort) {
+                out[t] = .some(TCPState.fromLinux(s.state))
+            } else {
+                out[t] = .closed
             }
-            return out
         }
+        return out
     }
 }

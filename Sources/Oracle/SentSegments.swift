@@ -1,7 +1,9 @@
 import Core
+import Model
 
-/// What one end has sent that occupies sequence space (text, SYN, FIN), by SEQ, control bits, ACK and length:
-/// the same again is a retransmission (a timer fired), not a new output. The ACK is part of it: a SYN,ACK that
+/// What one end has sent: the segments that occupy sequence space (text, SYN, FIN), by SEQ, control bits, ACK
+/// and length — the same again is a retransmission (a timer fired), not a new output — and how far into sequence
+/// space it has sent at all, for text sent again however it is cut (the offline checker's view). The ACK is part of it: a SYN,ACK that
 /// acknowledges another SYN is a new answer, not the old one again. Numbers as the caller keeps them (relative or
 /// absolute, the same for every call).
 public struct SentSegments: Sendable {
@@ -13,8 +15,13 @@ public struct SentSegments: Sendable {
     }
 
     private var keys: Set<Key> = []
+    /// The end of the furthest segment sent (SEQ + SEG.LEN); nil before the first.
+    public private(set) var highestEnd: UInt32?
 
     public init() {}
+
+    /// Whether the end has sent anything yet.
+    public var any: Bool { highestEnd != nil }
 
     static func key(_ s: Segment) -> Key? {
         guard s.dataLength > 0 || s.ctl.contains(.syn) || s.ctl.contains(.fin), !s.ctl.contains(.rst) else { return nil }
@@ -26,7 +33,24 @@ public struct SentSegments: Sendable {
 
     public mutating func note(_ s: Segment) {
         if let k = Self.key(s) { keys.insert(k) }
+        noteEnd(s.seq &+ s.length)
     }
 
-    public mutating func formUnion(_ o: SentSegments) { keys.formUnion(o.keys) }
+    /// Sent up to `end` (a segment not seen, such as a SYN the handshake's numbers imply).
+    public mutating func noteEnd(_ end: UInt32) {
+        if let h = highestEnd, !TCPModel.seqLess(h, end) { return }
+        highestEnd = end
+    }
+
+    /// Whether every sequence number of a segment of `length` (SEG.LEN) at `seq` was sent before: text sent again,
+    /// cut the same way or not.
+    public func covers(seq: UInt32, length: UInt32) -> Bool {
+        guard length > 0, let h = highestEnd else { return false }
+        return !TCPModel.seqLess(h, seq &+ length)
+    }
+
+    public mutating func formUnion(_ o: SentSegments) {
+        keys.formUnion(o.keys)
+        if let h = o.highestEnd { noteEnd(h) }
+    }
 }

@@ -2,6 +2,7 @@ import Core
 import Foundation
 import Link
 import Model
+import Oracle
 import Spec
 import Wire
 
@@ -178,8 +179,8 @@ struct End {
     var iss: UInt32 = 0
     var windowScaleOffered: UInt8?
     var shift: UInt32 = 0
-    var sent = false
-    var maxSeqEnd: UInt32 = 0
+    /// What this end has sent (how far into sequence space: a retransmission is text within it).
+    var sent = SentSegments()
     /// What the model says this end should send in reply to what it received, not yet seen.
     var pending: [Output] = []
     /// The model before its last input from the peer, and when that came (see `Flow.crossingWindow`).
@@ -215,7 +216,7 @@ final class Flow {
     }
 
     func isRetransmittedSYN(_ s: CapturedSegment, from e: Int) -> Bool {
-        ends[e].sent && s.seq == ends[e].iss
+        ends[e].sent.any && s.seq == ends[e].iss
     }
 
     func rel(_ s: CapturedSegment, from e: Int) -> String {
@@ -305,13 +306,11 @@ final class Flow {
         _ = ends[server].model.receive(Segment(seq: clientISS, ctl: .syn, window: 65535))
         ends[server].model.adopt(.iss(serverISS))
         ends[server].iss = serverISS
-        ends[client].sent = true
-        ends[client].maxSeqEnd = clientISS &+ 1
+        ends[client].sent.noteEnd(clientISS &+ 1)
         if !s.flags.contains(.syn) {
             _ = ends[client].model.receive(Segment(seq: serverISS, ack: clientISS &+ 1, ctl: [.syn, .ack], window: 1 << 30))
             _ = ends[server].model.receive(Segment(seq: clientISS &+ 1, ack: serverISS &+ 1, ctl: .ack, window: 1 << 30))
-            ends[server].sent = true
-            ends[server].maxSeqEnd = serverISS &+ 1
+            ends[server].sent.noteEnd(serverISS &+ 1)
             for k in 0..<2 { ends[k].model.adopt(.receiveWindow(1 << 30)) }
         } else {
             // The server's SYN,ACK is the reply the model expects to the unseen SYN.
@@ -384,12 +383,8 @@ final class Flow {
             // What this end offers is what the model's acceptability test judges the peer against.
             ends[e].model.adopt(.receiveWindow(UInt32(s.window) << ends[e].shift))
         }
-        let wasSent = ends[e].sent
-        defer {
-            ends[e].sent = true
-            let end = s.seq &+ s.length
-            if !wasSent || TCPModel.seqLess(ends[e].maxSeqEnd, end) { ends[e].maxSeqEnd = end }
-        }
+        let sentBefore = ends[e].sent
+        defer { ends[e].sent.noteEnd(s.seq &+ s.length) }
         // An ACK beyond what this end has received: the peer's segments were not captured, or this end
         // acknowledges data never sent. Decided at the end; the model is brought up to the ACK meanwhile.
         let rcvNxt = ends[e].model[.rcvNxt]
@@ -402,7 +397,7 @@ final class Flow {
             }
         }
         // A retransmission (or a keep-alive probe one octet back) is the end sending again what it sent.
-        if s.length > 0, wasSent, !TCPModel.seqLess(ends[e].maxSeqEnd, s.seq &+ s.length), !s.flags.contains(.rst) {
+        if sentBefore.covers(seq: s.seq, length: s.length), !s.flags.contains(.rst) {
             report.retransmissions += 1
             return
         }
@@ -410,11 +405,11 @@ final class Flow {
         // Part sent before, the rest new (a sender that cut its text anew, or resent from SND.UNA after a window
         // probe): the old part is a retransmission, the new part is judged like any text.
         var s = s
-        if s.dataLength > 0, wasSent, !s.flags.contains(.syn), !s.flags.contains(.rst), TCPModel.seqLess(s.seq, ends[e].maxSeqEnd),
-           ends[e].maxSeqEnd == ends[e].model[.sndNxt], !TCPModel.seqLess(s.seq, ends[e].model[.sndUna]) {
-            let old = ends[e].maxSeqEnd &- s.seq
+        if s.dataLength > 0, let sentEnd = sentBefore.highestEnd, !s.flags.contains(.syn), !s.flags.contains(.rst), TCPModel.seqLess(s.seq, sentEnd),
+           sentEnd == ends[e].model[.sndNxt], !TCPModel.seqLess(s.seq, ends[e].model[.sndUna]) {
+            let old = sentEnd &- s.seq
             if old < s.dataLength {
-                s.seq = ends[e].maxSeqEnd
+                s.seq = sentEnd
                 s.dataLength -= old
                 report.partialRetransmissions += 1
             }
@@ -597,9 +592,10 @@ final class Flow {
     func close() -> ConnectionReport {
         for c in ackChecks {
             let p = 1 - c.end
-            if TCPModel.seqLess(ends[p].maxSeqEnd, c.ack) {
+            let sentEnd = ends[p].sent.highestEnd ?? 0
+            if TCPModel.seqLess(sentEnd, c.ack) {
                 let v = Violation(frame: c.frame, time: c.time, endpoint: ends[c.end].name, state: c.state, observed: c.observed,
-                                  expected: "an ACK of at most \(ends[p].maxSeqEnd &- ends[p].iss): the most \(ends[p].name) sent in the whole capture",
+                                  expected: "an ACK of at most \(sentEnd &- ends[p].iss): the most \(ends[p].name) sent in the whole capture",
                                   rules: [], citations: ["RFC 9293 §3.4 \"A new acknowledgment ... acknowledges ... data the receiver has received\"; RFC 5961 §5.2 (an ACK of data never sent)"],
                                   note: "acknowledges data the peer never sent")
                 report.violations.append(v)

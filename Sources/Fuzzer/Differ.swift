@@ -27,14 +27,22 @@ struct Observation: Hashable, Sendable, CustomStringConvertible {
     /// The state as reports write it: the failure's kind in capitals where the stack failed.
     var stateText: String { failure.map { $0.rawValue.uppercased() } ?? state?.rawValue ?? "?" }
 
-    var shape: String {
-        (segments.isEmpty ? "none" : segments.map { $0.ctl.notation + ($0.length > 0 ? "+data" : "") }.joined(separator: ",")) + " → \(stateText)"
-            + (errno.map { $0 == 0 ? "" : " (\(Errno.name($0)))" } ?? "")
-    }
-
     var description: String {
         (segments.isEmpty ? "nothing" : segments.map(\.description).joined(separator: ", ")) + " → \(stateText)"
             + (errno.map { $0 == 0 ? "" : ", call fails \(Errno.name($0))" } ?? "")
+    }
+
+    /// The observation without its numbers: what a difference's signature keys on.
+    var shapeKey: Shape { Shape(segments: segments.map { Signature.Shape(ctl: $0.ctl, text: $0.length > 0) }, state: stateText, errno: errno) }
+
+    struct Shape: Hashable, Sendable, CustomStringConvertible {
+        var segments: [Signature.Shape]
+        var state: String
+        var errno: Int32?
+        var description: String {
+            (segments.isEmpty ? "none" : segments.map(\.description).joined(separator: ",")) + " → \(state)"
+                + (errno.map { $0 == 0 ? "" : " (\(Errno.name($0)))" } ?? "")
+        }
     }
 
     /// Whether two stacks agree on this step. A state only one side can report is not compared.
@@ -47,9 +55,20 @@ struct Observation: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// What identifies a difference between two stacks: the state, the kind of step, and each side's observation
+/// without its numbers; `description` is the text kept in case files and JSON.
+public struct DifferenceSignature: Hashable, Sendable, CustomStringConvertible {
+    var state: TCPState
+    var step: String
+    var names: [String]
+    var a: Observation.Shape
+    var b: Observation.Shape
+    public var description: String { "\(state) | \(step) | \(names[0]): \(a) | \(names[1]): \(b)" }
+}
+
 /// A behaviour two stacks do not share: the same steps, and at step `at` different observations.
 public struct Difference: Sendable {
-    public var signature: String
+    public var signature: DifferenceSignature
     public var steps: Int
     public var at: Int
     public var stateBefore: TCPState
@@ -79,7 +98,7 @@ public final class Differ {
     let a: Fuzzer
     let b: Fuzzer
     let names: (String, String)
-    var seen: Set<String> = []
+    var seen: Set<DifferenceSignature> = []
     public private(set) var summary = DiffSummary()
     let out: String?
 
@@ -104,8 +123,8 @@ public final class Differ {
         return (ra.steps, (ra.log, rb.log), (ra.frames, rb.frames), at)
     }
 
-    func signature(_ la: StepLog, _ lb: StepLog) -> String {
-        "\(la.stateBefore) | \(la.step.kindName) | \(names.0): \(Observation(la).shape) | \(names.1): \(Observation(lb).shape)"
+    func signature(_ la: StepLog, _ lb: StepLog) -> DifferenceSignature {
+        DifferenceSignature(state: la.stateBefore, step: la.step.kindName, names: [names.0, names.1], a: Observation(la).shapeKey, b: Observation(lb).shapeKey)
     }
 
     public func run(duration: Double, maxCases: Int? = nil, progress: ((DiffSummary) -> Void)? = nil) throws -> DiffSummary {
@@ -134,7 +153,7 @@ public final class Differ {
     }
 
     /// Minimizes a difference (the smallest steps whose first difference has the same signature) and writes it.
-    func keep(_ sig: String, steps: [FuzzStep], isn: UInt32) throws {
+    func keep(_ sig: DifferenceSignature, steps: [FuzzStep], isn: UInt32) throws {
         typealias Evidence = (logs: ([StepLog], [StepLog]), frames: ([Frame], [Frame]), at: Int)
         let m = Minimizer<Evidence>(reproduces: { candidate in
             let r = try self.compare(candidate, isn: isn)
@@ -171,7 +190,7 @@ public final class Differ {
         out += "# The expectations below are \(names.0)'s behaviour: replay against \(names.1) to see the difference.\n"
         out += "# \(names.0): " + settingsLine(a.target.settings) + "\n"
         out += "# \(names.1): " + settingsLine(b.target.settings) + "\n"
-        out += "# signature: " + d.signature + "\n"
+        out += "# signature: " + d.signature.description + "\n"
         out += "option tester-isn \(d.testerISN)\n"
         for (i, l) in la.enumerated() {
             out += CaseText.stepLine(l.step)

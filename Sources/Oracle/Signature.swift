@@ -29,6 +29,10 @@ public enum Signature: Hashable, Sendable, CustomStringConvertible {
     public struct Shape: Hashable, Sendable, CustomStringConvertible {
         public var ctl: ControlBits
         public var text: Bool
+        public init(ctl: ControlBits, text: Bool) {
+            self.ctl = ctl
+            self.text = text
+        }
         public var description: String { ctl.notation + (text ? "+data" : "") }
     }
 

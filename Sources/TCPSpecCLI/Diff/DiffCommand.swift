@@ -61,7 +61,7 @@ struct DiffCommand: ParsableCommand {
         if tty { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
         if json {
             let items = s.differences.map { d in
-                "{\"signature\": \(FuzzReport.esc(d.signature)), \"state\": \(FuzzReport.esc(d.stateBefore.rawValue)), \"input\": \(FuzzReport.esc(d.input)), \"a\": \(FuzzReport.esc(d.a)), \"b\": \(FuzzReport.esc(d.b)), \"steps\": \(d.steps), \"case\": \(d.casePath.map(FuzzReport.esc) ?? "null"), \"pcaps\": [\(d.pcapPaths.map(FuzzReport.esc).joined(separator: ", "))]}"
+                "{\"signature\": \(FuzzReport.esc(d.signature.description)), \"state\": \(FuzzReport.esc(d.stateBefore.rawValue)), \"input\": \(FuzzReport.esc(d.input)), \"a\": \(FuzzReport.esc(d.a)), \"b\": \(FuzzReport.esc(d.b)), \"steps\": \(d.steps), \"case\": \(d.casePath.map(FuzzReport.esc) ?? "null"), \"pcaps\": [\(d.pcapPaths.map(FuzzReport.esc).joined(separator: ", "))]}"
             }
             print("{\"a\": \(FuzzReport.esc(targets[0])), \"b\": \(FuzzReport.esc(targets[1])), \"profile\": \(FuzzReport.esc(spec.profile)), \"seed\": \(seed), \"cases\": \(s.cases), \"seconds\": \(String(format: "%.3f", s.seconds)), \"differences\": [\(items.joined(separator: ", "))]}")
         } else {

@@ -1,0 +1,133 @@
+import Core
+import Foundation
+import Generator
+import Link
+import Model
+import Oracle
+import Spec
+import Targets
+import Wire
+
+/// What a run does with a divergence or a failed stack: replay a case alone, minimize it, identify it by its
+/// signature, keep it in the corpus with its pcap; restart a stack that failed and find the case that made it.
+extension Fuzzer {
+    /// Restarts a target that failed, or ends the run with both failures when it cannot start again.
+    func restartAfter(_ f: TargetFailure) throws {
+        summary.restarts += 1
+        do {
+            try target.restart()
+        } catch {
+            throw TargetFailure(kind: .startFailed, detail: "the stack failed (\(f.kind.rawValue): \(f.detail)) and did not start again: \(error)", log: f.log)
+        }
+    }
+
+    /// After the stack failed during a round: restart it, replay each connection of the round alone to find
+    /// the one that makes it fail, and keep that case (minimized) as a finding. Returns the culprit, if found.
+    func recover(from f: TargetFailure, _ failed: [Lane]) throws -> Lane? {
+        try restartAfter(f)
+        guard let first = failed.first, let sig = first.log.last.map(signature), !signatures.contains(sig) else { return nil }
+        for lane in failed.prefix(Fuzzer.failureSuspects) {
+            guard let r = try replay(lane.steps, isn: lane.testerISN), let last = r.log.last, last.diverged, signature(last) == sig else { continue }
+            lane.connection.steps = r.steps
+            lane.log = r.log
+            try record(lane)
+            return lane
+        }
+        // No connection makes it fail alone: keep the first as found, and say so in the case.
+        first.log[first.log.count - 1].mismatches.append(.notReproducedAlone(others: failed.count - 1))
+        try record(first, minimize: false)
+        return nil
+    }
+
+    /// How many connections of a failed round are replayed alone to find the one that makes the stack fail.
+    static let failureSuspects = 16
+
+    /// Keeps a finished case's first divergence, if its signature is new: minimized, written to the corpus.
+    func record(_ lane: Lane, minimize: Bool = true) throws {
+        guard let bad = lane.log.firstIndex(where: \.diverged) else { return }
+        let sig = signature(lane.log[bad])
+        guard !signatures.contains(sig) else { return }
+        signatures.insert(sig)
+        var steps = Array(lane.steps.prefix(bad + 1))
+        var log = Array(lane.log.prefix(bad + 1))
+        var frames: [Frame] = []
+        if keeping.minimize && minimize {
+            let isn = lane.testerISN, shrink = sig == .windowShrink
+            let m = Minimizer<([StepLog], [Frame])>(reproduces: { candidate in
+                guard let r = try self.replay(candidate, isn: isn, windowShrink: shrink), let last = r.log.last, last.diverged,
+                      self.signature(last) == sig else { return nil }
+                return (r.steps, (r.log, r.frames))
+            }, asFound: { candidate in
+                let r = try self.replay(candidate, isn: isn, windowShrink: shrink)
+                return (r?.steps ?? candidate, (r?.log ?? [], r?.frames ?? []))
+            })
+            let r = try m.minimize(steps)
+            steps = r.steps
+            (log, frames) = r.evidence
+        } else if let r = try replay(steps, isn: lane.testerISN, windowShrink: sig == .windowShrink) {
+            steps = r.steps
+            log = r.log
+            frames = r.frames
+        }
+        let last = log.last!
+        let rules = last.rules.map { spec.rules[$0] }
+        var d = Divergence(signature: sig, stateBefore: last.stateBefore, input: describeInput(last), expected: describeOutcome(last.expected, last.expectedState),
+                           observed: describeOutcome(last.observed, last.observedState), rules: rules.map(\.id), citations: rules.map(\.citationText),
+                           steps: steps.count, testerISN: lane.testerISN, casePath: nil, pcapPath: nil, log: log)
+        if let dir = keeping.corpus {
+            let w = CorpusWriter(directory: dir, spec: spec, settings: target.settings, targetName: config.targetName)
+            (d.casePath, d.pcapPath) = try w.write(d, frames: frames, linkType: target.link.linkType, index: summary.divergences.count)
+        }
+        summary.divergences.append(d)
+    }
+
+    /// What identifies a divergence (`Signature`): the state, the rules that decided the input, and how
+    /// expected and observed differ. One faulty rule is one divergence, whichever flags or numbers of its inputs
+    /// first showed it.
+    func signature(_ l: StepLog) -> Signature {
+        let rules = l.rules.isEmpty ? describeInput(l) : l.rules.map { spec.rules[$0].id }.joined(separator: " › ")
+        return Signature(state: l.stateBefore, decidedBy: rules, expected: l.expected, expectedState: l.expectedState, observed: l.observed,
+                         observedState: l.observedState, mismatches: l.mismatches)
+    }
+
+    func describeInput(_ l: StepLog) -> String {
+        switch l.step {
+        case .segment(let s): "< " + SegmentKey(s).description
+        case .call(let c): "\(c)"
+        case .accept: "accept"
+        }
+    }
+
+    func describeOutcome(_ segs: [Segment], _ state: TCPState?) -> String {
+        let k = SegmentKey.normalize(segs)
+        return (k.isEmpty ? "nothing" : k.map(\.description).joined(separator: ", ")) + " → \(state?.rawValue ?? "?")"
+    }
+
+    /// Runs a case alone on a fresh connection: the steps that could run, their log up to the first
+    /// divergence, and the frames both ways.
+    /// `windowShrink`: whether a shrinking window counts as a divergence (only when that is the finding replayed).
+    /// `untilDivergence`: stop at the first step the model does not predict (off for differential runs).
+    func replay(_ steps: [FuzzStep], isn: UInt32? = nil, windowShrink: Bool = true, untilDivergence: Bool = true) throws -> (steps: [FuzzStep], log: [StepLog], frames: [Frame])? {
+        let session = Session(spec: spec, target: target, keepFrames: true)
+        session.reportsWindowShrink = windowShrink
+        let lane = Lane(id: -1, tuple: freshTuple(), spec: spec, testerISN: isn ?? testerISN(), offered: target.capabilities.calls, purpose: .replay)
+        for step in steps {
+            if case .call(let c) = step, !lane.connection.callAllowed(c) { continue }
+            if case .accept = step, lane.connection.accepted || !lane.connection.passive || !lane.connection.socketOpen { continue }
+            do {
+                try session.round([(lane, step)])
+            } catch let f as TargetFailure {
+                // The log ends with the failure; the next replay needs the stack running again.
+                try restartAfter(f)
+                return (lane.steps, lane.log, session.frames)
+            }
+            if lane.diverged && untilDivergence { break }
+        }
+        do {
+            _ = try target.call(.release, on: lane.tuple)
+        } catch let f as TargetFailure {
+            try restartAfter(f)
+        }
+        return (lane.steps, lane.log, session.frames)
+    }
+}

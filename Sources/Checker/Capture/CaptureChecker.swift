@@ -383,7 +383,7 @@ final class Flow {
             // What this end offers is what the model's acceptability test judges the peer against.
             ends[e].model.adopt(.receiveWindow(UInt32(s.window) << ends[e].shift))
         }
-        let sentBefore = ends[e].sent
+        // Noted when this segment has been judged: until then `sent` is what the end sent before it.
         defer { ends[e].sent.noteEnd(s.seq &+ s.length) }
         // An ACK beyond what this end has received: the peer's segments were not captured, or this end
         // acknowledges data never sent. Decided at the end; the model is brought up to the ACK meanwhile.
@@ -397,7 +397,7 @@ final class Flow {
             }
         }
         // A retransmission (or a keep-alive probe one octet back) is the end sending again what it sent.
-        if sentBefore.covers(seq: s.seq, length: s.length), !s.flags.contains(.rst) {
+        if ends[e].sent.covers(seq: s.seq, length: s.length), !s.flags.contains(.rst) {
             report.retransmissions += 1
             return
         }
@@ -405,7 +405,7 @@ final class Flow {
         // Part sent before, the rest new (a sender that cut its text anew, or resent from SND.UNA after a window
         // probe): the old part is a retransmission, the new part is judged like any text.
         var s = s
-        if s.dataLength > 0, let sentEnd = sentBefore.highestEnd, !s.flags.contains(.syn), !s.flags.contains(.rst), TCPModel.seqLess(s.seq, sentEnd),
+        if s.dataLength > 0, let sentEnd = ends[e].sent.highestEnd, !s.flags.contains(.syn), !s.flags.contains(.rst), TCPModel.seqLess(s.seq, sentEnd),
            sentEnd == ends[e].model[.sndNxt], !TCPModel.seqLess(s.seq, ends[e].model[.sndUna]) {
             let old = sentEnd &- s.seq
             if old < s.dataLength {

@@ -255,6 +255,20 @@ struct ConformCLITests {
         let b = try CLITests.run(["conform", "--target", "reference:synrcvd-ignores-rst", "--profile", "rfc9293", "--out", out, "--baseline", base])
         #expect(b.status == 0, "\(b.stdout)\(b.stderr)")
         #expect(b.stdout.contains("\(sigs.count) accepted, 0 new"))
+        // The warm-up is bounded by cases unless told otherwise, and says so.
+        let reportText = try String(contentsOfFile: out + "/report.json", encoding: .utf8)
+        #expect(reportText.contains("\"warmup\" : \"3000 cases\""), "\(reportText.prefix(400))")
+        // An entry the run did not see: accepted as stale, failing only under --strict-baseline.
+        try (toml + "[[accepted]]\nsignature = \"LISTEN | gone | expected none → LISTEN | observed none → CLOSED\"\nreason = \"fixed\"\n")
+            .write(toFile: base, atomically: true, encoding: .utf8)
+        let loose = try CLITests.run(["conform", "--target", "reference:synrcvd-ignores-rst", "--profile", "rfc9293", "--out", out, "--baseline", base])
+        #expect(loose.status == 0, "\(loose.stdout)\(loose.stderr)")
+        #expect(loose.stdout.contains("1 no longer seen"))
+        let strict = try CLITests.run(["conform", "--target", "reference:synrcvd-ignores-rst", "--profile", "rfc9293", "--out", out, "--baseline", base, "--strict-baseline"])
+        #expect(strict.status == 1, "\(strict.stdout)\(strict.stderr)")
+        #expect(strict.stderr.contains("did not see (--strict-baseline):\n  LISTEN | gone"), "\(strict.stderr)")
+        let both = try CLITests.run(["conform", "--target", "reference", "--profile", "rfc9293", "--out", out, "--warmup", "1s", "--warmup-cases", "10"])
+        #expect(both.status != 0 && both.stderr.contains("give one"), "\(both.stderr)")
         // A broken baseline is refused before any work, with file:line:col.
         try "[[accepted]]\nsignature = nope\n".write(toFile: base, atomically: true, encoding: .utf8)
         let bad = try CLITests.run(["conform", "--target", "reference", "--profile", "rfc9293", "--out", out, "--baseline", base])

@@ -20,7 +20,12 @@ struct ConformCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conform",
         abstract: "Run the conformance suite generated from the spec; write JUnit, Markdown, HTML and JSON reports.",
-        discussion: "Exit 0 when every test conforms (or, with --baseline, when every divergence is in the baseline), 1 otherwise."
+        discussion: """
+            The warm-up is bounded by cases (\(ConformCommand.defaultWarmupCases) unless --warmup-cases or --warmup says otherwise), so that \
+            the same seed reaches the same tests on any machine; --warmup DURATION bounds it by time instead.
+            Exit codes: 0 when every test conforms (or, with --baseline, when every divergence is in the baseline and, with \
+            --strict-baseline, every baseline entry was seen); 1 otherwise; 2 or more when the run could not be made.
+            """
     )
 
     @OptionGroup var specOptions: SpecOptions
@@ -30,11 +35,17 @@ struct ConformCommand: ParsableCommand {
     @Option(help: "Run one shard of the suite, i/n (1-based), e.g. 2/4.") var shard: String = "1/1"
     @Option(help: "The seed for drawing inputs (the suite itself is fixed).") var seed: UInt64 = 1
     @Option(help: "Connections in flight at once.") var lanes: Int = 64
-    @Option(help: "Fuzz this long first (seeded) to find ways into input classes the model's own search does not set up; 0 to skip.") var warmup: String = "3s"
-    @Option(help: "Warm up with exactly this many fuzz cases instead (the same seed then reaches the same classes on any machine).") var warmupCases: Int?
+    @Option(help: "Warm up with this many seeded fuzz cases first, to find ways into input classes the model's own search does not set up (default \(ConformCommand.defaultWarmupCases); the same seed then reaches the same classes on any machine).") var warmupCases: Int?
+    @Option(help: "Warm up for this long instead (e.g. 3s; 0 to skip): a time bound, so a faster machine reaches more.") var warmup: String?
+    @Flag(help: "With --baseline: a baseline entry this run did not see fails the run too (the baseline is stale).") var strictBaseline = false
+
+    static let defaultWarmupCases = 3000
 
     func validate() throws {
-        guard Durations.seconds(warmup) != nil else { throw ValidationError("--warmup takes a value like 3s or 500ms") }
+        if let w = warmup, Durations.seconds(w) == nil { throw ValidationError("--warmup takes a duration with a unit, like 3s or 500ms, or 0 to skip") }
+        if warmup != nil && warmupCases != nil { throw ValidationError("--warmup and --warmup-cases bound the same warm-up: give one") }
+        if let n = warmupCases, n < 0 { throw ValidationError("--warmup-cases is 0 or more") }
+        if strictBaseline && baseline == nil { throw ValidationError("--strict-baseline needs --baseline") }
         guard Self.parseShard(shard) != nil else { throw ValidationError("--shard is i/n with 1 <= i <= n, e.g. 2/4") }
         guard lanes >= 1 && lanes <= 4096 else { throw ValidationError("--lanes is 1 to 4096") }
     }
@@ -60,15 +71,19 @@ struct ConformCommand: ParsableCommand {
         config.targetName = targetOptions.target
         let fuzzer = Fuzzer(spec: spec, target: target, configuration: config)
         let tty = isatty(2) != 0
-        var report = try fuzzer.conform(shard: Self.parseShard(shard)!, warmup: Durations.seconds(warmup)!, warmupCases: warmupCases) { done, total in
+        // By cases unless a time was asked for: the same seed then gives the same tests on any machine.
+        let seconds = warmup.flatMap(Durations.seconds) ?? 0
+        let cases = warmup == nil ? (warmupCases ?? Self.defaultWarmupCases) : nil
+        var report = try fuzzer.conform(shard: Self.parseShard(shard)!, warmup: seconds, warmupCases: cases.flatMap { $0 > 0 ? $0 : nil }) { done, total in
             guard tty else { return }
             FileHandle.standardError.write(Data(String(format: "\r\u{1B}[2Kconform: %d/%d input classes", done, total).utf8))
         }
         if tty { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        report.settings["warmup"] = cases.map { "\($0) cases" } ?? (warmup ?? "")
         if let entries, let path = baseline { Baseline.apply(entries, file: path, to: &report) }
         let paths = try ConformOutput.write(report, spec: spec, to: out)
         print(ConformOutput.summaryLine(report) + "\n" + paths)
-        try ConformOutput.exit(for: report)
+        try ConformOutput.exit(for: report, strictBaseline: strictBaseline)
     }
 }
 
@@ -86,6 +101,7 @@ struct MergeCommand: ParsableCommand {
     @Argument(help: "Shard output directories (each with report.json).") var shards: [String]
     @Option(help: "Directory for the merged report.") var out: String = "out/conform"
     @Option(help: "A reviewed baseline (TOML) to apply to the merged report.") var baseline: String?
+    @Flag(help: "With --baseline: a baseline entry no shard saw fails the merge too.") var strictBaseline = false
     @OptionGroup var specOptions: SpecOptions
 
     func run() throws {
@@ -123,7 +139,7 @@ struct MergeCommand: ParsableCommand {
         let spec = try? specOptions.compile(profile: merged.profile)
         let paths = try ConformOutput.write(merged, spec: spec, to: out)
         print(ConformOutput.summaryLine(merged) + "\n" + paths)
-        try ConformOutput.exit(for: merged)
+        try ConformOutput.exit(for: merged, strictBaseline: strictBaseline)
     }
 }
 
@@ -138,9 +154,13 @@ enum ConformOutput {
         do { return try Baseline.parse(text, file: path) } catch let f as Baseline.Failure { throw ConformFailure(f.description) }
     }
 
-    /// Exit 1 on an error, or on a divergence the baseline (if any) does not accept.
-    static func exit(for r: ConformReport) throws {
-        let failing = r.baseline.map { !$0.new.isEmpty } ?? (r.count(.diverges) > 0)
+    /// Exit 1 on an error, or on a divergence the baseline (if any) does not accept, or (`strictBaseline`) on a
+    /// baseline entry not seen.
+    static func exit(for r: ConformReport, strictBaseline: Bool = false) throws {
+        let failing = r.baseline.map { !$0.new.isEmpty || (strictBaseline && !$0.stale.isEmpty) } ?? (r.count(.diverges) > 0)
+        if strictBaseline, let b = r.baseline, !b.stale.isEmpty {
+            FileHandle.standardError.write(Data(("baseline entries this run did not see (--strict-baseline):\n" + b.stale.map { "  \($0)\n" }.joined()).utf8))
+        }
         if failing || r.count(.error) > 0 { throw ExitCode(1) }
     }
 

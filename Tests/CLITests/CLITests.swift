@@ -86,6 +86,20 @@ struct CLITests {
         #expect(f.stderr.contains("Unknown option '--frobnicate'"))
     }
 
+    @Test("fuzz: each divergence says what differed, typed, in text and JSON")
+    func fuzzSaysWhatDiffered() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-differs-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let args = ["fuzz", "--target", "reference:fin-wrong-ack", "--profile", "rfc9293", "--cases", "300", "--seed", "7", "--corpus", dir.path]
+        let r = try Self.run(args)
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("    differs: segments: expected . 2:2(0) ack 2, observed . 2:2(0) ack 1"), "\(r.stdout)")
+        // Its own corpus: in the first one the divergences are known already and would not be reported again.
+        let j = try Self.run(args.dropLast(2) + ["--corpus", dir.path + "-json", "--json"])
+        defer { try? FileManager.default.removeItem(atPath: dir.path + "-json") }
+        #expect(j.stdout.contains("\"differs\": [\"segments: expected . 2:2(0) ack 2, observed . 2:2(0) ack 1\"]"), "\(j.stdout)")
+    }
+
     @Test("a bad target description or an unknown target name is refused with file:line:col or the list of targets")
     func badTarget() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-cli-\(UUID().uuidString)")

@@ -73,6 +73,9 @@ enum FuzzReport {
             out += "\(s.divergences.count) new \(s.divergences.count == 1 ? "divergence" : "divergences"), each minimized:\n"
             for d in s.divergences {
                 out += "  - in \(d.stateBefore), on \(d.input): expected \(d.expected); observed \(d.observed) [\(d.steps) steps]\n"
+                // What differed, said once: where expected and observed read the same (a window, a state the
+                // target reported), this is the only place the difference shows.
+                if let m = d.log.last?.mismatches, !m.isEmpty { out += "    differs: \(m.map(\.description).joined(separator: "; "))\n" }
                 out += "    rules: \(d.rules.joined(separator: " › "))\n"
                 if let c = d.casePath { out += "    case: \(c)\n    pcap: \(d.pcapPath ?? "-")\n" }
             }
@@ -91,7 +94,7 @@ enum FuzzReport {
         o += "  \"cells_covered\": \(s.cellsCovered),\n  \"cells_total\": \(s.cellsTotal),\n  \"restarts\": \(s.restarts),\n"
         o += "  \"settings\": {" + settings.map { "\(esc($0.0)): \(esc($0.1))" }.joined(separator: ", ") + "},\n"
         o += "  \"divergences\": [" + s.divergences.map { d in
-            "\n    {\"signature\": \(esc(d.signature.description)), \"state\": \(esc(d.stateBefore.rawValue)), \"input\": \(esc(d.input)), \"expected\": \(esc(d.expected)), \"observed\": \(esc(d.observed)), \"rules\": [\(d.rules.map(esc).joined(separator: ", "))], \"steps\": \(d.steps), \"case\": \(d.casePath.map(esc) ?? "null"), \"pcap\": \(d.pcapPath.map(esc) ?? "null")}"
+            "\n    {\"signature\": \(esc(d.signature.description)), \"state\": \(esc(d.stateBefore.rawValue)), \"input\": \(esc(d.input)), \"expected\": \(esc(d.expected)), \"observed\": \(esc(d.observed)), \"rules\": [\(d.rules.map(esc).joined(separator: ", "))], \"differs\": [\((d.log.last?.mismatches ?? []).map { esc($0.description) }.joined(separator: ", "))], \"steps\": \(d.steps), \"case\": \(d.casePath.map(esc) ?? "null"), \"pcap\": \(d.pcapPath.map(esc) ?? "null")}"
         }.joined(separator: ",") + (s.divergences.isEmpty ? "]\n" : "\n  ]\n")
         return o + "}"
     }

@@ -17,9 +17,6 @@ public struct SegmentKey: Hashable, Sendable, CustomStringConvertible {
         length = s.dataLength
     }
 
-    /// Text, SYN or FIN: a segment whose repetition is a retransmission rather than a new output.
-    public var occupiesSequence: Bool { length > 0 || ctl.contains(.syn) || ctl.contains(.fin) }
-
     public var description: String {
         var s = ctl.notation + " \(seq):\(seq &+ length)(\(length))"
         if ctl.contains(.ack) { s += " ack \(ack)" }

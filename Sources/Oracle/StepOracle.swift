@@ -123,7 +123,4 @@ public struct StepOracle: Sendable {
         for k in 1...14 where advertised == offered >> k || advertised == (offered &+ (1 << k) &- 1) >> k { return k }
         return nil
     }
-
-    /// Forgets the target's ISN and what it sent (a replay on a fresh connection keeps only the tester's ISN).
-    public func fresh() -> StepOracle { StepOracle(testerISN: testerISN) }
 }

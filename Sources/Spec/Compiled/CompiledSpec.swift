@@ -228,10 +228,6 @@ public final class CompiledSpec: Sendable {
     /// What a `reply "..."` says, typed (the compiler checked every reply string reads as one).
     public func reply(_ string: Int) -> CallReply { CallReply(spec: strings[string]) ?? .ok }
 
-    public func stateIndex(of state: TCPState) -> Int? {
-        states.firstIndex { $0.state == state }
-    }
-
     public func stateIndex(named name: String) -> Int? {
         states.firstIndex { $0.name == name }
     }

@@ -149,6 +149,12 @@ extension Fuzzer {
                 var r = ConformResult(id: t.id, name: t.name, state: spec.states[t.state].name, event: t.event.spelling, input: t.input,
                                       rule: rule.id, citation: rule.citationText, verdict: o.verdict, to: t.to.map { spec.states[$0].name })
                 r.why = o.why
+                if !rule.requirements.isEmpty { r.requirements = rule.requirements.map(\.description) }
+                if o.verdict == .diverges || o.verdict == .error, let j = o.signature?.judgement {
+                    r.verdictClass = j.verdictClass
+                    r.breaks = j.requirements.map(\.description)
+                    r.responsible = j.rules
+                }
                 if let l = o.log {
                     r.expected = describeOutcome(l.expected, l.expectedState)
                     r.observed = describeOutcome(l.observed, l.observedState)

@@ -77,6 +77,8 @@ public enum CaseText {
         for c in Set(d.citations).sorted() where !c.isEmpty { out += "#   cite \(c)\n" }
         out += "# Target: " + settingsLine(settings) + "\n"
         out += CorpusWriter.signaturePrefix + d.signature.description + "\n"
+        // What the divergence is, as RFC 9293 decides it: a bug (violates), a SHOULD not followed, a permitted choice.
+        if let j = d.signature.judgement { out += "# verdict: \(j.description)\n" }
         out += "option tester-isn \(d.testerISN)\n"
         for (i, l) in d.log.enumerated() {
             out += stepLine(l.step)

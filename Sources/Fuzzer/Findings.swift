@@ -86,8 +86,33 @@ extension Fuzzer {
     /// first showed it.
     func signature(_ l: StepLog) -> Signature {
         let rules = l.rules.isEmpty ? describeInput(l) : l.rules.map { spec.rules[$0].id }.joined(separator: " › ")
-        return Signature(state: l.stateBefore, decidedBy: rules, expected: l.expected, expectedState: l.expectedState, observed: l.observed,
-                         observedState: l.observedState, mismatches: l.mismatches)
+        let j = judgement(l)
+        return Signature(state: l.stateBefore, input: inputClass(l, j), decidedBy: rules, expected: l.expected, expectedState: l.expectedState,
+                         observed: l.observed, observedState: l.observedState, mismatches: l.mismatches, judgement: j)
+    }
+
+    /// What the divergence of a step is, as RFC 9293 decides it.
+    func judgement(_ l: StepLog) -> Judgement {
+        Judgement(spec: spec, chain: l.chain, chainRules: l.rules, outputRules: l.outputRules, mismatches: l.mismatches)
+    }
+
+    /// The input class as the responsible rules see it: the segment's control bits (or the call) and the values
+    /// of the classifiers they read.
+    func inputClass(_ l: StepLog, _ j: Judgement) -> String {
+        guard let event = l.event, l.cell >= 0, let s = spec.stateIndex(named: l.stateBefore.rawValue) else { return "" }
+        let t = spec.table(state: s, event: event)
+        let coords = t.coordinates(of: l.cell)
+        var head = event.spelling
+        if case .segment(let seg) = l.step { head = seg.ctl.isEmpty ? "<none>" : seg.ctl.intersection(ControlBits(ControlBits.classBits)).description }
+        var parts = [head]
+        for r in j.ruleIndices {
+            for dim in spec.rules[r].reads {
+                guard case .classifier(let c) = dim, let d = t.dimensions.firstIndex(of: dim) else { continue }
+                let v = "\(spec.classifiers[c].name)=\(spec.classifiers[c].values[coords[d]])"
+                if !parts.contains(v) { parts.append(v) }
+            }
+        }
+        return parts.joined(separator: " ")
     }
 
     func describeInput(_ l: StepLog) -> String {

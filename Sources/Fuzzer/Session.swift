@@ -22,6 +22,10 @@ public struct StepLog: Sendable {
     public var cell: Int
     public var event: EventKind?
     public var mismatches: [Mismatch]
+    /// The rules whose `send` made each expected output, and the chain that decided (-1: none): what a
+    /// divergence is attributed to (`Judgement`).
+    public var outputRules: [Int] = []
+    public var chain: Int = -1
 
     public var diverged: Bool { !mismatches.isEmpty }
 }
@@ -134,7 +138,8 @@ final class Session {
                 lane.log.append(StepLog(step: step, stateBefore: before[k], expected: tr.map { Array($0.outputs).map(\.segment) } ?? [],
                                         expectedState: spec.states[lane.model.state].state, observed: [], observedState: nil, callResult: nil,
                                         rules: tr.map { $0.chain >= 0 ? spec.chains[$0.chain].rules : [] } ?? [], cell: tr?.cell ?? -1, event: tr?.event,
-                                        mismatches: [.failure(f.kind, detail: f.detail)]))
+                                        mismatches: [.failure(f.kind, detail: f.detail)], outputRules: tr.map { $0.outputs.map(\.rule) } ?? [],
+                                        chain: tr?.chain ?? -1))
             }
             throw f
         }
@@ -160,6 +165,7 @@ final class Session {
         let v = lane.oracle.judge(&lane.model, tr, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink)
         lane.log.append(StepLog(step: step, stateBefore: stateBefore, expected: v.expected, expectedState: v.expectedState, observed: v.observed,
                                 observedState: observedState, callResult: result, rules: tr.map { $0.chain >= 0 ? spec.chains[$0.chain].rules : [] } ?? [],
-                                cell: tr?.cell ?? -1, event: tr?.event, mismatches: v.mismatches))
+                                cell: tr?.cell ?? -1, event: tr?.event, mismatches: v.mismatches, outputRules: tr.map { $0.outputs.map(\.rule) } ?? [],
+                                chain: tr?.chain ?? -1))
     }
 }

@@ -15,6 +15,9 @@ public enum Signature: Hashable, Sendable, CustomStringConvertible {
 
     public struct Step: Hashable, Sendable {
         public var state: TCPState
+        /// The input class as the responsible rules partition it: the control bits (or the call) and the
+        /// values of the classifiers those rules read. Two faults that differ there are two findings.
+        public var input: String
         /// The rules' ids joined by ` › ` (or the input's notation where no rule decided).
         public var decidedBy: String
         public var expected: [Shape]
@@ -23,6 +26,8 @@ public enum Signature: Hashable, Sendable, CustomStringConvertible {
         /// Fields that differ where both sides sent the same segments' control bits.
         public var differing: [Field]
         public var observedState: TCPState?
+        /// The class and the requirements broken: a baseline entry accepts exactly what it names.
+        public var judgement: Judgement?
     }
 
     /// A segment's control bits and whether it carries text.
@@ -44,8 +49,8 @@ public enum Signature: Hashable, Sendable, CustomStringConvertible {
     static let windowShrinkText = "any state | window | the target moved the right edge of its receive window left (RFC 9293 §3.8.6.2.2 SHLD-14)"
 
     /// The signature of a judged step. `decidedBy`: the rules that decided the input, or the input itself.
-    public init(state: TCPState, decidedBy: String, expected: [Segment], expectedState: TCPState, observed: [Segment],
-                observedState: TCPState?, mismatches: [Mismatch]) {
+    public init(state: TCPState, input: String = "", decidedBy: String, expected: [Segment], expectedState: TCPState, observed: [Segment],
+                observedState: TCPState?, mismatches: [Mismatch], judgement: Judgement? = nil) {
         if let first = mismatches.first, case .failure(let kind, let detail) = first {
             // Not the step: in a failed round every connection's step carries the failure; the detail names the
             // request the stack failed on.
@@ -66,8 +71,8 @@ public enum Signature: Hashable, Sendable, CustomStringConvertible {
                 if a.length != b.length { fields.insert(.length) }
             }
         }
-        self = .step(Step(state: state, decidedBy: decidedBy, expected: e.map { Shape(ctl: $0.ctl, text: $0.length > 0) }, expectedState: expectedState,
-                          observed: o.map { Shape(ctl: $0.ctl, text: $0.length > 0) }, differing: fields.sorted(), observedState: observedState))
+        self = .step(Step(state: state, input: input, decidedBy: decidedBy, expected: e.map { Shape(ctl: $0.ctl, text: $0.length > 0) }, expectedState: expectedState,
+                          observed: o.map { Shape(ctl: $0.ctl, text: $0.length > 0) }, differing: fields.sorted(), observedState: observedState, judgement: judgement))
     }
 
     public var description: String {
@@ -77,7 +82,38 @@ public enum Signature: Hashable, Sendable, CustomStringConvertible {
         case .step(let s):
             func shape(_ x: [Shape]) -> String { x.isEmpty ? "none" : x.map(\.description).joined(separator: ",") }
             let how = s.differing.isEmpty ? "" : " (\(s.differing.map(\.rawValue).joined(separator: ",")) differ)"
-            return "\(s.state) | \(s.decidedBy) | expected \(shape(s.expected)) → \(s.expectedState) | observed \(shape(s.observed))\(how) → \(s.observedState?.rawValue ?? "?")"
+            let input = s.input.isEmpty ? "" : "\(s.input) | "
+            let verdict = s.judgement.map { j in " | \(j.verdictClass.rawValue)" + (j.requirements.isEmpty ? "" : " " + j.requirements.map(\.description).joined(separator: ",")) } ?? ""
+            return "\(s.state) | \(input)\(s.decidedBy) | expected \(shape(s.expected)) → \(s.expectedState) | observed \(shape(s.observed))\(how) → \(s.observedState?.rawValue ?? "?")\(verdict)"
+        }
+    }
+}
+
+extension Signature {
+    /// The class of the finding: a shrinking window departs from SHLD-14; a stack that fails as a program breaks
+    /// the contract outright.
+    public var verdictClass: VerdictClass {
+        switch self {
+        case .windowShrink: .deviates
+        case .failure: .violates
+        case .step(let s): s.judgement?.verdictClass ?? .violates
+        }
+    }
+
+    /// The requirements the finding breaks (empty where no Appendix B ID names the clause).
+    public var requirements: [RequirementID] {
+        switch self {
+        case .windowShrink: [RequirementID(.should, 14)]
+        case .failure: []
+        case .step(let s): s.judgement?.requirements ?? []
+        }
+    }
+
+    public var judgement: Judgement? {
+        switch self {
+        case .windowShrink: Judgement(verdictClass: .deviates, requirements: [RequirementID(.should, 14)], rules: [], clauses: ["RFC 9293 §3.8.6.2.2"])
+        case .failure: Judgement(verdictClass: .violates, requirements: [], rules: [], clauses: ["the stack failed as a program"])
+        case .step(let s): s.judgement
         }
     }
 }

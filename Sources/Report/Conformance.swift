@@ -30,6 +30,21 @@ public struct ConformResult: Codable, Sendable {
     public var pcapPath: String?
     /// The transition the rule's chain makes, for the state diagram (`to` nil: stays).
     public var to: String?
+    /// The RFC 9293 requirements the test's rule implements (what the test exercises).
+    public var requirements: [String]?
+    /// For a divergence: its class, the requirements it breaks, and the rules held responsible.
+    public var verdictClass: VerdictClass?
+    public var breaks: [String]?
+    public var responsible: [String]?
+
+    /// Whether the test fails a run: a violation, or a deviation under `strict`; errors always.
+    public func fails(strict: Bool) -> Bool {
+        switch verdict {
+        case .error: true
+        case .diverges: (verdictClass ?? .violates).fails(strict: strict)
+        case .conforms, .unreachable: false
+        }
+    }
 
     public init(id: String, name: String, state: String, event: String, input: String, rule: String, citation: String,
                 verdict: ConformVerdict, to: String?) {
@@ -55,6 +70,8 @@ public struct ConformReport: Codable, Sendable {
     public var results: [ConformResult]
     /// Filled when a baseline was given.
     public var baseline: BaselineOutcome?
+    /// Deviations (SHOULDs) fail the run, as violations do (`--strict`).
+    public var strict: Bool?
 
     /// Said in every report when the target cannot report socket states.
     public var stateNote: String? {
@@ -72,6 +89,41 @@ public struct ConformReport: Codable, Sendable {
     }
 
     public func count(_ v: ConformVerdict) -> Int { results.reduce(0) { $0 + ($1.verdict == v ? 1 : 0) } }
+
+    /// Divergences of one class (a divergence without a class, from an older report, violates).
+    public func count(_ c: VerdictClass) -> Int { results.reduce(0) { $0 + ($1.verdict == .diverges && ($1.verdictClass ?? .violates) == c ? 1 : 0) } }
+
+    /// `violates 3, deviates 1, choice 2, unspecified 0`.
+    public var classCounts: String { VerdictClass.allCases.map { "\($0.rawValue) \(count($0))" }.joined(separator: ", ") }
+
+    /// Whether a result fails this run.
+    public func fails(_ t: ConformResult) -> Bool { t.fails(strict: strict ?? false) }
+
+    /// Tests grouped by the requirement they exercise or break: `MUST-66: 4 tests, 3 conforms, 1 violates`,
+    /// strongest level first; tests of rules that cite none are grouped under their class alone.
+    public var byRequirement: [(requirement: String, tests: Int, counts: [(String, Int)])] {
+        var tests: [String: Set<String>] = [:]
+        var counts: [String: [String: Int]] = [:]
+        for t in results {
+            var ids = Set(t.requirements ?? [])
+            if t.verdict == .diverges { ids.formUnion(t.breaks ?? []) }
+            for id in ids where tests[id, default: []].insert(t.id).inserted {
+                let key = t.verdict == .diverges && (t.breaks ?? []).contains(id) ? (t.verdictClass ?? .violates).rawValue
+                    : t.verdict == .diverges ? "diverges (another requirement)" : t.verdict.rawValue
+                counts[id, default: [:]][key, default: 0] += 1
+            }
+        }
+        let order = [ConformVerdict.conforms.rawValue] + VerdictClass.allCases.map(\.rawValue)
+            + ["diverges (another requirement)", ConformVerdict.unreachable.rawValue, ConformVerdict.error.rawValue]
+        return tests.keys.sorted { (RequirementID($0) ?? RequirementID(.recommended, 999)) < (RequirementID($1) ?? RequirementID(.recommended, 999)) }.map { id in
+            (id, tests[id]!.count, order.compactMap { k in counts[id]![k].map { (k, $0) } })
+        }
+    }
+
+    public var byRequirementText: String {
+        byRequirement.map { g in "\(g.requirement): \(g.tests) test\(g.tests == 1 ? "" : "s"), " + g.counts.map { "\($0.1) \($0.0)" }.joined(separator: ", ") }
+            .joined(separator: "\n")
+    }
 
     /// Divergences by signature: one finding may fail several tests.
     public var divergenceSignatures: [String] {
@@ -155,10 +207,14 @@ public enum Baseline {
         return entries
     }
 
+    /// Only divergences a run fails on belong in a baseline: violations, and deviations (a `--strict` run fails
+    /// on those). A choice or an unspecified behaviour is never a failure, so never `new`.
     public static func apply(_ entries: [BaselineEntry], file: String, to report: inout ConformReport) {
-        let found = Set(report.divergenceSignatures)
+        let classOf = Dictionary(report.results.compactMap { r in r.signature.map { ($0, r.verdictClass ?? .violates) } }) { a, _ in a }
+        let failing = report.divergenceSignatures.filter { (classOf[$0] ?? .violates).fails(strict: true) }
+        let found = Set(failing)
         let listed = Set(entries.map(\.signature))
-        report.baseline = BaselineOutcome(file: file, new: report.divergenceSignatures.filter { !listed.contains($0) },
+        report.baseline = BaselineOutcome(file: file, new: failing.filter { !listed.contains($0) },
                                           stale: entries.map(\.signature).filter { !found.contains($0) },
                                           accepted: found.intersection(listed).count)
     }
@@ -188,11 +244,11 @@ public enum ConformRender {
     /// observed and the case path; an unreachable test is skipped with its reason.
     public static func junit(_ r: ConformReport) -> String {
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        out += "<testsuites name=\"tcpspec conform \(xml(r.target))/\(xml(r.profile))\" tests=\"\(r.results.count)\" failures=\"\(r.count(.diverges))\" errors=\"\(r.count(.error))\" skipped=\"\(r.count(.unreachable))\" time=\"\(String(format: "%.3f", r.seconds))\">\n"
+        out += "<testsuites name=\"tcpspec conform \(xml(r.target))/\(xml(r.profile))\" tests=\"\(r.results.count)\" failures=\"\(r.results.filter { $0.verdict == .diverges && r.fails($0) }.count)\" errors=\"\(r.count(.error))\" skipped=\"\(r.count(.unreachable))\" time=\"\(String(format: "%.3f", r.seconds))\">\n"
         let byState = Dictionary(grouping: r.results, by: \.state)
         for state in byState.keys.sorted() {
             let rs = byState[state]!
-            let f = rs.filter { $0.verdict == .diverges }.count, e = rs.filter { $0.verdict == .error }.count
+            let f = rs.filter { $0.verdict == .diverges && r.fails($0) }.count, e = rs.filter { $0.verdict == .error }.count
             let sk = rs.filter { $0.verdict == .unreachable }.count
             out += "  <testsuite name=\"\(xml(state))\" tests=\"\(rs.count)\" failures=\"\(f)\" errors=\"\(e)\" skipped=\"\(sk)\">\n"
             for t in rs {
@@ -200,18 +256,27 @@ public enum ConformRender {
                 switch t.verdict {
                 case .conforms: break
                 case .diverges:
-                    let msg = "expected \(t.expected ?? "?"), observed \(t.observed ?? "?")"
-                    var body = "rule \(t.rule): \(t.citation)\nexpected: \(t.expected ?? "?")\nobserved: \(t.observed ?? "?")"
+                    let cls = t.verdictClass ?? .violates
+                    let what = (t.breaks ?? []).isEmpty ? "" : " " + (t.breaks ?? []).joined(separator: ", ")
+                    let msg = "\(cls.rawValue)\(what): expected \(t.expected ?? "?"), observed \(t.observed ?? "?")"
+                    var body = "\(cls.rawValue)\(what) (rules \((t.responsible ?? [t.rule]).joined(separator: ", ")))\nrule \(t.rule): \(t.citation)\nexpected: \(t.expected ?? "?")\nobserved: \(t.observed ?? "?")"
                     if let c = t.casePath { body += "\ncase: \(c)" }
                     if let p = t.pcapPath { body += "\npcap: \(p)" }
                     if let s = t.signature { body += "\nsignature: \(s)" }
-                    out += "      <failure type=\"divergence\" message=\"\(xml(msg))\">\(xml(body))</failure>\n"
+                    // Only what fails the run is a JUnit failure: a deviation (unless --strict), a permitted choice
+                    // or an unspecified behaviour passes, with the finding in its output.
+                    if r.fails(t) {
+                        out += "      <failure type=\"\(cls.rawValue)\" message=\"\(xml(msg))\">\(xml(body))</failure>\n"
+                    } else {
+                        out += "      <system-out>\(xml(body))</system-out>\n"
+                    }
                 case .unreachable:
                     out += "      <skipped message=\"\(xml(t.why ?? "unreachable"))\"/>\n"
                 case .error:
                     out += "      <error type=\"error\" message=\"\(xml(t.why ?? "error"))\"/>\n"
                 }
-                out += "      <properties><property name=\"rule\" value=\"\(xml(t.rule))\"/><property name=\"citation\" value=\"\(xml(t.citation))\"/><property name=\"input\" value=\"\(xml(t.input))\"/></properties>\n"
+                let reqs = (t.requirements ?? []).isEmpty ? "" : "<property name=\"requirements\" value=\"\(xml((t.requirements ?? []).joined(separator: ",")))\"/>"
+                out += "      <properties>\(reqs)<property name=\"rule\" value=\"\(xml(t.rule))\"/><property name=\"citation\" value=\"\(xml(t.citation))\"/><property name=\"input\" value=\"\(xml(t.input))\"/></properties>\n"
                 out += "    </testcase>\n"
             }
             out += "  </testsuite>\n"
@@ -222,8 +287,9 @@ public enum ConformRender {
     /// A short Markdown summary, fit for a CI job summary.
     public static func markdown(_ r: ConformReport) -> String {
         var out = "## tcpspec conform: \(r.target) against profile \(r.profile)\n\n"
-        out += "| conforms | diverges | unreachable | error | tests | time |\n|---:|---:|---:|---:|---:|---:|\n"
-        out += "| \(r.count(.conforms)) | \(r.count(.diverges)) | \(r.count(.unreachable)) | \(r.count(.error)) | \(r.results.count) | \(String(format: "%.1f", r.seconds)) s |\n\n"
+        out += "| conforms | diverges | violates | deviates | choice | unspecified | unreachable | error | tests | time |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        out += "| \(r.count(.conforms)) | \(r.count(.diverges)) | \(r.count(VerdictClass.violates)) | \(r.count(VerdictClass.deviates)) | \(r.count(VerdictClass.choice)) | \(r.count(VerdictClass.unspecified)) | \(r.count(.unreachable)) | \(r.count(.error)) | \(r.results.count) | \(String(format: "%.1f", r.seconds)) s |\n\n"
+        out += "A divergence **violates** a MUST or a clause with no permitted alternative (fails the run), **deviates** from a SHOULD (fails only under `--strict`), is a **choice** the RFC permits, or is **unspecified** by any clause (neither fails).\n\n"
         if !r.shards.isEmpty, r.shards != ["1/1"] { out += "Shards: \(r.shards.joined(separator: ", ")).\n\n" }
         if let note = r.stateNote { out += "**\(note)**\n\n" }
         if let b = r.baseline {
@@ -234,11 +300,18 @@ public enum ConformRender {
         }
         let div = r.results.filter { $0.verdict == .diverges }
         if !div.isEmpty {
-            out += "### Divergences\n\n| state | input | rule | expected | observed | case |\n|---|---|---|---|---|---|\n"
-            for t in div.prefix(100) {
-                out += "| \(t.state) | `\(t.input)` | `\(t.rule)` | \(t.expected ?? "") | \(t.observed ?? "") | \(t.casePath.map { "`\($0)`" } ?? "") |\n"
+            out += "### Divergences\n\n| class | breaks | state | input | rule | expected | observed | case |\n|---|---|---|---|---|---|---|---|\n"
+            for t in div.sorted(by: { ($0.verdictClass ?? .violates, $0.id) < ($1.verdictClass ?? .violates, $1.id) }).prefix(100) {
+                let breaks = (t.breaks ?? []).isEmpty ? "—" : (t.breaks ?? []).joined(separator: ", ")
+                out += "| \((t.verdictClass ?? .violates).rawValue) | \(breaks) | \(t.state) | `\(t.input)` | `\((t.responsible ?? [t.rule]).joined(separator: ", "))` | \(t.expected ?? "") | \(t.observed ?? "") | \(t.casePath.map { "`\($0)`" } ?? "") |\n"
             }
             if div.count > 100 { out += "\n(\(div.count - 100) more in the JUnit and JSON reports)\n" }
+            out += "\n"
+        }
+        let groups = r.byRequirement
+        if !groups.isEmpty {
+            out += "### By requirement (RFC 9293 Appendix B)\n\n| requirement | tests | outcome |\n|---|---:|---|\n"
+            for g in groups { out += "| \(g.requirement) | \(g.tests) | \(g.counts.map { "\($0.1) \($0.0)" }.joined(separator: ", ")) |\n" }
             out += "\n"
         }
         let why = Dictionary(grouping: r.results.filter { $0.verdict == .unreachable }, by: { $0.why ?? "" })
@@ -294,7 +367,7 @@ public enum ConformRender {
         .n{text-align:right}svg{max-width:100%;height:auto}
         </style></head><body>
         <h1>tcpspec conform: \(xml(r.target)) against profile \(xml(r.profile))</h1>
-        <p id="summary">\(r.count(.conforms)) conform, \(r.count(.diverges)) diverge, \(r.count(.unreachable)) unreachable, \(r.count(.error)) in error — \(r.results.count) tests in \(String(format: "%.1f", r.seconds)) s.</p>
+        <p id="summary">\(r.count(.conforms)) conform, \(r.count(.diverges)) diverge (\(r.classCounts)), \(r.count(.unreachable)) unreachable, \(r.count(.error)) in error — \(r.results.count) tests in \(String(format: "%.1f", r.seconds)) s.</p>
 
         """
         if let note = r.stateNote { out += "<p id=\"state-note\"><strong>\(xml(note))</strong></p>\n" }
@@ -331,7 +404,8 @@ public enum ConformRender {
         for t in r.results.sorted(by: { ($0.verdict == .diverges ? 0 : 1, $0.id) < ($1.verdict == .diverges ? 0 : 1, $1.id) }) {
             var detail = ""
             if t.verdict == .diverges {
-                detail = "expected \(xml(t.expected ?? "")); observed \(xml(t.observed ?? ""))"
+                let breaks = (t.breaks ?? []).isEmpty ? "" : " " + (t.breaks ?? []).joined(separator: ", ")
+                detail = "<strong>\((t.verdictClass ?? .violates).rawValue)\(xml(breaks))</strong>: expected \(xml(t.expected ?? "")); observed \(xml(t.observed ?? ""))"
                 if let c = t.casePath { detail += "<br><code>\(xml(c))</code>" }
             } else if let w = t.why {
                 detail = xml(w)

@@ -94,6 +94,16 @@ public struct RuleInfo: Sendable {
     public var replaced: [String]
     /// The control bits and classifiers the guard reads: the dimensions that partition the inputs it decides.
     public var reads: [Dimension] = []
+    /// The RFC 9293 Appendix B requirements the rule implements: its own citation's IDs, or its group's when it
+    /// names none (a group's ID covers every rule of the group that does not say otherwise).
+    public var requirements: [RequirementID] = []
+
+    /// No RFC text decides what the rule does: it cites only a stack's behaviour (`linux`, `pytcp`) or a gap the
+    /// spec fills (`rfc-gap`). A divergence from it is `unspecified`, never a failure.
+    public var isUnspecified: Bool {
+        let docs = citations.flatMap(\.refs).map(\.document)
+        return docs.contains { $0.hasPrefix("rfc-gap") } || !docs.contains { $0.hasPrefix("RFC ") || $0.hasPrefix("erratum ") }
+    }
 
     public var citationText: String { citations.map(\.text).joined(separator: "; ") }
 }

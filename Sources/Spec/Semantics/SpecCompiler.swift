@@ -134,6 +134,8 @@ public struct SpecCompiler {
             var info = RuleInfo(id: r.decl.id.value, profile: r.profile, events: r.events, step: r.group.step?.value,
                                 citations: r.group.citations + r.decl.citations, loc: r.decl.id.loc,
                                 guardText: r.decl.guardExpr?.text ?? "otherwise", replaced: r.decl.replaces.map(\.value))
+            let own = r.decl.citations.flatMap(\.requirements)
+            info.requirements = own.isEmpty ? r.group.citations.flatMap(\.requirements) : own
             for op in r.guardOps ?? [] {
                 switch op {
                 case .flag(let bits):

@@ -48,7 +48,15 @@ public enum SpecLoader {
     public static func compile(profile: String, directory: String) -> SpecCompiler.Result {
         let (asts, parseDiags) = loadDirectory(directory)
         if parseDiags.contains(where: { $0.kind == .io }) { return SpecCompiler.Result(spec: nil, diagnostics: parseDiags) }
-        return compile(profile: profile, asts: asts, parseDiagnostics: parseDiags)
+        // Requirement IDs are checked against RFC 9293 Appendix B as the directory's catalog lists it.
+        var extra: [Diagnostic] = []
+        do {
+            let catalog = try RequirementCatalog.load(directory: directory)
+            extra = catalog.unknownCitations(in: asts)
+        } catch {
+            extra = [Diagnostic(.io, error.description, at: nil)]
+        }
+        return compile(profile: profile, asts: asts, parseDiagnostics: parseDiags + extra)
     }
 
     /// Compiles a profile from sources held in memory (path, text): what tests and tools that generate specs use.

@@ -43,11 +43,14 @@ public struct CitationRef: Sendable, Hashable, CustomStringConvertible {
     public var section: String?
     public var page: Int?
     public var quote: String?
+    /// RFC 9293 Appendix B IDs the reference names (`RFC 9293 §3.10.7.4 MUST-66 "..."`).
+    public var requirements: [RequirementID] = []
 
     public var description: String {
         var s = document
         if let section { s += " §\(section)" }
         if let page { s += " p.\(page)" }
+        for r in requirements { s += " \(r)" }
         if let quote { s += " \"\(quote)\"" }
         return s
     }
@@ -57,6 +60,7 @@ public struct Citation: Sendable {
     public var refs: [CitationRef]
     public var loc: SourceLocation
     public var text: String { refs.map(\.description).joined(separator: "; ") }
+    public var requirements: [RequirementID] { refs.flatMap(\.requirements) }
 }
 
 /// `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` — a segment to send, in RFC 9293 §3.10 notation.

@@ -101,6 +101,12 @@ enum CitationParser {
                     return .failure(Failure(message: "malformed page '\(word)', expected p.N", offset: off))
                 }
                 ref.page = p
+            } else if let id = RequirementID(word) {
+                // Appendix B's IDs are RFC 9293's own numbering: a MUST-n of another document is not this one.
+                guard doc == "RFC 9293" else {
+                    return .failure(Failure(message: "requirement ID \(word) is RFC 9293's (Appendix B): cite it in an RFC 9293 reference", offset: off))
+                }
+                ref.requirements.append(id)
             } else if word.hasPrefix("\"") {
                 ref.quote = String(word.dropFirst().dropLast())
             } else {

@@ -23,8 +23,12 @@ struct ConformCommand: ParsableCommand {
         discussion: """
             The warm-up is bounded by cases (\(ConformCommand.defaultWarmupCases) unless --warmup-cases or --warmup says otherwise), so that \
             the same seed reaches the same tests on any machine; --warmup DURATION bounds it by time instead.
-            Exit codes: 0 when every test conforms (or, with --baseline, when every divergence is in the baseline and, with \
-            --strict-baseline, every baseline entry was seen); 1 otherwise; 2 or more when the run could not be made.
+            Every divergence is classed by RFC 9293: violates (a MUST, or a clause with no permitted alternative), deviates \
+            (a SHOULD), choice (an alternative the RFC permits) or unspecified (no clause decides); each names the \
+            requirement IDs it breaks.
+            Exit codes: 0 when no test violates the RFC and none is in error (deviations fail too under --strict; with \
+            --baseline, failing divergences the baseline lists are accepted and, with --strict-baseline, every baseline entry \
+            must be seen); 1 otherwise; 2 or more when the run could not be made.
             """
     )
 
@@ -38,6 +42,7 @@ struct ConformCommand: ParsableCommand {
     @Option(help: "Warm up with this many seeded fuzz cases first, to find ways into input classes the model's own search does not set up (default \(ConformCommand.defaultWarmupCases); the same seed then reaches the same classes on any machine).") var warmupCases: Int?
     @Option(help: "Warm up for this long instead (e.g. 3s; 0 to skip): a time bound, so a faster machine reaches more.") var warmup: String?
     @Flag(help: "With --baseline: a baseline entry this run did not see fails the run too (the baseline is stale).") var strictBaseline = false
+    @Flag(help: "Deviations from a SHOULD fail the run, as violations do.") var strict = false
 
     static let defaultWarmupCases = 3000
 
@@ -80,8 +85,9 @@ struct ConformCommand: ParsableCommand {
         }
         if tty { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
         report.settings["warmup"] = cases.map { "\($0) cases" } ?? (warmup ?? "")
+        report.strict = strict
         if let entries, let path = baseline { Baseline.apply(entries, file: path, to: &report) }
-        let paths = try ConformOutput.write(report, spec: spec, to: out)
+        let paths = try ConformOutput.write(report, spec: spec, specDir: specOptions.resolvedSpecDir(), to: out)
         print(ConformOutput.summaryLine(report) + "\n" + paths)
         try ConformOutput.exit(for: report, strictBaseline: strictBaseline)
     }
@@ -102,6 +108,7 @@ struct MergeCommand: ParsableCommand {
     @Option(help: "Directory for the merged report.") var out: String = "out/conform"
     @Option(help: "A reviewed baseline (TOML) to apply to the merged report.") var baseline: String?
     @Flag(help: "With --baseline: a baseline entry no shard saw fails the merge too.") var strictBaseline = false
+    @Flag(help: "Deviations from a SHOULD fail the merge, as violations do.") var strict = false
     @OptionGroup var specOptions: SpecOptions
 
     func run() throws {
@@ -116,6 +123,7 @@ struct MergeCommand: ParsableCommand {
             }
         }
         guard var merged = ConformReport.merge(reports) else { throw ConformFailure("nothing to merge") }
+        merged.strict = strict
         if Set(reports.map(\.profile)).count > 1 || Set(reports.map(\.target)).count > 1 {
             throw ConformFailure("the shards ran different targets or profiles: \(Set(reports.map { "\($0.target)/\($0.profile)" }).sorted().joined(separator: ", "))")
         }
@@ -137,7 +145,7 @@ struct MergeCommand: ParsableCommand {
         }
         if let path = baseline { Baseline.apply(try ConformOutput.readBaseline(path), file: path, to: &merged) }
         let spec = try? specOptions.compile(profile: merged.profile)
-        let paths = try ConformOutput.write(merged, spec: spec, to: out)
+        let paths = try ConformOutput.write(merged, spec: spec, specDir: specOptions.resolvedSpecDir(), to: out)
         print(ConformOutput.summaryLine(merged) + "\n" + paths)
         try ConformOutput.exit(for: merged, strictBaseline: strictBaseline)
     }
@@ -157,7 +165,11 @@ enum ConformOutput {
     /// Exit 1 on an error, or on a divergence the baseline (if any) does not accept, or (`strictBaseline`) on a
     /// baseline entry not seen.
     static func exit(for r: ConformReport, strictBaseline: Bool = false) throws {
-        let failing = r.baseline.map { !$0.new.isEmpty || (strictBaseline && !$0.stale.isEmpty) } ?? (r.count(.diverges) > 0)
+        let strict = r.strict ?? false
+        let classOf = Dictionary(r.results.compactMap { t in t.signature.map { ($0, t.verdictClass ?? .violates) } }) { a, _ in a }
+        let newFailing = r.baseline.map { $0.new.contains { (classOf[$0] ?? .violates).fails(strict: strict) } }
+        let failing = r.baseline.map { _ in newFailing! || (strictBaseline && !r.baseline!.stale.isEmpty) }
+            ?? r.results.contains { $0.verdict == .diverges && r.fails($0) }
         if strictBaseline, let b = r.baseline, !b.stale.isEmpty {
             FileHandle.standardError.write(Data(("baseline entries this run did not see (--strict-baseline):\n" + b.stale.map { "  \($0)\n" }.joined()).utf8))
         }
@@ -166,13 +178,13 @@ enum ConformOutput {
 
     static func summaryLine(_ r: ConformReport) -> String {
         var s = "conform \(r.target) against profile \(r.profile): \(r.results.count) tests in \(String(format: "%.1f", r.seconds)) s — "
-        s += "\(r.count(.conforms)) conform, \(r.count(.diverges)) diverge, \(r.count(.unreachable)) unreachable, \(r.count(.error)) error"
+        s += "\(r.count(.conforms)) conform, \(r.count(.diverges)) diverge (\(r.classCounts)), \(r.count(.unreachable)) unreachable, \(r.count(.error)) error"
         if let b = r.baseline { s += "; baseline: \(b.accepted) accepted, \(b.new.count) new, \(b.stale.count) no longer seen" }
         return s
     }
 
     /// Writes every format, each file whole or not at all (`AtomicFile`); returns the lines naming them.
-    static func write(_ r: ConformReport, spec: CompiledSpec?, to dir: String) throws -> String {
+    static func write(_ r: ConformReport, spec: CompiledSpec?, specDir: String, to dir: String) throws -> String {
         func path(_ f: String) -> String { (dir as NSString).appendingPathComponent(f) }
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -190,6 +202,7 @@ enum ConformOutput {
             }
         }
         try AtomicFile.write(ConformRender.html(r, svg: svg), to: path("report.html"))
-        return ["report.xml (JUnit)", "summary.md", "report.html", "report.json", "cases/"].map { "  " + path($0) }.joined(separator: "\n")
+        try AtomicFile.write(enc.encode(Sarif.log(r, spec: spec, catalog: try? RequirementCatalog.load(directory: specDir), directory: dir)), to: path("report.sarif"))
+        return ["report.xml (JUnit)", "summary.md", "report.html", "report.json", "report.sarif (SARIF 2.1.0)", "cases/"].map { "  " + path($0) }.joined(separator: "\n")
     }
 }

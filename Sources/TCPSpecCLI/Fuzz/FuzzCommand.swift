@@ -26,6 +26,7 @@ struct FuzzCommand: ParsableCommand {
     @Option(help: "Connections in flight at once.") var lanes: Int = 64
     @Flag(help: "Keep divergences as found, without minimizing them.") var noMinimize = false
     @Flag(help: "Print a machine-readable summary (JSON) instead of text.") var json = false
+    @Flag(help: "Deviations from a SHOULD fail the run (exit 1), as violations do.") var strict = false
 
     func validate() throws {
         guard Durations.seconds(duration) != nil else { throw ValidationError("--duration takes a value like 60s, 10m or 500ms") }
@@ -58,7 +59,8 @@ struct FuzzCommand: ParsableCommand {
         } else {
             print(FuzzReport.text(summary, spec: spec, target: targetOptions.target, seed: seed, corpus: corpus))
         }
-        if !summary.divergences.isEmpty { throw ExitCode(1) }
+        // A permitted choice or an unspecified behaviour is reported, never a failure; a deviation only under --strict.
+        if summary.divergences.contains(where: { $0.signature.verdictClass.fails(strict: strict) }) { throw ExitCode(1) }
     }
 }
 
@@ -76,6 +78,7 @@ enum FuzzReport {
                 // What differed, said once: where expected and observed read the same (a window, a state the
                 // target reported), this is the only place the difference shows.
                 if let m = d.log.last?.mismatches, !m.isEmpty { out += "    differs: \(m.map(\.description).joined(separator: "; "))\n" }
+                if let j = d.signature.judgement { out += "    verdict: \(j.description)\n" }
                 out += "    rules: \(d.rules.joined(separator: " › "))\n"
                 if let c = d.casePath { out += "    case: \(c)\n    pcap: \(d.pcapPath ?? "-")\n" }
             }
@@ -94,7 +97,7 @@ enum FuzzReport {
         o += "  \"cells_covered\": \(s.cellsCovered),\n  \"cells_total\": \(s.cellsTotal),\n  \"restarts\": \(s.restarts),\n"
         o += "  \"settings\": {" + settings.map { "\(esc($0.0)): \(esc($0.1))" }.joined(separator: ", ") + "},\n"
         o += "  \"divergences\": [" + s.divergences.map { d in
-            "\n    {\"signature\": \(esc(d.signature.description)), \"state\": \(esc(d.stateBefore.rawValue)), \"input\": \(esc(d.input)), \"expected\": \(esc(d.expected)), \"observed\": \(esc(d.observed)), \"rules\": [\(d.rules.map(esc).joined(separator: ", "))], \"differs\": [\((d.log.last?.mismatches ?? []).map { esc($0.description) }.joined(separator: ", "))], \"steps\": \(d.steps), \"case\": \(d.casePath.map(esc) ?? "null"), \"pcap\": \(d.pcapPath.map(esc) ?? "null")}"
+            "\n    {\"signature\": \(esc(d.signature.description)), \"state\": \(esc(d.stateBefore.rawValue)), \"input\": \(esc(d.input)), \"expected\": \(esc(d.expected)), \"observed\": \(esc(d.observed)), \"rules\": [\(d.rules.map(esc).joined(separator: ", "))], \"class\": \(esc(d.signature.verdictClass.rawValue)), \"breaks\": [\(d.signature.requirements.map { esc($0.description) }.joined(separator: ", "))], \"differs\": [\((d.log.last?.mismatches ?? []).map { esc($0.description) }.joined(separator: ", "))], \"steps\": \(d.steps), \"case\": \(d.casePath.map(esc) ?? "null"), \"pcap\": \(d.pcapPath.map(esc) ?? "null")}"
         }.joined(separator: ",") + (s.divergences.isEmpty ? "]\n" : "\n  ]\n")
         return o + "}"
     }

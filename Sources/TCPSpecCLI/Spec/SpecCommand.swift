@@ -8,7 +8,7 @@ struct SpecCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spec",
         abstract: "Check, tabulate, draw and explain the TCP spec.",
-        subcommands: [SpecCheck.self, SpecTableCommand.self, SpecGraphCommand.self, SpecExplainCommand.self]
+        subcommands: [SpecCheck.self, SpecTableCommand.self, SpecGraphCommand.self, SpecExplainCommand.self, SpecRequirementsCommand.self]
     )
 }
 

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Report
 import Spec
+import Fuzzer
 
 /// Prints the compiled state × input-class matrix as Markdown.
 ///
@@ -80,5 +81,61 @@ struct SpecExplainCommand: ParsableCommand {
             printError("tcpspec: \(e)")
             throw ExitCode(2)
         }
+    }
+}
+
+/// RFC 9293 Appendix B, requirement by requirement: the rules that implement each, the conformance tests that
+/// exercise it (and, given a conform report, how they came out), or why it is not judged on the wire. Exits 1
+/// when a requirement is neither implemented nor explained, or is both.
+///
+/// ```
+/// $ tcpspec spec requirements --profile rfc9293
+/// $ tcpspec spec requirements --profile linux --report out/conform/report.json --json > requirements.json
+/// ```
+struct SpecRequirementsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "requirements",
+        abstract: "List every RFC 9293 requirement (MUST/SHLD/MAY) with its rules and tests, or why it is not judged.",
+        discussion: "Exit codes: 0 when every requirement is implemented by a rule or explained in Spec/requirements.toml; 1 when one is unaccounted or both cited and marked unjudged; 2 on bad input."
+    )
+
+    @OptionGroup var options: SpecOptions
+    @Flag(help: "Print JSON instead of text.") var json = false
+    @Option(help: "A conform report.json to join: each requirement's tests with their verdicts and classes.") var report: String?
+
+    func run() throws {
+        let dir = options.resolvedSpecDir()
+        let spec = try options.compile()
+        let catalog: RequirementCatalog
+        do { catalog = try RequirementCatalog.load(directory: dir) } catch {
+            printError("tcpspec: \(error.description)")
+            throw ExitCode(2)
+        }
+        var conform: ConformReport?
+        if let report {
+            guard let data = FileManager.default.contents(atPath: report) else {
+                printError("tcpspec: cannot read '\(report)'")
+                throw ExitCode(2)
+            }
+            do { conform = try JSONDecoder().decode(ConformReport.self, from: data) } catch {
+                printError("tcpspec: \(report): not a tcpspec conform report (\(error))")
+                throw ExitCode(2)
+            }
+            if conform?.profile != spec.profile {
+                printError("tcpspec: \(report) was run against profile \(conform!.profile), not \(spec.profile): give --profile \(conform!.profile)")
+                throw ExitCode(2)
+            }
+        }
+        let (asts, _) = SpecLoader.loadDirectory(dir)
+        let tests = ConformSuite.build(spec).map { spec.rules[$0.rule].id }
+        let coverage = RequirementCoverage.build(catalog: catalog, spec: spec, tests: tests, cited: RequirementCoverage.citations(in: asts), report: conform)
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            FileHandle.standardOutput.write(try enc.encode(coverage) + Data("\n".utf8))
+        } else {
+            print(coverage.text, terminator: "")
+        }
+        if coverage.count(.unaccounted) + coverage.count(.conflict) > 0 { throw ExitCode(1) }
     }
 }

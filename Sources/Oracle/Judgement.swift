@@ -1,0 +1,118 @@
+import Core
+import Model
+import Spec
+
+/// What a divergence is, as RFC 9293 decides it: its class, the requirements it breaks and the rules held
+/// responsible. A stack author reads this instead of triaging: `violates MUST-66` is a bug, `choice MAY-13`
+/// is the stack's right.
+///
+/// The rules held responsible are those whose effect differs: a rule that sent an expected segment the stack did
+/// not send alike; the rule that entered the expected state when the states differ; and the rule that ended the
+/// chain when the stack sent more than the spec or the spec sent nothing (its silence was the prediction). Each
+/// has a class — from the strongest requirement it cites (MUST → violates, SHLD/REC → deviates, MAY → choice);
+/// with none, `violates` when an RFC clause decides it (§3.10's event processing permits no alternative) and
+/// `unspecified` when no RFC does (a stack's own behaviour, a gap the spec fills) — and the divergence takes the
+/// most severe of them.
+public struct Judgement: Hashable, Sendable, Codable {
+    public var verdictClass: VerdictClass
+    /// The requirements of the responsible rules of that class (empty: a clause with no Appendix B ID, or none).
+    public var requirements: [RequirementID]
+    /// The responsible rules' ids.
+    public var rules: [String]
+    /// The RFC sections the responsible rules cite (`RFC 9293 §3.10.7.4`), for divergences no ID names.
+    public var clauses: [String]
+    /// The responsible rules (indices into the spec's rules).
+    public var ruleIndices: [Int] = []
+
+    public init(verdictClass: VerdictClass, requirements: [RequirementID], rules: [String], clauses: [String]) {
+        self.verdictClass = verdictClass
+        self.requirements = requirements
+        self.rules = rules
+        self.clauses = clauses
+    }
+
+    /// `violates MUST-66 (rst.abort.exact)`, `violates RFC 9293 §3.10.7.4 (ack.new)`.
+    public var description: String {
+        let what = !requirements.isEmpty ? requirements.map(\.description).joined(separator: ", ")
+            : !clauses.isEmpty ? clauses.joined(separator: ", ") : "no clause"
+        return "\(verdictClass.rawValue) \(what)" + (rules.isEmpty ? "" : " (\(rules.joined(separator: ", ")))")
+    }
+
+    /// The class a rule's own divergence has.
+    public static func ruleClass(_ rule: RuleInfo) -> VerdictClass {
+        if let strongest = rule.requirements.min() {
+            switch strongest.prefix {
+            case .must: return .violates
+            case .should, .recommended: return .deviates
+            case .may: return .choice
+            }
+        }
+        return rule.isUnspecified ? .unspecified : .violates
+    }
+
+    /// Judges a diverged step: `chainRules` the rules that decided the input, `outputRules` the rule of each
+    /// output the model sent, `chain` the chain's index (-1 for none).
+    public init(spec: CompiledSpec, chain: Int, chainRules: [Int], outputRules: [Int], mismatches: [Mismatch]) {
+        // The stack failing as a program breaks the whole contract; a shrinking window is SHLD-14.
+        if mismatches.contains(where: { if case .failure = $0 { true } else if case .notReproducedAlone = $0 { true } else { false } }) {
+            self.init(verdictClass: .violates, requirements: [], rules: [], clauses: ["the stack failed as a program"])
+            return
+        }
+        var responsible: [Int] = []
+        func add(_ r: Int?) { if let r, !responsible.contains(r) { responsible.append(r) } }
+        let terminal = chainRules.last
+        var shrink = false
+        for m in mismatches {
+            switch m {
+            case .segments(let e, let o):
+                for r in outputRules { add(r) }
+                if outputRules.isEmpty || o.count > e.count { add(terminal) }
+            case .state:
+                var entering: Int?
+                if chain >= 0 {
+                    var current: Int?
+                    for i in spec.chains[chain].instrs {
+                        if case .rule(let r) = i { current = r }
+                        if case .enter = i { entering = current }
+                    }
+                }
+                add(entering ?? terminal)
+            case .windowShrink:
+                shrink = true
+            case .failure, .notReproducedAlone:
+                break
+            }
+        }
+        var classes: [(VerdictClass, RuleInfo)] = responsible.map { (Judgement.ruleClass(spec.rules[$0]), spec.rules[$0]) }
+        if responsible.isEmpty, shrink {
+            self.init(verdictClass: .deviates, requirements: [RequirementID(.should, 14)], rules: [], clauses: ["RFC 9293 §3.8.6.2.2"])
+            return
+        }
+        if classes.isEmpty, let t = terminal { classes = [(Judgement.ruleClass(spec.rules[t]), spec.rules[t])] }
+        guard let worst = classes.map(\.0).min() else {
+            self.init(verdictClass: .unspecified, requirements: [], rules: [], clauses: [])
+            return
+        }
+        let chosen = classes.filter { $0.0 == worst }.map(\.1)
+        var reqs: [RequirementID] = []
+        var clauses: [String] = []
+        for r in chosen {
+            // The requirements that give the class: a rule citing MUST-n and MAY-m violates MUST-n.
+            for id in r.requirements where Judgement.idClass(id) == worst && !reqs.contains(id) { reqs.append(id) }
+            for ref in r.citations.flatMap(\.refs) where ref.document.hasPrefix("RFC ") || ref.document.hasPrefix("erratum ") {
+                let c = ref.document + (ref.section.map { " §\($0)" } ?? "") + (ref.page.map { " p.\($0)" } ?? "")
+                if !clauses.contains(c) { clauses.append(c) }
+            }
+        }
+        self.init(verdictClass: worst, requirements: reqs.sorted(), rules: chosen.map(\.id), clauses: clauses)
+        ruleIndices = responsible.filter { Judgement.ruleClass(spec.rules[$0]) == worst }
+    }
+
+    static func idClass(_ id: RequirementID) -> VerdictClass {
+        switch id.prefix {
+        case .must: .violates
+        case .should, .recommended: .deviates
+        case .may: .choice
+        }
+    }
+}

@@ -154,6 +154,7 @@ extension Fuzzer {
                     r.verdictClass = j.verdictClass
                     r.breaks = j.requirements.map(\.description)
                     r.responsible = j.rules
+                    r.clauses = j.clauses
                 }
                 if let l = o.log {
                     r.expected = describeOutcome(l.expected, l.expectedState)

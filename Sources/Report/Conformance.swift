@@ -36,6 +36,8 @@ public struct ConformResult: Codable, Sendable {
     public var verdictClass: VerdictClass?
     public var breaks: [String]?
     public var responsible: [String]?
+    /// The RFC clauses the responsible rules cite (`RFC 9293 §3.10.7.4`): what a divergence no ID names breaks.
+    public var clauses: [String]?
 
     /// Whether the test fails a run: a violation, or a deviation under `strict`; errors always.
     public func fails(strict: Bool) -> Bool {

@@ -102,7 +102,7 @@ public enum Sarif {
         func ruleIndex(_ id: String, cls: VerdictClass, clause: String?) -> Int {
             if let k = indexOf[id] { return k }
             let entry = RequirementID(id).flatMap { catalog?[$0] }
-            var d = ReportingDescriptor(id: id, name: nil, shortDescription: Text(text: entry.map { "\($0.level.rawValue): \($0.feature)" } ?? "RFC 9293 \(clause ?? id): event processing with no permitted alternative"),
+            var d = ReportingDescriptor(id: id, name: nil, shortDescription: Text(text: entry.map { "\($0.level.rawValue): \($0.feature)" } ?? "\(clause ?? id): event processing the RFC states without an alternative"),
                                         fullDescription: entry.map { Text(text: $0.text) }, helpUri: nil,
                                         defaultConfiguration: Configuration(level: level(cls)), properties: [:])
             if let e = entry {
@@ -129,10 +129,11 @@ public enum Sarif {
             }
             let cls = t.verdictClass ?? .violates
             let reqs = t.breaks ?? []
-            // The clause a divergence with no Appendix B ID breaks: the first RFC section its rule cites.
-            let clause = t.citation.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespaces) }
-                .flatMap { c -> String? in c.split(separator: " ").first(where: { $0.hasPrefix("§") }).map(String.init) }
-            let id = reqs.first ?? "RFC9293-\(clause ?? "§3.10")"
+            // The clause a divergence with no Appendix B ID breaks: the first RFC 9293 section its rules cite (else
+            // the first RFC clause), as a rule id of its own: `RFC9293/3.10.7.4`.
+            let cited = t.clauses ?? []
+            let clause = cited.first(where: { $0.hasPrefix("RFC 9293") }) ?? cited.first
+            let id = reqs.first ?? (clause.map { $0.replacingOccurrences(of: " §", with: "/").replacingOccurrences(of: " p.", with: "/p").replacingOccurrences(of: " ", with: "") } ?? "RFC9293/3.10")
             let idx = ruleIndex(id, cls: cls, clause: clause)
             var locations: [Location] = []
             if let c = t.casePath {
@@ -142,7 +143,7 @@ public enum Sarif {
                 locations.append(Location(physicalLocation: PhysicalLocation(artifactLocation: ArtifactLocation(uri: rule.loc.file, uriBaseId: nil),
                                                                              region: Region(startLine: max(1, rule.loc.line)))))
             }
-            let what = reqs.isEmpty ? "RFC 9293 \(clause ?? "§3.10")" : reqs.joined(separator: ", ")
+            let what = reqs.isEmpty ? (clause ?? "RFC 9293 §3.10") : reqs.joined(separator: ", ")
             let msg = "\(cls.rawValue) \(what): in \(t.state), on \(t.input), expected \(t.expected ?? "?"), observed \(t.observed ?? "?") (rule \((t.responsible ?? [t.rule]).joined(separator: ", ")))"
             results.append(Result(ruleId: id, ruleIndex: idx, level: level(cls), message: Text(text: msg), locations: locations,
                                   partialFingerprints: ["tcpspecSignature/v1": key],

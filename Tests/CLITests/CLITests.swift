@@ -158,6 +158,27 @@ struct CLITests {
         #expect(r2.stderr.contains("\(text): not a pcap or pcapng file"), "\(r2.stderr)")
     }
 
+    @Test("spec requirements accounts for all of Appendix B (text and JSON); a report of another profile is refused")
+    func requirements() throws {
+        let r = try Self.run(["spec", "requirements", "--profile", "rfc9293"])
+        #expect(r.status == 0, "\(r.stdout.suffix(2000))\(r.stderr)")
+        #expect(r.stdout.contains("119 requirements (69 MUST, 31 SHLD, 18 MAY, 1 REC)"))
+        #expect(r.stdout.contains("unaccounted 0") && r.stdout.contains("conflict 0"), "\(r.stdout.suffix(400))")
+        let j = try Self.run(["spec", "requirements", "--profile", "linux", "--json"])
+        #expect(j.status == 0)
+        let rows = (try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any])?["rows"] as? [[String: Any]] ?? []
+        #expect(rows.count == 119)
+        #expect(rows.allSatisfy { ["implemented", "unjudged", "other-profile"].contains($0["status"] as? String ?? "") })
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-req-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let c = try Self.run(["conform", "--target", "reference", "--profile", "rfc9293", "--out", dir.path])
+        #expect(c.status == 0, "\(c.stdout)\(c.stderr)")
+        let joined = try Self.run(["spec", "requirements", "--profile", "rfc9293", "--report", dir.path + "/report.json"])
+        #expect(joined.status == 0 && joined.stdout.contains(" conforms"), "\(joined.stderr)")
+        let other = try Self.run(["spec", "requirements", "--profile", "linux", "--report", dir.path + "/report.json"])
+        #expect(other.status == 2 && other.stderr.contains("--profile rfc9293"), "\(other.stderr)")
+    }
+
     @Test("spec table is Markdown naming the rules of every state")
     func table() throws {
         let r = try Self.run(["spec", "table", "--profile", "rfc9293"])
@@ -253,6 +274,20 @@ struct ConformCLITests {
             let data = try Data(contentsOf: URL(fileURLWithPath: png))
             // Not blank: a PNG of the page that is more than a single flat colour compresses to far more than 10 kB.
             #expect(data.count > 10_000, "screenshot is \(data.count) bytes")
+        }
+
+        // SARIF 2.1.0 against the official OASIS schema (scripts/validate-sarif installs it from PyPI): one result
+        // per signature, rule ids the requirements or clauses broken, levels by class, the case file located.
+        let sarif: CLITests.Result? = try CLITests.exec(CLITests.repo.appendingPathComponent("scripts/validate-sarif").path, [out + "/report.sarif"])
+        #expect(sarif?.status == 0, "\(sarif?.stdout ?? "")\(sarif?.stderr ?? "")")
+        let log = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/report.sarif"))) as! [String: Any]
+        let run = (log["runs"] as! [[String: Any]])[0]
+        let sresults = run["results"] as! [[String: Any]]
+        #expect(sresults.count == Set(failed.compactMap { $0["signature"] as? String }).count)
+        #expect(sresults.allSatisfy { ($0["level"] as? String) == "error" && !(($0["ruleId"] as? String) ?? "").isEmpty })
+        for res in sresults {
+            let uri = ((((res["locations"] as! [[String: Any]])[0]["physicalLocation"] as! [String: Any])["artifactLocation"] as! [String: Any])["uri"] as! String)
+            #expect(FileManager.default.fileExists(atPath: out + "/" + uri), "\(uri)")
         }
 
         // The state diagram is well-formed SVG with coloured edges.

@@ -80,7 +80,7 @@ struct RequirementTests {
         #expect(unknown.count == 1)
         #expect(unknown.first?.kind == .unknownName)
         #expect(unknown.first?.location?.line == 4)
-        #expect(unknown.first?.location?.column == 28, "\(String(describing: unknown.first?.location))")
+        #expect(unknown.first?.location?.column == 27, "\(String(describing: unknown.first?.location))")
         let (_, d2) = SpecLoader.parse(path: "y.tcpspec", text: "profile y \"y\"\nstate CLOSED initial\nsteps in CLOSED: closed\n  cite RFC 793 §3.9 p.65 MUST-1\n")
         #expect(d2.contains { $0.kind == .citation && $0.message.contains("RFC 9293's") }, "\(d2)")
         // The catalog file itself: a bad level is reported where it is.

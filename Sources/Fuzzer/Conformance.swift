@@ -134,7 +134,7 @@ extension Fuzzer {
             }
         }
         let run = ConformRun(fuzzer: self, cells: cells, pending: pending, outcome: outcome, progress: progress)
-        let scheduler = LaneScheduler(session: Session(spec: spec, target: target, keepFrames: false)) { [unowned self] in !signatures.contains(.windowShrink) }
+        let scheduler = LaneScheduler(session: session(keepFrames: false)) { [unowned self] in !signatures.contains(.windowShrink) }
         try scheduler.run(slots: config.lanes, run)
         summary.steps += scheduler.steps
         summary.seconds = target.clock.now - start
@@ -157,6 +157,7 @@ extension Fuzzer {
                     r.clauses = j.clauses
                 }
                 if let l = o.log {
+                    if let c = l.choice { r.choice = "\(c.name)=\(c.alternative.rawValue)" }
                     r.expected = describeOutcome(l.expected, l.expectedState)
                     r.observed = describeOutcome(l.observed, l.observedState)
                 }
@@ -170,8 +171,10 @@ extension Fuzzer {
         }
         var settings: [String: String] = [:]
         for (k, v) in target.settings { settings[k] = v }
-        return ConformReport(target: config.targetName, profile: spec.profile, shards: ["\(shard.index)/\(shard.count)"],
-                             seconds: summary.seconds, settings: settings, results: results)
+        var report = ConformReport(target: config.targetName, profile: spec.profile, shards: ["\(shard.index)/\(shard.count)"],
+                                   seconds: summary.seconds, settings: settings, results: results)
+        report.choices = choiceRecords.isEmpty ? nil : choiceRecords
+        return report
     }
 
     func witness(_ state: Int, _ event: EventKind, _ candidates: [Int]) -> (steps: [FuzzStep], cell: Int)? {

@@ -115,13 +115,7 @@ extension Fuzzer {
         return parts.joined(separator: " ")
     }
 
-    func describeInput(_ l: StepLog) -> String {
-        switch l.step {
-        case .segment(let s): "< " + SegmentKey(s).description
-        case .call(let c): "\(c)"
-        case .accept: "accept"
-        }
-    }
+    func describeInput(_ l: StepLog) -> String { Session.describe(l.step) }
 
     func describeOutcome(_ segs: [Segment], _ state: TCPState?) -> String {
         let k = SegmentKey.normalize(segs)
@@ -133,7 +127,7 @@ extension Fuzzer {
     /// `windowShrink`: whether a shrinking window counts as a divergence (only when that is the finding replayed).
     /// `untilDivergence`: stop at the first step the model does not predict (off for differential runs).
     func replay(_ steps: [FuzzStep], isn: UInt32? = nil, windowShrink: Bool = true, untilDivergence: Bool = true) throws -> (steps: [FuzzStep], log: [StepLog], frames: [Frame])? {
-        let session = Session(spec: spec, target: target, keepFrames: true)
+        let session = self.session(keepFrames: true)
         session.reportsWindowShrink = windowShrink
         let lane = Lane(id: -1, tuple: freshTuple(), spec: spec, testerISN: isn ?? testerISN(), offered: target.capabilities.calls, purpose: .replay)
         for step in steps {

@@ -57,6 +57,9 @@ public final class Fuzzer {
         public var corpus: String?
         public var minimize = true
         public var targetName = "linux"
+        /// The choices RFC 9293 leaves open under the profile, with their other alternatives compiled
+        /// (`ChoiceSet.load`); none by default.
+        public var choices: ChoiceSet = .none
         public init() {}
     }
 
@@ -74,6 +77,8 @@ public final class Fuzzer {
     /// replay them to reach classes their own search does not set up.
     var witnesses: [Int: [FuzzStep]]?
     public internal(set) var summary = FuzzSummary()
+    /// The stack's choices as observed in this run, shared by every session of it (replays included).
+    let choices: ChoiceRun
     /// When set, finished cases go here instead of being judged for the corpus (differential mode).
     var onFinish: ((Lane) throws -> Void)?
     /// The run in progress: when it started, when progress was last reported, whom to report it to.
@@ -91,6 +96,16 @@ public final class Fuzzer {
         sampler = InputSampler(seed: configuration.seed)
         summary.cellsTotal = planner.universe.count
         if let dir = configuration.corpus { signatures = KnownSignatures(corpus: dir) }
+        choices = ChoiceRun(configuration.choices)
+    }
+
+    /// What the stack chose where the RFC lets it, as this run observed it.
+    public var choiceRecords: [ChoiceBook.Record] { choices.book.records }
+
+    func session(keepFrames: Bool) -> Session {
+        let s = Session(spec: spec, target: target, keepFrames: keepFrames)
+        s.choices = choices
+        return s
     }
 
     /// A tuple no earlier connection of this run used: target ports 10000-29999 (below the ephemeral range),
@@ -183,7 +198,7 @@ public final class Fuzzer {
     func run(limits: Limits, keeping: Keeping, progress: ((FuzzProgress) -> Void)? = nil) throws -> FuzzSummary {
         self.limits = limits
         self.keeping = keeping
-        let scheduler = LaneScheduler(session: Session(spec: spec, target: target, keepFrames: false)) { [unowned self] in !signatures.contains(.windowShrink) }
+        let scheduler = LaneScheduler(session: session(keepFrames: false)) { [unowned self] in !signatures.contains(.windowShrink) }
         started = target.clock.now
         lastProgress = started
         self.progress = progress

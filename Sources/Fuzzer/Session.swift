@@ -26,6 +26,8 @@ public struct StepLog: Sendable {
     /// divergence is attributed to (`Judgement`).
     public var outputRules: [Int] = []
     public var chain: Int = -1
+    /// A choice this step told apart, and the alternative the stack took.
+    public var choice: (name: String, alternative: ChoiceBook.Alternative)?
 
     public var diverged: Bool { !mismatches.isEmpty }
 }
@@ -87,6 +89,8 @@ final class Session {
     /// A shrinking window is one finding however many connections show it: once recorded, the fuzzer turns
     /// this off and later shrinks only move the model's window edge.
     var reportsWindowShrink = true
+    /// The choices the RFC leaves open under the profile, and what the stack chose so far.
+    var choices: ChoiceRun?
 
     init(spec: CompiledSpec, target: Target, keepFrames: Bool) {
         self.spec = spec
@@ -112,9 +116,14 @@ final class Session {
         var calls: [(SocketCall, Tuple)] = releasing.map { (.release, $0) }
         var callOf: [Int?] = []
         var before: [TCPState] = []
+        var cores: [TCPModel.Core] = []
+        var inputs: [Input?] = []
         for (lane, step) in work {
             before.append(spec.states[lane.model.state].state)
-            transitions.append(lane.connection.modelInput(step).map { lane.model.apply($0) })
+            cores.append(lane.model.core)
+            let input = lane.connection.modelInput(step)
+            inputs.append(input)
+            transitions.append(input.map { lane.model.apply($0) })
             if case .segment(let s) = step {
                 batch.append(absolute(s, lane))
                 callOf.append(nil)
@@ -157,15 +166,84 @@ final class Session {
         for (k, (lane, step)) in work.enumerated() {
             let r = callOf[k].map { ex.results[$0] }
             lane.connection.track(step, acceptSucceeded: r?.errno == 0)
-            judge(lane, step, before[k], transitions[k], byTuple[lane.tuple] ?? [], ex.states[lane.tuple] ?? nil, r)
+            judge(lane, step, before[k], transitions[k], byTuple[lane.tuple] ?? [], ex.states[lane.tuple] ?? nil, r, core: cores[k], input: inputs[k])
         }
     }
 
-    func judge(_ lane: Lane, _ step: FuzzStep, _ stateBefore: TCPState, _ tr: Transition?, _ raw: [Segment], _ observedState: TCPState?, _ result: CallResult?) {
-        let v = lane.oracle.judge(&lane.model, tr, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink)
-        lane.log.append(StepLog(step: step, stateBefore: stateBefore, expected: v.expected, expectedState: v.expectedState, observed: v.observed,
-                                observedState: observedState, callResult: result, rules: tr.map { $0.chain >= 0 ? spec.chains[$0.chain].rules : [] } ?? [],
-                                cell: tr?.cell ?? -1, event: tr?.event, mismatches: v.mismatches, outputRules: tr.map { $0.outputs.map(\.rule) } ?? [],
-                                chain: tr?.chain ?? -1))
+    func judge(_ lane: Lane, _ step: FuzzStep, _ stateBefore: TCPState, _ tr: Transition?, _ raw: [Segment], _ observedState: TCPState?, _ result: CallResult?,
+               core: TCPModel.Core, input: Input?) {
+        let oracleBefore = lane.oracle
+        var v = lane.oracle.judge(&lane.model, tr, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink)
+        var chose: (String, ChoiceBook.Alternative)?
+        if let choices, let tr, tr.chain >= 0, let input {
+            // A step decided by a rule of a choice is judged under both alternatives: the one the stack took binds
+            // the choice (or, against an earlier binding, is a finding); a stack taking the other alternative
+            // conforms, and its connection goes on from the state that alternative leads to.
+            let chain = spec.chains[tr.chain].rules
+            for c in choices.set.choices where chain.contains(where: c.rules.contains) {
+                var alt = TCPModel(spec: c.other, configuration: lane.model.configuration)
+                alt.core = core
+                let tr2 = alt.apply(input)
+                var o2 = oracleBefore
+                let v2 = o2.judge(&alt, tr2, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink)
+                let primaryOK = v.mismatches.isEmpty, otherOK = v2.mismatches.isEmpty
+                guard primaryOK != otherOK else { continue }
+                let alternative: ChoiceBook.Alternative = primaryOK ? .taken : .other
+                let place = "\(lane.purposeDescription): \(stateBefore) on \(Session.describe(step))"
+                chose = (c.choice.name, alternative)
+                if let bound = choices.book.observe(c.choice.name, alternative, at: place) {
+                    let said = { (a: ChoiceBook.Alternative) in a == .taken ? c.choice.taken : c.choice.other }
+                    v.mismatches = [.inconsistentChoice(choice: c.choice.name, title: c.choice.title, bound: said(bound.bound!), boundAt: bound.firstSeen ?? "?",
+                                                        observed: said(alternative))]
+                } else if alternative == .other {
+                    lane.model.core = alt.core
+                    lane.oracle = o2
+                    v = v2
+                }
+                break
+            }
+        }
+        var log = StepLog(step: step, stateBefore: stateBefore, expected: v.expected, expectedState: v.expectedState, observed: v.observed,
+                          observedState: observedState, callResult: result, rules: tr.map { $0.chain >= 0 ? spec.chains[$0.chain].rules : [] } ?? [],
+                          cell: tr?.cell ?? -1, event: tr?.event, mismatches: v.mismatches, outputRules: tr.map { $0.outputs.map(\.rule) } ?? [],
+                          chain: tr?.chain ?? -1)
+        log.choice = chose
+        lane.log.append(log)
+    }
+}
+
+extension Session {
+    /// A step as logs say it: `< S. 0:0(0) ack 1`, `CLOSE`, `accept`.
+    static func describe(_ step: FuzzStep) -> String {
+        switch step {
+        case .segment(let s): "< " + SegmentKey(s).description
+        case .call(let c): "\(c)"
+        case .accept: "accept"
+        }
+    }
+}
+
+extension Lane {
+    /// What the lane was for, as a place a report can name: `conformance class 12`, `fuzz case 345`.
+    var purposeDescription: String {
+        switch purpose {
+        case .fuzz(let i): "fuzz case \(i)"
+        case .conform(let t, _, _): "conformance class \(t)"
+        case .replay: "a replay"
+        }
+    }
+}
+
+/// The choices of a run and what the stack chose: one for the run, shared by its sessions (replays included).
+final class ChoiceRun {
+    let set: ChoiceSet
+    var book = ChoiceBook()
+
+    init(_ set: ChoiceSet) {
+        self.set = set
+        for c in set.choices {
+            book.declare(name: c.choice.name, title: c.choice.title, source: c.choice.source, requirement: c.choice.requirement?.description,
+                         taken: c.choice.taken, other: c.choice.other)
+        }
     }
 }

@@ -58,6 +58,12 @@ public struct Judgement: Hashable, Sendable, Codable {
             self.init(verdictClass: .violates, requirements: [], rules: [], clauses: ["the stack failed as a program"])
             return
         }
+        // Both alternatives of a choice are permitted; taking both is not.
+        if let m = mismatches.first(where: { if case .inconsistentChoice = $0 { true } else { false } }), case .inconsistentChoice(let name, _, _, _, _) = m {
+            self.init(verdictClass: .violates, requirements: [], rules: chainRules.map { spec.rules[$0].id }, clauses: ["inconsistent choice \(name)"])
+            ruleIndices = chainRules
+            return
+        }
         var responsible: [Int] = []
         func add(_ r: Int?) { if let r, !responsible.contains(r) { responsible.append(r) } }
         let terminal = chainRules.last
@@ -79,7 +85,7 @@ public struct Judgement: Hashable, Sendable, Codable {
                 add(entering ?? terminal)
             case .windowShrink:
                 shrink = true
-            case .failure, .notReproducedAlone:
+            case .failure, .notReproducedAlone, .inconsistentChoice:
                 break
             }
         }

@@ -16,6 +16,9 @@ public enum Mismatch: Hashable, Sendable, CustomStringConvertible {
     case failure(TargetFailure.Kind, detail: String)
     /// A failure of a whole round that no connection of it reproduces alone.
     case notReproducedAlone(others: Int)
+    /// The stack took one alternative of a choice the RFC leaves open after an earlier step bound the other:
+    /// each alternative is permitted, switching between them is not.
+    case inconsistentChoice(choice: String, title: String, bound: String, boundAt: String, observed: String)
 
     public var description: String {
         switch self {
@@ -31,6 +34,8 @@ public enum Mismatch: Hashable, Sendable, CustomStringConvertible {
             "\(kind.rawValue): \(detail)"
         case .notReproducedAlone(let others):
             "not reproduced alone: the failure needed the other \(others) connections of its round"
+        case .inconsistentChoice(_, let title, let bound, let boundAt, let observed):
+            "choice: \(title): the stack \(observed) here, but \(bound) at \(boundAt)"
         }
     }
 

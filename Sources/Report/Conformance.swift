@@ -38,6 +38,9 @@ public struct ConformResult: Codable, Sendable {
     public var responsible: [String]?
     /// The RFC clauses the responsible rules cite (`RFC 9293 §3.10.7.4`): what a divergence no ID names breaks.
     public var clauses: [String]?
+    /// The choice the test's step told apart and the alternative the stack took (`rfc5961-rst=other`): a test
+    /// that conforms under the other alternative says so.
+    public var choice: String?
 
     /// Whether the test fails a run: a violation, or a deviation under `strict`; errors always.
     public func fails(strict: Bool) -> Bool {
@@ -74,6 +77,12 @@ public struct ConformReport: Codable, Sendable {
     public var baseline: BaselineOutcome?
     /// Deviations (SHOULDs) fail the run, as violations do (`--strict`).
     public var strict: Bool?
+    /// What the stack chose where the RFC lets it (the profile's choices, bound from the first step that told
+    /// their alternatives apart).
+    public var choices: [ChoiceRecord]?
+
+    /// One line per choice, as every output says them.
+    public var choiceLines: [String] { (choices ?? []).map { "choice \($0.name): \($0.description)" } }
 
     /// Said in every report when the target cannot report socket states.
     public var stateNote: String? {
@@ -150,6 +159,23 @@ public struct ConformReport: Codable, Sendable {
         var out = ConformReport(target: first.target, profile: first.profile, shards: reports.flatMap(\.shards).sorted(),
                                 seconds: reports.map(\.seconds).max() ?? 0, settings: settings, results: results)
         out.baseline = nil
+        // Each shard bound its own choices: keep, per choice, the first shard's binding and add up the steps.
+        var merged: [ChoiceRecord] = []
+        for r in reports {
+            for c in r.choices ?? [] {
+                if let i = merged.firstIndex(where: { $0.name == c.name }) {
+                    if merged[i].bound == nil { merged[i] = c; continue }
+                    if c.bound == merged[i].bound { merged[i].consistent += c.consistent } else if c.bound != nil {
+                        merged[i].inconsistent += c.consistent
+                        if merged[i].inconsistentAt.count < 3, let f = c.firstSeen { merged[i].inconsistentAt.append(f) }
+                    }
+                    merged[i].inconsistent += c.inconsistent
+                } else {
+                    merged.append(c)
+                }
+            }
+        }
+        out.choices = merged.isEmpty ? nil : merged
         return out
     }
 }
@@ -310,6 +336,11 @@ public enum ConformRender {
             if div.count > 100 { out += "\n(\(div.count - 100) more in the JUnit and JSON reports)\n" }
             out += "\n"
         }
+        if !r.choiceLines.isEmpty {
+            out += "### Choices the RFC leaves open\n\n"
+            for l in r.choiceLines { out += "- \(l)\n" }
+            out += "\n"
+        }
         let groups = r.byRequirement
         if !groups.isEmpty {
             out += "### By requirement (RFC 9293 Appendix B)\n\n| requirement | tests | outcome |\n|---|---:|---|\n"
@@ -373,6 +404,9 @@ public enum ConformRender {
 
         """
         if let note = r.stateNote { out += "<p id=\"state-note\"><strong>\(xml(note))</strong></p>\n" }
+        if !r.choiceLines.isEmpty {
+            out += "<h2>Choices the RFC leaves open</h2>\n<ul id=\"choices\">" + r.choiceLines.map { "<li>\(xml($0))</li>" }.joined() + "</ul>\n"
+        }
         if let b = r.baseline {
             out += "<p>Baseline <code>\(xml(b.file))</code>: \(b.accepted) accepted, \(b.new.count) new, \(b.stale.count) no longer seen.</p>\n"
         }

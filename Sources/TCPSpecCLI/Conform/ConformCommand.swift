@@ -65,6 +65,8 @@ struct ConformCommand: ParsableCommand {
         // Read the baseline first: a bad one must fail before any work is done.
         let entries = try baseline.map(ConformOutput.readBaseline)
         let spec = try specOptions.compile()
+        // Bad choices fail before anything starts.
+        let choices = try specOptions.choices(for: spec)
         RunScope.begin("conform")
         let target = try TargetFactory.make(targetOptions.target, options: targetOptions, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())
         defer { target.close() }
@@ -74,6 +76,7 @@ struct ConformCommand: ParsableCommand {
         config.lanes = lanes
         config.corpus = (out as NSString).appendingPathComponent("cases")
         config.targetName = targetOptions.target
+        config.choices = choices
         let fuzzer = Fuzzer(spec: spec, target: target, configuration: config)
         let tty = isatty(2) != 0
         // By cases unless a time was asked for: the same seed then gives the same tests on any machine.
@@ -180,6 +183,7 @@ enum ConformOutput {
         var s = "conform \(r.target) against profile \(r.profile): \(r.results.count) tests in \(String(format: "%.1f", r.seconds)) s — "
         s += "\(r.count(.conforms)) conform, \(r.count(.diverges)) diverge (\(r.classCounts)), \(r.count(.unreachable)) unreachable, \(r.count(.error)) error"
         if let b = r.baseline { s += "; baseline: \(b.accepted) accepted, \(b.new.count) new, \(b.stale.count) no longer seen" }
+        for l in r.choiceLines { s += "\n" + l }
         return s
     }
 

@@ -35,6 +35,8 @@ struct FuzzCommand: ParsableCommand {
 
     func run() throws {
         let spec = try specOptions.compile()
+        // Bad choices fail before anything starts.
+        let choices = try specOptions.choices(for: spec)
         RunScope.begin("fuzz")
         let target = try TargetFactory.make(targetOptions.target, options: targetOptions, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())
         defer { target.close() }
@@ -46,6 +48,7 @@ struct FuzzCommand: ParsableCommand {
         config.corpus = corpus
         config.minimize = !noMinimize
         config.targetName = targetOptions.target
+        config.choices = choices
         let fuzzer = Fuzzer(spec: spec, target: target, configuration: config)
         let tty = isatty(2) != 0 && !json
         let summary = try fuzzer.run { p in
@@ -55,9 +58,9 @@ struct FuzzCommand: ParsableCommand {
         }
         if tty { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
         if json {
-            print(FuzzReport.json(summary, spec: spec, target: targetOptions.target, seed: seed, settings: target.settings))
+            print(FuzzReport.json(summary, spec: spec, target: targetOptions.target, seed: seed, settings: target.settings, choices: fuzzer.choiceRecords))
         } else {
-            print(FuzzReport.text(summary, spec: spec, target: targetOptions.target, seed: seed, corpus: corpus))
+            print(FuzzReport.text(summary, spec: spec, target: targetOptions.target, seed: seed, corpus: corpus, choices: fuzzer.choiceRecords))
         }
         // A permitted choice or an unspecified behaviour is reported, never a failure; a deviation only under --strict.
         if summary.divergences.contains(where: { $0.signature.verdictClass.fails(strict: strict) }) { throw ExitCode(1) }
@@ -65,7 +68,7 @@ struct FuzzCommand: ParsableCommand {
 }
 
 enum FuzzReport {
-    static func text(_ s: FuzzSummary, spec: CompiledSpec, target: String, seed: UInt64, corpus: String) -> String {
+    static func text(_ s: FuzzSummary, spec: CompiledSpec, target: String, seed: UInt64, corpus: String, choices: [ChoiceRecord] = []) -> String {
         var out = "fuzz \(target) against profile \(spec.profile), seed \(seed): \(s.cases) cases, \(s.steps) steps in \(String(format: "%.1f", s.seconds)) s "
         out += String(format: "(%.0f cases/s); input classes covered %d of %d", s.casesPerSecond, s.cellsCovered, s.cellsTotal) + "\n"
         if s.restarts > 0 { out += "the stack failed as a program and was restarted \(s.restarts) times (findings below: target-crash, target-hang)\n" }
@@ -83,18 +86,20 @@ enum FuzzReport {
                 if let c = d.casePath { out += "    case: \(c)\n    pcap: \(d.pcapPath ?? "-")\n" }
             }
         }
+        for c in choices { out += "choice \(c.name): \(c.description)\n" }
         out += "corpus: \(corpus)"
         return out
     }
 
     static func esc(_ s: String) -> String { TargetDescription.jsonString(s) }
 
-    static func json(_ s: FuzzSummary, spec: CompiledSpec, target: String, seed: UInt64, settings: [(String, String)]) -> String {
+    static func json(_ s: FuzzSummary, spec: CompiledSpec, target: String, seed: UInt64, settings: [(String, String)], choices: [ChoiceRecord] = []) -> String {
         var o = "{\n"
         o += "  \"target\": \(esc(target)),\n  \"profile\": \(esc(spec.profile)),\n  \"seed\": \(seed),\n"
         o += "  \"cases\": \(s.cases),\n  \"steps\": \(s.steps),\n  \"seconds\": \(String(format: "%.3f", s.seconds)),\n"
         o += "  \"cases_per_second\": \(String(format: "%.1f", s.casesPerSecond)),\n"
         o += "  \"cells_covered\": \(s.cellsCovered),\n  \"cells_total\": \(s.cellsTotal),\n  \"restarts\": \(s.restarts),\n"
+        o += "  \"choices\": [" + choices.map { c in "{\"name\": \(esc(c.name)), \"bound\": \(c.bound.map { esc($0.rawValue) } ?? "null"), \"chose\": \(esc(c.bound.map { $0 == .taken ? c.taken : c.other } ?? "")), \"first_seen\": \(c.firstSeen.map(esc) ?? "null"), \"consistent\": \(c.consistent), \"inconsistent\": \(c.inconsistent)}" }.joined(separator: ", ") + "],\n"
         o += "  \"settings\": {" + settings.map { "\(esc($0.0)): \(esc($0.1))" }.joined(separator: ", ") + "},\n"
         o += "  \"divergences\": [" + s.divergences.map { d in
             "\n    {\"signature\": \(esc(d.signature.description)), \"state\": \(esc(d.stateBefore.rawValue)), \"input\": \(esc(d.input)), \"expected\": \(esc(d.expected)), \"observed\": \(esc(d.observed)), \"rules\": [\(d.rules.map(esc).joined(separator: ", "))], \"class\": \(esc(d.signature.verdictClass.rawValue)), \"breaks\": [\(d.signature.requirements.map { esc($0.description) }.joined(separator: ", "))], \"differs\": [\((d.log.last?.mismatches ?? []).map { esc($0.description) }.joined(separator: ", "))], \"steps\": \(d.steps), \"case\": \(d.casePath.map(esc) ?? "null"), \"pcap\": \(d.pcapPath.map(esc) ?? "null")}"

@@ -38,6 +38,17 @@ struct SpecOptions: ParsableArguments {
         }
         return spec
     }
+
+    /// The choices RFC 9293 leaves open under the compiled profile (Spec/choices.toml), their alternatives
+    /// compiled; a bad catalog or alternative is reported where it is and exits 1.
+    func choices(for spec: CompiledSpec) throws -> ChoiceSet {
+        do {
+            return try ChoiceSet.load(for: spec, directory: resolvedSpecDir())
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+    }
 }
 
 func printError(_ s: String) {

@@ -3,13 +3,23 @@ import ArgumentParser
 import Foundation
 import Targets
 
-/// Makes the target a command names: `linux`, `reference`, or `reference:FAULT` (a seeded fault).
+/// Makes the target a command names: `linux`, `reference`, `reference:FAULT` (a seeded fault), or
+/// `reference@PROFILE` (the model of another profile as the stack: e.g. the other alternative of a choice).
 enum TargetFactory {
     static func make(_ name: String, options: TargetOptions, profile: String, specDir: String) throws -> Target {
         options.safety.apply()
         if name == "linux" {
             TargetOptions.reexecInUserNamespaceIfNeeded()
             return try options.start()
+        }
+        if name.hasPrefix("reference@") {
+            let other = String(name.dropFirst("reference@".count))
+            do {
+                return try ReferenceTarget(profile: other, specDirectory: specDir, fault: nil)
+            } catch {
+                printError("tcpspec: the reference target of profile '\(other)' did not start: \(error)")
+                throw ExitCode(3)
+            }
         }
         if name == "reference" || name.hasPrefix("reference:") {
             var fault: ReferenceFault?
@@ -48,7 +58,7 @@ enum TargetFactory {
     /// A userspace stack from its description (docs/agent-protocol.md): `Targets/NAME.toml` or a path.
     static func userspace(_ name: String, safety: SafetyOptions) throws -> Target {
         guard let path = TargetDescription.locate(name, checkout: checkout) else {
-            let known = (["linux", "reference", "reference:FAULT"] + describedTargets()).joined(separator: ", ")
+            let known = (["linux", "reference", "reference:FAULT", "reference@PROFILE"] + describedTargets()).joined(separator: ", ")
             printError("tcpspec: unknown target '\(name)': no Targets/\(name).toml here or in \(checkout); targets: \(known), or a path to a target description")
             throw ExitCode(2)
         }

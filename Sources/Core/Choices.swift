@@ -1,0 +1,42 @@
+/// What a stack chose where RFC 9293 lets it choose (`Oracle.ChoiceBook` keeps them; reports show them).
+public enum ChoiceAlternative: String, Codable, Sendable {
+    /// The alternative the profile's own rules take.
+    case taken
+    /// The other one, which the choice's overlay profile states.
+    case other
+}
+
+public struct ChoiceRecord: Codable, Sendable {
+    public var name: String
+    public var title: String
+    public var source: String
+    public var requirement: String?
+    public var taken: String
+    public var other: String
+    /// Nil until a step tells the alternatives apart.
+    public var bound: ChoiceAlternative?
+    public var firstSeen: String?
+    /// Steps that agreed with the binding (the first included), and those that did not.
+    public var consistent = 0
+    public var inconsistent = 0
+    /// Where the first few inconsistent steps were.
+    public var inconsistentAt: [String] = []
+
+    public init(name: String, title: String, source: String, requirement: String?, taken: String, other: String) {
+        self.name = name
+        self.title = title
+        self.source = source
+        self.requirement = requirement
+        self.taken = taken
+        self.other = other
+    }
+
+    /// `implements RFC 5961 §3 blind-reset protection: no (resets on any in-window RST), first seen in …`.
+    public var description: String {
+        guard let bound else { return "\(title): not observed (no step told the alternatives apart)" }
+        var s = "\(title): \(bound == .taken ? taken : other), first seen \(firstSeen ?? "?"); \(consistent) step\(consistent == 1 ? "" : "s") agree"
+        if inconsistent > 0 { s += ", \(inconsistent) INCONSISTENT (\(inconsistentAt.joined(separator: "; ")))" }
+        return s
+    }
+}
+

@@ -1,0 +1,40 @@
+import Core
+
+/// What a stack chose where RFC 9293 lets it choose, as observed: each choice bound by the first step that tells
+/// the alternatives apart, then every later such step checked against the binding. Pure; one per run (the stack's
+/// choices are the stack's, whichever connection shows them).
+public struct ChoiceBook: Sendable {
+    public typealias Alternative = ChoiceAlternative
+    public typealias Record = ChoiceRecord
+
+    public private(set) var records: [Record] = []
+
+    public init() {}
+
+    /// Registers a choice the run may observe (reports list it even when nothing tells its alternatives apart).
+    public mutating func declare(name: String, title: String, source: String, requirement: String?, taken: String, other: String) {
+        guard !records.contains(where: { $0.name == name }) else { return }
+        records.append(Record(name: name, title: title, source: source, requirement: requirement, taken: taken, other: other))
+    }
+
+    public func binding(_ name: String) -> Record? { records.first { $0.name == name } }
+
+    /// A step showed alternative `alt` of choice `name` at `place`: the first binds it; a later one that disagrees
+    /// is returned as the record it contradicts.
+    public mutating func observe(_ name: String, _ alt: Alternative, at place: String) -> Record? {
+        guard let i = records.firstIndex(where: { $0.name == name }) else { return nil }
+        guard let b = records[i].bound else {
+            records[i].bound = alt
+            records[i].firstSeen = place
+            records[i].consistent = 1
+            return nil
+        }
+        if b == alt {
+            records[i].consistent += 1
+            return nil
+        }
+        records[i].inconsistent += 1
+        if records[i].inconsistentAt.count < 3 { records[i].inconsistentAt.append(place) }
+        return records[i]
+    }
+}

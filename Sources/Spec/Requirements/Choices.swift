@@ -1,0 +1,136 @@
+import Core
+import Foundation
+
+/// The alternatives RFC 9293 leaves to the implementer, stated once (`Spec/choices.toml`): each names the rules
+/// of a profile that take one alternative and an overlay profile (`Spec/*.tcpspec`) that replaces exactly those
+/// rules with the other. Under that profile the oracle does not fail a stack for taking either: it binds the
+/// choice from the stack's first observed behaviour — as it binds the ISN — reports it, and holds the stack to
+/// it (a stack that challenges an in-window RST in ESTABLISHED and resets on one in FIN-WAIT-2 is inconsistent:
+/// a finding). A profile that fixes a choice (linux) lists none.
+public struct ChoiceCatalog: Sendable {
+    public static let fileName = "choices.toml"
+
+    public struct Choice: Sendable {
+        public var name: String
+        public var title: String
+        /// Where the RFC leaves it open, e.g. `RFC 9293 §3.10.7.4`.
+        public var source: String
+        /// The requirement the choice is (`MAY-2`), if Appendix B numbers it.
+        public var requirement: RequirementID?
+        /// The profile whose rules take the first alternative.
+        public var profile: String
+        /// Those rules.
+        public var rules: [String]
+        /// What each alternative does, as reports say it.
+        public var taken: String
+        public var other: String
+        /// The overlay profile of the other alternative (it extends `profile` and replaces only `rules`).
+        public var otherProfile: String
+        public var location: SourceLocation
+    }
+
+    public var choices: [Choice]
+
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// The catalog of a spec directory; none when the file is absent (a directory of specs without choices).
+    public static func load(directory: String) throws(Failure) -> ChoiceCatalog {
+        let path = directory.hasSuffix("/") ? directory + fileName : directory + "/" + fileName
+        guard FileManager.default.fileExists(atPath: path) else { return ChoiceCatalog(choices: []) }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw Failure(description: "\(path): error: cannot read the choices")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws(Failure) -> ChoiceCatalog {
+        let tables: [TOMLReader.Table]
+        do { tables = try TOMLReader.read(text, file: file) } catch { throw Failure(description: error.description) }
+        func fail(_ at: TOMLReader.Position, _ m: String) -> Failure { Failure(description: "\(file):\(at.line):\(at.column): error: \(m)") }
+        var out: [Choice] = []
+        let known: Set = ["name", "title", "source", "requirement", "profile", "rules", "taken", "other", "other-profile"]
+        for t in tables where !(t.name.isEmpty && t.entries.isEmpty) {
+            guard t.name == "choice", t.isArrayElement else { throw fail(t.at, "expected [[choice]] tables only, found [\(t.name)]") }
+            var fields: [String: TOMLReader.Entry] = [:]
+            for e in t.entries {
+                guard known.contains(e.key) else { throw fail(e.keyAt, "unknown key '\(e.key)'; a choice has \(known.sorted().joined(separator: ", "))") }
+                guard fields[e.key] == nil else { throw fail(e.keyAt, "duplicate key '\(e.key)'") }
+                fields[e.key] = e
+            }
+            func string(_ key: String, required: Bool = true) throws(Failure) -> String? {
+                guard let e = fields[key] else {
+                    if required { throw fail(t.at, "choice has no '\(key)'") }
+                    return nil
+                }
+                guard case .string(let s) = e.value.value, !s.isEmpty else { throw fail(e.value.at, "'\(key)' must be a non-empty string") }
+                return s
+            }
+            var rules: [String] = []
+            guard let re = fields["rules"] else { throw fail(t.at, "choice has no 'rules'") }
+            guard case .array(let items) = re.value.value, !items.isEmpty else { throw fail(re.value.at, "'rules' must be a non-empty array of rule ids") }
+            for i in items {
+                guard case .string(let s) = i.value else { throw fail(i.at, "'rules' must be an array of strings") }
+                rules.append(s)
+            }
+            var requirement: RequirementID?
+            if let r = try string("requirement", required: false) {
+                guard let id = RequirementID(r) else { throw fail(fields["requirement"]!.value.at, "'\(r)' is not a requirement ID") }
+                requirement = id
+            }
+            let name = try string("name")!
+            if out.contains(where: { $0.name == name }) { throw fail(fields["name"]!.value.at, "duplicate choice '\(name)'") }
+            out.append(Choice(name: name, title: try string("title")!, source: try string("source")!, requirement: requirement,
+                              profile: try string("profile")!, rules: rules, taken: try string("taken")!, other: try string("other")!,
+                              otherProfile: try string("other-profile")!, location: SourceLocation(file: file, line: t.at.line, column: t.at.column)))
+        }
+        return ChoiceCatalog(choices: out)
+    }
+}
+
+/// The choices that apply to one compiled profile, each with its other alternative compiled: what the oracle
+/// runs beside the profile's own model.
+public struct ChoiceSet: Sendable {
+    public struct Bound: Sendable {
+        public var choice: ChoiceCatalog.Choice
+        /// The other alternative's spec (same states and variables as the profile's: it only replaces rules).
+        public var other: CompiledSpec
+        /// The profile's rules that take the first alternative (indices into its rules).
+        public var rules: Set<Int>
+    }
+
+    public var choices: [Bound]
+    public static let none = ChoiceSet(choices: [])
+
+    /// The choices of `spec`'s profile in a spec directory, their alternatives compiled and checked: an
+    /// alternative profile must extend the choice's profile and replace only the choice's rules.
+    public static func load(for spec: CompiledSpec, directory: String) throws(ChoiceCatalog.Failure) -> ChoiceSet {
+        let catalog = try ChoiceCatalog.load(directory: directory)
+        var out: [Bound] = []
+        for c in catalog.choices where c.profile == spec.profile {
+            var rules: Set<Int> = []
+            for name in c.rules {
+                let idx = spec.rules.indices.filter { spec.rules[$0].id == name }
+                guard !idx.isEmpty else { throw ChoiceCatalog.Failure(description: "\(c.location): error: choice '\(c.name)' names rule '\(name)', which profile \(c.profile) does not have") }
+                rules.formUnion(idx)
+            }
+            let r = SpecLoader.compile(profile: c.otherProfile, directory: directory)
+            guard let other = r.spec else {
+                throw ChoiceCatalog.Failure(description: "\(c.location): error: choice '\(c.name)': its other alternative, profile \(c.otherProfile), does not compile:\n"
+                                            + r.diagnostics.map(\.rendered).joined(separator: "\n"))
+            }
+            guard other.lineage.dropLast() == spec.lineage[...], other.states.map(\.state) == spec.states.map(\.state) else {
+                throw ChoiceCatalog.Failure(description: "\(c.location): error: choice '\(c.name)': profile \(c.otherProfile) must extend \(c.profile) directly")
+            }
+            // The alternative replaces the choice's rules and nothing else.
+            for rule in other.rules where rule.profile == c.otherProfile {
+                for replaced in rule.replaced where !c.rules.contains(replaced) {
+                    throw ChoiceCatalog.Failure(description: "\(rule.loc): error: rule \(rule.id) of the alternative of choice '\(c.name)' replaces \(replaced), which is not one of the choice's rules (\(c.rules.joined(separator: ", ")))")
+                }
+            }
+            out.append(Bound(choice: c, other: other, rules: rules))
+        }
+        return ChoiceSet(choices: out)
+    }
+}

@@ -77,13 +77,13 @@ public struct ReferenceFault: Hashable, Sendable {
         ReferenceFault(name: "rst-no-challenge", summary: "an in-window RST resets instead of drawing a challenge ACK", body: """
         on SEGMENT in ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2, CLOSE-WAIT step rst
           cite RFC 9293 §3.10.7.4
-          rule fault.rst.abort when RST and seq in {overlap, ahead} replaces rst.challenge
+          rule fault.rst.abort when RST and seq is ahead replaces rst.challenge
             signal "connection reset"
             enter CLOSED
             drop
         on SEGMENT in SYN-RECEIVED, CLOSING, LAST-ACK, TIME-WAIT step rst
           cite RFC 9293 §3.10.7.4
-          rule fault.rst.challenge.rest when RST and seq in {overlap, ahead}
+          rule fault.rst.challenge.rest when RST and seq is ahead
             send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
             drop
         """),

@@ -99,6 +99,7 @@ extension Fuzzer {
     /// The input class as the responsible rules see it: the segment's control bits (or the call) and the values
     /// of the classifiers they read.
     func inputClass(_ l: StepLog, _ j: Judgement) -> String {
+        if let c = j.inconsistentChoice { return "choice \(c)" }
         guard let event = l.event, l.cell >= 0, let s = spec.stateIndex(named: l.stateBefore.rawValue) else { return "" }
         let t = spec.table(state: s, event: event)
         let coords = t.coordinates(of: l.cell)

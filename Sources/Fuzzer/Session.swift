@@ -191,7 +191,9 @@ final class Session {
                 let alternative: ChoiceBook.Alternative = primaryOK ? .taken : .other
                 let place = "\(lane.purposeDescription): \(stateBefore) on \(Session.describe(step))"
                 chose = (c.choice.name, alternative)
-                if let bound = choices.book.observe(c.choice.name, alternative, at: place) {
+                var replaying = false
+                if case .replay = lane.purpose { replaying = true }
+                if let bound = choices.book.observe(c.choice.name, alternative, at: place, recording: !replaying) {
                     let said = { (a: ChoiceBook.Alternative) in a == .taken ? c.choice.taken : c.choice.other }
                     v.mismatches = [.inconsistentChoice(choice: c.choice.name, title: c.choice.title, bound: said(bound.bound!), boundAt: bound.firstSeen ?? "?",
                                                         observed: said(alternative))]

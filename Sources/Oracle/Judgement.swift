@@ -23,6 +23,8 @@ public struct Judgement: Hashable, Sendable, Codable {
     public var clauses: [String]
     /// The responsible rules (indices into the spec's rules).
     public var ruleIndices: [Int] = []
+    /// The choice the stack took both alternatives of, when that is the finding.
+    public var inconsistentChoice: String?
 
     public init(verdictClass: VerdictClass, requirements: [RequirementID], rules: [String], clauses: [String]) {
         self.verdictClass = verdictClass
@@ -60,8 +62,9 @@ public struct Judgement: Hashable, Sendable, Codable {
         }
         // Both alternatives of a choice are permitted; taking both is not.
         if let m = mismatches.first(where: { if case .inconsistentChoice = $0 { true } else { false } }), case .inconsistentChoice(let name, _, _, _, _) = m {
+            // One finding per choice and state, whatever input showed it: the input class is the choice's.
             self.init(verdictClass: .violates, requirements: [], rules: chainRules.map { spec.rules[$0].id }, clauses: ["inconsistent choice \(name)"])
-            ruleIndices = chainRules
+            inconsistentChoice = name
             return
         }
         var responsible: [Int] = []

@@ -330,7 +330,7 @@ public enum ConformRender {
         if !div.isEmpty {
             out += "### Divergences\n\n| class | breaks | state | input | rule | expected | observed | case |\n|---|---|---|---|---|---|---|---|\n"
             for t in div.sorted(by: { ($0.verdictClass ?? .violates, $0.id) < ($1.verdictClass ?? .violates, $1.id) }).prefix(100) {
-                let breaks = (t.breaks ?? []).isEmpty ? "—" : (t.breaks ?? []).joined(separator: ", ")
+                let breaks = !(t.breaks ?? []).isEmpty ? (t.breaks ?? []).joined(separator: ", ") : (t.clauses ?? []).isEmpty ? "—" : (t.clauses ?? []).joined(separator: "; ")
                 out += "| \((t.verdictClass ?? .violates).rawValue) | \(breaks) | \(t.state) | `\(t.input)` | `\((t.responsible ?? [t.rule]).joined(separator: ", "))` | \(t.expected ?? "") | \(t.observed ?? "") | \(t.casePath.map { "`\($0)`" } ?? "") |\n"
             }
             if div.count > 100 { out += "\n(\(div.count - 100) more in the JUnit and JSON reports)\n" }

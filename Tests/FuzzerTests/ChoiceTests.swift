@@ -1,0 +1,109 @@
+import Core
+import Foundation
+@testable import Fuzzer
+import Oracle
+import Report
+import Spec
+import Targets
+import TestSupport
+import Testing
+
+/// Where RFC 9293 leaves the implementer a choice: the oracle accepts either alternative, binds it from the first
+/// step that tells them apart, reports it, and holds the stack to it. The stacks here are the model itself running
+/// the other alternative's profile (or a seeded fault that takes it in some states only).
+@Suite("Named choices")
+struct ChoiceTests {
+    static func conform(stackProfile: String, fault: String? = nil) throws -> ConformReport {
+        let spec = try Repository.spec("rfc9293")
+        var c = Fuzzer.Configuration()
+        c.lanes = 32
+        c.targetName = "reference"
+        c.choices = try ChoiceSet.load(for: spec, directory: Repository.specDirectory)
+        let target = try ReferenceTarget(profile: stackProfile, specDirectory: Repository.specDirectory, fault: fault.flatMap(ReferenceFault.named))
+        return try Fuzzer(spec: spec, target: target, configuration: c).conform(warmupCases: 500)
+    }
+
+    @Test("the rfc9293 profile states its choices, each alternative compiles and replaces only the choice's rules")
+    func catalog() throws {
+        let set = try ChoiceSet.load(for: try Repository.spec("rfc9293"), directory: Repository.specDirectory)
+        #expect(set.choices.map(\.choice.name).sorted() == ["half-duplex-close", "rfc1337-timewait-rst", "rfc5961-rst", "rfc5961-syn"])
+        // A profile that fixes its choices (linux) has none.
+        #expect(try ChoiceSet.load(for: try Repository.spec("linux"), directory: Repository.specDirectory).choices.isEmpty)
+    }
+
+    @Test("a stack taking the other alternative conforms, and the report says which it took",
+          arguments: [("rfc9293.no-rfc5961-rst", "rfc5961-rst"), ("rfc9293.no-rfc5961-syn", "rfc5961-syn"), ("rfc9293.rfc1337", "rfc1337-timewait-rst")])
+    func otherAlternativeConforms(profile: String, choice: String) throws {
+        let r = try Self.conform(stackProfile: profile)
+        #expect(r.count(.diverges) == 0, "\(r.results.filter { $0.verdict == .diverges }.map(\.name).prefix(5))")
+        let rec = r.choices?.first { $0.name == choice }
+        #expect(rec?.bound == .other, "\(String(describing: rec))")
+        #expect(rec?.inconsistent == 0)
+        // The tests whose step told the alternatives apart conform under the other alternative, and say so.
+        #expect(r.results.contains { $0.verdict == .conforms && $0.choice == "\(choice)=other" })
+    }
+
+    @Test("the stack that follows the profile takes the first alternative of every choice it shows")
+    func ownAlternative() throws {
+        let own = try Self.conform(stackProfile: "rfc9293")
+        #expect(own.count(.diverges) == 0)
+        for name in ["rfc5961-rst", "rfc5961-syn", "rfc1337-timewait-rst"] {
+            #expect(own.choices?.first { $0.name == name }?.bound == .taken, "\(name)")
+        }
+    }
+
+    @Test("a stack that challenges an in-window RST in SYN-RECEIVED and resets on one in ESTABLISHED is inconsistent: a violation")
+    func inconsistentStack() throws {
+        let r = try Self.conform(stackProfile: "rfc9293", fault: "rst-no-challenge")
+        let d = r.results.filter { $0.verdict == .diverges }
+        #expect(!d.isEmpty)
+        #expect(d.allSatisfy { $0.verdictClass == .violates && ($0.clauses ?? []).contains("inconsistent choice rfc5961-rst") }, "\(d.map { $0.clauses ?? [] })")
+        let rec = r.choices?.first { $0.name == "rfc5961-rst" }
+        #expect((rec?.inconsistent ?? 0) > 0 && rec?.bound == .taken)
+        #expect(r.choiceLines.contains { $0.contains("INCONSISTENT") })
+    }
+
+    @Test("the book binds on the first observation, counts agreement, returns the binding a later step contradicts")
+    func book() {
+        var b = ChoiceBook()
+        b.declare(name: "c", title: "t", source: "s", requirement: nil, taken: "yes", other: "no")
+        #expect(b.observe("c", .other, at: "first") == nil)
+        #expect(b.observe("c", .other, at: "second") == nil)
+        #expect(b.observe("c", .taken, at: "replay", recording: false)?.bound == .other)
+        #expect(b.binding("c")?.consistent == 2 && b.binding("c")?.inconsistent == 0)
+        let contra = b.observe("c", .taken, at: "third")
+        #expect(contra?.bound == .other && contra?.firstSeen == "first")
+        #expect(b.binding("c")?.inconsistent == 1 && b.binding("c")?.inconsistentAt == ["third"])
+        // Undeclared choices are not tracked.
+        #expect(b.observe("nope", .taken, at: "x") == nil)
+    }
+
+    @Test("a choice naming a rule the profile lacks, or an alternative replacing another rule, is refused where it is written")
+    func badChoices() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-choices-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for f in try FileManager.default.contentsOfDirectory(atPath: Repository.specDirectory) where f.hasSuffix(".tcpspec") || f == "requirements.toml" {
+            try FileManager.default.copyItem(atPath: Repository.specDirectory + "/" + f, toPath: dir.appendingPathComponent(f).path)
+        }
+        let spec = try Repository.spec("rfc9293")
+        let bad = """
+            [[choice]]
+            name = "x"
+            title = "x"
+            source = "RFC 9293 §3.10.7.4"
+            profile = "rfc9293"
+            rules = ["no.such.rule"]
+            taken = "a"
+            other = "b"
+            other-profile = "rfc9293.rfc1337"
+            """
+        try bad.write(to: dir.appendingPathComponent("choices.toml"), atomically: true, encoding: .utf8)
+        #expect { try ChoiceSet.load(for: spec, directory: dir.path) } throws: { ($0 as? ChoiceCatalog.Failure)?.description.contains("choices.toml:1:1: error: choice 'x' names rule 'no.such.rule'") ?? false }
+        // The RFC 1337 alternative replaces rst.close.exact: a choice that lists another rule does not cover it.
+        try bad.replacingOccurrences(of: "no.such.rule", with: "rst.challenge").write(to: dir.appendingPathComponent("choices.toml"), atomically: true, encoding: .utf8)
+        #expect { try ChoiceSet.load(for: spec, directory: dir.path) } throws: { ($0 as? ChoiceCatalog.Failure)?.description.contains("replaces rst.close.exact, which is not one of the choice's rules") ?? false }
+        try "[[choice]]\nname = \"x\"\ncolour = \"red\"\n".write(to: dir.appendingPathComponent("choices.toml"), atomically: true, encoding: .utf8)
+        #expect { try ChoiceSet.load(for: spec, directory: dir.path) } throws: { ($0 as? ChoiceCatalog.Failure)?.description.contains("choices.toml:3:1: error: unknown key 'colour'") ?? false }
+    }
+}

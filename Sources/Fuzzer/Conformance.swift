@@ -158,12 +158,16 @@ extension Fuzzer {
                 }
                 if let l = o.log {
                     if let c = l.choice { r.choice = "\(c.name)=\(c.alternative.rawValue)" }
+                    if l.equivalentDifference {
+                        r.equivalent = "reset ACK bit/field only: expected \(describeOutcome(l.expected, l.expectedState)), observed \(describeOutcome(l.observed, l.observedState))"
+                    }
                     r.expected = describeOutcome(l.expected, l.expectedState)
                     r.observed = describeOutcome(l.observed, l.observedState)
                 }
                 if let s = o.signature {
                     r.signature = s.description
                     r.casePath = known[s]?.casePath
+                    if known[s]?.timingDependent == true { r.timingDependent = true }
                     r.pcapPath = known[s]?.pcapPath
                 }
                 results.append(r)

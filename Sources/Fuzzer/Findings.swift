@@ -39,6 +39,9 @@ extension Fuzzer {
         return nil
     }
 
+    /// How often a kept case is replayed to confirm it shows its divergence again.
+    public static let confirmations = 3
+
     /// How many connections of a failed round are replayed alone to find the one that makes the stack fail.
     static let failureSuspects = 16
 
@@ -69,12 +72,30 @@ extension Fuzzer {
             log = r.log
             frames = r.frames
         }
+        // Kept as a finding only if the case shows it again: replayed alone a few times. One that never does is
+        // timing-dependent (a stack's transmit tick landing in the next step, say): kept apart with the pcap of a
+        // replay that did not show it, never a finding.
+        var reproduced = 0, replays = 0
+        if case .step = sig {
+            for _ in 0..<Fuzzer.confirmations {
+                replays += 1
+                guard let r = try replay(steps, isn: lane.testerISN, windowShrink: sig == .windowShrink) else { continue }
+                if let l = r.log.last, l.diverged, signature(l) == sig {
+                    reproduced += 1
+                } else if reproduced == 0 {
+                    frames = r.frames
+                }
+            }
+        }
         let last = log.last!
         let rules = last.rules.map { spec.rules[$0] }
         var d = Divergence(signature: sig, stateBefore: last.stateBefore, input: describeInput(last), expected: describeOutcome(last.expected, last.expectedState),
                            observed: describeOutcome(last.observed, last.observedState), rules: rules.map(\.id), citations: rules.map(\.citationText),
                            steps: steps.count, testerISN: lane.testerISN, casePath: nil, pcapPath: nil, log: log)
-        if let dir = keeping.corpus {
+        d.reproduced = reproduced
+        d.replays = replays
+        if let corpus = keeping.corpus {
+            let dir = d.timingDependent ? (corpus as NSString).appendingPathComponent("timing-dependent") : corpus
             let w = CorpusWriter(directory: dir, spec: spec, settings: target.settings, targetName: config.targetName)
             (d.casePath, d.pcapPath) = try w.write(d, frames: frames, linkType: target.link.linkType, index: summary.divergences.count)
         }

@@ -23,6 +23,12 @@ public struct Divergence: Sendable {
     public var casePath: String?
     public var pcapPath: String?
     public var log: [StepLog]
+    /// How many of the confirming replays of the kept case showed it again (`Fuzzer.confirmations` of them).
+    public var reproduced = 0
+    public var replays = 0
+    /// The case did not show the divergence in any confirming replay: a timing-dependent observation, kept apart
+    /// (its case and the pcap of a replay that did not reproduce it), never a finding.
+    public var timingDependent: Bool { replays > 0 && reproduced == 0 }
 }
 
 public struct FuzzSummary: Sendable {
@@ -32,6 +38,9 @@ public struct FuzzSummary: Sendable {
     public var cellsCovered = 0
     public var cellsTotal = 0
     public var divergences: [Divergence] = []
+    /// The divergences that reproduce: the findings.
+    public var findings: [Divergence] { divergences.filter { !$0.timingDependent } }
+    public var timingDependent: [Divergence] { divergences.filter(\.timingDependent) }
     /// Times the target was started again after failing as a program.
     public var restarts = 0
     public var casesPerSecond: Double { seconds > 0 ? Double(cases) / seconds : 0 }

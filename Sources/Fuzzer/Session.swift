@@ -28,6 +28,8 @@ public struct StepLog: Sendable {
     public var chain: Int = -1
     /// A choice this step told apart, and the alternative the stack took.
     public var choice: (name: String, alternative: ChoiceBook.Alternative)?
+    /// The target's segments differed from the model's only where the peer does not look (a reset's ACK).
+    public var equivalentDifference = false
 
     public var diverged: Bool { !mismatches.isEmpty }
 }
@@ -173,7 +175,10 @@ final class Session {
     func judge(_ lane: Lane, _ step: FuzzStep, _ stateBefore: TCPState, _ tr: Transition?, _ raw: [Segment], _ observedState: TCPState?, _ result: CallResult?,
                core: TCPModel.Core, input: Input?) {
         let oracleBefore = lane.oracle
-        var v = lane.oracle.judge(&lane.model, tr, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink)
+        // The target's state before the step says whether its peer (the tester) is synchronized.
+        let peerSynchronized = spec.states.first { $0.state == stateBefore }?.synchronized ?? false
+        var v = lane.oracle.judge(&lane.model, tr, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink,
+                                  peerSynchronized: peerSynchronized)
         var chose: (String, ChoiceBook.Alternative)?
         if let choices, let tr, tr.chain >= 0, let input {
             // A step decided by a rule of a choice is judged under both alternatives: the one the stack took binds
@@ -185,7 +190,8 @@ final class Session {
                 alt.core = core
                 let tr2 = alt.apply(input)
                 var o2 = oracleBefore
-                let v2 = o2.judge(&alt, tr2, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink)
+                let v2 = o2.judge(&alt, tr2, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink,
+                                  peerSynchronized: peerSynchronized)
                 let primaryOK = v.mismatches.isEmpty, otherOK = v2.mismatches.isEmpty
                 guard primaryOK != otherOK else { continue }
                 let alternative: ChoiceBook.Alternative = primaryOK ? .taken : .other
@@ -210,6 +216,7 @@ final class Session {
                           cell: tr?.cell ?? -1, event: tr?.event, mismatches: v.mismatches, outputRules: tr.map { $0.outputs.map(\.rule) } ?? [],
                           chain: tr?.chain ?? -1)
         log.choice = chose
+        log.equivalentDifference = v.equivalentDifference
         lane.log.append(log)
     }
 }

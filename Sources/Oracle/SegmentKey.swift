@@ -56,4 +56,18 @@ public struct SegmentKey: Hashable, Sendable, CustomStringConvertible {
         }
         return out
     }
+
+    /// Whether `a` and `b` differ only in the ACK bit and field of resets. A receiver in a synchronized state
+    /// validates a RST by its sequence number alone (RFC 9293 §3.10.7.4, "all reset (RST) segments are
+    /// validated by checking their SEQ fields"; no check there reads SEG.ACK of a RST), so such segments are the
+    /// same to the peer. Only a peer in SYN-SENT reads the ACK of a RST (§3.10.7.3): callers ask this only for
+    /// connections whose peer is synchronized.
+    public static func differOnlyInResetAcks(_ a: [SegmentKey], _ b: [SegmentKey]) -> Bool {
+        guard a.count == b.count, a != b else { return false }
+        for (x, y) in zip(a, b) where x != y {
+            guard x.ctl.contains(.rst), y.ctl.contains(.rst), x.ctl.subtracting(.ack) == y.ctl.subtracting(.ack),
+                  x.seq == y.seq, x.length == y.length else { return false }
+        }
+        return true
+    }
 }

@@ -30,13 +30,18 @@ public struct StepOracle: Sendable {
         public var expectedState: TCPState
         public var observed: [Segment]
         public var mismatches: [Mismatch]
+        /// The segments differed only where the peer does not look (the ACK of a reset it receives synchronized):
+        /// not a divergence, counted apart.
+        public var equivalentDifference: Bool = false
     }
 
     /// Judges a step: `transition` is what the model did with the input (nil for steps with no RFC event),
     /// `raw` what the target sent meanwhile (absolute numbers), `observedState` what it reports (nil: it cannot
     /// tell). `reportsWindowShrink`: whether a shrinking window counts (it is one finding per run).
+    /// `peerSynchronized`: the tester's side of the connection was synchronized when the target replied (the target
+    /// was in a synchronized state), so a reset's ACK is not read (`SegmentKey.differOnlyInResetAcks`).
     public mutating func judge(_ model: inout TCPModel, _ transition: Transition?, raw: [Segment], observedState: TCPState?,
-                               reportsWindowShrink: Bool) -> Verdict {
+                               reportsWindowShrink: Bool, peerSynchronized: Bool = false) -> Verdict {
         var observed: [Segment] = []
         // This step's new keys join `seen` once the expected side has been judged against the old ones.
         var seenNow = SentSegments()
@@ -69,9 +74,12 @@ public struct StepOracle: Sendable {
         observed = relative(observed)
         let e = SegmentKey.normalize(expected), o = SegmentKey.normalize(observed)
         // In the order reports list them: window shrinks as seen, then the segments, then the state.
-        if e != o, SegmentKey.coalesced(e) != o { mismatches.append(.segments(expected: e, observed: o)) }
+        var equivalent = false
+        if e != o, SegmentKey.coalesced(e) != o {
+            if peerSynchronized, SegmentKey.differOnlyInResetAcks(e, o) { equivalent = true } else { mismatches.append(.segments(expected: e, observed: o)) }
+        }
         if let os = observedState, os != expectedState { mismatches.append(.state(expected: expectedState, observed: os)) }
-        return Verdict(expected: expected, expectedState: expectedState, observed: observed, mismatches: mismatches)
+        return Verdict(expected: expected, expectedState: expectedState, observed: observed, mismatches: mismatches, equivalentDifference: equivalent)
     }
 
     func relative(_ segs: [Segment]) -> [Segment] {

@@ -41,12 +41,17 @@ public struct ConformResult: Codable, Sendable {
     /// The choice the test's step told apart and the alternative the stack took (`rfc5961-rst=other`): a test
     /// that conforms under the other alternative says so.
     public var choice: String?
+    /// The divergence was seen once but its case, replayed alone, never showed it: not a finding.
+    public var timingDependent: Bool?
+    /// The test conformed, but its segments differed from the spec's where the peer does not look (the ACK bit
+    /// and field of a reset a synchronized peer receives, RFC 9293 §3.10.7.4): counted, not a divergence.
+    public var equivalent: String?
 
     /// Whether the test fails a run: a violation, or a deviation under `strict`; errors always.
     public func fails(strict: Bool) -> Bool {
         switch verdict {
         case .error: true
-        case .diverges: (verdictClass ?? .violates).fails(strict: strict)
+        case .diverges: timingDependent != true && (verdictClass ?? .violates).fails(strict: strict)
         case .conforms, .unreachable: false
         }
     }
@@ -102,10 +107,20 @@ public struct ConformReport: Codable, Sendable {
     public func count(_ v: ConformVerdict) -> Int { results.reduce(0) { $0 + ($1.verdict == v ? 1 : 0) } }
 
     /// Divergences of one class (a divergence without a class, from an older report, violates).
-    public func count(_ c: VerdictClass) -> Int { results.reduce(0) { $0 + ($1.verdict == .diverges && ($1.verdictClass ?? .violates) == c ? 1 : 0) } }
+    public func count(_ c: VerdictClass) -> Int {
+        results.reduce(0) { $0 + ($1.verdict == .diverges && $1.timingDependent != true && ($1.verdictClass ?? .violates) == c ? 1 : 0) }
+    }
 
-    /// `violates 3, deviates 1, choice 2, unspecified 0`.
-    public var classCounts: String { VerdictClass.allCases.map { "\($0.rawValue) \(count($0))" }.joined(separator: ", ") }
+    /// Divergences whose case never showed them again alone: not findings.
+    public var timingDependentCount: Int { results.filter { $0.verdict == .diverges && $0.timingDependent == true }.count }
+
+    /// Tests that conformed with a difference no receiver looks at.
+    public var equivalentCount: Int { results.filter { $0.equivalent != nil }.count }
+
+    /// `violates 3, deviates 1, choice 2, unspecified 0, timing-dependent 1`.
+    public var classCounts: String {
+        (VerdictClass.allCases.map { "\($0.rawValue) \(count($0))" } + ["timing-dependent \(timingDependentCount)"]).joined(separator: ", ")
+    }
 
     /// Whether a result fails this run.
     public func fails(_ t: ConformResult) -> Bool { t.fails(strict: strict ?? false) }
@@ -239,7 +254,8 @@ public enum Baseline {
     /// on those). A choice or an unspecified behaviour is never a failure, so never `new`.
     public static func apply(_ entries: [BaselineEntry], file: String, to report: inout ConformReport) {
         let classOf = Dictionary(report.results.compactMap { r in r.signature.map { ($0, r.verdictClass ?? .violates) } }) { a, _ in a }
-        let failing = report.divergenceSignatures.filter { (classOf[$0] ?? .violates).fails(strict: true) }
+        let timing = Set(report.results.filter { $0.timingDependent == true }.compactMap(\.signature))
+        let failing = report.divergenceSignatures.filter { (classOf[$0] ?? .violates).fails(strict: true) && !timing.contains($0) }
         let found = Set(failing)
         let listed = Set(entries.map(\.signature))
         report.baseline = BaselineOutcome(file: file, new: failing.filter { !listed.contains($0) },
@@ -315,9 +331,9 @@ public enum ConformRender {
     /// A short Markdown summary, fit for a CI job summary.
     public static func markdown(_ r: ConformReport) -> String {
         var out = "## tcpspec conform: \(r.target) against profile \(r.profile)\n\n"
-        out += "| conforms | diverges | violates | deviates | choice | unspecified | unreachable | error | tests | time |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-        out += "| \(r.count(.conforms)) | \(r.count(.diverges)) | \(r.count(VerdictClass.violates)) | \(r.count(VerdictClass.deviates)) | \(r.count(VerdictClass.choice)) | \(r.count(VerdictClass.unspecified)) | \(r.count(.unreachable)) | \(r.count(.error)) | \(r.results.count) | \(String(format: "%.1f", r.seconds)) s |\n\n"
-        out += "A divergence **violates** a MUST or a clause with no permitted alternative (fails the run), **deviates** from a SHOULD (fails only under `--strict`), is a **choice** the RFC permits, or is **unspecified** by any clause (neither fails).\n\n"
+        out += "| conforms | diverges | violates | deviates | choice | unspecified | timing-dependent | unreachable | error | tests | time |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        out += "| \(r.count(.conforms)) | \(r.count(.diverges)) | \(r.count(VerdictClass.violates)) | \(r.count(VerdictClass.deviates)) | \(r.count(VerdictClass.choice)) | \(r.count(VerdictClass.unspecified)) | \(r.timingDependentCount) | \(r.count(.unreachable)) | \(r.count(.error)) | \(r.results.count) | \(String(format: "%.1f", r.seconds)) s |\n\n"
+        out += "A divergence **violates** a MUST or a clause with no permitted alternative (fails the run), **deviates** from a SHOULD (fails only under `--strict`), is a **choice** the RFC permits, or is **unspecified** by any clause (neither fails). A **timing-dependent** one was seen once but its case, replayed alone, never showed it again: not a finding.\n\n"
         if !r.shards.isEmpty, r.shards != ["1/1"] { out += "Shards: \(r.shards.joined(separator: ", ")).\n\n" }
         if let note = r.stateNote { out += "**\(note)**\n\n" }
         if let b = r.baseline {
@@ -326,7 +342,8 @@ public enum ConformRender {
             for s in b.stale { out += "- no longer seen: `\(s)`\n" }
             if !b.new.isEmpty || !b.stale.isEmpty { out += "\n" }
         }
-        let div = r.results.filter { $0.verdict == .diverges }
+        let div = r.results.filter { $0.verdict == .diverges && $0.timingDependent != true }
+        let timing = r.results.filter { $0.verdict == .diverges && $0.timingDependent == true }
         if !div.isEmpty {
             out += "### Divergences\n\n| class | breaks | state | input | rule | expected | observed | case |\n|---|---|---|---|---|---|---|---|\n"
             for t in div.sorted(by: { ($0.verdictClass ?? .violates, $0.id) < ($1.verdictClass ?? .violates, $1.id) }).prefix(100) {
@@ -335,6 +352,14 @@ public enum ConformRender {
             }
             if div.count > 100 { out += "\n(\(div.count - 100) more in the JUnit and JSON reports)\n" }
             out += "\n"
+        }
+        if !timing.isEmpty {
+            out += "### Timing-dependent (seen once, not shown again by the case alone; not findings)\n\n"
+            for t in timing { out += "- \(t.state) on `\(t.input)`: expected \(t.expected ?? ""), observed \(t.observed ?? "")\(t.casePath.map { " — `\($0)`" } ?? "")\n" }
+            out += "\n"
+        }
+        if r.equivalentCount > 0 {
+            out += "\(r.equivalentCount) test\(r.equivalentCount == 1 ? "" : "s") conformed with segments that differ from the spec's only in the ACK bit or field of a reset sent to a synchronized peer, which validates a RST by its SEQ alone (RFC 9293 §3.10.7.4): counted, not divergences.\n\n"
         }
         if !r.choiceLines.isEmpty {
             out += "### Choices the RFC leaves open\n\n"

@@ -63,7 +63,8 @@ struct FuzzCommand: ParsableCommand {
             print(FuzzReport.text(summary, spec: spec, target: targetOptions.target, seed: seed, corpus: corpus, choices: fuzzer.choiceRecords))
         }
         // A permitted choice or an unspecified behaviour is reported, never a failure; a deviation only under --strict.
-        if summary.divergences.contains(where: { $0.signature.verdictClass.fails(strict: strict) }) { throw ExitCode(1) }
+        // A timing-dependent observation (its case never showed it again) is never a finding.
+        if summary.findings.contains(where: { $0.signature.verdictClass.fails(strict: strict) }) { throw ExitCode(1) }
     }
 }
 
@@ -72,11 +73,11 @@ enum FuzzReport {
         var out = "fuzz \(target) against profile \(spec.profile), seed \(seed): \(s.cases) cases, \(s.steps) steps in \(String(format: "%.1f", s.seconds)) s "
         out += String(format: "(%.0f cases/s); input classes covered %d of %d", s.casesPerSecond, s.cellsCovered, s.cellsTotal) + "\n"
         if s.restarts > 0 { out += "the stack failed as a program and was restarted \(s.restarts) times (findings below: target-crash, target-hang)\n" }
-        if s.divergences.isEmpty {
+        if s.findings.isEmpty {
             out += "no divergences\n"
         } else {
-            out += "\(s.divergences.count) new \(s.divergences.count == 1 ? "divergence" : "divergences"), each minimized:\n"
-            for d in s.divergences {
+            out += "\(s.findings.count) new \(s.findings.count == 1 ? "divergence" : "divergences"), each minimized and reproduced alone:\n"
+            for d in s.findings {
                 out += "  - in \(d.stateBefore), on \(d.input): expected \(d.expected); observed \(d.observed) [\(d.steps) steps]\n"
                 // What differed, said once: where expected and observed read the same (a window, a state the
                 // target reported), this is the only place the difference shows.
@@ -85,6 +86,11 @@ enum FuzzReport {
                 out += "    rules: \(d.rules.joined(separator: " › "))\n"
                 if let c = d.casePath { out += "    case: \(c)\n    pcap: \(d.pcapPath ?? "-")\n" }
             }
+        }
+        let timing = s.timingDependent
+        if !timing.isEmpty {
+            out += "\(timing.count) timing-dependent (seen once, shown in none of \(Fuzzer.confirmations) replays of the case alone; not findings):\n"
+            for d in timing { out += "  - in \(d.stateBefore), on \(d.input): expected \(d.expected); observed \(d.observed)\n    case: \(d.casePath ?? "-")\n" }
         }
         for c in choices { out += "choice \(c.name): \(c.description)\n" }
         out += "corpus: \(corpus)"
@@ -102,7 +108,7 @@ enum FuzzReport {
         o += "  \"choices\": [" + choices.map { c in "{\"name\": \(esc(c.name)), \"bound\": \(c.bound.map { esc($0.rawValue) } ?? "null"), \"chose\": \(esc(c.bound.map { $0 == .taken ? c.taken : c.other } ?? "")), \"first_seen\": \(c.firstSeen.map(esc) ?? "null"), \"consistent\": \(c.consistent), \"inconsistent\": \(c.inconsistent)}" }.joined(separator: ", ") + "],\n"
         o += "  \"settings\": {" + settings.map { "\(esc($0.0)): \(esc($0.1))" }.joined(separator: ", ") + "},\n"
         o += "  \"divergences\": [" + s.divergences.map { d in
-            "\n    {\"signature\": \(esc(d.signature.description)), \"state\": \(esc(d.stateBefore.rawValue)), \"input\": \(esc(d.input)), \"expected\": \(esc(d.expected)), \"observed\": \(esc(d.observed)), \"rules\": [\(d.rules.map(esc).joined(separator: ", "))], \"class\": \(esc(d.signature.verdictClass.rawValue)), \"breaks\": [\(d.signature.requirements.map { esc($0.description) }.joined(separator: ", "))], \"differs\": [\((d.log.last?.mismatches ?? []).map { esc($0.description) }.joined(separator: ", "))], \"steps\": \(d.steps), \"case\": \(d.casePath.map(esc) ?? "null"), \"pcap\": \(d.pcapPath.map(esc) ?? "null")}"
+            "\n    {\"signature\": \(esc(d.signature.description)), \"state\": \(esc(d.stateBefore.rawValue)), \"input\": \(esc(d.input)), \"expected\": \(esc(d.expected)), \"observed\": \(esc(d.observed)), \"rules\": [\(d.rules.map(esc).joined(separator: ", "))], \"class\": \(esc(d.signature.verdictClass.rawValue)), \"reproduced\": \(d.reproduced), \"replays\": \(d.replays), \"timing_dependent\": \(d.timingDependent), \"breaks\": [\(d.signature.requirements.map { esc($0.description) }.joined(separator: ", "))], \"differs\": [\((d.log.last?.mismatches ?? []).map { esc($0.description) }.joined(separator: ", "))], \"steps\": \(d.steps), \"case\": \(d.casePath.map(esc) ?? "null"), \"pcap\": \(d.pcapPath.map(esc) ?? "null")}"
         }.joined(separator: ",") + (s.divergences.isEmpty ? "]\n" : "\n  ]\n")
         return o + "}"
     }

@@ -18,6 +18,11 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     public let clock: any Timekeeper = MonotonicClock()
     private var connections: [Tuple: TCPModel] = [:]
     private let lock = NSLock()
+    /// A fault that shows only now and then, as a timing-dependent behaviour does: the first `faultyConnections`
+    /// connections follow the faulty spec, later ones `cleanSpec` (tests of the oracle's replay confirmation).
+    public var faultyConnections: Int?
+    public var cleanSpec: CompiledSpec?
+    private var connectionsSeen = 0
     public let testerMAC = MACAddress.local(0x0000_0101)
     public let targetMAC = MACAddress.local(0x0000_0102)
     public let testerIP = IPAddress("192.0.2.1")!
@@ -63,7 +68,9 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
 
     private func model(_ t: Tuple) -> TCPModel {
         if let m = connections[t] { return m }
-        var m = TCPModel(spec: spec, configuration: .init(receiveWindow: 65535))
+        connectionsSeen += 1
+        let use = faultyConnections.map { connectionsSeen > $0 } == true ? (cleanSpec ?? spec) : spec
+        var m = TCPModel(spec: use, configuration: .init(receiveWindow: 65535))
         m.recordsInputClass = false
         return m
     }

@@ -36,4 +36,55 @@ struct EventProcessingTests {
             #expect(Self.outputs(m.receive(Segment(seq: 5002, ack: 1001, ctl: [.rst, .ack], dataLength: 10))) == ["<SEQ=1001><ACK=5001><CTL=ACK>"], "\(p)")
         }
     }
+
+    /// CLOSE-WAIT: the peer's FIN at 5001 is in (RCV.NXT 5002).
+    static func closeWait(_ profile: String) throws -> TCPModel {
+        var m = try Self.established(profile)
+        _ = m.receive(Segment(seq: 5001, ack: 1001, ctl: [.fin, .ack], window: 8000))
+        #expect(m.stateName == "CLOSE-WAIT" && m[.rcvNxt] == 5002)
+        return m
+    }
+
+    /// TIME-WAIT by the normal close: our FIN (1001) acknowledged, then the peer's at 5001 (RCV.NXT 5002).
+    static func timeWait(_ profile: String) throws -> TCPModel {
+        var m = try Self.established(profile)
+        _ = m.call(.close)
+        _ = m.receive(Segment(seq: 5001, ack: 1002, ctl: .ack, window: 8000))
+        _ = m.receive(Segment(seq: 5001, ack: 1002, ctl: [.fin, .ack], window: 8000))
+        #expect(m.stateName == "TIME-WAIT" && m[.rcvNxt] == 5002)
+        return m
+    }
+
+    /// Seventh step, CLOSE-WAIT ... TIME-WAIT: "This should not occur, since a FIN has been received from the
+    /// remote side. Ignore the segment text." Eighth: "Remain in the CLOSE-WAIT state" — the FIN is a
+    /// retransmission. The text is thrown away, so the acknowledgment must not cover it: RCV.NXT stays (it used
+    /// to advance by one, acknowledging the first octet of the ignored text).
+    @Test("a FIN with text after the peer's FIN: the text is ignored and not acknowledged", arguments: ["rfc793", "rfc9293"])
+    func finAfterFin(profile: String) throws {
+        let again = Segment(seq: 5002, ack: 1001, ctl: [.fin, .ack], window: 8000, dataLength: 10)
+        var cw = try Self.closeWait(profile)
+        #expect(Self.outputs(cw.receive(again)) == ["<SEQ=1001><ACK=5002><CTL=ACK>"])
+        #expect(cw.stateName == "CLOSE-WAIT" && cw[.rcvNxt] == 5002)
+        // Without text as well: one FIN per connection, RCV.NXT already one past it.
+        #expect(Self.outputs(cw.receive(Segment(seq: 5002, ack: 1001, ctl: [.fin, .ack], window: 8000))) == ["<SEQ=1001><ACK=5002><CTL=ACK>"])
+        #expect(cw[.rcvNxt] == 5002)
+        var tw = try Self.timeWait(profile)
+        #expect(Self.outputs(tw.receive(Segment(seq: 5002, ack: 1002, ctl: [.fin, .ack], window: 8000, dataLength: 10))) == ["<SEQ=1002><ACK=5002><CTL=ACK>"])
+        #expect(tw.stateName == "TIME-WAIT" && tw[.rcvNxt] == 5002)
+    }
+
+    /// Linux reads a segment after the peer's FIN only if it starts before RCV.NXT (linux.rcvshut.*): old text
+    /// ending at RCV.NXT with a FIN there is queued whole, RCV.NXT moves over the second FIN (tcp_queue_rcv) and
+    /// tcp_fin ignores it — no text is thrown away, and the acknowledgment covers that FIN (linux.fin.remain).
+    @Test("Linux: old text with a FIN at RCV.NXT after the peer's FIN advances RCV.NXT over it")
+    func linuxFinAfterFin() throws {
+        var m = try Self.closeWait("linux")
+        let t = m.receive(Segment(seq: 5000, ack: 1001, ctl: [.fin, .ack], window: 8000, dataLength: 2))
+        #expect(Self.outputs(t) == ["<SEQ=1001><ACK=5003><CTL=ACK>"])
+        #expect(m.stateName == "CLOSE-WAIT" && m[.rcvNxt] == 5003)
+        // Text or a FIN at RCV.NXT is not read at all.
+        var n = try Self.closeWait("linux")
+        #expect(n.receive(Segment(seq: 5002, ack: 1001, ctl: [.fin, .ack], window: 8000, dataLength: 10)).outputs.isEmpty)
+        #expect(n[.rcvNxt] == 5002)
+    }
 }

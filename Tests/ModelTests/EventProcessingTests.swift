@@ -87,4 +87,26 @@ struct EventProcessingTests {
         #expect(n.receive(Segment(seq: 5002, ack: 1001, ctl: [.fin, .ack], window: 8000, dataLength: 10)).outputs.isEmpty)
         #expect(n[.rcvNxt] == 5002)
     }
+
+    static func startsTimeWait(_ t: Transition) -> Bool { t.timersStarted & (1 << TimerName.timeWait.rawValue) != 0 }
+
+    /// TIME-WAIT, fifth step: "The only thing that can arrive in this state is a retransmission of the remote FIN.
+    /// Acknowledge it, and restart the 2 MSL timeout"; eighth: "Restart the 2 MSL time-wait timeout". The
+    /// retransmitted FIN (at RCV.NXT-1) fails the four-case test, so it is the sequence step that acknowledges it
+    /// and must restart the timer. Linux's TIME-WAIT minisocket restarts it for every segment with ACK
+    /// (tcp_timewait_state_process: "if (paws_reject || th->ack) inet_twsk_reschedule").
+    @Test("TIME-WAIT: the peer's FIN again is acknowledged and restarts the 2 MSL timer", arguments: ["rfc793", "rfc9293", "linux"])
+    func timeWaitRestart(profile: String) throws {
+        var m = try Self.timeWait(profile)
+        let t = m.receive(Segment(seq: 5001, ack: 1002, ctl: [.fin, .ack], window: 8000))
+        #expect(Self.outputs(t) == ["<SEQ=1002><ACK=5002><CTL=ACK>"])
+        #expect(Self.startsTimeWait(t), "rules \(t.outputs.map { m.spec.rules[$0.rule].id })")
+        #expect(m.stateName == "TIME-WAIT" && m[.rcvNxt] == 5002)
+        // Any other unacceptable segment is acknowledged without restarting it (RFC profiles).
+        if profile != "linux" {
+            let u = m.receive(Segment(seq: 4000, ack: 1002, ctl: .ack, window: 8000, dataLength: 10))
+            #expect(Self.outputs(u) == ["<SEQ=1002><ACK=5002><CTL=ACK>"])
+            #expect(!Self.startsTimeWait(u))
+        }
+    }
 }

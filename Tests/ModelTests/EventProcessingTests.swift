@@ -109,4 +109,57 @@ struct EventProcessingTests {
             #expect(!Self.startsTimeWait(u))
         }
     }
+
+    /// ESTABLISHED with the receive window closed: 10 octets of the peer's (5001-5010) fill a 10-octet buffer, unread
+    /// (RCV.NXT 5011, RCV.WND 0); 100 octets of ours are out, unacknowledged (SND.UNA 1001, SND.NXT 1101).
+    static func zeroWindow(_ profile: String) throws -> TCPModel {
+        var m = try Self.established(profile, window: 10)
+        _ = m.call(.send(100))
+        _ = m.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 8000, dataLength: 10))
+        #expect(m[.rcvNxt] == 5011 && m[.rcvWnd] == 0 && m[.sndNxt] == 1101)
+        return m
+    }
+
+    /// First step: "If the RCV.WND is zero, no segments will be acceptable, but special allowance should be made to
+    /// accept valid ACKs, URGs, and RSTs"; §3.3 "A TCP receiver MUST process the RST and URG fields of all incoming
+    /// segments, even when the receive window is zero (MUST-66)". A zero-window probe (an octet at RCV.NXT) carries
+    /// a valid ACK: it is processed, the octet is trimmed off, and the acknowledgment shows the closed window. A RST
+    /// at RCV.NXT resets whatever it carries.
+    @Test("zero window: a probe's ACK and URG are processed, a RST at RCV.NXT resets", arguments: ["rfc793", "rfc9293"])
+    func zeroWindowAllowance(profile: String) throws {
+        // An empty ACK at RCV.NXT: acceptable by the table itself.
+        var a = try Self.zeroWindow(profile)
+        #expect(Self.outputs(a.receive(Segment(seq: 5011, ack: 1051, ctl: .ack, window: 8000))).isEmpty)
+        #expect(a[.sndUna] == 1051)
+        // A probe: one octet at RCV.NXT acknowledging 50 of ours. The ACK counts; the octet does not.
+        var b = try Self.zeroWindow(profile)
+        let probe = b.receive(Segment(seq: 5011, ack: 1051, ctl: .ack, window: 8000, dataLength: 1))
+        #expect(Self.outputs(probe) == ["<SEQ=1101><ACK=5011><CTL=ACK>"])
+        #expect(probe.outputs.first?.segment.window == 0)
+        #expect(b[.sndUna] == 1051 && b[.rcvNxt] == 5011 && b[.rcvQueue] == 10)
+        // Urgent text at RCV.NXT: the user is told, the text is not taken.
+        var u = try Self.zeroWindow(profile)
+        let urg = u.receive(Segment(seq: 5011, ack: 1001, ctl: [.ack, .urg], window: 8000, urgentPointer: 5, dataLength: 5))
+        #expect(urg.signals.map { u.spec.strings[$0] } == ["urgent data"])
+        #expect(u[.rcvUp] == 5016 && u[.rcvNxt] == 5011)
+        // A RST at RCV.NXT, empty or with text (a diagnostic, RFC 9293 §3.5.3): the connection is reset.
+        for len: UInt32 in [0, 20] {
+            var r = try Self.zeroWindow(profile)
+            _ = r.receive(Segment(seq: 5011, ctl: .rst, dataLength: len))
+            #expect(r.stateName == "CLOSED", "RST with \(len) octets")
+        }
+    }
+
+    /// What the allowance does not stretch to (interpretations, docs/spec-language.md): an empty ACK beyond RCV.NXT
+    /// is outside the zero window as Table 6 has it (only SEG.SEQ = RCV.NXT is acceptable), and is answered; a FIN
+    /// without text at RCV.NXT is beyond the window too, and answered (its ACK comes again with the FIN).
+    @Test("zero window: an empty ACK beyond RCV.NXT and a bare FIN stay unacceptable", arguments: ["rfc793", "rfc9293"])
+    func zeroWindowLimits(profile: String) throws {
+        var a = try Self.zeroWindow(profile)
+        #expect(Self.outputs(a.receive(Segment(seq: 5012, ack: 1051, ctl: .ack, window: 8000))) == ["<SEQ=1101><ACK=5011><CTL=ACK>"])
+        #expect(a[.sndUna] == 1001)
+        var f = try Self.zeroWindow(profile)
+        #expect(Self.outputs(f.receive(Segment(seq: 5011, ack: 1051, ctl: [.fin, .ack], window: 8000))) == ["<SEQ=1101><ACK=5011><CTL=ACK>"])
+        #expect(f.stateName == "ESTABLISHED" && f[.rcvNxt] == 5011)
+    }
 }

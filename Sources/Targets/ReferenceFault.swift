@@ -38,7 +38,7 @@ public struct ReferenceFault: Hashable, Sendable {
         ReferenceFault(name: "accepts-out-of-window", summary: "accepts segments outside the window without an ACK", body: """
         on SEGMENT in SYN-RECEIVED, ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2, CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT step sequence
           cite RFC 9293 §3.10.7.4
-          rule fault.seq.outside when seq is outside and not RST replaces seq.unacceptable
+          rule fault.seq.outside when seq is outside and not RST replaces seq.unacceptable, seq.timewait.unacceptable, seq.timewait.fin
             drop
         """),
         ReferenceFault(name: "fin-no-sequence", summary: "a FIN in ESTABLISHED does not consume a sequence number", body: """
@@ -71,7 +71,7 @@ public struct ReferenceFault: Hashable, Sendable {
             drop
         on SEGMENT in TIME-WAIT step sequence
           cite RFC 9293 §3.10.7.4
-          rule fault.timewait.silent when seq is outside and not RST
+          rule fault.timewait.silent when seq is outside and not RST replaces seq.timewait.unacceptable, seq.timewait.fin
             drop
         """),
         ReferenceFault(name: "rst-no-challenge", summary: "an in-window RST resets instead of drawing a challenge ACK", body: """

@@ -36,4 +36,130 @@ struct EventProcessingTests {
             #expect(Self.outputs(m.receive(Segment(seq: 5002, ack: 1001, ctl: [.rst, .ack], dataLength: 10))) == ["<SEQ=1001><ACK=5001><CTL=ACK>"], "\(p)")
         }
     }
+
+    /// CLOSE-WAIT: the peer's FIN at 5001 is in (RCV.NXT 5002).
+    static func closeWait(_ profile: String) throws -> TCPModel {
+        var m = try Self.established(profile)
+        _ = m.receive(Segment(seq: 5001, ack: 1001, ctl: [.fin, .ack], window: 8000))
+        #expect(m.stateName == "CLOSE-WAIT" && m[.rcvNxt] == 5002)
+        return m
+    }
+
+    /// TIME-WAIT by the normal close: our FIN (1001) acknowledged, then the peer's at 5001 (RCV.NXT 5002).
+    static func timeWait(_ profile: String) throws -> TCPModel {
+        var m = try Self.established(profile)
+        _ = m.call(.close)
+        _ = m.receive(Segment(seq: 5001, ack: 1002, ctl: .ack, window: 8000))
+        _ = m.receive(Segment(seq: 5001, ack: 1002, ctl: [.fin, .ack], window: 8000))
+        #expect(m.stateName == "TIME-WAIT" && m[.rcvNxt] == 5002)
+        return m
+    }
+
+    /// Seventh step, CLOSE-WAIT ... TIME-WAIT: "This should not occur, since a FIN has been received from the
+    /// remote side. Ignore the segment text." Eighth: "Remain in the CLOSE-WAIT state" — the FIN is a
+    /// retransmission. The text is thrown away, so the acknowledgment must not cover it: RCV.NXT stays (it used
+    /// to advance by one, acknowledging the first octet of the ignored text).
+    @Test("a FIN with text after the peer's FIN: the text is ignored and not acknowledged", arguments: ["rfc793", "rfc9293"])
+    func finAfterFin(profile: String) throws {
+        let again = Segment(seq: 5002, ack: 1001, ctl: [.fin, .ack], window: 8000, dataLength: 10)
+        var cw = try Self.closeWait(profile)
+        #expect(Self.outputs(cw.receive(again)) == ["<SEQ=1001><ACK=5002><CTL=ACK>"])
+        #expect(cw.stateName == "CLOSE-WAIT" && cw[.rcvNxt] == 5002)
+        // Without text as well: one FIN per connection, RCV.NXT already one past it.
+        #expect(Self.outputs(cw.receive(Segment(seq: 5002, ack: 1001, ctl: [.fin, .ack], window: 8000))) == ["<SEQ=1001><ACK=5002><CTL=ACK>"])
+        #expect(cw[.rcvNxt] == 5002)
+        var tw = try Self.timeWait(profile)
+        #expect(Self.outputs(tw.receive(Segment(seq: 5002, ack: 1002, ctl: [.fin, .ack], window: 8000, dataLength: 10))) == ["<SEQ=1002><ACK=5002><CTL=ACK>"])
+        #expect(tw.stateName == "TIME-WAIT" && tw[.rcvNxt] == 5002)
+    }
+
+    /// Linux reads a segment after the peer's FIN only if it starts before RCV.NXT (linux.rcvshut.*): old text
+    /// ending at RCV.NXT with a FIN there is queued whole, RCV.NXT moves over the second FIN (tcp_queue_rcv) and
+    /// tcp_fin ignores it — no text is thrown away, and the acknowledgment covers that FIN (linux.fin.remain).
+    @Test("Linux: old text with a FIN at RCV.NXT after the peer's FIN advances RCV.NXT over it")
+    func linuxFinAfterFin() throws {
+        var m = try Self.closeWait("linux")
+        let t = m.receive(Segment(seq: 5000, ack: 1001, ctl: [.fin, .ack], window: 8000, dataLength: 2))
+        #expect(Self.outputs(t) == ["<SEQ=1001><ACK=5003><CTL=ACK>"])
+        #expect(m.stateName == "CLOSE-WAIT" && m[.rcvNxt] == 5003)
+        // Text or a FIN at RCV.NXT is not read at all.
+        var n = try Self.closeWait("linux")
+        #expect(n.receive(Segment(seq: 5002, ack: 1001, ctl: [.fin, .ack], window: 8000, dataLength: 10)).outputs.isEmpty)
+        #expect(n[.rcvNxt] == 5002)
+    }
+
+    static func startsTimeWait(_ t: Transition) -> Bool { t.timersStarted & (1 << TimerName.timeWait.rawValue) != 0 }
+
+    /// TIME-WAIT, fifth step: "The only thing that can arrive in this state is a retransmission of the remote FIN.
+    /// Acknowledge it, and restart the 2 MSL timeout"; eighth: "Restart the 2 MSL time-wait timeout". The
+    /// retransmitted FIN (at RCV.NXT-1) fails the four-case test, so it is the sequence step that acknowledges it
+    /// and must restart the timer. Linux's TIME-WAIT minisocket restarts it for every segment with ACK
+    /// (tcp_timewait_state_process: "if (paws_reject || th->ack) inet_twsk_reschedule").
+    @Test("TIME-WAIT: the peer's FIN again is acknowledged and restarts the 2 MSL timer", arguments: ["rfc793", "rfc9293", "linux"])
+    func timeWaitRestart(profile: String) throws {
+        var m = try Self.timeWait(profile)
+        let t = m.receive(Segment(seq: 5001, ack: 1002, ctl: [.fin, .ack], window: 8000))
+        #expect(Self.outputs(t) == ["<SEQ=1002><ACK=5002><CTL=ACK>"])
+        #expect(Self.startsTimeWait(t), "rules \(t.outputs.map { m.spec.rules[$0.rule].id })")
+        #expect(m.stateName == "TIME-WAIT" && m[.rcvNxt] == 5002)
+        // Any other unacceptable segment is acknowledged without restarting it (RFC profiles).
+        if profile != "linux" {
+            let u = m.receive(Segment(seq: 4000, ack: 1002, ctl: .ack, window: 8000, dataLength: 10))
+            #expect(Self.outputs(u) == ["<SEQ=1002><ACK=5002><CTL=ACK>"])
+            #expect(!Self.startsTimeWait(u))
+        }
+    }
+
+    /// ESTABLISHED with the receive window closed: 10 octets of the peer's (5001-5010) fill a 10-octet buffer, unread
+    /// (RCV.NXT 5011, RCV.WND 0); 100 octets of ours are out, unacknowledged (SND.UNA 1001, SND.NXT 1101).
+    static func zeroWindow(_ profile: String) throws -> TCPModel {
+        var m = try Self.established(profile, window: 10)
+        _ = m.call(.send(100))
+        _ = m.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 8000, dataLength: 10))
+        #expect(m[.rcvNxt] == 5011 && m[.rcvWnd] == 0 && m[.sndNxt] == 1101)
+        return m
+    }
+
+    /// First step: "If the RCV.WND is zero, no segments will be acceptable, but special allowance should be made to
+    /// accept valid ACKs, URGs, and RSTs"; §3.3 "A TCP receiver MUST process the RST and URG fields of all incoming
+    /// segments, even when the receive window is zero (MUST-66)". A zero-window probe (an octet at RCV.NXT) carries
+    /// a valid ACK: it is processed, the octet is trimmed off, and the acknowledgment shows the closed window. A RST
+    /// at RCV.NXT resets whatever it carries.
+    @Test("zero window: a probe's ACK and URG are processed, a RST at RCV.NXT resets", arguments: ["rfc793", "rfc9293"])
+    func zeroWindowAllowance(profile: String) throws {
+        // An empty ACK at RCV.NXT: acceptable by the table itself.
+        var a = try Self.zeroWindow(profile)
+        #expect(Self.outputs(a.receive(Segment(seq: 5011, ack: 1051, ctl: .ack, window: 8000))).isEmpty)
+        #expect(a[.sndUna] == 1051)
+        // A probe: one octet at RCV.NXT acknowledging 50 of ours. The ACK counts; the octet does not.
+        var b = try Self.zeroWindow(profile)
+        let probe = b.receive(Segment(seq: 5011, ack: 1051, ctl: .ack, window: 8000, dataLength: 1))
+        #expect(Self.outputs(probe) == ["<SEQ=1101><ACK=5011><CTL=ACK>"])
+        #expect(probe.outputs.first?.segment.window == 0)
+        #expect(b[.sndUna] == 1051 && b[.rcvNxt] == 5011 && b[.rcvQueue] == 10)
+        // Urgent text at RCV.NXT: the user is told, the text is not taken.
+        var u = try Self.zeroWindow(profile)
+        let urg = u.receive(Segment(seq: 5011, ack: 1001, ctl: [.ack, .urg], window: 8000, urgentPointer: 5, dataLength: 5))
+        #expect(urg.signals.map { u.spec.strings[$0] } == ["urgent data"])
+        #expect(u[.rcvUp] == 5016 && u[.rcvNxt] == 5011)
+        // A RST at RCV.NXT, empty or with text (a diagnostic, RFC 9293 §3.5.3): the connection is reset.
+        for len: UInt32 in [0, 20] {
+            var r = try Self.zeroWindow(profile)
+            _ = r.receive(Segment(seq: 5011, ctl: .rst, dataLength: len))
+            #expect(r.stateName == "CLOSED", "RST with \(len) octets")
+        }
+    }
+
+    /// What the allowance does not stretch to (interpretations, docs/spec-language.md): an empty ACK beyond RCV.NXT
+    /// is outside the zero window as Table 6 has it (only SEG.SEQ = RCV.NXT is acceptable), and is answered; a FIN
+    /// without text at RCV.NXT is beyond the window too, and answered (its ACK comes again with the FIN).
+    @Test("zero window: an empty ACK beyond RCV.NXT and a bare FIN stay unacceptable", arguments: ["rfc793", "rfc9293"])
+    func zeroWindowLimits(profile: String) throws {
+        var a = try Self.zeroWindow(profile)
+        #expect(Self.outputs(a.receive(Segment(seq: 5012, ack: 1051, ctl: .ack, window: 8000))) == ["<SEQ=1101><ACK=5011><CTL=ACK>"])
+        #expect(a[.sndUna] == 1001)
+        var f = try Self.zeroWindow(profile)
+        #expect(Self.outputs(f.receive(Segment(seq: 5011, ack: 1051, ctl: [.fin, .ack], window: 8000))) == ["<SEQ=1101><ACK=5011><CTL=ACK>"])
+        #expect(f.stateName == "ESTABLISHED" && f[.rcvNxt] == 5011)
+    }
 }

@@ -202,7 +202,7 @@ final class Session {
                 if let bound = choices.book.observe(c.choice.name, alternative, at: place, recording: !replaying) {
                     let said = { (a: ChoiceBook.Alternative) in a == .taken ? c.choice.taken : c.choice.other }
                     v.mismatches = [.inconsistentChoice(choice: c.choice.name, title: c.choice.title, bound: said(bound.bound!), boundAt: bound.firstSeen ?? "?",
-                                                        observed: said(alternative))]
+                                                        observed: said(alternative), rules: chain.filter(c.rules.contains))]
                 } else if alternative == .other {
                     lane.model.core = alt.core
                     lane.oracle = o2

@@ -40,15 +40,11 @@ public struct Judgement: Hashable, Sendable, Codable {
         return "\(verdictClass.rawValue) \(what)" + (rules.isEmpty ? "" : " (\(rules.joined(separator: ", ")))")
     }
 
-    /// The class a rule's own divergence has.
+    /// The class a rule's own divergence has: from the strongest requirement it cites, by ID or by a level word
+    /// where Appendix B numbers none.
     public static func ruleClass(_ rule: RuleInfo) -> VerdictClass {
-        if let strongest = rule.requirements.min() {
-            switch strongest.prefix {
-            case .must: return .violates
-            case .should, .recommended: return .deviates
-            case .may: return .choice
-            }
-        }
+        let classes = rule.requirements.map(idClass) + rule.levels.map(\.divergenceClass)
+        if let worst = classes.min() { return worst }
         return rule.isUnspecified ? .unspecified : .violates
     }
 
@@ -61,9 +57,14 @@ public struct Judgement: Hashable, Sendable, Codable {
             return
         }
         // Both alternatives of a choice are permitted; taking both is not.
-        if let m = mismatches.first(where: { if case .inconsistentChoice = $0 { true } else { false } }), case .inconsistentChoice(let name, _, _, _, _) = m {
+        if let m = mismatches.first(where: { if case .inconsistentChoice = $0 { true } else { false } }), case .inconsistentChoice(let name, _, _, _, _, let rules) = m {
             // One finding per choice and state, whatever input showed it: the input class is the choice's.
-            self.init(verdictClass: .violates, requirements: [], rules: chainRules.map { spec.rules[$0].id }, clauses: ["inconsistent choice \(name)"])
+            // Its class is the taken alternative's rule's: a stack implementing RFC 5961 that skips a SHOULD of it
+            // in one state deviates; one that skips a MUST violates.
+            let cls = rules.map { Judgement.ruleClass(spec.rules[$0]) }.filter { $0 != .unspecified }.min() ?? .violates
+            let responsible = rules.filter { Judgement.ruleClass(spec.rules[$0]) == cls }
+            self.init(verdictClass: cls, requirements: responsible.flatMap { spec.rules[$0].requirements }.filter { Judgement.idClass($0) == cls },
+                      rules: responsible.map { spec.rules[$0].id }, clauses: ["inconsistent choice \(name)"])
             inconsistentChoice = name
             return
         }

@@ -18,7 +18,8 @@ public enum Mismatch: Hashable, Sendable, CustomStringConvertible {
     case notReproducedAlone(others: Int)
     /// The stack took one alternative of a choice the RFC leaves open after an earlier step bound the other:
     /// each alternative is permitted, switching between them is not.
-    case inconsistentChoice(choice: String, title: String, bound: String, boundAt: String, observed: String)
+    /// `rules`: the choice's rules that decided the step (indices into the spec's rules), which give its class.
+    case inconsistentChoice(choice: String, title: String, bound: String, boundAt: String, observed: String, rules: [Int])
 
     public var description: String {
         switch self {
@@ -34,7 +35,7 @@ public enum Mismatch: Hashable, Sendable, CustomStringConvertible {
             "\(kind.rawValue): \(detail)"
         case .notReproducedAlone(let others):
             "not reproduced alone: the failure needed the other \(others) connections of its round"
-        case .inconsistentChoice(_, let title, let bound, let boundAt, let observed):
+        case .inconsistentChoice(_, let title, let bound, let boundAt, let observed, _):
             "choice: \(title): the stack \(observed) here, but \(bound) at \(boundAt)"
         }
     }

@@ -97,6 +97,8 @@ public struct RuleInfo: Sendable {
     /// The RFC 9293 Appendix B requirements the rule implements: its own citation's IDs, or its group's when it
     /// names none (a group's ID covers every rule of the group that does not say otherwise).
     public var requirements: [RequirementID] = []
+    /// Levels its citation states in BCP 14 words where no Appendix B ID names the requirement (own, else group's).
+    public var levels: [RequirementLevel] = []
 
     /// No RFC text decides what the rule does: it cites only a stack's behaviour (`linux`, `pytcp`) or a gap the
     /// spec fills (`rfc-gap`). A divergence from it is `unspecified`, never a failure.

@@ -136,6 +136,8 @@ public struct SpecCompiler {
                                 guardText: r.decl.guardExpr?.text ?? "otherwise", replaced: r.decl.replaces.map(\.value))
             let own = r.decl.citations.flatMap(\.requirements)
             info.requirements = own.isEmpty ? r.group.citations.flatMap(\.requirements) : own
+            let ownLevels = r.decl.citations.flatMap(\.levels)
+            info.levels = ownLevels.isEmpty && own.isEmpty ? r.group.citations.flatMap(\.levels) : ownLevels
             for op in r.guardOps ?? [] {
                 switch op {
                 case .flag(let bits):

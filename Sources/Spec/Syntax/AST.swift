@@ -45,12 +45,15 @@ public struct CitationRef: Sendable, Hashable, CustomStringConvertible {
     public var quote: String?
     /// RFC 9293 Appendix B IDs the reference names (`RFC 9293 §3.10.7.4 MUST-66 "..."`).
     public var requirements: [RequirementID] = []
+    /// The level the reference states without an Appendix B ID (`RFC 9293 §3.10.7.3 SHOULD "..."`).
+    public var level: RequirementLevel?
 
     public var description: String {
         var s = document
         if let section { s += " §\(section)" }
         if let page { s += " p.\(page)" }
         for r in requirements { s += " \(r)" }
+        if let level { s += " " + level.rawValue.replacingOccurrences(of: " ", with: "-") }
         if let quote { s += " \"\(quote)\"" }
         return s
     }
@@ -61,6 +64,7 @@ public struct Citation: Sendable {
     public var loc: SourceLocation
     public var text: String { refs.map(\.description).joined(separator: "; ") }
     public var requirements: [RequirementID] { refs.flatMap(\.requirements) }
+    public var levels: [RequirementLevel] { refs.compactMap(\.level) }
 }
 
 /// `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` — a segment to send, in RFC 9293 §3.10 notation.

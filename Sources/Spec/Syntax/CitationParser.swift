@@ -2,6 +2,9 @@ import Core
 /// Parses citation text: references separated by `;`, each a document followed by optional `§section`, `p.N`
 /// and a quoted phrase. Documents: `RFC N`, `erratum N`, `linux NAME` (a kernel function or sysctl), `pytcp NAME`.
 enum CitationParser {
+    /// Bare words that state a requirement's level where Appendix B gives it no ID.
+    static let levelWords: [String: RequirementLevel] = ["MUST": .must, "MUST-NOT": .mustNot, "SHOULD": .should, "SHOULD-NOT": .shouldNot, "MAY": .may]
+
     struct Failure: Error {
         var message: String
         var offset: Int
@@ -101,6 +104,12 @@ enum CitationParser {
                     return .failure(Failure(message: "malformed page '\(word)', expected p.N", offset: off))
                 }
                 ref.page = p
+            } else if let level = CitationParser.levelWords[word] {
+                // A requirement the RFC states in BCP 14 words without an Appendix B ID ("SHOULD first check").
+                guard doc.hasPrefix("RFC ") else {
+                    return .failure(Failure(message: "a requirement level (\(word)) belongs to an RFC reference", offset: off))
+                }
+                ref.level = level
             } else if let id = RequirementID(word) {
                 // Appendix B's IDs are RFC 9293's own numbering: a MUST-n of another document is not this one.
                 guard doc == "RFC 9293" else {

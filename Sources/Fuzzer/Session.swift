@@ -186,7 +186,9 @@ final class Session {
             // conforms, and its connection goes on from the state that alternative leads to.
             let chain = spec.chains[tr.chain].rules
             for c in choices.set.choices where chain.contains(where: c.rules.contains) {
-                var alt = TCPModel(spec: c.other, configuration: lane.model.configuration)
+                // An alternative that does not compile is not judged (`spec check` and the CLI report it).
+                guard let otherSpec = c.other else { continue }
+                var alt = TCPModel(spec: otherSpec, configuration: lane.model.configuration)
                 alt.core = core
                 let tr2 = alt.apply(input)
                 var o2 = oracleBefore

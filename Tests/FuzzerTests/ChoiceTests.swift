@@ -26,6 +26,8 @@ struct ChoiceTests {
     @Test("the rfc9293 profile states its choices, each alternative compiles and replaces only the choice's rules")
     func catalog() throws {
         let set = try ChoiceSet.load(for: try Repository.spec("rfc9293"), directory: Repository.specDirectory)
+        try set.validate()
+        #expect(set.choices.allSatisfy { $0.other != nil })
         #expect(set.choices.map(\.choice.name).sorted() == ["half-duplex-close", "rfc1337-timewait-rst", "rfc5961-rst", "rfc5961-syn"])
         // A profile that fixes its choices (linux) has none.
         #expect(try ChoiceSet.load(for: try Repository.spec("linux"), directory: Repository.specDirectory).choices.isEmpty)
@@ -102,7 +104,7 @@ struct ChoiceTests {
         #expect { try ChoiceSet.load(for: spec, directory: dir.path) } throws: { ($0 as? ChoiceCatalog.Failure)?.description.contains("choices.toml:1:1: error: choice 'x' names rule 'no.such.rule'") ?? false }
         // The RFC 1337 alternative replaces rst.close.exact: a choice that lists another rule does not cover it.
         try bad.replacingOccurrences(of: "no.such.rule", with: "rst.challenge").write(to: dir.appendingPathComponent("choices.toml"), atomically: true, encoding: .utf8)
-        #expect { try ChoiceSet.load(for: spec, directory: dir.path) } throws: { ($0 as? ChoiceCatalog.Failure)?.description.contains("replaces rst.close.exact, which is not one of the choice's rules") ?? false }
+        #expect { try ChoiceSet.load(for: spec, directory: dir.path).validate() } throws: { ($0 as? ChoiceCatalog.Failure)?.description.contains("replaces rst.close.exact, which is not one of the choice's rules") ?? false }
         try "[[choice]]\nname = \"x\"\ncolour = \"red\"\n".write(to: dir.appendingPathComponent("choices.toml"), atomically: true, encoding: .utf8)
         #expect { try ChoiceSet.load(for: spec, directory: dir.path) } throws: { ($0 as? ChoiceCatalog.Failure)?.description.contains("choices.toml:3:1: error: unknown key 'colour'") ?? false }
     }

@@ -94,17 +94,45 @@ public struct ChoiceCatalog: Sendable {
 public struct ChoiceSet: Sendable {
     public struct Bound: Sendable {
         public var choice: ChoiceCatalog.Choice
-        /// The other alternative's spec (same states and variables as the profile's: it only replaces rules).
-        public var other: CompiledSpec
+        /// The other alternative's spec (same states and variables as the profile's: it only replaces rules),
+        /// compiled in the background from the moment the set is loaded (a debug build takes seconds per
+        /// profile; a run starts its target meanwhile).
+        let compiled: Pending
+        /// The other alternative's spec, once compiled; nil if it does not compile (`spec check` reports why).
+        public var other: CompiledSpec? { try? compiled.value.get() }
         /// The profile's rules that take the first alternative (indices into its rules).
         public var rules: Set<Int>
+    }
+
+    /// A compilation running on its own thread; `value` waits for it.
+    final class Pending: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var result: Result<CompiledSpec, ChoiceCatalog.Failure>?
+
+        init(_ work: @escaping @Sendable () -> Result<CompiledSpec, ChoiceCatalog.Failure>) {
+            Thread.detachNewThread { [self] in
+                let r = work()
+                condition.lock()
+                result = r
+                condition.broadcast()
+                condition.unlock()
+            }
+        }
+
+        var value: Result<CompiledSpec, ChoiceCatalog.Failure> {
+            condition.lock()
+            defer { condition.unlock() }
+            while result == nil { condition.wait() }
+            return result!
+        }
     }
 
     public var choices: [Bound]
     public static let none = ChoiceSet(choices: [])
 
-    /// The choices of `spec`'s profile in a spec directory, their alternatives compiled and checked: an
-    /// alternative profile must extend the choice's profile and replace only the choice's rules.
+    /// The choices of `spec`'s profile in a spec directory. The catalog and the rules it names are checked now;
+    /// each alternative compiles in the background and is checked when `validate()` (or a step) first needs it:
+    /// it must extend the choice's profile and replace only the choice's rules.
     public static func load(for spec: CompiledSpec, directory: String) throws(ChoiceCatalog.Failure) -> ChoiceSet {
         let catalog = try ChoiceCatalog.load(directory: directory)
         var out: [Bound] = []
@@ -115,22 +143,31 @@ public struct ChoiceSet: Sendable {
                 guard !idx.isEmpty else { throw ChoiceCatalog.Failure(description: "\(c.location): error: choice '\(c.name)' names rule '\(name)', which profile \(c.profile) does not have") }
                 rules.formUnion(idx)
             }
-            let r = SpecLoader.compile(profile: c.otherProfile, directory: directory)
-            guard let other = r.spec else {
-                throw ChoiceCatalog.Failure(description: "\(c.location): error: choice '\(c.name)': its other alternative, profile \(c.otherProfile), does not compile:\n"
-                                            + r.diagnostics.map(\.rendered).joined(separator: "\n"))
-            }
-            guard other.lineage.dropLast() == spec.lineage[...], other.states.map(\.state) == spec.states.map(\.state) else {
-                throw ChoiceCatalog.Failure(description: "\(c.location): error: choice '\(c.name)': profile \(c.otherProfile) must extend \(c.profile) directly")
-            }
-            // The alternative replaces the choice's rules and nothing else.
-            for rule in other.rules where rule.profile == c.otherProfile {
-                for replaced in rule.replaced where !c.rules.contains(replaced) {
-                    throw ChoiceCatalog.Failure(description: "\(rule.loc): error: rule \(rule.id) of the alternative of choice '\(c.name)' replaces \(replaced), which is not one of the choice's rules (\(c.rules.joined(separator: ", ")))")
+            let lineage = spec.lineage, states = spec.states.map(\.state)
+            let pending = Pending {
+                let r = SpecLoader.compile(profile: c.otherProfile, directory: directory)
+                guard let other = r.spec else {
+                    return .failure(ChoiceCatalog.Failure(description: "\(c.location): error: choice '\(c.name)': its other alternative, profile \(c.otherProfile), does not compile:\n"
+                                                          + r.diagnostics.map(\.rendered).joined(separator: "\n")))
                 }
+                guard other.lineage.dropLast() == lineage[...], other.states.map(\.state) == states else {
+                    return .failure(ChoiceCatalog.Failure(description: "\(c.location): error: choice '\(c.name)': profile \(c.otherProfile) must extend \(c.profile) directly"))
+                }
+                // The alternative replaces the choice's rules and nothing else.
+                for rule in other.rules where rule.profile == c.otherProfile {
+                    for replaced in rule.replaced where !c.rules.contains(replaced) {
+                        return .failure(ChoiceCatalog.Failure(description: "\(rule.loc): error: rule \(rule.id) of the alternative of choice '\(c.name)' replaces \(replaced), which is not one of the choice's rules (\(c.rules.joined(separator: ", ")))"))
+                    }
+                }
+                return .success(other)
             }
-            out.append(Bound(choice: c, other: other, rules: rules))
+            out.append(Bound(choice: c, compiled: pending, rules: rules))
         }
         return ChoiceSet(choices: out)
+    }
+
+    /// Waits for every alternative and throws the first that does not compile or does not fit.
+    public func validate() throws(ChoiceCatalog.Failure) {
+        for b in choices { _ = try b.compiled.value.get() }
     }
 }

@@ -77,6 +77,7 @@ struct ConformCommand: ParsableCommand {
         config.corpus = (out as NSString).appendingPathComponent("cases")
         config.targetName = targetOptions.target
         config.choices = choices
+        try specOptions.validate(choices)
         let fuzzer = Fuzzer(spec: spec, target: target, configuration: config)
         let tty = isatty(2) != 0
         // By cases unless a time was asked for: the same seed then gives the same tests on any machine.

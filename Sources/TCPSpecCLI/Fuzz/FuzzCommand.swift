@@ -49,6 +49,7 @@ struct FuzzCommand: ParsableCommand {
         config.minimize = !noMinimize
         config.targetName = targetOptions.target
         config.choices = choices
+        try specOptions.validate(choices)
         let fuzzer = Fuzzer(spec: spec, target: target, configuration: config)
         let tty = isatty(2) != 0 && !json
         let summary = try fuzzer.run { p in

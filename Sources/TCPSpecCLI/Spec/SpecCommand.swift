@@ -25,7 +25,10 @@ struct SpecCheck: ParsableCommand {
 
     func run() throws {
         let spec = try options.compile()
+        // The profile's choices: each other alternative must compile, extend it and replace only the choice's rules.
+        let choices = try options.choices(for: spec)
+        try options.validate(choices)
         let feasible = spec.tables.reduce(0) { $0 + $1.cellChains.filter { $0 >= 0 }.count }
-        print("profile \(spec.profile) (\(spec.lineage.joined(separator: " → "))): \(spec.states.count) states, \(spec.rules.count) rules, \(spec.classifiers.count) classifiers, \(feasible) input classes — all checks pass")
+        print("profile \(spec.profile) (\(spec.lineage.joined(separator: " → "))): \(spec.states.count) states, \(spec.rules.count) rules, \(spec.classifiers.count) classifiers, \(feasible) input classes\(choices.choices.isEmpty ? "" : ", \(choices.choices.count) choices") — all checks pass")
     }
 }

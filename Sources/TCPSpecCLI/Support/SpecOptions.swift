@@ -40,10 +40,20 @@ struct SpecOptions: ParsableArguments {
     }
 
     /// The choices RFC 9293 leaves open under the compiled profile (Spec/choices.toml), their alternatives
-    /// compiled; a bad catalog or alternative is reported where it is and exits 1.
+    /// compiling in the background; a bad catalog is reported where it is and exits 1.
     func choices(for spec: CompiledSpec) throws -> ChoiceSet {
         do {
             return try ChoiceSet.load(for: spec, directory: resolvedSpecDir())
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+    }
+
+    /// Waits for the alternatives (compiled while the target started) and exits 1 on one that does not fit.
+    func validate(_ choices: ChoiceSet) throws {
+        do {
+            try choices.validate()
         } catch {
             printError(error.description)
             throw ExitCode(1)

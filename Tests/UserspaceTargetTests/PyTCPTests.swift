@@ -204,13 +204,16 @@ struct PyTCPTests {
         var config = Fuzzer.Configuration()
         config.seed = 5
         config.duration = 600
-        config.maxCases = 60
+        // The planner calls recv only now and then (a few RECEIVE classes among thousands of segment classes), and
+        // which case first does depends on the spec's classes: 60 cases reached one for seed 5 until a rule was
+        // added to rfc9293 (rst.before), then not for seeds 5, 6 or 7. 200 reach one for each of them.
+        config.maxCases = 200
         config.lanes = 4
         config.corpus = dir
         config.targetName = "pytcp-\(mode)"
         let f = Fuzzer(spec: try Repository.spec("rfc9293"), target: t, configuration: config)
         let s = try f.run()
-        #expect(s.cases >= 60, "the run did not go on after the stack failed")
+        #expect(s.cases >= 200, "the run did not go on after the stack failed")
         #expect(s.restarts >= 1)
         #expect(!Self.alive(firstPID), "the failed agent was not ended")
         let kind = mode == "crash" ? "target-crash" : "target-hang"

@@ -47,13 +47,19 @@ public struct RequirementCoverage: Codable, Sendable {
 
     /// `tests`: each conformance test's rule id. `cited`: every rule of every profile in the spec directory that
     /// cites each requirement, as `profile:rule`.
+    /// `choices`: the profile's choices, each with its other alternative's spec: a requirement that alternative's
+    /// own rules cite is implemented through the choice (`choice NAME: rule`).
     public static func build(catalog: RequirementCatalog, spec: CompiledSpec, tests: [String], cited: [RequirementID: [String]],
-                             report: ConformReport? = nil) -> RequirementCoverage {
+                             report: ConformReport? = nil, choices: [(name: String, other: CompiledSpec)] = []) -> RequirementCoverage {
         var rows: [Row] = []
         for e in catalog.entries.sorted(by: { $0.id < $1.id }) {
-            let rules = spec.rules.filter { $0.requirements.contains(e.id) }.map(\.id)
+            var rules = spec.rules.filter { $0.requirements.contains(e.id) }.map(\.id)
+            for c in choices {
+                for r in c.other.rules where r.profile == c.other.profile && r.requirements.contains(e.id) { rules.append("choice \(c.name): \(r.id)") }
+            }
             let ruleSet = Set(rules)
-            let own = Set(spec.rules.filter { $0.requirements.contains(e.id) }.map { "\($0.profile):\($0.id)" })
+            var own = Set(spec.rules.filter { $0.requirements.contains(e.id) }.map { "\($0.profile):\($0.id)" })
+            for c in choices { for r in c.other.rules where r.requirements.contains(e.id) { own.insert("\(r.profile):\(r.id)") } }
             let elsewhere = (cited[e.id] ?? []).filter { !own.contains($0) }
             let status: Status
             if !rules.isEmpty {

@@ -43,7 +43,10 @@ struct ChoiceTests {
         #expect(rec?.bound == .other, "\(String(describing: rec))")
         #expect(rec?.inconsistent == 0)
         // The tests whose step told the alternatives apart conform under the other alternative, and say so.
-        #expect(r.results.contains { $0.verdict == .conforms && $0.choice == "\(choice)=other" })
+        // (A reopening SYN is no conformance test's own input class: the warm-up's fuzzing is what shows it.)
+        if choice != "timewait-syn" {
+            #expect(r.results.contains { $0.verdict == .conforms && $0.choice == "\(choice)=other" })
+        }
     }
 
     @Test("the stack that follows the profile takes the first alternative of every choice it shows")

@@ -14,7 +14,15 @@ import Targets
 struct FuzzCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fuzz",
-        abstract: "Fuzz a target against the spec; minimize and keep each new divergence as a case with its pcap."
+        abstract: "Fuzz a target against the spec; minimize and keep each new divergence as a case with its pcap.",
+        discussion: """
+            Each divergence is classed by RFC 9293 (violates, deviates, choice, unspecified) and names the requirement \
+            it breaks; it is kept as a finding only if its minimized case shows it again replayed alone \
+            (\(Fuzzer.confirmations) times); one that never does is timing-dependent, kept under CORPUS/timing-dependent/. \
+            Where the RFC leaves a choice (Spec/choices.toml) the stack's first observed behaviour binds it.
+            Exit codes: 0 when no finding violates the RFC (deviations fail too under --strict); 1 otherwise; 2 or \
+            more when the run could not be made.
+            """
     )
 
     @OptionGroup var specOptions: SpecOptions

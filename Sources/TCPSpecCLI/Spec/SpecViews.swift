@@ -128,7 +128,10 @@ struct SpecRequirementsCommand: ParsableCommand {
         }
         let (asts, _) = SpecLoader.loadDirectory(dir)
         let tests = ConformSuite.build(spec).map { spec.rules[$0.rule].id }
-        let coverage = RequirementCoverage.build(catalog: catalog, spec: spec, tests: tests, cited: RequirementCoverage.citations(in: asts), report: conform)
+        let set = try options.choices(for: spec)
+        try options.validate(set)
+        let coverage = RequirementCoverage.build(catalog: catalog, spec: spec, tests: tests, cited: RequirementCoverage.citations(in: asts), report: conform,
+                                                 choices: set.choices.compactMap { c in c.other.map { (c.choice.name, $0) } })
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -54,11 +54,15 @@ extension Fuzzer {
         var steps = Array(lane.steps.prefix(bad + 1))
         var log = Array(lane.log.prefix(bad + 1))
         var frames: [Frame] = []
+        // The minimizer keeps a candidate only when a replay of it alone shows the divergence: its result, if any
+        // was kept, is one confirmation already.
+        var minimizerReproduced = false
         if keeping.minimize && minimize {
             let isn = lane.testerISN, shrink = sig == .windowShrink
             let m = Minimizer<([StepLog], [Frame])>(reproduces: { candidate in
                 guard let r = try self.replay(candidate, isn: isn, windowShrink: shrink), let last = r.log.last, last.diverged,
                       self.signature(last) == sig else { return nil }
+                minimizerReproduced = true
                 return (r.steps, (r.log, r.frames))
             }, asFound: { candidate in
                 let r = try self.replay(candidate, isn: isn, windowShrink: shrink)
@@ -75,9 +79,9 @@ extension Fuzzer {
         // Kept as a finding only if the case shows it again: replayed alone a few times. One that never does is
         // timing-dependent (a stack's transmit tick landing in the next step, say): kept apart with the pcap of a
         // replay that did not show it, never a finding.
-        var reproduced = 0, replays = 0
+        var reproduced = minimizerReproduced ? 1 : 0, replays = reproduced
         if case .step = sig {
-            for _ in 0..<Fuzzer.confirmations {
+            for _ in replays..<Fuzzer.confirmations {
                 replays += 1
                 guard let r = try replay(steps, isn: lane.testerISN, windowShrink: sig == .windowShrink) else { continue }
                 if let l = r.log.last, l.diverged, signature(l) == sig {

@@ -63,7 +63,8 @@ public struct Judgement: Hashable, Sendable, Codable {
             // in one state deviates; one that skips a MUST violates.
             let cls = rules.map { Judgement.ruleClass(spec.rules[$0]) }.filter { $0 != .unspecified }.min() ?? .violates
             let responsible = rules.filter { Judgement.ruleClass(spec.rules[$0]) == cls }
-            self.init(verdictClass: cls, requirements: responsible.flatMap { spec.rules[$0].requirements }.filter { Judgement.idClass($0) == cls },
+            // The requirements named are the choice's own rules' (MAY-12 for RFC 5961 §5): the finding is about them.
+            self.init(verdictClass: cls, requirements: Array(Set(responsible.flatMap { spec.rules[$0].requirements })).sorted(),
                       rules: responsible.map { spec.rules[$0].id }, clauses: ["inconsistent choice \(name)"])
             inconsistentChoice = name
             return

@@ -162,4 +162,28 @@ struct EventProcessingTests {
         #expect(Self.outputs(f.receive(Segment(seq: 5011, ack: 1051, ctl: [.fin, .ack], window: 8000))) == ["<SEQ=1101><ACK=5011><CTL=ACK>"])
         #expect(f.stateName == "ESTABLISHED" && f[.rcvNxt] == 5011)
     }
+
+    /// FIN-WAIT-2 and CLOSING fifth: "In addition to the processing for the ESTABLISHED state": a duplicate ACK
+    /// in FIN-WAIT-2, and the ACK of our FIN in CLOSING, update the send window as ESTABLISHED's does ("If
+    /// SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated").
+    @Test("FIN-WAIT-2's duplicate ACK and CLOSING's ACK of our FIN update the send window")
+    func windowUpdatesAfterClose() throws {
+        for p in ["rfc793", "rfc9293"] {
+            // FIN-WAIT-2: CLOSE (our FIN at 1001), the peer acknowledges it, then a duplicate ACK with a new window.
+            var m = try Self.established(p)
+            _ = m.call(.close)
+            _ = m.receive(Segment(seq: 5001, ack: 1002, ctl: .ack, window: 1000))
+            #expect(m.stateName == "FIN-WAIT-2", "\(p)")
+            _ = m.receive(Segment(seq: 5001, ack: 1002, ctl: .ack, window: 4321))
+            if p == "rfc9293" { #expect(m[.sndWnd] == 4321, "\(p): SND.WND \(m[.sndWnd])") }
+            // CLOSING: both FINs cross; the ACK of ours carries a new window.
+            var c = try Self.established(p)
+            _ = c.call(.close)
+            _ = c.receive(Segment(seq: 5001, ack: 1001, ctl: [.fin, .ack], window: 1000))
+            #expect(c.stateName == "CLOSING", "\(p)")
+            _ = c.receive(Segment(seq: 5002, ack: 1002, ctl: .ack, window: 2345))
+            #expect(c.stateName == "TIME-WAIT", "\(p)")
+            #expect(c[.sndWnd] == 2345, "\(p): SND.WND \(c[.sndWnd])")
+        }
+    }
 }

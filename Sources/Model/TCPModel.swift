@@ -521,6 +521,14 @@ public struct TCPModel: Sendable {
             tr.timersStarted |= 1 << TimerName.retransmission.rawValue
         case .retransmit:
             guard tcb[.sndNxt] != tcb[.sndUna] else { return }
+            // "Retransmit the segment at the front of the retransmission queue": while our SYN is unacknowledged
+            // (a CLOSE in SYN-RECEIVED sent the FIN before the handshake ended), that is the SYN,ACK.
+            if tcb[.sndUna] == tcb[.iss] {
+                let seg = Segment(seq: tcb[.iss], ack: tcb[.rcvNxt], ctl: [.syn, .ack], window: tcb[.rcvWnd])
+                emit(Output(segment: seg, rule: rule, seqSymbolic: !issBound, windowSymbolic: !receiveWindowBound), into: &tr)
+                tr.timersStarted |= 1 << TimerName.retransmission.rawValue
+                return
+            }
             let finOutstanding = tcb[.finSent] == 1
             let len = tcb[.sndNxt] &- tcb[.sndUna] &- (finOutstanding ? 1 : 0)
             var ctl: ControlBits = .ack

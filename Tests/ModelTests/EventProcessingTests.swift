@@ -186,4 +186,20 @@ struct EventProcessingTests {
             #expect(c[.sndWnd] == 2345, "\(p): SND.WND \(c[.sndWnd])")
         }
     }
+
+    /// RFC 9293 §3.10.8: "For any state if the retransmission timeout expires on a segment in the retransmission
+    /// queue, send the segment at the front of the retransmission queue again". After a CLOSE in SYN-RECEIVED
+    /// (the FIN goes out before our SYN is acknowledged), the front is the SYN,ACK, not text in the SYN's place.
+    @Test("a retransmission timeout with our SYN unacknowledged resends the SYN,ACK")
+    func retransmitSynFirst() throws {
+        for p in ["rfc793", "rfc9293"] {
+            var m = TCPModel(spec: try spec(p), configuration: .init(receiveWindow: 1000))
+            _ = m.call(.openPassive)
+            _ = m.receive(Segment(seq: 5000, ctl: .syn, window: 8000), iss: 1000)
+            _ = m.call(.close)
+            #expect(m.stateName == "FIN-WAIT-1", "\(p)")
+            let t = m.timeout(.retransmission)
+            #expect(Self.outputs(t) == ["<SEQ=1000><ACK=5001><CTL=SYN,ACK>"], "\(p): \(Self.outputs(t))")
+        }
+    }
 }

@@ -22,6 +22,15 @@ public struct RequirementID: Hashable, Sendable, Comparable, CustomStringConvert
 
     public var description: String { "\(prefix.rawValue)-\(number)" }
 
+    /// What a divergence from a rule citing this ID is: its prefix is its level (MUST-n may be a MUST NOT, and so on).
+    public var divergenceClass: VerdictClass {
+        switch prefix {
+        case .must: .violates
+        case .should, .recommended: .deviates
+        case .may: .choice
+        }
+    }
+
     public static func < (a: RequirementID, b: RequirementID) -> Bool {
         let order: [Prefix] = [.must, .should, .may, .recommended]
         let x = order.firstIndex(of: a.prefix)!, y = order.firstIndex(of: b.prefix)!

@@ -146,11 +146,9 @@ final class Session {
             // observation (which one caused it is found by replaying each alone).
             for (k, (lane, step)) in work.enumerated() {
                 let tr = transitions[k]
-                lane.log.append(StepLog(step: step, stateBefore: before[k], expected: tr.map { Array($0.outputs).map(\.segment) } ?? [],
-                                        expectedState: spec.states[lane.model.state].state, observed: [], observedState: nil, callResult: nil,
-                                        rules: tr.map { $0.chain >= 0 ? spec.chains[$0.chain].rules : [] } ?? [], cell: tr?.cell ?? -1, event: tr?.event,
-                                        mismatches: [.failure(f.kind, detail: f.detail)], outputRules: tr.map { $0.outputs.map(\.rule) } ?? [],
-                                        chain: tr?.chain ?? -1))
+                lane.log.append(log(step, before[k], tr, expected: tr.map { Array($0.outputs).map(\.segment) } ?? [],
+                                    expectedState: spec.states[lane.model.state].state, observed: [], observedState: nil, result: nil,
+                                    mismatches: [.failure(f.kind, detail: f.detail)]))
             }
             throw f
         }
@@ -213,13 +211,20 @@ final class Session {
                 break
             }
         }
-        var log = StepLog(step: step, stateBefore: stateBefore, expected: v.expected, expectedState: v.expectedState, observed: v.observed,
-                          observedState: observedState, callResult: result, rules: tr.map { $0.chain >= 0 ? spec.chains[$0.chain].rules : [] } ?? [],
-                          cell: tr?.cell ?? -1, event: tr?.event, mismatches: v.mismatches, outputRules: tr.map { $0.outputs.map(\.rule) } ?? [],
-                          chain: tr?.chain ?? -1)
-        log.choice = chose
-        log.equivalentDifference = v.equivalentDifference
-        lane.log.append(log)
+        var l = log(step, stateBefore, tr, expected: v.expected, expectedState: v.expectedState, observed: v.observed, observedState: observedState,
+                    result: result, mismatches: v.mismatches)
+        l.choice = chose
+        l.equivalentDifference = v.equivalentDifference
+        lane.log.append(l)
+    }
+
+    /// A step's log entry, with what the model's transition says of it (the rules, the input class, the rules
+    /// of the outputs, the chain).
+    func log(_ step: FuzzStep, _ stateBefore: TCPState, _ tr: Transition?, expected: [Segment], expectedState: TCPState, observed: [Segment],
+             observedState: TCPState?, result: CallResult?, mismatches: [Mismatch]) -> StepLog {
+        StepLog(step: step, stateBefore: stateBefore, expected: expected, expectedState: expectedState, observed: observed, observedState: observedState,
+                callResult: result, rules: tr.map { $0.chain >= 0 ? spec.chains[$0.chain].rules : [] } ?? [], cell: tr?.cell ?? -1, event: tr?.event,
+                mismatches: mismatches, outputRules: tr.map { $0.outputs.map(\.rule) } ?? [], chain: tr?.chain ?? -1)
     }
 }
 

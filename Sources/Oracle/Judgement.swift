@@ -43,7 +43,7 @@ public struct Judgement: Hashable, Sendable, Codable {
     /// The class a rule's own divergence has: from the strongest requirement it cites, by ID or by a level word
     /// where Appendix B numbers none.
     public static func ruleClass(_ rule: RuleInfo) -> VerdictClass {
-        let classes = rule.requirements.map(idClass) + rule.levels.map(\.divergenceClass)
+        let classes = rule.requirements.map(\.divergenceClass) + rule.levels.map(\.divergenceClass)
         if let worst = classes.min() { return worst }
         return rule.isUnspecified ? .unspecified : .violates
     }
@@ -53,7 +53,7 @@ public struct Judgement: Hashable, Sendable, Codable {
     public init(spec: CompiledSpec, chain: Int, chainRules: [Int], outputRules: [Int], mismatches: [Mismatch]) {
         // The stack failing as a program breaks the whole contract; a shrinking window is SHLD-14.
         if mismatches.contains(where: { if case .failure = $0 { true } else if case .notReproducedAlone = $0 { true } else { false } }) {
-            self.init(verdictClass: .violates, requirements: [], rules: [], clauses: ["the stack failed as a program"])
+            self = .stackFailure
             return
         }
         // Both alternatives of a choice are permitted; taking both is not.
@@ -96,7 +96,7 @@ public struct Judgement: Hashable, Sendable, Codable {
         }
         var classes: [(VerdictClass, RuleInfo)] = responsible.map { (Judgement.ruleClass(spec.rules[$0]), spec.rules[$0]) }
         if responsible.isEmpty, shrink {
-            self.init(verdictClass: .deviates, requirements: [RequirementID(.should, 14)], rules: [], clauses: ["RFC 9293 §3.8.6.2.2"])
+            self = .windowShrink
             return
         }
         if classes.isEmpty, let t = terminal { classes = [(Judgement.ruleClass(spec.rules[t]), spec.rules[t])] }
@@ -109,7 +109,7 @@ public struct Judgement: Hashable, Sendable, Codable {
         var clauses: [String] = []
         for r in chosen {
             // The requirements that give the class: a rule citing MUST-n and MAY-m violates MUST-n.
-            for id in r.requirements where Judgement.idClass(id) == worst && !reqs.contains(id) { reqs.append(id) }
+            for id in r.requirements where id.divergenceClass == worst && !reqs.contains(id) { reqs.append(id) }
             for ref in r.citations.flatMap(\.refs) where ref.document.hasPrefix("RFC ") || ref.document.hasPrefix("erratum ") {
                 let c = ref.document + (ref.section.map { " §\($0)" } ?? "") + (ref.page.map { " p.\($0)" } ?? "")
                 if !clauses.contains(c) { clauses.append(c) }
@@ -119,11 +119,8 @@ public struct Judgement: Hashable, Sendable, Codable {
         ruleIndices = responsible.filter { Judgement.ruleClass(spec.rules[$0]) == worst }
     }
 
-    static func idClass(_ id: RequirementID) -> VerdictClass {
-        switch id.prefix {
-        case .must: .violates
-        case .should, .recommended: .deviates
-        case .may: .choice
-        }
-    }
+    /// The stack failed as a program: it breaks the whole contract.
+    public static let stackFailure = Judgement(verdictClass: .violates, requirements: [], rules: [], clauses: ["the stack failed as a program"])
+    /// The target moved the right edge of its receive window left: SHLD-14.
+    public static let windowShrink = Judgement(verdictClass: .deviates, requirements: [RequirementID(.should, 14)], rules: [], clauses: ["RFC 9293 §3.8.6.2.2"])
 }

@@ -92,27 +92,15 @@ public enum Signature: Hashable, Sendable, CustomStringConvertible {
 extension Signature {
     /// The class of the finding: a shrinking window departs from SHLD-14; a stack that fails as a program breaks
     /// the contract outright.
-    public var verdictClass: VerdictClass {
-        switch self {
-        case .windowShrink: .deviates
-        case .failure: .violates
-        case .step(let s): s.judgement?.verdictClass ?? .violates
-        }
-    }
+    public var verdictClass: VerdictClass { judgement?.verdictClass ?? .violates }
 
     /// The requirements the finding breaks (empty where no Appendix B ID names the clause).
-    public var requirements: [RequirementID] {
-        switch self {
-        case .windowShrink: [RequirementID(.should, 14)]
-        case .failure: []
-        case .step(let s): s.judgement?.requirements ?? []
-        }
-    }
+    public var requirements: [RequirementID] { judgement?.requirements ?? [] }
 
     public var judgement: Judgement? {
         switch self {
-        case .windowShrink: Judgement(verdictClass: .deviates, requirements: [RequirementID(.should, 14)], rules: [], clauses: ["RFC 9293 §3.8.6.2.2"])
-        case .failure: Judgement(verdictClass: .violates, requirements: [], rules: [], clauses: ["the stack failed as a program"])
+        case .windowShrink: .windowShrink
+        case .failure: .stackFailure
         case .step(let s): s.judgement
         }
     }

@@ -125,6 +125,13 @@ public struct ConformReport: Codable, Sendable {
     /// Whether a result fails this run.
     public func fails(_ t: ConformResult) -> Bool { t.fails(strict: strict ?? false) }
 
+    /// Whether the divergence of a signature fails a run (`strict`: deviations too): its class, and never when it
+    /// is timing-dependent. The one test baselines and exit codes apply.
+    public func signatureFails(_ signature: String, strict: Bool) -> Bool {
+        guard let t = results.first(where: { $0.signature == signature }) else { return true }
+        return t.timingDependent != true && (t.verdictClass ?? .violates).fails(strict: strict)
+    }
+
     /// Tests grouped by the requirement they exercise or break: `MUST-66: 4 tests, 3 conforms, 1 violates`,
     /// strongest level first; tests of rules that cite none are grouped under their class alone.
     public var byRequirement: [(requirement: String, tests: Int, counts: [(String, Int)])] {
@@ -253,9 +260,7 @@ public enum Baseline {
     /// Only divergences a run fails on belong in a baseline: violations, and deviations (a `--strict` run fails
     /// on those). A choice or an unspecified behaviour is never a failure, so never `new`.
     public static func apply(_ entries: [BaselineEntry], file: String, to report: inout ConformReport) {
-        let classOf = Dictionary(report.results.compactMap { r in r.signature.map { ($0, r.verdictClass ?? .violates) } }) { a, _ in a }
-        let timing = Set(report.results.filter { $0.timingDependent == true }.compactMap(\.signature))
-        let failing = report.divergenceSignatures.filter { (classOf[$0] ?? .violates).fails(strict: true) && !timing.contains($0) }
+        let failing = report.divergenceSignatures.filter { report.signatureFails($0, strict: true) }
         let found = Set(failing)
         let listed = Set(entries.map(\.signature))
         report.baseline = BaselineOutcome(file: file, new: failing.filter { !listed.contains($0) },

@@ -53,12 +53,13 @@ public struct RequirementCoverage: Codable, Sendable {
                              report: ConformReport? = nil, choices: [(name: String, other: CompiledSpec)] = []) -> RequirementCoverage {
         var rows: [Row] = []
         for e in catalog.entries.sorted(by: { $0.id < $1.id }) {
-            var rules = spec.rules.filter { $0.requirements.contains(e.id) }.map(\.id)
+            let citing = spec.rules.filter { $0.requirements.contains(e.id) }
+            var rules = citing.map(\.id)
             for c in choices {
                 for r in c.other.rules where r.profile == c.other.profile && r.requirements.contains(e.id) { rules.append("choice \(c.name): \(r.id)") }
             }
             let ruleSet = Set(rules)
-            var own = Set(spec.rules.filter { $0.requirements.contains(e.id) }.map { "\($0.profile):\($0.id)" })
+            var own = Set(citing.map { "\($0.profile):\($0.id)" })
             for c in choices { for r in c.other.rules where r.requirements.contains(e.id) { own.insert("\(r.profile):\(r.id)") } }
             let elsewhere = (cited[e.id] ?? []).filter { !own.contains($0) }
             let status: Status

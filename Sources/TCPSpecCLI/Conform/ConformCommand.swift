@@ -170,8 +170,7 @@ enum ConformOutput {
     /// baseline entry not seen.
     static func exit(for r: ConformReport, strictBaseline: Bool = false) throws {
         let strict = r.strict ?? false
-        let classOf = Dictionary(r.results.compactMap { t in t.signature.map { ($0, t.verdictClass ?? .violates) } }) { a, _ in a }
-        let newFailing = r.baseline.map { $0.new.contains { (classOf[$0] ?? .violates).fails(strict: strict) } }
+        let newFailing = r.baseline.map { $0.new.contains { r.signatureFails($0, strict: strict) } }
         let failing = r.baseline.map { _ in newFailing! || (strictBaseline && !r.baseline!.stale.isEmpty) }
             ?? r.results.contains { $0.verdict == .diverges && r.fails($0) }
         if strictBaseline, let b = r.baseline, !b.stale.isEmpty {

@@ -3,7 +3,12 @@ import Spec
 
 /// The TCB variables as one value: RFC 9293 §3.3.1 plus the model's queues (see `Register`).
 public struct TCB: Hashable, Sendable {
-    @usableFromInline var r: InlineArray<24, UInt32> = .init(repeating: 0)
+    @usableFromInline var r: InlineArray<32, UInt32> = .init(repeating: 0)
+
+    /// How many separate out-of-order ranges the model holds (`Register.holdSeq1`…): more than RFC 2018's SACK
+    /// option can report (four blocks), and more than any case of a few dozen steps makes in practice. A range
+    /// beyond them is forgotten and RCV.HOLD.LOST set, so the oracle can tell its own limit from a stack's fault.
+    public static let heldRanges = 5
 
     public init() {}
 
@@ -13,12 +18,12 @@ public struct TCB: Hashable, Sendable {
     }
 
     public static func == (a: TCB, b: TCB) -> Bool {
-        for i in 0..<24 where a.r[i] != b.r[i] { return false }
+        for i in 0..<32 where a.r[i] != b.r[i] { return false }
         return true
     }
 
     public func hash(into h: inout Hasher) {
-        for i in 0..<24 { h.combine(r[i]) }
+        for i in 0..<32 { h.combine(r[i]) }
     }
 }
 
@@ -80,6 +85,9 @@ public struct TCPModel: Sendable {
         var issBound: Bool
         var receiveWindowBound: Bool
         public var stateIndex: Int { state }
+        /// Whether more separate out-of-order ranges arrived than the model holds (`TCB.heldRanges`): from then on
+        /// what it expects of text beyond the lost range is its own limit, not the stack's behaviour.
+        public var heldLost: Bool { tcb[.holdLost] == 1 }
     }
 
     public var core: Core {
@@ -279,7 +287,7 @@ public struct TCPModel: Sendable {
     mutating func value(_ kind: RuntimeImage.Code.Kind, _ v: UInt32, _ ctx: inout EvalContext) -> UInt32 {
         switch kind {
         case .register: tcb.r[Int(v)]
-        case .field: ctx.fields[Int(v)]
+        case .field: v < 7 ? ctx.fields[Int(v)] : held(ctx.seg, fin: v == UInt32(InputField.heldFin.rawValue))
         case .constant: v
         }
     }
@@ -541,26 +549,27 @@ public struct TCPModel: Sendable {
             let seg = ctx.seg
             let start = seg.seq &+ (seg.ctl.contains(.syn) ? 1 : 0)
             let already = Int64(Int32(bitPattern: tcb[.rcvNxt] &- start))
-            guard already >= 0 else { return }
-            let avail = UInt64(seg.dataLength) > UInt64(already) ? seg.dataLength - UInt32(already) : 0
-            take(min(avail, tcb[.rcvWnd]))
-            // A held out-of-order range that now touches RCV.NXT is processed too.
-            if tcb[.holdLen] > 0, !TCPModel.seqLess(tcb[.rcvNxt], tcb[.holdSeq]) {
-                let end = tcb[.holdSeq] &+ tcb[.holdLen]
-                if TCPModel.seqLess(tcb[.rcvNxt], end) { take(min(end &- tcb[.rcvNxt], tcb[.rcvWnd])) }
-                tcb[.holdLen] = 0
+            if already >= 0 {
+                let avail = UInt64(seg.dataLength) > UInt64(already) ? seg.dataLength - UInt32(already) : 0
+                take(min(avail, tcb[.rcvWnd]))
             }
+            // Held text that now touches RCV.NXT is processed too, range after range; a held FIN it reaches is
+            // the fin step's (classifier value `held`, read from HELD.FIN before this ran).
+            let reached = releaseHeld()
+            take(min(reached, tcb[.rcvWnd]))
+            if tcb[.holdFin] == 1, tcb[.holdFinSeq] == tcb[.rcvNxt] { tcb[.holdFin] = 0 }
         case .hold:
+            // Only before the peer's FIN: text beyond it is never processed, and one FIN is enough.
+            guard tcb[.rcvFin] == 0 else { return }
             let seg = ctx.seg
             let start = seg.seq &+ (seg.ctl.contains(.syn) ? 1 : 0)
             let room = (tcb[.rcvNxt] &+ tcb[.rcvWnd]) &- start
             let len = min(seg.dataLength, room)
-            guard len > 0 else { return }
-            if tcb[.holdLen] == 0 {
-                tcb[.holdSeq] = start
-                tcb[.holdLen] = len
-            } else if tcb[.holdSeq] &+ tcb[.holdLen] == start {
-                tcb[.holdLen] &+= len
+            if len > 0 { holdText(start, len) }
+            // The FIN occupies the octet after the text: held if that octet is inside the window.
+            if seg.ctl.contains(.fin), seg.dataLength < room {
+                tcb[.holdFin] = 1
+                tcb[.holdFinSeq] = start &+ seg.dataLength
             }
         case .deliver:
             let n = min(tcb[.rcvQueue], ctx.callLength)
@@ -570,9 +579,89 @@ public struct TCPModel: Sendable {
         case .flush:
             tcb[.sndQueue] = 0
             tcb[.rcvQueue] = 0
-            tcb[.holdLen] = 0
+            for k in 0..<TCB.heldRanges { tcb[TCPModel.holdLen(k)] = 0 }
+            tcb[.holdFin] = 0
             tcb[.finPending] = 0
         }
+    }
+
+    // MARK: held segments
+
+    @inline(__always) static func holdSeq(_ k: Int) -> Register { Register(rawValue: Register.holdSeq1.rawValue + UInt8(2 * k))! }
+    @inline(__always) static func holdLen(_ k: Int) -> Register { Register(rawValue: Register.holdLen1.rawValue + UInt8(2 * k))! }
+
+    /// Adds [start, start+len) to the held ranges, kept disjoint, non-adjacent and ordered by distance from
+    /// RCV.NXT; overlapping and touching ranges merge (a retransmission of held text, or text that joins two).
+    mutating func holdText(_ start: UInt32, _ len: UInt32) {
+        let base = tcb[.rcvNxt]
+        // Offsets from RCV.NXT: every held range lies in the window, so they do not wrap.
+        var ranges: [(lo: UInt64, hi: UInt64)] = [(UInt64(start &- base), UInt64(start &- base) + UInt64(len))]
+        for k in 0..<TCB.heldRanges where tcb[TCPModel.holdLen(k)] > 0 {
+            let lo = UInt64(tcb[TCPModel.holdSeq(k)] &- base)
+            ranges.append((lo, lo + UInt64(tcb[TCPModel.holdLen(k)])))
+        }
+        ranges.sort { $0.lo < $1.lo }
+        var merged: [(lo: UInt64, hi: UInt64)] = []
+        for r in ranges {
+            if let last = merged.last, r.lo <= last.hi { merged[merged.count - 1].hi = max(last.hi, r.hi) } else { merged.append(r) }
+        }
+        if merged.count > TCB.heldRanges { tcb[.holdLost] = 1 }
+        for k in 0..<TCB.heldRanges {
+            if k < merged.count {
+                tcb[TCPModel.holdSeq(k)] = base &+ UInt32(merged[k].lo)
+                tcb[TCPModel.holdLen(k)] = UInt32(merged[k].hi - merged[k].lo)
+            } else {
+                tcb[TCPModel.holdLen(k)] = 0
+            }
+        }
+    }
+
+    /// Removes the held ranges RCV.NXT has reached and returns how many octets beyond RCV.NXT they add; the
+    /// ranges beyond the new end stay, moved to the front.
+    mutating func releaseHeld() -> UInt32 {
+        let base = tcb[.rcvNxt]
+        var end: UInt32 = 0 // offset from RCV.NXT
+        var kept = 0
+        for k in 0..<TCB.heldRanges {
+            let len = tcb[TCPModel.holdLen(k)]
+            guard len > 0 else { break }
+            let lo = Int64(Int32(bitPattern: tcb[TCPModel.holdSeq(k)] &- base))
+            let hi = lo + Int64(len)
+            if lo <= Int64(end) {
+                if hi > Int64(end) { end = UInt32(hi) }
+            } else {
+                tcb[TCPModel.holdSeq(kept)] = tcb[TCPModel.holdSeq(k)]
+                tcb[TCPModel.holdLen(kept)] = len
+                kept += 1
+            }
+        }
+        for k in kept..<TCB.heldRanges { tcb[TCPModel.holdLen(k)] = 0 }
+        return end
+    }
+
+    /// HELD.NEXT and HELD.FIN: what taking this segment's own text (as `accept-text` would) makes contiguous
+    /// with RCV.NXT — octets of held text beyond the segment's end, or whether the held FIN is then next.
+    func held(_ seg: Segment, fin: Bool) -> UInt32 {
+        guard tcb[.holdLen1] > 0 || tcb[.holdFin] == 1 else { return 0 }
+        let base = tcb[.rcvNxt]
+        var room = UInt64(tcb[.rcvWnd])
+        var end: UInt64 = 0 // offset from RCV.NXT
+        let start = seg.seq &+ (seg.ctl.contains(.syn) ? 1 : 0)
+        let already = Int64(Int32(bitPattern: base &- start))
+        if already >= 0, UInt64(seg.dataLength) > UInt64(already) {
+            end = min(UInt64(seg.dataLength) - UInt64(already), room)
+        }
+        let own = end
+        for k in 0..<TCB.heldRanges {
+            let len = tcb[TCPModel.holdLen(k)]
+            guard len > 0 else { break }
+            let lo = Int64(Int32(bitPattern: tcb[TCPModel.holdSeq(k)] &- base))
+            guard lo <= Int64(end) else { break }
+            end = max(end, UInt64(max(0, lo + Int64(len))))
+        }
+        room = min(end, room)
+        if fin { return tcb[.holdFin] == 1 && tcb[.holdFinSeq] &- base == UInt32(truncatingIfNeeded: room) ? 1 : 0 }
+        return UInt32(room - own)
     }
 
     mutating func take(_ n: UInt32) {

@@ -202,4 +202,91 @@ struct EventProcessingTests {
             #expect(Self.outputs(t) == ["<SEQ=1000><ACK=5001><CTL=SYN,ACK>"], "\(p): \(Self.outputs(t))")
         }
     }
+
+    /// "Segments with higher beginning sequence numbers SHOULD be held for later processing" (SHLD-31): every
+    /// separate range, and the FIN. Before, the model held one range of text: the text behind a second gap and a
+    /// FIN that came out of order were forgotten, so a stack that holds whole segments diverged when the gaps filled.
+    @Test("held segments: several ranges and the FIN are processed once the gaps fill", arguments: ["rfc793", "rfc9293", "linux"])
+    func heldRangesAndFin(profile p: String) throws {
+        var m = try Self.established(p)
+        // RCV.NXT 5001. Text at 5011-5020, 5031-5040, then a FIN after text at 5041-5050 (FIN at 5051).
+        _ = m.receive(Segment(seq: 5011, ack: 1001, ctl: .ack, window: 8000, dataLength: 10))
+        _ = m.receive(Segment(seq: 5031, ack: 1001, ctl: .ack, window: 8000, dataLength: 10))
+        _ = m.receive(Segment(seq: 5041, ack: 1001, ctl: [.fin, .ack], window: 8000, dataLength: 10))
+        #expect(m[.rcvNxt] == 5001 && m.stateName == "ESTABLISHED", "\(p)")
+        // The first gap: RCV.NXT reaches 5021 only (the second gap, 5021-5030, is still open).
+        let a = m.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 8000, dataLength: 10))
+        #expect(Self.outputs(a) == ["<SEQ=1001><ACK=5021><CTL=ACK>"], "\(p): \(Self.outputs(a))")
+        #expect(m.stateName == "ESTABLISHED", "\(p)")
+        // The second gap: the held text up to 5050 and the held FIN are in; CLOSE-WAIT, FIN acknowledged.
+        let b = m.receive(Segment(seq: 5021, ack: 1001, ctl: .ack, window: 8000, dataLength: 10))
+        #expect(Self.outputs(b) == ["<SEQ=1001><ACK=5052><CTL=ACK>"], "\(p): \(Self.outputs(b))")
+        #expect(m.stateName == "CLOSE-WAIT", "\(p)")
+        #expect(m[.rcvQueue] == 50, "\(p): RCV.QUEUE \(m[.rcvQueue])")
+        if p != "linux" {
+            #expect(b.outputs.map { m.spec.rules[$0.rule].id } == ["fin.held.established"], "\(p)")
+        }
+    }
+
+    /// Overlapping and touching held ranges merge, a retransmission of held text changes nothing, and a FIN-only
+    /// segment out of order is held too.
+    @Test("held ranges merge; an empty FIN out of order is held", arguments: ["rfc9293", "linux"])
+    func heldMerge(profile p: String) throws {
+        var m = try Self.established(p)
+        _ = m.receive(Segment(seq: 5011, ack: 1001, ctl: .ack, window: 8000, dataLength: 10)) // 5011-5020
+        _ = m.receive(Segment(seq: 5016, ack: 1001, ctl: .ack, window: 8000, dataLength: 10)) // 5016-5025: overlaps
+        _ = m.receive(Segment(seq: 5026, ack: 1001, ctl: .ack, window: 8000, dataLength: 5))  // 5026-5030: touches
+        _ = m.receive(Segment(seq: 5011, ack: 1001, ctl: .ack, window: 8000, dataLength: 10)) // again
+        _ = m.receive(Segment(seq: 5031, ack: 1001, ctl: [.fin, .ack], window: 8000))           // FIN at 5031
+        let t = m.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 8000, dataLength: 10))
+        #expect(Self.outputs(t) == ["<SEQ=1001><ACK=5032><CTL=ACK>"], "\(p): \(Self.outputs(t))")
+        #expect(m.stateName == "CLOSE-WAIT" && m[.rcvQueue] == 30, "\(p): \(m.stateName) \(m[.rcvQueue])")
+    }
+
+    /// RFC 9293 §3.10.7.2 LISTEN, third: "any other control or text should be queued for processing later"; "any
+    /// other incoming control or data (combined with SYN) will be processed in the SYN-RECEIVED state, but
+    /// processing of SYN and ACK should not be repeated." The SYN,ACK acknowledges the SYN alone; the ACK that
+    /// completes the handshake releases the text (acknowledged) and the FIN (CLOSE-WAIT). Linux drops both.
+    @Test("text and a FIN on a SYN in LISTEN are queued and processed once the handshake completes")
+    func synTextQueued() throws {
+        for p in ["rfc793", "rfc9293"] {
+            var m = TCPModel(spec: try spec(p), configuration: .init(receiveWindow: 1000))
+            _ = m.call(.openPassive)
+            let s = m.receive(Segment(seq: 5000, ctl: [.syn, .fin], window: 8000, dataLength: 20), iss: 1000)
+            #expect(Self.outputs(s) == ["<SEQ=1000><ACK=5001><CTL=SYN,ACK>"], "\(p): \(Self.outputs(s))")
+            let a = m.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 8000))
+            #expect(Self.outputs(a) == ["<SEQ=1001><ACK=5022><CTL=ACK>"], "\(p): \(Self.outputs(a))")
+            #expect(m.stateName == "CLOSE-WAIT" && m[.rcvQueue] == 20, "\(p): \(m.stateName)")
+            #expect(a.outputs.map { m.spec.rules[$0.rule].id } == ["fin.held.established"], "\(p)")
+            // Text alone: acknowledged by the queued step, ESTABLISHED.
+            var n = TCPModel(spec: try spec(p), configuration: .init(receiveWindow: 1000))
+            _ = n.call(.openPassive)
+            _ = n.receive(Segment(seq: 5000, ctl: .syn, window: 8000, dataLength: 20), iss: 1000)
+            let b = n.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 8000))
+            #expect(Self.outputs(b) == ["<SEQ=1001><ACK=5021><CTL=ACK>"], "\(p): \(Self.outputs(b))")
+            #expect(b.outputs.map { n.spec.rules[$0.rule].id } == ["queued.text"], "\(p)")
+            #expect(n.stateName == "ESTABLISHED", "\(p)")
+        }
+        var l = TCPModel(spec: try spec("linux"), configuration: .init(receiveWindow: 1000))
+        _ = l.call(.openPassive)
+        _ = l.receive(Segment(seq: 5000, ctl: .syn, window: 8000, dataLength: 20), iss: 1000)
+        let c = l.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 8000))
+        #expect(Self.outputs(c).isEmpty && l.stateName == "ESTABLISHED", "linux: \(Self.outputs(c))")
+    }
+
+    /// RFC 9293 §3.10.7.3 SYN-SENT, fourth: "If there are other controls or text in the segment, queue them for
+    /// processing after the ESTABLISHED state has been reached." A bare SYN with text crossing ours.
+    @Test("text on a bare SYN in SYN-SENT is queued until ESTABLISHED (dropped by Linux)")
+    func synSentTextQueued() throws {
+        for p in ["rfc9293", "linux"] {
+            var m = TCPModel(spec: try spec(p), configuration: .init(receiveWindow: 1000))
+            _ = m.call(.openActive, iss: 1000)
+            let s = m.receive(Segment(seq: 5000, ctl: .syn, window: 8000, dataLength: 20))
+            #expect(Self.outputs(s) == ["<SEQ=1000><ACK=5001><CTL=SYN,ACK>"], "\(p): \(Self.outputs(s))")
+            #expect(m.stateName == "SYN-RECEIVED", "\(p)")
+            let a = m.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 8000))
+            #expect(m.stateName == "ESTABLISHED", "\(p)")
+            #expect(Self.outputs(a) == (p == "linux" ? [] : ["<SEQ=1001><ACK=5021><CTL=ACK>"]), "\(p): \(Self.outputs(a))")
+        }
+    }
 }

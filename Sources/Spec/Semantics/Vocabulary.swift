@@ -18,8 +18,14 @@ public enum Register: UInt8, CaseIterable, Sendable {
     case finSent
     /// 1 when the connection came from a passive OPEN (LISTEN), for SYN-RECEIVED's RST and SYN rules.
     case passive
-    /// An out-of-order range held for later processing (RFC 9293 §3.10.7.4, SHLD-31): start and length.
-    case holdSeq, holdLen
+    /// Text held for later processing (RFC 9293 §3.10.7.4, SHLD-31; text queued with a SYN, §3.10.7.2/3): up to
+    /// `TCB.heldRanges` disjoint ranges beyond RCV.NXT, start and length each, nearest first (a length of 0 ends
+    /// the list).
+    case holdSeq1, holdLen1, holdSeq2, holdLen2, holdSeq3, holdLen3, holdSeq4, holdLen4, holdSeq5, holdLen5
+    /// 1 while a FIN is held (it came beyond RCV.NXT, or with a SYN), at sequence number RCV.HOLD.FINSEQ.
+    case holdFin, holdFinSeq
+    /// 1 once text had to be forgotten because more separate ranges arrived than the model holds.
+    case holdLost
     /// 1 once the peer's FIN has been received, while the user has not read the end of the stream; 2 once read.
     case rcvFin
     /// A profile's own refinement of the state (linux: 1 while FIN-WAIT-2 is held by a timewait minisocket).
@@ -44,8 +50,19 @@ public enum Register: UInt8, CaseIterable, Sendable {
         case .finPending: "FIN.PENDING"
         case .finSent: "FIN.SENT"
         case .passive: "PASSIVE"
-        case .holdSeq: "RCV.HOLD.SEQ"
-        case .holdLen: "RCV.HOLD.LEN"
+        case .holdSeq1: "RCV.HOLD.SEQ1"
+        case .holdLen1: "RCV.HOLD.LEN1"
+        case .holdSeq2: "RCV.HOLD.SEQ2"
+        case .holdLen2: "RCV.HOLD.LEN2"
+        case .holdSeq3: "RCV.HOLD.SEQ3"
+        case .holdLen3: "RCV.HOLD.LEN3"
+        case .holdSeq4: "RCV.HOLD.SEQ4"
+        case .holdLen4: "RCV.HOLD.LEN4"
+        case .holdSeq5: "RCV.HOLD.SEQ5"
+        case .holdLen5: "RCV.HOLD.LEN5"
+        case .holdFin: "RCV.HOLD.FIN"
+        case .holdFinSeq: "RCV.HOLD.FINSEQ"
+        case .holdLost: "RCV.HOLD.LOST"
         case .rcvFin: "RCV.FIN"
         case .substate: "SUBSTATE"
         }
@@ -65,6 +82,10 @@ public enum Register: UInt8, CaseIterable, Sendable {
 /// Fields of the arriving segment (RFC 9293 §3.3.1 "Current Segment Variables") and of the user call.
 public enum InputField: UInt8, CaseIterable, Sendable {
     case segSeq, segAck, segLen, segWnd, segUp, segData, callLen
+    /// Derived from the segment and the TCB, not carried by either: the held text (HELD.NEXT, octets) and held
+    /// FIN (HELD.FIN, 0 or 1) that become contiguous with RCV.NXT once this segment's own text is taken — what a
+    /// segment that fills a gap, or the ACK that completes a handshake after text came with the SYN, releases.
+    case heldNext, heldFin
 
     public var spelling: String {
         switch self {
@@ -75,6 +96,8 @@ public enum InputField: UInt8, CaseIterable, Sendable {
         case .segUp: "SEG.UP"
         case .segData: "SEG.DATA"
         case .callLen: "CALL.LEN"
+        case .heldNext: "HELD.NEXT"
+        case .heldFin: "HELD.FIN"
         }
     }
 

@@ -129,7 +129,11 @@ extension Fuzzer {
         let t = spec.table(state: s, event: event)
         let coords = t.coordinates(of: l.cell)
         var head = event.spelling
-        if case .segment(let seg) = l.step { head = seg.ctl.isEmpty ? "<none>" : seg.ctl.intersection(ControlBits(ControlBits.classBits)).description }
+        if case .segment(let seg) = l.step {
+            // Only the bits input classes read; none of them (PSH or URG alone count as none) is `<none>`, one spelling.
+            let bits = seg.ctl.intersection(ControlBits(ControlBits.classBits))
+            head = bits.isEmpty ? "<none>" : bits.description
+        }
         var parts = [head]
         for r in j.ruleIndices {
             for dim in spec.rules[r].reads {

@@ -139,6 +139,38 @@ struct RequirementTests {
         #expect(w.verdictClass == .deviates && w.requirements == [RequirementID(.should, 14)])
     }
 
+    /// SHLD-31 shows when a gap fills: a stack that did not hold the text beyond it acknowledges only the filler,
+    /// one that did not hold the FIN stays ESTABLISHED. Either deviates from SHLD-31; neither is a violation of the
+    /// seventh or eighth step, which the stack did follow for what it kept.
+    @Test("a stack that did not hold out-of-order text or a FIN deviates from SHLD-31 when the gap fills")
+    func heldSegmentsDeviate() throws {
+        let spec = try Repository.spec("rfc9293")
+        var m = TCPModel(spec: spec)
+        _ = m.call(.openPassive)
+        _ = m.receive(Segment(seq: 1000, ctl: .syn, window: 65535), iss: 5000)
+        _ = m.receive(Segment(seq: 1001, ack: 5001, ctl: .ack, window: 65535))
+        _ = m.receive(Segment(seq: 1011, ack: 5001, ctl: .ack, window: 65535, dataLength: 10))
+        var text = m, fin = m
+        // Text only: the filler joins the held range.
+        let t = text.receive(Segment(seq: 1001, ack: 5001, ctl: .ack, window: 65535, dataLength: 10))
+        let tRules = spec.chains[t.chain].rules
+        #expect(tRules.map { spec.rules[$0].id }.contains("text.accept.held"))
+        let forgot = SegmentKey(Segment(seq: 5001, ack: 1011, ctl: .ack, window: 65535))
+        let jt = Judgement(spec: spec, chain: t.chain, chainRules: tRules, outputRules: t.outputs.map(\.rule),
+                           mismatches: [.segments(expected: t.outputs.map { SegmentKey($0.segment) }, observed: [forgot])])
+        #expect(jt.verdictClass == .deviates && jt.requirements == [RequirementID(.should, 31)], "\(jt)")
+        // A FIN held after the text: the filler releases both; a stack that kept the text but not the FIN.
+        _ = fin.receive(Segment(seq: 1021, ack: 5001, ctl: [.fin, .ack], window: 65535))
+        let f = fin.receive(Segment(seq: 1001, ack: 5001, ctl: .ack, window: 65535, dataLength: 10))
+        #expect(fin.tcpState == .closeWait)
+        let fRules = spec.chains[f.chain].rules
+        let noFin = SegmentKey(Segment(seq: 5001, ack: 1021, ctl: .ack, window: 65535))
+        let jf = Judgement(spec: spec, chain: f.chain, chainRules: fRules, outputRules: f.outputs.map(\.rule),
+                           mismatches: [.segments(expected: f.outputs.map { SegmentKey($0.segment) }, observed: [noFin]),
+                                        .state(expected: .closeWait, observed: .established)])
+        #expect(jf.rules == ["fin.held.established"] && jf.verdictClass == .deviates, "\(jf)")
+    }
+
     @Test("reports: classes counted, only failing classes fail JUnit and the baseline, deviations only under --strict")
     func renderingByClass() throws {
         func result(_ id: String, _ cls: VerdictClass?, _ v: ConformVerdict = .diverges) -> ConformResult {

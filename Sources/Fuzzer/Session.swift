@@ -159,11 +159,20 @@ final class Session {
             frames += (injected + ex.frames).sorted { $0.time < $1.time }
         }
         var byTuple: [Tuple: [Segment]] = [:]
+        var announced: [Tuple: Int] = [:]
         for f in ex.frames {
             guard let p = try? Packet.decode(f.bytes, link: target.link.linkType) else { continue }
-            byTuple[Tuple(targetPort: p.tcp.sourcePort, testerPort: p.tcp.destinationPort), default: []].append(p.tcp.segment)
+            let t = Tuple(targetPort: p.tcp.sourcePort, testerPort: p.tcp.destinationPort)
+            byTuple[t, default: []].append(p.tcp.segment)
+            // The window scale the target announces on its SYN: the scale it may go on to apply although the
+            // tester never agreed one (the oracle's evidence for an edge that seems to move left).
+            if p.tcp.segment.ctl.contains(.syn) {
+                announced[t] = 0
+                for case .windowScale(let k) in p.tcp.options { announced[t] = Int(min(k, 14)) }
+            }
         }
         for (k, (lane, step)) in work.enumerated() {
+            if let a = announced[lane.tuple] { lane.oracle.announcedWindowShift = a }
             let r = callOf[k].map { ex.results[$0] }
             lane.connection.track(step, acceptSucceeded: r?.errno == 0)
             judge(lane, step, before[k], transitions[k], byTuple[lane.tuple] ?? [], ex.states[lane.tuple] ?? nil, r, core: cores[k], input: inputs[k])

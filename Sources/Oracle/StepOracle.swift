@@ -18,6 +18,9 @@ public struct StepOracle: Sendable {
     private var rightEdge: UInt32?
     /// A window scale the target applies without having negotiated one, inferred from its advertisements.
     public private(set) var inferredWindowShift = 0
+    /// The Window Scale the target announced on its SYN (RFC 7323 §2.2), if the driver saw one: the tester never
+    /// offers the option, so none is agreed, but a stack that applies its own anyway shows it here.
+    public var announcedWindowShift: Int?
 
     public init(testerISN: UInt32) {
         self.testerISN = testerISN
@@ -106,7 +109,11 @@ public struct StepOracle: Sendable {
                 // A stack that scales its advertisements without having agreed a window scale (Linux after a
                 // simultaneous open, Corpus/linux/README.md) shows the edge it offered divided by 2^k: infer k,
                 // so that the rest of the case is judged against the window the stack really uses.
-                if shift == 0, let k = Self.impliedShift(offered: old &- s.ack, advertised: s.window) {
+                // Failing an exact match (the window also grew meanwhile), the scale the stack announced on its
+                // SYN explains the shrink if, applied, it leaves the edge where it was or further right.
+                var k = shift == 0 ? Self.impliedShift(offered: old &- s.ack, advertised: s.window) : nil
+                if shift == 0, k == nil, let a = announcedWindowShift, a > 0, !TCPModel.seqLess(s.ack &+ (s.window << a), old) { k = a }
+                if let k {
                     inferredWindowShift = k
                     edge = s.ack &+ (s.window << k)
                     if !TCPModel.seqLess(edge, old) { rightEdge = edge }

@@ -72,6 +72,29 @@ struct OracleTests {
                           mismatches: v.mismatches.filter(\.isWindowShrink)) == .windowShrink)
     }
 
+    /// Linux after a simultaneous open (Corpus/linux/README.md): its SYN,ACK announced Window Scale 7, the tester
+    /// agreed none, and its next ACK advertises 149 (19072 scaled), its window having grown meanwhile — no exact
+    /// 2^k match. The announced scale explains it; judged unscaled, every later segment inside the real window
+    /// would be "unacceptable" and expected to draw an ACK the stack rightly does not send.
+    @Test("a window that also grew: the scale the target announced on its SYN explains the apparent shrink")
+    func announcedShift() {
+        var (m, o, tr) = Self.synReceived()
+        o.announcedWindowShift = 7
+        _ = o.judge(&m, tr, raw: [Segment(seq: 0, ack: Self.testerISN &+ 1, ctl: [.syn, .ack], window: 16060)], observedState: nil, reportsWindowShrink: true)
+        let tr2 = m.apply(.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: .ack, window: 65535, dataLength: 1459)))
+        let v = o.judge(&m, tr2, raw: [Segment(seq: 1, ack: Self.testerISN &+ 1460, ctl: .ack, window: 149)], observedState: nil, reportsWindowShrink: true)
+        #expect(StepOracle.impliedShift(offered: 16061 - 1460, advertised: 149) == nil)
+        #expect(o.inferredWindowShift == 7)
+        #expect(v.mismatches.contains(.windowShrink(by: 16061 - (1460 + 149), window: 149, ack: 1460, inferredShift: 7)), "\(v.mismatches)")
+        #expect(m[.rcvWnd] == 149 << 7, "RCV.WND \(m[.rcvWnd])")
+        // Without the announcement, nothing is inferred: the shrink stands as advertised.
+        var (m2, o2, tr3) = Self.synReceived()
+        _ = o2.judge(&m2, tr3, raw: [Segment(seq: 0, ack: Self.testerISN &+ 1, ctl: [.syn, .ack], window: 16060)], observedState: nil, reportsWindowShrink: true)
+        let tr4 = m2.apply(.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: .ack, window: 65535, dataLength: 1459)))
+        _ = o2.judge(&m2, tr4, raw: [Segment(seq: 1, ack: Self.testerISN &+ 1460, ctl: .ack, window: 149)], observedState: nil, reportsWindowShrink: true)
+        #expect(o2.inferredWindowShift == 0)
+    }
+
     @Test("signatures render as the baselines and corpus cases key them")
     func signatureText() {
         let s = Signature(state: .synSent, decidedBy: "synsent.ack.ok › synsent.rst.inexact", expected: [], expectedState: .synSent, observed: [],

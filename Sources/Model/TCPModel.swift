@@ -265,6 +265,8 @@ public struct TCPModel: Sendable {
         if k < 16, ctx.classCache[k] != 0 { return Int(ctx.classCache[k]) - 1 }
         var value = 0
         for c in Int(img.caseStart[k])..<Int(img.caseStart[k + 1]) {
+            // A case limited to other states does not hold in this one (`case V in STATE... if C`).
+            if img.caseStates[c] & (1 << UInt64(state)) == 0 { continue }
             let p = img.caseProgram[c]
             if p < 0 || eval(Int(p), &ctx) != 0 {
                 value = Int(img.caseValue[c])

@@ -265,7 +265,7 @@ struct EventProcessingTests {
             _ = n.receive(Segment(seq: 5000, ctl: .syn, window: 8000, dataLength: 20), iss: 1000)
             let b = n.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 8000))
             #expect(Self.outputs(b) == ["<SEQ=1001><ACK=5021><CTL=ACK>"], "\(p): \(Self.outputs(b))")
-            #expect(b.outputs.map { n.spec.rules[$0.rule].id } == ["queued.text"], "\(p)")
+            #expect(b.outputs.map { n.spec.rules[$0.rule].id } == ["text.accept.held"], "\(p)")
             #expect(n.stateName == "ESTABLISHED", "\(p)")
         }
         var l = TCPModel(spec: try spec("linux"), configuration: .init(receiveWindow: 1000))

@@ -100,6 +100,37 @@ struct CompilerErrorTests {
         expectOne(compileText(text), .syntax, at: position(of: "(RST", in: text), containing: "'(' is never closed")
     }
 
+    /// `case V in STATE... if C`: a value that can only occur in some states. Elsewhere its input classes are not
+    /// input classes at all (no table cell, no conformance test), and the model never gives it.
+    @Test("a classifier case limited to some states: its value exists only there; errors at file:line:col")
+    func caseLimitedToStates() throws {
+        let decl = """
+            classify size on SEGMENT
+              cite RFC 9293 §3.10.7
+              case big in LISTEN if SEG.DATA > 100
+              case small otherwise
+
+            """
+        let text = miniSpec.replacingOccurrences(of: "on SEGMENT in CLOSED, LISTEN step first", with: decl + "on SEGMENT in CLOSED, LISTEN step first")
+            .replacingOccurrences(of: "  rule first.rst when RST\n    drop\n", with: "  rule first.rst when RST and size is small\n    drop\n  rule first.big when RST and size is big\n    drop\n")
+        let r = compileText(text)
+        let spec = try #require(r.spec, "\(r.diagnostics)")
+        let k = try #require(spec.classifiers.firstIndex { $0.name == "size" })
+        for s in spec.states.indices {
+            let t = spec.table(state: s, event: .segment)
+            let d = try #require(t.dimensions.firstIndex(of: .classifier(k)))
+            let bigCells = t.cellChains.indices.filter { t.coordinates(of: $0)[d] == 0 && t.cellChains[$0] != EventTable.impossible }
+            #expect(bigCells.isEmpty == (spec.states[s].name == "CLOSED"), "\(spec.states[s].name): \(bigCells.count) cells with size=big")
+        }
+        // A limited case names states the classifier applies in; 'otherwise' takes no state list.
+        let narrow = text.replacingOccurrences(of: "classify size on SEGMENT\n", with: "classify size on SEGMENT in CLOSED\n")
+        let n = compileText(narrow).diagnostics.filter { $0.message.contains("does not apply in LISTEN") }
+        let at = position(of: "LISTEN if", in: narrow)
+        #expect(n.count == 1 && n.first?.kind == .type && n.first?.location?.line == at.0 && n.first?.location?.column == at.1, "\(n)")
+        let other = text.replacingOccurrences(of: "case small otherwise", with: "case small in CLOSED otherwise")
+        expectOne(compileText(other), .syntax, at: position(of: "CLOSED otherwise", in: other), containing: "'otherwise' holds in every state")
+    }
+
     @Test("unknownName: a state that does not exist")
     func unknownName() {
         let text = miniSpec.replacingOccurrences(of: "enter LISTEN", with: "enter LISTENED")

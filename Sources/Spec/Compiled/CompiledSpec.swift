@@ -69,8 +69,9 @@ public struct StateInfo: Sendable {
 public struct ClassifierInfo: Sendable {
     public var name: String
     public var values: [String]
-    /// Ordered cases: the first whose program yields 1 gives the value; nil program = otherwise.
-    public var cases: [(value: Int, program: Program?)]
+    /// Ordered cases: the first whose program yields 1 gives the value; nil program = otherwise. A case with
+    /// `states` holds only there (`case V in STATE... if C`).
+    public var cases: [(value: Int, program: Program?, states: Set<Int>?)]
     public var events: Set<EventKind>
     /// nil = all states.
     public var states: Set<Int>?

@@ -12,6 +12,8 @@ package final class RuntimeImage: @unchecked Sendable {
         package let caseStart: UnsafeMutableBufferPointer<Int32>
         package let caseValue: UnsafeMutableBufferPointer<Int32>
         package let caseProgram: UnsafeMutableBufferPointer<Int32>
+        /// Per case, the states it can hold in, one bit per state (all set for a case every state has).
+        package let caseStates: UnsafeMutableBufferPointer<UInt64>
         package let nodes: UnsafeMutableBufferPointer<Node>
         /// Per (state, event): tree root and dimension range.
         package let tableRoot: UnsafeMutableBufferPointer<Int32>
@@ -163,10 +165,11 @@ package final class RuntimeImage: @unchecked Sendable {
         }
         starts.append(Int32(ops.count))
 
-        var cs: [Int32] = [], cv: [Int32] = [], cp: [Int32] = []
+        var cs: [Int32] = [], cv: [Int32] = [], cp: [Int32] = [], cst: [UInt64] = []
         for c in classifiers {
             cs.append(Int32(cv.count))
             for k in c.cases {
+                cst.append(k.states.map { $0.reduce(UInt64(0)) { $0 | (1 << UInt64($1)) } } ?? .max)
                 cv.append(Int32(k.value))
                 cp.append(Int32(k.program.flatMap { p in programs.firstIndex(of: p) } ?? -1))
             }
@@ -214,7 +217,7 @@ package final class RuntimeImage: @unchecked Sendable {
             Template(seq: idx($0.seq), ack: idx($0.ack), data: idx($0.data), wnd: idx($0.wnd), ctl: $0.ctl, seqUsesISS: $0.seqUsesISS, seqConstant: $0.seqConstant)
         }
         view = View(ops: Self.buffer(ops), programStart: Self.buffer(starts), caseStart: Self.buffer(cs), caseValue: Self.buffer(cv),
-                    caseProgram: Self.buffer(cp), nodes: Self.buffer(nodes), tableRoot: Self.buffer(roots), tableDimStart: Self.buffer(dimStarts),
+                    caseProgram: Self.buffer(cp), caseStates: Self.buffer(cst), nodes: Self.buffer(nodes), tableRoot: Self.buffer(roots), tableDimStart: Self.buffer(dimStarts),
                     dims: Self.buffer(dims), tableCellStart: Self.buffer(cellStarts), cellChains: Self.buffer(cellChains), instrs: Self.buffer(ins), chainStart: Self.buffer(chs), templates: Self.buffer(tpls),
                     clears: Self.buffer(states.map(\.clears)))
     }
@@ -225,6 +228,7 @@ package final class RuntimeImage: @unchecked Sendable {
         view.caseStart.deallocate()
         view.caseValue.deallocate()
         view.caseProgram.deallocate()
+        view.caseStates.deallocate()
         view.nodes.deallocate()
         view.tableRoot.deallocate()
         view.tableDimStart.deallocate()

@@ -23,9 +23,28 @@ struct CellBuilder {
     let profileOf: [Int]
     let entersOf: [Int?]
     let controlOf: [SpecCompiler.Control]
-    /// possible[k][bits * values + v]: classifier k can take value v under these SYN/ACK/FIN/RST bits (nil when
-    /// its cases read other classifiers and the answer depends on them).
-    let possibleByBits: [[Bool]?]
+    /// Whether classifier k can take value v, tabulated: by state (when a case is limited to some states), by the
+    /// SYN/ACK/FIN/RST bits, and by the values of the classifiers its cases read (nil when those are too many to
+    /// tabulate: asked per cell). Feasibility is asked for every cell of every table, so it must be a load.
+    struct Possible {
+        var deps: [Int]
+        var radices: [Int]
+        var perState: Bool
+        var values: Int
+        /// [state or 0][((mask * Πradices + deps) * values) + v]
+        var table: [[Bool]]
+
+        /// The mixed-radix index of the cell's values of `deps`; nil if one is unclassified in this cell.
+        func combo(_ cell: Cell) -> Int? {
+            var x = 0
+            for (n, d) in deps.enumerated() {
+                guard let v = cell.value(d) else { return nil }
+                x = x * radices[n] + v
+            }
+            return x
+        }
+    }
+    let possibleByBits: [Possible?]
 
     init(compiler: SpecCompiler) {
         c = compiler
@@ -36,14 +55,30 @@ struct CellBuilder {
         entersOf = compiler.rules.map(\.enters)
         controlOf = compiler.rules.map(\.control)
         possibleByBits = compiler.classifiers.map { info in
-            if info.cases.contains(where: { $0.program.map { !GuardEval.classifiers($0.ops).isEmpty } ?? false }) { return nil }
-            var table: [Bool] = []
-            for mask in 0..<16 {
-                var bits = ControlBits()
-                for (i, b) in ControlBits.classBits.enumerated() where mask & (1 << i) != 0 { bits.insert(b) }
-                for v in info.values.indices { table.append(GuardEval.possible(info, value: v, bits: bits, classValue: { _ in nil })) }
+            var deps: [Int] = []
+            for c in info.cases { for d in c.program.map({ GuardEval.classifiers($0.ops) }) ?? [] where !deps.contains(d) { deps.append(d) } }
+            deps.sort()
+            let radices = deps.map { max(1, compiler.classifiers[$0].values.count) }
+            let combos = radices.reduce(1, *)
+            guard combos <= 4096 else { return nil }
+            let perState = info.cases.contains { $0.states != nil }
+            let table = (perState ? Array(compiler.states.indices) : [0]).map { s in
+                var t: [Bool] = []
+                t.reserveCapacity(16 * combos * info.values.count)
+                for mask in 0..<16 {
+                    var bits = ControlBits()
+                    for (i, b) in ControlBits.classBits.enumerated() where mask & (1 << i) != 0 { bits.insert(b) }
+                    for combo in 0..<combos {
+                        var rest = combo, dv: [Int: Int] = [:]
+                        for (n, d) in deps.enumerated().reversed() { dv[d] = rest % radices[n]; rest /= radices[n] }
+                        for v in info.values.indices {
+                            t.append(GuardEval.possible(info, value: v, bits: bits, classValue: { dv[$0] }, state: perState ? s : nil))
+                        }
+                    }
+                }
+                return t
             }
-            return table
+            return Possible(deps: deps, radices: radices, perState: perState, values: info.values.count, table: table)
         }
         index = Array(repeating: Array(repeating: [:], count: EventKind.allCases.count), count: compiler.states.count)
         decidedCount = Array(repeating: 0, count: compiler.rules.count)
@@ -94,16 +129,16 @@ struct CellBuilder {
     }
 
     /// False for combinations no input can produce, such as ACK off with `ack=new`: they are not input classes.
-    func feasible(_ cell: Cell) -> Bool {
+    func feasible(_ cell: Cell, state: Int) -> Bool {
         var mask = 0
         for (i, b) in ControlBits.classBits.enumerated() where cell.bits.contains(b) { mask |= 1 << i }
         for k in cell.values.indices where cell.values[k] >= 0 {
             let v = cell.values[k]
             // A classifier with no cases (already reported) classifies nothing.
             guard v < c.classifiers[k].values.count else { return false }
-            if let table = possibleByBits[k] {
-                if !table[mask * c.classifiers[k].values.count + v] { return false }
-            } else if !GuardEval.possible(c.classifiers[k], value: v, bits: cell.bits, classValue: cell.value) {
+            if let p = possibleByBits[k], let combo = p.combo(cell) {
+                if !p.table[p.perState ? state : 0][(mask * p.radices.reduce(1, *) + combo) * p.values + v] { return false }
+            } else if !GuardEval.possible(c.classifiers[k], value: v, bits: cell.bits, classValue: cell.value, state: state) {
                 return false
             }
         }
@@ -241,7 +276,7 @@ struct CellBuilder {
                 for k in 0..<count {
                     let coords = t.coordinates(of: k)
                     let cl = cell(coords, dims)
-                    guard feasible(cl) else {
+                    guard feasible(cl, state: s) else {
                         cellChains[k] = CellBuilder.impossible
                         continue
                     }
@@ -318,7 +353,7 @@ struct CellBuilder {
                 let t = EventTable(dimensions: dims, radices: radices, cellChains: [], tree: [])
                 for k in 0..<radices.reduce(1, *) {
                     let cl = cell(t.coordinates(of: k), dims)
-                    guard feasible(cl) else { continue }
+                    guard feasible(cl, state: s) else { continue }
                     let hit: Bool
                     if r.decl.guardExpr == nil {
                         // `otherwise` is live where no sibling guard holds.

@@ -242,8 +242,10 @@ enum GuardEval {
     }
 
     /// Whether classifier `info` can take value `v` for some input of the cell.
-    static func possible(_ info: ClassifierInfo, value v: Int, bits: ControlBits, classValue: (Int) -> Int?) -> Bool {
+    static func possible(_ info: ClassifierInfo, value v: Int, bits: ControlBits, classValue: (Int) -> Int?, state: Int? = nil) -> Bool {
         for c in info.cases {
+            // A case limited to other states never holds here.
+            if let only = c.states, let state, !only.contains(state) { continue }
             let t = c.program.map { tri($0.ops, bits: bits, classValue: classValue) } ?? .t
             if c.value == v && t != .f { return true }
             if t == .t { return false }

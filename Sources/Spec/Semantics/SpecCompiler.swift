@@ -275,19 +275,27 @@ public struct SpecCompiler {
     private mutating func compileClassifierCases() {
         var ec = exprCompiler()
         for (k, d) in classifierDecls.enumerated() {
-            var cases: [(value: Int, program: Program?)] = []
+            var cases: [(value: Int, program: Program?, states: Set<Int>?)] = []
             for c in d.cases {
                 let v = classifiers[k].values.firstIndex(of: c.value.value)!
+                var only: Set<Int>?
+                if !c.states.isEmpty {
+                    let sts = Set(resolveStates(c.states))
+                    if let all = classifiers[k].states, let stray = c.states.first(where: { stateIndex[$0.value].map { !all.contains($0) } ?? false }) {
+                        err(.type, "classifier '\(classifiers[k].name)' does not apply in \(stray.value): its case '\(c.value.value)' cannot be limited to it", stray.loc)
+                    }
+                    only = sts
+                }
                 if let cond = c.condition {
                     // A classifier that tests itself or a later one would not be well founded.
                     if case let ops? = ec.top(cond, want: .boolean) {
                         for dep in GuardEval.classifiers(ops) where dep >= k {
                             ec.err(.type, "a classifier can test only classifiers declared before it ('\(classifiers[dep].name)' is not)", cond.loc)
                         }
-                        cases.append((v, Program(ops)))
+                        cases.append((v, Program(ops), only))
                     }
                 } else {
-                    cases.append((v, nil))
+                    cases.append((v, nil, nil))
                 }
             }
             classifiers[k].cases = cases

@@ -125,6 +125,9 @@ public struct ClassifierCase: Sendable {
     public var value: Located<String>
     /// nil for `otherwise`.
     public var condition: Expr?
+    /// `case V in STATE... if C`: the states where the case can hold (empty: every state the classifier
+    /// applies in). Elsewhere it never holds, and input classes with its value are not input classes there.
+    public var states: [Located<String>] = []
 }
 
 /// `classify NAME on EVENT... in STATE...` with ordered `case` lines: the first that holds gives the value.

@@ -267,12 +267,18 @@ public struct Parser {
     private mutating func parseCase() throws -> ClassifierCase {
         advance()
         let v = try expectName("a class value name")
+        var states: [Located<String>] = []
+        if isName("in") {
+            advance()
+            states = try parseStateList(until: ["if", "otherwise"], allowColon: false)
+        }
         if isName("otherwise") {
             advance()
+            if let s = states.first { throw fail("'otherwise' holds in every state: a state list belongs on an 'if' case", at: s.loc) }
             return ClassifierCase(value: v, condition: nil)
         }
         try expectKeyword("if")
-        return ClassifierCase(value: v, condition: try parseExpr())
+        return ClassifierCase(value: v, condition: try parseExpr(), states: states)
     }
 
     private mutating func parseGroup() throws -> GroupDecl {

@@ -59,14 +59,20 @@ struct ChoiceTests {
         }
     }
 
-    @Test("a stack that challenges an in-window RST in SYN-RECEIVED and resets on one in ESTABLISHED is inconsistent: a violation")
+    /// Whichever alternative the stack shows first binds the choice (the warm-up's order decides, and it changes as
+    /// the spec's input classes do); every step showing the other is the finding, classed by the rule it skipped:
+    /// a reset where RFC 5961 §3's challenge is a MUST violates, in SYN-SENT (a SHOULD there) it deviates.
+    @Test("a stack that challenges an in-window RST in some states and resets on one in others is inconsistent")
     func inconsistentStack() throws {
         let r = try Self.conform(stackProfile: "rfc9293", fault: "rst-no-challenge")
         let d = r.results.filter { $0.verdict == .diverges }
         #expect(!d.isEmpty)
-        #expect(d.allSatisfy { $0.verdictClass == .violates && ($0.clauses ?? []).contains("inconsistent choice rfc5961-rst") }, "\(d.map { $0.clauses ?? [] })")
+        #expect(d.allSatisfy { ($0.clauses ?? []).contains("inconsistent choice rfc5961-rst") }, "\(d.map { $0.clauses ?? [] })")
+        #expect(d.allSatisfy { $0.verdictClass == .violates || ($0.verdictClass == .deviates && $0.state == "SYN-SENT") },
+                "\(d.map { ($0.state, $0.verdictClass, $0.rule) })")
+        #expect(d.contains { $0.verdictClass == .violates })
         let rec = r.choices?.first { $0.name == "rfc5961-rst" }
-        #expect((rec?.inconsistent ?? 0) > 0 && rec?.bound == .taken)
+        #expect((rec?.inconsistent ?? 0) > 0 && rec?.bound != nil)
         #expect(r.choiceLines.contains { $0.contains("INCONSISTENT") })
     }
 

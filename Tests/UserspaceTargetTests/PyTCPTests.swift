@@ -206,13 +206,13 @@ struct PyTCPTests {
         config.duration = 600
         // Enough cases that the planner reaches a RECEIVE with seed 5 (replays that confirm findings draw from
         // the same generator, so the cases before it depend on what was found).
-        config.maxCases = 150
+        config.maxCases = 400
         config.lanes = 4
         config.corpus = dir
         config.targetName = "pytcp-\(mode)"
         let f = Fuzzer(spec: try Repository.spec("rfc9293"), target: t, configuration: config)
         let s = try f.run()
-        #expect(s.cases >= 150, "the run did not go on after the stack failed")
+        #expect(s.cases >= 400, "the run did not go on after the stack failed")
         #expect(s.restarts >= 1)
         #expect(!Self.alive(firstPID), "the failed agent was not ended")
         let kind = mode == "crash" ? "target-crash" : "target-hang"

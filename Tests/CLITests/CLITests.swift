@@ -156,6 +156,20 @@ struct CLITests {
         let r2 = try Self.run(["check", text])
         #expect(r2.status == 2)
         #expect(r2.stderr.contains("\(text): not a pcap or pcapng file"), "\(r2.stderr)")
+        // Damaged: cut inside the last record, or two captures run together. Judged up to the damage, then exit 3
+        // (never 0: a corrupt capture must not pass as clean), saying where.
+        let whole = try Data(contentsOf: URL(fileURLWithPath: clean))
+        let cut = dir.appendingPathComponent("cut.pcap").path
+        try whole.prefix(whole.count - 5).write(to: URL(fileURLWithPath: cut))
+        let r3 = try Self.run(["check", cut])
+        #expect(r3.status == 3, "\(r3.stdout)\(r3.stderr)")
+        #expect(r3.stderr.contains("\(cut): damaged capture: the file ends inside frame 6"), "\(r3.stderr)")
+        #expect(r3.stdout.contains("summary: 1 connections, 0 with violations"), "\(r3.stdout)")
+        let two = dir.appendingPathComponent("two.pcap").path
+        try (whole + whole).write(to: URL(fileURLWithPath: two))
+        let r4 = try Self.run(["check", two])
+        #expect(r4.status == 3, "\(r4.stdout)\(r4.stderr)")
+        #expect(r4.stderr.contains("damaged capture"), "\(r4.stderr)")
     }
 
     @Test("spec requirements accounts for all of Appendix B (text and JSON); a report of another profile is refused")

@@ -85,6 +85,55 @@ struct HandMadeCaptureTests {
         #expect(r.connections[0].finalStates == ["192.0.2.1:40000 TIME-WAIT", "192.0.2.2:80 CLOSED"])
     }
 
+    /// An end the capture never saw open may have had no socket: a SYN to a closed port answered as RFC 9293
+    /// §3.10.7.1 says is clean (it was judged a listener's abort in SYN-RECEIVED). A reset that is not that answer
+    /// (the ACK field wrong) is still a violation.
+    @Test("a SYN to a closed port answered <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> is clean; a wrong answer is not")
+    func closedPort() throws {
+        var s = Script()
+        s.c(.syn, 1000, options: [.maxSegmentSize(1460)])
+        s.s([.rst, .ack], 0, ack: 1001)
+        let path = try s.write("closed-port")
+        var w = Script()
+        w.c(.syn, 1000, options: [.maxSegmentSize(1460)])
+        w.s([.rst, .ack], 0, ack: 1000)
+        let wrong = try w.write("closed-port-wrong")
+        defer { for p in [path, wrong] { try? FileManager.default.removeItem(atPath: p) } }
+        for profile in ["rfc9293", "linux"] {
+            let r = try CaptureChecker.check(path: path, spec: try Repository.spec(profile))
+            #expect(r.violations == 0, "\(profile): \(r.connections.first?.violations ?? [])")
+            #expect(r.connections.first?.finalStates == ["192.0.2.1:40000 CLOSED", "192.0.2.2:80 CLOSED"], "\(profile)")
+            #expect(r.connections.first?.captureNotes.contains { $0.contains("no socket on the port (CLOSED)") } == true)
+            let b = try CaptureChecker.check(path: wrong, spec: try Repository.spec(profile))
+            #expect(b.violations == 1 && b.connections.first?.violations.first?.frame == 2, "\(profile): \(b.connections.first?.violations ?? []) \(b.connections.first?.captureNotes ?? []) \(b.connections.first?.finalStates ?? [])")
+        }
+    }
+
+    /// Captured at the server: its text leaves, then the client's abort arrives, then the client — CLOSED, no TCB —
+    /// answers each text segment that reached it after its reset with `<SEQ=SEG.ACK><CTL=RST>` (RFC 9293
+    /// §3.10.7.1). Each reset answers a segment the peer sent: clean. A further reset that answers nothing is not.
+    @Test("resets from CLOSED answering segments that crossed an abort in flight are clean; one answering nothing is not")
+    func resetsAfterAbort() throws {
+        var s = Script.opened
+        s.s([.psh, .ack], 5001, ack: 1011, len: 10)
+        s.s([.psh, .ack], 5011, ack: 1011, len: 10)
+        s.c(.rst, 1011)
+        s.c(.rst, 1011)
+        s.c(.rst, 1011)
+        let path = try s.write("abort-crossing")
+        var t = s
+        t.c(.rst, 1011, gap: 0.5)
+        let extra = try t.write("abort-extra")
+        defer { for p in [path, extra] { try? FileManager.default.removeItem(atPath: p) } }
+        for profile in ["rfc9293", "linux"] {
+            let r = try CaptureChecker.check(path: path, spec: try Repository.spec(profile))
+            #expect(r.violations == 0, "\(profile): \(r.connections.first?.violations ?? [])")
+            #expect(r.connections.first?.captureNotes.filter { $0.contains("crossed in flight") }.count == 2, "\(r.connections.first?.captureNotes ?? [])")
+            let b = try CaptureChecker.check(path: extra, spec: try Repository.spec(profile))
+            #expect(b.violations == 1 && b.connections.first?.violations.first?.frame == 11, "\(profile): \(b.connections.first?.violations ?? []) \(b.connections.first?.captureNotes ?? [])")
+        }
+    }
+
     @Test("data after FIN is flagged at its frame, with the rule that refuses it")
     func dataAfterFIN() throws {
         var s = Script.opened
@@ -272,9 +321,12 @@ struct RealCaptureTests {
         sleep 0.5
         ip netns exec \(a) python3 -c '
         import urllib.request
+        import socket
         for p in ["/index.html", "/big.bin", "/missing", "/big.bin"]:
             try: urllib.request.urlopen("http://\(host):8080" + p, timeout=5).read()
             except Exception: pass
+        try: socket.create_connection(("\(cb)", 8081), timeout=2)
+        except OSError: pass
         '
         sleep 1
         rm -rf \(path).www
@@ -310,7 +362,8 @@ struct RealCaptureTests {
             path = ng
         }
         let r = try CaptureChecker.check(path: path, spec: try Repository.spec("rfc9293"))
-        #expect(r.connections.count == 4, "\(r.connections.map(\.client))")
+        // Four HTTP connections and one SYN to a closed port (answered by a reset from CLOSED).
+        #expect(r.connections.count == 5, "\(r.connections.map(\.client))")
         #expect(r.violations == 0, "\(r.connections.flatMap(\.violations))")
         #expect(r.connections.allSatisfy { $0.start == "the SYN" })
         // The big responses are TSO/GSO super-segments captured before segmentation, longer than the MSS.

@@ -185,6 +185,12 @@ struct End {
     var pending: [Output] = []
     /// The model before its last input from the peer, and when that came (see `Flow.crossingWindow`).
     var beforeInput: (core: TCPModel.Core, pending: [Output], time: Double, frame: Int)?
+    /// The peer's SYN this end received before it sent anything: an end never seen open may have had no socket
+    /// at all (CLOSED, RFC 9293 §3.10.7.1), which its first reply tells.
+    var firstSYN: Segment?
+    /// The peer's latest segments as this end received them (at most 32): a reset this end sends from CLOSED may
+    /// answer one of them that reached it only after its own reset, though the capture point saw it before.
+    var recentInputs: [(frame: Int, time: Double, seg: Segment)] = []
 }
 
 final class Flow {
@@ -432,6 +438,8 @@ final class Flow {
         }
         var best: Explanation?
         if explain(s, &ends[e], &best) { return }
+        if closedPort(n, s, from: e) { return }
+        if closedReply(n, time, s, from: e) { return }
         // Sent so soon after this end's last input that it may have left before that input arrived (the two
         // crossed between the ends; the capture point sees one order, each end another): judged against the
         // state before that input too, and if that explains it, noted rather than called a violation.
@@ -451,6 +459,51 @@ final class Flow {
     }
 
     typealias Explanation = (calls: [UserCall], transitions: [Transition], outputs: [Output])
+
+    /// The checker opened the end that received the first SYN as a listener, the common case; but an end it has
+    /// never seen send anything may have had no socket on that port. If its first segment is what CLOSED answers
+    /// to that SYN (RFC 9293 §3.10.7.1: `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`), it was closed: its model
+    /// becomes CLOSED, and the peer's is told the reset as usual.
+    /// A reset from an end that is CLOSED (it aborted, or was reset) answering a segment of the peer's that
+    /// crossed its reset in flight: the capture point saw the segment first, the end got it after its TCB was
+    /// gone, and answered as CLOSED does (RFC 9293 §3.10.7.1: `<SEQ=SEG.ACK><CTL=RST>`, or
+    /// `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>` without an ACK). Each such segment explains one reset.
+    func closedReply(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int) -> Bool {
+        guard s.flags.contains(.rst), ends[e].model.tcpState == .closed, !ends[e].recentInputs.isEmpty else { return false }
+        var m = TCPModel(spec: spec, configuration: ends[e].model.configuration)
+        m.recordsInputClass = false
+        guard m.tcpState == .closed else { return false }
+        // Only a segment seen within a crossing window before the reset: the answer follows it by a round trip.
+        for (k, input) in ends[e].recentInputs.enumerated().reversed() where !input.seg.ctl.contains(.rst) && time - input.time <= crossingWindow {
+            var c = m
+            let tr = c.receive(input.seg)
+            guard let j = coalescedMatch(tr.outputs, s), j == tr.outputs.count - 1 else { continue }
+            ends[e].recentInputs.remove(at: k)
+            if report.captureNotes.count < 50 {
+                report.captureNotes.append("frame \(n): \(ends[e].name), CLOSED, answers frame \(input.frame) with a reset: that segment reached it after its own reset (they crossed in flight)")
+            }
+            return true
+        }
+        return false
+    }
+
+    func closedPort(_ n: Int, _ s: CapturedSegment, from e: Int) -> Bool {
+        guard s.flags.contains(.rst), !ends[e].sent.any, let syn = ends[e].firstSYN else { return false }
+        var m = TCPModel(spec: spec, configuration: ends[e].model.configuration)
+        m.recordsInputClass = false
+        guard m.tcpState == .closed else { return false }
+        let tr = m.receive(syn)
+        // Exactly CLOSED's answer, its ACK included: the peer in SYN-SENT reads a reset's ACK (RFC 9293 §3.10.7.3).
+        guard tr.outputs.count == 1, let o = tr.outputs.first?.segment, o.ctl.intersection(Flow.classBits) == s.flags.intersection(Flow.classBits),
+              o.seq == s.seq, !o.ctl.contains(.ack) || o.ack == s.ack else { return false }
+        ends[e].model = m
+        ends[e].pending.removeAll()
+        ends[e].iss = 0
+        if report.captureNotes.count < 50 {
+            report.captureNotes.append("frame \(n): \(ends[e].name) had no socket on the port (CLOSED): it answered the SYN with a reset, as RFC 9293 §3.10.7.1 says")
+        }
+        return true
+    }
 
     /// One octet of new text at SND.NXT while the peer's window is zero: a window probe, which RFC 9293 §3.8.6.1
     /// requires ("The sending TCP must regularly transmit at least one octet of new data (if available) ... even
@@ -576,6 +629,11 @@ final class Flow {
         let p = 1 - e
         let window: UInt32 = !windowsKnown ? 1 << 30 : s.flags.contains(.syn) ? UInt32(s.window) : UInt32(s.window) << ends[e].shift
         let seg = Segment(seq: s.seq, ack: s.ack, ctl: s.flags, window: window, urgentPointer: UInt32(s.urgentPointer), dataLength: s.dataLength)
+        if s.flags.contains(.syn), !s.flags.contains(.ack), !ends[p].sent.any {
+            ends[p].firstSYN = Segment(seq: s.seq, ack: s.ack, ctl: s.flags, window: UInt32(s.window), dataLength: s.dataLength)
+        }
+        ends[p].recentInputs.append((n, time, seg))
+        if ends[p].recentInputs.count > 32 { ends[p].recentInputs.removeFirst() }
         let before = ends[p].model.state
         let snapshot = ends[p].model.core
         let tr = ends[p].model.receive(seg)

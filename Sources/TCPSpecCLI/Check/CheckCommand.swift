@@ -15,7 +15,12 @@ struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Judge every TCP connection in a pcap or pcapng file against the spec; exit 0 only when nothing violates it.",
-        discussion: "Frames are numbered as Wireshark numbers them. Exit status: 0 no violation, 1 violations, 2 the file cannot be read."
+        discussion: """
+            Frames are numbered as Wireshark numbers them. Exit status: 0 no violation, 1 violations, 2 the file \
+            cannot be read, 3 the file is damaged (cut inside a record, a record claiming more than the file holds, \
+            two files run together): what comes before the damage is judged and reported, but the rest is not, so \
+            the capture cannot pass as clean (a violation found before the damage still exits 1).
+            """
     )
 
     @OptionGroup var specOptions: SpecOptions
@@ -45,6 +50,11 @@ struct CheckCommand: ParsableCommand {
             print(CheckText.render(report), terminator: "")
         }
         if report.violations > 0 { throw ExitCode(1) }
+        // Judged only up to the damage: not clean, and said so where a script's log shows it.
+        if let t = report.truncated {
+            printError("tcpspec: \(file): damaged capture: \(t); the rest of the file was not judged")
+            throw ExitCode(3)
+        }
     }
 }
 

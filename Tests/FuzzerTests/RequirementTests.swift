@@ -114,14 +114,20 @@ struct RequirementTests {
         #expect(spec.rules.contains { $0.isUnspecified }, "no linux-only rule")
     }
 
-    @Test("a divergence is attributed to the rule whose effect differs, and takes its class and requirements")
-    func attribution() throws {
-        let spec = try Repository.spec("rfc9293")
-        // In ESTABLISHED, an in-window RST that is not exact: the chain ends with rst.challenge, which sends the ACK.
+    /// ESTABLISHED from a passive open: the peer's ISN 1000, ours 5000.
+    static func established(_ spec: CompiledSpec) -> TCPModel {
         var m = TCPModel(spec: spec)
         _ = m.call(.openPassive)
         _ = m.receive(Segment(seq: 1000, ctl: .syn, window: 65535), iss: 5000)
         _ = m.receive(Segment(seq: 1001, ack: 5001, ctl: .ack, window: 65535))
+        return m
+    }
+
+    @Test("a divergence is attributed to the rule whose effect differs, and takes its class and requirements")
+    func attribution() throws {
+        let spec = try Repository.spec("rfc9293")
+        // In ESTABLISHED, an in-window RST that is not exact: the chain ends with rst.challenge, which sends the ACK.
+        var m = Self.established(spec)
         #expect(m.tcpState == .established)
         let tr = m.receive(Segment(seq: 1101, ctl: .rst, window: 0))
         let rules = spec.chains[tr.chain].rules
@@ -145,10 +151,7 @@ struct RequirementTests {
     @Test("a stack that did not hold out-of-order text or a FIN deviates from SHLD-31 when the gap fills")
     func heldSegmentsDeviate() throws {
         let spec = try Repository.spec("rfc9293")
-        var m = TCPModel(spec: spec)
-        _ = m.call(.openPassive)
-        _ = m.receive(Segment(seq: 1000, ctl: .syn, window: 65535), iss: 5000)
-        _ = m.receive(Segment(seq: 1001, ack: 5001, ctl: .ack, window: 65535))
+        var m = Self.established(spec)
         _ = m.receive(Segment(seq: 1011, ack: 5001, ctl: .ack, window: 65535, dataLength: 10))
         var text = m, fin = m
         // Text only: the filler joins the held range.

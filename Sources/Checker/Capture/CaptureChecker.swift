@@ -470,9 +470,7 @@ final class Flow {
     /// `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>` without an ACK). Each such segment explains one reset.
     func closedReply(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int) -> Bool {
         guard s.flags.contains(.rst), ends[e].model.tcpState == .closed, !ends[e].recentInputs.isEmpty else { return false }
-        var m = TCPModel(spec: spec, configuration: ends[e].model.configuration)
-        m.recordsInputClass = false
-        guard m.tcpState == .closed else { return false }
+        guard let m = closedModel(e) else { return false }
         // Only a segment seen within a crossing window before the reset: the answer follows it by a round trip.
         for (k, input) in ends[e].recentInputs.enumerated().reversed() where !input.seg.ctl.contains(.rst) && time - input.time <= crossingWindow {
             var c = m
@@ -487,11 +485,16 @@ final class Flow {
         return false
     }
 
-    func closedPort(_ n: Int, _ s: CapturedSegment, from e: Int) -> Bool {
-        guard s.flags.contains(.rst), !ends[e].sent.any, let syn = ends[e].firstSYN else { return false }
+    /// A fresh model of end `e` with no TCB (the spec's initial state must be CLOSED), for what CLOSED answers.
+    func closedModel(_ e: Int) -> TCPModel? {
         var m = TCPModel(spec: spec, configuration: ends[e].model.configuration)
         m.recordsInputClass = false
-        guard m.tcpState == .closed else { return false }
+        return m.tcpState == .closed ? m : nil
+    }
+
+    func closedPort(_ n: Int, _ s: CapturedSegment, from e: Int) -> Bool {
+        guard s.flags.contains(.rst), !ends[e].sent.any, let syn = ends[e].firstSYN else { return false }
+        guard var m = closedModel(e) else { return false }
         let tr = m.receive(syn)
         // Exactly CLOSED's answer, its ACK included: the peer in SYN-SENT reads a reset's ACK (RFC 9293 §3.10.7.3).
         guard tr.outputs.count == 1, let o = tr.outputs.first?.segment, o.ctl.intersection(Flow.classBits) == s.flags.intersection(Flow.classBits),

@@ -557,6 +557,8 @@ public struct TCPModel: Sendable {
             }
             // Held text that now touches RCV.NXT is processed too, range after range; a held FIN it reaches is
             // the fin step's (classifier value `held`, read from HELD.FIN before this ran).
+            // A FIN ends the stream where it stands: held text beyond it is never the peer's (it lies past the end).
+            guard !seg.ctl.contains(.fin) else { return }
             let reached = releaseHeld()
             take(min(reached, tcb[.rcvWnd]))
             if tcb[.holdFin] == 1, tcb[.holdFinSeq] == tcb[.rcvNxt] { tcb[.holdFin] = 0 }
@@ -644,7 +646,7 @@ public struct TCPModel: Sendable {
     /// HELD.NEXT and HELD.FIN: what taking this segment's own text (as `accept-text` would) makes contiguous
     /// with RCV.NXT — octets of held text beyond the segment's end, or whether the held FIN is then next.
     func held(_ seg: Segment, fin: Bool) -> UInt32 {
-        guard tcb[.holdLen1] > 0 || tcb[.holdFin] == 1 else { return 0 }
+        guard tcb[.holdLen1] > 0 || tcb[.holdFin] == 1, !seg.ctl.contains(.fin) else { return 0 }
         let base = tcb[.rcvNxt]
         var room = UInt64(tcb[.rcvWnd])
         var end: UInt64 = 0 // offset from RCV.NXT

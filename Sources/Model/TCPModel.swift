@@ -184,6 +184,14 @@ public struct TCPModel: Sendable {
         case iss(UInt32)
         /// The window it advertises (RCV.WND).
         case receiveWindow(UInt32)
+        /// Its SYN carried this many octets of text (RFC 9293 §3.5 allows text on a SYN; TCP Fast Open, RFC 7413
+        /// §4.1, sends it): SND.NXT moves past them, and they leave the send queue if a SEND had queued them.
+        case textOnSYN(UInt32)
+        /// It took this many octets of text from the peer's SYN at once, acknowledging them on its SYN,ACK (RFC
+        /// 7413 §4.2.2, a Fast Open server with a valid cookie): RCV.NXT moves past them, no longer held.
+        case textOnSYNAccepted(UInt32)
+        /// It dropped the text on the peer's SYN (RFC 7413 §4.2.2: a cookie it does not accept): nothing held.
+        case textOnSYNDropped
     }
 
     /// Adopts an observed choice: binds the symbolic value and rebases what depends on it. Returns how far
@@ -201,6 +209,19 @@ public struct TCPModel: Sendable {
         case .receiveWindow(let w):
             tcb[.rcvWnd] = w
             receiveWindowBound = true
+            return 0
+        case .textOnSYN(let n):
+            // Whatever of it a SEND queued leaves the queue (a stack may take it with the OPEN itself, as
+            // sendto(MSG_FASTOPEN) does, where a SEND before the handshake would be refused).
+            tcb[.sndQueue] -= min(n, tcb[.sndQueue])
+            tcb[.sndNxt] &+= n
+            return 0
+        case .textOnSYNAccepted(let n):
+            for k in 0..<TCB.heldRanges { tcb[TCPModel.holdLen(k)] = 0 }
+            take(n)
+            return 0
+        case .textOnSYNDropped:
+            for k in 0..<TCB.heldRanges { tcb[TCPModel.holdLen(k)] = 0 }
             return 0
         }
     }

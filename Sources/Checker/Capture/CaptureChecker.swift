@@ -45,11 +45,18 @@ public struct ConnectionReport: Sendable, Codable {
     public var start: String
     public var finalStates: [String] = []
     public var violations: [Violation] = []
+    /// Segments whose text was all seen before.
     public var retransmissions = 0
+    /// Segments below the furthest octet their end sent whose text was not seen before: reordered, or their first
+    /// copy was lost before the capture point (Wireshark's "out of order"). Not judged.
+    public var outOfOrder = 0
     /// Segments that sent again part of what they had sent, with new text after it (judged for the new part).
     public var partialRetransmissions = 0
-    /// One octet of new text sent into a zero window (RFC 9293 §3.8.6.1), explained as a window probe.
+    /// Window probes while the peer's window is zero (RFC 9293 §3.8.6.1): one octet of new text, or a segment
+    /// one octet back.
     public var zeroWindowProbes = 0
+    /// Segments one octet back while the window is open: keep-alives (RFC 9293 §3.8.4).
+    public var keepAlives = 0
     /// Frames whose checksum is wrong: reported, and the segment is not used.
     public var badChecksums: [Int] = []
     public var offloadedChecksums = 0
@@ -130,17 +137,19 @@ public final class CaptureChecker {
             if report.unjudged.count < 100 { report.unjudged.append("frame \(n): \(why)") }
         case .segment(let s):
             report.tcpSegments += 1
-            segment(n, time, s)
+            let start = min(s.payloadOffset, bytes.count)
+            let end = min(bytes.count, s.payloadOffset + Int(s.dataLength))
+            segment(n, time, s, UnsafeRawBufferPointer(rebasing: bytes[start..<max(start, end)]))
         }
     }
 
-    func segment(_ n: Int, _ time: Double, _ s: CapturedSegment) {
+    func segment(_ n: Int, _ time: Double, _ s: CapturedSegment, _ payload: UnsafeRawBufferPointer) {
         let forward = (s.source, s.sourcePort) < (s.destination, s.destinationPort)
         let key = forward ? FlowKey(a: s.source, b: s.destination, pa: s.sourcePort, pb: s.destinationPort)
             : FlowKey(a: s.destination, b: s.source, pa: s.destinationPort, pb: s.sourcePort)
         let e = forward ? 0 : 1
         if let l = last, l.key == key, !s.flags.contains(.syn) {
-            l.flow.segment(n, time, s, from: e)
+            l.flow.segment(n, time, s, payload, from: e)
             return
         }
         var flow = flows[key]
@@ -155,7 +164,7 @@ public final class CaptureChecker {
             flows[key] = flow
         }
         last = (key, flow!)
-        flow!.segment(n, time, s, from: e)
+        flow!.segment(n, time, s, payload, from: e)
     }
 
     /// `address:port`, an IPv6 address in brackets.
@@ -191,6 +200,14 @@ struct End {
     /// The peer's latest segments as this end received them (at most 32): a reset this end sends from CLOSED may
     /// answer one of them that reached it only after its own reset, though the capture point saw it before.
     var recentInputs: [(frame: Int, time: Double, seg: Segment)] = []
+    /// Text on the peer's SYN this end received, and whether that SYN carried a Fast Open option with a cookie
+    /// (nil: no Fast Open option).
+    var synText: (length: UInt32, cookie: Bool?) = (0, nil)
+    /// The model before it was made to send what the peer acknowledged but the capture did not show, and where
+    /// it had sent up to: undone if this end then sends new text from there (the ACK was of data never sent).
+    var provisional: (core: TCPModel.Core, sndNxt: UInt32)?
+    /// The text it was seen to send, for telling retransmissions from gap fills and comparing their octets.
+    var seen = SeenText()
 }
 
 final class Flow {
@@ -203,6 +220,8 @@ final class Flow {
     /// at the end, when the whole capture has shown what the peer sent.
     var ackChecks: [(frame: Int, time: Double, end: Int, ack: UInt32, state: TCPState, observed: String)] = []
     var resetAt: (frame: Int, time: Double, by: Int)?
+    /// Sequence space one end sent that never reached the capture point was seen (a gap filled in).
+    var sawLoss = false
     var rtt: Double?
     var synTime: Double?
     /// Whether each state is synchronized, by state index (read per segment: kept apart from the names).
@@ -246,7 +265,7 @@ final class Flow {
 
     // MARK: following a connection
 
-    func segment(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int) {
+    func segment(_ n: Int, _ time: Double, _ s: CapturedSegment, _ payload: UnsafeRawBufferPointer, from e: Int) {
         report.lastFrame = n
         report.segments += 1
         switch s.checksum {
@@ -260,7 +279,7 @@ final class Flow {
         if !initialized {
             guard start(n, time, s, from: e) else { return }
         }
-        judge(n, time, s, from: e)
+        judge(n, time, s, payload, from: e)
         deliver(n, time, s, from: e)
     }
 
@@ -370,7 +389,7 @@ final class Flow {
     }
 
     /// Whether the spec explains the segment `e` sent; a violation if not.
-    func judge(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int) {
+    func judge(_ n: Int, _ time: Double, _ s: CapturedSegment, _ payload: UnsafeRawBufferPointer, from e: Int) {
         let p = 1 - e
         let stateIndex = ends[e].model.state
         var stateBefore: TCPState { spec.states[stateIndex].state }
@@ -391,6 +410,10 @@ final class Flow {
         }
         // Noted when this segment has been judged: until then `sent` is what the end sent before it.
         defer { ends[e].sent.noteEnd(s.seq &+ s.length) }
+        if let prov = ends[e].provisional, s.dataLength > 0 || s.flags.contains(.fin), !s.flags.contains(.syn) {
+            if s.seq == prov.sndNxt, !ends[e].sent.covers(seq: s.seq, length: s.length) { ends[e].model.core = prov.core }
+            ends[e].provisional = nil
+        }
         // An ACK beyond what this end has received: the peer's segments were not captured, or this end
         // acknowledges data never sent. Decided at the end; the model is brought up to the ACK meanwhile.
         let rcvNxt = ends[e].model[.rcvNxt]
@@ -400,14 +423,39 @@ final class Flow {
                 ackChecks.append((n, time, e, s.ack, stateBefore, rel(s, from: e)))
                 _ = ends[e].model.receive(Segment(seq: rcvNxt, ack: ends[e].model[.sndNxt], ctl: .ack, window: 1 << 30, dataLength: gap))
                 ends[e].pending.removeAll()
+                // The peer's model sends it too (its last segments were not captured), or this ACK would reach
+                // it as an ACK of something it never sent.
+                // Provisional: if the peer then sends new text from where it was, the ACK was of data never sent.
+                let pNxt = ends[p].model[.sndNxt]
+                if synchronized[ends[p].model.state], TCPModel.seqLess(pNxt, s.ack) {
+                    var c = ends[p].model
+                    let tr = c.call(.send(s.ack &- pNxt))
+                    if tr.outputs.contains(where: { $0.segment.seq == pNxt }) {
+                        ends[p].provisional = (ends[p].model.core, pNxt)
+                        ends[p].model = c
+                    }
+                }
             }
         }
-        // A retransmission (or a keep-alive probe one octet back) is the end sending again what it sent.
+        // Its text against what this end was seen to send: octets sent again must be the octets sent first.
+        var textKind = SeenText.Kind.new
+        if s.dataLength > 0, !s.flags.contains(.rst) {
+            let (kind, mismatch) = ends[e].seen.note(seq: s.seq &+ (s.flags.contains(.syn) ? 1 : 0), length: s.dataLength, payload: payload, frame: n)
+            textKind = kind
+            if let m = mismatch { resentDifferently(n, time, s, m, from: e, state: stateBefore) }
+        }
+        // A retransmission is the end sending again what it sent; text below the furthest sent but never seen
+        // fills a gap (reordered, or its first copy lost before the capture point).
         if ends[e].sent.covers(seq: s.seq, length: s.length), !s.flags.contains(.rst) {
-            report.retransmissions += 1
+            if textKind == .gapFill { report.outOfOrder += 1 } else { report.retransmissions += 1 }
             return
         }
-        if s.length <= 1, !s.flags.contains(.syn), !s.flags.contains(.rst), s.seq == ends[e].model[.sndNxt] &- 1, !s.flags.contains(.fin) { return }
+        // One octet back, empty or with that octet again: a keep-alive (RFC 9293 §3.8.4), or the zero-window
+        // probe Linux sends in that form (tcp_xmit_probe_skb) while the peer's window is zero.
+        if s.length <= 1, !s.flags.contains(.syn), !s.flags.contains(.rst), s.seq == ends[e].model[.sndNxt] &- 1, !s.flags.contains(.fin) {
+            if ends[e].model[.sndWnd] == 0, windowsKnown { report.zeroWindowProbes += 1 } else { report.keepAlives += 1 }
+            return
+        }
         // Part sent before, the rest new (a sender that cut its text anew, or resent from SND.UNA after a window
         // probe): the old part is a retransmission, the new part is judged like any text.
         var s = s
@@ -421,44 +469,75 @@ final class Flow {
             }
         }
         if zeroWindowProbe(s, from: e) { return }
-        // Text beyond SND.NXT: the segments before it were not captured (loss, or reordering at the capture
-        // point): the model sends what it did not see, so that this one can be judged.
+        // A segment beyond SND.NXT (text, a FIN, or an ACK sent from there): what the end sent before it did not
+        // reach the capture point (lost on the way, or reordered): the model sends it, so that this one is judged.
         let sndNxt = ends[e].model[.sndNxt]
-        if !s.flags.contains(.syn), s.dataLength > 0 || s.flags.contains(.fin), synchronized[ends[e].model.state],
+        if !s.flags.contains(.syn), !s.flags.contains(.rst), synchronized[ends[e].model.state],
            TCPModel.seqLess(sndNxt, s.seq), s.seq &- sndNxt < 1 << 30 {
             let gap = s.seq &- sndNxt
             var c = ends[e].model
             let tr = c.call(.send(gap))
             if tr.outputs.contains(where: { $0.segment.seq == sndNxt }) {
                 ends[e].model = c
+                sawLoss = true
                 if report.captureNotes.count < 50 {
-                    report.captureNotes.append("frame \(n): \(gap) octets from \(ends[e].name) before it were not captured (capture loss or reordering at the capture point)")
+                    report.captureNotes.append("frame \(n): \(gap) octets from \(ends[e].name) before it were not seen at the capture point (lost before it or by the capture, or reordered)")
                 }
             }
         }
+        if fastOpen(n, s, from: e) { return }
+        // Its ACK field says what it had received when it sent this: behind RCV.NXT, at where RCV.NXT was before
+        // the last input, it left before that input arrived (they crossed in flight): judged from there first.
+        let sentBefore = s.flags.contains(.ack) && !s.flags.contains(.rst) && TCPModel.seqLess(s.ack, ends[e].model[.rcvNxt])
+        if sentBefore, crossed(n, time, s, from: e) { return }
         var best: Explanation?
         if explain(s, &ends[e], &best) { return }
         if closedPort(n, s, from: e) { return }
         if closedReply(n, time, s, from: e) { return }
-        // Sent so soon after this end's last input that it may have left before that input arrived (the two
-        // crossed between the ends; the capture point sees one order, each end another): judged against the
-        // state before that input too, and if that explains it, noted rather than called a violation.
-        if let prev = ends[e].beforeInput, time - prev.time < crossingWindow {
-            var then = ends[e]
-            then.model.core = prev.core
-            then.pending = prev.pending
-            var unused: Explanation?
-            if explain(s, &then, &unused) {
-                if report.captureNotes.count < 50 {
-                    report.captureNotes.append("frame \(n): \(ends[e].name) sent \(rel(s, from: e)) as if frame \(prev.frame) had not reached it yet: they crossed in flight (explained by the state before it, \(spec.states[prev.core.stateIndex].name))")
-                }
-                return
-            }
-        }
+        if !sentBefore, crossed(n, time, s, from: e) { return }
         violation(n, time, s, from: e, state: stateBefore, best: best)
     }
 
     typealias Explanation = (calls: [UserCall], transitions: [Transition], outputs: [Output])
+
+    /// Text sent again with other values than its first copy: the receiver that took the first copy holds a
+    /// stream the sender never meant, and one that takes this copy another.
+    func resentDifferently(_ n: Int, _ time: Double, _ s: CapturedSegment, _ m: SeenText.Mismatch, from e: Int, state: TCPState) {
+        let at = m.seq &- ends[e].iss
+        var v = Violation(frame: n, time: time, endpoint: ends[e].name, state: state, observed: rel(s, from: e),
+                          expected: String(format: "octet %u as first sent in frame %d (0x%02x); this copy carries 0x%02x", at, m.firstFrame, m.was, m.now),
+                          rules: [], citations: ["RFC 9293 §3.4 \"every octet of data sent over a TCP connection has a sequence number\" (one number, one octet: a retransmission repeats it)"],
+                          note: "sends text again with different octets")
+        v.flags = s.flags
+        report.violations.append(v)
+    }
+
+    /// Sent so soon after this end's last input that it may have left before that input arrived (the two crossed
+    /// between the ends; the capture point sees one order, each end another): judged against the state before
+    /// that input. If that explains it, the end's model becomes that state after this segment, and the inputs
+    /// since are given to it again in order (a FIN crossing the peer's FIN goes to CLOSING, not LAST-ACK).
+    func crossed(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int) -> Bool {
+        guard let prev = ends[e].beforeInput, time - prev.time < crossingWindow else { return false }
+        var then = ends[e]
+        then.model.core = prev.core
+        then.pending = prev.pending
+        // A segment that acknowledges what that input carried was sent after it arrived.
+        if s.flags.contains(.ack), synchronized[then.model.state], TCPModel.seqLess(then.model[.rcvNxt], s.ack) { return false }
+        var unused: Explanation?
+        guard explain(s, &then, &unused) else { return false }
+        for input in ends[e].recentInputs where input.frame >= prev.frame {
+            let tr = then.model.receive(input.seg)
+            then.pending += tr.outputs
+        }
+        if then.pending.count > 16 { then.pending.removeFirst(then.pending.count - 16) }
+        ends[e].model = then.model
+        ends[e].pending = then.pending
+        ends[e].beforeInput = nil
+        if report.captureNotes.count < 50 {
+            report.captureNotes.append("frame \(n): \(ends[e].name) sent \(rel(s, from: e)) before frame \(prev.frame) reached it: they crossed in flight (judged from the state before it, \(spec.states[prev.core.stateIndex].name))")
+        }
+        return true
+    }
 
     /// The checker opened the end that received the first SYN as a listener, the common case; but an end it has
     /// never seen send anything may have had no socket on that port. If its first segment is what CLOSED answers
@@ -506,6 +585,43 @@ final class Flow {
             report.captureNotes.append("frame \(n): \(ends[e].name) had no socket on the port (CLOSED): it answered the SYN with a reset, as RFC 9293 §3.10.7.1 says")
         }
         return true
+    }
+
+    /// Text on a SYN. The SYN is the OPEN's, carrying the text of a SEND made before it (RFC 9293 §3.5: "data
+    /// ... carried by the SYN ... is legitimate"; TCP Fast Open sends it, RFC 7413 §4.1): explained as OPEN then
+    /// SEND with the text on the SYN. The SYN,ACK answering it either acknowledges the text too (a Fast Open
+    /// server that accepts the cookie, RFC 7413 §4.2.2), or only the SYN: a server that got a Fast Open option
+    /// without a cookie it accepts drops the text ("the server ... drops the data"), which the client sends again
+    /// after the handshake. Returns true when `s` was explained so.
+    func fastOpen(_ n: Int, _ s: CapturedSegment, from e: Int) -> Bool {
+        let p = 1 - e
+        if s.flags.intersection(Flow.classBits) == .syn, s.dataLength > 0 {
+            var bare = s
+            bare.dataLength = 0
+            var unused: Explanation?
+            guard explain(bare, &ends[e], &unused) else { return false }
+            // SEND queues the text where the profile queues before the handshake; the SYN took it either way.
+            var m = ends[e].model
+            let queued = m[.sndQueue]
+            _ = m.call(.send(s.dataLength))
+            if m[.sndQueue] == queued &+ s.dataLength { ends[e].model = m }
+            ends[e].model.adopt(.textOnSYN(s.dataLength))
+            return true
+        }
+        guard s.flags.contains([.syn, .ack]), ends[e].synText.length > 0, let cookie = ends[e].synText.cookie else { return false }
+        let text = ends[e].synText.length
+        ends[e].synText = (0, nil)
+        let synEnd = ends[p].iss &+ 1
+        if cookie, s.ack == synEnd &+ text {
+            ends[e].model.adopt(.textOnSYNAccepted(text))
+            for k in ends[e].pending.indices where ends[e].pending[k].segment.ctl.contains([.syn, .ack]) { ends[e].pending[k].segment.ack &+= text }
+            if report.captureNotes.count < 50 {
+                report.captureNotes.append("frame \(n): \(ends[e].name) accepts the \(text) octets on the SYN with its Fast Open cookie and acknowledges them on its SYN,ACK (RFC 7413 §4.2.2; outside RFC 9293's event tables)")
+            }
+        } else if s.ack == synEnd {
+            ends[e].model.adopt(.textOnSYNDropped)
+        }
+        return false
     }
 
     /// One octet of new text at SND.NXT while the peer's window is zero: a window probe, which RFC 9293 §3.8.6.1
@@ -560,6 +676,27 @@ final class Flow {
         // Tried on the model itself and undone if it does not explain the segment (saving the core is cheaper
         // than copying the model: this runs for every segment that carries text).
         let saved = end.model.core
+        if attempt(first, second, s, &end, &best) { return true }
+        end.model.core = saved
+        // What the application read is not on the wire. Where unread data changes what CLOSE does (Linux resets,
+        // RFC 2525 §2.17), an end that closes with a FIN shows it had read everything: read, then close.
+        if first == .close || second == .close, end.model[.rcvQueue] > 0 || end.model[.rcvFin] == 1 {
+            Flow.readAll(&end.model)
+            var unused: Explanation?
+            if attempt(first, second, s, &end, &unused) { return true }
+            end.model.core = saved
+        }
+        return false
+    }
+
+    /// The application reads everything on hand, the peer's FIN included (RECEIVE until nothing is left).
+    static func readAll(_ m: inout TCPModel) {
+        if m[.rcvQueue] > 0 { _ = m.call(.receive(m[.rcvQueue])) }
+        if m[.rcvFin] == 1, m[.rcvQueue] == 0 { _ = m.call(.receive(1)) }
+    }
+
+    /// The calls made on `end`'s model; true (outputs after the matched one pending) if they send `s`.
+    func attempt(_ first: UserCall, _ second: UserCall?, _ s: CapturedSegment, _ end: inout End, _ best: inout Explanation?) -> Bool {
         let tr1 = end.model.call(first)
         if let second {
             let tr2 = end.model.call(second)
@@ -576,7 +713,6 @@ final class Flow {
             }
             if best == nil { best = ([first], [tr1], Array(tr1.outputs)) }
         }
-        end.model.core = saved
         return false
     }
 
@@ -634,6 +770,7 @@ final class Flow {
         let seg = Segment(seq: s.seq, ack: s.ack, ctl: s.flags, window: window, urgentPointer: UInt32(s.urgentPointer), dataLength: s.dataLength)
         if s.flags.contains(.syn), !s.flags.contains(.ack), !ends[p].sent.any {
             ends[p].firstSYN = Segment(seq: s.seq, ack: s.ack, ctl: s.flags, window: UInt32(s.window), dataLength: s.dataLength)
+            ends[p].synText = (s.dataLength, s.fastOpenCookie)
         }
         ends[p].recentInputs.append((n, time, seg))
         if ends[p].recentInputs.count > 32 { ends[p].recentInputs.removeFirst() }
@@ -651,17 +788,22 @@ final class Flow {
     }
 
     func close() -> ConnectionReport {
+        // Segments of this connection the capture point missed (gaps in one end's sequence space, or ACKs of
+        // what was not captured): then an ACK one past the last octet seen may acknowledge a FIN not captured.
+        let lossy = ackChecks.count > 1 || sawLoss
         for c in ackChecks {
             let p = 1 - c.end
             let sentEnd = ends[p].sent.highestEnd ?? 0
-            if TCPModel.seqLess(sentEnd, c.ack) {
+            if lossy, c.ack == sentEnd &+ 1 {
+                if report.captureNotes.count < 50 { report.captureNotes.append("frame \(c.frame): \(ends[c.end].name) acknowledges one octet past what \(ends[p].name) was seen to send: its FIN, presumably, where this capture lost other segments of the connection") }
+            } else if TCPModel.seqLess(sentEnd, c.ack) {
                 let v = Violation(frame: c.frame, time: c.time, endpoint: ends[c.end].name, state: c.state, observed: c.observed,
                                   expected: "an ACK of at most \(sentEnd &- ends[p].iss): the most \(ends[p].name) sent in the whole capture",
                                   rules: [], citations: ["RFC 9293 §3.4 \"A new acknowledgment ... acknowledges ... data the receiver has received\"; RFC 5961 §5.2 (an ACK of data never sent)"],
                                   note: "acknowledges data the peer never sent")
                 report.violations.append(v)
             } else if report.captureNotes.count < 50 {
-                report.captureNotes.append("frame \(c.frame): \(ends[c.end].name) acknowledges data of \(ends[p].name) not captured before it (capture loss or reordering at the capture point)")
+                report.captureNotes.append("frame \(c.frame): \(ends[c.end].name) acknowledges data of \(ends[p].name) not seen at the capture point before it (lost before it or by the capture, or reordered)")
             }
         }
         report.violations.sort { $0.frame < $1.frame }

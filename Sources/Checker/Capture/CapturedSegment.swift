@@ -46,9 +46,14 @@ public struct CapturedSegment: Sendable {
     public var dataLength: UInt32
     public var mss: UInt16?
     public var windowScale: UInt8?
+    /// A TCP Fast Open option on a SYN (RFC 7413 §4.1.1: kind 34, or the experimental 254 with magic 0xF989);
+    /// `true` when it carries a cookie, `false` when it only asks for one.
+    public var fastOpenCookie: Bool?
     public var checksum: ChecksumStatus
     /// The capture holds less than the whole segment (snaplen).
     public var cut: Bool
+    /// Where the text starts in the captured bytes (what of it was captured: up to the end of the frame).
+    public var payloadOffset = 0
 
     public var length: UInt32 { dataLength &+ (flags.contains(.syn) ? 1 : 0) &+ (flags.contains(.fin) ? 1 : 0) }
 
@@ -181,6 +186,7 @@ public struct CapturedSegment: Sendable {
         s.window = be16(p, t + 14)
         s.urgentPointer = be16(p, t + 18)
         s.dataLength = UInt32(tcpLength - offset)
+        s.payloadOffset = t + offset
         // Options that matter to the model: MSS and the window scale (RFC 7323 §2.2), on SYNs.
         if offset > 20, s.flags.contains(.syn) {
             var o = t + 20
@@ -197,6 +203,8 @@ public struct CapturedSegment: Sendable {
                 guard len >= 2, o + len <= end else { break }
                 if kind == 2, len == 4 { s.mss = be16(p, o + 2) }
                 if kind == 3, len == 3 { s.windowScale = p[o + 2] }
+                if kind == 34 { s.fastOpenCookie = len > 2 }
+                if kind == 254, len >= 4, be16(p, o + 2) == 0xF989 { s.fastOpenCookie = len > 4 }
                 o += len
             }
         }

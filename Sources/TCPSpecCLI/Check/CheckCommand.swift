@@ -76,6 +76,8 @@ enum CheckText {
             if c.retransmissions > 0 { facts.append("\(c.retransmissions) retransmissions") }
             if c.partialRetransmissions > 0 { facts.append("\(c.partialRetransmissions) partly retransmitted (new text after old)") }
             if c.zeroWindowProbes > 0 { facts.append("\(c.zeroWindowProbes) zero-window probes") }
+            if c.keepAlives > 0 { facts.append("\(c.keepAlives) keep-alives") }
+            if c.outOfOrder > 0 { facts.append("\(c.outOfOrder) gap fills (reordered, or the first copy lost before the capture point)") }
             if !c.badChecksums.isEmpty { facts.append("bad checksums in frames \(c.badChecksums.prefix(10).map(String.init).joined(separator: ", ")) (not trusted)") }
             if c.offloadedChecksums > 0 { facts.append("\(c.offloadedChecksums) checksums left to the NIC (captured before offload)") }
             out += "  " + facts.joined(separator: "; ") + "\n"

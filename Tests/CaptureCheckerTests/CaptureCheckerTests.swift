@@ -31,17 +31,17 @@ struct Script {
     var time = 1_700_000_000.0
     static let client = IPAddress("192.0.2.1")!, server = IPAddress("192.0.2.2")!
 
-    mutating func c(_ flags: ControlBits, _ seq: UInt32, ack: UInt32 = 0, len: Int = 0, win: UInt16 = 64000, gap: Double = 0.001, options: [TCPOption] = []) {
-        add(true, flags, seq, ack, len, win, gap, options)
+    mutating func c(_ flags: ControlBits, _ seq: UInt32, ack: UInt32 = 0, len: Int = 0, win: UInt16 = 64000, gap: Double = 0.001, options: [TCPOption] = [], fill: UInt8 = 0x41) {
+        add(true, flags, seq, ack, len, win, gap, options, fill)
     }
 
-    mutating func s(_ flags: ControlBits, _ seq: UInt32, ack: UInt32 = 0, len: Int = 0, win: UInt16 = 64000, gap: Double = 0.001, options: [TCPOption] = []) {
-        add(false, flags, seq, ack, len, win, gap, options)
+    mutating func s(_ flags: ControlBits, _ seq: UInt32, ack: UInt32 = 0, len: Int = 0, win: UInt16 = 64000, gap: Double = 0.001, options: [TCPOption] = [], fill: UInt8 = 0x41) {
+        add(false, flags, seq, ack, len, win, gap, options, fill)
     }
 
-    mutating func add(_ fromClient: Bool, _ flags: ControlBits, _ seq: UInt32, _ ack: UInt32, _ len: Int, _ win: UInt16, _ gap: Double, _ options: [TCPOption]) {
+    mutating func add(_ fromClient: Bool, _ flags: ControlBits, _ seq: UInt32, _ ack: UInt32, _ len: Int, _ win: UInt16, _ gap: Double, _ options: [TCPOption], _ fill: UInt8) {
         var tcp = TCPHeader(sourcePort: fromClient ? 40000 : 80, destinationPort: fromClient ? 80 : 40000, seq: seq, ack: ack, flags: flags, window: win, options: options)
-        tcp.payload = [UInt8](repeating: 0x41, count: len)
+        tcp.payload = [UInt8](repeating: fill, count: len)
         let ip = IPv4Header(source: fromClient ? Self.client : Self.server, destination: fromClient ? Self.server : Self.client)
         let mac1 = MACAddress([2, 0, 0, 0, 0, 1]), mac2 = MACAddress([2, 0, 0, 0, 0, 2])
         let p = Packet(ethernet: EthernetHeader(destination: fromClient ? mac2 : mac1, source: fromClient ? mac1 : mac2), ip: .v4(ip), tcp: tcp)
@@ -201,6 +201,94 @@ struct HandMadeCaptureTests {
         #expect(v.frame == 6)
         #expect(v.endpoint == "192.0.2.1:40000")
         #expect(v.note == "acknowledges data the peer never sent")
+    }
+
+    /// The fault classes of issue 17, each flagged at its frame with words a reviewer would use.
+    @Test("text sent again with other octets is flagged at the copy, naming the octet, both values and the first copy's frame")
+    func resentDifferently() throws {
+        var s = Script.opened
+        s.c([.psh, .ack], 1011, ack: 5001, len: 20)            // 6
+        s.c([.psh, .ack], 1021, ack: 5001, len: 10, gap: 0.3, fill: 0x42) // 7: octets 20..29 again, other values
+        s.s(.ack, 5001, ack: 1031)                              // 8
+        let path = try s.write("resent")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try CaptureChecker.check(path: path, spec: try Repository.spec("rfc9293"))
+        let v = try #require(r.connections.first?.violations.first)
+        #expect(r.violations == 1, "\(r.connections.first?.violations ?? [])")
+        #expect(v.frame == 7 && v.note == "sends text again with different octets")
+        // Relative numbers as everywhere in reports: the SYN is 0, the first octet of text 1.
+        #expect(v.expected == "octet 21 as first sent in frame 6 (0x41); this copy carries 0x42", "\(v.expected)")
+        #expect(r.connections[0].retransmissions == 1)
+    }
+
+    @Test("an acknowledgment that moves backwards is flagged, with how far; one a moment after the furthest is noted as reordering")
+    func ackBackwards() throws {
+        for (gap, flagged) in [(0.2, true), (0.0001, false)] {
+            var s = Script.opened
+            s.c([.psh, .ack], 1011, ack: 5001, len: 10)         // 6
+            s.s(.ack, 5001, ack: 1021)                          // 7
+            s.s(.ack, 5001, ack: 1015, gap: gap)                // 8: behind frame 7's
+            let path = try s.write("ack-back")
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let r = try CaptureChecker.check(path: path, spec: try Repository.spec("rfc9293"))
+            let vs = r.connections.flatMap(\.violations)
+            if flagged {
+                #expect(vs.count == 1 && vs[0].frame == 8, "\(vs)")
+                #expect(vs.first?.note == "its acknowledgment moves backwards by 6 octets")
+                #expect(vs.first?.expected == "an ACK of at least 21, acknowledged in frame 7")
+            } else {
+                #expect(vs.isEmpty, "\(vs)")
+                #expect(r.connections[0].captureNotes.contains { $0.contains("reordered before the capture point") })
+            }
+        }
+    }
+
+    @Test("text beyond the window the peer advertised is flagged with the amount and the frame of the window")
+    func beyondWindow() throws {
+        var s = Script()
+        s.c(.syn, 1000, options: [.maxSegmentSize(1460)])
+        s.s([.syn, .ack], 5000, ack: 1001, win: 100, options: [.maxSegmentSize(1460)])
+        s.c(.ack, 1001, ack: 5001)
+        s.c([.psh, .ack], 1001, ack: 5001, len: 10)
+        s.s(.ack, 5001, ack: 1011, win: 100)                    // 5
+        s.s(.ack, 5001, ack: 1011, win: 100, gap: 0.1)          // 6: the right edge stays 1111, offered first in 5
+        s.c([.psh, .ack], 1011, ack: 5001, len: 300)            // 7: 200 octets past it
+        s.s(.ack, 5001, ack: 1311, win: 1000)                   // 8
+        s.c([.psh, .ack], 1311, ack: 5001, len: 100)            // 9: within the new window
+        let path = try s.write("beyond")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try CaptureChecker.check(path: path, spec: try Repository.spec("rfc9293"))
+        let vs = r.connections.flatMap(\.violations)
+        #expect(vs.count == 1 && vs.first?.frame == 7, "\(vs)")
+        #expect(vs.first?.note == "sends 200 octets beyond the window 192.0.2.2:80 advertised in frame 5")
+        #expect(vs.first?.citations.first?.hasPrefix("RFC 9293 §3.3.1") == true)
+    }
+
+    @Test("a 4-tuple reused while one end is in TIME-WAIT: clean when RFC 6191's conditions hold, flagged when the SYN is an old one")
+    func timeWaitReuse() throws {
+        for (synSeq, flagged) in [(UInt32(900_000), false), (UInt32(500), true)] {
+            var s = Script.opened
+            s.s([.fin, .ack], 5001, ack: 1011)                  // 6: the server closes first
+            s.c(.ack, 1011, ack: 5002)                          // 7
+            s.c([.fin, .ack], 1011, ack: 5002)                  // 8
+            s.s(.ack, 5002, ack: 1012)                          // 9: the server is in TIME-WAIT
+            s.c(.syn, synSeq, gap: 0.5)                         // 10: the client reconnects from the same port
+            s.s([.syn, .ack], 80000, ack: synSeq &+ 1)          // 11: the server reopens
+            s.c(.ack, synSeq &+ 1, ack: 80001)                  // 12
+            let path = try s.write("tw-reuse")
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let r = try CaptureChecker.check(path: path, spec: try Repository.spec("rfc9293"))
+            #expect(r.connections.count == 2)
+            let vs = r.connections.flatMap(\.violations)
+            if flagged {
+                #expect(vs.count == 1 && vs.first?.frame == 11, "\(vs)")
+                #expect(vs.first?.note == "reopens from TIME-WAIT although the SYN's sequence number 500 is not above the old connection's RCV.NXT 1012")
+                #expect(vs.first?.citations.first?.contains("MAY-2") == true)
+            } else {
+                #expect(vs.isEmpty, "\(vs)")
+                #expect(r.connections[1].captureNotes.contains { $0.contains("reopens the 4-tuple from TIME-WAIT") })
+            }
+        }
     }
 
     @Test("a SYN,ACK that acknowledges the wrong number is flagged at its frame")

@@ -154,13 +154,20 @@ public final class CaptureChecker {
         }
         var flow = flows[key]
         // A SYN that is not its sender's earlier SYN again starts a new connection on the same ports.
+        var reopening: Reopening?
         if let f = flow, s.flags.contains(.syn), !s.flags.contains(.ack), f.initialized, !f.isRetransmittedSYN(s, from: e) {
+            let p = 1 - e
+            if f.ends[p].model.tcpState == .timeWait {
+                reopening = Reopening(end: p, oldRcvNxt: f.ends[p].model[.rcvNxt], oldSndNxt: f.ends[p].model[.sndNxt], tsRecent: f.ends[p].tsRecent,
+                                      synSeq: s.seq, synTS: s.tsVal)
+            }
             finished.append(f.close())
             flow = nil
         }
         if flow == nil {
             count += 1
             flow = Flow(spec: spec, index: count, names: [Self.name(key.a, key.pa), Self.name(key.b, key.pb)], frame: n)
+            flow!.reopening = reopening
             flows[key] = flow
         }
         last = (key, flow!)
@@ -208,6 +215,23 @@ struct End {
     var provisional: (core: TCPModel.Core, sndNxt: UInt32)?
     /// The text it was seen to send, for telling retransmissions from gap fills and comparing their octets.
     var seen = SeenText()
+    /// The furthest ACK field it sent, and when: an acknowledgment never moves back.
+    var highestAck: (ack: UInt32, frame: Int, time: Double)?
+    /// The furthest right edge (SEG.ACK + SEG.WND) the peer offered it, and in which frame.
+    var offeredEdge: (edge: UInt32, frame: Int)?
+    /// The peer's latest TSval (RFC 7323 §3: what TS.Recent holds), for RFC 6191's test on a reused 4-tuple.
+    var tsRecent: UInt32?
+}
+
+/// A new connection on the 4-tuple of one whose end `end` was in TIME-WAIT when the SYN came (RFC 9293 §3.6.1
+/// MAY-2, RFC 6191): what the old incarnation had reached, for judging the reopening.
+struct Reopening {
+    var end: Int
+    var oldRcvNxt: UInt32
+    var oldSndNxt: UInt32
+    var tsRecent: UInt32?
+    var synSeq: UInt32
+    var synTS: UInt32?
 }
 
 final class Flow {
@@ -222,6 +246,8 @@ final class Flow {
     var resetAt: (frame: Int, time: Double, by: Int)?
     /// Sequence space one end sent that never reached the capture point was seen (a gap filled in).
     var sawLoss = false
+    /// Set when this connection reuses the 4-tuple of one still in TIME-WAIT at one end.
+    var reopening: Reopening?
     var rtt: Double?
     var synTime: Double?
     /// Whether each state is synchronized, by state index (read per segment: kept apart from the names).
@@ -410,6 +436,11 @@ final class Flow {
         }
         // Noted when this segment has been judged: until then `sent` is what the end sent before it.
         defer { ends[e].sent.noteEnd(s.seq &+ s.length) }
+        ackNeverBackwards(n, time, s, from: e, state: stateBefore)
+        if s.flags.contains([.syn, .ack]), let r = reopening, r.end == e {
+            judgeReopening(n, time, s, r, from: e)
+            reopening = nil
+        }
         if let prov = ends[e].provisional, s.dataLength > 0 || s.flags.contains(.fin), !s.flags.contains(.syn) {
             if s.seq == prov.sndNxt, !ends[e].sent.covers(seq: s.seq, length: s.length) { ends[e].model.core = prov.core }
             ends[e].provisional = nil
@@ -485,6 +516,7 @@ final class Flow {
                 }
             }
         }
+        beyondWindow(n, time, s, from: e, state: stateBefore)
         if fastOpen(n, s, from: e) { return }
         // Its ACK field says what it had received when it sent this: behind RCV.NXT, at where RCV.NXT was before
         // the last input, it left before that input arrived (they crossed in flight): judged from there first.
@@ -499,6 +531,84 @@ final class Flow {
     }
 
     typealias Explanation = (calls: [UserCall], transitions: [Transition], outputs: [Output])
+
+    /// An end's ACK field never moves back: what it acknowledged it has received (RFC 9293 §3.4, the ACK is
+    /// cumulative). One behind, seen within a round trip of the furthest, may have been reordered on its way to
+    /// the capture point, and is noted.
+    func ackNeverBackwards(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int, state: TCPState) {
+        guard s.flags.contains(.ack), !s.flags.contains(.rst) else { return }
+        guard let high = ends[e].highestAck else {
+            ends[e].highestAck = (s.ack, n, time)
+            return
+        }
+        if !TCPModel.seqLess(s.ack, high.ack) {
+            ends[e].highestAck = (s.ack, n, time)
+            return
+        }
+        guard high.ack &- s.ack < 1 << 30 else { return }
+        let p = 1 - e
+        if time - high.time < crossingWindow {
+            if report.captureNotes.count < 50 {
+                report.captureNotes.append("frame \(n): \(ends[e].name) acknowledges \(s.ack &- ends[p].iss), behind \(high.ack &- ends[p].iss) in frame \(high.frame) sent just before: reordered before the capture point")
+            }
+            return
+        }
+        var v = Violation(frame: n, time: time, endpoint: ends[e].name, state: state, observed: rel(s, from: e),
+                          expected: "an ACK of at least \(high.ack &- ends[p].iss), acknowledged in frame \(high.frame)",
+                          rules: [], citations: ["RFC 9293 §3.4 \"An acknowledgment by TCP ... means that ... all sequence numbers up to but not including this one have been received\""],
+                          note: "its acknowledgment moves backwards by \(high.ack &- s.ack) octets")
+        v.flags = s.flags
+        report.violations.append(v)
+    }
+
+    /// New text past the furthest right edge the peer ever offered this end (SEG.ACK + SEG.WND): sequence numbers
+    /// "not yet allowed" (RFC 9293 §3.3.1, Figure 3). Reported with the amount and the frame of that offer, and
+    /// the model's window is then opened to the text so that what follows is judged on its own.
+    func beyondWindow(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int, state: TCPState) {
+        guard windowsKnown, s.dataLength > 0, !s.flags.contains(.syn), !s.flags.contains(.rst), synchronized[ends[e].model.state],
+              let offer = ends[e].offeredEdge else { return }
+        let end = s.seq &+ s.dataLength
+        guard TCPModel.seqLess(offer.edge, end), end &- offer.edge < 1 << 30 else { return }
+        let beyond = end &- offer.edge
+        // One octet into a zero window is a window probe (RFC 9293 §3.8.6.1).
+        if beyond == 1, s.dataLength == 1 { return }
+        let p = 1 - e
+        var v = Violation(frame: n, time: time, endpoint: ends[e].name, state: state, observed: rel(s, from: e),
+                          expected: "text up to \(offer.edge &- ends[e].iss), the right edge \(ends[p].name) advertised in frame \(offer.frame)",
+                          rules: [], citations: ["RFC 9293 §3.3.1 Figure 3 \"future sequence numbers that are not yet allowed\"; RFC 9293 §3.8.6 \"The window sent in each segment indicates the range of sequence numbers the sender of the window (the data receiver) is currently prepared to accept\""],
+                          note: "sends \(beyond) octets beyond the window \(ends[p].name) advertised in frame \(offer.frame)")
+        v.flags = s.flags
+        report.violations.append(v)
+        let m = ends[e].model
+        _ = ends[e].model.receive(Segment(seq: m[.rcvNxt], ack: m[.sndUna], ctl: .ack, window: end &- m[.sndUna]))
+        ends[e].offeredEdge = (end, offer.frame)
+    }
+
+    /// A SYN,ACK from an end that was in TIME-WAIT on this 4-tuple: it reopened the connection. RFC 9293 §3.6.1
+    /// allows it (MAY-2) if the new ISS is above every sequence number the old incarnation used, and RFC 6191
+    /// §2 says when the SYN is new enough: its TSval above the old TS.Recent when both carry timestamps, else its
+    /// sequence number above the old RCV.NXT. Otherwise an old duplicate SYN could open a connection.
+    func judgeReopening(_ n: Int, _ time: Double, _ s: CapturedSegment, _ r: Reopening, from e: Int) {
+        var wrong: [String] = []
+        if let ts = r.synTS, let recent = r.tsRecent {
+            if !TCPModel.seqLess(recent, ts) { wrong.append("the SYN's TSval \(ts) is not above the old connection's TS.Recent \(recent)") }
+        } else {
+            if !TCPModel.seqLess(r.oldRcvNxt, r.synSeq) { wrong.append("the SYN's sequence number \(r.synSeq) is not above the old connection's RCV.NXT \(r.oldRcvNxt)") }
+            if !TCPModel.seqLess(r.oldSndNxt, s.seq) { wrong.append("its new ISS \(s.seq) is not above the old connection's SND.NXT \(r.oldSndNxt)") }
+        }
+        guard !wrong.isEmpty else {
+            if report.captureNotes.count < 50 {
+                report.captureNotes.append("frame \(n): \(ends[e].name) reopens the 4-tuple from TIME-WAIT, as RFC 9293 §3.6.1 (MAY-2) and RFC 6191 allow")
+            }
+            return
+        }
+        var v = Violation(frame: n, time: time, endpoint: ends[e].name, state: .timeWait, observed: rel(s, from: e),
+                          expected: "a SYN,ACK only to a SYN that is not an old duplicate, with an ISS above the old connection's",
+                          rules: [], citations: ["RFC 9293 §3.6.1 MAY-2 \"it MAY accept a new SYN from the remote TCP endpoint to reopen the connection directly from TIME-WAIT state, if it: (1) assigns its initial sequence number for the new connection to be larger than the largest sequence number it used on the previous connection incarnation\"; RFC 6191 §2"],
+                          note: "reopens from TIME-WAIT although " + wrong.joined(separator: ", and "))
+        v.flags = s.flags
+        report.violations.append(v)
+    }
 
     /// Text sent again with other values than its first copy: the receiver that took the first copy holds a
     /// stream the sender never meant, and one that takes this copy another.
@@ -772,6 +882,11 @@ final class Flow {
             ends[p].firstSYN = Segment(seq: s.seq, ack: s.ack, ctl: s.flags, window: UInt32(s.window), dataLength: s.dataLength)
             ends[p].synText = (s.dataLength, s.fastOpenCookie)
         }
+        if s.flags.contains(.ack), !s.flags.contains(.rst) {
+            let edge = s.ack &+ window
+            if ends[p].offeredEdge.map({ TCPModel.seqLess($0.edge, edge) }) ?? true { ends[p].offeredEdge = (edge, n) }
+        }
+        if let ts = s.tsVal { ends[p].tsRecent = ts }
         ends[p].recentInputs.append((n, time, seg))
         if ends[p].recentInputs.count > 32 { ends[p].recentInputs.removeFirst() }
         let before = ends[p].model.state

@@ -49,6 +49,8 @@ public struct CapturedSegment: Sendable {
     /// A TCP Fast Open option on a SYN (RFC 7413 §4.1.1: kind 34, or the experimental 254 with magic 0xF989);
     /// `true` when it carries a cookie, `false` when it only asks for one.
     public var fastOpenCookie: Bool?
+    /// TSval of a Timestamps option (RFC 7323 §3), on any segment.
+    public var tsVal: UInt32?
     public var checksum: ChecksumStatus
     /// The capture holds less than the whole segment (snaplen).
     public var cut: Bool
@@ -187,8 +189,9 @@ public struct CapturedSegment: Sendable {
         s.urgentPointer = be16(p, t + 18)
         s.dataLength = UInt32(tcpLength - offset)
         s.payloadOffset = t + offset
-        // Options that matter to the model: MSS and the window scale (RFC 7323 §2.2), on SYNs.
-        if offset > 20, s.flags.contains(.syn) {
+        // Options that matter: MSS, window scale (RFC 7323 §2.2) and Fast Open on SYNs; timestamps on any.
+        if offset > 20 {
+            let syn = s.flags.contains(.syn)
             var o = t + 20
             let end = min(t + offset, p.count)
             while o < end {
@@ -201,10 +204,13 @@ public struct CapturedSegment: Sendable {
                 guard o + 1 < end else { break }
                 let len = Int(p[o + 1])
                 guard len >= 2, o + len <= end else { break }
-                if kind == 2, len == 4 { s.mss = be16(p, o + 2) }
-                if kind == 3, len == 3 { s.windowScale = p[o + 2] }
-                if kind == 34 { s.fastOpenCookie = len > 2 }
-                if kind == 254, len >= 4, be16(p, o + 2) == 0xF989 { s.fastOpenCookie = len > 4 }
+                if kind == 8, len == 10 { s.tsVal = be32(p, o + 2) }
+                if syn {
+                    if kind == 2, len == 4 { s.mss = be16(p, o + 2) }
+                    if kind == 3, len == 3 { s.windowScale = p[o + 2] }
+                    if kind == 34 { s.fastOpenCookie = len > 2 }
+                    if kind == 254, len >= 4, be16(p, o + 2) == 0xF989 { s.fastOpenCookie = len > 4 }
+                }
                 o += len
             }
         }

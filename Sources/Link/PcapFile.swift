@@ -36,6 +36,10 @@ public final class PcapFile {
         handle = h
         dataLinkType = pcap_datalink(h)
         linkType = PcapFile.linkType(dataLinkType)
+        if let d = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped),
+           d.withUnsafeBytes({ PcapngReader.looksLikePcapng($0) }) {
+            pcapng = d
+        }
     }
 
     /// A capture held in memory (`name` stands for its path in messages and reports), read by the same libpcap
@@ -59,6 +63,26 @@ public final class PcapFile {
         memory = copy
         dataLinkType = pcap_datalink(h)
         linkType = PcapFile.linkType(dataLinkType)
+        if bytes.withUnsafeBytes({ PcapngReader.looksLikePcapng($0) }) { pcapng = Data(bytes) }
+    }
+
+    /// The bytes of a pcapng file (mapped, not read): its frames are read by tcpspec's own reader, which gives
+    /// each frame its interface's link type (libpcap stops at an interface whose link type differs from the first).
+    private var pcapng: Data?
+
+    /// Whether the frames may have several link types (pcapng: one per interface).
+    public var isPcapng: Bool { pcapng != nil }
+
+    /// Calls `body` for each frame: its number, time, captured bytes (valid only during the call), length on the
+    /// wire, and link type (tcpspec's decoder, nil when it has none, and the DLT number).
+    public func forEachFrame(_ body: (Int, Double, UnsafeRawBufferPointer, Int, LinkType?, Int32) throws -> Void) rethrows -> End {
+        if let ng = pcapng {
+            return try ng.withUnsafeBytes { raw in
+                try PcapngReader(bytes: raw).forEach { n, time, bytes, wire, dlt in try body(n, time, bytes, wire, PcapFile.linkType(dlt), dlt) }
+            }
+        }
+        let link = linkType, dlt = dataLinkType
+        return try forEach { n, time, bytes, wire in try body(n, time, bytes, wire, link, dlt) }
     }
 
     /// The bytes behind an in-memory capture, freed after libpcap has closed its stream.

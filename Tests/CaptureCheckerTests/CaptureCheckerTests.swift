@@ -291,6 +291,46 @@ struct HandMadeCaptureTests {
         }
     }
 
+    @Test("a frame whose IP total length exceeds what it carries, not cut by the capture, is malformed and not judged")
+    func malformedLength() throws {
+        var s = Script.opened
+        // Frame 6: 10 octets of text, but the IPv4 total length claims 60000 (the frame is whole: caplen = len).
+        s.c([.psh, .ack], 1011, ack: 5001, len: 10)
+        s.frames[5].bytes[16] = 0xEA
+        s.frames[5].bytes[17] = 0x60
+        s.s(.ack, 5001, ack: 1011)
+        let path = try s.write("malformed")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try CaptureChecker.check(path: path, spec: try Repository.spec("rfc9293"))
+        #expect(r.violations == 0, "\(r.connections.flatMap(\.violations))")
+        #expect(r.unjudged.count == 1 && r.unjudged[0].hasPrefix("frame 6: malformed: its IP header claims 59960 octets"), "\(r.unjudged)")
+        #expect(r.frames == 7 && r.tcpSegments == 7)
+    }
+
+    @Test("pcapng with interfaces of different link types (Ethernet and raw IP) is read frame by frame, each with its own")
+    func pcapngSeveralLinkTypes() throws {
+        var s = Script.opened
+        s.s([.psh, .ack], 5001, ack: 1011, len: 20)
+        s.c(.ack, 1011, ack: 5021)
+        s.c([.fin, .ack], 1011, ack: 5021)
+        s.s([.fin, .ack], 5021, ack: 1012)
+        s.c(.ack, 1012, ack: 5022)
+        // The client's frames as seen on an Ethernet interface, the server's on a raw-IP one (a tunnel, say).
+        let eth = tempPath("ng-eth.pcap"), raw = tempPath("ng-raw.pcap"), ng = tempPath("ng-mixed.pcapng")
+        defer { for f in [eth, raw, ng] { try? FileManager.default.removeItem(atPath: f) } }
+        let client = s.frames.filter { $0.bytes[26...29].elementsEqual([192, 0, 2, 1]) }
+        let server = s.frames.filter { !$0.bytes[26...29].elementsEqual([192, 0, 2, 1]) }.map { Frame(time: $0.time, bytes: Array($0.bytes.dropFirst(14)), direction: .captured) }
+        try PcapWriter.write(client, linkType: .ethernet, to: eth)
+        try PcapWriter.write(server, linkType: .rawIP, to: raw)
+        let (st, out) = try sh("mergecap -F pcapng -w \(ng) \(eth) \(raw) && capinfos \(ng) | grep -c 'Encapsulation = '")
+        #expect(st == 0 && out.trimmingCharacters(in: .whitespacesAndNewlines) == "2", "\(out)")
+        let r = try CaptureChecker.check(path: ng, spec: try Repository.spec("rfc9293"))
+        #expect(r.truncated == nil, "\(r.truncated ?? "")")
+        #expect(r.frames == s.frames.count && r.tcpSegments == s.frames.count && r.connections.count == 1)
+        #expect(r.violations == 0, "\(r.connections.flatMap(\.violations))")
+        #expect(r.connections.first?.finalStates == ["192.0.2.1:40000 TIME-WAIT", "192.0.2.2:80 CLOSED"])
+    }
+
     @Test("a SYN,ACK that acknowledges the wrong number is flagged at its frame")
     func synAckWrongAck() throws {
         var s = Script()

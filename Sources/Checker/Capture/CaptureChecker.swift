@@ -118,23 +118,38 @@ public final class CaptureChecker {
     public static func check(file: PcapFile, spec: CompiledSpec) throws -> CaptureReport {
         let start = Date()
         let path = file.path
-        guard let link = file.linkType else {
+        guard file.linkType != nil || file.isPcapng else {
             throw PcapFile.Failure(description: "\(path): link type \(file.dataLinkType) is not one tcpspec reads (Ethernet, raw IP, Linux cooked v1/v2, BSD loopback)")
         }
         let c = CaptureChecker(spec: spec, file: path)
-        let end = file.forEach { n, time, bytes, _ in c.frame(n, time, bytes, link: link) }
+        let end = file.forEachFrame { n, time, bytes, wire, link, dlt in
+            guard let link else {
+                // An interface of a pcapng file whose link type tcpspec has no decoder for.
+                c.report.frames = n
+                if c.report.unjudged.count < 100 { c.report.unjudged.append("frame \(n): link type \(dlt) is not one tcpspec reads") }
+                return
+            }
+            c.frame(n, time, bytes, link: link, wireLength: wire)
+        }
         if case .truncated(let after, let message) = end { c.report.truncated = "the file ends inside frame \(after + 1) (\(message)); frames 1–\(after) were judged" }
         c.finish()
         c.report.seconds = Date().timeIntervalSince(start)
         return c.report
     }
 
-    public func frame(_ n: Int, _ time: Double, _ bytes: UnsafeRawBufferPointer, link: LinkType) {
+    /// Judges one frame. `wireLength`: its length on the wire, as the capture records it: a frame captured whole
+    /// whose IP header claims more than it carries is malformed, not cut by the capture's snaplen.
+    public func frame(_ n: Int, _ time: Double, _ bytes: UnsafeRawBufferPointer, link: LinkType, wireLength: Int? = nil) {
         report.frames = n
         switch CapturedSegment.decode(bytes, link: link) {
         case .other: return
         case .malformed(let why):
             if report.unjudged.count < 100 { report.unjudged.append("frame \(n): \(why)") }
+        case .segment(let s) where s.cut && wireLength.map({ $0 <= bytes.count }) == true:
+            report.tcpSegments += 1
+            if report.unjudged.count < 100 {
+                report.unjudged.append("frame \(n): malformed: its IP header claims \(s.dataLength) octets of TCP text, more than the \(bytes.count)-byte frame carries, and the capture did not cut the frame (captured = length on the wire)")
+            }
         case .segment(let s):
             report.tcpSegments += 1
             let start = min(s.payloadOffset, bytes.count)

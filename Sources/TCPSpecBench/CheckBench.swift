@@ -11,7 +11,7 @@ import Wire
 enum CheckBench {
     /// Writes a capture of `connections` connections of `exchanges` data/ACK pairs each, straight into pcap
     /// bytes (a template frame patched per segment: generating must not cost more than judging).
-    static func generate(path: String, connections: Int, exchanges: Int) throws -> Int {
+    static func generate(path: String, connections: Int, exchanges: Int, overlapping: Bool = false) throws -> Int {
         var out = Data()
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         u32(0xa1b2c3d4); u32(0x0004_0002); u32(0); u32(0); u32(65535); u32(1)
@@ -31,25 +31,35 @@ enum CheckBench {
             out.append(contentsOf: b)
             count += 1
         }
-        for k in 0..<connections {
-            let port = UInt16(20000 + k % 40000)
-            let ci: UInt32 = 1000 &* UInt32(k + 1), si: UInt32 = 7_000_000 &+ UInt32(k)
-            emit(true, port, .syn, ci, 0, 0)
-            emit(false, port, [.syn, .ack], si, ci &+ 1, 0)
-            emit(true, port, .ack, ci &+ 1, si &+ 1, 0)
-            var cs = ci &+ 1, ss = si &+ 1
-            for x in 0..<exchanges {
-                if x % 2 == 0 {
-                    emit(true, port, [.psh, .ack], cs, ss, 100); cs &+= 100
-                    emit(false, port, .ack, ss, cs, 0)
+        // Each connection as a sequence of steps; `overlapping` interleaves them round-robin (every connection
+        // open at once, as on a busy server), else one connection after another.
+        struct Conn { var port: UInt16; var cs: UInt32; var ss: UInt32 }
+        var conns = (0..<connections).map { k in Conn(port: UInt16(20000 + k % 40000), cs: 1000 &* UInt32(k + 1), ss: 7_000_000 &+ UInt32(k)) }
+        let steps = 3 + exchanges + 3
+        func step(_ k: Int, _ i: Int) {
+            var c = conns[k]
+            switch i {
+            case 0: emit(true, c.port, .syn, c.cs, 0, 0)
+            case 1: emit(false, c.port, [.syn, .ack], c.ss, c.cs &+ 1, 0)
+            case 2: c.cs &+= 1; c.ss &+= 1; emit(true, c.port, .ack, c.cs, c.ss, 0)
+            case steps - 3: emit(true, c.port, [.fin, .ack], c.cs, c.ss, 0)
+            case steps - 2: emit(false, c.port, [.fin, .ack], c.ss, c.cs &+ 1, 0)
+            case steps - 1: emit(true, c.port, .ack, c.cs &+ 1, c.ss &+ 1, 0)
+            default:
+                if (i - 3) % 2 == 0 {
+                    emit(true, c.port, [.psh, .ack], c.cs, c.ss, 100); c.cs &+= 100
+                    emit(false, c.port, .ack, c.ss, c.cs, 0)
                 } else {
-                    emit(false, port, [.psh, .ack], ss, cs, 100); ss &+= 100
-                    emit(true, port, .ack, cs, ss, 0)
+                    emit(false, c.port, [.psh, .ack], c.ss, c.cs, 100); c.ss &+= 100
+                    emit(true, c.port, .ack, c.cs, c.ss, 0)
                 }
             }
-            emit(true, port, [.fin, .ack], cs, ss, 0)
-            emit(false, port, [.fin, .ack], ss, cs &+ 1, 0)
-            emit(true, port, .ack, cs &+ 1, ss &+ 1, 0)
+            conns[k] = c
+        }
+        if overlapping {
+            for i in 0..<steps { for k in 0..<connections { step(k, i) } }
+        } else {
+            for k in 0..<connections { for i in 0..<steps { step(k, i) } }
         }
         try out.write(to: URL(fileURLWithPath: path))
         return count
@@ -81,5 +91,30 @@ enum CheckBench {
         p.waitUntilExit()
         let tshark = Double(now() - t0) / 1e9
         print(String(format: "check: tshark -r FILE -T fields -e tcp.flags: %.2f s (%.2f M segments/s); ratio %.1fx; goal >= 20x", tshark, Double(segments) / tshark / 1e6, tshark / best))
+        try overlapping(spec: spec)
+    }
+
+    /// 12,000 connections open at once (every handshake, then every exchange round-robin, then every close):
+    /// what the checker holds per connection, as peak RSS over the run (VmHWM, reset first through clear_refs).
+    static func overlapping(spec: CompiledSpec) throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-bench-check12k-\(getpid()).pcap").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let n = 12_000
+        let segments = try generate(path: path, connections: n, exchanges: 40, overlapping: true)
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+        let before = peakRSS("VmRSS:")
+        let t0 = now()
+        let r = try CaptureChecker.check(path: path, spec: spec)
+        let secs = Double(now() - t0) / 1e9
+        let peak = peakRSS("VmHWM:")
+        print(String(format: "check: %d overlapping connections, %d segments in %.2f s (%.2f M segments/s), %d violations; peak RSS %.0f MB (%.1f kB per connection above the %.0f MB at the start)",
+                     r.connections.count, segments, secs, Double(r.tcpSegments) / secs / 1e6, r.violations, Double(peak) / 1e6, Double(peak - min(before, peak)) / Double(n) / 1e3, Double(before) / 1e6))
+    }
+
+    /// A memory figure of this process from /proc/self/status (`VmHWM:` the peak, `VmRSS:` now), in bytes.
+    static func peakRSS(_ field: String) -> Int {
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = s.split(separator: "\n").first(where: { $0.hasPrefix(field) }) else { return 0 }
+        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
     }
 }

@@ -34,7 +34,13 @@ enum CheckBench {
         // Each connection as a sequence of steps; `overlapping` interleaves them round-robin (every connection
         // open at once, as on a busy server), else one connection after another.
         struct Conn { var port: UInt16; var cs: UInt32; var ss: UInt32 }
-        var conns = (0..<connections).map { k in Conn(port: UInt16(20000 + k % 40000), cs: 1000 &* UInt32(k + 1), ss: 7_000_000 &+ UInt32(k)) }
+        var conns: [Conn] = []
+        for k in 0..<connections {
+            let port = UInt16(20000 + k % 40000)
+            let ci: UInt32 = 1000 &* UInt32(k + 1)
+            let si: UInt32 = 7_000_000 &+ UInt32(k)
+            conns.append(Conn(port: port, cs: ci, ss: si))
+        }
         let steps = 3 + exchanges + 3
         func step(_ k: Int, _ i: Int) {
             var c = conns[k]

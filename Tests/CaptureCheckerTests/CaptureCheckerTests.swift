@@ -291,6 +291,30 @@ struct HandMadeCaptureTests {
         }
     }
 
+    @Test("a FIN resent at another sequence number, and a SYN,ACK resent with another ISS, are flagged at the copy")
+    func controlsResentElsewhere() throws {
+        var s = Script.opened
+        s.c([.fin, .ack], 1011, ack: 5001)                      // 6: the FIN at 11
+        s.c([.fin, .ack], 1016, ack: 5001, gap: 0.3)            // 7: again, at 16
+        var path = try s.write("fin-elsewhere")
+        var r = try CaptureChecker.check(path: path, spec: try Repository.spec("rfc9293"))
+        try? FileManager.default.removeItem(atPath: path)
+        let fin = r.connections.flatMap(\.violations).filter { $0.note?.hasPrefix("sends its FIN") == true }
+        #expect(fin.count == 1 && fin.first?.frame == 7, "\(r.connections.flatMap(\.violations))")
+        #expect(fin.first?.note == "sends its FIN at sequence number 16 again elsewhere than its first copy in frame 6")
+
+        var t = Script()
+        t.c(.syn, 1000)
+        t.s([.syn, .ack], 5000, ack: 1001)                      // 2
+        t.s([.syn, .ack], 7000, ack: 1001, gap: 1.0)            // 3: resent with another ISS
+        path = try t.write("synack-elsewhere")
+        r = try CaptureChecker.check(path: path, spec: try Repository.spec("rfc9293"))
+        try? FileManager.default.removeItem(atPath: path)
+        let syn = r.connections.flatMap(\.violations).filter { $0.note?.hasPrefix("sends its SYN,ACK") == true }
+        #expect(syn.count == 1 && syn.first?.frame == 3, "\(r.connections.flatMap(\.violations))")
+        #expect(syn.first?.expected == "the same sequence number as in frame 2 (5000)")
+    }
+
     @Test("a frame whose IP total length exceeds what it carries, not cut by the capture, is malformed and not judged")
     func malformedLength() throws {
         var s = Script.opened

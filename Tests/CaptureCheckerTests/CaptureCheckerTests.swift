@@ -177,10 +177,11 @@ struct HandMadeCaptureTests {
         #expect(c.partialRetransmissions == 1)
         #expect(c.finalStates == ["192.0.2.1:40000 TIME-WAIT", "192.0.2.2:80 CLOSED"])
 
-        // Text beyond a zero window that is not a probe (two octets) is still a violation, at its frame.
+        // Text beyond a zero window that is not a probe (two octets), sent well after the window closed (not on
+        // its way before), is still a violation, at its frame.
         var t = Script.opened
         t.s(.ack, 5001, ack: 1011, win: 0)
-        t.c([.psh, .ack], 1011, ack: 5001, len: 2)
+        t.c([.psh, .ack], 1011, ack: 5001, len: 2, gap: 0.05)
         let path2 = try t.write("zero-window-overrun")
         defer { try? FileManager.default.removeItem(atPath: path2) }
         let r2 = try CaptureChecker.check(path: path2, spec: try Repository.spec("rfc9293"))
@@ -262,6 +263,23 @@ struct HandMadeCaptureTests {
         #expect(vs.count == 1 && vs.first?.frame == 7, "\(vs)")
         #expect(vs.first?.note == "sends 200 octets beyond the window 192.0.2.2:80 advertised in frame 5")
         #expect(vs.first?.citations.first?.hasPrefix("RFC 9293 §3.3.1") == true)
+    }
+
+    @Test("text within an edge the peer offered before it shrank its window is noted, not a violation (found in a CI capture)")
+    func shrunkWindow() throws {
+        var s = Script()
+        s.c(.syn, 1000, options: [.maxSegmentSize(1460)])
+        s.s([.syn, .ack], 5000, ack: 1001, win: 1000, options: [.maxSegmentSize(1460)])
+        s.c(.ack, 1001, ack: 5001)
+        s.c([.psh, .ack], 1001, ack: 5001, len: 500)            // 4: within 2001
+        s.s(.ack, 5001, ack: 1501, win: 100)                    // 5: the edge moves left, to 1601
+        s.c([.psh, .ack], 1501, ack: 5001, len: 400)            // 6: up to 1901, within the old edge
+        s.s(.ack, 5001, ack: 1901, win: 1000)                   // 7
+        let path = try s.write("shrunk")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try CaptureChecker.check(path: path, spec: try Repository.spec("rfc9293"))
+        #expect(r.violations == 0, "\(r.connections.flatMap(\.violations))")
+        #expect(r.connections[0].captureNotes.contains { $0.hasPrefix("frame 6:") && $0.contains("shrank its window (RFC 9293 §3.8.6, SHLD-14)") }, "\(r.connections[0].captureNotes)")
     }
 
     @Test("a 4-tuple reused while one end is in TIME-WAIT: clean when RFC 6191's conditions hold, flagged when the SYN is an old one")

@@ -536,6 +536,7 @@ final class Flow {
             }
         }
         beyondWindow(n, time, s, from: e, state: stateBefore)
+        shrunkWindow(n, time, s, from: e)
         if fastOpen(n, s, from: e) { return }
         // Its ACK field says what it had received when it sent this: behind RCV.NXT, at where RCV.NXT was before
         // the last input, it left before that input arrived (they crossed in flight): judged from there first.
@@ -578,6 +579,25 @@ final class Flow {
                           note: "its acknowledgment moves backwards by \(high.ack &- s.ack) octets")
         v.flags = s.flags
         report.violations.append(v)
+    }
+
+    /// New text past the peer's current right edge but within one it offered before: the peer shrank its
+    /// window (RFC 9293 §3.8.6: a receiver SHOULD NOT, SHLD-14; a sender MUST be robust to it, MUST-34), and
+    /// this text may have been on its way before the smaller window reached the sender (SHLD-15 asks it not to
+    /// send new data past the new edge once it knows). Noted; the model's window is opened to the edge offered.
+    func shrunkWindow(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int) {
+        guard windowsKnown, s.dataLength > 0, !s.flags.contains(.syn), !s.flags.contains(.rst), synchronized[ends[e].model.state],
+              let offer = ends[e].offeredEdge else { return }
+        let m = ends[e].model
+        let end = s.seq &+ s.dataLength, edge = m[.sndUna] &+ m[.sndWnd]
+        guard TCPModel.seqLess(edge, end), !TCPModel.seqLess(offer.edge, end), offer.edge &- edge < 1 << 30 else { return }
+        // Only within a round trip of the peer's last segment (the update that shrank it, or one after it): later,
+        // the sender knew the new edge, and the text is judged against it.
+        guard let last = ends[e].recentInputs.last, time - last.time < crossingWindow else { return }
+        _ = ends[e].model.receive(Segment(seq: m[.rcvNxt], ack: m[.sndUna], ctl: .ack, window: offer.edge &- m[.sndUna]))
+        if report.captureNotes.count < 50 {
+            report.captureNotes.append("frame \(n): \(ends[e].name) sends text past the right edge \(ends[1 - e].name) now offers but within the one it offered in frame \(offer.frame): the peer shrank its window (RFC 9293 §3.8.6, SHLD-14), and this may have left before the smaller window arrived")
+        }
     }
 
     /// A SYN or FIN occupies one sequence number for good (RFC 9293 §3.4): sent again, it is sent at the same

@@ -573,12 +573,9 @@ final class Flow {
             }
             return
         }
-        var v = Violation(frame: n, time: time, endpoint: ends[e].name, state: state, observed: rel(s, from: e),
-                          expected: "an ACK of at least \(high.ack &- ends[p].iss), acknowledged in frame \(high.frame)",
-                          rules: [], citations: ["RFC 9293 §3.4 \"An acknowledgment by TCP ... means that ... all sequence numbers up to but not including this one have been received\""],
-                          note: "its acknowledgment moves backwards by \(high.ack &- s.ack) octets")
-        v.flags = s.flags
-        report.violations.append(v)
+        fault(n, time, s, from: e, state: state, expected: "an ACK of at least \(high.ack &- ends[p].iss), acknowledged in frame \(high.frame)",
+              citation: "RFC 9293 §3.4 \"An acknowledgment by TCP ... means that ... all sequence numbers up to but not including this one have been received\"",
+              note: "its acknowledgment moves backwards by \(high.ack &- s.ack) octets")
     }
 
     /// New text past the peer's current right edge but within one it offered before: the peer shrank its
@@ -594,10 +591,16 @@ final class Flow {
         // Only within a round trip of the peer's last segment (the update that shrank it, or one after it): later,
         // the sender knew the new edge, and the text is judged against it.
         guard let last = ends[e].recentInputs.last, time - last.time < crossingWindow else { return }
-        _ = ends[e].model.receive(Segment(seq: m[.rcvNxt], ack: m[.sndUna], ctl: .ack, window: offer.edge &- m[.sndUna]))
+        Flow.openWindow(&ends[e].model, to: offer.edge)
         if report.captureNotes.count < 50 {
             report.captureNotes.append("frame \(n): \(ends[e].name) sends text past the right edge \(ends[1 - e].name) now offers but within the one it offered in frame \(offer.frame): the peer shrank its window (RFC 9293 §3.8.6, SHLD-14), and this may have left before the smaller window arrived")
         }
+    }
+
+    /// Shows the model a window update from the peer (an ACK of SND.UNA) that puts the right edge at `edge`: where
+    /// the capture shows the end sending past the window the model holds (a probe, a shrink, a fault reported).
+    static func openWindow(_ m: inout TCPModel, to edge: UInt32) {
+        _ = m.receive(Segment(seq: m[.rcvNxt], ack: m[.sndUna], ctl: .ack, window: edge &- m[.sndUna]))
     }
 
     /// A SYN or FIN occupies one sequence number for good (RFC 9293 §3.4): sent again, it is sent at the same
@@ -616,12 +619,9 @@ final class Flow {
             if ends[e].finAt == nil { ends[e].finAt = (at, n) }
         }
         guard let w = wrong else { return }
-        var v = Violation(frame: n, time: time, endpoint: ends[e].name, state: state, observed: rel(s, from: e),
-                          expected: "the same sequence number as in frame \(w.first.frame) (\(w.first.seq))",
-                          rules: [], citations: ["RFC 9293 §3.4 \"the SYN is considered to occur before the first actual data octet ... while the FIN is considered to occur after the last actual data octet\""],
-                          note: "sends \(w.what) again elsewhere than its first copy in frame \(w.first.frame)")
-        v.flags = s.flags
-        report.violations.append(v)
+        fault(n, time, s, from: e, state: state, expected: "the same sequence number as in frame \(w.first.frame) (\(w.first.seq))",
+              citation: "RFC 9293 §3.4 \"the SYN is considered to occur before the first actual data octet ... while the FIN is considered to occur after the last actual data octet\"",
+              note: "sends \(w.what) again elsewhere than its first copy in frame \(w.first.frame)")
     }
 
     /// New text past the furthest right edge the peer ever offered this end (SEG.ACK + SEG.WND): sequence numbers
@@ -636,14 +636,10 @@ final class Flow {
         // One octet into a zero window is a window probe (RFC 9293 §3.8.6.1).
         if beyond == 1, s.dataLength == 1 { return }
         let p = 1 - e
-        var v = Violation(frame: n, time: time, endpoint: ends[e].name, state: state, observed: rel(s, from: e),
-                          expected: "text up to \(offer.edge &- ends[e].iss), the right edge \(ends[p].name) advertised in frame \(offer.frame)",
-                          rules: [], citations: ["RFC 9293 §3.3.1 Figure 3 \"future sequence numbers that are not yet allowed\"; RFC 9293 §3.8.6 \"The window sent in each segment indicates the range of sequence numbers the sender of the window (the data receiver) is currently prepared to accept\""],
-                          note: "sends \(beyond) octets beyond the window \(ends[p].name) advertised in frame \(offer.frame)")
-        v.flags = s.flags
-        report.violations.append(v)
-        let m = ends[e].model
-        _ = ends[e].model.receive(Segment(seq: m[.rcvNxt], ack: m[.sndUna], ctl: .ack, window: end &- m[.sndUna]))
+        fault(n, time, s, from: e, state: state, expected: "text up to \(offer.edge &- ends[e].iss), the right edge \(ends[p].name) advertised in frame \(offer.frame)",
+              citation: "RFC 9293 §3.3.1 Figure 3 \"future sequence numbers that are not yet allowed\"; RFC 9293 §3.8.6 \"The window sent in each segment indicates the range of sequence numbers the sender of the window (the data receiver) is currently prepared to accept\"",
+              note: "sends \(beyond) octets beyond the window \(ends[p].name) advertised in frame \(offer.frame)")
+        Flow.openWindow(&ends[e].model, to: end)
         ends[e].offeredEdge = (end, offer.frame)
     }
 
@@ -665,10 +661,16 @@ final class Flow {
             }
             return
         }
-        var v = Violation(frame: n, time: time, endpoint: ends[e].name, state: .timeWait, observed: rel(s, from: e),
-                          expected: "a SYN,ACK only to a SYN that is not an old duplicate, with an ISS above the old connection's",
-                          rules: [], citations: ["RFC 9293 §3.6.1 MAY-2 \"it MAY accept a new SYN from the remote TCP endpoint to reopen the connection directly from TIME-WAIT state, if it: (1) assigns its initial sequence number for the new connection to be larger than the largest sequence number it used on the previous connection incarnation\"; RFC 6191 §2"],
-                          note: "reopens from TIME-WAIT although " + wrong.joined(separator: ", and "))
+        fault(n, time, s, from: e, state: .timeWait, expected: "a SYN,ACK only to a SYN that is not an old duplicate, with an ISS above the old connection's",
+              citation: "RFC 9293 §3.6.1 MAY-2 \"it MAY accept a new SYN from the remote TCP endpoint to reopen the connection directly from TIME-WAIT state, if it: (1) assigns its initial sequence number for the new connection to be larger than the largest sequence number it used on the previous connection incarnation\"; RFC 6191 §2",
+              note: "reopens from TIME-WAIT although " + wrong.joined(separator: ", and "))
+    }
+
+    /// A fault found beside the spec's rules (no rule of the profile decides it): reported at its frame with the
+    /// RFC text it breaks and, in `note`, what is wrong in a reviewer's words.
+    func fault(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int, state: TCPState, expected: String, citation: String, note: String) {
+        var v = Violation(frame: n, time: time, endpoint: ends[e].name, state: state, observed: rel(s, from: e), expected: expected,
+                          rules: [], citations: [citation], note: note)
         v.flags = s.flags
         report.violations.append(v)
     }
@@ -677,12 +679,9 @@ final class Flow {
     /// stream the sender never meant, and one that takes this copy another.
     func resentDifferently(_ n: Int, _ time: Double, _ s: CapturedSegment, _ m: SeenText.Mismatch, from e: Int, state: TCPState) {
         let at = m.seq &- ends[e].iss
-        var v = Violation(frame: n, time: time, endpoint: ends[e].name, state: state, observed: rel(s, from: e),
-                          expected: String(format: "octet %u as first sent in frame %d (0x%02x); this copy carries 0x%02x", at, m.firstFrame, m.was, m.now),
-                          rules: [], citations: ["RFC 9293 §3.4 \"every octet of data sent over a TCP connection has a sequence number\" (one number, one octet: a retransmission repeats it)"],
-                          note: "sends text again with different octets")
-        v.flags = s.flags
-        report.violations.append(v)
+        fault(n, time, s, from: e, state: state, expected: String(format: "octet %u as first sent in frame %d (0x%02x); this copy carries 0x%02x", at, m.firstFrame, m.was, m.now),
+              citation: "RFC 9293 §3.4 \"every octet of data sent over a TCP connection has a sequence number\" (one number, one octet: a retransmission repeats it)",
+              note: "sends text again with different octets")
     }
 
     /// Sent so soon after this end's last input that it may have left before that input arrived (the two crossed
@@ -807,7 +806,7 @@ final class Flow {
         guard windowsKnown, s.dataLength == 1, s.flags.intersection([.syn, .rst, .fin]).isEmpty, synchronized[ends[e].model.state],
               ends[e].model[.sndWnd] == 0, s.seq == ends[e].model[.sndNxt] else { return false }
         var m = ends[e].model
-        _ = m.receive(Segment(seq: m[.rcvNxt], ack: m[.sndUna], ctl: .ack, window: 1))
+        Flow.openWindow(&m, to: m[.sndUna] &+ 1)
         guard m[.sndWnd] == 1, m.state == ends[e].model.state else { return false }
         let tr = m.call(.send(1))
         guard let k = coalescedMatch(tr.outputs, s), k == tr.outputs.count - 1 else { return false }

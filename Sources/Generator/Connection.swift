@@ -121,7 +121,7 @@ public struct Connection: Sendable {
         switch c {
         case .openActive, .openPassive: return !socketOpen && steps.isEmpty
         case .status: return false
-        case .send, .receive, .close, .abort:
+        case .send, .receive, .close, .abort, .shutdown:
             guard socketOpen else { return false }
             if passive && !accepted { return model.spec.states[model.state].state == .listen && (c == .close || c == .abort) }
             return true

@@ -24,13 +24,14 @@ public struct InputSampler: Sendable {
     }
 
     public mutating func call() -> UserCall {
-        switch rng.next() % 7 {
+        switch rng.next() % 8 {
         case 0: return .openActive
         case 1: return .openPassive
         case 2: return .send(pick([1, 10, 1000, 70000]))
         case 3: return .receive(pick([1, 100, 100_000]))
         case 4: return .close
         case 5: return .abort
+        case 6: return .shutdown
         default: return .status
         }
     }

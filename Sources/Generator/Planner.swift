@@ -48,6 +48,7 @@ public final class Planner {
         case .receive: "recv"
         case .close: "close"
         case .abort: "abort"
+        case .shutdown: "shutdown"
         default: nil
         }
     }
@@ -170,7 +171,7 @@ public final class Planner {
             for b in bitDims where probeSampler.rng.next() & 1 == 1 { bits.insert(b) }
             mark(.segment, model.cell(of: .segment(Planner.candidate(drawn, bits: bits))))
         }
-        let calls: [UserCall] = [.openPassive, .openActive, .close, .abort] + Planner.sendSizes.map { .send($0) } + Planner.receiveSizes.map { .receive($0) }
+        let calls: [UserCall] = [.openPassive, .openActive, .close, .abort, .shutdown] + Planner.sendSizes.map { .send($0) } + Planner.receiveSizes.map { .receive($0) }
         for c in calls where lane.callAllowed(c) {
             mark(c.event, model.cell(of: .call(c)))
         }
@@ -280,6 +281,7 @@ public final class Planner {
         case .openActive: return lane.callAllowed(.openActive) ? .call(.openActive) : nil
         case .close: return lane.callAllowed(.close) ? .call(.close) : nil
         case .abort: return lane.callAllowed(.abort) ? .call(.abort) : nil
+        case .shutdown: return lane.callAllowed(.shutdown) ? .call(.shutdown) : nil
         case .send, .receive:
             for _ in 0..<50 {
                 let c: UserCall = event == .send ? .send(Planner.sendSizes[Int(sampler.rng.next() % 3)]) : .receive(Planner.receiveSizes[Int(sampler.rng.next() % 3)])

@@ -26,6 +26,7 @@ public enum FuzzStep: Hashable, Sendable {
         case .call(.send(let n)): .send(Int(n))
         case .call(.receive(let n)): .recv(Int(n))
         case .call(.close): .close
+        case .call(.shutdown): .shutdown(.wr)
         case .call(.abort): .abort
         case .accept: .accept
         default: nil

@@ -11,6 +11,8 @@ public enum UserCall: Hashable, Sendable {
     case close
     case abort
     case status
+    /// The half-close: `shutdown(SHUT_WR)` (EventKind.shutdown).
+    case shutdown
 
     public var event: EventKind {
         switch self {
@@ -21,6 +23,7 @@ public enum UserCall: Hashable, Sendable {
         case .close: .close
         case .abort: .abort
         case .status: .status
+        case .shutdown: .shutdown
         }
     }
 

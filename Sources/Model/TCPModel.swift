@@ -79,7 +79,7 @@ public struct TCPModel: Sendable {
     /// What inputs change — the state, the TCB, the bindings — without the spec and the tables the model also
     /// holds: a caller that may undo an input saves and restores this (a third of the model's size, and no
     /// reference counting).
-    public struct Core: Sendable {
+    public struct Core: Sendable, Equatable {
         var state: Int
         var tcb: TCB
         var issBound: Bool

@@ -29,7 +29,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     public let targetIP = IPAddress("192.0.2.2")!
 
     public var capabilities: Capabilities {
-        Capabilities(calls: ["listen", "connect", "accept", "send", "recv", "close", "abort"], reportsState: true)
+        Capabilities(calls: ["listen", "connect", "accept", "send", "recv", "shutdown", "close", "abort"], reportsState: true)
     }
     public var settings: [(String, String)] {
         [("target", "reference"), ("profile", spec.profile), ("fault", fault?.name ?? "none")]
@@ -120,7 +120,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         case .abort: call = .abort
         case .accept:
             return spec.states[m.state].synchronized ? CallResult(value: 0) : CallResult(value: -1, errno: EAGAIN)
-        case .shutdown(.wr), .shutdown(.rdwr): call = .close
+        case .shutdown(.wr), .shutdown(.rdwr): call = .shutdown
         case .shutdown(.rd), .setsockopt: return CallResult(value: 0)
         case .release:
             connections[t] = nil

@@ -153,6 +153,39 @@ struct HandMadeCaptureTests {
         #expect(!v.rules.isEmpty && v.citations.contains { $0.contains("RFC") })
     }
 
+    /// Under linux CLOSE is close(), which reads no more: text after it resets. A FIN from shutdown(SHUT_WR) looks
+    /// the same on the wire; only what the end does with text that arrives afterwards tells them apart.
+    @Test("under linux, an end that acknowledges text after its FIN half-closed, one that resets it closed; its own text after the FIN is flagged")
+    func halfClose() throws {
+        let spec = try Repository.spec("linux")
+        var reads = Script.opened
+        reads.c([.fin, .ack], 1011, ack: 5001)          // 6
+        reads.s(.ack, 5001, ack: 1012)                  // 7
+        reads.s([.psh, .ack], 5001, ack: 1012, len: 20) // 8: text after the client's FIN
+        reads.c(.ack, 1012, ack: 5021)                  // 9: acknowledged: a half-close
+        reads.c([.psh, .ack], 1012, ack: 5021, len: 5)  // 10: text after its own FIN
+        let path = try reads.write("half-close-reads")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try CaptureChecker.check(path: path, spec: spec)
+        let notes = r.connections.flatMap(\.captureNotes)
+        #expect(notes.contains { $0.hasPrefix("frame 9:") && $0.contains("half-close") }, "\(notes)")
+        let v = try #require(r.connections.first?.violations.first)
+        #expect(r.violations == 1 && v.frame == 10 && v.state == .finWait2, "\(r.connections.first?.violations ?? [])")
+        #expect(v.expected.contains("nothing: send(5) sends no segment in FIN-WAIT-2"), "\(v.expected)")
+
+        var resets = Script.opened
+        resets.c([.fin, .ack], 1011, ack: 5001)
+        resets.s(.ack, 5001, ack: 1012)
+        resets.s([.psh, .ack], 5001, ack: 1012, len: 20)
+        resets.c(.rst, 1012)                            // the reset close() makes, formed from the segment
+        let path2 = try resets.write("half-close-resets")
+        defer { try? FileManager.default.removeItem(atPath: path2) }
+        let r2 = try CaptureChecker.check(path: path2, spec: spec)
+        #expect(r2.violations == 0, "\(r2.connections.first?.violations ?? [])")
+        #expect(!r2.connections.flatMap(\.captureNotes).contains { $0.contains("half-close") })
+        #expect(r2.connections.first?.finalStates.first == "192.0.2.1:40000 CLOSED")
+    }
+
     @Test("a zero-window probe, its retransmission, and text resent from SND.UNA once the window opens are explained")
     func zeroWindowProbe() throws {
         var s = Script.opened
@@ -590,15 +623,7 @@ struct ScenarioCaptureTests {
         for profile in ["rfc9293", "linux"] {
             let r = try CaptureChecker.check(path: path, spec: try Repository.spec(profile))
             let found = r.connections.flatMap(\.violations).map { "\($0.frame) \($0.endpoint) \($0.state): \($0.observed) — expected \($0.expected)" }
-            if profile == "linux", scenario == "halfclose" {
-                // The linux profile's CLOSE is close(), which stops reading: data after it resets. An end that
-                // called shutdown(SHUT_WR) keeps reading, and the spec has no SHUTDOWN call yet.
-                withKnownIssue("shutdown(SHUT_WR) is not told apart from close() under the linux profile") {
-                    #expect(r.violations == 0, "\(profile): \(found)")
-                }
-            } else {
-                #expect(r.violations == 0, "\(profile): \(found)")
-            }
+            #expect(r.violations == 0, "\(profile): \(found)")
             #expect(r.truncated == nil && r.unjudged.isEmpty, "\(r.unjudged)")
             try expectations(scenario, r, profile: profile)
         }
@@ -633,6 +658,11 @@ struct ScenarioCaptureTests {
             #expect(notes.contains { $0.contains("Fast Open cookie") }, "\(notes)")
         case "synretx":
             #expect(c.count == 1 && c[0].retransmissions >= 2)
+        case "halfclose":
+            // The client shut down its sending half and read 100 kB after its FIN; under linux that takes the
+            // half-close hypothesis (its CLOSE is close()), under rfc9293 CLOSE is the half-close itself.
+            #expect(c.count == 1 && c[0].finalStates.first?.hasSuffix("TIME-WAIT") == true, "\(c.map(\.finalStates))")
+            #expect(notes.contains { $0.contains("half-close") } == (profile == "linux"), "\(notes)")
         case "unread", "rstclose":
             #expect(c.count == 1 && c[0].finalStates.allSatisfy { $0.hasSuffix("CLOSED") }, "\(c.map(\.finalStates))")
         default:

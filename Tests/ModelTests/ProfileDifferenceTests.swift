@@ -39,6 +39,39 @@ struct ProfileDifferenceTests {
         }
     }
 
+    /// RFC 9293's CLOSE is a half-close, so SHUTDOWN has no rules there and takes CLOSE's table; Linux's CLOSE is
+    /// close(), which reads no more, and its SHUTDOWN (shutdown(SHUT_WR)) has rules of its own.
+    @Test("SHUTDOWN is CLOSE under rfc9293; under linux it keeps reading where close() resets")
+    func shutdownAndClose() throws {
+        let text = Segment(seq: 5001, ack: 1002, ctl: .ack, window: 8000, dataLength: 10)
+        for p in ["rfc793", "rfc9293"] {
+            let spec = try spec(p)
+            for s in spec.states.indices {
+                #expect(spec.table(state: s, event: .shutdown).cellChains == spec.table(state: s, event: .close).cellChains, "\(p) \(spec.states[s].name)")
+            }
+        }
+        // Both send the FIN; text after it is acknowledged after SHUTDOWN, reset after CLOSE.
+        var half = try Self.established("linux")
+        #expect(Self.outputs(half.call(.shutdown)) == ["<SEQ=1001><ACK=5001><CTL=FIN,ACK>"])
+        #expect(Self.outputs(half.receive(text)) == ["<SEQ=1002><ACK=5011><CTL=ACK>"])
+        #expect(half.stateName == "FIN-WAIT-2")
+        var full = try Self.established("linux")
+        #expect(Self.outputs(full.call(.close)) == ["<SEQ=1001><ACK=5001><CTL=FIN,ACK>"])
+        #expect(Self.outputs(full.receive(text)) == ["<SEQ=1002><CTL=RST>"])
+        #expect(full.stateName == "CLOSED")
+        // With text unread, close() resets and shutdown() does not; close() after shutdown() then resets.
+        for call in [UserCall.close, .shutdown] {
+            var m = try Self.established("linux")
+            _ = m.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 8000, dataLength: 10))
+            let out = Self.outputs(m.call(call))
+            #expect(out == [call == .close ? "<SEQ=1001><ACK=5011><CTL=RST,ACK>" : "<SEQ=1001><ACK=5011><CTL=FIN,ACK>"], "\(call)")
+            if call == .shutdown {
+                #expect(Self.outputs(m.call(.close)) == ["<SEQ=1002><ACK=5011><CTL=RST,ACK>"])
+                #expect(m.stateName == "CLOSED")
+            }
+        }
+    }
+
     @Test("after the peer shrinks its window below SND.NXT Linux acknowledges at the window's edge (acknowledge line)")
     func acknowledgeAtWindowEdge() throws {
         for (p, seq) in [("rfc9293", 1101), ("linux", 1001)] {

@@ -239,6 +239,12 @@ struct End {
     var offeredEdge: (edge: UInt32, frame: Int)?
     /// The peer's latest TSval (RFC 7323 §3: what TS.Recent holds), for RFC 6191's test on a reused 4-tuple.
     var tsRecent: UInt32?
+    /// Inputs delivered to it so far (`recentInputs` keeps only the last few).
+    var inputCount = 0
+    /// Its FIN taken as CLOSE, and the model as if it had been SHUTDOWN instead, with the replies still expected
+    /// and `inputCount` then: where the profile's CLOSE is a full close (Linux's `close()` resets for text that
+    /// arrives after it), only what the end does next tells a `shutdown(SHUT_WR)` apart (`halfClosed`).
+    var halfClose: (core: TCPModel.Core, pending: [Output], inputCount: Int)?
 }
 
 /// A new connection on the 4-tuple of one whose end `end` was in TIME-WAIT when the SYN came (RFC 9293 §3.6.1
@@ -547,6 +553,7 @@ final class Flow {
         if closedPort(n, s, from: e) { return }
         if closedReply(n, time, s, from: e) { return }
         if !sentBefore, crossed(n, time, s, from: e) { return }
+        if halfClosed(n, s, from: e) { return }
         violation(n, time, s, from: e, state: stateBefore, best: best)
     }
 
@@ -848,17 +855,57 @@ final class Flow {
         // Tried on the model itself and undone if it does not explain the segment (saving the core is cheaper
         // than copying the model: this runs for every segment that carries text).
         let saved = end.model.core
-        if attempt(first, second, s, &end, &best) { return true }
+        if attempt(first, second, s, &end, &best) {
+            keepHalfClose(first, second, s, from: saved, &end)
+            return true
+        }
         end.model.core = saved
         // What the application read is not on the wire. Where unread data changes what CLOSE does (Linux resets,
         // RFC 2525 §2.17), an end that closes with a FIN shows it had read everything: read, then close.
         if first == .close || second == .close, end.model[.rcvQueue] > 0 || end.model[.rcvFin] == 1 {
             Flow.readAll(&end.model)
             var unused: Explanation?
-            if attempt(first, second, s, &end, &unused) { return true }
+            if attempt(first, second, s, &end, &unused) {
+                keepHalfClose(first, second, s, from: saved, &end)
+                return true
+            }
             end.model.core = saved
         }
         return false
+    }
+
+    /// After a FIN explained as CLOSE: the model from `saved` as if the application had called SHUTDOWN instead,
+    /// kept when that sends the same FIN but leaves the end elsewhere (a profile whose CLOSE is a full close).
+    func keepHalfClose(_ first: UserCall, _ second: UserCall?, _ s: CapturedSegment, from saved: TCPModel.Core, _ end: inout End) {
+        guard first == .close || second == .close else { return }
+        var m = end.model
+        m.core = saved
+        let calls = [first, second].compactMap { $0 }.map { $0 == .close ? UserCall.shutdown : $0 }
+        var outs: [Output] = []
+        for c in calls { outs += m.call(c).outputs }
+        guard let k = coalescedMatch(outs, s), m.core != end.model.core else { return }
+        end.halfClose = (m.core, Array(outs[(k + 1)...]), end.inputCount)
+    }
+
+    /// A segment the model cannot explain from an end whose FIN was taken as CLOSE, explained had it been SHUTDOWN
+    /// (`shutdown(SHUT_WR)`, which goes on reading): the inputs since are replayed on that model, which the end
+    /// keeps from then on if it explains the segment.
+    func halfClosed(_ n: Int, _ s: CapturedSegment, from e: Int) -> Bool {
+        guard let alt = ends[e].halfClose else { return false }
+        let since = ends[e].inputCount - alt.inputCount
+        guard since <= ends[e].recentInputs.count else { return false }
+        var then = ends[e]
+        then.model.core = alt.core
+        then.pending = alt.pending
+        then.halfClose = nil
+        for input in ends[e].recentInputs.suffix(since) { then.pending += then.model.receive(input.seg).outputs }
+        var unused: Explanation?
+        guard explain(s, &then, &unused) else { return false }
+        ends[e] = then
+        if report.captureNotes.count < 50 {
+            report.captureNotes.append("frame \(n): \(ends[e].name) goes on reading after its FIN: that was a half-close (SHUTDOWN, `shutdown(SHUT_WR)`), not the full close this profile's CLOSE is")
+        }
+        return true
     }
 
     /// The application reads everything on hand, the peer's FIN included (RECEIVE until nothing is left).
@@ -950,6 +997,7 @@ final class Flow {
         }
         if let ts = s.tsVal { ends[p].tsRecent = ts }
         ends[p].recentInputs.append((n, time, seg))
+        ends[p].inputCount += 1
         // At least the last 32, trimmed 32 at a time (shifting the array on every segment cost 4 % of a run).
         if ends[p].recentInputs.count > 64 { ends[p].recentInputs.removeFirst(32) }
         let before = ends[p].model.state

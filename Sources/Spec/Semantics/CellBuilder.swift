@@ -266,6 +266,12 @@ struct CellBuilder {
         var edges: [Int: Set<Int>] = [:]
         for s in c.states.indices {
             for event in EventKind.allCases {
+                // SHUTDOWN in a state with no rules of its own is CLOSE there (RFC 9293's CLOSE is the half-close):
+                // the same table, so the same classes and chains, counted as SHUTDOWN's own input classes.
+                if event == .shutdown, index[s][Int(event.rawValue)].values.allSatisfy(\.isEmpty) {
+                    tables.append(tables[s * EventKind.count + Int(EventKind.close.rawValue)])
+                    continue
+                }
                 let dims = dimensions(state: s, event: event)
                 let radices = dims.map(radix)
                 let count = radices.reduce(1, *)

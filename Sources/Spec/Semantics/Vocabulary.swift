@@ -108,6 +108,11 @@ public enum InputField: UInt8, CaseIterable, Sendable {
 /// The events of RFC 9293 §3.10: user calls, arriving segments, timeouts.
 public enum EventKind: UInt8, CaseIterable, Sendable, Hashable, BitwiseCopyable {
     case segment, openActive, openPassive, send, receive, close, abort, status
+    /// The application's half-close (`shutdown(SHUT_WR)`): no more to send, still receiving. RFC 9293 has no such
+    /// call because its CLOSE is this half-close already (§3.6.1 "the user who CLOSEs may continue to RECEIVE");
+    /// a state with no SHUTDOWN rules of its own takes CLOSE's. A profile whose CLOSE is a full close (Linux's
+    /// `close()`, RFC 9293 MAY-1) gives SHUTDOWN rules where the two differ.
+    case shutdown
     case userTimeout, retransmissionTimeout, timeWaitTimeout
 
     /// `allCases.count` without building the array (`allCases` allocates; this is read per transition).
@@ -123,6 +128,7 @@ public enum EventKind: UInt8, CaseIterable, Sendable, Hashable, BitwiseCopyable 
         case .close: "CLOSE"
         case .abort: "ABORT"
         case .status: "STATUS"
+        case .shutdown: "SHUTDOWN"
         case .userTimeout: "USER-TIMEOUT"
         case .retransmissionTimeout: "RETRANSMISSION-TIMEOUT"
         case .timeWaitTimeout: "TIME-WAIT-TIMEOUT"

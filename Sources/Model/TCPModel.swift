@@ -489,7 +489,7 @@ public struct TCPModel: Sendable {
     /// same transition that carries an acknowledgment at least as new.
     mutating func emit(_ o: Output, into tr: inout Transition) {
         if o.segment.ctl.contains(.ack), !o.segment.ctl.contains(.rst) {
-            var k = 0
+            var k = Int(tr.pushed)
             while k < tr.outputs.count {
                 let prev = tr.outputs[k].segment
                 if prev.ctl == .ack, prev.dataLength == 0, !TCPModel.seqLess(o.segment.ack, prev.ack), prev.seq == o.segment.seq {
@@ -601,6 +601,8 @@ public struct TCPModel: Sendable {
             tcb[.rcvQueue] -= n
             tcb[.rcvWnd] &+= n
             tr.delivered = n
+        case .push:
+            tr.pushed = UInt8(tr.outputs.count)
         case .flush:
             tcb[.sndQueue] = 0
             tcb[.rcvQueue] = 0

@@ -90,6 +90,8 @@ public struct Transition: Sendable, BitwiseCopyable {
     /// Timers started and stopped (bit per `TimerName.rawValue`).
     public var timersStarted: UInt8 = 0
     public var timersStopped: UInt8 = 0
+    /// Outputs before this index were pushed (`push`): a later one does not absorb them.
+    var pushed: UInt8 = 0
 
     /// True when the input class is one the compiler proved impossible (the model took no action).
     public var isImpossible: Bool { chain < 0 }

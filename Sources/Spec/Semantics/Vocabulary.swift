@@ -157,6 +157,9 @@ public enum Builtin: UInt8, CaseIterable, Sendable {
     case flush
     /// Select an initial send sequence number (RFC 9293 §3.4.1): the target's choice, symbolic until observed.
     case selectISS
+    /// The segments formed so far leave now: a later segment of the same input does not carry their
+    /// acknowledgment instead (the model aggregates ACKs otherwise, MUST-58; Linux's tcp_send_ack is immediate).
+    case push
 
     public var spelling: String {
         switch self {
@@ -167,6 +170,7 @@ public enum Builtin: UInt8, CaseIterable, Sendable {
         case .deliver: "deliver"
         case .flush: "flush"
         case .selectISS: "select-iss"
+        case .push: "push"
         }
     }
 

@@ -36,6 +36,16 @@ public enum StateGraph {
                 }
             }
         }
+        // SHUTDOWN is CLOSE wherever it does what CLOSE does (RFC 9293's CLOSE is the half-close): shown only
+        // where it differs.
+        for s in labels.indices {
+            for (to, ls) in labels[s] {
+                labels[s][to] = ls.filter { l in
+                    guard l.hasPrefix(EventKind.shutdown.spelling) else { return true }
+                    return !ls.contains(EventKind.close.spelling + l.dropFirst(EventKind.shutdown.spelling.count))
+                }
+            }
+        }
         var dot = "digraph \"\(spec.profile)\" {\n"
         dot += "  graph [label=\"TCP state diagram compiled from profile \(spec.profile)\", labelloc=t, fontname=\"Helvetica\", rankdir=TB, nodesep=0.6, ranksep=0.5];\n"
         dot += "  node [shape=box, style=\"rounded\", fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=9];\n"

@@ -33,7 +33,7 @@ public func fuzzPcap(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size))
     let report: CaptureReport
     do {
-        report = try CaptureChecker.check(file: PcapFile(bytes: bytes, name: inputName), spec: spec)
+        report = try CaptureChecker.check(file: PcapFile(bytes: bytes, name: inputName), spec: spec, jobs: 1)
     } catch let f as PcapFile.Failure {
         require(f.description.hasPrefix(inputName + ": "), "a failure that does not name the input: \(f)")
         return 0

@@ -11,15 +11,15 @@ import Foundation
 enum BenchArguments {
     static let benchmarks = ["all", "compile", "model", "link", "fuzz", "conform", "exchange", "check", "check-keep", "soak"]
     /// Every flag takes a value.
-    static let valueFlags = ["--spec-dir", "--seconds", "--connections", "--minutes", "--interval", "--target", "--profile"]
-    static let numericFlags: Set = ["--seconds", "--connections", "--minutes", "--interval"]
+    static let valueFlags = ["--spec-dir", "--seconds", "--connections", "--minutes", "--interval", "--target", "--profile", "--jobs"]
+    static let numericFlags: Set = ["--seconds", "--connections", "--minutes", "--interval", "--jobs"]
 
     static let parsed: (what: String, values: [String: String]) = parse(Array(CommandLine.arguments.dropFirst()))
 
     static func value(_ flag: String) -> String? { parsed.values[flag] }
 
     static var usage: String {
-        "usage: tcpspec-bench [\(benchmarks.joined(separator: "|"))] [--seconds N] [--connections N] [--minutes N] [--interval S] [--target linux|pytcp] [--profile P] [--spec-dir DIR]"
+        "usage: tcpspec-bench [\(benchmarks.joined(separator: "|"))] [--seconds N] [--connections N] [--minutes N] [--interval S] [--target linux|pytcp] [--profile P] [--jobs N] [--spec-dir DIR]"
     }
 
     static func parse(_ args: [String]) -> (what: String, values: [String: String]) {

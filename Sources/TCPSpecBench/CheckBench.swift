@@ -77,16 +77,26 @@ enum CheckBench {
         let segments = try generate(path: path, connections: 2000, exchanges: 500)
         let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         print("check: generated \(segments) segments in \(2000) connections, \(size / 1_000_000) MB")
-        var best = Double.infinity
-        var report: CaptureReport?
-        for _ in 0..<3 {
-            let t0 = now()
-            report = try CaptureChecker.check(path: path, spec: spec)
-            best = min(best, Double(now() - t0) / 1e9)
+        // One thread (the model's own speed), then as `tcpspec check` runs: one judging thread per core.
+        func judged(jobs: Int) throws -> (Double, CaptureReport) {
+            var best = Double.infinity
+            var report: CaptureReport?
+            for _ in 0..<3 {
+                let t0 = now()
+                report = try CaptureChecker.check(path: path, spec: spec, jobs: jobs)
+                best = min(best, Double(now() - t0) / 1e9)
+            }
+            return (best, report!)
         }
-        let r = report!
+        let (one, r1) = try judged(jobs: 1)
+        print(String(format: "check: %d segments judged in %.3f s on one thread (best of 3): %.2f M segments/s; %d connections, %d violations",
+                     r1.tcpSegments, one, Double(r1.tcpSegments) / one / 1e6, r1.connections.count, r1.violations))
+        let jobs = CaptureChecker.defaultJobs
+        let (best, r) = try judged(jobs: jobs)
         let rate = Double(r.tcpSegments) / best
-        print(String(format: "check: %d segments judged in %.3f s (best of 3, one core): %.2f M segments/s; %d connections, %d violations; goal >= 2 M/s", r.tcpSegments, best, rate / 1e6, r.connections.count, r.violations))
+        let same = r.connections.map(\.violations.count) == r1.connections.map(\.violations.count) && r.connections.map(\.lastFrame) == r1.connections.map(\.lastFrame)
+        print(String(format: "check: %d segments judged in %.3f s with %d judging threads (best of 3, as `tcpspec check` runs): %.2f M segments/s (%.2fx one thread); %d connections, %d violations, %@; goal >= 2 M/s",
+                     r.tcpSegments, best, jobs, rate / 1e6, one / best, r.connections.count, r.violations, same ? "same verdicts as one thread" : "VERDICTS DIFFER FROM ONE THREAD"))
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/tshark")
         p.arguments = ["-r", path, "-T", "fields", "-e", "tcp.flags"]
@@ -113,8 +123,8 @@ enum CheckBench {
         let r = try CaptureChecker.check(path: path, spec: spec)
         let secs = Double(now() - t0) / 1e9
         let peak = peakRSS("VmHWM:")
-        print(String(format: "check: %d overlapping connections, %d segments in %.2f s (%.2f M segments/s), %d violations; peak RSS %.0f MB (%.1f kB per connection above the %.0f MB at the start)",
-                     r.connections.count, segments, secs, Double(r.tcpSegments) / secs / 1e6, r.violations, Double(peak) / 1e6, Double(peak - min(before, peak)) / Double(n) / 1e3, Double(before) / 1e6))
+        print(String(format: "check: %d overlapping connections, %d segments in %.2f s with %d judging threads (%.2f M segments/s), %d violations; peak RSS %.0f MB (%.1f kB per connection above the %.0f MB at the start)",
+                     r.connections.count, segments, secs, CaptureChecker.defaultJobs, Double(r.tcpSegments) / secs / 1e6, r.violations, Double(peak) / 1e6, Double(peak - min(before, peak)) / Double(n) / 1e3, Double(before) / 1e6))
     }
 
     /// A memory figure of this process from /proc/self/status (`VmHWM:` the peak, `VmRSS:` now), in bytes.

@@ -15,7 +15,7 @@ import Spec
 //   $ swift run -c release tcpspec-bench conform   # the whole conformance suite against Linux, wall time (root)
 //   $ swift run -c release tcpspec-bench exchange  # a fuzzing round's exchange with Linux, part by part (root; not in all)
 //   $ swift run -c release tcpspec-bench check     # offline checker segments/s on one core, and tshark on the same file
-//   $ swift run -c release tcpspec-bench check-keep   # the same capture kept in /tmp, judged once (for perf record)
+//   $ swift run -c release tcpspec-bench check-keep [--jobs 1]  # the same capture kept in /tmp, judged once (for perf record)
 //   $ swift build -c release && .build/release/tcpspec-bench soak [--minutes 60] [--target linux|pytcp]
 //                                                   # opt-in (not in `all`): RSS and descriptors of a long fuzz run
 
@@ -112,8 +112,10 @@ if what == "check-keep" {
     let n = BenchArguments.value("--connections").flatMap(Double.init).map { Int($0) } ?? 2000
     let path = "/tmp/tcpspec-bench-check-\(n).pcap"
     if !FileManager.default.fileExists(atPath: path) { _ = try CheckBench.generate(path: path, connections: n, exchanges: 500) }
+    let spec = SpecLoader.compile(profile: "rfc9293", directory: specDir()).spec!
+    let jobs = BenchArguments.value("--jobs").flatMap { Int($0) } ?? CaptureChecker.defaultJobs
     let t0 = now()
-    let r = try CaptureChecker.check(path: path, spec: SpecLoader.compile(profile: "rfc9293", directory: specDir()).spec!)
+    let r = try CaptureChecker.check(path: path, spec: spec, jobs: jobs)
     print(r.tcpSegments, Double(now() - t0) / 1e9)
 }
 if what == "all" || what == "check" {

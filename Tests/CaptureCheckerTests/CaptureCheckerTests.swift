@@ -629,6 +629,22 @@ struct ScenarioCaptureTests {
         }
     }
 
+    @Test("judged on several threads, every scenario's report is the one a single thread makes")
+    func threads() throws {
+        let dir = try Self.captures.get()
+        let spec = try Repository.spec("linux")
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        for scenario in Self.scenarios {
+            var one = try CaptureChecker.check(path: dir + "/\(scenario).pcap", spec: spec, jobs: 1)
+            var many = try CaptureChecker.check(path: dir + "/\(scenario).pcap", spec: spec, jobs: 3)
+            one.seconds = 0
+            many.seconds = 0
+            #expect(one.connections.count > 0)
+            #expect(try enc.encode(one) == enc.encode(many), "\(scenario)")
+        }
+    }
+
     /// What each scenario must show besides being clean: that it made the traffic it is named for.
     func expectations(_ scenario: String, _ r: CaptureReport, profile: String) throws {
         let c = r.connections

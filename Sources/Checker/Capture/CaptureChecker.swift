@@ -95,6 +95,8 @@ public final class CaptureChecker {
     var last: (key: FlowKey, flow: Flow)?
     var finished: [ConnectionReport] = []
     var count = 0
+    /// The workers judging connections, when there are several (this checker then only decodes).
+    var shards: ShardPool?
     public private(set) var report: CaptureReport
 
     public init(spec: CompiledSpec, file: String) {
@@ -109,19 +111,29 @@ public final class CaptureChecker {
         var pb: UInt16
     }
 
-    /// Judges a whole file.
-    public static func check(path: String, spec: CompiledSpec) throws -> CaptureReport {
-        try check(file: PcapFile(path: path), spec: spec)
+    /// How many threads judge connections by default: one per core (the reading thread decodes).
+    public static var defaultJobs: Int { max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16)) }
+
+    /// Judges a whole file. `jobs`: threads judging connections (see `check(file:spec:jobs:)`).
+    public static func check(path: String, spec: CompiledSpec, jobs: Int = CaptureChecker.defaultJobs) throws -> CaptureReport {
+        try check(file: PcapFile(path: path), spec: spec, jobs: jobs)
     }
 
     /// Judges an opened capture (a file, or one held in memory: `PcapFile(bytes:name:)`).
-    public static func check(file: PcapFile, spec: CompiledSpec) throws -> CaptureReport {
+    ///
+    /// Connections are independent, so with `jobs` > 1 the reading thread decodes each frame and hands its segment
+    /// to the worker its 4-tuple hashes to (every incarnation of a 4-tuple on one worker, in capture order, so a
+    /// reopening still sees the TIME-WAIT before it); the report is the same as one thread's, connections in order
+    /// of their first frame.
+    public static func check(file: PcapFile, spec: CompiledSpec, jobs: Int = CaptureChecker.defaultJobs) throws -> CaptureReport {
         let start = Date()
         let path = file.path
         guard file.linkType != nil || file.isPcapng else {
             throw PcapFile.Failure(description: "\(path): link type \(file.dataLinkType) is not one tcpspec reads (Ethernet, raw IP, Linux cooked v1/v2, BSD loopback)")
         }
         let c = CaptureChecker(spec: spec, file: path)
+        let pool = jobs > 1 ? ShardPool(spec: spec, file: path, jobs: jobs) : nil
+        c.shards = pool
         let end = file.forEachFrame { n, time, bytes, wire, link, dlt in
             guard let link else {
                 // An interface of a pcapng file whose link type tcpspec has no decoder for.
@@ -132,6 +144,7 @@ public final class CaptureChecker {
             c.frame(n, time, bytes, link: link, wireLength: wire)
         }
         if case .truncated(let after, let message) = end { c.report.truncated = "the file ends inside frame \(after + 1) (\(message)); frames 1–\(after) were judged" }
+        if let pool { c.finished = pool.finish() }
         c.finish()
         c.report.seconds = Date().timeIntervalSince(start)
         return c.report
@@ -154,15 +167,22 @@ public final class CaptureChecker {
             report.tcpSegments += 1
             let start = min(s.payloadOffset, bytes.count)
             let end = min(bytes.count, s.payloadOffset + Int(s.dataLength))
-            segment(n, time, s, UnsafeRawBufferPointer(rebasing: bytes[start..<max(start, end)]))
+            let payload = UnsafeRawBufferPointer(rebasing: bytes[start..<max(start, end)])
+            if let shards { shards.add(n, time, s, payload) } else { segment(n, time, s, payload) }
         }
     }
 
-    func segment(_ n: Int, _ time: Double, _ s: CapturedSegment, _ payload: UnsafeRawBufferPointer) {
+    /// The key of a segment's connection, the same both ways, and which end sent it (0: `a`).
+    @inline(__always)
+    static func key(_ s: CapturedSegment) -> (FlowKey, Int) {
         let forward = (s.source, s.sourcePort) < (s.destination, s.destinationPort)
         let key = forward ? FlowKey(a: s.source, b: s.destination, pa: s.sourcePort, pb: s.destinationPort)
             : FlowKey(a: s.destination, b: s.source, pa: s.destinationPort, pb: s.sourcePort)
-        let e = forward ? 0 : 1
+        return (key, forward ? 0 : 1)
+    }
+
+    func segment(_ n: Int, _ time: Double, _ s: CapturedSegment, _ payload: UnsafeRawBufferPointer) {
+        let (key, e) = CaptureChecker.key(s)
         if let l = last, l.key == key, !s.flags.contains(.syn) {
             l.flow.segment(n, time, s, payload, from: e)
             return

@@ -141,6 +141,14 @@ struct SeenText {
         let hi = lo + UInt64(payload.count)
         if bytes.isEmpty, known.isEmpty { bytesBase = lo }
         guard lo >= bytesBase else { return }
+        // In order, right after the last text held (nearly every segment): appended as it is.
+        if let last = known.last, last.upperBound == lo, lo - bytesBase == UInt64(bytes.count) {
+            bytes.append(contentsOf: payload)
+            known[known.count - 1] = last.lowerBound..<hi
+            firsts.append((lo, frame))
+            trim()
+            return
+        }
         let held = overlap(lo, hi, known)
         guard held < UInt64(payload.count) else { return }
         let end = Int(hi - bytesBase)
@@ -160,7 +168,11 @@ struct SeenText {
         }
         insert(lo..<hi, into: &known)
         if firsts.last.map({ lo > $0.start }) ?? true { firsts.append((lo, frame)) }
-        // Bounded: the oldest text goes first.
+        trim()
+    }
+
+    /// Bounded: the oldest text goes first.
+    private mutating func trim() {
         if bytes.count > SeenText.cap {
             let drop = bytes.count - SeenText.cap / 2
             bytes.removeFirst(drop)

@@ -10,6 +10,7 @@ import Spec
 /// ```
 /// $ tcpspec check trace.pcapng
 /// $ tcpspec check trace.pcap --profile linux --json > verdicts.json
+/// $ tcpspec check big.pcap --jobs 1      # one judging thread (default: one per core)
 /// ```
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,13 +27,18 @@ struct CheckCommand: ParsableCommand {
     @OptionGroup var specOptions: SpecOptions
     @Argument(help: "A pcap or pcapng file.") var file: String
     @Flag(help: "Print the report as JSON.") var json = false
+    @Option(help: "Threads judging connections (default: one per core). The report does not depend on it.") var jobs: Int?
+
+    func validate() throws {
+        if let jobs, jobs < 1 || jobs > 256 { throw ValidationError("--jobs must be between 1 and 256, not \(jobs)") }
+    }
 
     func run() throws {
         let spec = try specOptions.compile()
         try requireLibpcap()
         let report: CaptureReport
         do {
-            report = try CaptureChecker.check(path: file, spec: spec)
+            report = try CaptureChecker.check(path: file, spec: spec, jobs: jobs ?? CaptureChecker.defaultJobs)
         } catch {
             printError("tcpspec: \(error)")
             throw ExitCode(2)

@@ -170,6 +170,12 @@ struct CLITests {
         let r4 = try Self.run(["check", two])
         #expect(r4.status == 3, "\(r4.stdout)\(r4.stderr)")
         #expect(r4.stderr.contains("damaged capture"), "\(r4.stderr)")
+        // One judging thread or several: the same verdict; no thread at all is refused before reading.
+        let r5 = try Self.run(["check", bad, "--json", "--jobs", "1"])
+        #expect(r5.status == 1 && r5.stdout.replacingOccurrences(of: #""seconds" : [0-9.e-]+"#, with: "", options: .regularExpression)
+                == r1.stdout.replacingOccurrences(of: #""seconds" : [0-9.e-]+"#, with: "", options: .regularExpression), "\(r5.stdout)")
+        let r6 = try Self.run(["check", bad, "--jobs", "0"])
+        #expect(r6.status == 64 && r6.stderr.contains("--jobs must be between 1 and 256, not 0"), "\(r6.status) \(r6.stderr)")
     }
 
     @Test("spec requirements accounts for all of Appendix B (text and JSON); a report of another profile is refused")

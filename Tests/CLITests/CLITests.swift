@@ -178,6 +178,20 @@ struct CLITests {
         #expect(r6.status == 64 && r6.stderr.contains("--jobs must be between 1 and 256, not 0"), "\(r6.status) \(r6.stderr)")
     }
 
+    @Test("export DIR: every case below it, subfolders kept, each script with the target's settings as commands")
+    func exportTree() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-export-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let corpus = Repository.url("Corpus").path
+        let r = try Self.run(["export", corpus, "--output-dir", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let cases = try FileManager.default.subpathsOfDirectory(atPath: corpus).filter { $0.hasSuffix(".case") }
+        let scripts = try FileManager.default.subpathsOfDirectory(atPath: out).filter { $0.hasSuffix(".pkt") }
+        #expect(cases.count > 20 && Set(scripts) == Set(cases.map { ($0 as NSString).deletingPathExtension + ".pkt" }))
+        let one = try String(contentsOfFile: out + "/examples/rst-challenge.pkt", encoding: .utf8)
+        #expect(one.contains("`sysctl -q -w net.ipv4.tcp_invalid_ratelimit=\"0\"`") && one.contains("quickack 1`"), "\(one)")
+    }
+
     @Test("spec requirements accounts for all of Appendix B (text and JSON); a report of another profile is refused")
     func requirements() throws {
         let r = try Self.run(["spec", "requirements", "--profile", "rfc9293"])

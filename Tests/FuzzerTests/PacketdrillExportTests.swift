@@ -13,14 +13,22 @@ enum PacketdrillGrammar {
     static let number = #"\d+"#
     static let option = #"(mss \d+|wscale \d+|sackOK|nop|eol|TS val \d+ ecr \d+|sack( \d+:\d+)+)"#
     static let options = #"<(\.\.\.|\#(option)(,\#(option))*)>"#
-    static let packet = #"^\#(time)\s+[<>] \#(flags) \d+:\d+\(\d+\)( ack \d+)?( win \d+)?( urg \d+)?( \#(options))?$"#
+    static let packet = #"^\#(time)\s+[<>] \#(flags) (?<start>\d+):(?<end>\d+)\((?<len>\d+)\)( ack \d+)?( win \d+)?( urg \d+)?( \#(options))?$"#
     static let arg = #"(\.\.\.|-?\d+|[A-Z_][A-Z0-9_|]*|\[\d+\]|\{onoff=\d+, linger=\d+\})"#
-    static let syscall = #"^\#(time)\s+[a-z_]+\(\#(arg)(, \#(arg))*\) = -?\d+( E[A-Z]+( \([A-Za-z ]+\))?)?$"#
+    // opt_errno is `WORD note`: an errno name is always followed by its text in parentheses.
+    static let syscall = #"^\#(time)\s+[a-z_]+\(\#(arg)(, \#(arg))*\) = -?\d+( E[A-Z]+ \([A-Za-z0-9 ]+\))?$"#
     static let command = #"^\#(time)\s+`[^`]*`$"#
+    // A Python block (`%{ … }%`), run by packetdrill at the end with tcp_info as it was at that line.
+    static let code = #"^\#(time)\s+%\{ .* \}%$"#
 
     static func valid(_ line: String) -> Bool {
         if line.isEmpty || line.hasPrefix("//") || line.hasPrefix("--") { return true }
-        return [packet, syscall, command].contains { line.range(of: $0, options: .regularExpression) != nil }
+        if let m = line.firstMatch(of: try! Regex(packet)) {
+            // parser.y's `seq`: start and end are u32, the payload a u16, and end = start + payload, no wrap.
+            let n = ["start", "end", "len"].map { UInt64(String(m.output[$0]?.substring ?? "")) ?? .max }
+            return n[0] <= UInt64(UInt32.max) && n[1] <= UInt64(UInt32.max) && n[2] <= 65535 && n[1] == n[0] + n[2]
+        }
+        return [syscall, command, code].contains { line.range(of: $0, options: .regularExpression) != nil }
     }
 }
 
@@ -28,12 +36,13 @@ enum PacketdrillGrammar {
 struct PacketdrillExportTests {
     static let examples = Repository.url("Corpus/examples")
 
-    @Test("every example case exports to lines of packetdrill's grammar")
-    func examplesParse() throws {
-        let names = try FileManager.default.contentsOfDirectory(atPath: Self.examples.path).filter { $0.hasSuffix(".case") }
-        #expect(names.count >= 5)
+    @Test("every case of the corpus (examples, findings, each stack's cases) exports to lines of packetdrill's grammar")
+    func corpusParses() throws {
+        let corpus = Repository.url("Corpus")
+        let names = try FileManager.default.subpathsOfDirectory(atPath: corpus.path).filter { $0.hasSuffix(".case") }
+        #expect(names.count >= 20)
         for n in names {
-            let text = try String(contentsOf: Self.examples.appendingPathComponent(n), encoding: .utf8)
+            let text = try String(contentsOf: corpus.appendingPathComponent(n), encoding: .utf8)
             let (file, diags) = CaseParser.parse(path: n, text: text)
             #expect(diags.isEmpty)
             let script = PacketdrillExport.script(file, originalText: text)
@@ -46,6 +55,11 @@ struct PacketdrillExportTests {
 
     @Test("the validator rejects what packetdrill rejects")
     func validatorBites() {
+        #expect(!PacketdrillGrammar.valid("+0  < . 4294966365:529(1460) ack 1 win 65535"))
+        #expect(!PacketdrillGrammar.valid("+0  < . 100:200(50) ack 1"))
+        #expect(!PacketdrillGrammar.valid("+0  read(4, ..., 10) = -1 ECONNRESET"))
+        #expect(PacketdrillGrammar.valid("+0  read(4, ..., 10) = -1 ECONNRESET (Connection reset by peer)"))
+        #expect(PacketdrillGrammar.valid("+0  %{ assert tcpi_state == TCP_CLOSE, tcpi_state }%"))
         #expect(!PacketdrillGrammar.valid("+0 > S. 0:0(0) ack 1 win *"))
         #expect(!PacketdrillGrammar.valid("+0 > X 0:0(0)"))
         #expect(!PacketdrillGrammar.valid("state ESTABLISHED"))
@@ -71,9 +85,57 @@ struct PacketdrillExportTests {
         let s = PacketdrillExport.script(file, originalText: text)
         #expect(s.contains("+0  accept(3, ..., ...) = 4"))
         #expect(s.contains("+0  setsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=1, linger=0}, 8) = 0\n+0  close(4) = 0"))
-        #expect(s.contains("+0  > R. 1:1(0) ack 1 <...>"))
-        #expect(s.contains("+0  > S. 0:0(0) ack 1 <mss 1460>"))
-        #expect(s.contains("// state ESTABLISHED"))
-        #expect(s.contains("// > none (packetdrill fails on any unexpected packet)"))
+        #expect(s.contains("+0  > R. 1:1(0) ack 1000001 <...>"))
+        #expect(s.contains("+0  > S. 0:0(0) ack 1000001 <mss 1460>"))
+        #expect(s.contains("+0  < S 1000000:1000000(0) win 65535 <mss 1460>"))
+        #expect(s.hasPrefix("// SPDX-License-Identifier: GPL-2.0\n"))
+        // The state is read while the descriptor is open; after the abort nothing can be, and the header says so.
+        #expect(s.contains("+0  %{ assert tcpi_state == TCP_ESTABLISHED, 'line 7: state %d, expected TCP_ESTABLISHED' % tcpi_state }%"))
+        #expect(s.contains("// > none (not checked: no open descriptor to count the segments sent on)"))
+        #expect(s.contains("// Not checked by packetdrill (no open descriptor for tcp_info there): line 10: `> none`."))
+    }
+
+    /// The four export faults found by running exports under the real packetdrill.
+    @Test("faults found with the real packetdrill: wrapped numbers, errno text, unchecked silence and state, settings as comments")
+    func packetdrillFaults() {
+        let text = """
+        listen
+        < S 0:0(0) win 65535 <mss 1460>
+        > S. 0:0(0) ack 1 win * <mss 1460>
+        < . 1:1(0) ack 1 win 65535
+        accept = 0
+        < P. 4294966365:4294966465(100) ack 1 win 65535
+        > . 1:1(0) ack 1 win *
+        > none
+        < R 1:1(0) win 0
+        state CLOSED
+        recv 10 = -1 ECONNRESET
+        """
+        let (file, diags) = CaseParser.parse(path: "x.case", text: text)
+        #expect(diags.isEmpty, "\(diags)")
+        let s = PacketdrillExport.script(file, originalText: text, settings: [("net.ipv4.tcp_invalid_ratelimit", "0"), ("net.ipv4.tcp_rmem", "4096 32768 32768")])
+        let lines = s.split(separator: "\n").map(String.init)
+        #expect(lines.allSatisfy(PacketdrillGrammar.valid), "\(lines.filter { !PacketdrillGrammar.valid($0) })")
+        // 1. Text below the tester's ISN is written from the ISN, never wrapped.
+        #expect(s.contains("+0  < P. 999069:999169(100) ack 1 win 65535"), "\(s)")
+        // 2. errno with its text.
+        #expect(s.contains("+0  read(4, ..., 10) = -1 ECONNRESET (Connection reset by peer)"))
+        // 3. `> none` counts the segments sent since the input (one expected), `state` asserts tcpi_state.
+        #expect(s.contains("+0  %{ segs_out_8 = tcpi_segs_out }%\n+0  < P. 999069"))
+        #expect(s.contains("+0.5  %{ assert tcpi_segs_out == segs_out_8 + 1,"))
+        #expect(s.contains("%{ assert tcpi_state == TCP_CLOSE,"))
+        #expect(!s.contains("Not checked by packetdrill"))
+        // 4. Settings as the commands packetdrill runs, before the first call.
+        #expect(s.contains("0   `sysctl -q -w net.ipv4.tcp_invalid_ratelimit=\"0\"`\n+0   `sysctl -q -w net.ipv4.tcp_rmem=\"4096 32768 32768\"`\n+0   `ip route change $(ip route show 192.0.2.0/24 | head -1) quickack 1`\n+0   socket("))
+    }
+
+    @Test("a tester ISN near the top of the space moves down so that no number wraps")
+    func highISN() {
+        let text = "option tester-isn 4294967000\nconnect\n> S 0:0(0) <...>\n< S. 0:0(0) ack 1 win 65535\n> . 1:1(0) ack 1 <...>\n< P. 1:1001(1000) ack 1 win 65535\n"
+        let (file, diags) = CaseParser.parse(path: "x.case", text: text)
+        #expect(diags.isEmpty, "\(diags)")
+        let s = PacketdrillExport.script(file, originalText: text)
+        #expect(s.contains("< P. 1:1001(1000) ack 1 win 65535"), "\(s)")
+        #expect(s.split(separator: "\n").map(String.init).allSatisfy(PacketdrillGrammar.valid))
     }
 }

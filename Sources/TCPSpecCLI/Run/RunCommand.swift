@@ -75,7 +75,9 @@ enum CaseFiles {
         return (file, text)
     }
 
-    static func expand(_ paths: [String]) throws -> [String] {
+    /// The case files named, a directory standing for its `.case` files (and, `recursive`, those of its
+    /// subdirectories), in name order.
+    static func expand(_ paths: [String], recursive: Bool = false) throws -> [String] {
         var out: [String] = []
         for p in paths {
             var isDir: ObjCBool = false
@@ -84,7 +86,7 @@ enum CaseFiles {
                 throw ExitCode(2)
             }
             if isDir.boolValue {
-                let names = (try? FileManager.default.contentsOfDirectory(atPath: p)) ?? []
+                let names = (try? recursive ? FileManager.default.subpathsOfDirectory(atPath: p) : FileManager.default.contentsOfDirectory(atPath: p)) ?? []
                 out += names.filter { $0.hasSuffix(".case") }.sorted().map { (p as NSString).appendingPathComponent($0) }
             } else {
                 out.append(p)

@@ -109,7 +109,11 @@ void ts_cleanup_run(void) {
         uint64_t start = 0;
         char st = 0;
         // By pid, and only if it is still the process that was started (a reaped pid may be reused).
-        if (ts_proc_stat(pid, &start, &st) == 0 && start == atomic_load(&pid_start[i]) && st != 'Z') kill(pid, SIGKILL);
+        // Its process group first (ts_spawn makes each program lead one): what it started goes with it.
+        if (ts_proc_stat(pid, &start, &st) == 0 && start == atomic_load(&pid_start[i]) && st != 'Z') {
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+        }
     }
     for (int i = 0; i < TS_FILES; i++) {
         if (atomic_load(&file_state[i]) == 2) unlink(file_path[i]);

@@ -366,6 +366,8 @@ int ts_spawn(const char *path, char *const argv[], char *const envp[], const cha
         int e = 0;
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) e = errno;
         if (!e && getppid() != parent) _exit(0);  // the parent died already
+        // Its own process group: whatever it starts (a shell's children) is ended with it, by the group.
+        if (!e && setpgid(0, 0) < 0) e = errno;
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);

@@ -251,6 +251,16 @@ public enum CaseParser {
         return .value(v)
     }
 
+    /// The most text one segment can carry: 65535 octets of IPv4 datagram less its 20-octet header and TCP's.
+    public static let maxText: UInt32 = 65495
+
+    /// A number for a 16-bit header field, kept as UInt32 like the model's values.
+    static func field16(_ s: String, _ c: Cursor, col: Int, _ what: String, wildcard: Bool) throws -> Expect<UInt32> {
+        let v: Expect<UInt32> = try number(s, c, col: col, what, wildcard: wildcard)
+        if case .value(let x) = v, x > 65535 { throw c.error("\(what) is a 16-bit field: at most 65535, not \(x)", at: col) }
+        return v
+    }
+
     static func parseSegment(_ c: inout Cursor, expectation: Bool) throws -> SegmentSpec {
         let (fl, fcol) = try c.expectWord("flags such as S, S., ., P., F., R")
         let f = try flags(fl, c, col: fcol)
@@ -265,6 +275,11 @@ public enum CaseParser {
         let len: Expect<UInt32> = try number(String(parts[1][parts[1].index(after: open)...].dropLast()), c, col: rcol, "LEN", wildcard: expectation)
         if case .value(let s) = seq, case .value(let e) = end, case .value(let l) = len, s &+ l != e {
             throw c.error("END must be SEQ+LEN (\(s)+\(l) = \(s &+ l), not \(e))", at: rcol)
+        }
+        // A frame carries at most an IP datagram of 65535 octets: 65495 of text after the two 20-octet headers
+        // (the link's MTU limits it further). Anything more is not a segment at all, and building it would not end well.
+        if case .value(let l) = len, l > CaseParser.maxText {
+            throw c.error("LEN \(l) is more text than one segment can carry (at most \(CaseParser.maxText) octets: an IP datagram is at most 65535 octets with its headers)", at: rcol + parts[0].count + 1 + parts[1].distance(from: parts[1].startIndex, to: open) + 1)
         }
         var seg = SegmentSpec(flags: f, seq: seq, length: len, ack: nil, window: nil, urgent: nil, options: nil, moreOptions: false)
         while let ch = c.peekChar() {
@@ -295,8 +310,9 @@ public enum CaseParser {
             case "ack":
                 guard f.contains(.ack) || expectation else { throw c.error("'ack' needs the ACK flag ('.') on the segment", at: kcol) }
                 seg.ack = try number(val, c, col: vcol, "ack", wildcard: expectation)
-            case "win": seg.window = try number(val, c, col: vcol, "win", wildcard: expectation)
-            case "urg": seg.urgent = try number(val, c, col: vcol, "urg", wildcard: expectation)
+            // 16-bit fields on the wire (a window is written as sent, unscaled).
+            case "win": seg.window = try field16(val, c, col: vcol, "win", wildcard: expectation)
+            case "urg": seg.urgent = try field16(val, c, col: vcol, "urg", wildcard: expectation)
             default: throw c.error("expected ack, win, urg, <options> or [modifier], found '\(key)'", at: kcol)
             }
         }

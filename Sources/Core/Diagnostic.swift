@@ -37,14 +37,37 @@ public struct Diagnostic: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { rendered }
 
+    /// Characters of a source line shown around the caret.
+    static let shownLine = 160
+
+    /// `text` cut in the middle when longer than `max` characters (a message quoting a huge token).
+    static func clip(_ text: String, _ max: Int) -> String {
+        guard text.count > max else { return text }
+        return String(text.prefix(max * 2 / 3)) + " … " + String(text.suffix(max / 4))
+    }
+
     public var rendered: String {
         var out = ""
         if let loc = location { out += "\(loc): " }
-        out += "error[\(kind.rawValue)]: \(message)"
+        out += "error[\(kind.rawValue)]: \(Diagnostic.clip(message, 400))"
         if let line = sourceLine, let loc = location {
-            out += "\n    \(line)\n    "
+            // A long line (a 50 MB one-line file, say) is shown around the caret only.
+            var scalars = Array(line.unicodeScalars)
+            var column = max(0, loc.column - 1)
+            var head = "", tail = ""
+            if scalars.count > Diagnostic.shownLine {
+                let from = max(0, min(column - Diagnostic.shownLine / 2, scalars.count - Diagnostic.shownLine))
+                let to = min(scalars.count, from + Diagnostic.shownLine)
+                if from > 0 { head = "…" }
+                if to < scalars.count { tail = "…" }
+                scalars = Array(scalars[from..<to])
+                column -= from
+            }
+            var shown = String.UnicodeScalarView()
+            shown.append(contentsOf: scalars)
+            out += "\n    \(head)\(String(shown))\(tail)\n    \(head.isEmpty ? "" : " ")"
             // Keep tabs so the caret lines up under tab-indented sources.
-            let prefix = line.unicodeScalars.prefix(max(0, loc.column - 1)).map { $0 == "\t" ? "\t" : " " }.joined()
+            let prefix = scalars.prefix(column).map { $0 == "\t" ? "\t" : " " }.joined()
             out += prefix + "^"
         }
         for n in notes { out += "\n    note: \(n)" }

@@ -27,8 +27,16 @@ struct CorpusWriter {
         return String(s.trimmingCharacters(in: CharacterSet(charactersIn: "-")).prefix(48))
     }
 
-    func write(_ d: Divergence, frames: [Frame], linkType: LinkType, index: Int) throws -> (String, String) {
+    /// Writes the case and its pcap under the next free number of the directory, unless a case with the same
+    /// signature is there already (another run sharing the corpus kept it meanwhile): nil then. Runs sharing a
+    /// corpus take turns through a lock file, so that they neither number alike nor keep one divergence twice.
+    func write(_ d: Divergence, frames: [Frame], linkType: LinkType) throws -> (String, String)? {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let lock = try Sys.open((directory as NSString).appendingPathComponent(".tcpspec.lock"), .readWrite, options: [.create])
+        defer { Sys.close(lock) }
+        try Sys.lock(lock)
+        if KnownSignatures(corpus: directory).contains(d.signature) { return nil }
+        let index = Self.nextIndex(directory)
         var base = String(format: "%03d-", index) + Self.slug(d)
         var n = 1
         while FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(base + ".case")) {
@@ -41,6 +49,13 @@ struct CorpusWriter {
         try PcapWriter.write(frames, linkType: linkType, to: pcapPath)
         try AtomicFile.write(CaseText.render(d, spec: spec, settings: settings, targetName: targetName), to: casePath)
         return (casePath, pcapPath)
+    }
+
+    /// One more than the highest `NNN-` number of the directory's cases (a restarted run goes on from there).
+    static func nextIndex(_ dir: String) -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        let used = names.filter { $0.hasSuffix(".case") }.compactMap { Int($0.prefix { $0.isNumber }) }
+        return (used.max() ?? -1) + 1
     }
 }
 

@@ -101,7 +101,9 @@ extension Fuzzer {
         if let corpus = keeping.corpus {
             let dir = d.timingDependent ? (corpus as NSString).appendingPathComponent("timing-dependent") : corpus
             let w = CorpusWriter(directory: dir, spec: spec, settings: target.settings, targetName: config.targetName)
-            (d.casePath, d.pcapPath) = try w.write(d, frames: frames, linkType: target.link.linkType, index: summary.divergences.count)
+            // Kept meanwhile by another run sharing the corpus: known, not new.
+            guard let paths = try w.write(d, frames: frames, linkType: target.link.linkType) else { return }
+            (d.casePath, d.pcapPath) = paths
         }
         summary.divergences.append(d)
     }

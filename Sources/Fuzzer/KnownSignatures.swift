@@ -9,8 +9,10 @@ struct KnownSignatures {
 
     init() {}
 
+    /// Every case below `dir`: the findings and those kept apart as timing-dependent (`timing-dependent/`), which
+    /// a restarted run would otherwise find, minimize and replay again in its first seconds.
     init(corpus dir: String) {
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasSuffix(".case") {
+        for name in (try? FileManager.default.subpathsOfDirectory(atPath: dir)) ?? [] where name.hasSuffix(".case") {
             guard let text = try? String(contentsOfFile: (dir as NSString).appendingPathComponent(name), encoding: .utf8) else { continue }
             for line in text.split(separator: "\n") where line.hasPrefix(CorpusWriter.signaturePrefix) {
                 texts.insert(String(line.dropFirst(CorpusWriter.signaturePrefix.count)))

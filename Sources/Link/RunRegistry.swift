@@ -224,8 +224,16 @@ public final class RunRegistry: @unchecked Sendable {
             }
             var killed: [Int32] = []
             for p in processes where p.isAlive {
+                Sys.killGroup(p.pid, SIGKILL)
                 Sys.kill(p.pid, SIGKILL)
                 killed.append(p.pid)
+            }
+            // What they started that outlived them (a shell's `sleep`, orphaned to init): it carries the dead run's
+            // marker in its environment, inherited from the agent.
+            for m in markedProcesses() where m.run == owner {
+                Sys.kill(m.pid, SIGKILL)
+                killed.append(m.pid)
+                processes.append(Identity(pid: m.pid, startTime: Sys.processStat(m.pid)?.startTime ?? 0))
             }
             // Wait for them to be gone (not their parent's to reap: the dead run's orphans go to init).
             let deadline = Date().addingTimeInterval(2)

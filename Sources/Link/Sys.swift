@@ -194,6 +194,8 @@ public enum Sys {
 
     /// Sends `signal` to a process tcpspec started, by its pid.
     public static func kill(_ pid: Int32, _ signal: Int32) { _ = Glibc.kill(pid, signal) }
+    /// Signals the process group `pid` leads (every program `spawn` starts leads its own): it and what it started.
+    public static func killGroup(_ pid: Int32, _ signal: Int32) { _ = Glibc.kill(-pid, signal) }
 
     /// The exit status of a child if it has ended (reaping it), without waiting.
     public static func reap(_ pid: Int32, wait: Bool = false) -> Int32? {

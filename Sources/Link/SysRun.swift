@@ -36,6 +36,9 @@ extension Sys {
 
     /// flock(2) LOCK_EX | LOCK_NB: true when this descriptor now holds the lock.
     public static func tryLock(_ fd: FileDescriptor) -> Bool { flock(fd.rawValue, LOCK_EX | LOCK_NB) == 0 }
+    /// flock(2) LOCK_EX, waiting for it; released by `unlock` or when the descriptor closes.
+    public static func lock(_ fd: FileDescriptor) throws(SystemError) { _ = try checkErrno(flock(fd.rawValue, LOCK_EX), "lock") }
+    public static func unlock(_ fd: FileDescriptor) { _ = flock(fd.rawValue, LOCK_UN) }
 
     public static func rename(_ from: String, _ to: String) throws(SystemError) {
         try checkErrno(Glibc.rename(from, to), "rename \(from) to \(to)")

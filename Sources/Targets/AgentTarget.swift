@@ -441,13 +441,16 @@ public final class AgentTarget: Target, @unchecked Sendable {
                 _ = q.withUnsafeBytes { b in try? Sys.write(toAgent, b) }
             }
             var ended = false
+            // The agent's process group: a shell's children, a stack's helpers, go with it.
             for (sig, wait) in [(Int32(0), 1.0), (SIGTERM, 1.0), (SIGKILL, 5.0)] where !ended {
-                if sig != 0 { Sys.kill(pid, sig) }
+                if sig != 0 { Sys.killGroup(pid, sig) }
                 let end = clock.now + wait
                 while clock.now < end, !ended {
                     if Sys.reap(pid) != nil { ended = true } else { clock.sleep(0.002) }
                 }
             }
+            // Whatever of the group outlived the agent (it ended at `quit` and left a child behind).
+            Sys.killGroup(pid, SIGKILL)
             RunRegistry.untrack(process: pid)
             pid = -1
         }

@@ -534,10 +534,12 @@ static void write_all(int fd, const char *p, size_t n)
     }
 }
 
+static int answer_fd = 1;  /* the protocol's stdout; fd 1 itself is pointed at stderr (see main) */
+
 static void send_line(struct buf *b)
 {
     bputs(b, "\n", 1);
-    write_all(1, b->data, b->len);
+    write_all(answer_fd, b->data, b->len);
     b->len = 0;
 }
 
@@ -1640,6 +1642,10 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stderr, NULL, _IOLBF, 0);
+    /* liblwip prints its assertion messages (LWIP_PLATFORM_ASSERT: printf, then abort) on stdout, which would
+     * put a non-protocol line before the crash: answers go to a copy of fd 1, and fd 1 becomes stderr. */
+    answer_fd = fcntl(1, F_DUPFD_CLOEXEC, 3);
+    if (answer_fd < 0 || dup2(2, 1) < 0) die(1, "cannot set up stdout: %s", strerror(errno));
     memset(abuf, 'a', sizeof abuf);
     const char *ver = getenv("TCPSPEC_AGENT_VERSION");
     if (ver != NULL && strcmp(ver, "1") != 0) logf_("speaking agent protocol version 1, asked for %s", ver);

@@ -100,7 +100,16 @@ struct SafetyCLITests {
             (["run", "--ip", "5", Self.example], "--ip is 4 or 6"),
             (["run", "--sysctl", "foo", Self.example], "--sysctl takes net.KEY=VALUE, got 'foo'"),
             (["spec", "graph", "--format", "png"], "The value 'png' is invalid for '--format <format>'"),
-            (["conform", "--seed", "-1"], "Missing value for '--seed <seed>'"),
+            (["conform", "--seed", "-1"], "The value '-1' is invalid for '--seed <seed>'"),
+            (["fuzz", "--seed", "-1"], "The value '-1' is invalid for '--seed <seed>'"),
+            (["fuzz", "--duration", "nan"], "--duration takes a finite, positive duration with a unit, like 60s, 10m or 500ms (not 'nan')"),
+            (["fuzz", "--duration", "inf"], "(not 'inf')"),
+            (["fuzz", "--duration", "1e400s"], "(not '1e400s')"),
+            (["fuzz", "--duration", "0"], "(not '0')"),
+            (["fuzz", "--duration", "10"], "(not '10')"),
+            (["diff", "--target", "reference", "--target", "reference:synrcvd-ignores-rst", "--duration", "0s"], "(not '0s')"),
+            (["fuzz", "--cases", "0"], "--cases is at least 1, not 0"),
+            (["check", "x.pcap", "--jobs", "0"], "--jobs must be between 1 and 256, not 0"),
             (["check"], "Missing expected argument '<file>'"),
             (["run", Self.example, "--allow-foreign-interface"], "Missing value for '--allow-foreign-interface <name>'"),
         ]
@@ -170,6 +179,94 @@ struct SafetyCLITests {
 
     static let hello = #"{"agent":"tcpspec","version":1,"calls":["listen","accept","connect","send","recv","close"],"stack":"test"}"#
 
+    @Test("an output that cannot be written is refused before any work, in plain words, exit 2")
+    func outputs() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("a-file").path
+        try "x".write(toFile: file, atomically: true, encoding: .utf8)
+        let cases: [([String], String)] = [
+            (["fuzz", "--target", "reference", "--duration", "30s", "--corpus", "/proc"], "tcpspec: --corpus /proc: cannot write files there"),
+            (["fuzz", "--target", "reference", "--duration", "30s", "--corpus", file], "tcpspec: --corpus \(file): it is a file, not a directory"),
+            (["conform", "--target", "reference", "--out", file + "/sub"], "tcpspec: --out \(file)/sub: cannot make the directory"),
+            (["diff", "--target", "reference", "--target", "reference:synrcvd-ignores-rst", "--duration", "30s", "--out", "/proc/x"], "tcpspec: --out /proc/x: cannot make the directory"),
+            (["export", Self.example, "--output-dir", "/proc"], "tcpspec: --output-dir /proc: cannot write files there"),
+        ]
+        for (args, message) in cases {
+            let t0 = Date()
+            let r = try CLITests.run(args)
+            #expect(r.status == 2, "\(args): \(r.status) \(r.stderr)")
+            #expect(r.stderr.contains(message), "\(args): \(r.stderr)")
+            #expect(!r.stderr.contains("NSCocoaErrorDomain") && !r.stderr.contains("Code="), "\(r.stderr)")
+            // Refused before the 30 s of work, not after.
+            #expect(Date().timeIntervalSince(t0) < 15, "\(args)")
+        }
+    }
+
+    @Test("a case field no frame can carry is refused at its file:line:col, before any target starts")
+    func caseFields() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("huge.case").path
+        try "listen\n< S 0:4294967295(4294967295) win 65535\n< . 1:1(0) ack 1 win 70000\n< . 1:1(0) ack 1 win 1 urg 65536\n".write(toFile: path, atomically: true, encoding: .utf8)
+        for target in ["reference", "linux"] {
+            let r = try CLITests.run(["run", path, "--target", target])
+            #expect(r.status == 2, "\(r.status) \(r.stderr)")
+            #expect(r.stderr.contains("\(path):2:18: error[syntax]: LEN 4294967295 is more text than one segment can carry (at most 65495 octets"), "\(r.stderr)")
+            #expect(r.stderr.contains("\(path):3:22: error[syntax]: win is a 16-bit field: at most 65535, not 70000"), "\(r.stderr)")
+            #expect(r.stderr.contains("\(path):4:28: error[syntax]: urg is a 16-bit field"), "\(r.stderr)")
+        }
+    }
+
+    @Test("a 50 MB one-line spec: the error shows the line around the caret, not the whole line")
+    func longLine() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try ("profile big\nstate X " + String(repeating: "a", count: 5_000_000) + " @\n").write(to: dir.appendingPathComponent("big.tcpspec"), atomically: true, encoding: .utf8)
+        let r = try CLITests.run(["spec", "check", "--profile", "big", "--spec-dir", dir.path])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("big.tcpspec:2:5000010: error[syntax]: unexpected character '@'"), "\(r.stderr.prefix(2000))")
+        #expect(r.stderr.split(separator: "\n").allSatisfy { $0.count < 600 }, "a line of \(r.stderr.split(separator: "\n").map(\.count).max() ?? 0) characters")
+    }
+
+    @Test("two fuzz runs sharing a corpus: one number sequence, each divergence once; a restart goes on from there")
+    func sharedCorpus() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let corpus = dir.appendingPathComponent("corpus").path
+        let args = ["fuzz", "--target", "reference:synrcvd-ignores-rst", "--duration", "4s", "--corpus", corpus]
+        let group = DispatchGroup()
+        let results = CLITests.Box<[CLITests.Result]>([])
+        let lock = NSLock()
+        for seed in ["1", "2"] {
+            DispatchQueue.global().async(group: group) {
+                let r = try? CLITests.run(args + ["--seed", seed])
+                lock.lock(); if let r { results.value.append(r) }; lock.unlock()
+            }
+        }
+        group.wait()
+        #expect(results.value.count == 2 && results.value.allSatisfy { $0.status <= 1 }, "\(results.value.map(\.stderr))")
+        func cases() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: corpus).filter { $0.hasSuffix(".case") }.sorted() }
+        func signatures(_ names: [String]) throws -> [String] {
+            try names.map { n in
+                let text = try String(contentsOfFile: corpus + "/" + n, encoding: .utf8)
+                return String(text.split(separator: "\n").first { $0.hasPrefix("# signature: ") } ?? "")
+            }
+        }
+        let first = try cases()
+        #expect(!first.isEmpty)
+        #expect(Set(first.map { $0.prefix(4) }).count == first.count, "numbers used twice: \(first)")
+        #expect(Set(try signatures(first)).count == first.count, "a divergence kept twice: \(first)")
+        // A restart with another seed: known divergences are not written again, new ones go on from the highest number.
+        let r = try CLITests.run(args + ["--seed", "3"])
+        #expect(r.status <= 1, "\(r.stderr)")
+        let after = try cases()
+        let added = after.filter { !first.contains($0) }
+        let highest = first.compactMap { Int($0.prefix(3)) }.max() ?? -1
+        #expect(added.allSatisfy { (Int($0.prefix(3)) ?? -1) > highest }, "\(added) after \(first)")
+        #expect(Set(try signatures(after)).count == after.count)
+    }
+
     @Test("a target that does not start, exits at once, or dies mid-run: a clear message, non-zero, nothing left")
     func targets() throws {
         let dir = try Self.tempDir()
@@ -179,10 +276,14 @@ struct SafetyCLITests {
         let quits = try Self.description(dir, "quits", command: ["sh", "-c", "echo $0 gives up >&2; exit 7", marker])
         let dies = try Self.description(dir, "dies", command: ["sh", "-c", "echo '\(Self.hello)'; read x; echo $0 dying >&2; exit 9", marker])
         let hangs = try Self.description(dir, "hangs", command: ["sh", "-c", "exec sleep 600", marker])
+        // Never says hello, and what it started (not exec'd) must go with it: its own process group is ended.
+        let nap = "6\(Int.random(in: 100...999)).25"
+        let forks = try Self.description(dir, "forks", command: ["sh", "-c", "sleep \(nap) & sleep \(nap); :", marker])
         let cases: [(String, String, Int32, [String])] = [
             ("missing", missing, 3, ["tcpspec: the target missing did not start", "the agent program /nonexistent/\(marker) is missing or not executable"]),
             ("quits", quits, 3, ["tcpspec: the target quits did not start", "closed its stdout before its hello (exited with status 7)", "\(marker) gives up"]),
             ("hangs", hangs, 3, ["tcpspec: the target hangs did not start", "did not answer within 5000 ms, waiting for its hello line"]),
+            ("forks", forks, 3, ["tcpspec: the target forks did not start", "did not answer within 5000 ms, waiting for its hello line"]),
         ]
         for (name, path, status, saying) in cases {
             let pcap = dir.appendingPathComponent("\(name).pcap").path
@@ -190,6 +291,7 @@ struct SafetyCLITests {
             Self.expectRefused(w, status: status, saying: saying, noFiles: [pcap], marker: marker)
             #expect(!w.namespaces.isEmpty || name == "missing", "\(name): the run was not seen in its namespace")
         }
+        #expect(Self.processes(with: nap).isEmpty, "the agent's children outlived the run: \(Self.processes(with: nap))")
         // Dies after its hello: the case reports the crash with the agent's last words; the exchange's pcap is kept.
         let pcap = dir.appendingPathComponent("dies.pcap").path
         let w = try Self.watch(CLITests.executable, ["run", Self.example, "--target", dies, "--pcap", pcap])

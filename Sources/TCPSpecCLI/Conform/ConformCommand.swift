@@ -37,7 +37,7 @@ struct ConformCommand: ParsableCommand {
     @Option(help: "Directory for report.xml (JUnit), summary.md, report.html, report.json and cases/.") var out: String = "out/conform"
     @Option(help: "A reviewed baseline (TOML): divergences listed there do not fail the run.") var baseline: String?
     @Option(help: "Run one shard of the suite, i/n (1-based), e.g. 2/4.") var shard: String = "1/1"
-    @Option(help: "The seed for drawing inputs (the suite itself is fixed).") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "The seed for drawing inputs, 0 to 2^64-1 (the suite itself is fixed).") var seed: UInt64 = 1
     @Option(help: "Connections in flight at once.") var lanes: Int = 64
     @Option(help: "Warm up with this many seeded fuzz cases first, to find ways into input classes the model's own search does not set up (default \(ConformCommand.defaultWarmupCases); the same seed then reaches the same classes on any machine).") var warmupCases: Int?
     @Option(help: "Warm up for this long instead (e.g. 3s; 0 to skip): a time bound, so a faster machine reaches more.") var warmup: String?
@@ -67,6 +67,7 @@ struct ConformCommand: ParsableCommand {
         let spec = try specOptions.compile()
         // Bad choices fail before anything starts.
         let choices = try specOptions.choices(for: spec)
+        try OutputDirectory.prepare(out, option: "--out")
         RunScope.begin("conform")
         let target = try TargetFactory.make(targetOptions.target, options: targetOptions, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())
         defer { target.close() }
@@ -116,6 +117,7 @@ struct MergeCommand: ParsableCommand {
     @OptionGroup var specOptions: SpecOptions
 
     func run() throws {
+        try OutputDirectory.prepare(out, option: "--out")
         var reports: [ConformReport] = []
         for dir in shards {
             let path = (dir as NSString).appendingPathComponent("report.json")

@@ -23,9 +23,9 @@ struct DiffCommand: ParsableCommand {
     @Option(name: .customLong("target"), help: "A target (twice): linux, reference, reference:FAULT, a Targets/NAME.toml name or a description path.")
     var targets: [String] = []
     @Option(help: "IP version of the connections: 4 or 6.") var ip: Int = 4
-    @Option(help: "How long to generate cases, e.g. 60s, 10m.") var duration: String = "30s"
+    @Option(help: "How long to generate cases: a finite, positive duration with a unit (500ms, 60s, 10m).") var duration: String = "30s"
     @Option(help: "Stop after this many cases instead.") var cases: Int?
-    @Option(help: "The seed: the same seed generates the same cases.") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "The seed, 0 to 2^64-1: the same seed generates the same cases.") var seed: UInt64 = 1
     @Option(help: "Connections in flight at once while generating (on the first target).") var lanes: Int = 16
     @Option(help: "Directory for the difference cases and pcaps.") var out: String = "out/diff"
     @Flag(help: "Print a machine-readable summary (JSON).") var json = false
@@ -34,7 +34,10 @@ struct DiffCommand: ParsableCommand {
     func validate() throws {
         guard targets.count == 2 else { throw ValidationError("diff takes exactly two --target options, e.g. --target linux --target pytcp") }
         guard targets[0] != targets[1] else { throw ValidationError("diff needs two different targets") }
-        guard Durations.seconds(duration) != nil else { throw ValidationError("--duration takes a value like 60s, 10m or 500ms") }
+        guard let d = Durations.seconds(duration), d > 0 else {
+            throw ValidationError("--duration takes a finite, positive duration with a unit, like 60s, 10m or 500ms (not '\(duration)')")
+        }
+        if let n = cases, n < 1 { throw ValidationError("--cases is at least 1, not \(n)") }
         guard ip == 4 || ip == 6 else { throw ValidationError("--ip is 4 or 6") }
         guard lanes >= 1 && lanes <= 4096 else { throw ValidationError("--lanes is 1 to 4096") }
     }
@@ -43,6 +46,7 @@ struct DiffCommand: ParsableCommand {
         let spec = try specOptions.compile()
         var options = try TargetOptions.parse(["--ip", "\(ip)"])
         options.safety = safety
+        try OutputDirectory.prepare(out, option: "--out")
         RunScope.begin("diff")
         let a = try TargetFactory.make(targets[0], options: options, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())
         defer { a.close() }

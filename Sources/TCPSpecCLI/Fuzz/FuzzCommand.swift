@@ -27,9 +27,9 @@ struct FuzzCommand: ParsableCommand {
 
     @OptionGroup var specOptions: SpecOptions
     @OptionGroup var targetOptions: TargetOptions
-    @Option(help: "How long to fuzz, e.g. 60s, 10m, 500ms.") var duration: String = "60s"
+    @Option(help: "How long to fuzz: a finite, positive duration with a unit (500ms, 60s, 10m, 1h).") var duration: String = "60s"
     @Option(help: "Stop after this many cases instead.") var cases: Int?
-    @Option(help: "The seed: the same seed generates the same cases.") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "The seed, 0 to 2^64-1: the same seed generates the same cases.") var seed: UInt64 = 1
     @Option(help: "Directory where divergences are kept as .case and .pcap files.") var corpus: String = "out/corpus"
     @Option(help: "Connections in flight at once.") var lanes: Int = 64
     @Flag(help: "Keep divergences as found, without minimizing them.") var noMinimize = false
@@ -37,7 +37,10 @@ struct FuzzCommand: ParsableCommand {
     @Flag(help: "Deviations from a SHOULD fail the run (exit 1), as violations do.") var strict = false
 
     func validate() throws {
-        guard Durations.seconds(duration) != nil else { throw ValidationError("--duration takes a value like 60s, 10m or 500ms") }
+        guard let d = Durations.seconds(duration), d > 0 else {
+            throw ValidationError("--duration takes a finite, positive duration with a unit, like 60s, 10m or 500ms (not '\(duration)')")
+        }
+        if let n = cases, n < 1 { throw ValidationError("--cases is at least 1, not \(n)") }
         guard lanes >= 1 && lanes <= 4096 else { throw ValidationError("--lanes is 1 to 4096") }
     }
 
@@ -45,6 +48,7 @@ struct FuzzCommand: ParsableCommand {
         let spec = try specOptions.compile()
         // Bad choices fail before anything starts.
         let choices = try specOptions.choices(for: spec)
+        try OutputDirectory.prepare(corpus, option: "--corpus")
         RunScope.begin("fuzz")
         let target = try TargetFactory.make(targetOptions.target, options: targetOptions, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())
         defer { target.close() }

@@ -20,6 +20,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Write NAME.pkt files here instead of printing them.") var outputDir: String?
 
     func run() throws {
+        if let dir = outputDir { try OutputDirectory.prepare(dir, option: "--output-dir") }
         for path in try CaseFiles.expand(cases, recursive: true) {
             let (file, text) = try CaseFiles.load(path)
             // The settings tcpspec's Linux target runs each case with, the case's own over the defaults.

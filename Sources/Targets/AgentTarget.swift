@@ -164,6 +164,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
         env["TCPSPEC_MAC"] = "\(stack.mac)"
         env["TCPSPEC_IP"] = "\(targetIP)"
         env["TCPSPEC_PREFIX"] = stack.ip == .v4 ? "24" : "64"
+        env["TCPSPEC_MTU"] = "\(stack.mtu)"
         env["TCPSPEC_PEER_IP"] = "\(testerIP)"
         env["TCPSPEC_PEER_MAC"] = "\(testerMAC)"
         env["TCPSPEC_SETTINGS"] = stack.settingsJSON
@@ -274,8 +275,17 @@ public final class AgentTarget: Target, @unchecked Sendable {
         guard pid > 0, let st = Sys.reap(pid) else { return nil }
         RunRegistry.untrack(process: pid)
         pid = -1
+        return Self.describe(status: st)
+    }
+
+    /// A wait status in words: `exited with status 7`, `killed by signal 6 (SIGABRT: Aborted, core dumped)`.
+    static func describe(status st: Int32) -> String {
         let sig = st & 0x7f
-        return sig == 0 ? "exited with status \((st >> 8) & 0xff)" : "killed by signal \(sig)"
+        guard sig != 0 else { return "exited with status \((st >> 8) & 0xff)" }
+        let names = [1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL",
+                     10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2", 13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM", 24: "SIGXCPU", 25: "SIGXFSZ", 31: "SIGSYS"]
+        let text = strsignal(sig).map { String(cString: $0) } ?? ""
+        return "killed by signal \(sig) (\(names[Int(sig)] ?? "signal \(sig)")\(text.isEmpty ? "" : ": " + text)\(st & 0x80 != 0 ? ", core dumped" : ""))"
     }
 
     /// One line from the agent, or nil at end of file; a hang after `timeout` seconds.

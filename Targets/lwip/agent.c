@@ -47,6 +47,8 @@
 #include <unistd.h>
 
 #include "lwip/init.h"
+#include "lwip/memp.h"
+#include "lwip/priv/memp_priv.h"
 #include "lwip/ip.h"
 #include "lwip/ip4.h"
 #include "lwip/etharp.h"
@@ -715,11 +717,15 @@ static void open_link(void)
     nif.flags |= NETIF_FLAG_LINK_UP;  /* not netif_set_link_up(): that would send a gratuitous ARP */
 }
 
-/* One frame from the device into lwIP. */
+/* One frame from the device into lwIP, in one PBUF_RAM pbuf of its exact size. Not PBUF_POOL: in this build of
+ * the library the PBUF_POOL pool's elements are 616 octets (memp_pools[MEMP_PBUF_POOL]->size, 592 for data)
+ * while pbuf_alloc() fills each pool pbuf of a chain with up to PBUF_POOL_BUFSIZE = 1536 octets, so any frame
+ * longer than 592 octets overflows the heap (the package's tapif has the same fault). check_pools() checks
+ * the sizes at start. */
 static void input_frame(const unsigned char *data, size_t len)
 {
     if (len == 0 || len > 0xFFFF || (!tun_mode && len < 14)) return;
-    struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_POOL);
+    struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
     if (p == NULL) {
         logf_("pbuf_alloc(%zu) failed: frame dropped", len);
         return;
@@ -1638,6 +1644,30 @@ static void run_timers(void)
     settle();
 }
 
+/* The structures this file shares with the library must have the library's sizes (its memory pools record
+ * them): a package built with other options than its headers say would corrupt memory. */
+static void check_pools(void)
+{
+    static const struct {
+        memp_t pool;
+        size_t size;
+        const char *name;
+    } shared[] = {
+        {MEMP_TCP_PCB, LWIP_MEM_ALIGN_SIZE(sizeof(struct tcp_pcb)), "struct tcp_pcb"},
+        {MEMP_TCP_PCB_LISTEN, LWIP_MEM_ALIGN_SIZE(sizeof(struct tcp_pcb_listen)), "struct tcp_pcb_listen"},
+        {MEMP_TCP_SEG, LWIP_MEM_ALIGN_SIZE(sizeof(struct tcp_seg)), "struct tcp_seg"},
+        {MEMP_PBUF, LWIP_MEM_ALIGN_SIZE(sizeof(struct pbuf)), "struct pbuf"},
+    };
+    for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++)
+        if (memp_pools[shared[i].pool]->size != shared[i].size)
+            die(2, "liblwip's %s is %u octets, these headers say %zu: the library was built with other options",
+                shared[i].name, (unsigned)memp_pools[shared[i].pool]->size, shared[i].size);
+    size_t pool = LWIP_MEM_ALIGN_SIZE(sizeof(struct pbuf)) + LWIP_MEM_ALIGN_SIZE(PBUF_POOL_BUFSIZE);
+    if (memp_pools[MEMP_PBUF_POOL]->size < pool)
+        logf_("note: liblwip's PBUF_POOL elements are %u octets, not %zu: pbuf_alloc(PBUF_POOL) overflows them; "
+              "this agent allocates frames as PBUF_RAM", (unsigned)memp_pools[MEMP_PBUF_POOL]->size, pool);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1657,6 +1687,7 @@ int main(void)
     if (ip != NULL && strchr(ip, ':') != NULL)
         die(2, "IPv6 is not supported by this agent (TCPSPEC_IP=%s): use [link] ip = 4 in the target description", ip);
 
+    check_pools();
     lwip_init();
     /* check that lwIP's timers read this file's clock (the library calls sys_now through its PLT) */
     unsigned long before = sys_now_calls;

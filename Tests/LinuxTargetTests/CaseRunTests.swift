@@ -14,7 +14,7 @@ struct CaseRunTests {
     static let examples = Repository.url("Corpus/examples")
 
     static var exampleNames: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: examples.path)) ?? []).filter { $0.hasSuffix(".case") }.sorted()
+        ((try? FileManager.default.subpathsOfDirectory(atPath: examples.path)) ?? []).filter { $0.hasSuffix(".case") }.sorted()
     }
 
     static func runCase(_ path: String, text: String? = nil) throws -> CaseResult {

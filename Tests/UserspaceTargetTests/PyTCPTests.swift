@@ -136,6 +136,24 @@ struct PyTCPTests {
         }
     }
 
+    /// Corpus/examples is what any RFC 9293 stack passes (Linux's own choices are in its linux/ folder).
+    @Test("the generic examples (Corpus/examples) pass against PyTCP, as against Linux")
+    func genericExamples() throws {
+        let dir = Repository.url("Corpus/examples")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".case") }.sorted()
+        #expect(files.count >= 7)
+        for f in files {
+            let path = dir.appendingPathComponent(f).path
+            let (file, diags) = CaseParser.parse(path: path, text: try String(contentsOfFile: path, encoding: .utf8))
+            #expect(diags.isEmpty)
+            // A fresh stack for each case, as `tcpspec run` starts one (each case uses the same ports).
+            let t = try AgentTarget(try Self.description)
+            defer { t.close() }
+            let r = CaseRunner(target: t, file: file).run()
+            #expect(r.passed, "\(f): \(CaseReport.text(r, color: false))")
+        }
+    }
+
     @Test("fuzzing PyTCP runs cases against the spec and keeps minimized divergences with pcaps tshark reads")
     func fuzz() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-pytcp-fuzz-\(getpid())").path

@@ -85,6 +85,10 @@ public final class CaseRunner {
             steps.append(StepResult(line: file.lines.last?.line ?? 0, expected: "(end of case)", observed: "> " + show(p), verdict: .mismatch(["unexpected segment after the last step"])))
         }
         queue.removeAll()
+        // A stack that died on the last step (after its call was answered, say) fails the case as a crash.
+        if let f = target.failure(), !steps.contains(where: { if case .error = $0.verdict { true } else { false } }) {
+            steps.append(StepResult(line: file.lines.last?.line ?? 0, expected: "(end of case)", observed: "", verdict: .error("\(f)")))
+        }
         return CaseResult(path: file.path, steps: steps, settings: target.settings, pcapPath: nil)
     }
 
@@ -106,6 +110,7 @@ public final class CaseRunner {
             }
         case .expectSegment(let spec):
             guard let p = nextSegment(timeout: options.timeout, for: spec) else {
+                if let f = target.failure() { return StepResult(line: l.line, expected: l.text, observed: "", verdict: .error("\(f)")) }
                 return StepResult(line: l.line, expected: l.text, observed: "(nothing within \(ms(options.timeout)))", verdict: .mismatch(["no segment arrived"]))
             }
             if targetISN == nil, p.tcp.flags.contains(.syn), case .value(let rel) = spec.seq { targetISN = p.tcp.seq &- rel }
@@ -116,6 +121,8 @@ public final class CaseRunner {
             drain(wait: 0)
             let extra = queue.filter { !isRetransmission($0) }
             queue.removeAll()
+            // Silence from a stack that died is not the silence the case expects.
+            if extra.isEmpty, let f = target.failure() { return StepResult(line: l.line, expected: l.text, observed: "", verdict: .error("\(f)")) }
             if extra.isEmpty { return StepResult(line: l.line, expected: l.text, observed: "(nothing)", verdict: .ok) }
             return StepResult(line: l.line, expected: l.text, observed: extra.map { "> " + show($0) }.joined(separator: "; "), verdict: .mismatch(["expected no segment"]))
         case .state(let want):

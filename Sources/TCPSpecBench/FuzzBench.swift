@@ -131,6 +131,7 @@ final class TimedTarget: Target, @unchecked Sendable {
     func barrier() throws -> [Frame] { try inner.barrier() }
     func close() { inner.close() }
     func restart() throws { try inner.restart() }
+    func failure() -> TargetFailure? { inner.failure() }
 }
 
 /// The whole conformance suite against Linux: wall time from target start to report (goal <= 10 s).

@@ -437,6 +437,11 @@ public final class AgentTarget: Target, @unchecked Sendable {
         throw TargetFailure(kind: .hung, detail: "the stack did not answer the barrier probe (a SYN to port \(BarrierProbe.targetPort)) within \(Int(max(2, stack.callTimeout))) s; a stack that does not reset a SYN to a closed port needs barrier = \"quiet\"", log: logTail())
     }
 
+    public func failure() -> TargetFailure? {
+        guard let st = exitStatus() else { return nil }
+        return TargetFailure(kind: .exited, detail: "the agent \(st)", log: logTail())
+    }
+
     /// Ends the agent (by its pid: `quit`, then SIGTERM, then SIGKILL) and starts it again.
     public func restart() throws {
         stopAgent()

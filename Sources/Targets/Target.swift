@@ -39,6 +39,9 @@ public protocol Target: AnyObject, Sendable {
     func close()
     /// Starts the stack afresh after it failed (`TargetFailure`); every connection is gone after it.
     func restart() throws
+    /// How the stack failed, if it has, found without waiting (an agent that exited): what a step that merely saw
+    /// no segment reports instead, so that a crash on a case's last step is not taken for silence.
+    func failure() -> TargetFailure?
 }
 
 /// What one round of many connections did: each call's result, every frame the target sent, each state.
@@ -49,6 +52,9 @@ public struct Exchange: Sendable {
 }
 
 extension Target {
+    /// A stack in this process or the kernel does not fail as a program.
+    public func failure() -> TargetFailure? { nil }
+
     public func restart() throws {
         throw TargetFailure(kind: .startFailed, detail: "this target cannot be restarted", log: "")
     }

@@ -298,6 +298,16 @@ struct SafetyCLITests {
         #expect(w.result.status == 1, "\(w.result.stdout)\(w.result.stderr)")
         #expect(w.result.stdout.contains("target-crash: the agent") && w.result.stdout.contains("\(marker) dying"), "\(w.result.stdout)")
         #expect(Self.stillReferenced(w).isEmpty && Self.processes(with: marker).isEmpty)
+        // Dies right after answering the case's last call: a crash, with the signal by name, not a pass or silence.
+        let lastCase = dir.appendingPathComponent("last.case").path
+        try "listen\naccept = 0\n".write(toFile: lastCase, atomically: true, encoding: .utf8)
+        let answer = #"read x; id=$(echo "$x" | sed 's/.*"id":\([0-9]*\).*/\1/'); echo "{\"id\":$id,\"ok\":0}""#
+        let diesLast = try Self.description(dir, "dieslast", command: ["sh", "-c", "echo '\(Self.hello)'; \(answer); \(answer); echo $0 aborting >&2; kill -ABRT $$", marker])
+        let l = try Self.watch(CLITests.executable, ["run", lastCase, "--target", diesLast])
+        #expect(l.result.status == 1, "\(l.result.stdout)\(l.result.stderr)")
+        #expect(l.result.stdout.contains("target-crash: the agent killed by signal 6 (SIGABRT"), "\(l.result.stdout)")
+        #expect(l.result.stdout.contains("\(marker) aborting"), "\(l.result.stdout)")
+        #expect(Self.stillReferenced(l).isEmpty && Self.processes(with: marker).isEmpty)
         // The fuzzer keeps going through the crashes (restarting the target) and ends on time, leaving nothing.
         let corpus = dir.appendingPathComponent("corpus").path
         let f = try Self.watch(CLITests.executable, ["fuzz", "--target", dies, "--duration", "3s", "--lanes", "1", "--corpus", corpus])

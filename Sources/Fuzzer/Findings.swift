@@ -27,7 +27,7 @@ extension Fuzzer {
         try restartAfter(f)
         guard let first = failed.first, let sig = first.log.last.map(signature), !signatures.contains(sig) else { return nil }
         for lane in failed.prefix(Fuzzer.failureSuspects) {
-            guard let r = try replay(lane.steps, isn: lane.testerISN), let last = r.log.last, last.diverged, signature(last) == sig else { continue }
+            guard let r = try replay(lane.steps, isn: lane.testerISN), let last = r.log.last, last.diverged, shows(last, sig) else { continue }
             lane.connection.steps = r.steps
             lane.log = r.log
             try record(lane)
@@ -61,7 +61,7 @@ extension Fuzzer {
             let isn = lane.testerISN, shrink = sig == .windowShrink
             let m = Minimizer<([StepLog], [Frame])>(reproduces: { candidate in
                 guard let r = try self.replay(candidate, isn: isn, windowShrink: shrink), let last = r.log.last, last.diverged,
-                      self.signature(last) == sig else { return nil }
+                      self.shows(last, sig) else { return nil }
                 minimizerReproduced = true
                 return (r.steps, (r.log, r.frames))
             }, asFound: { candidate in
@@ -80,11 +80,11 @@ extension Fuzzer {
         // timing-dependent (a stack's transmit tick landing in the next step, say): kept apart with the pcap of a
         // replay that did not show it, never a finding.
         var reproduced = minimizerReproduced ? 1 : 0, replays = reproduced
-        if case .step = sig {
+        if sig != .windowShrink {
             for _ in replays..<Fuzzer.confirmations {
                 replays += 1
                 guard let r = try replay(steps, isn: lane.testerISN, windowShrink: sig == .windowShrink) else { continue }
-                if let l = r.log.last, l.diverged, signature(l) == sig {
+                if let l = r.log.last, l.diverged, shows(l, sig) {
                     reproduced += 1
                 } else if reproduced == 0 {
                     frames = r.frames
@@ -106,6 +106,16 @@ extension Fuzzer {
             (d.casePath, d.pcapPath) = paths
         }
         summary.divergences.append(d)
+    }
+
+    /// Whether a replayed step shows the finding `sig`: the same signature; for a stack that failed as a program,
+    /// a failure of the same kind (a crash is the crash whichever request it was noticed on: a heap one frame
+    /// corrupted may bring the stack down on a later one). The predicate the minimizer keeps a candidate by, and
+    /// the replays that confirm a kept case.
+    func shows(_ l: StepLog, _ sig: Signature) -> Bool {
+        let s = signature(l)
+        if case .failure(let a) = sig, case .failure(let b) = s { return a.prefix { $0 != ":" } == b.prefix { $0 != ":" } }
+        return s == sig
     }
 
     /// What identifies a divergence (`Signature`): the state, the rules that decided the input, and how

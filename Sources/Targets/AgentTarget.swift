@@ -404,7 +404,21 @@ public final class AgentTarget: Target, @unchecked Sendable {
     }
 
     public func inject(_ frames: [[UInt8]]) throws {
+        lastInjected = frames
         for f in frames { try pcap.inject(f) }
+    }
+
+    /// The frames of the latest injection, for saying what a stack that stopped answering was given last.
+    var lastInjected: [[UInt8]] = []
+
+    /// The latest injected frames as segments (`ports P>Q F. 1:1(0) ack 1`), at most a few.
+    func describeLastInjected() -> String {
+        guard !lastInjected.isEmpty else { return "no frame since its previous answer" }
+        let shown = lastInjected.suffix(3).map { bytes -> String in
+            guard let p = try? Packet.decode(bytes, link: link.linkType) else { return "a \(bytes.count)-byte frame" }
+            return "\(p.tcp.sourcePort)>\(p.tcp.destinationPort) \(Notation.format(p.tcp))"
+        }
+        return (lastInjected.count > 3 ? "\(lastInjected.count) frames, the last: " : lastInjected.count == 1 ? "the frame " : "the frames ") + shown.joined(separator: "; ")
     }
 
     public func exchange(calls: [(SocketCall, Tuple)], inject frames: [[UInt8]], states tuples: [Tuple]) throws -> Exchange {
@@ -434,7 +448,8 @@ public final class AgentTarget: Target, @unchecked Sendable {
         try pcap.inject(probe.frame)
         if let frames = BarrierProbe.frames(before: probe.seq, on: pcap, clock: clock, within: max(2, stack.callTimeout)) { return frames }
         if let st = exitStatus() { throw TargetFailure(kind: .exited, detail: "the agent \(st)", log: logTail()) }
-        throw TargetFailure(kind: .hung, detail: "the stack did not answer the barrier probe (a SYN to port \(BarrierProbe.targetPort)) within \(Int(max(2, stack.callTimeout))) s; a stack that does not reset a SYN to a closed port needs barrier = \"quiet\"", log: logTail())
+        // It answered the probes that proved the link at its start: it stopped answering, after what it was given.
+        throw TargetFailure(kind: .hung, detail: "the stack stopped answering: no reply within \(Int(max(2, stack.callTimeout))) s to the barrier probe (a SYN to port \(BarrierProbe.targetPort), which it answered before) that followed \(describeLastInjected())", log: logTail())
     }
 
     public func failure() -> TargetFailure? {

@@ -230,7 +230,7 @@ public final class RunRegistry: @unchecked Sendable {
             }
             // What they started that outlived them (a shell's `sleep`, orphaned to init): it carries the dead run's
             // marker in its environment, inherited from the agent.
-            for m in markedProcesses() where m.run == owner {
+            for m in markedProcesses() where m.run == owner && !killed.contains(m.pid) {
                 Sys.kill(m.pid, SIGKILL)
                 killed.append(m.pid)
                 processes.append(Identity(pid: m.pid, startTime: Sys.processStat(m.pid)?.startTime ?? 0))

@@ -787,6 +787,7 @@ struct sock {
     int connected;         /* handshake done (connected callback, or accepted) */
     int wr_shut, rd_shut;
     int linger0;           /* SO_LINGER 0: close is abortive */
+    uint16_t rport;        /* the peer's port (kept: the pcb may go) */
 };
 
 struct conn {
@@ -930,6 +931,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
     if (s == NULL) return ERR_MEM;
     s->conn = c;
     s->connected = 1;
+    s->rport = newpcb->remote_port;
     attach(s, newpcb);
     struct sock **tail = &c->queue;
     while (*tail != NULL) tail = &(*tail)->next;
@@ -1101,6 +1103,7 @@ static void orphan(struct conn *c, struct sock *s)
 
 static void op_listen(struct conn *c, const struct jv *req, struct reply *r)
 {
+    if (c->lpcb != NULL) ERRNO(EISCONN);  /* the pair already has a listener */
     const struct jv *b = jget(req, "backlog");
     long long backlog = (b != NULL && b->type == J_NUM && b->is_int) ? b->num : 8;
     if (backlog < 1) backlog = 1;
@@ -1113,7 +1116,6 @@ static void op_listen(struct conn *c, const struct jv *req, struct reply *r)
         tcp_close(pcb);
         ERRNO(errno_of(e));
     }
-    if (c->lpcb != NULL) listener_close(c);
     c->lpcb = l;
     tcp_arg(l, c);
     tcp_accept(l, on_accept);
@@ -1122,6 +1124,7 @@ static void op_listen(struct conn *c, const struct jv *req, struct reply *r)
 
 static void op_connect(struct conn *c, struct reply *r)
 {
+    if (c->sock != NULL && c->sock->pcb != NULL) ERRNO(EISCONN);  /* the pair already has a connection */
     err_t e;
     struct tcp_pcb *pcb = new_pcb(c, &e);
     if (pcb == NULL) ERRNO(errno_of(e));
@@ -1146,10 +1149,13 @@ static void op_connect(struct conn *c, struct reply *r)
 
 static void op_accept(struct conn *c, struct reply *r)
 {
-    if (c->lpcb == NULL) ERRNO(EBADF);
-    struct sock *s = c->queue;
+    if (c->lpcb == NULL) ERRNO(EBADF);  /* no listener (as the Linux target answers) */
+    /* the pair's own connection: one from another tester port stays pending (and is reset with the listener) */
+    struct sock **pp = &c->queue;
+    while (*pp != NULL && (*pp)->rport != c->peer) pp = &(*pp)->next;
+    struct sock *s = *pp;
     if (s == NULL) ERRNO(EAGAIN);
-    c->queue = s->next;
+    *pp = s->next;
     s->next = NULL;
     if (c->sock != NULL) sock_close(c->sock, 0);
     c->sock = s;
@@ -1162,7 +1168,7 @@ static char abuf[16384];
 static void op_send(struct conn *c, long long n, struct reply *r)
 {
     struct sock *s = c->sock;
-    if (s == NULL) ERRNO(EBADF);
+    if (s == NULL) ERRNO(c->lpcb != NULL ? ENOTCONN : EBADF);
     if (n < 0) ERRNO(EINVAL);
     if (s->wr_shut) ERRNO(EPIPE);
     if (s->pcb == NULL) {
@@ -1203,7 +1209,7 @@ static void op_send(struct conn *c, long long n, struct reply *r)
 static void op_recv(struct conn *c, long long n, struct reply *r)
 {
     struct sock *s = c->sock;
-    if (s == NULL) ERRNO(EBADF);
+    if (s == NULL) ERRNO(c->lpcb != NULL ? ENOTCONN : EBADF);
     if (n < 0) ERRNO(EINVAL);
     if (s->rx > 0 && n > 0) {
         size_t take = (unsigned long long)n < s->rx ? (size_t)n : s->rx;
@@ -1235,7 +1241,7 @@ static void op_recv(struct conn *c, long long n, struct reply *r)
 static void op_shutdown(struct conn *c, const char *how, struct reply *r)
 {
     struct sock *s = c->sock;
-    if (s == NULL) ERRNO(EBADF);
+    if (s == NULL) ERRNO(c->lpcb != NULL ? ENOTCONN : EBADF);
     int rd, wr;
     if (strcmp(how, "rd") == 0) rd = 1, wr = 0;
     else if (strcmp(how, "wr") == 0) rd = 0, wr = 1;

@@ -128,7 +128,8 @@ extension Fuzzer {
             } else if !Planner.events.contains(cell.event) {
                 let why = cell.event == .status
                     ? "STATUS is not a call of the sockets API the targets offer"
-                    : "\(cell.event.spelling) is not generated against a real stack (a timer the tester cannot cause without waiting)"
+                    : cell.event.isTimeout ? "\(cell.event.spelling) is not generated against a real stack (a timer the tester cannot cause without waiting)"
+                    : "\(cell.event.spelling) is not an event the fuzzer drives"
                 outcome[c] = (.unreachable, why, nil, nil)
             } else if planner.shortestWay[spec.states[cell.state].state] == nil {
                 outcome[c] = (.unreachable, "no way to \(name) found by searching the model from CLOSED", nil, nil)

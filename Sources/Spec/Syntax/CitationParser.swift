@@ -82,14 +82,14 @@ enum CitationParser {
             }
             w.removeFirst()
             doc = "erratum \(n.1)"
-        } else if ["LINUX", "PYTCP", "FREEBSD", "RFC-GAP"].contains(upper) {
+        } else if ["LINUX", "PYTCP", "FREEBSD", "POSIX", "RFC-GAP"].contains(upper) {
             guard let n = w.first, !n.1.hasPrefix("\"") else {
                 return .failure(Failure(message: "\(first.1) needs the function, sysctl or document it cites", offset: first.0))
             }
             w.removeFirst()
             doc = "\(first.1.lowercased()) \(n.1)"
         } else {
-            return .failure(Failure(message: "unknown citation source '\(first.1)'; use RFC N, erratum N, linux NAME or pytcp NAME", offset: first.0))
+            return .failure(Failure(message: "unknown citation source '\(first.1)'; use RFC N, erratum N, linux NAME, pytcp NAME or posix NAME", offset: first.0))
         }
         var ref = CitationRef(document: doc)
         for (off, word) in w {

@@ -15,17 +15,12 @@ struct LwIPTests {
 
     @Test("the generic examples pass, but for finding 1 (its resets carry ACK) exactly where the RFC's form has none")
     func examples() throws {
-        let dir = Repository.url("Corpus/examples")
-        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".case") }.sorted()
+        let files = try CaseFolder.names("Corpus/examples")
         #expect(files.count >= 7)
         for f in files {
-            let path = dir.appendingPathComponent(f).path
-            let (file, diags) = CaseParser.parse(path: path, text: try String(contentsOfFile: path, encoding: .utf8))
-            #expect(diags.isEmpty)
-            let t = try AgentTarget(try Self.description)
-            defer { t.close() }
-            #expect(t.capabilities.reportsState && t.capabilities.calls.isSuperset(of: ["listen", "accept", "connect", "send", "recv", "shutdown", "close", "abort"]))
-            let r = CaseRunner(target: t, file: file).run()
+            let r = try CaseFolder.run("Corpus/examples", f, on: try Self.description) { t in
+                #expect(t.capabilities.reportsState && t.capabilities.calls.isSuperset(of: ["listen", "accept", "connect", "send", "recv", "shutdown", "close", "abort"]))
+            }
             let text = CaseReport.text(r, color: false)
             if f == "rst-closed-port.case" {
                 // `> R 4242:4242(0)` answered with R.: the one mismatch, a flag, nothing else.
@@ -39,18 +34,12 @@ struct LwIPTests {
 
     @Test("each kept finding of Corpus/lwip still diverges on replay, at its last step")
     func findings() throws {
-        let dir = Repository.url("Corpus/lwip/findings")
-        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".case") }.sorted()
+        let files = try CaseFolder.names("Corpus/lwip/findings")
         #expect(files.count >= 20)
         // A sample across the findings (each replay starts a stack): a reset's form, no simultaneous open,
         // TIME-WAIT's RST to a SYN.
         for f in files where ["000-", "004-", "036-"].contains(where: { f.hasPrefix($0) }) {
-            let path = dir.appendingPathComponent(f).path
-            let (file, diags) = CaseParser.parse(path: path, text: try String(contentsOfFile: path, encoding: .utf8))
-            #expect(diags.isEmpty)
-            let t = try AgentTarget(try Self.description)
-            defer { t.close() }
-            let r = CaseRunner(target: t, file: file).run()
+            let r = try CaseFolder.run("Corpus/lwip/findings", f, on: try Self.description)
             #expect(!r.passed, "\(f) no longer diverges: \(CaseReport.text(r, color: false))")
             #expect(!r.steps.contains { if case .error = $0.verdict { true } else { false } }, "\(f): \(CaseReport.text(r, color: false))")
         }

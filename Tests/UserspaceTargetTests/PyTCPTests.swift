@@ -121,17 +121,10 @@ struct PyTCPTests {
         var d = try Self.description
         d.link = link
         d.ip = ip
-        let dir = Repository.url("Corpus/pytcp/examples")
-        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".case") }.sorted()
+        let files = try CaseFolder.names("Corpus/pytcp/examples")
         #expect(files.count >= 4)
         for f in files {
-            let path = dir.appendingPathComponent(f).path
-            let (file, diags) = CaseParser.parse(path: path, text: try String(contentsOfFile: path, encoding: .utf8))
-            #expect(diags.isEmpty)
-            let t = try AgentTarget(d)
-            defer { t.close() }
-            #expect(t.link.linkType == (link == .tap ? .ethernet : .rawIP))
-            let r = CaseRunner(target: t, file: file).run()
+            let r = try CaseFolder.run("Corpus/pytcp/examples", f, on: d) { t in #expect(t.link.linkType == (link == .tap ? .ethernet : .rawIP)) }
             #expect(r.passed, "\(f) over \(link) IPv\(ip.rawValue): \(CaseReport.text(r, color: false))")
         }
     }
@@ -139,17 +132,10 @@ struct PyTCPTests {
     /// Corpus/examples is what any RFC 9293 stack passes (Linux's own choices are in its linux/ folder).
     @Test("the generic examples (Corpus/examples) pass against PyTCP, as against Linux")
     func genericExamples() throws {
-        let dir = Repository.url("Corpus/examples")
-        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".case") }.sorted()
+        let files = try CaseFolder.names("Corpus/examples")
         #expect(files.count >= 7)
         for f in files {
-            let path = dir.appendingPathComponent(f).path
-            let (file, diags) = CaseParser.parse(path: path, text: try String(contentsOfFile: path, encoding: .utf8))
-            #expect(diags.isEmpty)
-            // A fresh stack for each case, as `tcpspec run` starts one (each case uses the same ports).
-            let t = try AgentTarget(try Self.description)
-            defer { t.close() }
-            let r = CaseRunner(target: t, file: file).run()
+            let r = try CaseFolder.run("Corpus/examples", f, on: try Self.description)
             #expect(r.passed, "\(f): \(CaseReport.text(r, color: false))")
         }
     }

@@ -76,6 +76,9 @@ struct ConformCommand: ParsableCommand {
         config.seed = seed
         config.lanes = lanes
         config.corpus = (out as NSString).appendingPathComponent("cases")
+        // The report is one run's: the cases a previous run wrote there would be taken as known divergences (not
+        // written again, so this report would name no case for them) and pile up. Only tcpspec's own files go.
+        ConformOutput.clearCases(config.corpus!)
         config.targetName = targetOptions.target
         config.choices = choices
         try specOptions.validate(choices)
@@ -163,6 +166,18 @@ struct ConformFailure: Error, CustomStringConvertible {
 }
 
 enum ConformOutput {
+    /// Removes the cases and pcaps a previous run wrote under `dir` (`NNN-name.case`/`.pcap`, also in
+    /// `timing-dependent/`), and nothing else.
+    static func clearCases(_ dir: String) {
+        let fm = FileManager.default
+        for sub in [dir, (dir as NSString).appendingPathComponent("timing-dependent")] {
+            for name in (try? fm.contentsOfDirectory(atPath: sub)) ?? []
+            where (name.hasSuffix(".case") || name.hasSuffix(".pcap")) && name.prefix(4).dropLast().allSatisfy(\.isNumber) && name.dropFirst(3).hasPrefix("-") {
+                try? fm.removeItem(atPath: (sub as NSString).appendingPathComponent(name))
+            }
+        }
+    }
+
     static func readBaseline(_ path: String) throws -> [BaselineEntry] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ConformFailure("cannot read baseline \(path)") }
         do { return try Baseline.parse(text, file: path) } catch let f as Baseline.Failure { throw ConformFailure(f.description) }

@@ -94,7 +94,7 @@ extension Fuzzer {
         let last = log.last!
         let rules = last.rules.map { spec.rules[$0] }
         var d = Divergence(signature: sig, stateBefore: last.stateBefore, input: describeInput(last), expected: describeOutcome(last.expected, last.expectedState),
-                           observed: describeOutcome(last.observed, last.observedState), rules: rules.map(\.id), citations: rules.map(\.citationText),
+                           observed: describeOutcome(last.observed, last.observedState, resent: last.resent), rules: rules.map(\.id), citations: rules.map(\.citationText),
                            steps: steps.count, testerISN: lane.testerISN, casePath: nil, pcapPath: nil, log: log)
         d.reproduced = reproduced
         d.replays = replays
@@ -159,9 +159,12 @@ extension Fuzzer {
 
     func describeInput(_ l: StepLog) -> String { Session.describe(l.step) }
 
-    func describeOutcome(_ segs: [Segment], _ state: TCPState?) -> String {
+    func describeOutcome(_ segs: [Segment], _ state: TCPState?, resent: [Segment] = []) -> String {
         let k = SegmentKey.normalize(segs)
-        return (k.isEmpty ? "nothing" : k.map(\.description).joined(separator: ", ")) + " → \(state?.rawValue ?? "?")"
+        var out = (k.isEmpty ? "nothing" : k.map(\.description).joined(separator: ", "))
+        // What it sent again is said, never hidden behind "nothing" (a stack may answer an input by resending).
+        if !resent.isEmpty { out += " (and again, as sent before: " + SegmentKey.normalize(resent).map(\.description).joined(separator: ", ") + ")" }
+        return out + " → \(state?.rawValue ?? "?")"
     }
 
     /// Runs a case alone on a fresh connection: the steps that could run, their log up to the first

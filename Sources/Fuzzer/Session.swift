@@ -15,6 +15,8 @@ public struct StepLog: Sendable {
     public var expected: [Segment]
     public var expectedState: TCPState
     public var observed: [Segment]
+    /// Segments the target sent again meanwhile (retransmissions, not judged: see `StepOracle.Verdict.resent`).
+    public var resent: [Segment] = []
     public var observedState: TCPState?
     public var callResult: CallResult?
     /// The rules that decided the input (indices into the spec's rules).
@@ -226,6 +228,7 @@ final class Session {
         var l = log(step, stateBefore, tr, expected: v.expected, expectedState: v.expectedState, observed: v.observed, observedState: observedState,
                     result: result, mismatches: v.mismatches)
         l.choice = chose
+        l.resent = v.resent
         l.equivalentDifference = v.equivalentDifference
         lane.log.append(l)
     }

@@ -32,6 +32,9 @@ public struct StepOracle: Sendable {
         public var expected: [Segment]
         public var expectedState: TCPState
         public var observed: [Segment]
+        /// What the target sent again this step, as sent before (a retransmission): not judged, but a report
+        /// shows it, so that a reply the stack gave by resending is never reported as "nothing".
+        public var resent: [Segment] = []
         public var mismatches: [Mismatch]
         /// The segments differed only where the peer does not look (the ACK of a reset it receives synchronized):
         /// not a divergence, counted apart.
@@ -48,10 +51,14 @@ public struct StepOracle: Sendable {
         var observed: [Segment] = []
         // This step's new keys join `seen` once the expected side has been judged against the old ones.
         var seenNow = SentSegments()
+        var resent: [Segment] = []
         for var s in raw {
             if targetISN == nil, s.ctl.contains(.syn) { targetISN = s.seq }
             s.seq = s.seq &- (targetISN ?? 0)
-            if seen.contains(s) || seenNow.contains(s) { continue }
+            if seen.contains(s) || seenNow.contains(s) {
+                resent.append(s)
+                continue
+            }
             seenNow.note(s)
             observed.append(s)
         }
@@ -82,7 +89,7 @@ public struct StepOracle: Sendable {
             if peerSynchronized, SegmentKey.differOnlyInResetAcks(e, o) { equivalent = true } else { mismatches.append(.segments(expected: e, observed: o)) }
         }
         if let os = observedState, os != expectedState { mismatches.append(.state(expected: expectedState, observed: os)) }
-        return Verdict(expected: expected, expectedState: expectedState, observed: observed, mismatches: mismatches, equivalentDifference: equivalent)
+        return Verdict(expected: expected, expectedState: expectedState, observed: observed, resent: relative(resent), mismatches: mismatches, equivalentDifference: equivalent)
     }
 
     func relative(_ segs: [Segment]) -> [Segment] {

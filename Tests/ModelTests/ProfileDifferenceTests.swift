@@ -40,16 +40,23 @@ struct ProfileDifferenceTests {
     }
 
     /// RFC 9293's CLOSE is a half-close, so SHUTDOWN takes CLOSE's table where it has no rules (every state of
-    /// rfc793), and rfc9293 writes it out only where the FIN is sent, to record the half-close; Linux's CLOSE is
-    /// close(), which reads no more, where SHUTDOWN (shutdown(SHUT_WR)) goes on reading.
+    /// rfc793), and rfc9293 writes it out only where the FIN is sent, to record the half-close, and in SYN-SENT,
+    /// where it is a choice (shutdown-unsynchronized) doing by default what CLOSE does; Linux's CLOSE is close(),
+    /// which reads no more, where SHUTDOWN (shutdown(SHUT_WR)) goes on reading.
     @Test("SHUTDOWN is CLOSE under rfc793 and rfc9293; under linux it keeps reading where close() resets")
     func shutdownAndClose() throws {
         let text = Segment(seq: 5001, ack: 1002, ctl: .ack, window: 8000, dataLength: 10)
         for p in ["rfc793", "rfc9293"] {
             let spec = try spec(p)
-            for s in spec.states.indices where p == "rfc793" || !["SYN-RECEIVED", "ESTABLISHED", "CLOSE-WAIT"].contains(spec.states[s].name) {
+            for s in spec.states.indices where p == "rfc793" || !["SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "CLOSE-WAIT"].contains(spec.states[s].name) {
                 #expect(spec.table(state: s, event: .shutdown).cellChains == spec.table(state: s, event: .close).cellChains, "\(p) \(spec.states[s].name)")
             }
+            // In SYN-SENT its own rule, doing what CLOSE does: nothing sent, the TCB deleted.
+            var open = TCPModel(spec: spec)
+            _ = open.call(.openActive, iss: 1000)
+            var viaClose = open
+            #expect(Self.outputs(open.call(.shutdown)).isEmpty && Self.outputs(viaClose.call(.close)).isEmpty)
+            #expect(open.stateName == "CLOSED" && viaClose.stateName == "CLOSED", "\(p)")
             for start in ["ESTABLISHED", "CLOSE-WAIT"] {
                 var a = try Self.established(p), b = a
                 if start == "CLOSE-WAIT" {

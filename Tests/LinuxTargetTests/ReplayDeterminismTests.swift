@@ -127,7 +127,11 @@ struct ReplayDeterminismTests {
 
     @Test("against the Linux kernel, each replay in namespaces of its own")
     func linux() throws {
-        let cases = try Self.corpus()
+        // lwIP's findings start with steps Linux does not take (no simultaneous open in lwIP): against Linux they
+        // leave the script at once and the rest is Linux answering another conversation (a new connection's
+        // random ISN in its reset), which is no verdict to hold steady. They are replayed against lwIP
+        // (UserspaceTargetTests) and against the reference target here.
+        let cases = try Self.corpus().filter { !$0.path.contains("/Corpus/lwip/") }
         #expect(cases.count >= 40, "the corpus has \(cases.count) cases")
         let t0 = Date()
         let results = Self.replayAll(cases, jobs: Self.jobs) { file in

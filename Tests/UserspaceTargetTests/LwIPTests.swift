@@ -2,6 +2,7 @@ import Core
 import Cases
 import Checker
 import Foundation
+@testable import Fuzzer
 import Spec
 import TestSupport
 import Testing
@@ -43,5 +44,49 @@ struct LwIPTests {
             #expect(!r.passed, "\(f) no longer diverges: \(CaseReport.text(r, color: false))")
             #expect(!r.steps.contains { if case .error = $0.verdict { true } else { false } }, "\(f): \(CaseReport.text(r, color: false))")
         }
+    }
+
+    /// A link that carries no frame for a while after the hello (a TAP reports itself running before frames pass):
+    /// the agent's test knob drops its first frames, and the case still passes, because tcpspec repeats the barrier
+    /// probe until one is answered before the first step.
+    @Test("an agent whose first frames are lost: the link is proven before the first step, and the case passes")
+    func earlyFramesLost() throws {
+        var d = try Self.description
+        d.settings.append(("test.drop_first_frames", "3"))
+        var log = ""
+        let r = try CaseFolder.run("Corpus/examples", "handshake-passive.case", on: d) { t in log = t.logTail() }
+        #expect(log.contains("test.drop_first_frames: dropped"), "\(log)")
+        #expect(r.passed, "\(CaseReport.text(r, color: false))")
+    }
+
+    /// A stack that crashes on a long segment: the fuzzer keeps a case that crashes it when replayed alone, with the
+    /// long segment in it, and the crash reported by signal name.
+    @Test("an agent that crashes on a long segment: the kept case has the segment and crashes again on replay")
+    func crashOnLongSegment() throws {
+        var d = try Self.description
+        d.settings.append(("test.crash_on_frame_longer_than", "700"))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-lwip-crash-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = try AgentTarget(d)
+        defer { t.close() }
+        var config = Fuzzer.Configuration()
+        config.seed = 5
+        config.duration = 40
+        config.maxCases = 150
+        config.lanes = 4
+        config.corpus = dir
+        config.targetName = "lwip"
+        let s = try Fuzzer(spec: try Repository.spec("rfc9293"), target: t, configuration: config).run()
+        #expect(s.restarts > 0, "no crash in \(s.cases) cases")
+        let crash = try #require(s.divergences.first { if case .failure = $0.signature { true } else { false } })
+        #expect(crash.reproduced > 0, "the kept case did not crash the stack again: \(crash.casePath ?? "")")
+        let text = try String(contentsOfFile: try #require(crash.casePath), encoding: .utf8)
+        #expect(text.contains("SIGABRT"), "\(text)")
+        // The trigger is in the case: an injected segment whose text makes the frame longer than 700 octets.
+        let lengths = text.split(separator: "\n").filter { $0.hasPrefix("< ") }.compactMap { line -> Int? in
+            guard let open = line.firstIndex(of: "("), let close = line.firstIndex(of: ")") else { return nil }
+            return Int(line[line.index(after: open)..<close])
+        }
+        #expect(lengths.contains { $0 > 700 - 54 }, "\(text)")
     }
 }

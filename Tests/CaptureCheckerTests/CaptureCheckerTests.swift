@@ -673,7 +673,9 @@ struct ScenarioCaptureTests {
             #expect(c.count == 2)
             #expect(notes.contains { $0.contains("Fast Open cookie") }, "\(notes)")
         case "synretx":
-            #expect(c.count == 1 && c[0].retransmissions >= 2)
+            // The dropped SYN is always sent again; whether the server's second SYN,ACK is captured as a resend
+            // depends on which timer fires first (one loaded CI run saw a single retransmission), so at least one.
+            #expect(c.count == 1 && c[0].retransmissions >= 1, "\(c.map(\.retransmissions))")
         case "halfclose":
             // The client shut down its sending half and read 100 kB after its FIN; under linux that takes the
             // half-close hypothesis (its CLOSE is close()), under rfc9293 CLOSE is the half-close itself.

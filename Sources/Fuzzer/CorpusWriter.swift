@@ -10,7 +10,7 @@ import Targets
 
 /// Writes each divergence as a replayable case (steps, the spec's expectations, what was observed as comments)
 /// and its pcap, under the corpus directory.
-struct CorpusWriter {
+public struct CorpusWriter {
     let directory: String
     let spec: CompiledSpec
     let settings: [(String, String)]
@@ -54,8 +54,16 @@ struct CorpusWriter {
     /// One more than the highest `NNN-` number of the directory's cases (a restarted run goes on from there).
     static func nextIndex(_ dir: String) -> Int {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-        let used = names.filter { $0.hasSuffix(".case") }.compactMap { Int($0.prefix { $0.isNumber }) }
+        let used = names.filter { $0.hasSuffix(".case") }.compactMap(number(of:))
         return (used.max() ?? -1) + 1
+    }
+
+    /// The number a file written here starts with (`007-name.case`, `1234-name.pcap`), nil for any other name:
+    /// what tells tcpspec's own files from the user's.
+    public static func number(of name: String) -> Int? {
+        let digits = name.prefix { $0.isNumber }
+        guard digits.count >= 3, name.dropFirst(digits.count).hasPrefix("-") else { return nil }
+        return Int(digits)
     }
 }
 

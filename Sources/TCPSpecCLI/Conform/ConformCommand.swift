@@ -172,7 +172,7 @@ enum ConformOutput {
         let fm = FileManager.default
         for sub in [dir, (dir as NSString).appendingPathComponent("timing-dependent")] {
             for name in (try? fm.contentsOfDirectory(atPath: sub)) ?? []
-            where (name.hasSuffix(".case") || name.hasSuffix(".pcap")) && name.prefix(4).dropLast().allSatisfy(\.isNumber) && name.dropFirst(3).hasPrefix("-") {
+            where (name.hasSuffix(".case") || name.hasSuffix(".pcap")) && CorpusWriter.number(of: name) != nil {
                 try? fm.removeItem(atPath: (sub as NSString).appendingPathComponent(name))
             }
         }

@@ -140,6 +140,15 @@ extension Fuzzer {
         let run = ConformRun(fuzzer: self, cells: cells, pending: pending, outcome: outcome, progress: progress)
         let scheduler = LaneScheduler(session: session(keepFrames: false)) { [unowned self] in !signatures.contains(.windowShrink) }
         try scheduler.run(slots: config.lanes, run)
+        // The tests that shared a round with a failure run again one at a time on the restarted stack, so that a
+        // failure is laid on the test whose own case causes it, never on its neighbours.
+        if !run.alone.isEmpty {
+            run.isolating = true
+            run.pending = run.alone
+            run.next = 0
+            run.alone = []
+            try scheduler.run(slots: 1, run)
+        }
         summary.steps += scheduler.steps
         summary.seconds = target.clock.now - start
         let known = run.known
@@ -229,6 +238,10 @@ final class ConformRun: LaneDriver {
     let progress: ((Int, Int) -> Void)?
     /// The divergences kept, by signature (their case files).
     var known: [Signature: Divergence] = [:]
+    /// Tests that were in a round when the stack failed and were not its cause: they run again alone.
+    var alone: [Int] = []
+    /// One lane at a time: a failure now is its test's own.
+    var isolating = false
 
     /// How often a class that was not set up is tried (at least; more where it has many candidate classes).
     static let attemptsPerClass = 12
@@ -276,6 +289,11 @@ final class ConformRun: LaneDriver {
         return lane
     }
 
+    /// Whether test `c` has another attempt: more for a test with many candidate classes.
+    func mayRetry(_ c: Int) -> Bool {
+        attempts[c] + 1 < max(Self.attemptsPerClass, min(cells[c].candidates.count * 2, 48))
+    }
+
     func test(of lane: Lane) -> Int {
         guard case .conform(let c, _, _) = lane.purpose else { preconditionFailure("a conformance lane without its test") }
         return c
@@ -293,7 +311,7 @@ final class ConformRun: LaneDriver {
         for d in fuzzer.summary.divergences[before...] { known[d.signature] = d }
         let c = test(of: lane)
         let v = fuzzer.verdict(lane)
-        if v.0 == .unreachable, lane.carriedAt == nil, attempts[c] + 1 < max(Self.attemptsPerClass, min(cells[c].candidates.count * 2, 48)) {
+        if v.0 == .unreachable, lane.carriedAt == nil, mayRetry(c) {
             attempts[c] += 1
             pending.append(c)
         } else {
@@ -301,19 +319,25 @@ final class ConformRun: LaneDriver {
         }
     }
 
-    /// The stack failed as a program: the test whose case makes it fail alone is an error (its case kept as a
-    /// finding); the others of the round run again on the restarted stack.
+    /// The stack failed as a program. The test whose case makes it fail alone is an error (its case kept as a
+    /// finding, replayed to show the failure again); the others of the round run again later, each alone on the
+    /// restarted stack (`alone`). A failure while tests run alone is the running test's own.
     func failed(_ f: TargetFailure, round: [Lane], all: [Lane]) throws -> [Lane] {
         let found = fuzzer.summary.divergences.count
         let culprit = try fuzzer.recover(from: f, round)
         for d in fuzzer.summary.divergences[found...] { known[d.signature] = d }
         for lane in round {
             let c = test(of: lane)
-            if lane === culprit || attempts[c] + 1 >= Self.attemptsPerClass {
-                decided(c, (.error, "the stack failed: \(Mismatch.failure(f.kind, detail: f.detail))", nil, lane.log.last.map(fuzzer.signature)))
-            } else {
+            guard lane === culprit || isolating else { alone.append(c); continue }
+            let failure = Mismatch.failure(f.kind, detail: f.detail)
+            if lane.carriedAt != nil {
+                decided(c, (.error, "the stack failed: \(failure)", nil, lane.log.last.map(fuzzer.signature)))
+            } else if mayRetry(c) {
+                // It failed on the way into the state (a random step that keeps it, say): not the test's input.
                 attempts[c] += 1
-                pending.append(c)
+                if isolating { pending.append(c) } else { alone.append(c) }
+            } else {
+                decided(c, (.error, "the stack failed on the way to the test's input, on every way tried (the last: \(failure))", nil, lane.log.last.map(fuzzer.signature)))
             }
         }
         return round

@@ -54,7 +54,7 @@ public enum Signature: Hashable, Sendable, CustomStringConvertible {
         if let first = mismatches.first, case .failure(let kind, let detail) = first {
             // Not the step: in a failed round every connection's step carries the failure; the detail names the
             // request the stack failed on.
-            let line = "\(kind.rawValue): \(detail)".split(separator: "\n", omittingEmptySubsequences: false)[0]
+            let line = "\(kind.rawValue): \(TargetFailure.identifying(detail))".split(separator: "\n", omittingEmptySubsequences: false)[0]
             self = .failure(String(line.replacing(/[0-9]+/, with: "N").prefix(240)))
             return
         }

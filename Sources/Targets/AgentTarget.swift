@@ -27,6 +27,15 @@ public struct TargetFailure: Error, CustomStringConvertible, Sendable {
         self.log = log
     }
 
+    /// Joins what failed to what the stack had been given just before, in `detail`: the signature of a failure
+    /// ends here, so that one hang is one finding whichever frame brought it on.
+    public static let givenSeparator = "; it had been given "
+
+    /// The part of a detail that identifies the failure (without what the stack had been given).
+    public static func identifying(_ detail: String) -> Substring {
+        detail.firstRange(of: givenSeparator).map { detail[..<$0.lowerBound] } ?? detail[...]
+    }
+
     public var description: String {
         var s = "\(kind.rawValue): \(detail)"
         if !log.isEmpty { s += "\n--- the agent's last stderr lines ---\n" + log }
@@ -62,6 +71,8 @@ public final class AgentTarget: Target, @unchecked Sendable {
     public private(set) var namespaceID = ""
 
     private var pid: Int32 = -1
+    /// How the agent ended, once reaped: kept, so that every later question gets the same answer until a restart.
+    private var ended: String?
     private var toAgent: FileDescriptor?
     private var fromAgent: FileDescriptor?
     private var logFD: FileDescriptor?
@@ -203,6 +214,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
             throw TargetFailure(kind: .startFailed, detail: "\(stack.name) (\(stack.file)) did not start: \(error)", log: "")
         }
         pid = child
+        ended = nil
         // Recorded for the next run's sweep, should this one be killed before it ends the agent.
         RunRegistry.track(process: child)
         toAgent = inPipe.write
@@ -272,10 +284,12 @@ public final class AgentTarget: Target, @unchecked Sendable {
 
     /// How the agent ended, if it has: reaps it.
     func exitStatus() -> String? {
-        guard pid > 0, let st = Sys.reap(pid) else { return nil }
+        guard pid > 0 else { return ended }
+        guard let st = Sys.reap(pid) else { return nil }
         RunRegistry.untrack(process: pid)
         pid = -1
-        return Self.describe(status: st)
+        ended = Self.describe(status: st)
+        return ended
     }
 
     /// A wait status in words: `exited with status 7`, `killed by signal 6 (SIGABRT: Aborted, core dumped)`.
@@ -299,6 +313,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
             }
             let left = deadline - clock.now
             if left <= 0 {
+                stoppedAnswering = true
                 throw TargetFailure(kind: .hung, detail: "the agent did not answer within \(Int(timeout * 1000)) ms, waiting for \(what())", log: logTail())
             }
             guard let fromAgent else { return nil }
@@ -446,10 +461,11 @@ public final class AgentTarget: Target, @unchecked Sendable {
         }
         let probe = self.probe.next(to: self)
         try pcap.inject(probe.frame)
-        if let frames = BarrierProbe.frames(before: probe.seq, on: pcap, clock: clock, within: max(2, stack.callTimeout)) { return frames }
+        if let frames = BarrierProbe.frames(before: probe.seq, on: pcap, clock: clock, within: max(2, stack.callTimeout), gone: { exitStatus() != nil }) { return frames }
         if let st = exitStatus() { throw TargetFailure(kind: .exited, detail: "the agent \(st)", log: logTail()) }
         // It answered the probes that proved the link at its start: it stopped answering, after what it was given.
-        throw TargetFailure(kind: .hung, detail: "the stack stopped answering: no reply within \(Int(max(2, stack.callTimeout))) s to the barrier probe (a SYN to port \(BarrierProbe.targetPort), which it answered before) that followed \(describeLastInjected())", log: logTail())
+        stoppedAnswering = true
+        throw TargetFailure(kind: .hung, detail: "the stack stopped answering: no reply within \(Int(max(2, stack.callTimeout))) s to the barrier probe (a SYN to port \(BarrierProbe.targetPort), which it answered before)\(TargetFailure.givenSeparator)\(describeLastInjected())", log: logTail())
     }
 
     public func failure() -> TargetFailure? {
@@ -463,16 +479,20 @@ public final class AgentTarget: Target, @unchecked Sendable {
         try start()
     }
 
+    /// The agent stopped answering: at its end it is not asked to quit (nor waited for), only signalled.
+    private var stoppedAnswering = false
+
     func stopAgent() {
+        defer { stoppedAnswering = false }
         if pid > 0 {
-            if let toAgent {
+            if let toAgent, !stoppedAnswering {
                 let q = Array("{\"id\":\(nextID),\"op\":\"quit\"}\n".utf8)
                 nextID += 1
                 _ = q.withUnsafeBytes { b in try? Sys.write(toAgent, b) }
             }
             var ended = false
             // The agent's process group: a shell's children, a stack's helpers, go with it.
-            for (sig, wait) in [(Int32(0), 1.0), (SIGTERM, 1.0), (SIGKILL, 5.0)] where !ended {
+            for (sig, wait) in [(Int32(0), stoppedAnswering ? 0 : 1.0), (SIGTERM, 1.0), (SIGKILL, 5.0)] where !ended {
                 if sig != 0 { Sys.killGroup(pid, sig) }
                 let end = clock.now + wait
                 while clock.now < end, !ended {

@@ -20,11 +20,16 @@ struct BarrierProbe {
 
     /// Reads captured frames until the reply to probe `seq`: the frames before it, or nil when it did not come
     /// within `within` seconds of `clock`.
-    static func frames(before seq: UInt32, on link: FrameLink, clock: any Timekeeper, within: Double) -> [Frame]? {
+    /// `gone` is asked between frames: a stack that is no longer running is not waited for (a crash is then seen at
+    /// once, not after the whole `within`).
+    static func frames(before seq: UInt32, on link: FrameLink, clock: any Timekeeper, within: Double, gone: () -> Bool = { false }) -> [Frame]? {
         var frames: [Frame] = []
         let deadline = clock.now + within
         while clock.now < deadline {
-            guard let f = link.next(timeout: deadline - clock.now) else { break }
+            guard let f = link.next(timeout: min(0.05, deadline - clock.now)) else {
+                if gone() { return nil }
+                continue
+            }
             if let p = try? Packet.decode(f.bytes, link: link.linkType), p.tcp.destinationPort == testerPort, p.tcp.sourcePort == targetPort {
                 if p.tcp.ack == seq &+ 1 { return frames }
                 continue  // a late reply to an earlier probe

@@ -744,9 +744,11 @@ static void input_frame(const unsigned char *data, size_t len)
 static int opt_delayed_ack = 1;  /* lwIP's default: ACK in-order data from the 250 ms fast timer */
 static int opt_nodelay = 0;      /* lwIP's default: Nagle on */
 /* Faults for tcpspec's own tests (never in Targets/lwip.toml): frames the agent discards at its start, as a device
- * that reports itself running before frames pass does; and a crash (abort) on a frame longer than this. */
+ * that reports itself running before frames pass does; a crash (abort) on a frame longer than this; and a hang (the
+ * agent stops reading, answering and running timers, as a stack stuck in a loop does) on a frame longer than this. */
 static long test_drop_first = 0;
 static long test_crash_longer = 0;
+static long test_hang_longer = 0;
 
 static void apply_settings(void)
 {
@@ -769,6 +771,9 @@ static void apply_settings(void)
         } else if (strcmp(m->key, "test.crash_on_frame_longer_than") == 0) {
             if (m->type != J_NUM || !m->is_int || m->num < 1) die(2, "setting test.crash_on_frame_longer_than is a length");
             test_crash_longer = (long)m->num;
+        } else if (strcmp(m->key, "test.hang_on_frame_longer_than") == 0) {
+            if (m->type != J_NUM || !m->is_int || m->num < 1) die(2, "setting test.hang_on_frame_longer_than is a length");
+            test_hang_longer = (long)m->num;
         } else if (strcmp(m->key, "clock.slowdown") == 0) {
             if (m->type != J_NUM || !m->is_int || m->num < 1 || m->num > 1000000)
                 die(2, "setting clock.slowdown is an integer in 1...1000000");
@@ -1657,6 +1662,10 @@ static void read_frames(void)
         if (test_crash_longer > 0 && n > test_crash_longer) {
             logf_("test.crash_on_frame_longer_than: a %zd-byte frame, aborting", n);
             abort();
+        }
+        if (test_hang_longer > 0 && n > test_hang_longer) {
+            logf_("test.hang_on_frame_longer_than: a %zd-byte frame, hanging", n);
+            for (;;) pause();
         }
         input_frame(frame, (size_t)n);
         settle();  /* the frame's answer and any held ACK on the device before the next frame is read */

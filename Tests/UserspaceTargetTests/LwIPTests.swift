@@ -89,4 +89,68 @@ struct LwIPTests {
         }
         #expect(lengths.contains { $0 > 700 - 54 }, "\(text)")
     }
+
+    /// Conform against a stack that crashes on every long frame: a crash is laid on the test whose own input
+    /// makes it (the round's other tests run again alone on the restarted stack), a crash on the way into a state
+    /// retries the test another way, and the rest of the suite is still judged.
+    @Test("conform against an agent that crashes on long frames: each error is its own test's, the rest is judged")
+    func conformAroundCrashes() throws {
+        var d = try Self.description
+        d.settings.append(("test.crash_on_frame_longer_than", "700"))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-lwip-conform-crash-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = try AgentTarget(d)
+        defer { t.close() }
+        var config = Fuzzer.Configuration()
+        config.corpus = dir
+        config.targetName = "lwip"
+        let f = try Fuzzer(spec: try Repository.spec("rfc9293"), target: t, configuration: config)
+        let report = try f.conform(warmupCases: 3000)
+        let errors = report.results.filter { $0.verdict == .error }
+        let own = errors.filter { !($0.why ?? "").contains("on the way") }
+        #expect(!own.isEmpty, "no test's input crashed the stack")
+        // The knob crashes on injected frames only: a test whose input is a call can fail only on the way to it.
+        for e in own { #expect(e.event == "SEGMENT", "\(e.name): \(e.why ?? "")") }
+        for e in errors { #expect((e.why ?? "").contains("target-crash"), "\(e.name): \(e.why ?? "")") }
+        // Tests no long frame reaches are judged as without the knob.
+        for name in ["CLOSED / OPEN-ACTIVE / open.active", "CLOSED / OPEN-PASSIVE / open.passive", "CLOSED / SEGMENT RST text=none / closed.rst"] {
+            #expect(report.results.first { $0.name == name }?.verdict == .conforms, "\(name)")
+        }
+        let judged = report.results.filter { $0.verdict == .conforms || $0.verdict == .diverges }.count
+        #expect(judged > errors.count, "\(judged) judged, \(errors.count) in error")
+        // The crash is kept once, as a case that crashes the stack again when replayed alone.
+        let crash = try #require(f.summary.divergences.first { if case .failure = $0.signature { true } else { false } })
+        #expect(crash.reproduced > 0, "\(crash.casePath ?? "")")
+    }
+
+    /// A stack that stops answering on a long segment: the barrier probe goes unanswered, the stack is restarted
+    /// and the kept case names the frame it hung on and hangs it again on replay.
+    @Test("an agent that hangs on a long segment: reported as a hang, the case names the frame and hangs it again")
+    func hangOnLongSegment() throws {
+        var d = try Self.description
+        d.settings.append(("test.hang_on_frame_longer_than", "700"))
+        d.callTimeout = 1
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-lwip-hang-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = try AgentTarget(d)
+        defer { t.close() }
+        var config = Fuzzer.Configuration()
+        config.seed = 5
+        config.duration = 60
+        config.maxCases = 40
+        config.lanes = 4
+        config.corpus = dir
+        config.targetName = "lwip"
+        let s = try Fuzzer(spec: try Repository.spec("rfc9293"), target: t, configuration: config).run()
+        #expect(s.restarts > 0, "no hang in \(s.cases) cases")
+        let hang = try #require(s.divergences.first { if case .failure(let what) = $0.signature { what.contains("target-hang") } else { false } })
+        #expect(hang.reproduced > 0, "the kept case did not hang the stack again: \(hang.casePath ?? "")")
+        let text = try String(contentsOfFile: try #require(hang.casePath), encoding: .utf8)
+        #expect(text.contains("target-hang") && text.contains("the frame"), "\(text)")
+        let lengths = text.split(separator: "\n").filter { $0.hasPrefix("< ") }.compactMap { line -> Int? in
+            guard let open = line.firstIndex(of: "("), let close = line.firstIndex(of: ")") else { return nil }
+            return Int(line[line.index(after: open)..<close])
+        }
+        #expect(lengths.contains { $0 > 700 - 54 }, "\(text)")
+    }
 }

@@ -85,7 +85,14 @@ enum FuzzReport {
     static func text(_ s: FuzzSummary, spec: CompiledSpec, target: String, seed: UInt64, corpus: String, choices: [ChoiceRecord] = []) -> String {
         var out = "fuzz \(target) against profile \(spec.profile), seed \(seed): \(s.cases) cases, \(s.steps) steps in \(String(format: "%.1f", s.seconds)) s "
         out += String(format: "(%.0f cases/s); input classes covered %d of %d", s.casesPerSecond, s.cellsCovered, s.cellsTotal) + "\n"
-        if s.restarts > 0 { out += "the stack failed as a program and was restarted \(s.restarts) times (findings below: target-crash, target-hang)\n" }
+        if s.restarts > 0 {
+            // The kinds of failure kept (a failure already in the corpus is not kept again).
+            let kinds = Set(s.divergences.compactMap { d -> String? in
+                if case .failure(let text) = d.signature { String(text.prefix { $0 != ":" }) } else { nil }
+            }).sorted()
+            out += "the stack failed as a program and was restarted \(s.restarts) times"
+                + (kinds.isEmpty ? " (each failure's kind already in the corpus)\n" : " (findings below: \(kinds.joined(separator: ", ")))\n")
+        }
         if s.findings.isEmpty {
             out += "no divergences\n"
         } else {

@@ -207,12 +207,14 @@ public final class CompiledSpec: Sendable {
     public let steps: [[String]]
     /// Profile-wide behaviour switches (`option NAME`), e.g. `whole-segments`.
     public let options: Set<String>
+    /// The profile's timing bounds (`timing NAME …`), the last profile of the lineage deciding.
+    public let timings: [TimingName: Timing]
     /// The same tables laid out for the model's inner loop.
     package let image: RuntimeImage
 
     init(profile: String, title: String, lineage: [String], states: [StateInfo], initialState: Int, classifiers: [ClassifierInfo],
          rules: [RuleInfo], strings: [String], templates: [CompiledTemplate], programs: [Program], chains: [Chain],
-         tables: [EventTable], steps: [[String]], options: Set<String> = []) {
+         tables: [EventTable], steps: [[String]], options: Set<String> = [], timings: [TimingName: Timing] = [:]) {
         self.profile = profile
         self.title = title
         self.lineage = lineage
@@ -227,6 +229,7 @@ public final class CompiledSpec: Sendable {
         self.tables = tables
         self.steps = steps
         self.options = options
+        self.timings = timings
         // Templates and classifiers refer to programs by value; make sure every one is in the program list.
         var progs = programs
         for t in templates { for p in [t.seq, t.ack, t.data, t.wnd].compactMap({ $0 }) where !progs.contains(p) { progs.append(p) } }
@@ -278,4 +281,32 @@ public final class CompiledSpec: Sendable {
     }
 
     public var cellCount: Int { tables.reduce(0) { $0 + $1.cellCount } }
+}
+
+/// A timing value as a profile bounds it: a window `[lower, upper]` (either side open), with the clause that sets
+/// it. A stack whose timer fires outside the window breaks `requirements` (or, without IDs, the clause's `level`).
+public struct Timing: Sendable, Hashable {
+    public var lower: Double?
+    public var upper: Double?
+    public var citation: String
+    public var requirements: [RequirementID]
+    public var level: RequirementLevel?
+    public init(lower: Double?, upper: Double?, citation: String, requirements: [RequirementID] = [], level: RequirementLevel? = nil) {
+        self.lower = lower
+        self.upper = upper
+        self.citation = citation
+        self.requirements = requirements
+        self.level = level
+    }
+
+    /// `1 s`, `1 s to 3 s`, `at least 60 s`: for reports.
+    public var text: String {
+        func f(_ v: Double) -> String { v < 1 ? "\(Int((v * 1000).rounded())) ms" : v == v.rounded() ? "\(Int(v)) s" : "\(v) s" }
+        switch (lower, upper) {
+        case let (l?, u?): return l == u ? f(l) : "\(f(l)) to \(f(u))"
+        case let (l?, nil): return "at least \(f(l))"
+        case let (nil, u?): return "at most \(f(u))"
+        default: return "any"
+        }
+    }
 }

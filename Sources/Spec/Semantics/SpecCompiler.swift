@@ -160,10 +160,28 @@ public struct SpecCompiler {
                 options.insert(o.name.value)
             }
         }
+        var timings: [TimingName: Timing] = [:]
+        for f in chain {
+            for t in f.timings {
+                guard let name = TimingName(rawValue: t.name.value) else {
+                    err(.unknownName, "unknown timing '\(t.name.value)'; timings are \(TimingName.allCases.map(\.spelling).joined(separator: ", "))", t.name.loc)
+                    continue
+                }
+                if name.isDuration != t.isDuration {
+                    err(.type, name.isDuration ? "timing '\(name.spelling)' is a duration: write a unit (200ms, 1s, 4min)" : "timing '\(name.spelling)' is a factor: write a number", t.name.loc)
+                }
+                if t.citations.isEmpty {
+                    err(.citation, "timing '\(name.spelling)' has no citation: cite the RFC text or the stack behaviour it follows", t.name.loc)
+                }
+                timings[name] = Timing(lower: t.lower, upper: t.upper, citation: t.citations.map(\.text).joined(separator: "; "),
+                                       requirements: t.citations.flatMap(\.requirements), level: t.citations.flatMap(\.levels).first)
+            }
+        }
         let top = chain.last!.profile!
         return CompiledSpec(profile: top.name.value, title: top.title ?? top.name.value, lineage: chain.map { $0.profile!.name.value },
                             states: states, initialState: initialState, classifiers: classifiers, rules: ruleInfos, strings: strings,
-                            templates: templates, programs: programs, chains: chains, tables: tables, steps: steps, options: options)
+                            templates: templates, programs: programs, chains: chains, tables: tables, steps: steps, options: options,
+                            timings: timings)
     }
 
     // MARK: declarations

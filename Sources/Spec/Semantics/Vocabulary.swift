@@ -189,6 +189,25 @@ public enum TimerName: UInt8, CaseIterable, Sendable {
     public static let bySpelling: [String: TimerName] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.spelling, $0) })
 }
 
+/// The timing values a profile sets with `timing NAME …` (RFC 6298, RFC 9293 §3.8.1, §3.8.6.3, §3.10.8).
+public enum TimingName: String, CaseIterable, Sendable {
+    /// The RTO before any round-trip sample: the first retransmission of a SYN, a SYN,ACK, or early data.
+    case rtoInitial = "rto.initial"
+    /// The RTO's floor once computed.
+    case rtoMin = "rto.min"
+    /// The RTO's ceiling, however often it is backed off.
+    case rtoMax = "rto.max"
+    /// The factor each expiry multiplies the RTO by (a number).
+    case rtoBackoff = "rto.backoff"
+    /// TIME-WAIT's length (2 MSL), from the last segment that started or restarted it.
+    case timeWait = "time-wait"
+    /// How long an acknowledgment may be delayed.
+    case delayedAck = "delayed-ack"
+    public var spelling: String { rawValue }
+    /// Whether its value is a duration (all but the backoff factor).
+    public var isDuration: Bool { self != .rtoBackoff }
+}
+
 public enum TimerOp: UInt8, Sendable {
     case start, stop
 }

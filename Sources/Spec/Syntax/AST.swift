@@ -170,6 +170,17 @@ public struct OptionDecl: Sendable {
     public var citations: [Citation]
 }
 
+/// `timing NAME BOUNDS`: how long a timer runs (or a factor, for `rto.backoff`), as the bounds the profile
+/// allows: `1s`, `1s to 3s`, `at-least 60s`, `at-most 500ms`.
+public struct TimingDecl: Sendable {
+    public var name: Located<String>
+    public var lower: Double?
+    public var upper: Double?
+    /// Whether the values are durations (seconds) rather than plain numbers.
+    public var isDuration: Bool
+    public var citations: [Citation]
+}
+
 public struct ProfileDecl: Sendable {
     public var name: Located<String>
     public var extends: Located<String>?
@@ -185,4 +196,5 @@ public struct SpecFileAST: Sendable {
     public var groups: [GroupDecl] = []
     public var acknowledges: [AcknowledgeDecl] = []
     public var options: [OptionDecl] = []
+    public var timings: [TimingDecl] = []
 }

@@ -3,6 +3,8 @@ import Core
 public enum TokenKind: Equatable, Sendable {
     case name(String)
     case number(UInt32)
+    /// A number with a unit of time (`200ms`, `1.5s`, `4min`, `1h`), in seconds: the bounds of `timing` lines.
+    case duration(Double)
     case string(String)
     case punct(String)
     /// The raw rest of a line after `cite`, parsed by `CitationParser`.
@@ -157,13 +159,37 @@ struct Lexer {
                 pos += 1
             }
         }
+        // A duration: digits, an optional fraction, and a unit of time run together.
+        var fraction = 0.0, scale = 1.0
+        if value <= UInt64(UInt32.max), peek() == ".", let d = peek(1), Lexer.isDigit(d) {
+            var k = 2
+            while let e = peek(k), Lexer.isDigit(e) { k += 1 }
+            if let u = peek(k), Lexer.isIdentStart(u) {
+                pos += 1
+                while let e = peek(), Lexer.isDigit(e) {
+                    scale /= 10
+                    fraction += Double(e.value - 48) * scale
+                    pos += 1
+                }
+            }
+        }
         if let c = peek(), Lexer.isIdentStart(c) {
-            error("a number cannot run into a name; put an operator or a space between them", at: pos)
-            while let d = peek(), Lexer.isIdentBody(d) { pos += 1 }
+            let unitStart = pos
+            var unit = ""
+            while let d = peek(), Lexer.isIdentBody(d) { unit.unicodeScalars.append(d); pos += 1 }
+            if let seconds = Lexer.timeUnits[unit], !overflow {
+                emit(.duration((Double(value) + fraction) * seconds), start)
+                return
+            }
+            error(fraction > 0 || Lexer.timeUnits.keys.contains(where: { unit.hasPrefix($0) })
+                  ? "unknown unit of time '\(unit)'; units are ms, s, min, h"
+                  : "a number cannot run into a name; put an operator or a space between them", at: unitStart)
         }
         if overflow { error("number does not fit in 32 bits (sequence space is modulo 2^32)", at: start) }
         emit(.number(overflow ? 0 : UInt32(value)), start)
     }
+
+    static let timeUnits: [String: Double] = ["ms": 0.001, "s": 1, "min": 60, "h": 3600]
 
     private static func hexValue(_ c: Unicode.Scalar) -> UInt32? {
         switch c {

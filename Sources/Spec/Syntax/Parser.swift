@@ -50,6 +50,7 @@ public struct Parser {
         switch t.kind {
         case .name(let n): "'\(n)'"
         case .number(let n): "number \(n)"
+        case .duration(let d): "duration \(d) s"
         case .string(let s): "string \"\(s)\""
         case .punct(let p): "'\(p)'"
         case .citeText: "citation text"
@@ -99,7 +100,7 @@ public struct Parser {
     // MARK: file structure
 
     private enum Open {
-        case none, steps, classifier, group, rule, acknowledge, option
+        case none, steps, classifier, group, rule, acknowledge, option, timing
     }
 
     private mutating func parseFile() -> SpecFileAST {
@@ -111,7 +112,7 @@ public struct Parser {
             let lineStart = i
             do {
                 guard case .name(let kw) = tok.kind else {
-                    throw fail("expected a declaration (profile, state, steps, classify, acknowledge, on, rule, case, cite or an action), found \(describe(tok))")
+                    throw fail("expected a declaration (profile, state, steps, classify, acknowledge, option, timing, on, rule, case, cite or an action), found \(describe(tok))")
                 }
                 switch kw {
                 case "profile":
@@ -134,6 +135,9 @@ public struct Parser {
                     advance()
                     ast.options.append(OptionDecl(name: try expectName("an option name (whole-segments)"), citations: []))
                     open = .option
+                case "timing":
+                    ast.timings.append(try parseTiming())
+                    open = .timing
                 case "acknowledge":
                     ast.acknowledges.append(try parseAcknowledge())
                     open = .acknowledge
@@ -155,7 +159,8 @@ public struct Parser {
                         ast.groups[g].rules[ast.groups[g].rules.count - 1].citations.append(c)
                     case .acknowledge: ast.acknowledges[ast.acknowledges.count - 1].citations.append(c)
                     case .option: ast.options[ast.options.count - 1].citations.append(c)
-                    case .none: throw fail("'cite' must follow a steps, classify, acknowledge, on or rule line")
+                    case .timing: ast.timings[ast.timings.count - 1].citations.append(c)
+                    case .none: throw fail("'cite' must follow a steps, classify, acknowledge, option, timing, on or rule line")
                     }
                 default:
                     if Parser.actionWords.contains(kw) || Builtin.bySpelling[kw] != nil {
@@ -164,7 +169,7 @@ public struct Parser {
                         let g = ast.groups.count - 1
                         ast.groups[g].rules[ast.groups[g].rules.count - 1].actions.append(a)
                     } else {
-                        throw fail("unknown keyword '\(kw)'; expected profile, state, steps, classify, case, acknowledge, on, rule, cite or an action")
+                        throw fail("unknown keyword '\(kw)'; expected profile, state, steps, classify, case, acknowledge, option, timing, on, rule, cite or an action")
                     }
                 }
                 try expectLineEnd()
@@ -175,6 +180,43 @@ public struct Parser {
             skipNewlines()
         }
         return ast
+    }
+
+    /// `timing rto.initial 1s`, `timing rto.initial 1s to 3s`, `timing rto.max at-least 60s`, `timing rto.backoff 2`.
+    private mutating func parseTiming() throws -> TimingDecl {
+        advance()
+        let name = try expectName("a timing name (\(TimingName.allCases.map(\.spelling).joined(separator: ", ")))")
+        var isDuration: Bool?
+        func value() throws -> Double {
+            let v: Double, d: Bool
+            switch tok.kind {
+            case .duration(let s): (v, d) = (s, true)
+            case .number(let n): (v, d) = (Double(n), false)
+            default: throw fail("expected a duration (200ms, 1s, 4min) or a number, found \(describe(tok))")
+            }
+            if let k = isDuration, k != d { throw fail("both bounds are durations, or both numbers") }
+            isDuration = d
+            advance()
+            return v
+        }
+        var lower: Double?, upper: Double?
+        if isName("at-least") {
+            advance()
+            lower = try value()
+        } else if isName("at-most") {
+            advance()
+            upper = try value()
+        } else {
+            lower = try value()
+            if isName("to") {
+                advance()
+                upper = try value()
+                if upper! < lower! { throw fail("the upper bound is below the lower one") }
+            } else {
+                upper = lower
+            }
+        }
+        return TimingDecl(name: name, lower: lower, upper: upper, isDuration: isDuration ?? true, citations: [])
     }
 
     private mutating func parseProfile() throws -> ProfileDecl {

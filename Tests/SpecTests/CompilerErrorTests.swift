@@ -80,6 +80,43 @@ struct CompilerErrorTests {
         #expect(r.spec?.states.count == 2)
     }
 
+    @Test("timing declarations: windows, open bounds and factors compile; bad ones are errors at file:line:col")
+    func timings() throws {
+        let good = miniSpec + """
+            timing rto.initial 1s to 3s
+              cite RFC 6298 §2.1 SHOULD "the sender SHOULD set RTO <- 1 second"
+            timing rto.min at-least 200ms
+              cite RFC 6298 §2.4
+            timing rto.max at-most 1.5min
+              cite RFC 6298 §2.5
+            timing rto.backoff 2
+              cite RFC 6298 §5.5 MUST "The host MUST set RTO <- RTO * 2"
+            timing time-wait 4min
+              cite RFC 9293 §3.6.1 MUST-13 "it MUST linger in the TIME-WAIT state for a time 2xMSL"
+
+            """
+        let r = compileText(good)
+        #expect(r.diagnostics.isEmpty, "\(r.diagnostics.map(\.rendered))")
+        let t = try #require(r.spec?.timings)
+        #expect(t[.rtoInitial] == Timing(lower: 1, upper: 3, citation: t[.rtoInitial]!.citation, level: .should))
+        #expect(t[.rtoMin]?.lower == 0.2 && t[.rtoMin]?.upper == nil)
+        #expect(t[.rtoMax]?.lower == nil && t[.rtoMax]?.upper == 90)
+        #expect(t[.rtoBackoff]?.lower == 2 && t[.rtoBackoff]?.upper == 2)
+        #expect(t[.timeWait]?.lower == 240 && t[.timeWait]?.requirements.map(\.description) == ["MUST-13"])
+        #expect(t[.rtoInitial]?.text == "1 s to 3 s" && t[.rtoMin]?.text == "at least 200 ms")
+
+        let unknown = miniSpec + "timing rto.start 1s\n  cite RFC 6298 §2.1\n"
+        expectOne(compileText(unknown), .unknownName, at: position(of: "rto.start", in: unknown), containing: "timings are rto.initial")
+        let unit = miniSpec + "timing rto.initial 1sec\n  cite RFC 6298 §2.1\n"
+        expectOne(compileText(unit), .syntax, at: right(position(of: "1sec", in: unit), 1), containing: "unknown unit of time 'sec'")
+        let factor = miniSpec + "timing rto.backoff 2s\n  cite RFC 6298 §5.5\n"
+        expectOne(compileText(factor), .type, at: position(of: "rto.backoff", in: factor), containing: "is a factor")
+        let uncited = miniSpec + "timing time-wait 60s\n"
+        expectOne(compileText(uncited), .citation, at: position(of: "time-wait 60s", in: uncited), containing: "no citation")
+        let reversed = miniSpec + "timing rto.initial 3s to 1s\n  cite RFC 6298 §2.1\n"
+        expectOne(compileText(reversed), .syntax, at: position(of: "1s\n", in: reversed), containing: "below the lower")
+    }
+
     @Test("encoding: bytes that are not UTF-8")
     func encoding() {
         var bytes = Array(miniSpec.utf8)

@@ -210,8 +210,9 @@ public struct Parser {
             lower = try value()
             if isName("to") {
                 advance()
+                let at = loc
                 upper = try value()
-                if upper! < lower! { throw fail("the upper bound is below the lower one") }
+                if upper! < lower! { throw fail("the upper bound is below the lower one", at: at) }
             } else {
                 upper = lower
             }

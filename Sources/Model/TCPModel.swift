@@ -56,6 +56,8 @@ public struct TCPModel: Sendable {
     /// The ISS the event being run chose (its `iss:` argument); nil leaves ISS symbolic until adopted.
     var nextISS: UInt32?
     public private(set) var issBound = false
+    /// The connection's timers, as its rules start and stop them.
+    public internal(set) var timers = Timers()
     public private(set) var receiveWindowBound = false
     /// Whether transitions report their input class (`Transition.cell`). Computing it evaluates every classifier
     /// of the state, not only those the decision needs; turn it off where only outputs matter.
@@ -84,6 +86,7 @@ public struct TCPModel: Sendable {
         var tcb: TCB
         var issBound: Bool
         var receiveWindowBound: Bool
+        var timers: Timers
         public var stateIndex: Int { state }
         /// Whether more separate out-of-order ranges arrived than the model holds (`TCB.heldRanges`): from then on
         /// what it expects of text beyond the lost range is its own limit, not the stack's behaviour.
@@ -91,16 +94,18 @@ public struct TCPModel: Sendable {
     }
 
     public var core: Core {
-        get { Core(state: state, tcb: tcb, issBound: issBound, receiveWindowBound: receiveWindowBound) }
+        get { Core(state: state, tcb: tcb, issBound: issBound, receiveWindowBound: receiveWindowBound, timers: timers) }
         set {
             state = newValue.state
             tcb = newValue.tcb
             issBound = newValue.issBound
             receiveWindowBound = newValue.receiveWindowBound
+            timers = newValue.timers
         }
     }
 
     mutating func clearConnection() {
+        timers = Timers()
         tcb = TCB()
         tcb[.rcvWnd] = configuration.receiveWindow
         issBound = false
@@ -441,6 +446,7 @@ public struct TCPModel: Sendable {
         }
         var tr = Transition(from: state, to: state, event: ctx.event, cell: cell, chain: chainIndex)
         guard chainIndex >= 0 else { return tr }
+        let before = (una: tcb[.sndUna], iss: tcb[.iss], timers: timers)
         var rule = 0
         var i = Int(img.chainStart[chainIndex])
         let end = Int(img.chainStart[chainIndex + 1])
@@ -481,6 +487,7 @@ public struct TCPModel: Sendable {
             }
         }
         tr.to = state
+        applyTimers(&tr, event: ctx.event, before: before)
         return tr
     }
 

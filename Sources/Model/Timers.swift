@@ -1,0 +1,109 @@
+import Spec
+
+/// A connection's timers (RFC 9293 §3.10.8): which run, and the retransmission timer's history, which decides
+/// how long it runs (RFC 6298). When each was started is the driver's to keep (the model has no clock):
+/// `Transition.timersStarted` says which an input (re)started, `timersStopped` which it stopped.
+public struct Timers: Hashable, Sendable {
+    /// Bit per `TimerName.rawValue`.
+    public var running: UInt8 = 0
+    /// Expiries of the retransmission timer since new data was last acknowledged: each multiplies the RTO by
+    /// the backoff factor (RFC 6298 §5.5).
+    public var backoffs: UInt8 = 0
+    /// Whether a round-trip sample can have been taken: something sent only once was acknowledged (Karn's rule,
+    /// MUST-18). Until then the RTO is the initial one (RFC 6298 §2.1).
+    public var sampled = false
+
+    public init() {}
+
+    public func isRunning(_ t: TimerName) -> Bool { running & (1 << t.rawValue) != 0 }
+}
+
+/// How long after its (re)start a timer expires, as the profile bounds it, with the clause that sets it.
+public struct ExpiryWindow: Hashable, Sendable {
+    public var lower: Double?
+    public var upper: Double?
+    /// The `timing` lines that set it (their clauses and requirement IDs name what an early or late expiry
+    /// breaks).
+    public var timings: [TimingName]
+
+    public init(lower: Double?, upper: Double?, timings: [TimingName]) {
+        self.lower = lower
+        self.upper = upper
+        self.timings = timings
+    }
+
+    public var text: String { Timing(lower: lower, upper: upper, citation: "").text }
+}
+
+extension TCPModel {
+    /// Applies an input's timer actions. The retransmission timer follows RFC 6298 §5: sending data while it runs
+    /// does not restart it (§5.1), an acknowledgment of new data does (§5.3) and resets the backoff, and when
+    /// nothing is outstanding it stops (§5.2). `tr.timersStarted` is left saying only the timers that now run from
+    /// this input.
+    mutating func applyTimers(_ tr: inout Transition, event: EventKind, before: (una: UInt32, iss: UInt32, timers: Timers)) {
+        if img.clears[state] {
+            // No TCB, no timers (RFC 9293 §3.10.8 "If the state is CLOSED ... there is no TCB and no timer").
+            tr.timersStopped = before.timers.running
+            tr.timersStarted = 0
+            timers = Timers()
+            return
+        }
+        let rto = UInt8(1) << TimerName.retransmission.rawValue
+        // An acknowledgment of something new (not the SND.UNA an ISS selection set).
+        let acked = event == .segment && tcb[.iss] == before.iss && tcb[.sndUna] != before.una
+        if acked {
+            if timers.backoffs == 0 { timers.sampled = true }
+            timers.backoffs = 0
+        }
+        if event == .retransmissionTimeout, tr.timersStarted & rto != 0 {
+            timers.backoffs &+= 1
+        } else if tr.timersStarted & rto != 0, timers.running & rto != 0, !acked {
+            tr.timersStarted &= ~rto  // §5.1: it already runs for the earlier data
+        }
+        timers.running &= ~tr.timersStopped
+        timers.running |= tr.timersStarted
+        if timers.running & rto != 0, tcb[.sndUna] == tcb[.sndNxt] {
+            timers.running &= ~rto
+            tr.timersStarted &= ~rto
+            tr.timersStopped |= rto
+        }
+    }
+
+    /// When the running timer `t` expires, counted from its latest (re)start: nil when it does not run or the
+    /// profile sets no bound for it.
+    public func expiry(_ t: TimerName) -> ExpiryWindow? {
+        guard timers.isRunning(t) else { return nil }
+        switch t {
+        case .retransmission:
+            let base: TimingName = timers.sampled ? .rtoMin : .rtoInitial
+            guard let b = spec.timings[base] else { return nil }
+            var lower = b.lower, upper = b.upper
+            var used = [base]
+            if timers.backoffs > 0, let f = spec.timings[.rtoBackoff] {
+                used.append(.rtoBackoff)
+                let k = Int(timers.backoffs)
+                func power(_ x: Double) -> Double { (0..<k).reduce(1) { p, _ in p * x } }
+                lower = lower.map { v in f.lower.map { v * power($0) } ?? v }
+                upper = upper.flatMap { v in f.upper.map { v * power($0) } }
+            }
+            if let m = spec.timings[.rtoMax] {
+                // The ceiling: an RTO backed off past it is held there (RFC 6298 §2.5, §5.5).
+                if let cap = m.upper, (upper ?? .infinity) > cap || (lower ?? 0) > cap {
+                    lower = lower.map { min($0, cap) }
+                    upper = min(upper ?? cap, cap)
+                    used.append(.rtoMax)
+                } else if let floor = m.lower, let l = lower, l > floor {
+                    // Only "at least" is known of the ceiling: past it, the stack may hold the RTO anywhere above.
+                    lower = floor
+                    used.append(.rtoMax)
+                }
+            }
+            return ExpiryWindow(lower: lower, upper: upper, timings: used)
+        case .timeWait:
+            guard let w = spec.timings[.timeWait] else { return nil }
+            return ExpiryWindow(lower: w.lower, upper: w.upper, timings: [.timeWait])
+        case .user:
+            return nil
+        }
+    }
+}

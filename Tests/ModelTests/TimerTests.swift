@@ -1,0 +1,59 @@
+import Core
+import Model
+import Spec
+import Testing
+
+/// The model's timers: which run after each input, and how long the profile lets each run (RFC 6298, RFC 9293
+/// §3.10.8), counted from its latest (re)start.
+@Suite("Model timers")
+struct TimerTests {
+    @Test("SYN-SENT: the first SYN starts the RTO at its initial value; each expiry doubles it", arguments: ["rfc9293", "linux"])
+    func synBackoff(profile: String) throws {
+        var m = TCPModel(spec: try spec(profile))
+        let open = m.call(.openActive, iss: 1000)
+        #expect(open.timersStarted & (1 << TimerName.retransmission.rawValue) != 0)
+        #expect(m.expiry(.retransmission) == ExpiryWindow(lower: 1, upper: 1, timings: [.rtoInitial]))
+        let first = m.timeout(.retransmission)
+        #expect(first.outputs.map(\.segment.ctl) == [.syn])
+        #expect(m.timers.backoffs == 1)
+        #expect(m.expiry(.retransmission)?.lower == 2 && m.expiry(.retransmission)?.upper == 2)
+        _ = m.timeout(.retransmission)
+        #expect(m.expiry(.retransmission)?.lower == 4)
+        // The SYN,ACK acknowledges a SYN that was sent again: no round-trip sample (Karn's rule), and nothing is
+        // outstanding any more, so the timer stops.
+        let synack = m.receive(Segment(seq: 5000, ack: 1001, ctl: [.syn, .ack], window: 8000))
+        #expect(m.stateName == "ESTABLISHED")
+        #expect(synack.timersStopped & (1 << TimerName.retransmission.rawValue) != 0)
+        #expect(m.expiry(.retransmission) == nil && m.timers.backoffs == 0 && !m.timers.sampled)
+    }
+
+    @Test("data: the RTO after a sample is the floor (rfc9293 at least 1 s, linux 200 ms); sending more does not restart it, acknowledging all stops it")
+    func dataRTO() throws {
+        for (profile, lower, upper) in [("rfc9293", 1.0, nil), ("linux", 0.2, 0.2)] as [(String, Double, Double?)] {
+            var m = TCPModel(spec: try spec(profile))
+            _ = m.call(.openActive, iss: 1000)
+            _ = m.receive(Segment(seq: 5000, ack: 1001, ctl: [.syn, .ack], window: 8000))
+            #expect(m.timers.sampled, "\(profile)")
+            let send = m.call(.send(10))
+            #expect(send.timersStarted & (1 << TimerName.retransmission.rawValue) != 0, "\(profile)")
+            #expect(m.expiry(.retransmission)?.lower == lower && m.expiry(.retransmission)?.upper == upper, "\(profile)")
+            let more = m.call(.send(10))
+            #expect(!more.outputs.isEmpty && more.timersStarted & (1 << TimerName.retransmission.rawValue) == 0, "RFC 6298 §5.1 (\(profile))")
+            _ = m.receive(Segment(seq: 5001, ack: 1011, ctl: .ack, window: 8000))
+            #expect(m.timers.isRunning(.retransmission), "\(profile): 10 octets still outstanding")
+            let all = m.receive(Segment(seq: 5001, ack: 1021, ctl: .ack, window: 8000))
+            #expect(!m.timers.isRunning(.retransmission) && all.timersStopped & (1 << TimerName.retransmission.rawValue) != 0, "\(profile)")
+        }
+    }
+
+    @Test("TIME-WAIT runs 2 MSL in rfc9293 (4 min), 60 s in linux; CLOSED has no timer")
+    func timeWait() throws {
+        for (profile, length) in [("rfc9293", 240.0), ("linux", 60.0)] {
+            var m = try EventProcessingTests.timeWait(profile)
+            #expect(m.expiry(.timeWait) == ExpiryWindow(lower: length, upper: length, timings: [.timeWait]), "\(profile)")
+            #expect(!m.timers.isRunning(.retransmission), "\(profile): our FIN was acknowledged")
+            let end = m.timeout(.timeWait)
+            #expect(m.stateName == "CLOSED" && m.timers.running == 0 && end.timersStopped != 0, "\(profile)")
+        }
+    }
+}

@@ -25,9 +25,14 @@ struct BarrierProbe {
     static func frames(before seq: UInt32, on link: FrameLink, clock: any Timekeeper, within: Double, gone: () -> Bool = { false }) -> [Frame]? {
         var frames: [Frame] = []
         let deadline = clock.now + within
-        while clock.now < deadline {
-            guard let f = link.next(timeout: min(0.05, deadline - clock.now)) else {
+        // The quiet slices are counted too: a link that answers "nothing" without waiting (a scripted one, on a
+        // clock that only moves when told) ends the wait as a real one would.
+        var quiet = 0.0
+        while clock.now < deadline, quiet < within {
+            let slice = min(0.05, deadline - clock.now)
+            guard let f = link.next(timeout: slice) else {
                 if gone() { return nil }
+                quiet += slice
                 continue
             }
             if let p = try? Packet.decode(f.bytes, link: link.linkType), p.tcp.destinationPort == testerPort, p.tcp.sourcePort == targetPort {

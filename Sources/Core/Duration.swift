@@ -1,10 +1,15 @@
 /// Durations as users write them, always with a unit (`200ms`, `1.5s`, `10m`, `1h`): case files, the command line
 /// and the benchmarks read them with this one function. Finite and not negative: `nan`, `inf` and `1e400s` are not
 /// durations.
+/// Spec files read them too (`timing rto.min 200ms`).
 public enum Durations {
+    /// The units, each with its length in seconds: `ms` before `s`, for matching by suffix.
+    public static let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+    /// `ms, s, m, h`: for messages.
+    public static var unitList: String { units.map(\.suffix).joined(separator: ", ") }
+
     public static func seconds(_ s: String) -> Double? {
         if s == "0" { return 0 }  // nothing needs no unit
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         guard let (suffix, scale) = units.first(where: { s.hasSuffix($0.0) }), let v = Double(s.dropLast(suffix.count)),
               v.isFinite, v >= 0, (v * scale).isFinite else { return nil }
         return v * scale

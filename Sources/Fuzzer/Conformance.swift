@@ -142,13 +142,7 @@ extension Fuzzer {
         try scheduler.run(slots: config.lanes, run)
         // The tests that shared a round with a failure run again one at a time on the restarted stack, so that a
         // failure is laid on the test whose own case causes it, never on its neighbours.
-        if !run.alone.isEmpty {
-            run.isolating = true
-            run.pending = run.alone
-            run.next = 0
-            run.alone = []
-            try scheduler.run(slots: 1, run)
-        }
+        if run.isolate() { try scheduler.run(slots: 1, run) }
         summary.steps += scheduler.steps
         summary.seconds = target.clock.now - start
         let known = run.known
@@ -287,6 +281,14 @@ final class ConformRun: LaneDriver {
                 + [.cell(state: cell.state, event: cell.event, cell: w.cell)]
         }
         return lane
+    }
+
+    /// Turns to the tests set aside by failures, to run them one at a time: false when there are none.
+    func isolate() -> Bool {
+        guard !alone.isEmpty else { return false }
+        isolating = true
+        (pending, next, alone) = (alone, 0, [])
+        return true
     }
 
     /// Whether test `c` has another attempt: more for a test with many candidate classes.

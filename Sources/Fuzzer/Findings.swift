@@ -114,7 +114,7 @@ extension Fuzzer {
     /// the replays that confirm a kept case.
     func shows(_ l: StepLog, _ sig: Signature) -> Bool {
         let s = signature(l)
-        if case .failure(let a) = sig, case .failure(let b) = s { return a.prefix { $0 != ":" } == b.prefix { $0 != ":" } }
+        if let a = sig.failureKind, let b = s.failureKind { return a == b }
         return s == sig
     }
 

@@ -75,6 +75,11 @@ public enum Signature: Hashable, Sendable, CustomStringConvertible {
                           observed: o.map { Shape(ctl: $0.ctl, text: $0.length > 0) }, differing: fields.sorted(), observedState: observedState, judgement: judgement))
     }
 
+    /// A stack failure's kind as the signature names it (`target-crash`), nil for a step's divergence.
+    public var failureKind: Substring? {
+        if case .failure(let text) = self { text.prefix { $0 != ":" } } else { nil }
+    }
+
     public var description: String {
         switch self {
         case .windowShrink: return Signature.windowShrinkText

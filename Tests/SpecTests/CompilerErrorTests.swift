@@ -87,11 +87,11 @@ struct CompilerErrorTests {
               cite RFC 6298 §2.1 SHOULD "the sender SHOULD set RTO <- 1 second"
             timing rto.min at-least 200ms
               cite RFC 6298 §2.4
-            timing rto.max at-most 1.5min
+            timing rto.max at-most 1.5m
               cite RFC 6298 §2.5
             timing rto.backoff 2
               cite RFC 6298 §5.5 MUST "The host MUST set RTO <- RTO * 2"
-            timing time-wait 4min
+            timing time-wait 4m
               cite RFC 9293 §3.6.1 MUST-13 "it MUST linger in the TIME-WAIT state for a time 2xMSL"
 
             """

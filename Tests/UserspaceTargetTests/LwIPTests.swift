@@ -14,6 +14,14 @@ import Targets
 struct LwIPTests {
     static var description: TargetDescription { get throws { try TargetDescription.load(Repository.url("Targets/lwip.toml").path) } }
 
+    /// The text lengths of a case file's injected segments (`< . 1:1461(1460)` gives 1460).
+    static func injectedLengths(_ text: String) -> [Int] {
+        text.split(separator: "\n").filter { $0.hasPrefix("< ") }.compactMap { line -> Int? in
+            guard let open = line.firstIndex(of: "("), let close = line.firstIndex(of: ")") else { return nil }
+            return Int(line[line.index(after: open)..<close])
+        }
+    }
+
     @Test("the generic examples pass, but for finding 1 (its resets carry ACK) exactly where the RFC's form has none")
     func examples() throws {
         let files = try CaseFolder.names("Corpus/examples")
@@ -67,26 +75,14 @@ struct LwIPTests {
         d.settings.append(("test.crash_on_frame_longer_than", "700"))
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-lwip-crash-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let t = try AgentTarget(d)
-        defer { t.close() }
-        var config = Fuzzer.Configuration()
-        config.seed = 5
-        config.duration = 40
-        config.maxCases = 150
-        config.lanes = 4
-        config.corpus = dir
-        config.targetName = "lwip"
-        let s = try Fuzzer(spec: try Repository.spec("rfc9293"), target: t, configuration: config).run()
+        let s = try AgentFuzz.run(d, name: "lwip", seed: 5, seconds: 40, cases: 150, lanes: 4, corpus: dir)
         #expect(s.restarts > 0, "no crash in \(s.cases) cases")
         let crash = try #require(s.divergences.first { if case .failure = $0.signature { true } else { false } })
         #expect(crash.reproduced > 0, "the kept case did not crash the stack again: \(crash.casePath ?? "")")
         let text = try String(contentsOfFile: try #require(crash.casePath), encoding: .utf8)
         #expect(text.contains("SIGABRT"), "\(text)")
         // The trigger is in the case: an injected segment whose text makes the frame longer than 700 octets.
-        let lengths = text.split(separator: "\n").filter { $0.hasPrefix("< ") }.compactMap { line -> Int? in
-            guard let open = line.firstIndex(of: "("), let close = line.firstIndex(of: ")") else { return nil }
-            return Int(line[line.index(after: open)..<close])
-        }
+        let lengths = Self.injectedLengths(text)
         #expect(lengths.contains { $0 > 700 - 54 }, "\(text)")
     }
 
@@ -104,7 +100,7 @@ struct LwIPTests {
         var config = Fuzzer.Configuration()
         config.corpus = dir
         config.targetName = "lwip"
-        let f = try Fuzzer(spec: try Repository.spec("rfc9293"), target: t, configuration: config)
+        let f = Fuzzer(spec: try Repository.spec("rfc9293"), target: t, configuration: config)
         let report = try f.conform(warmupCases: 3000)
         let errors = report.results.filter { $0.verdict == .error }
         let own = errors.filter { !($0.why ?? "").contains("on the way") }
@@ -132,25 +128,13 @@ struct LwIPTests {
         d.callTimeout = 1
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-lwip-hang-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let t = try AgentTarget(d)
-        defer { t.close() }
-        var config = Fuzzer.Configuration()
-        config.seed = 5
-        config.duration = 60
-        config.maxCases = 40
-        config.lanes = 4
-        config.corpus = dir
-        config.targetName = "lwip"
-        let s = try Fuzzer(spec: try Repository.spec("rfc9293"), target: t, configuration: config).run()
+        let s = try AgentFuzz.run(d, name: "lwip", seed: 5, seconds: 60, cases: 40, lanes: 4, corpus: dir)
         #expect(s.restarts > 0, "no hang in \(s.cases) cases")
         let hang = try #require(s.divergences.first { if case .failure(let what) = $0.signature { what.contains("target-hang") } else { false } })
         #expect(hang.reproduced > 0, "the kept case did not hang the stack again: \(hang.casePath ?? "")")
         let text = try String(contentsOfFile: try #require(hang.casePath), encoding: .utf8)
         #expect(text.contains("target-hang") && text.contains("the frame"), "\(text)")
-        let lengths = text.split(separator: "\n").filter { $0.hasPrefix("< ") }.compactMap { line -> Int? in
-            guard let open = line.firstIndex(of: "("), let close = line.firstIndex(of: ")") else { return nil }
-            return Int(line[line.index(after: open)..<close])
-        }
+        let lengths = Self.injectedLengths(text)
         #expect(lengths.contains { $0 > 700 - 54 }, "\(text)")
     }
 }

@@ -144,17 +144,7 @@ struct PyTCPTests {
     func fuzz() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-pytcp-fuzz-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let t = try AgentTarget(try Self.description)
-        defer { t.close() }
-        var config = Fuzzer.Configuration()
-        config.seed = 3
-        config.duration = 600
-        config.maxCases = 120
-        config.lanes = 8
-        config.corpus = dir
-        config.targetName = "pytcp"
-        let f = Fuzzer(spec: try Repository.spec("rfc9293"), target: t, configuration: config)
-        let s = try f.run()
+        let s = try AgentFuzz.run(try Self.description, name: "pytcp", seed: 3, seconds: 600, cases: 120, lanes: 8, corpus: dir)
         #expect(s.cases >= 120)
         #expect(s.restarts == 0, "the stack failed during a plain fuzz run")
         for d in s.divergences {

@@ -168,7 +168,7 @@ public struct SpecCompiler {
                     continue
                 }
                 if name.isDuration != t.isDuration {
-                    err(.type, name.isDuration ? "timing '\(name.spelling)' is a duration: write a unit (200ms, 1s, 4min)" : "timing '\(name.spelling)' is a factor: write a number", t.name.loc)
+                    err(.type, name.isDuration ? "timing '\(name.spelling)' is a duration: write a unit (200ms, 1s, 4m)" : "timing '\(name.spelling)' is a factor: write a number", t.name.loc)
                 }
                 if t.citations.isEmpty {
                     err(.citation, "timing '\(name.spelling)' has no citation: cite the RFC text or the stack behaviour it follows", t.name.loc)

@@ -3,7 +3,7 @@ import Core
 public enum TokenKind: Equatable, Sendable {
     case name(String)
     case number(UInt32)
-    /// A number with a unit of time (`200ms`, `1.5s`, `4min`, `1h`), in seconds: the bounds of `timing` lines.
+    /// A number with a unit of time (`200ms`, `1.5s`, `4m`, `1h`: `Durations`), in seconds: the bounds of `timing` lines.
     case duration(Double)
     case string(String)
     case punct(String)
@@ -142,7 +142,8 @@ struct Lexer {
         let start = pos
         var value: UInt64 = 0
         var overflow = false
-        if peek() == "0", peek(1) == "x" || peek(1) == "X" {
+        let hex = peek() == "0" && (peek(1) == "x" || peek(1) == "X")
+        if hex {
             pos += 2
             var any = false
             while let c = peek(), let d = Lexer.hexValue(c) {
@@ -159,37 +160,33 @@ struct Lexer {
                 pos += 1
             }
         }
-        // A duration: digits, an optional fraction, and a unit of time run together.
-        var fraction = 0.0, scale = 1.0
-        if value <= UInt64(UInt32.max), peek() == ".", let d = peek(1), Lexer.isDigit(d) {
+        // A duration: decimal digits, an optional fraction, and a unit of time run together, read as the command
+        // line reads one.
+        var fraction = false
+        if !hex, peek() == ".", let d = peek(1), Lexer.isDigit(d) {
             var k = 2
             while let e = peek(k), Lexer.isDigit(e) { k += 1 }
             if let u = peek(k), Lexer.isIdentStart(u) {
-                pos += 1
-                while let e = peek(), Lexer.isDigit(e) {
-                    scale /= 10
-                    fraction += Double(e.value - 48) * scale
-                    pos += 1
-                }
+                pos += k
+                fraction = true
             }
         }
         if let c = peek(), Lexer.isIdentStart(c) {
             let unitStart = pos
             var unit = ""
             while let d = peek(), Lexer.isIdentBody(d) { unit.unicodeScalars.append(d); pos += 1 }
-            if let seconds = Lexer.timeUnits[unit], !overflow {
-                emit(.duration((Double(value) + fraction) * seconds), start)
+            let literal = String(String.UnicodeScalarView(s[start..<pos]))
+            if !hex, Durations.units.contains(where: { $0.suffix == unit }), let seconds = Durations.seconds(literal) {
+                emit(.duration(seconds), start)
                 return
             }
-            error(fraction > 0 || Lexer.timeUnits.keys.contains(where: { unit.hasPrefix($0) })
-                  ? "unknown unit of time '\(unit)'; units are ms, s, min, h"
+            error(fraction || Durations.units.contains(where: { unit.hasPrefix($0.suffix) })
+                  ? "unknown unit of time '\(unit)'; units are \(Durations.unitList)"
                   : "a number cannot run into a name; put an operator or a space between them", at: unitStart)
         }
         if overflow { error("number does not fit in 32 bits (sequence space is modulo 2^32)", at: start) }
         emit(.number(overflow ? 0 : UInt32(value)), start)
     }
-
-    static let timeUnits: [String: Double] = ["ms": 0.001, "s": 1, "min": 60, "h": 3600]
 
     private static func hexValue(_ c: Unicode.Scalar) -> UInt32? {
         switch c {

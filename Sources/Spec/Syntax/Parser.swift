@@ -192,7 +192,7 @@ public struct Parser {
             switch tok.kind {
             case .duration(let s): (v, d) = (s, true)
             case .number(let n): (v, d) = (Double(n), false)
-            default: throw fail("expected a duration (200ms, 1s, 4min) or a number, found \(describe(tok))")
+            default: throw fail("expected a duration (200ms, 1s, 4m) or a number, found \(describe(tok))")
             }
             if let k = isDuration, k != d { throw fail("both bounds are durations, or both numbers") }
             isDuration = d

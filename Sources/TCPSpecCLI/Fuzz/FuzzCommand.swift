@@ -87,9 +87,7 @@ enum FuzzReport {
         out += String(format: "(%.0f cases/s); input classes covered %d of %d", s.casesPerSecond, s.cellsCovered, s.cellsTotal) + "\n"
         if s.restarts > 0 {
             // The kinds of failure kept (a failure already in the corpus is not kept again).
-            let kinds = Set(s.divergences.compactMap { d -> String? in
-                if case .failure(let text) = d.signature { String(text.prefix { $0 != ":" }) } else { nil }
-            }).sorted()
+            let kinds = Set(s.divergences.compactMap { $0.signature.failureKind.map(String.init) }).sorted()
             out += "the stack failed as a program and was restarted \(s.restarts) times"
                 + (kinds.isEmpty ? " (each failure's kind already in the corpus)\n" : " (findings below: \(kinds.joined(separator: ", ")))\n")
         }

@@ -44,6 +44,11 @@ public final class Topology: @unchecked Sendable {
         ("net.ipv4.tcp_autocorking", "0"),                   // send() goes out when asked, not when the stack prefers
         ("net.ipv4.tcp_early_retrans", "0"),                 // no tail loss probes: no segment the tester did not cause
         ("net.ipv4.tcp_fin_timeout", "60"),
+        // A connection a case closed and left with its FIN unacknowledged is an orphan until its retransmissions
+        // run out: minutes by default. Orphans are counted host-wide against tcp_max_orphans (131072 here), and
+        // past it Linux resets on close ("too many orphaned sockets"): a 60 s run at 5,000 cases/s got there and
+        // saw resets no rule explains. One retry ends an orphan within two RTOs (about 3 s).
+        ("net.ipv4.tcp_orphan_retries", "1"),
         ("net.ipv4.tcp_max_syn_backlog", "4096"),
         // A receive buffer small enough that the window never outgrows the 65535 an unscaled header can state:
         // otherwise Linux accepts up to a window it cannot advertise (Corpus/linux/README.md) and the edge the

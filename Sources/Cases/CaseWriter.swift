@@ -11,7 +11,7 @@ public enum CaseWriter {
         case .expectSegment(let s): "> " + segment(s)
         case .expectNone: "> none"
         case .state(let s): "state \(s)"
-        case .wait(let secs): "wait \(Int((secs * 1000).rounded()))ms"
+        case .wait(let secs): "wait " + Durations.text(secs)
         }
     }
 

@@ -14,4 +14,7 @@ public enum Durations {
               v.isFinite, v >= 0, (v * scale).isFinite else { return nil }
         return v * scale
     }
+
+    /// A duration as `seconds` reads it back: whole milliseconds (`1500ms`, `200ms`).
+    public static func text(_ secs: Double) -> String { "\(Int((secs * 1000).rounded()))ms" }
 }

@@ -91,7 +91,7 @@ extension Fuzzer {
     /// `warmup` seconds of fuzzing first, or exactly `warmupCases` cases (reproducible: the same seed reaches the
     /// same classes whatever the machine's speed).
     public func conform(shard: (index: Int, count: Int) = (1, 1), warmup: Double = 0, warmupCases: Int? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> ConformReport {
-        let start = target.clock.now
+        let start = runClock.now
         // Warm-up: fuzz for a while, keeping the first way into each input class, so that tests whose classes
         // need a history the model search does not set up can replay one. Its own findings are not kept.
         if warmup > 0 || warmupCases != nil {
@@ -128,7 +128,7 @@ extension Fuzzer {
             } else if !Planner.events.contains(cell.event) {
                 let why = cell.event == .status
                     ? "STATUS is not a call of the sockets API the targets offer"
-                    : cell.event.isTimeout ? "\(cell.event.spelling) is not generated against a real stack (a timer the tester cannot cause without waiting)"
+                    : cell.event == .userTimeout ? "USER-TIMEOUT has no length in any profile yet (TCP_USER_TIMEOUT is not driven): no wait is sure to see it"
                     : "\(cell.event.spelling) is not an event the fuzzer drives"
                 outcome[c] = (.unreachable, why, nil, nil)
             } else if planner.shortestWay[spec.states[cell.state].state] == nil {
@@ -144,7 +144,7 @@ extension Fuzzer {
         // failure is laid on the test whose own case causes it, never on its neighbours.
         if run.isolate() { try scheduler.run(slots: 1, run) }
         summary.steps += scheduler.steps
-        summary.seconds = target.clock.now - start
+        summary.seconds = runClock.now - start
         let known = run.known
         outcome = run.outcome
         var results: [ConformResult] = []
@@ -168,6 +168,8 @@ extension Fuzzer {
                     if l.equivalentDifference {
                         r.equivalent = "reset ACK bit/field only: expected \(describeOutcome(l.expected, l.expectedState)), observed \(describeOutcome(l.observed, l.observedState))"
                     }
+                    let timers = l.expiries.map(\.description) + l.mismatches.compactMap { if case .timer(let t) = $0 { t.description } else { nil } }
+                    if !timers.isEmpty { r.timers = timers }
                     r.expected = describeOutcome(l.expected, l.expectedState)
                     r.observed = describeOutcome(l.observed, l.observedState)
                 }

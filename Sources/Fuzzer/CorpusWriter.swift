@@ -90,6 +90,7 @@ public enum CaseText {
         case .call(let c): step.socketCall.map { CaseWriter.line(.call($0, expect: nil)) + "\n" } ?? "# \(c) (no socket call)\n"
         case .accept: CaseWriter.line(.call(.accept, expect: nil)) + "\n"
         case .segment(let s): segmentLine("<", s, expectation: false) + "\n"
+        case .wait(let d): CaseWriter.line(.wait(d)) + "\n"
         }
     }
 
@@ -116,6 +117,8 @@ public enum CaseText {
                 if expected.isEmpty { out += "> none\n" }
                 for s in expected { out += segmentLine(">", s, expectation: true) + "\n" }
             }
+            // A timed expectation's window, as judged (a replay checks the segments; the time is the run's).
+            for e in l.expiries { out += "# timer: \(e.description)\n" }
             if l.observedState != nil { out += "state \(l.expectedState)\n" }
             if l.diverged || i == d.log.count - 1 {
                 let obs = l.observed.isEmpty ? ["> none"] : l.observed.map { segmentLine(">", $0, expectation: false) }

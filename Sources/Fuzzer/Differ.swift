@@ -128,7 +128,7 @@ public final class Differ {
     }
 
     public func run(duration: Double, maxCases: Int? = nil, progress: ((DiffSummary) -> Void)? = nil) throws -> DiffSummary {
-        let start = a.target.clock.now
+        let start = MonotonicClock().now
         var last = start
         // Each case the fuzzer finishes on A is run alone on both targets and compared.
         a.onFinish = { [unowned self] lane in
@@ -139,7 +139,7 @@ public final class Differ {
                 let sig = signature(r.logs.0[at], r.logs.1[at])
                 if seen.insert(sig).inserted { try keep(sig, steps: Array(r.steps.prefix(at + 1)), isn: lane.testerISN) }
             }
-            let now = a.target.clock.now
+            let now = MonotonicClock().now
             if let progress, now - last >= 0.25 {
                 last = now
                 summary.seconds = now - start
@@ -148,7 +148,7 @@ public final class Differ {
         }
         defer { a.onFinish = nil }
         _ = try a.run(limits: .init(duration: duration, maxCases: maxCases), keeping: .init(corpus: nil, minimize: false))
-        summary.seconds = a.target.clock.now - start
+        summary.seconds = MonotonicClock().now - start
         return summary
     }
 

@@ -178,6 +178,11 @@ extension Fuzzer {
         for step in steps {
             if case .call(let c) = step, !lane.connection.callAllowed(c) { continue }
             if case .accept = step, lane.connection.accepted || !lane.connection.passive || !lane.connection.socketOpen { continue }
+            if case .wait(let d) = step {
+                // Alone, nothing else runs meanwhile: the wait is a sleep on the stack's clock.
+                session.park(lane, step, seconds: d)
+                target.clock.sleep(d)
+            }
             do {
                 try session.round([(lane, step)])
             } catch let f as TargetFailure {

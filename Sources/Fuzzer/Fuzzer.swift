@@ -69,8 +69,13 @@ public final class Fuzzer {
         /// The choices RFC 9293 leaves open under the profile, with their other alternatives compiled
         /// (`ChoiceSet.load`); none by default.
         public var choices: ChoiceSet = .none
+        /// The longest wait a case may make on a real clock (nil: 5 s); a virtual clock waits any length for free.
+        public var maxWait: Double?
         public init() {}
     }
+
+    /// Waits longer than this (Linux's 60 s TIME-WAIT) run only when asked (`--max-wait`).
+    public static let defaultMaxWait = 5.0
 
     let spec: CompiledSpec
     let target: Target
@@ -92,6 +97,9 @@ public final class Fuzzer {
     var onFinish: ((Lane) throws -> Void)?
     /// The run in progress: when it started, when progress was last reported, whom to report it to.
     var started = 0.0
+    /// The run's budget and its reports are the user's time, whatever clock the stack's timers run on (the
+    /// reference stack's is virtual).
+    let runClock = MonotonicClock()
     var lastProgress = 0.0
     var progress: ((FuzzProgress) -> Void)?
 
@@ -102,6 +110,8 @@ public final class Fuzzer {
         limits = Limits(duration: configuration.duration, maxCases: configuration.maxCases)
         keeping = Keeping(corpus: configuration.corpus, minimize: configuration.minimize)
         planner = Planner(spec: spec, seed: configuration.seed, offered: target.capabilities.calls)
+        planner.timerMargin = target.timerMargin
+        planner.maxWait = configuration.maxWait ?? (target.clock is VirtualClock ? .infinity : Fuzzer.defaultMaxWait)
         sampler = InputSampler(seed: configuration.seed)
         summary.cellsTotal = planner.universe.count
         if let dir = configuration.corpus { signatures = KnownSignatures(corpus: dir) }
@@ -162,6 +172,14 @@ public final class Fuzzer {
                 let missed: String
                 if lane.model.state != st {
                     missed = "the path to \(spec.states[st].name) ended in \(spec.states[lane.model.state].name)"
+                } else if ev.isTimeout {
+                    let (why, setup) = planner.timerSetup(for: lane.connection, event: ev)
+                    if let setup {
+                        // Put something in flight for the timer to time, then wait for it.
+                        lane.plan.insert(item, at: 0)
+                        return setup
+                    }
+                    missed = why
                 } else if ev != .segment {
                     missed = "the sockets API has no \(ev.spelling) call here (the tester holds no socket in this state, or the call is refused before the stack sees it)"
                 } else {
@@ -185,7 +203,7 @@ public final class Fuzzer {
     /// Whether the run has done what it was asked (its cases, or its time).
     func done() -> Bool {
         if let m = limits.maxCases, summary.cases >= m { return true }
-        return target.clock.now - started >= limits.duration
+        return runClock.now - started >= limits.duration
     }
 
     /// When a run stops: after its time, or after a number of cases.
@@ -208,13 +226,13 @@ public final class Fuzzer {
         self.limits = limits
         self.keeping = keeping
         let scheduler = LaneScheduler(session: session(keepFrames: false)) { [unowned self] in !signatures.contains(.windowShrink) }
-        started = target.clock.now
+        started = runClock.now
         lastProgress = started
         self.progress = progress
         defer { self.progress = nil }
         try scheduler.run(slots: config.lanes, self)
         summary.steps += scheduler.steps
-        summary.seconds = target.clock.now - started
+        summary.seconds = runClock.now - started
         summary.cellsCovered = planner.covered
         return summary
     }
@@ -254,7 +272,7 @@ extension Fuzzer: LaneDriver {
     }
 
     func roundDone() {
-        let now = target.clock.now
+        let now = runClock.now
         guard let progress, now - lastProgress >= 0.25 else { return }
         lastProgress = now
         progress(FuzzProgress(cases: summary.cases, cellsCovered: planner.covered, cellsTotal: summary.cellsTotal, divergences: summary.divergences.count, seconds: now - started))

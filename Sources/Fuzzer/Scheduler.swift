@@ -48,40 +48,112 @@ final class LaneScheduler {
         self.reportsWindowShrink = reportsWindowShrink
     }
 
+    /// What a lane does next, as the scheduler sees it.
+    enum Next {
+        case step(FuzzStep)
+        /// It began a wait: out of the rounds until due, its slot free meanwhile.
+        case parked
+        case finished
+    }
+
+    func next(_ lane: Lane, _ driver: LaneDriver) -> Next {
+        guard let step = driver.nextStep(lane) else { return .finished }
+        if case .wait(let d) = step {
+            session.park(lane, step, seconds: d)
+            return .parked
+        }
+        return .step(step)
+    }
+
+    /// A lane that waits (a `wait` step) leaves its slot to a new lane and comes back when due, in a round of its
+    /// own or beside others, to be judged; then it runs on outside the slots (`extras`) until its case ends.
+    /// When nothing else runs the scheduler sleeps on the target's clock until the first wait is due (a virtual
+    /// clock just moves).
     func run(slots: Int, _ driver: LaneDriver) throws {
         var lanes = (0..<slots).compactMap(driver.newLane)
-        while !lanes.isEmpty {
+        var extras: [Lane] = []
+        var parked: [Lane] = []
+        while !lanes.isEmpty || !extras.isEmpty || !parked.isEmpty {
             var work: [(Lane, FuzzStep)] = []
+            let now = session.target.clock.now
+            let due = parked.filter { $0.wait!.due <= now }
+            parked.removeAll { l in due.contains { $0 === l } }
+            var finishedExtras: [Lane] = []
+            for lane in extras {
+                switch next(lane, driver) {
+                case .step(let s): work.append((lane, s))
+                case .parked: parked.append(lane)
+                case .finished: finishedExtras.append(lane)
+                }
+            }
+            extras.removeAll { l in !work.contains { $0.0 === l } }
+            for lane in finishedExtras {
+                try end(lane, driver)
+                // A slot given up meanwhile (no work then) takes the work this case's end made (a retry).
+                if lanes.count < slots, let l = driver.newLane(lane.id) { lanes.append(l) }
+            }
+            for lane in due {
+                work.append((lane, lane.wait!.step))
+                extras.append(lane)
+            }
             switch driver.refill {
             case .inPlace:
                 for (i, lane) in lanes.enumerated() {
-                    if let step = driver.nextStep(lane) {
-                        work.append((lane, step))
+                    var current = lane
+                    switch next(lane, driver) {
+                    case .step(let s):
+                        work.append((lane, s))
                         continue
+                    case .parked: parked.append(lane)
+                    case .finished: try end(lane, driver)
                     }
-                    try end(lane, driver)
-                    if let l = driver.newLane(lane.id) {
+                    while let l = driver.newLane(current.id) {
                         lanes[i] = l
-                        if let step = driver.nextStep(l) { work.append((l, step)) }
+                        current = l
+                        switch next(l, driver) {
+                        case .step(let s): work.append((l, s))
+                        case .parked:
+                            parked.append(l)
+                            continue
+                        case .finished: break
+                        }
+                        break
                     }
                 }
                 if driver.exhausted { lanes.removeAll { l in !work.contains { $0.0 === l } } }
-                if work.isEmpty { return try releaseFinished(driver) }
+                if work.isEmpty, parked.isEmpty, extras.isEmpty { return try releaseFinished(driver) }
             case .afterCollecting:
-                var finished: [Int] = []
+                var vacated: [(index: Int, finished: Bool)] = []
                 for (i, lane) in lanes.enumerated() {
-                    if let step = driver.nextStep(lane) { work.append((lane, step)) } else { finished.append(i) }
+                    switch next(lane, driver) {
+                    case .step(let s): work.append((lane, s))
+                    case .parked:
+                        parked.append(lane)
+                        vacated.append((i, false))
+                    case .finished: vacated.append((i, true))
+                    }
                 }
-                for i in finished.reversed() {
-                    try end(lanes[i], driver)
+                for (i, finished) in vacated.reversed() {
+                    if finished { try end(lanes[i], driver) }
                     if let l = driver.newLane(lanes[i].id) {
                         lanes[i] = l
-                        if let step = driver.nextStep(l) { work.append((l, step)) }
+                        switch next(l, driver) {
+                        case .step(let s): work.append((l, s))
+                        case .parked: parked.append(l)
+                        case .finished: break  // asked again next round
+                        }
                     } else {
                         lanes.remove(at: i)
                     }
                 }
-                if work.isEmpty { continue }
+            }
+            if work.isEmpty {
+                // Everyone waits: sleep until the first wait is due.
+                if let first = parked.map({ $0.wait!.due }).min() {
+                    let left = first - session.target.clock.now
+                    if left > 0 { session.target.clock.sleep(left) }
+                }
+                continue
             }
             let before = work.map { $0.0.model.state }
             session.reportsWindowShrink = reportsWindowShrink()
@@ -90,11 +162,21 @@ final class LaneScheduler {
                 releases.removeAll()
             } catch let f as TargetFailure {
                 releases.removeAll()
-                let again = try driver.failed(f, round: work.map(\.0), all: lanes)
+                // Waiting lanes lost their connections with the stack: they fail with the round.
+                let waiting = parked
+                parked.removeAll()
+                for l in waiting { session.unpark(l) }
+                let failedLanes = work.map(\.0) + waiting
+                let again = try driver.failed(f, round: failedLanes, all: lanes + extras + waiting)
                 for lane in again {
+                    if let e = extras.firstIndex(where: { $0 === lane }) {
+                        extras.remove(at: e)
+                        continue
+                    }
                     guard let i = lanes.firstIndex(where: { $0 === lane }) else { continue }
                     if let l = driver.newLane(lane.id) { lanes[i] = l } else { lanes.remove(at: i) }
                 }
+                extras.removeAll { l in failedLanes.contains { $0 === l } }
                 continue
             }
             steps += work.count

@@ -32,6 +32,8 @@ public struct StepLog: Sendable {
     public var choice: (name: String, alternative: ChoiceBook.Alternative)?
     /// The target's segments differed from the model's only where the peer does not look (a reset's ACK).
     public var equivalentDifference = false
+    /// The timers a wait expired within their windows, with when.
+    public var expiries: [TimedExpiry] = []
 
     public var diverged: Bool { !mismatches.isEmpty }
 }
@@ -58,6 +60,15 @@ final class Lane {
     var log: [StepLog] = []
     var plan: [PlanItem] = []
     var purpose: Purpose
+    /// When each running timer was last (re)started, in frame time (the capture's clock): a timed expiry is
+    /// measured from the frame that started it.
+    var timerStarts: [TimerName: Double] = [:]
+    /// A wait in progress: when it ends (on the target's clock), when it began (frame time), and what the target
+    /// sent this connection meanwhile.
+    var wait: (step: FuzzStep, due: Double, from: Double, frames: [TimedSegment])?
+    /// The target sent something again outside a wait (a fast retransmission, or a timer that expired between
+    /// steps): the model's timers no longer know its timers, so later waits judge no timing.
+    var timersUnknown = false
 
     init(id: Int, tuple: Tuple, spec: CompiledSpec, testerISN: UInt32, offered: Set<String>?, purpose: Purpose) {
         self.id = id
@@ -102,6 +113,24 @@ final class Session {
         self.keepFrames = keepFrames
     }
 
+    /// Lanes waiting, by tuple: the frames each round captures for them are kept for the wait's judgement.
+    private(set) var parked: [Tuple: Lane] = [:]
+    /// The target's timers' measurement error.
+    var margin: TimerMargin { target.timerMargin }
+
+    /// Starts a lane's wait: it takes no part in rounds until `due` (the scheduler resumes it then with the same
+    /// step, and the round judges it).
+    func park(_ lane: Lane, _ step: FuzzStep, seconds: Double) {
+        lane.wait = (step, target.clock.now + seconds, target.frameNow, [])
+        parked[lane.tuple] = lane
+    }
+
+    /// A waiting lane whose wait will not be judged (the stack failed meanwhile).
+    func unpark(_ lane: Lane) {
+        lane.wait = nil
+        parked[lane.tuple] = nil
+    }
+
     func absolute(_ s: Segment, _ lane: Lane) -> [UInt8] {
         var tcp = TCPHeader(sourcePort: lane.tuple.testerPort, destinationPort: lane.tuple.targetPort, seq: lane.testerISN &+ s.seq,
                             ack: s.ctl.contains(.ack) ? (lane.targetISN ?? 0) &+ s.ack : 0, flags: s.ctl,
@@ -125,6 +154,14 @@ final class Session {
         for (lane, step) in work {
             before.append(spec.states[lane.model.state].state)
             cores.append(lane.model.core)
+            if case .wait = step {
+                // The end of a wait: nothing to send, the barrier collects the last frames and the state.
+                inputs.append(nil)
+                transitions.append(nil)
+                callOf.append(nil)
+                lane.connection.steps.append(step)
+                continue
+            }
             let input = lane.connection.modelInput(step)
             inputs.append(input)
             transitions.append(input.map { lane.model.apply($0) })
@@ -139,7 +176,7 @@ final class Session {
             }
             lane.connection.steps.append(step)
         }
-        let sentAt = Sys.wallClockNow()  // a frame time, beside libpcap's: wall clock
+        let sentAt = target.frameNow  // a frame time, beside the capture's
         let ex: Exchange
         do {
             ex = try target.exchange(calls: calls, inject: batch, states: work.map { $0.0.tuple })
@@ -160,12 +197,12 @@ final class Session {
             let injected = batch.map { Frame(time: sentAt, bytes: $0, direction: .injected) }
             frames += (injected + ex.frames).sorted { $0.time < $1.time }
         }
-        var byTuple: [Tuple: [Segment]] = [:]
+        var byTuple: [Tuple: [TimedSegment]] = [:]
         var announced: [Tuple: Int] = [:]
         for f in ex.frames {
             guard let p = try? Packet.decode(f.bytes, link: target.link.linkType) else { continue }
             let t = Tuple(targetPort: p.tcp.sourcePort, testerPort: p.tcp.destinationPort)
-            byTuple[t, default: []].append(p.tcp.segment)
+            byTuple[t, default: []].append(TimedSegment(time: f.time, segment: p.tcp.segment))
             // The window scale the target announces on its SYN: the scale it may go on to apply although the
             // tester never agreed one (the oracle's evidence for an edge that seems to move left).
             if p.tcp.segment.ctl.contains(.syn) {
@@ -173,12 +210,62 @@ final class Session {
                 for case .windowScale(let k) in p.tcp.options { announced[t] = Int(min(k, 14)) }
             }
         }
+        let endedAt = target.frameNow
+        // Waiting lanes keep what was sent to them for the end of their wait.
+        for (t, segs) in byTuple {
+            guard let lane = parked[t], lane.wait != nil, !work.contains(where: { $0.0 === lane }) else { continue }
+            lane.wait!.frames += segs
+        }
         for (k, (lane, step)) in work.enumerated() {
             if let a = announced[lane.tuple] { lane.oracle.announcedWindowShift = a }
+            if case .wait = step {
+                judgeWait(lane, step, before[k], (lane.wait?.frames ?? []) + (byTuple[lane.tuple] ?? []), ex.states[lane.tuple] ?? nil, end: endedAt)
+                continue
+            }
             let r = callOf[k].map { ex.results[$0] }
             lane.connection.track(step, acceptSucceeded: r?.errno == 0)
-            judge(lane, step, before[k], transitions[k], byTuple[lane.tuple] ?? [], ex.states[lane.tuple] ?? nil, r, core: cores[k], input: inputs[k])
+            let raw = byTuple[lane.tuple] ?? []
+            judge(lane, step, before[k], transitions[k], raw.map(\.segment), ex.states[lane.tuple] ?? nil, r, core: cores[k], input: inputs[k])
+            noteTimers(lane, transitions[k], raw, sentAt: sentAt)
         }
+    }
+
+    /// After a step: the timers it (re)started run from the first frame the target sent in answer (the segment
+    /// whose retransmission they time), or from the step itself.
+    func noteTimers(_ lane: Lane, _ tr: Transition?, _ raw: [TimedSegment], sentAt: Double) {
+        if lane.log.last?.resent.contains(where: { $0.length > 0 }) == true { lane.timersUnknown = true }
+        guard let tr else { return }
+        let from = raw.first?.time ?? sentAt
+        for t in TimerName.allCases {
+            if tr.timersStarted & (1 << t.rawValue) != 0 { lane.timerStarts[t] = from }
+            if !lane.model.timers.isRunning(t) { lane.timerStarts[t] = nil }
+        }
+    }
+
+    /// Judges the end of a lane's wait: the timers that expired meanwhile, against their windows.
+    func judgeWait(_ lane: Lane, _ step: FuzzStep, _ stateBefore: TCPState, _ raw: [TimedSegment], _ observedState: TCPState?, end: Double) {
+        let from = lane.wait?.from ?? end
+        lane.wait = nil
+        parked[lane.tuple] = nil
+        let peerSynchronized = spec.states.first { $0.state == stateBefore }?.synchronized ?? false
+        if lane.timersUnknown {
+            // The model's timers are not the stack's any more: judge what was sent as any step's output, no time.
+            let v = lane.oracle.judge(&lane.model, nil, raw: raw.map(\.segment), observedState: nil, reportsWindowShrink: reportsWindowShrink, peerSynchronized: peerSynchronized)
+            var l = log(step, stateBefore, nil, expected: v.expected, expectedState: v.expectedState, observed: v.observed, observedState: observedState,
+                        result: nil, mismatches: v.mismatches)
+            l.resent = v.resent
+            lane.log.append(l)
+            return
+        }
+        let w = lane.oracle.judgeWait(&lane.model, from: from, to: end, starts: lane.timerStarts, raw: raw, observedState: observedState, margin: margin,
+                                      reportsWindowShrink: reportsWindowShrink)
+        lane.timerStarts = w.starts
+        for t in TimerName.allCases where !lane.model.timers.isRunning(t) { lane.timerStarts[t] = nil }
+        var l = log(step, stateBefore, w.transitions.first, expected: w.verdict.expected, expectedState: w.verdict.expectedState, observed: w.verdict.observed,
+                    observedState: observedState, result: nil, mismatches: w.verdict.mismatches)
+        l.resent = w.verdict.resent
+        l.expiries = w.expiries
+        lane.log.append(l)
     }
 
     func judge(_ lane: Lane, _ step: FuzzStep, _ stateBefore: TCPState, _ tr: Transition?, _ raw: [Segment], _ observedState: TCPState?, _ result: CallResult?,
@@ -250,6 +337,7 @@ extension Session {
         case .segment(let s): "< " + SegmentKey(s).description
         case .call(let c): "\(c)"
         case .accept: "accept"
+        case .wait(let d): "wait \(Durations.text(d))"
         }
     }
 }

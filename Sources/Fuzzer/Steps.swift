@@ -9,6 +9,7 @@ extension FuzzStep {
         case .call(let c): "call \(socketCall?.name ?? "\(c)")"
         case .segment(let s): "segment " + (s.ctl.intersection([.syn, .ack, .fin, .rst])).notation + (s.dataLength > 0 ? "+data" : "")
         case .accept: "call accept"
+        case .wait: "wait"
         }
     }
 }

@@ -27,6 +27,9 @@ public struct Connection: Sendable {
     public var model: TCPModel
     public var steps: [FuzzStep] = []
     public var socket: Socket = .none
+    /// Seconds each timer has run since its latest (re)start, as the waits so far say (the steps between take no
+    /// time on the model): what a `wait` on the model alone expires. Indexed by `TimerName.rawValue`.
+    public var timerAges: [Double] = [0, 0, 0]
     /// The tester's ISN: the model numbers the tester's side absolutely, steps from this.
     public let testerISN: UInt32
     /// The calls the target offers (its agent's capability list); nil: all of them.
@@ -107,11 +110,41 @@ public struct Connection: Sendable {
         return s
     }
 
-    /// Drives the model and the socket by one step, on the model alone.
+    /// Drives the model and the socket by one step, on the model alone. A wait expires each timer at its latest
+    /// (the bound a stack must meet); the driver judging a real stack times them from what it captured instead.
     public mutating func apply(_ step: FuzzStep) {
-        if let input = modelInput(step) { _ = model.apply(input) }
+        if case .wait(let d) = step {
+            pass(d)
+        } else if let input = modelInput(step) {
+            restartAges(model.apply(input).timersStarted)
+        }
         track(step)
         steps.append(step)
+    }
+
+    mutating func restartAges(_ started: UInt8) {
+        for t in TimerName.allCases where started & (1 << t.rawValue) != 0 { timerAges[Int(t.rawValue)] = 0 }
+    }
+
+    /// Lets `seconds` pass on the model: the timers due meanwhile expire, in order, each at its latest bound.
+    mutating func pass(_ seconds: Double) {
+        var left = seconds
+        for _ in 0..<64 {
+            guard let (t, w) = model.pendingExpiries().first, let at = w.upper else { break }
+            let due = max(0, at - timerAges[Int(t.rawValue)])
+            guard due <= left else { break }
+            left -= due
+            for i in timerAges.indices { timerAges[i] += due }
+            restartAges(model.apply(.timeout(Timeout(t))).timersStarted)
+        }
+        for i in timerAges.indices { timerAges[i] += left }
+    }
+
+    /// How long a wait lets `t` expire at its latest (plus `slack`), from what the waits so far left of it; nil
+    /// when it does not run or no bound says when it must expire.
+    public func waitPast(_ t: TimerName, slack: Double) -> Double? {
+        guard let w = model.expiry(t), let at = w.upper else { return nil }
+        return max(0, at - timerAges[Int(t.rawValue)]) + slack
     }
 
     /// Calls the application can still make (a closed socket takes none; a passive connection none before it

@@ -8,7 +8,14 @@ public final class Planner {
     public let spec: CompiledSpec
     /// Events the fuzzer drives (timeouts cannot be caused on a real stack without waiting for them). SHUTDOWN is
     /// one (shutdown(SHUT_WR)): left out, its tests were reported as timers the tester cannot cause.
-    public static let events: [EventKind] = [.segment, .openPassive, .openActive, .send, .receive, .close, .shutdown, .abort]
+    /// The retransmission and TIME-WAIT timeouts are driven by waiting (`FuzzStep.wait`) past the window the
+    /// profile gives them; the user timeout has no length in any profile yet.
+    public static let events: [EventKind] = [.segment, .openPassive, .openActive, .send, .receive, .close, .shutdown, .abort,
+                                             .retransmissionTimeout, .timeWaitTimeout]
+    /// The target's timer margin: a wait for a timer's expiry lasts past its window by this much.
+    public var timerMargin = TimerMargin.exact
+    /// The longest wait a plan may make (a real stack's 60 s TIME-WAIT costs a minute of a lane).
+    public var maxWait = Double.infinity
     /// Offsets of each (state, event) table in the flat coverage arrays.
     var offset: [Int] = []
     var hits: [UInt32] = []
@@ -290,8 +297,36 @@ public final class Planner {
                 if model.falls(.call(c), in: cell) { return .call(c) }
             }
             return nil
+        case .retransmissionTimeout, .timeWaitTimeout:
+            guard let d = wait(for: event == .retransmissionTimeout ? .retransmission : .timeWait, on: lane), d <= maxWait else { return nil }
+            return model.falls(.timeout(event == .retransmissionTimeout ? .retransmission : .timeWait), in: cell) ? .wait(d) : nil
         default: return nil
         }
+    }
+
+    /// A wait that lets timer `t` expire at its latest, with the target's margin and a little more.
+    public func wait(for t: TimerName, on lane: Connection) -> Double? {
+        guard let w = lane.model.expiry(t), let u = w.upper else { return nil }
+        return lane.waitPast(t, slack: timerMargin.late(after: u) + max(0.002, timerMargin.early * 2))
+    }
+
+    /// Why a timeout class cannot be drawn on this connection now, and the step that would start its timer, if one
+    /// can: SEND puts text in flight in a synchronized state where nothing is outstanding.
+    public func timerSetup(for lane: Connection, event: EventKind) -> (why: String, step: FuzzStep?) {
+        let t: TimerName = event == .retransmissionTimeout ? .retransmission : .timeWait
+        let state = spec.states[lane.model.state].name
+        if let w = lane.model.expiry(t) {
+            guard let u = w.upper else { return ("the profile gives the \(t.spelling) timer no upper bound (\(w.text)): no wait is sure to see it expire", nil) }
+            let d = lane.waitPast(t, slack: 0) ?? u
+            return ("a wait of \(Durations.text(d)) for the \(t.spelling) timer is longer than the longest allowed (\(Durations.text(maxWait)); --max-wait)", nil)
+        }
+        if !lane.model.timers.isRunning(t) {
+            if t == .retransmission, spec.states[lane.model.state].synchronized, lane.callAllowed(.send(10)), lane.steps.last != .call(.send(10)) {
+                return ("", .call(.send(10)))
+            }
+            return ("the \(t.spelling) timer does not run in \(state) on this way (nothing in flight it could time)", nil)
+        }
+        return ("the profile gives the \(t.spelling) timer no time (no timing line)", nil)
     }
 
     /// A random step the application or the peer could take now.
@@ -303,7 +338,12 @@ public final class Planner {
                 // Sizes the stack sends in one flight (the model has no congestion window).
                 if case .send(let n) = c, n > 10_000 { continue }
                 if lane.callAllowed(c) { return .call(c) }
-            case .timeout: continue
+            case .timeout:
+                // A wait: past a running timer's latest expiry, or half way to its earliest (nothing may expire).
+                guard let (t, w) = lane.model.pendingExpiries().first else { continue }
+                if sampler.rng.next() & 1 == 0, let d = wait(for: t, on: lane), d <= maxWait { return .wait(d) }
+                if let l = w.lower, l > 0.01 { return .wait(min(l / 2, maxWait)) }
+                continue
             }
         }
         return lane.step(fromModel: sampler.segment(for: lane.model))

@@ -9,12 +9,14 @@ public enum FuzzStep: Hashable, Sendable {
     case segment(Segment)
     /// Take the connection from the listener (an application step with no RFC event).
     case accept
+    /// Let this many seconds pass: the timers that expire meanwhile are the step's events (RFC 9293 §3.10.8).
+    case wait(Double)
 
     public var input: Input? {
         switch self {
         case .call(let c): .call(c)
         case .segment(let s): .segment(s)
-        case .accept: nil
+        case .accept, .wait: nil
         }
     }
 

@@ -48,6 +48,17 @@ public enum Timeout: Hashable, Sendable {
     }
 }
 
+extension Timeout {
+    /// The timeout of a running timer.
+    public init(_ t: TimerName) {
+        switch t {
+        case .user: self = .user
+        case .retransmission: self = .retransmission
+        case .timeWait: self = .timeWait
+        }
+    }
+}
+
 /// One input to the model.
 public enum Input: Hashable, Sendable {
     case segment(Segment)

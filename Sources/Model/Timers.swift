@@ -1,3 +1,4 @@
+import Core
 import Spec
 
 /// A connection's timers (RFC 9293 §3.10.8): which run, and the retransmission timer's history, which decides
@@ -105,5 +106,21 @@ extension TCPModel {
         case .user:
             return nil
         }
+    }
+}
+
+extension TCPModel {
+    /// The running timers whose expiry the profile bounds, the one due first (by its latest expiry, then its
+    /// earliest) first.
+    public func pendingExpiries() -> [(timer: TimerName, window: ExpiryWindow)] {
+        TimerName.allCases.compactMap { t in expiry(t).map { (t, $0) } }
+            .sorted { ($0.window.upper ?? $0.window.lower ?? .infinity, $0.window.lower ?? 0) < ($1.window.upper ?? $1.window.lower ?? .infinity, $1.window.lower ?? 0) }
+    }
+
+    /// Whether a timeout's transition sends the segment `s` (target-relative) again: a retransmission is the
+    /// front of the queue again (RFC 9293 §3.10.8), cut as the stack likes, so it is told by where it starts and
+    /// whether it is a SYN, not by its length.
+    public static func retransmits(_ s: Segment, expected e: Segment) -> Bool {
+        s.seq == e.seq && s.ctl.contains(.syn) == e.ctl.contains(.syn) && s.length > 0
     }
 }

@@ -69,6 +69,22 @@ public struct Judgement: Hashable, Sendable, Codable {
             inconsistentChoice = name
             return
         }
+        // A timer outside its window breaks the `timing` lines that set the window (MUST-18's RFC 6298 values,
+        // MUST-13's 2 MSL): the strongest of them decides, by its requirement level where the clause names one
+        // (RFC 6298 §2.4's SHOULD under MUST-18 deviates), else by its IDs.
+        if let m = mismatches.first(where: { if case .timer = $0 { true } else { false } }), case .timer(let t) = m {
+            var worst: (VerdictClass, [RequirementID], String)?
+            for name in t.window.timings {
+                guard let timing = spec.timings[name] else { continue }
+                let cls = timing.level?.divergenceClass ?? timing.requirements.map(\.divergenceClass).min() ?? .violates
+                if worst == nil || cls < worst!.0 { worst = (cls, timing.requirements, name.rawValue) }
+            }
+            let (cls, reqs, name) = worst ?? (.violates, [], t.timer.spelling)
+            let chainIDs = chainRules.map { spec.rules[$0].id }
+            self.init(verdictClass: cls, requirements: reqs, rules: chainIDs, clauses: ["timing \(name): \(spec.timings[TimingName(rawValue: name) ?? .rtoInitial]?.citation ?? "")"])
+            ruleIndices = chainRules
+            return
+        }
         var responsible: [Int] = []
         func add(_ r: Int?) { if let r, !responsible.contains(r) { responsible.append(r) } }
         let terminal = chainRules.last
@@ -90,7 +106,7 @@ public struct Judgement: Hashable, Sendable, Codable {
                 add(entering ?? terminal)
             case .windowShrink:
                 shrink = true
-            case .failure, .notReproducedAlone, .inconsistentChoice:
+            case .failure, .notReproducedAlone, .inconsistentChoice, .timer:
                 break
             }
         }

@@ -20,6 +20,8 @@ public enum Mismatch: Hashable, Sendable, CustomStringConvertible {
     /// each alternative is permitted, switching between them is not.
     /// `rules`: the choice's rules that decided the step (indices into the spec's rules), which give its class.
     case inconsistentChoice(choice: String, title: String, bound: String, boundAt: String, observed: String, rules: [Int])
+    /// A timer expired outside the window the profile's `timing` lines give it, or not at all.
+    case timer(TimerMismatch)
 
     public var description: String {
         switch self {
@@ -37,6 +39,8 @@ public enum Mismatch: Hashable, Sendable, CustomStringConvertible {
             "not reproduced alone: the failure needed the other \(others) connections of its round"
         case .inconsistentChoice(_, let title, let bound, let boundAt, let observed, _):
             "choice: \(title): the stack \(observed) here, but \(bound) at \(boundAt)"
+        case .timer(let t):
+            t.description
         }
     }
 

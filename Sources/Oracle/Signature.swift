@@ -28,6 +28,8 @@ public enum Signature: Hashable, Sendable, CustomStringConvertible {
         public var observedState: TCPState?
         /// The class and the requirements broken: a baseline entry accepts exactly what it names.
         public var judgement: Judgement?
+        /// A timer outside its window: which, how (early, late, missing) and the timings that set the window.
+        public var timer: String?
     }
 
     /// A segment's control bits and whether it carries text.
@@ -71,8 +73,13 @@ public enum Signature: Hashable, Sendable, CustomStringConvertible {
                 if a.length != b.length { fields.insert(.length) }
             }
         }
-        self = .step(Step(state: state, input: input, decidedBy: decidedBy, expected: e.map { Shape(ctl: $0.ctl, text: $0.length > 0) }, expectedState: expectedState,
-                          observed: o.map { Shape(ctl: $0.ctl, text: $0.length > 0) }, differing: fields.sorted(), observedState: observedState, judgement: judgement))
+        var step = Step(state: state, input: input, decidedBy: decidedBy, expected: e.map { Shape(ctl: $0.ctl, text: $0.length > 0) }, expectedState: expectedState,
+                        observed: o.map { Shape(ctl: $0.ctl, text: $0.length > 0) }, differing: fields.sorted(), observedState: observedState, judgement: judgement)
+        for case .timer(let t) in mismatches {
+            step.timer = "\(t.timer.spelling) \(t.kind.rawValue) (\(t.window.timings.map(\.rawValue).joined(separator: ", ")))"
+            break
+        }
+        self = .step(step)
     }
 
     /// A stack failure's kind as the signature names it (`target-crash`), nil for a step's divergence.
@@ -89,7 +96,8 @@ public enum Signature: Hashable, Sendable, CustomStringConvertible {
             let how = s.differing.isEmpty ? "" : " (\(s.differing.map(\.rawValue).joined(separator: ",")) differ)"
             let input = s.input.isEmpty ? "" : "\(s.input) | "
             let verdict = s.judgement.map { j in " | \(j.verdictClass.rawValue)" + (j.requirements.isEmpty ? "" : " " + j.requirements.map(\.description).joined(separator: ",")) } ?? ""
-            return "\(s.state) | \(input)\(s.decidedBy) | expected \(shape(s.expected)) → \(s.expectedState) | observed \(shape(s.observed))\(how) → \(s.observedState?.rawValue ?? "?")\(verdict)"
+            let timer = s.timer.map { " | timer \($0)" } ?? ""
+            return "\(s.state) | \(input)\(s.decidedBy) | expected \(shape(s.expected)) → \(s.expectedState) | observed \(shape(s.observed))\(how) → \(s.observedState?.rawValue ?? "?")\(timer)\(verdict)"
         }
     }
 }

@@ -24,6 +24,9 @@ public struct ConformResult: Codable, Sendable {
     public var why: String?
     public var expected: String?
     public var observed: String?
+    /// The timers the test's step saw expire, each with when and its window (`retransmission after 1.003 s
+    /// (window 1 s ± 0.155 s)`).
+    public var timers: [String]?
     /// The divergence's signature (the key baselines use) and its minimized case.
     public var signature: String?
     public var casePath: String?
@@ -356,6 +359,13 @@ public enum ConformRender {
                 out += "| \((t.verdictClass ?? .violates).rawValue) | \(breaks) | \(t.state) | `\(t.input)` | `\((t.responsible ?? [t.rule]).joined(separator: ", "))` | \(t.expected ?? "") | \(t.observed ?? "") | \(t.casePath.map { "`\($0)`" } ?? "") |\n"
             }
             if div.count > 100 { out += "\n(\(div.count - 100) more in the JUnit and JSON reports)\n" }
+            out += "\n"
+        }
+        let timed = r.results.filter { $0.timers != nil }
+        if !timed.isEmpty {
+            // What each timer test measured: a stack author sees how close to its window each timer fired.
+            out += "### Timers\n\n| verdict | state | timeout | measured (window ± margin) |\n|---|---|---|---|\n"
+            for t in timed { out += "| \(t.verdict.rawValue) | \(t.state) | \(t.event) | \((t.timers ?? []).joined(separator: "; ")) |\n" }
             out += "\n"
         }
         if !timing.isEmpty {

@@ -106,11 +106,14 @@ final class TimedTarget: Target, @unchecked Sendable {
     static func threadCPU() -> Double { Sys.threadCPUTime() }
 
     var clock: any Timekeeper { inner.clock }
+    var timerMargin: TimerMargin { inner.timerMargin }
+    var frameNow: Double { inner.frameNow }
 
     func exchange(calls: [(SocketCall, Tuple)], inject frames: [[UInt8]], states tuples: [Tuple]) throws -> Exchange {
-        let w0 = inner.clock.now, c0 = TimedTarget.threadCPU()
+        // Wall time, whatever the stack's clock (the reference stack's is virtual).
+        let w0 = Sys.monotonicNow(), c0 = TimedTarget.threadCPU()
         defer {
-            exchangeWall += inner.clock.now - w0
+            exchangeWall += Sys.monotonicNow() - w0
             exchangeCPU += TimedTarget.threadCPU() - c0
             rounds += 1
         }

@@ -88,6 +88,13 @@ public final class AgentTarget: Target, @unchecked Sendable {
         return s
     }
 
+    /// A userspace stack's timers tick in its own loop (PyTCP's and lwIP's agents poll theirs every few ms) and its
+    /// frames cross a TAP before the capture: the description may widen this (`timer_slack_ms`).
+    public var timerMargin: TimerMargin {
+        let slack = stack.timerSlack ?? 0.05
+        return TimerMargin(early: slack, late: slack, lateFraction: 0.1, source: "agent: \(Int(slack * 1000)) ms either side + 1/10 of the delay late (its timer loop, the TAP, the capture)")
+    }
+
     /// Installs the stack if its description says how and it is missing, makes the namespace and device, starts
     /// the agent and waits for its hello.
     ///

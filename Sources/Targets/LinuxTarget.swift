@@ -32,6 +32,13 @@ public final class LinuxTarget: Target, @unchecked Sendable {
 
     public static var kernelRelease: String { Sys.kernelRelease() }
 
+    /// The kernel's timers run on jiffies (at most 10 ms at HZ=100) and the timer wheel fires a timer up to 1/8 of
+    /// its delay late (its coarser levels' granularity, kernel/time/timer.c); the tester's own reply delay (which
+    /// the kernel adds to its RTT sample, hence to the RTO) and the capture add a few milliseconds.
+    public var timerMargin: TimerMargin {
+        TimerMargin(early: 0.010, late: 0.030, lateFraction: 0.125, source: "Linux: a jiffy early, 1/8 of the delay + 30 ms late (timer wheel, RTT sample, capture)")
+    }
+
     /// - Parameters:
     ///   - sockets: the socket calls the application side makes (the kernel's; a test may pass its own).
     ///   - clock: what deadlines and waits are measured on.

@@ -122,5 +122,20 @@ public struct ReferenceFault: Hashable, Sendable {
           rule fault.ack.future when ack is future replaces ack.future
             continue
         """),
+        // Timer faults: the stack's timers run on the reference target's virtual clock.
+        ReferenceFault(name: "rto-no-backoff", summary: "retransmits at the same RTO every time (no exponential backoff)", body: """
+        timing rto.backoff 1
+          cite RFC 6298 §5.5 "broken on purpose"
+        """),
+        ReferenceFault(name: "rto-below-min", summary: "an RTO of 300 ms, before and after a round-trip sample", body: """
+        timing rto.initial 300ms
+          cite RFC 6298 §2.1 "broken on purpose"
+        timing rto.min 300ms
+          cite RFC 6298 §2.4 "broken on purpose"
+        """),
+        ReferenceFault(name: "timewait-short", summary: "TIME-WAIT lasts 30 s, not 2 MSL", body: """
+        timing time-wait 30s
+          cite RFC 9293 §3.6.1 MUST-13 "broken on purpose"
+        """),
     ]
 }

@@ -14,8 +14,16 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     public let fault: ReferenceFault?
     private let virtual = VirtualLink()
     public var link: FrameLink { virtual }
-    /// Real time for now; the stack's timers are to run on a `VirtualClock`.
-    public let clock: any Timekeeper = MonotonicClock()
+    /// The stack's time: it moves when the tester waits (and by `roundTime` each exchange), so timer tests take
+    /// no wall time and runs are identical to the byte.
+    public let virtualClock = VirtualClock(start: 1_000_000)
+    public var clock: any Timekeeper { virtualClock }
+    public var frameNow: Double { virtualClock.now }
+    public var timerMargin: TimerMargin { .exact }
+    /// What one exchange costs on the virtual clock: waiting lanes come due while others keep the stack busy.
+    public static let roundTime = 0.001
+    /// When each connection's running timers were (re)started (virtual time).
+    private var timerStarts: [Tuple: [TimerName: Double]] = [:]
     private var connections: [Tuple: TCPModel] = [:]
     private let lock = NSLock()
     /// A fault that shows only now and then, as a timing-dependent behaviour does: the first `faultyConnections`
@@ -75,24 +83,56 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         return m
     }
 
-    private func store(_ m: TCPModel, _ t: Tuple) {
+    /// Keeps a connection after a transition, and when its timers (re)started (`at`: virtual time).
+    private func store(_ m: TCPModel, _ t: Tuple, _ tr: Transition, at: Double? = nil) {
         // A connection back in CLOSED holds nothing: forget it, as the stack deletes the TCB.
-        if m.state == spec.initialState { connections[t] = nil } else { connections[t] = m }
+        if m.state == spec.initialState {
+            connections[t] = nil
+            timerStarts[t] = nil
+            return
+        }
+        connections[t] = m
+        var starts = timerStarts[t] ?? [:]
+        for x in TimerName.allCases {
+            if tr.timersStarted & (1 << x.rawValue) != 0 { starts[x] = at ?? virtualClock.now }
+            if !m.timers.isRunning(x) { starts[x] = nil }
+        }
+        timerStarts[t] = starts
     }
 
-    private func send(_ outputs: SmallList<Output>, _ t: Tuple) {
+    /// Expires every timer due by now, in time order per connection (connections in tuple order): each fires at
+    /// the earliest its window allows (the latest when only that is bounded), and what it sends is stamped then.
+    private func expireTimers() {
+        let now = virtualClock.now
+        for t in connections.keys.sorted(by: { ($0.targetPort, $0.testerPort) < ($1.targetPort, $1.testerPort) }) {
+            for _ in 0..<64 {
+                guard var m = connections[t] else { break }
+                let due = m.pendingExpiries().compactMap { x, w -> (TimerName, Double)? in
+                    guard let d = w.lower ?? w.upper, let from = timerStarts[t]?[x] else { return nil }
+                    return (x, from + d)
+                }.min { $0.1 < $1.1 }
+                guard let (x, at) = due, at <= now else { break }
+                let tr = m.apply(.timeout(Timeout(x)))
+                send(tr.outputs, t, at: at)
+                store(m, t, tr, at: at)
+            }
+        }
+    }
+
+    private func send(_ outputs: SmallList<Output>, _ t: Tuple, at: Double? = nil) {
         for o in outputs {
             let s = o.segment
             var tcp = TCPHeader(sourcePort: t.targetPort, destinationPort: t.testerPort, seq: s.seq, ack: s.ack, flags: s.ctl, window: UInt16(clamping: s.window))
             tcp.payload = [UInt8](repeating: 0x72, count: Int(s.dataLength))
             let ip: IPHeader = .v4(IPv4Header(source: targetIP, destination: testerIP))
-            virtual.deliver(Packet(ethernet: EthernetHeader(destination: testerMAC, source: targetMAC), ip: ip, tcp: tcp).encode())
+            virtual.deliver(Packet(ethernet: EthernetHeader(destination: testerMAC, source: targetMAC), ip: ip, tcp: tcp).encode(), at: at ?? virtualClock.now)
         }
     }
 
     public func inject(_ frames: [[UInt8]]) throws {
         lock.lock()
         defer { lock.unlock() }
+        expireTimers()
         for f in frames {
             // What a stack does with a frame it cannot parse: nothing.
             guard let p = try? Packet.decode(f, link: .ethernet), p.tcp.checksumValid != false else { continue }
@@ -100,15 +140,21 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
             var m = model(t)
             let tr = m.receive(p.tcp.segment, iss: Self.iss(t))
             send(tr.outputs, t)
-            store(m, t)
+            store(m, t, tr)
         }
     }
 
-    public func barrier() throws -> [Frame] { virtual.drain() }
+    public func barrier() throws -> [Frame] {
+        lock.lock()
+        expireTimers()
+        lock.unlock()
+        return virtual.drain()
+    }
 
     public func call(_ c: SocketCall, on t: Tuple) throws -> CallResult {
         lock.lock()
         defer { lock.unlock() }
+        expireTimers()
         var m = model(t)
         let call: UserCall
         switch c {
@@ -124,11 +170,12 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         case .shutdown(.rd), .setsockopt: return CallResult(value: 0)
         case .release:
             connections[t] = nil
+            timerStarts[t] = nil
             return CallResult(value: 0)
         }
         let tr = m.call(call, iss: Self.iss(t))
         send(tr.outputs, t)
-        store(m, t)
+        store(m, t, tr)
         switch (c, tr.reply.map(spec.reply) ?? .ok) {
         case (.connect, .ok): return CallResult(value: -1, errno: EINPROGRESS)
         case (.send(let n), .ok): return CallResult(value: n)
@@ -142,6 +189,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     public func state(of t: Tuple) throws -> TCPState? {
         lock.lock()
         defer { lock.unlock() }
+        expireTimers()
         return spec.states[model(t).state].state
     }
 
@@ -152,7 +200,8 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     }
 
     public func exchange(calls: [(SocketCall, Tuple)], inject frames: [[UInt8]], states tuples: [Tuple]) throws -> Exchange {
-        try exchangeInSteps(calls: calls, inject: frames, states: tuples)
+        virtualClock.advance(by: Self.roundTime)
+        return try exchangeInSteps(calls: calls, inject: frames, states: tuples)
     }
 
     public func close() { virtual.close() }
@@ -168,9 +217,9 @@ final class VirtualLink: FrameLink, @unchecked Sendable {
     private let lock = NSLock()
     var linkType: LinkType { .ethernet }
 
-    func deliver(_ bytes: [UInt8]) {
+    func deliver(_ bytes: [UInt8], at time: Double) {
         lock.lock()
-        queue.append(Frame(time: Sys.wallClockNow(), bytes: bytes, direction: .captured))  // a pcap record's time
+        queue.append(Frame(time: time, bytes: bytes, direction: .captured))  // the stack's (virtual) time
         lock.unlock()
     }
 

@@ -39,6 +39,11 @@ public protocol Target: AnyObject, Sendable {
     func close()
     /// Starts the stack afresh after it failed (`TargetFailure`); every connection is gone after it.
     func restart() throws
+    /// How far the stack's timers may stray from their windows as measured here (their granularity and the
+    /// capture's): every timed verdict states it.
+    var timerMargin: TimerMargin { get }
+    /// Now, on the clock the captured frames' times are on (libpcap stamps them with the wall clock).
+    var frameNow: Double { get }
     /// How the stack failed, if it has, found without waiting (an agent that exited): what a step that merely saw
     /// no segment reports instead, so that a crash on a case's last step is not taken for silence.
     func failure() -> TargetFailure?
@@ -54,6 +59,8 @@ public struct Exchange: Sendable {
 extension Target {
     /// A stack in this process or the kernel does not fail as a program.
     public func failure() -> TargetFailure? { nil }
+
+    public var frameNow: Double { Sys.wallClockNow() }
 
     public func restart() throws {
         throw TargetFailure(kind: .startFailed, detail: "this target cannot be restarted", log: "")

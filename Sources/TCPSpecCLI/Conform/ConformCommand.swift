@@ -80,6 +80,7 @@ struct ConformCommand: ParsableCommand {
         // written again, so this report would name no case for them) and pile up. Only tcpspec's own files go.
         ConformOutput.clearCases(config.corpus!)
         config.targetName = targetOptions.target
+        config.maxWait = targetOptions.maxWaitSeconds
         config.choices = choices
         try specOptions.validate(choices)
         let fuzzer = Fuzzer(spec: spec, target: target, configuration: config)

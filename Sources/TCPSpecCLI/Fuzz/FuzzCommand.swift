@@ -60,6 +60,7 @@ struct FuzzCommand: ParsableCommand {
         config.corpus = corpus
         config.minimize = !noMinimize
         config.targetName = targetOptions.target
+        config.maxWait = targetOptions.maxWaitSeconds
         config.choices = choices
         try specOptions.validate(choices)
         let fuzzer = Fuzzer(spec: spec, target: target, configuration: config)

@@ -10,10 +10,18 @@ struct TargetOptions: ParsableArguments {
     @Option(help: "IP version of the connection under test: 4 or 6.") var ip: Int = 4
     @Option(name: .customLong("sysctl"), help: "A target-namespace sysctl, KEY=VALUE (repeatable), over the defaults chosen for determinism.")
     var sysctls: [String] = []
+    @Option(help: "The longest wait a case may make for a timer on a real stack's clock (default 5s; Linux's 60 s TIME-WAIT needs 70s). The reference stack's clock is virtual: any wait is free.")
+    var maxWait: String?
     @OptionGroup var safety: SafetyOptions
+
+    /// `--max-wait` in seconds (validated).
+    var maxWaitSeconds: Double? { maxWait.flatMap(Durations.seconds) }
 
     func validate() throws {
         guard ip == 4 || ip == 6 else { throw ValidationError("--ip is 4 or 6") }
+        if let w = maxWait, Durations.seconds(w) == nil {
+            throw ValidationError("--max-wait takes a duration with a unit, like 5s or 70s (not '\(w)')")
+        }
         for s in sysctls where !(s.contains("=") && s.hasPrefix("net.")) {
             throw ValidationError("--sysctl takes net.KEY=VALUE, got '\(s)'")
         }

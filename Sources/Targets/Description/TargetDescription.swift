@@ -44,6 +44,8 @@ public struct TargetDescription: Sendable {
     public var peerAddress: IPAddress?
     public var addressPositions: [(IPAddress, TOMLReader.Position)] = []
     public var quietTime: Double = 0.05
+    /// `[link] timer_slack_ms`: how far the stack's timers may stray from their windows (its timer loop's tick).
+    public var timerSlack: Double?
     /// `[settings]`, in file order, as JSON literals (strings quoted), handed to the agent.
     public var settings: [(String, String)] = []
 
@@ -154,6 +156,7 @@ public struct TargetDescription: Sendable {
                     guard let b = Barrier(rawValue: try string(e)) else { throw fail(e.value.at, "'barrier' is \"rst\" (the stack resets a SYN to a closed port) or \"quiet\"") }
                     d.barrier = b
                 case ("link", "quiet_ms"): d.quietTime = Double(try integer(e, 1...10_000)) / 1000
+                case ("link", "timer_slack_ms"): d.timerSlack = Double(try integer(e, 0...10_000)) / 1000
                 case ("link", "device"):
                     let n = try string(e)
                     // IFNAMSIZ is 16 with the terminating NUL; the kernel refuses '/', ':' and whitespace in names.

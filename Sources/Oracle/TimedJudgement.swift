@@ -1,0 +1,189 @@
+import Core
+import Model
+import Spec
+
+/// A segment the target sent, with the time it was captured (frame time, seconds).
+public struct TimedSegment: Hashable, Sendable {
+    public var time: Double
+    public var segment: Segment
+    public init(time: Double, segment: Segment) {
+        self.time = time
+        self.segment = segment
+    }
+}
+
+/// A timer that expired outside the window the profile gives it, or not at all.
+public struct TimerMismatch: Hashable, Sendable, CustomStringConvertible {
+    public enum Kind: String, Hashable, Sendable {
+        /// It expired before the window opened (minus the margin).
+        case early
+        /// It expired after the window closed (plus the margin).
+        case late
+        /// The window and its margin passed within the step and it did not expire.
+        case missing
+    }
+
+    public var kind: Kind
+    public var timer: TimerName
+    /// The window, seconds after the timer's (re)start, and the timings that set it.
+    public var window: ExpiryWindow
+    /// Seconds after the (re)start it was seen to expire; for `missing`, how long was waited.
+    public var after: Double
+    /// The margin allowed on the side judged (seconds), and where it comes from.
+    public var margin: Double
+    public var marginSource: String
+    /// What the expiry shows as: the retransmitted segment, or the state left.
+    public var what: String
+
+    public init(kind: Kind, timer: TimerName, window: ExpiryWindow, after: Double, margin: Double, marginSource: String, what: String) {
+        self.kind = kind
+        self.timer = timer
+        self.window = window
+        self.after = after
+        self.margin = margin
+        self.marginSource = marginSource
+        self.what = what
+    }
+
+    static func seconds(_ v: Double) -> String {
+        v < 10 ? String(format: "%.3f s", v) : String(format: "%.1f s", v)
+    }
+
+    public var description: String {
+        let w = "window \(window.text) (\(window.timings.map(\.rawValue).joined(separator: ", "))) ± \(TimerMismatch.seconds(margin)) (\(marginSource))"
+        switch kind {
+        case .early: return "timer: \(timer.spelling) expired early, \(what) \(TimerMismatch.seconds(after)) after its start; \(w)"
+        case .late: return "timer: \(timer.spelling) expired late, \(what) \(TimerMismatch.seconds(after)) after its start; \(w)"
+        case .missing: return "timer: \(timer.spelling) did not expire: no \(what) within \(TimerMismatch.seconds(after)) of its start; \(w)"
+        }
+    }
+}
+
+/// A timer's expiry that was judged within its window: what reports show beside the segments.
+public struct TimedExpiry: Hashable, Sendable {
+    public var timer: TimerName
+    public var window: ExpiryWindow
+    /// Seconds after the timer's (re)start; nil when the expiry was inferred (a state left) without a time.
+    public var after: Double?
+    public var margin: Double
+
+    public var description: String {
+        "\(timer.spelling) after \(after.map(TimerMismatch.seconds) ?? "?") (window \(window.text) ± \(TimerMismatch.seconds(margin)))"
+    }
+}
+
+extension StepOracle {
+    /// What a wait did: the timers that expired and how.
+    public struct WaitVerdict: Sendable {
+        public var verdict: Verdict
+        /// The timeout transitions the model took, in order (the first is the step's event for coverage).
+        public var transitions: [Transition]
+        public var expiries: [TimedExpiry]
+        /// The timers' (re)start times after the wait.
+        public var starts: [TimerName: Double]
+    }
+
+    /// Judges a wait from `start` to `end` (frame time): the timers running on the model expire in order, each
+    /// inside its window [earliest, latest] after its (re)start (`starts`, frame time), widened by `margin`.
+    /// A retransmission is looked for among `raw`; a timer that sends nothing (TIME-WAIT) shows in the state the
+    /// target reports. Early, late and missing expiries are `Mismatch.timer`; what no timer explains is judged as
+    /// any step's output. A wait that ends inside a window decides nothing about that timer: a retransmission
+    /// seen there is taken, silence is not judged, and the state may be either.
+    public mutating func judgeWait(_ model: inout TCPModel, from start: Double, to end: Double, starts: [TimerName: Double], raw: [TimedSegment],
+                                   observedState: TCPState?, margin: TimerMargin, reportsWindowShrink: Bool) -> WaitVerdict {
+        var starts = starts
+        var pending = raw.sorted { $0.time < $1.time }
+        var transitions: [Transition] = []
+        var expiries: [TimedExpiry] = []
+        var timerMismatches: [Mismatch] = []
+        var expectedOut: [Segment] = [], observedOut: [Segment] = []
+        var stateOpen = false  // the wait ended inside a window of a timer that sends nothing
+        let isn = targetISN ?? 0
+        loop: for _ in 0..<64 {
+            guard let (t, w) = model.pendingExpiries().first else { break }
+            let s0 = starts[t] ?? start
+            let lo = s0 + (w.lower ?? 0) - margin.early
+            let hi = w.upper.map { s0 + $0 + margin.late(after: $0) }
+            var next = model
+            let tr = next.apply(.timeout(Timeout(t)))
+            let outs = tr.outputs.map(\.segment)
+            let lateMargin = w.upper.map { margin.late(after: $0) } ?? margin.late
+            if let e = outs.first(where: { $0.length > 0 }) {
+                // A retransmission: the first copy of the front of the queue the target sent.
+                if let k = pending.firstIndex(where: { var r = $0.segment; r.seq &-= isn; return TCPModel.retransmits(r, expected: e) }) {
+                    let got = pending.remove(at: k)
+                    var r = got.segment
+                    r.seq &-= isn
+                    r = relative([r])[0]
+                    let after = got.time - s0
+                    if got.time < lo {
+                        timerMismatches.append(.timer(TimerMismatch(kind: .early, timer: t, window: w, after: after, margin: margin.early, marginSource: margin.source,
+                                                                    what: "sent \(SegmentKey(r))")))
+                    } else if let hi, got.time > hi {
+                        timerMismatches.append(.timer(TimerMismatch(kind: .late, timer: t, window: w, after: after, margin: lateMargin, marginSource: margin.source,
+                                                                    what: "sent \(SegmentKey(r))")))
+                    } else {
+                        expiries.append(TimedExpiry(timer: t, window: w, after: after, margin: lateMargin))
+                    }
+                    model = next
+                    _ = judge(&model, nil, raw: [got.segment], observedState: nil, reportsWindowShrink: reportsWindowShrink)
+                    transitions.append(tr)
+                    expectedOut.append(contentsOf: relative([e]))
+                    observedOut.append(r)
+                    for u in TimerName.allCases where tr.timersStarted & (1 << u.rawValue) != 0 { starts[u] = got.time }
+                    if !timerMismatches.isEmpty { break loop }
+                    continue
+                }
+                if let hi, end > hi {
+                    timerMismatches.append(.timer(TimerMismatch(kind: .missing, timer: t, window: w, after: end - s0, margin: lateMargin, marginSource: margin.source,
+                                                                what: "retransmission of \(SegmentKey(relative([e])[0]))")))
+                    expectedOut.append(contentsOf: relative([e]))
+                    transitions.append(tr)
+                }
+                break
+            }
+            // A timer that sends nothing: it has surely expired once its window and margin passed; inside the
+            // window the state the target reports decides, before it nothing happened.
+            let expiredState = next.spec.states[next.state].state
+            if let hi, end > hi {
+                model = next
+                transitions.append(tr)
+                expiries.append(TimedExpiry(timer: t, window: w, after: nil, margin: lateMargin))
+                for u in TimerName.allCases where tr.timersStarted & (1 << u.rawValue) != 0 { starts[u] = hi }
+                continue
+            }
+            let stayState = model.spec.states[model.state].state
+            if end >= lo {
+                if let os = observedState, os == expiredState, os != stayState {
+                    model = next
+                    transitions.append(tr)
+                    expiries.append(TimedExpiry(timer: t, window: w, after: nil, margin: lateMargin))
+                } else if observedState == nil {
+                    stateOpen = true
+                }
+            } else if let os = observedState, os == expiredState, os != stayState {
+                // Gone before its window opened.
+                timerMismatches.append(.timer(TimerMismatch(kind: .early, timer: t, window: w, after: end - s0, margin: margin.early, marginSource: margin.source,
+                                                            what: "\(stayState) left for \(os) by")))
+                model = next
+                transitions.append(tr)
+            }
+            break
+        }
+        // Still in the state a timer's expiry should have left: late (the mismatch replaces the state's).
+        var v = judge(&model, nil, raw: pending.map(\.segment), observedState: stateOpen ? nil : observedState, reportsWindowShrink: reportsWindowShrink)
+        if let last = transitions.last, last.outputs.isEmpty, let os = observedState, os != v.expectedState,
+           let t = TimerName.allCases.first(where: { Timeout($0).event == last.event }), timerMismatches.isEmpty {
+            let w = expiries.last?.window ?? ExpiryWindow(lower: nil, upper: nil, timings: [])
+            let s0 = starts[t] ?? start
+            v.mismatches.removeAll { if case .state = $0 { true } else { false } }
+            expiries.removeLast()
+            v.mismatches.append(.timer(TimerMismatch(kind: .missing, timer: t, window: w, after: end - s0, margin: w.upper.map { margin.late(after: $0) } ?? margin.late,
+                                                     marginSource: margin.source, what: "move from \(os) to \(v.expectedState)")))
+        }
+        v.expected = expectedOut + v.expected
+        v.observed = observedOut + v.observed
+        v.mismatches = timerMismatches + v.mismatches
+        return WaitVerdict(verdict: v, transitions: transitions, expiries: expiries, starts: starts)
+    }
+}

@@ -100,16 +100,19 @@ public final class Fuzzer {
     /// The run's budget and its reports are the user's time, whatever clock the stack's timers run on (the
     /// reference stack's is virtual).
     let runClock = MonotonicClock()
+    /// What one session captured for another's connections (a replay in the middle of the run).
+    let stash = FrameStash()
     var lastProgress = 0.0
     var progress: ((FuzzProgress) -> Void)?
 
     public init(spec: CompiledSpec, target: Target, configuration: Configuration) {
-        self.spec = spec
+        // A stack set away from its defaults is judged by its profile with what was set (its settings say so).
+        self.spec = target.judgingSpec(spec)
         self.target = target
         config = configuration
         limits = Limits(duration: configuration.duration, maxCases: configuration.maxCases)
         keeping = Keeping(corpus: configuration.corpus, minimize: configuration.minimize)
-        planner = Planner(spec: spec, seed: configuration.seed, offered: target.capabilities.calls)
+        planner = Planner(spec: self.spec, seed: configuration.seed, offered: target.capabilities.calls)
         planner.timerMargin = target.timerMargin
         planner.maxWait = configuration.maxWait ?? (target.clock is VirtualClock ? .infinity : Fuzzer.defaultMaxWait)
         sampler = InputSampler(seed: configuration.seed)
@@ -122,7 +125,7 @@ public final class Fuzzer {
     public var choiceRecords: [ChoiceBook.Record] { choices.book.records }
 
     func session(keepFrames: Bool) -> Session {
-        let s = Session(spec: spec, target: target, keepFrames: keepFrames)
+        let s = Session(spec: spec, target: target, keepFrames: keepFrames, stash: stash)
         s.choices = choices
         return s
     }

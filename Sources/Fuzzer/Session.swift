@@ -94,6 +94,19 @@ final class Lane {
     }
 }
 
+/// Frames captured by one session for connections another session of the same run drives: a replay alone runs
+/// in the middle of a run, and what the run's waiting lanes were sent meanwhile must reach them, not be dropped.
+final class FrameStash {
+    private var byTuple: [Tuple: [TimedSegment]] = [:]
+
+    func put(_ t: Tuple, _ segs: [TimedSegment]) { byTuple[t, default: []] += segs }
+
+    func take(_ t: Tuple) -> [TimedSegment] { byTuple.removeValue(forKey: t) ?? [] }
+
+    /// Forgets a connection that is gone (released).
+    func drop(_ t: Tuple) { byTuple[t] = nil }
+}
+
 /// Runs steps of many connections against a target in rounds: each round makes the calls, injects the segments,
 /// passes a barrier, then judges every connection's step against the model.
 final class Session {
@@ -107,10 +120,14 @@ final class Session {
     /// The choices the RFC leaves open under the profile, and what the stack chose so far.
     var choices: ChoiceRun?
 
-    init(spec: CompiledSpec, target: Target, keepFrames: Bool) {
+    /// Shared by the run's sessions (see `FrameStash`).
+    let stash: FrameStash
+
+    init(spec: CompiledSpec, target: Target, keepFrames: Bool, stash: FrameStash = FrameStash()) {
         self.spec = spec
         self.target = target
         self.keepFrames = keepFrames
+        self.stash = stash
     }
 
     /// Lanes waiting, by tuple: the frames each round captures for them are kept for the wait's judgement.
@@ -211,10 +228,23 @@ final class Session {
             }
         }
         let endedAt = target.frameNow
-        // Waiting lanes keep what was sent to them for the end of their wait.
+        // Waiting lanes keep what was sent to them for the end of their wait; what another session's connections
+        // were sent waits for that session.
         for (t, segs) in byTuple {
-            guard let lane = parked[t], lane.wait != nil, !work.contains(where: { $0.0 === lane }) else { continue }
-            lane.wait!.frames += segs
+            if let lane = parked[t], lane.wait != nil, !work.contains(where: { $0.0 === lane }) {
+                lane.wait!.frames += segs
+            } else if !work.contains(where: { $0.0.tuple == t }) {
+                stash.put(t, segs)
+            }
+        }
+        for r in releasing { stash.drop(r) }
+        for (lane, _) in work {
+            let earlier = stash.take(lane.tuple)
+            if !earlier.isEmpty { byTuple[lane.tuple] = earlier + (byTuple[lane.tuple] ?? []) }
+        }
+        for (t, lane) in parked where lane.wait != nil {
+            let earlier = stash.take(t)
+            if !earlier.isEmpty { lane.wait!.frames += earlier }
         }
         for (k, (lane, step)) in work.enumerated() {
             if let a = announced[lane.tuple] { lane.oracle.announcedWindowShift = a }

@@ -44,6 +44,9 @@ public final class Topology: @unchecked Sendable {
         ("net.ipv4.tcp_autocorking", "0"),                   // send() goes out when asked, not when the stack prefers
         ("net.ipv4.tcp_early_retrans", "0"),                 // no tail loss probes: no segment the tester did not cause
         ("net.ipv4.tcp_fin_timeout", "60"),
+        // No RTT cached per destination across connections: each connection's first RTO is its own (an RTT
+        // cached from an earlier case would replace RFC 6298 §5.7's 3 s after a SYN timeout, tcp_init_metrics).
+        ("net.ipv4.tcp_no_metrics_save", "1"),
         // A connection a case closed and left with its FIN unacknowledged is an orphan until its retransmissions
         // run out: minutes by default. Orphans are counted host-wide against tcp_max_orphans (131072 here), and
         // past it Linux resets on close ("too many orphaned sockets"): a 60 s run at 5,000 cases/s got there and

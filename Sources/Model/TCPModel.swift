@@ -446,7 +446,7 @@ public struct TCPModel: Sendable {
         }
         var tr = Transition(from: state, to: state, event: ctx.event, cell: cell, chain: chainIndex)
         guard chainIndex >= 0 else { return tr }
-        let before = (una: tcb[.sndUna], iss: tcb[.iss], timers: timers)
+        let before = (una: tcb[.sndUna], iss: tcb[.iss], timers: timers, synchronized: spec.states[state].synchronized)
         var rule = 0
         var i = Int(img.chainStart[chainIndex])
         let end = Int(img.chainStart[chainIndex + 1])

@@ -13,6 +13,9 @@ public struct Timers: Hashable, Sendable {
     /// Whether a round-trip sample can have been taken: something sent only once was acknowledged (Karn's rule,
     /// MUST-18). Until then the RTO is the initial one (RFC 6298 §2.1).
     public var sampled = false
+    /// The retransmission timer expired while the connection was opening (a SYN or SYN,ACK sent again): when
+    /// data transmission begins without a sample, RFC 6298 §5.7 re-initializes the RTO (to 3 s).
+    public var synTimedOut = false
 
     public init() {}
 
@@ -41,7 +44,7 @@ extension TCPModel {
     /// does not restart it (§5.1), an acknowledgment of new data does (§5.3) and resets the backoff, and when
     /// nothing is outstanding it stops (§5.2). `tr.timersStarted` is left saying only the timers that now run from
     /// this input.
-    mutating func applyTimers(_ tr: inout Transition, event: EventKind, before: (una: UInt32, iss: UInt32, timers: Timers)) {
+    mutating func applyTimers(_ tr: inout Transition, event: EventKind, before: (una: UInt32, iss: UInt32, timers: Timers, synchronized: Bool)) {
         if img.clears[state] {
             // No TCB, no timers (RFC 9293 §3.10.8 "If the state is CLOSED ... there is no TCB and no timer").
             tr.timersStopped = before.timers.running
@@ -58,6 +61,7 @@ extension TCPModel {
         }
         if event == .retransmissionTimeout, tr.timersStarted & rto != 0 {
             timers.backoffs &+= 1
+            if !before.synchronized { timers.synTimedOut = true }
         } else if tr.timersStarted & rto != 0, timers.running & rto != 0, !acked {
             tr.timersStarted &= ~rto  // §5.1: it already runs for the earlier data
         }
@@ -76,7 +80,10 @@ extension TCPModel {
         guard timers.isRunning(t) else { return nil }
         switch t {
         case .retransmission:
-            let base: TimingName = timers.sampled ? .rtoMin : .rtoInitial
+            // RFC 6298 §5.7: after a handshake timeout and no sample, data transmission starts from 3 s (where
+            // the profile says so), its backoff counted afresh from there.
+            let fallback = !timers.sampled && timers.synTimedOut && spec.states[state].synchronized && spec.timings[.rtoAfterSynTimeout] != nil
+            let base: TimingName = timers.sampled ? .rtoMin : fallback ? .rtoAfterSynTimeout : .rtoInitial
             guard let b = spec.timings[base] else { return nil }
             var lower = b.lower, upper = b.upper
             var used = [base]

@@ -2,6 +2,7 @@ import Core
 import CNetShim
 import Foundation
 import Link
+import Spec
 import Wire
 #if canImport(Glibc)
 import Glibc
@@ -31,6 +32,22 @@ public final class LinuxTarget: Target, @unchecked Sendable {
     }
 
     public static var kernelRelease: String { Sys.kernelRelease() }
+
+    /// `net.ipv4.tcp_rto_min_us` and `tcp_rto_max_ms` set away from the kernel's defaults (200 ms, 120 s) are the
+    /// linux profile's `rto.min` and `rto.max` for this run.
+    public var timingSettings: (profile: String, timings: [TimingName: Timing])? {
+        var t: [TimingName: Timing] = [:]
+        for (k, v) in topology.sysctls {
+            guard let n = Double(v.trimmingCharacters(in: .whitespaces)) else { continue }
+            if k == "net.ipv4.tcp_rto_min_us", n != 200_000 {
+                t[.rtoMin] = Timing(lower: n / 1e6, upper: n / 1e6, citation: "target setting net.ipv4.tcp_rto_min_us=\(v) (tcp_rto_min_us)")
+            }
+            if k == "net.ipv4.tcp_rto_max_ms", n != 120_000 {
+                t[.rtoMax] = Timing(lower: n / 1e3, upper: n / 1e3, citation: "target setting net.ipv4.tcp_rto_max_ms=\(v) (tcp_rto_max)")
+            }
+        }
+        return ("linux", t)
+    }
 
     /// The kernel's timers run on jiffies (at most 10 ms at HZ=100) and the timer wheel fires a timer up to 1/8 of
     /// its delay late (its coarser levels' granularity, kernel/time/timer.c); the tester's own reply delay (which

@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import Link
+import Spec
 import Wire
 
 /// What a target offers: tcpspec adapts to it (no state report: judge on segments alone).
@@ -44,6 +45,9 @@ public protocol Target: AnyObject, Sendable {
     var timerMargin: TimerMargin { get }
     /// Now, on the clock the captured frames' times are on (libpcap stamps them with the wall clock).
     var frameNow: Double { get }
+    /// Timer lengths the stack was configured with, away from the defaults its own profile states (`profile`):
+    /// under that profile they replace its timing lines; under an RFC's they change nothing.
+    var timingSettings: (profile: String, timings: [TimingName: Timing])? { get }
     /// How the stack failed, if it has, found without waiting (an agent that exited): what a step that merely saw
     /// no segment reports instead, so that a crash on a case's last step is not taken for silence.
     func failure() -> TargetFailure?
@@ -61,6 +65,15 @@ extension Target {
     public func failure() -> TargetFailure? { nil }
 
     public var frameNow: Double { Sys.wallClockNow() }
+
+    public var timingSettings: (profile: String, timings: [TimingName: Timing])? { nil }
+
+    /// The spec a run judges this target with: `spec`, with the timings the stack was set to where `spec` is its
+    /// own profile (or one extending it).
+    public func judgingSpec(_ spec: CompiledSpec) -> CompiledSpec {
+        guard let (p, t) = timingSettings, !t.isEmpty, spec.lineage.contains(p) else { return spec }
+        return spec.replacingTimings(t)
+    }
 
     public func restart() throws {
         throw TargetFailure(kind: .startFailed, detail: "this target cannot be restarted", log: "")

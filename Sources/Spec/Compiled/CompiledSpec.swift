@@ -237,6 +237,14 @@ public final class CompiledSpec: Sendable {
         self.image = RuntimeImage(programs: progs, classifiers: classifiers, tables: tables, chains: chains, templates: templates, states: states)
     }
 
+    /// The same spec with some timings replaced: a stack configured away from its defaults (Linux's
+    /// `net.ipv4.tcp_rto_min_us`) is judged against its own profile with what was set.
+    public func replacingTimings(_ t: [TimingName: Timing]) -> CompiledSpec {
+        CompiledSpec(profile: profile, title: title, lineage: lineage, states: states, initialState: initialState, classifiers: classifiers, rules: rules,
+                     strings: strings, templates: templates, programs: programs, chains: chains, tables: tables, steps: steps, options: options,
+                     timings: timings.merging(t) { $1 })
+    }
+
     public func table(state: Int, event: EventKind) -> EventTable {
         tables[state * EventKind.count + Int(event.rawValue)]
     }

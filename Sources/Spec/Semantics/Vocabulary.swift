@@ -197,6 +197,9 @@ public enum TimingName: String, CaseIterable, Sendable {
     case rtoMin = "rto.min"
     /// The RTO's ceiling, however often it is backed off.
     case rtoMax = "rto.max"
+    /// The RTO once data transmission begins after the SYN (or SYN,ACK) timed out and no round trip could be
+    /// measured (RFC 6298 §5.7: 3 s).
+    case rtoAfterSynTimeout = "rto.after-syn-timeout"
     /// The factor each expiry multiplies the RTO by (a number).
     case rtoBackoff = "rto.backoff"
     /// TIME-WAIT's length (2 MSL), from the last segment that started or restarted it.

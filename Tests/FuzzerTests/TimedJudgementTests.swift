@@ -1,0 +1,159 @@
+import Core
+import Model
+import Oracle
+import Spec
+import Testing
+
+/// Timed expectations on hand-made segments and times: a retransmission inside its window, early, late, missing,
+/// the backoff across expiries, and TIME-WAIT shown by the state; each verdict classed by the profile's timing lines.
+@Suite("Oracle: timers judged against their windows")
+struct TimedJudgementTests {
+    static let testerISN: UInt32 = 1_000_000
+    static let iss: UInt32 = 7_000
+    static let margin = TimerMargin(early: 0.01, late: 0.02, lateFraction: 0.1, source: "test")
+
+    /// SYN-RECEIVED after a passive OPEN and a SYN, the SYN,ACK judged as sent at time 10.
+    static func synReceived(_ spec: CompiledSpec = compiled9293) -> (TCPModel, StepOracle, [TimerName: Double], Segment) {
+        var m = TCPModel(spec: spec, configuration: .init(receiveWindow: 65535))
+        _ = m.apply(.call(.openPassive))
+        let tr = m.apply(.segment(Segment(seq: testerISN, ctl: .syn, window: 65535)))
+        var o = StepOracle(testerISN: testerISN)
+        let synack = Segment(seq: iss, ack: testerISN &+ 1, ctl: [.syn, .ack], window: 64240)
+        let v = o.judge(&m, tr, raw: [synack], observedState: .synReceived, reportsWindowShrink: true)
+        #expect(v.mismatches.isEmpty)
+        #expect(m.timers.isRunning(.retransmission))
+        return (m, o, [.retransmission: 10], synack)
+    }
+
+    static func timer(_ v: StepOracle.WaitVerdict) -> TimerMismatch? {
+        for case .timer(let t) in v.verdict.mismatches { return t }
+        return nil
+    }
+
+    @Test("a SYN,ACK retransmitted 1 s after it was sent conforms to rfc9293's initial RTO; the expiry is recorded")
+    func inWindow() {
+        var (m, o, starts, synack) = Self.synReceived()
+        let w = o.judgeWait(&m, from: 10.001, to: 11.2, starts: starts, raw: [TimedSegment(time: 11.004, segment: synack)], observedState: .synReceived,
+                            margin: Self.margin, reportsWindowShrink: true)
+        #expect(w.verdict.mismatches.isEmpty, "\(w.verdict.mismatches)")
+        #expect(w.expiries.count == 1)
+        #expect(abs((w.expiries.first?.after ?? 0) - 1.004) < 1e-9)
+        #expect(w.transitions.first?.event == .retransmissionTimeout)
+        // The timer restarted at the retransmission, backed off once: the next is due 2 s later.
+        #expect(w.starts[.retransmission] == 11.004)
+        #expect(m.expiry(.retransmission)?.lower == 2)
+        starts = w.starts
+        let w2 = o.judgeWait(&m, from: 11.2, to: 13.3, starts: starts, raw: [TimedSegment(time: 13.01, segment: synack)], observedState: .synReceived,
+                             margin: Self.margin, reportsWindowShrink: true)
+        #expect(w2.verdict.mismatches.isEmpty, "\(w2.verdict.mismatches)")
+        #expect(m.expiry(.retransmission)?.lower == 4)
+    }
+
+    @Test("a retransmission before its window is early: under rfc9293 the initial RTO's SHOULD deviates, naming MUST-18")
+    func early() throws {
+        var (m, o, starts, synack) = Self.synReceived()
+        let w = o.judgeWait(&m, from: 10.001, to: 11.2, starts: starts, raw: [TimedSegment(time: 10.3, segment: synack)], observedState: .synReceived,
+                            margin: Self.margin, reportsWindowShrink: true)
+        let t = try #require(Self.timer(w))
+        #expect(t.kind == .early)
+        #expect(t.timer == .retransmission)
+        #expect(abs(t.after - 0.3) < 1e-9)
+        #expect(t.window.timings == [.rtoInitial])
+        #expect(t.description.contains("expired early"))
+        let j = Judgement(spec: compiled9293, chain: w.transitions[0].chain, chainRules: compiled9293.chains[w.transitions[0].chain].rules, outputRules: [],
+                          mismatches: w.verdict.mismatches)
+        #expect(j.verdictClass == .deviates)
+        #expect(j.requirements.map(\.description) == ["MUST-18"])
+        // The signature names the timer, how, and the timings: one finding per fault.
+        let sig = Signature(state: .synReceived, decidedBy: "rto.synack", expected: w.verdict.expected, expectedState: .synReceived, observed: w.verdict.observed,
+                            observedState: .synReceived, mismatches: w.verdict.mismatches, judgement: j)
+        #expect(sig.description.contains("timer retransmission early (rto.initial)"))
+        _ = starts
+    }
+
+    @Test("no backoff: the second retransmission 1 s after the first is early against the doubled RTO, and violates MUST-18")
+    func noBackoff() throws {
+        var (m, o, starts, synack) = Self.synReceived()
+        let w = o.judgeWait(&m, from: 10.001, to: 11.2, starts: starts, raw: [TimedSegment(time: 11.0, segment: synack)], observedState: .synReceived,
+                            margin: Self.margin, reportsWindowShrink: true)
+        #expect(w.verdict.mismatches.isEmpty)
+        starts = w.starts
+        let w2 = o.judgeWait(&m, from: 11.2, to: 12.2, starts: starts, raw: [TimedSegment(time: 12.0, segment: synack)], observedState: .synReceived,
+                             margin: Self.margin, reportsWindowShrink: true)
+        let t = try #require(Self.timer(w2))
+        #expect(t.kind == .early)
+        #expect(t.window.timings == [.rtoInitial, .rtoBackoff])
+        let j = Judgement(spec: compiled9293, chain: -1, chainRules: [], outputRules: [], mismatches: w2.verdict.mismatches)
+        #expect(j.verdictClass == .violates)
+        #expect(j.requirements.map(\.description) == ["MUST-18"])
+    }
+
+    @Test("late beyond the margin, missing once the window and margin passed in silence; silence inside the window decides nothing")
+    func lateAndMissing() throws {
+        do {
+            var (m, o, starts, synack) = Self.synReceived()
+            // Window 1 s, late margin 0.02 + 0.1 × 1 s: 1.12 s is the last time that conforms.
+            let ok = o.judgeWait(&m, from: 10.001, to: 11.5, starts: starts, raw: [TimedSegment(time: 11.11, segment: synack)], observedState: .synReceived,
+                                 margin: Self.margin, reportsWindowShrink: true)
+            #expect(ok.verdict.mismatches.isEmpty, "\(ok.verdict.mismatches)")
+            (m, o, starts, _) = Self.synReceived()
+            let late = o.judgeWait(&m, from: 10.001, to: 11.5, starts: starts, raw: [TimedSegment(time: 11.2, segment: synack)], observedState: .synReceived,
+                                   margin: Self.margin, reportsWindowShrink: true)
+            #expect(Self.timer(late)?.kind == .late)
+            #expect(abs((Self.timer(late)?.margin ?? 0) - 0.12) < 1e-9)
+        }
+        var (m, o, starts, _) = Self.synReceived()
+        let inside = o.judgeWait(&m, from: 10.001, to: 11.05, starts: starts, raw: [], observedState: .synReceived, margin: Self.margin, reportsWindowShrink: true)
+        #expect(inside.verdict.mismatches.isEmpty)
+        #expect(inside.transitions.isEmpty)
+        let missing = o.judgeWait(&m, from: 11.05, to: 11.5, starts: starts, raw: [], observedState: .synReceived, margin: Self.margin, reportsWindowShrink: true)
+        let t = try #require(Self.timer(missing))
+        #expect(t.kind == .missing)
+        #expect(t.description.contains("did not expire"))
+        _ = starts
+    }
+
+    /// ESTABLISHED → FIN-WAIT-1 → the peer's FIN,ACK acknowledging ours: TIME-WAIT, its timer started at time 20.
+    static func timeWait(_ spec: CompiledSpec) -> (TCPModel, StepOracle, [TimerName: Double]) {
+        var (m, o, _, _) = synReceived(spec)
+        let ack = m.apply(.segment(Segment(seq: testerISN &+ 1, ack: 1, ctl: .ack, window: 65535)))
+        _ = o.judge(&m, ack, raw: [], observedState: .established, reportsWindowShrink: true)
+        let close = m.apply(.call(.close))
+        _ = o.judge(&m, close, raw: [Segment(seq: iss &+ 1, ack: testerISN &+ 1, ctl: [.fin, .ack], window: 64240)], observedState: .finWait1, reportsWindowShrink: true)
+        let fin = m.apply(.segment(Segment(seq: testerISN &+ 1, ack: 2, ctl: [.fin, .ack], window: 65535)))
+        _ = o.judge(&m, fin, raw: [Segment(seq: iss &+ 2, ack: testerISN &+ 2, ctl: .ack, window: 64240)], observedState: .timeWait, reportsWindowShrink: true)
+        #expect(m.spec.states[m.state].state == .timeWait)
+        #expect(m.timers.isRunning(.timeWait))
+        return (m, o, [.timeWait: 20])
+    }
+
+    @Test("TIME-WAIT shows in the state: gone before 2 MSL is early (violates MUST-13), still there after is missing, gone after conforms")
+    func timeWait() throws {
+        do {
+            var (m, o, starts) = Self.timeWait(compiled9293)
+            let w = o.judgeWait(&m, from: 20, to: 50, starts: starts, raw: [], observedState: .closed, margin: Self.margin, reportsWindowShrink: true)
+            let t = try #require(Self.timer(w))
+            #expect(t.kind == .early)
+            #expect(t.timer == .timeWait)
+            let j = Judgement(spec: compiled9293, chain: -1, chainRules: [], outputRules: [], mismatches: w.verdict.mismatches)
+            #expect(j.verdictClass == .violates)
+            #expect(j.requirements.map(\.description) == ["MUST-13"])
+            #expect(!w.verdict.mismatches.contains { if case .state = $0 { true } else { false } })
+            _ = starts
+        }
+        do {
+            var (m, o, starts) = Self.timeWait(compiled9293)
+            let w = o.judgeWait(&m, from: 20, to: 290, starts: starts, raw: [], observedState: .timeWait, margin: Self.margin, reportsWindowShrink: true)
+            #expect(Self.timer(w)?.kind == .missing)
+            _ = starts
+        }
+        var (m, o, starts) = Self.timeWait(compiled9293)
+        let w = o.judgeWait(&m, from: 20, to: 290, starts: starts, raw: [], observedState: .closed, margin: Self.margin, reportsWindowShrink: true)
+        #expect(w.verdict.mismatches.isEmpty, "\(w.verdict.mismatches)")
+        #expect(w.expiries.map(\.timer) == [.timeWait])
+        // Inside the window (here 4 min exactly, ± the margin) the state may be either.
+        (m, o, starts) = Self.timeWait(compiled9293)
+        let edge = o.judgeWait(&m, from: 20, to: 260.03, starts: starts, raw: [], observedState: .timeWait, margin: Self.margin, reportsWindowShrink: true)
+        #expect(edge.verdict.mismatches.isEmpty, "\(edge.verdict.mismatches)")
+    }
+}

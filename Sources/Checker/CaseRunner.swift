@@ -59,6 +59,8 @@ public final class CaseRunner {
     var targetISN: UInt32?
     var lastTSval: UInt32?
     var queue: [Packet] = []
+    /// The lines being run follow a `wait`: retransmissions are expected or not, as written.
+    var afterWait = false
     /// What the target has been seen to send: the same again later is a retransmission of it.
     var sent = SentSegments()
     public private(set) var frames: [Frame] = []
@@ -77,8 +79,18 @@ public final class CaseRunner {
     public func run() -> CaseResult {
         var steps: [StepResult] = []
         for line in file.lines {
+            // The `>` lines right after a wait say all the timers sent by its end: anything more is a mismatch.
+            var expectation = false
+            if case .expectSegment = line.step { expectation = true }
+            if case .expectNone = line.step { expectation = true }
+            if afterWait, !expectation {
+                if let extra = timersSentMore(at: line.line) { steps.append(extra) }
+                afterWait = false
+            }
             steps.append(step(line))
+            if case .wait = line.step { afterWait = true }
         }
+        if afterWait, let extra = timersSentMore(at: file.lines.last?.line ?? 0) { steps.append(extra) }
         // Whatever arrives after the last step and was not expected is a divergence too.
         drain(wait: options.settle)
         for p in queue where !isRetransmission(p) {
@@ -92,6 +104,15 @@ public final class CaseRunner {
         return CaseResult(path: file.path, steps: steps, settings: target.settings, pcapPath: nil)
     }
 
+    /// What the target sent during a wait beyond the `>` lines after it (a timer that expired early, or again).
+    func timersSentMore(at line: Int) -> StepResult? {
+        drain(wait: 0)
+        guard !queue.isEmpty else { return nil }
+        defer { queue.removeAll() }
+        return StepResult(line: line, expected: "(nothing more by the end of the wait)", observed: queue.map { "> " + show($0) }.joined(separator: "; "),
+                          verdict: .mismatch(["the target's timers sent more than the lines after the wait expect"]))
+    }
+
     // MARK: steps
 
     func step(_ l: CaseLine) -> StepResult {
@@ -103,7 +124,7 @@ public final class CaseRunner {
                 let p = try build(seg)
                 let bytes = p.encode()
                 try target.inject([bytes])
-                frames.append(Frame(time: Sys.wallClockNow(), bytes: bytes, direction: .injected))  // a pcap record's time
+                frames.append(Frame(time: target.frameNow, bytes: bytes, direction: .injected))  // beside the capture's times
                 return StepResult(line: l.line, expected: l.text, observed: "< " + Notation.format(p.tcp, seqBase: testerISN, ackBase: targetISN), verdict: .sent)
             } catch {
                 return StepResult(line: l.line, expected: l.text, observed: "", verdict: .error("\(error)"))
@@ -119,7 +140,8 @@ public final class CaseRunner {
             return StepResult(line: l.line, expected: l.text, observed: "> " + show(p), verdict: reasons.isEmpty ? .ok : .mismatch(reasons))
         case .expectNone:
             drain(wait: 0)
-            let extra = queue.filter { !isRetransmission($0) }
+            // After a wait a retransmission is what a timer sent, and the case says whether one was due.
+            let extra = queue.filter { afterWait || !isRetransmission($0) }
             queue.removeAll()
             // Silence from a stack that died is not the silence the case expects.
             if extra.isEmpty, let f = target.failure() { return StepResult(line: l.line, expected: l.text, observed: "", verdict: .error("\(f)")) }
@@ -217,8 +239,15 @@ public final class CaseRunner {
     /// within `wait` seconds.
     func drain(wait: Double) {
         var got: [Frame] = (try? target.barrier()) ?? []
-        let deadline = target.clock.now + wait
-        while wait > 0, let f = target.link.next(timeout: max(0, deadline - target.clock.now)) { got.append(f) }
+        if wait > 0, target.clock is VirtualClock {
+            // A stack on a virtual clock (the reference stack): the wait moves its time, then a barrier collects
+            // what its timers sent.
+            target.clock.sleep(wait)
+            got += (try? target.barrier()) ?? []
+        } else {
+            let deadline = target.clock.now + wait
+            while wait > 0, let f = target.link.next(timeout: max(0, deadline - target.clock.now)) { got.append(f) }
+        }
         for f in got {
             frames.append(f)
             if let p = try? Packet.decode(f.bytes, link: target.link.linkType), p.tcp.sourcePort == tuple.targetPort, p.tcp.destinationPort == tuple.testerPort {

@@ -43,6 +43,8 @@ public struct FuzzSummary: Sendable {
     public var timingDependent: [Divergence] { divergences.filter(\.timingDependent) }
     /// Times the target was started again after failing as a program.
     public var restarts = 0
+    /// Wait steps judged (timers let expire).
+    public var waits = 0
     public var casesPerSecond: Double { seconds > 0 ? Double(cases) / seconds : 0 }
 }
 
@@ -266,6 +268,7 @@ extension Fuzzer: LaneDriver {
 
     func judged(_ lane: Lane, stateBefore: Int) {
         let l = lane.log.last!
+        if case .wait = l.step { summary.waits += 1 }
         planner.record(state: stateBefore, event: l.event, cell: l.cell)
         planner.observe(lane.connection, diverged: lane.diverged)
         if witnesses != nil, !l.diverged, let ev = l.event, l.cell >= 0 {

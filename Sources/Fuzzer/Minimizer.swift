@@ -78,6 +78,19 @@ struct Minimizer<Evidence> {
                 }
             }
         }
+        // Shorter waits: a timer that fired early shows in a case file only when the wait ends before the window
+        // the model gives it (the `>` lines after a wait say what was due by its end, not when).
+        for i in steps.indices {
+            for fraction in [0.75, 0.5] {
+                guard case .wait(let d) = steps[i], d > 0.01 else { break }
+                var candidate = steps
+                candidate[i] = .wait((d * fraction * 1000).rounded() / 1000)
+                if let r = try reproduces(candidate) {
+                    steps = candidate
+                    best = r
+                }
+            }
+        }
         return best
     }
 }

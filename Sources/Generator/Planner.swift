@@ -342,7 +342,7 @@ public final class Planner {
                 // A wait: past a running timer's latest expiry, or half way to its earliest (nothing may expire).
                 guard let (t, w) = lane.model.pendingExpiries().first else { continue }
                 if sampler.rng.next() & 1 == 0, let d = wait(for: t, on: lane), d <= maxWait { return .wait(d) }
-                if let l = w.lower, l > 0.01 { return .wait(min(l / 2, maxWait)) }
+                if let l = w.lower, l > 0.01, maxWait > 0 { return .wait(min(l / 2, maxWait)) }
                 continue
             }
         }

@@ -91,6 +91,13 @@ enum FuzzBench {
             String(format: "%.0f%% at %.1f s", f * 100, samples.first { Double($0.1) >= f * Double(s.cellsCovered) }?.0 ?? s.seconds)
         }
         print("fuzz linux/\(spec.profile): classes covered by time: \(curve.joined(separator: ", ")); of the run's \(s.cellsCovered): \(reach.joined(separator: ", "))")
+        // Timer cells in the mix: the same seed again with no waits at all, in the same run, as the ratio's base.
+        var quiet = c
+        quiet.maxWait = 0
+        let q = try Fuzzer(spec: spec, target: linux, configuration: quiet).run()
+        let r = s.casesPerSecond / max(q.casesPerSecond, 1)
+        print(String(format: "fuzz linux/%@ with timer waits: %.0f cases/s (%d waits made); without waits: %.0f cases/s; ratio %.2f (goal 0.90-1.10: %@)",
+                     spec.profile, s.casesPerSecond, s.waits, q.casesPerSecond, r, met(r >= 0.9 && r <= 1.1)))
     }
 }
 
@@ -147,7 +154,11 @@ enum ConformBench {
         c.minimize = true
         let r = try Fuzzer(spec: spec, target: target, configuration: c).conform(warmup: 3)
         let wall = Date().timeIntervalSince(t0)
-        print(String(format: "conform linux/%@: %d tests in %.2f s wall (suite %.2f s; %d conform, %d diverge, %d unreachable, %d error); goal <= 10 s",
-                     spec.profile, r.results.count, wall, r.seconds, r.count(.conforms), r.count(.diverges), r.count(.unreachable), r.count(.error)))
+        let timers = r.results.filter { $0.event == "RETRANSMISSION-TIMEOUT" || $0.event == "TIME-WAIT-TIMEOUT" || $0.event == "USER-TIMEOUT" }
+        print(String(format: "conform linux/%@: %d tests in %.2f s wall (suite %.2f s; %d conform, %d diverge, %d unreachable, %d error); goal <= 90 s with timers; timer tests %d: %d conform, %d diverge, %d unreachable",
+                     spec.profile, r.results.count, wall, r.seconds, r.count(.conforms), r.count(.diverges), r.count(.unreachable), r.count(.error),
+                     timers.count, timers.filter { $0.verdict == .conforms }.count, timers.filter { $0.verdict == .diverges }.count,
+                     timers.filter { $0.verdict == .unreachable }.count))
+        for t in timers where t.timers != nil { print("  \(t.state) \(t.event): \(t.verdict.rawValue): \((t.timers ?? []).joined(separator: "; "))") }
     }
 }

@@ -1,7 +1,13 @@
+import Cases
+import Checker
 import Core
+import Foundation
+import Fuzzer
 import Model
 import Oracle
 import Spec
+import Targets
+import TestSupport
 import Testing
 
 /// Timed expectations on hand-made segments and times: a retransmission inside its window, early, late, missing,
@@ -155,5 +161,31 @@ struct TimedJudgementTests {
         (m, o, starts) = Self.timeWait(compiled9293)
         let edge = o.judgeWait(&m, from: 20, to: 260.03, starts: starts, raw: [], observedState: .timeWait, margin: Self.margin, reportsWindowShrink: true)
         #expect(edge.verdict.mismatches.isEmpty, "\(edge.verdict.mismatches)")
+    }
+}
+
+/// Timer faults on the reference stack's virtual clock: found by the fuzzer, and the kept case shows the fault again
+/// through the case runner (the `>` lines after a wait say what was due), while the clean stack passes it.
+@Suite("Timer faults on the reference target")
+struct TimerFaultTests {
+    @Test("each timer fault's case fails on the faulty stack and passes on the clean one", arguments: ["rto-no-backoff", "rto-below-min", "timewait-short"])
+    func caseReplays(name: String) throws {
+        let fault = try #require(ReferenceFault.named(name))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-timer-\(name)-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let s = try FuzzerTests.fuzz(ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, fault: fault), cases: 4000, corpus: dir)
+        let d = try #require(s.findings.first { $0.signature.description.contains("| timer ") }, "\(name): \(s.findings.map(\.signature))")
+        #expect(d.log.last?.mismatches.contains { if case .timer = $0 { true } else { false } } == true)
+        let text = try String(contentsOfFile: try #require(d.casePath), encoding: .utf8)
+        #expect(text.contains("\nwait "))
+        let (file, diags) = CaseParser.parse(path: d.casePath!, text: text)
+        #expect(diags.isEmpty, "\(diags)")
+        var o = CaseRunner.Options()
+        o.timeout = 0.05
+        o.settle = 0.01
+        let faulty = CaseRunner(target: try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, fault: fault), file: file, options: o).run()
+        #expect(!faulty.passed, "\(name): the case does not show the fault\n\(text)")
+        let clean = CaseRunner(target: ReferenceTarget(spec: compiled9293), file: file, options: o).run()
+        #expect(clean.passed, "\(name): the clean stack fails the case: \(clean.steps.filter(\.failed).map { "\($0.line): \($0.observed)" })\n\(text)")
     }
 }

@@ -85,7 +85,7 @@ struct FuzzCommand: ParsableCommand {
 enum FuzzReport {
     static func text(_ s: FuzzSummary, spec: CompiledSpec, target: String, seed: UInt64, corpus: String, choices: [ChoiceRecord] = []) -> String {
         var out = "fuzz \(target) against profile \(spec.profile), seed \(seed): \(s.cases) cases, \(s.steps) steps in \(String(format: "%.1f", s.seconds)) s "
-        out += String(format: "(%.0f cases/s); input classes covered %d of %d", s.casesPerSecond, s.cellsCovered, s.cellsTotal) + "\n"
+        out += String(format: "(%.0f cases/s); input classes covered %d of %d", s.casesPerSecond, s.cellsCovered, s.cellsTotal) + (s.waits > 0 ? "; \(s.waits) waits for timers" : "") + "\n"
         if s.restarts > 0 {
             // The kinds of failure kept (a failure already in the corpus is not kept again).
             let kinds = Set(s.divergences.compactMap { $0.signature.failureKind.map(String.init) }).sorted()

@@ -125,6 +125,8 @@ extension Fuzzer {
             let name = spec.states[cell.state].name
             if let call = Planner.socketCallName(cell.event), !target.capabilities.calls.contains(call) {
                 outcome[c] = (.unreachable, "the target does not offer the \(call) call (its capability list: \(target.capabilities.calls.sorted().joined(separator: ", ")))", nil, nil)
+            } else if cell.event.isTimeout, let why = target.timersNotJudged {
+                outcome[c] = (.unreachable, why, nil, nil)
             } else if !Planner.events.contains(cell.event) {
                 let why = cell.event == .status
                     ? "STATUS is not a call of the sockets API the targets offer"
@@ -143,6 +145,7 @@ extension Fuzzer {
         // The tests that shared a round with a failure run again one at a time on the restarted stack, so that a
         // failure is laid on the test whose own case causes it, never on its neighbours.
         if run.isolate() { try scheduler.run(slots: 1, run) }
+        for d in try recordDeferred() { run.known[d.signature] = d }
         summary.steps += scheduler.steps
         summary.seconds = runClock.now - start
         let known = run.known

@@ -49,8 +49,16 @@ extension Fuzzer {
     func record(_ lane: Lane, minimize: Bool = true) throws {
         guard let bad = lane.log.firstIndex(where: \.diverged) else { return }
         let sig = signature(lane.log[bad])
-        guard !signatures.contains(sig) else { return }
+        // A deferred one is already known (its signature was taken when it was set aside).
+        guard recordingDeferred || !signatures.contains(sig) else { return }
         signatures.insert(sig)
+        // A case that waits on a real clock takes its waits again in every replay, and replays stop the run: it
+        // is kept once the run's lanes are done (`recordDeferred`), minimized only by shortening its waits.
+        let waits = lane.steps.prefix(bad + 1).contains { if case .wait = $0 { true } else { false } }
+        if waits, !(target.clock is VirtualClock), !recordingDeferred {
+            deferred.append((lane, minimize))
+            return
+        }
         var steps = Array(lane.steps.prefix(bad + 1))
         var log = Array(lane.log.prefix(bad + 1))
         var frames: [Frame] = []
@@ -59,7 +67,7 @@ extension Fuzzer {
         var minimizerReproduced = false
         if keeping.minimize && minimize {
             let isn = lane.testerISN, shrink = sig == .windowShrink
-            let m = Minimizer<([StepLog], [Frame])>(reproduces: { candidate in
+            var m = Minimizer<([StepLog], [Frame])>(reproduces: { candidate in
                 guard let r = try self.replay(candidate, isn: isn, windowShrink: shrink), let last = r.log.last, last.diverged,
                       self.shows(last, sig) else { return nil }
                 minimizerReproduced = true
@@ -68,6 +76,9 @@ extension Fuzzer {
                 let r = try self.replay(candidate, isn: isn, windowShrink: shrink)
                 return (r?.steps ?? candidate, (r?.log ?? [], r?.frames ?? []))
             })
+            m.onlyWaits = waits && !(target.clock is VirtualClock)
+            // Only an early expiry can show in a shorter wait; a late or missing one needs the whole window.
+            m.shortensWaits = lane.log[bad].mismatches.contains { if case .timer(let t) = $0 { t.kind == .early } else { false } }
             let r = try m.minimize(steps)
             steps = r.steps
             (log, frames) = r.evidence
@@ -106,6 +117,20 @@ extension Fuzzer {
             (d.casePath, d.pcapPath) = paths
         }
         summary.divergences.append(d)
+    }
+
+    /// Keeps the findings whose cases wait on a real clock, set aside while the run's lanes ran; returns them.
+    @discardableResult
+    func recordDeferred() throws -> [Divergence] {
+        let before = summary.divergences.count
+        recordingDeferred = true
+        defer { recordingDeferred = false }
+        let queued = deferred
+        deferred.removeAll()
+        for (lane, minimize) in queued {
+            try record(lane, minimize: minimize)
+        }
+        return Array(summary.divergences[before...])
     }
 
     /// Whether a replayed step shows the finding `sig`: the same signature; for a stack that failed as a program,

@@ -104,6 +104,9 @@ public final class Fuzzer {
     let runClock = MonotonicClock()
     /// What one session captured for another's connections (a replay in the middle of the run).
     let stash = FrameStash()
+    /// Findings whose cases wait on a real clock, kept once the lanes are done (see `record`).
+    var deferred: [(lane: Lane, minimize: Bool)] = []
+    var recordingDeferred = false
     var lastProgress = 0.0
     var progress: ((FuzzProgress) -> Void)?
 
@@ -116,7 +119,7 @@ public final class Fuzzer {
         keeping = Keeping(corpus: configuration.corpus, minimize: configuration.minimize)
         planner = Planner(spec: self.spec, seed: configuration.seed, offered: target.capabilities.calls)
         planner.timerMargin = target.timerMargin
-        planner.maxWait = configuration.maxWait ?? (target.clock is VirtualClock ? .infinity : Fuzzer.defaultMaxWait)
+        planner.maxWait = target.timersNotJudged != nil ? 0 : configuration.maxWait ?? (target.clock is VirtualClock ? .infinity : Fuzzer.defaultMaxWait)
         sampler = InputSampler(seed: configuration.seed)
         summary.cellsTotal = planner.universe.count
         if let dir = configuration.corpus { signatures = KnownSignatures(corpus: dir) }
@@ -238,6 +241,7 @@ public final class Fuzzer {
         try scheduler.run(slots: config.lanes, self)
         summary.steps += scheduler.steps
         summary.seconds = runClock.now - started
+        try recordDeferred()
         summary.cellsCovered = planner.covered
         return summary
     }

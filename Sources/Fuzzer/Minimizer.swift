@@ -11,10 +11,16 @@ struct Minimizer<Evidence> {
     /// What to keep when the original does not reproduce alone.
     let asFound: ([FuzzStep]) throws -> (steps: [FuzzStep], evidence: Evidence)
 
+    /// Only shorten waits (each replay of a case that waits on a real clock costs its waits).
+    var onlyWaits = false
+    /// Whether shorter waits are tried at all.
+    var shortensWaits = true
+
     func minimize(_ original: [FuzzStep]) throws -> (steps: [FuzzStep], evidence: Evidence) {
         var steps = original
         // Not reproducible alone (it needed another connection's timing): keep it as found.
         guard var best = try reproduces(steps) else { return try asFound(steps) }
+        if onlyWaits { return try shortenWaits(&steps, best) }
         // ddmin: remove chunks while the divergence stays.
         var n = 2
         while steps.count >= 2 {
@@ -78,8 +84,14 @@ struct Minimizer<Evidence> {
                 }
             }
         }
-        // Shorter waits: a timer that fired early shows in a case file only when the wait ends before the window
-        // the model gives it (the `>` lines after a wait say what was due by its end, not when).
+        return try shortenWaits(&steps, best)
+    }
+
+    /// Shorter waits: a timer that fired early shows in a case file only when the wait ends before the window the
+    /// model gives it (the `>` lines after a wait say what was due by its end, not when).
+    func shortenWaits(_ steps: inout [FuzzStep], _ found: (steps: [FuzzStep], evidence: Evidence)) throws -> (steps: [FuzzStep], evidence: Evidence) {
+        var best = found
+        guard shortensWaits else { return best }
         for i in steps.indices {
             for fraction in [0.75, 0.5] {
                 guard case .wait(let d) = steps[i], d > 0.01 else { break }

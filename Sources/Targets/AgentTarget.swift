@@ -95,6 +95,10 @@ public final class AgentTarget: Target, @unchecked Sendable {
         return TimerMargin(early: slack, late: slack, lateFraction: 0.1, source: "agent: \(Int(slack * 1000)) ms either side + 1/10 of the delay late (its timer loop, the TAP, the capture)")
     }
 
+    public var timersNotJudged: String? {
+        stack.timersSlowed ? "\(stack.name)'s description slows its timers ([link] timers = \"slowed\", see its [settings]): they are not judged" : nil
+    }
+
     /// Installs the stack if its description says how and it is missing, makes the namespace and device, starts
     /// the agent and waits for its hello.
     ///

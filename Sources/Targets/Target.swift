@@ -45,6 +45,8 @@ public protocol Target: AnyObject, Sendable {
     var timerMargin: TimerMargin { get }
     /// Now, on the clock the captured frames' times are on (libpcap stamps them with the wall clock).
     var frameNow: Double { get }
+    /// Why the stack's timers are not judged (its description slows them), or nil when they are.
+    var timersNotJudged: String? { get }
     /// Timer lengths the stack was configured with, away from the defaults its own profile states (`profile`):
     /// under that profile they replace its timing lines; under an RFC's they change nothing.
     var timingSettings: (profile: String, timings: [TimingName: Timing])? { get }
@@ -67,6 +69,8 @@ extension Target {
     public var frameNow: Double { Sys.wallClockNow() }
 
     public var timingSettings: (profile: String, timings: [TimingName: Timing])? { nil }
+
+    public var timersNotJudged: String? { nil }
 
     /// The spec a run judges this target with: `spec`, with the timings the stack was set to where `spec` is its
     /// own profile (or one extending it).

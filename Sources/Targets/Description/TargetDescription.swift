@@ -46,6 +46,9 @@ public struct TargetDescription: Sendable {
     public var quietTime: Double = 0.05
     /// `[link] timer_slack_ms`: how far the stack's timers may stray from their windows (its timer loop's tick).
     public var timerSlack: Double?
+    /// `[link] timers = "slowed"`: the description slows the stack's timers (so that no retransmission comes
+    /// within a case): they are not judged, and timer tests say why.
+    public var timersSlowed = false
     /// `[settings]`, in file order, as JSON literals (strings quoted), handed to the agent.
     public var settings: [(String, String)] = []
 
@@ -87,7 +90,7 @@ public struct TargetDescription: Sendable {
         let known: [String: [String]] = [
             "": ["name", "description", "version"],
             "start": ["command", "dir", "env", "ready_timeout_ms", "call_timeout_ms", "install", "installed"],
-            "link": ["type", "ip", "mac", "mtu", "barrier", "quiet_ms", "device", "address", "peer_address"],
+            "link": ["type", "ip", "mac", "mtu", "barrier", "quiet_ms", "device", "address", "peer_address", "timers", "timer_slack_ms"],
             "settings": [],
         ]
         var name: String?
@@ -157,6 +160,12 @@ public struct TargetDescription: Sendable {
                     d.barrier = b
                 case ("link", "quiet_ms"): d.quietTime = Double(try integer(e, 1...10_000)) / 1000
                 case ("link", "timer_slack_ms"): d.timerSlack = Double(try integer(e, 0...10_000)) / 1000
+                case ("link", "timers"):
+                    switch try string(e) {
+                    case "real": d.timersSlowed = false
+                    case "slowed": d.timersSlowed = true
+                    default: throw fail(e.value.at, "'timers' is \"real\" (judged against the profile's windows) or \"slowed\" (the settings slow them: not judged)")
+                    }
                 case ("link", "device"):
                     let n = try string(e)
                     // IFNAMSIZ is 16 with the terminating NUL; the kernel refuses '/', ':' and whitespace in names.

@@ -69,6 +69,8 @@ final class Lane {
     /// The target sent something again outside a wait (a fast retransmission, or a timer that expired between
     /// steps): the model's timers no longer know its timers, so later waits judge no timing.
     var timersUnknown = false
+    /// When the tester last sent this connection a segment (frame time).
+    var lastInput: Double?
 
     init(id: Int, tuple: Tuple, spec: CompiledSpec, testerISN: UInt32, offered: Set<String>?, purpose: Purpose) {
         self.id = id
@@ -255,6 +257,7 @@ final class Session {
             let r = callOf[k].map { ex.results[$0] }
             lane.connection.track(step, acceptSucceeded: r?.errno == 0)
             let raw = byTuple[lane.tuple] ?? []
+            if case .segment = step { lane.lastInput = sentAt }
             judge(lane, step, before[k], transitions[k], raw.map(\.segment), ex.states[lane.tuple] ?? nil, r, core: cores[k], input: inputs[k])
             noteTimers(lane, transitions[k], raw, sentAt: sentAt)
         }
@@ -287,8 +290,13 @@ final class Session {
             lane.log.append(l)
             return
         }
+        // An orphan (the application closed the socket) may be given up after the stack's retries.
+        var closed = false
+        if case .closed = lane.connection.socket { closed = true }
         let w = lane.oracle.judgeWait(&lane.model, from: from, to: end, starts: lane.timerStarts, raw: raw, observedState: observedState, margin: margin,
-                                      reportsWindowShrink: reportsWindowShrink)
+                                      reportsWindowShrink: reportsWindowShrink, lastInput: lane.lastInput,
+                                      retransmissionLimit: closed ? target.orphanRetries : nil)
+        if w.timersUnknown { lane.timersUnknown = true }
         lane.timerStarts = w.starts
         for t in TimerName.allCases where !lane.model.timers.isRunning(t) { lane.timerStarts[t] = nil }
         var l = log(step, stateBefore, w.transitions.first, expected: w.verdict.expected, expectedState: w.verdict.expectedState, observed: w.verdict.observed,

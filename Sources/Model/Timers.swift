@@ -87,9 +87,14 @@ extension TCPModel {
             guard let b = spec.timings[base] else { return nil }
             var lower = b.lower, upper = b.upper
             var used = [base]
-            if timers.backoffs > 0, let f = spec.timings[.rtoBackoff] {
+            // SYN retransmissions the profile keeps linear do not count towards the backoff.
+            var k = Int(timers.backoffs)
+            if spec.states[state].state == .synSent, let n = spec.timings[.rtoSynLinear]?.lower, k > 0 {
+                k = max(0, k - Int(n))
+                used.append(.rtoSynLinear)
+            }
+            if k > 0, let f = spec.timings[.rtoBackoff] {
                 used.append(.rtoBackoff)
-                let k = Int(timers.backoffs)
                 func power(_ x: Double) -> Double { (0..<k).reduce(1) { p, _ in p * x } }
                 lower = lower.map { v in f.lower.map { v * power($0) } ?? v }
                 upper = upper.flatMap { v in f.upper.map { v * power($0) } }

@@ -81,6 +81,8 @@ extension StepOracle {
         public var expiries: [TimedExpiry]
         /// The timers' (re)start times after the wait.
         public var starts: [TimerName: Double]
+        /// The model's timers no longer know the stack's (see `judgeWait`).
+        public var timersUnknown = false
     }
 
     /// Judges a wait from `start` to `end` (frame time): the timers running on the model expire in order, each
@@ -89,9 +91,17 @@ extension StepOracle {
     /// target reports. Early, late and missing expiries are `Mismatch.timer`; what no timer explains is judged as
     /// any step's output. A wait that ends inside a window decides nothing about that timer: a retransmission
     /// seen there is taken, silence is not judged, and the state may be either.
+    ///
+    /// `lastInput`: when the tester last sent the target a segment (frame time). A retransmission before its window
+    /// that follows such a segment may be the stack's answer to it (Linux resends a SYN 2 jiffies after an
+    /// unacceptable ACK in SYN-SENT; a fast retransmit): not a timer verdict when it came after the timer's start, and the timers are unjudged after it
+    /// (`WaitVerdict.timersUnknown`). `retransmissionLimit`: expiries after which the stack may give the
+    /// connection up (an orphan's retries): past it nothing more is judged, the state included.
     public mutating func judgeWait(_ model: inout TCPModel, from start: Double, to end: Double, starts: [TimerName: Double], raw: [TimedSegment],
-                                   observedState: TCPState?, margin: TimerMargin, reportsWindowShrink: Bool) -> WaitVerdict {
+                                   observedState: TCPState?, margin: TimerMargin, reportsWindowShrink: Bool, lastInput: Double? = nil,
+                                   retransmissionLimit: Int? = nil) -> WaitVerdict {
         var starts = starts
+        var timersUnknown = false
         var pending = raw.sorted { $0.time < $1.time }
         var transitions: [Transition] = []
         var expiries: [TimedExpiry] = []
@@ -101,6 +111,11 @@ extension StepOracle {
         let isn = targetISN ?? 0
         loop: for _ in 0..<64 {
             guard let (t, w) = model.pendingExpiries().first else { break }
+            if t == .retransmission, let lim = retransmissionLimit, Int(model.timers.backoffs) >= lim {
+                stateOpen = true
+                timersUnknown = true
+                break
+            }
             let s0 = starts[t] ?? start
             let lo = s0 + (w.lower ?? 0) - margin.early
             let hi = w.upper.map { s0 + $0 + margin.late(after: $0) }
@@ -116,7 +131,12 @@ extension StepOracle {
                     r.seq &-= isn
                     r = relative([r])[0]
                     let after = got.time - s0
-                    if got.time < lo {
+                    if got.time < lo, let li = lastInput, li > s0 {
+                        // Early, but after a segment of the tester's: perhaps its answer, not the timer.
+                        pending.insert(got, at: k)
+                        timersUnknown = true
+                        break
+                    } else if got.time < lo {
                         timerMismatches.append(.timer(TimerMismatch(kind: .early, timer: t, window: w, after: after, margin: margin.early, marginSource: margin.source,
                                                                     what: "sent \(SegmentKey(r))")))
                     } else if let hi, got.time > hi {
@@ -188,6 +208,6 @@ extension StepOracle {
         v.expected = expectedOut + v.expected
         v.observed = observedOut + v.observed
         v.mismatches = timerMismatches + v.mismatches
-        return WaitVerdict(verdict: v, transitions: transitions, expiries: expiries, starts: starts)
+        return WaitVerdict(verdict: v, transitions: transitions, expiries: expiries, starts: starts, timersUnknown: timersUnknown)
     }
 }

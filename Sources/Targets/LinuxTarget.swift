@@ -49,6 +49,11 @@ public final class LinuxTarget: Target, @unchecked Sendable {
         return ("linux", t)
     }
 
+    /// The target namespace's `net.ipv4.tcp_orphan_retries` (1: an orphan ends after one retransmission).
+    public var orphanRetries: Int? {
+        topology.sysctls.first { $0.0 == "net.ipv4.tcp_orphan_retries" }.flatMap { Int($0.1.trimmingCharacters(in: .whitespaces)) }
+    }
+
     /// The kernel's timers run on jiffies (at most 10 ms at HZ=100) and the timer wheel fires a timer up to 1/8 of
     /// its delay late (its coarser levels' granularity, kernel/time/timer.c); the tester's own reply delay (which
     /// the kernel adds to its RTT sample, hence to the RTO) and the capture add a few milliseconds.

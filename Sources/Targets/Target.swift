@@ -47,6 +47,9 @@ public protocol Target: AnyObject, Sendable {
     var frameNow: Double { get }
     /// Why the stack's timers are not judged (its description slows them), or nil when they are.
     var timersNotJudged: String? { get }
+    /// Retransmissions after which the stack may give up a connection the application closed (Linux's
+    /// `net.ipv4.tcp_orphan_retries`), if it has such a limit.
+    var orphanRetries: Int? { get }
     /// Timer lengths the stack was configured with, away from the defaults its own profile states (`profile`):
     /// under that profile they replace its timing lines; under an RFC's they change nothing.
     var timingSettings: (profile: String, timings: [TimingName: Timing])? { get }
@@ -71,6 +74,8 @@ extension Target {
     public var timingSettings: (profile: String, timings: [TimingName: Timing])? { nil }
 
     public var timersNotJudged: String? { nil }
+
+    public var orphanRetries: Int? { nil }
 
     /// The spec a run judges this target with: `spec`, with the timings the stack was set to where `spec` is its
     /// own profile (or one extending it).

@@ -202,13 +202,16 @@ public enum TimingName: String, CaseIterable, Sendable {
     case rtoAfterSynTimeout = "rto.after-syn-timeout"
     /// The factor each expiry multiplies the RTO by (a number).
     case rtoBackoff = "rto.backoff"
+    /// How many SYN retransmissions (SYN-SENT) keep the RTO without backing it off (a number; Linux's
+    /// `tcp_syn_linear_timeouts`).
+    case rtoSynLinear = "rto.syn-linear"
     /// TIME-WAIT's length (2 MSL), from the last segment that started or restarted it.
     case timeWait = "time-wait"
     /// How long an acknowledgment may be delayed.
     case delayedAck = "delayed-ack"
     public var spelling: String { rawValue }
-    /// Whether its value is a duration (all but the backoff factor).
-    public var isDuration: Bool { self != .rtoBackoff }
+    /// Whether its value is a duration (all but the backoff factor and the linear SYN retransmissions).
+    public var isDuration: Bool { self != .rtoBackoff && self != .rtoSynLinear }
 }
 
 public enum TimerOp: UInt8, Sendable {

@@ -1,5 +1,6 @@
 import Core
 import Generator
+import Link
 import Targets
 
 /// What a run (fuzzing, the conformance suite) tells the lane scheduler: which lane a slot runs next, each lane's
@@ -146,6 +147,16 @@ final class LaneScheduler {
                         lanes.remove(at: i)
                     }
                 }
+            }
+            if work.isEmpty, driver.exhausted, extras.isEmpty, !(session.target.clock is VirtualClock) {
+                // The run's budget is spent and only waits are left: on a real clock they would stretch the run
+                // past it, so their cases are dropped unjudged (and uncounted).
+                for l in parked {
+                    session.unpark(l)
+                    releases.append(l.tuple)
+                }
+                parked.removeAll()
+                continue
             }
             if work.isEmpty {
                 // Everyone waits: sleep until the first wait is due.

@@ -100,8 +100,23 @@ final class Lane {
 /// in the middle of a run, and what the run's waiting lanes were sent meanwhile must reach them, not be dropped.
 final class FrameStash {
     private var byTuple: [Tuple: [TimedSegment]] = [:]
+    /// Tuples in the order they were first stashed: frames for connections nobody comes back for (sent after a
+    /// release) are dropped oldest first, so a long run's stash stays small.
+    private var order: [Tuple] = []
+    static let capacity = 4096
 
-    func put(_ t: Tuple, _ segs: [TimedSegment]) { byTuple[t, default: []] += segs }
+    func put(_ t: Tuple, _ segs: [TimedSegment]) {
+        if byTuple[t] == nil { order.append(t) }
+        byTuple[t, default: []] += segs
+        if order.count > 2 * Self.capacity {
+            order.removeAll { byTuple[$0] == nil }
+            let excess = order.count - Self.capacity
+            if excess > 0 {
+                for old in order.prefix(excess) { byTuple[old] = nil }
+                order.removeFirst(excess)
+            }
+        }
+    }
 
     func take(_ t: Tuple) -> [TimedSegment] { byTuple.removeValue(forKey: t) ?? [] }
 

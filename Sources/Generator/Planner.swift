@@ -298,8 +298,8 @@ public final class Planner {
             }
             return nil
         case .retransmissionTimeout, .timeWaitTimeout:
-            guard let d = wait(for: event == .retransmissionTimeout ? .retransmission : .timeWait, on: lane), d <= maxWait else { return nil }
-            return model.falls(.timeout(event == .retransmissionTimeout ? .retransmission : .timeWait), in: cell) ? .wait(d) : nil
+            guard let t = TimerName(expiring: event), let d = wait(for: t, on: lane), d <= maxWait else { return nil }
+            return model.falls(.timeout(Timeout(t)), in: cell) ? .wait(d) : nil
         default: return nil
         }
     }
@@ -313,7 +313,7 @@ public final class Planner {
     /// Why a timeout class cannot be drawn on this connection now, and the step that would start its timer, if one
     /// can: SEND puts text in flight in a synchronized state where nothing is outstanding.
     public func timerSetup(for lane: Connection, event: EventKind) -> (why: String, step: FuzzStep?) {
-        let t: TimerName = event == .retransmissionTimeout ? .retransmission : .timeWait
+        guard let t = TimerName(expiring: event) else { return ("\(event.spelling) is not a timer's expiry", nil) }
         let state = spec.states[lane.model.state].name
         if let w = lane.model.expiry(t) {
             guard let u = w.upper else { return ("the profile gives the \(t.spelling) timer no upper bound (\(w.text)): no wait is sure to see it expire", nil) }

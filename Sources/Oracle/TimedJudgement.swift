@@ -195,7 +195,7 @@ extension StepOracle {
         // Still in the state a timer's expiry should have left: late (the mismatch replaces the state's).
         var v = judge(&model, nil, raw: pending.map(\.segment), observedState: stateOpen ? nil : observedState, reportsWindowShrink: reportsWindowShrink)
         if let last = transitions.last, last.outputs.isEmpty, let os = observedState, os != v.expectedState,
-           let t = TimerName.allCases.first(where: { Timeout($0).event == last.event }), timerMismatches.isEmpty {
+           let t = TimerName(expiring: last.event), timerMismatches.isEmpty {
             let w = expiries.last?.window ?? ExpiryWindow(lower: nil, upper: nil, timings: [])
             let s0 = starts[t] ?? start
             v.mismatches.removeAll { if case .state = $0 { true } else { false } }

@@ -187,6 +187,16 @@ public enum TimerName: UInt8, CaseIterable, Sendable {
         }
     }
     public static let bySpelling: [String: TimerName] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.spelling, $0) })
+
+    /// The timer whose expiry is the event `e` (nil for an event no timer causes).
+    public init?(expiring e: EventKind) {
+        switch e {
+        case .retransmissionTimeout: self = .retransmission
+        case .timeWaitTimeout: self = .timeWait
+        case .userTimeout: self = .user
+        default: return nil
+        }
+    }
 }
 
 /// The timing values a profile sets with `timing NAME …` (RFC 6298, RFC 9293 §3.8.1, §3.8.6.3, §3.10.8).

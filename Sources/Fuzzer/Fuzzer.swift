@@ -162,6 +162,13 @@ public final class Fuzzer {
     func nextStep(_ lane: Lane) -> FuzzStep? {
         // After a divergence the model no longer knows the target's state: the case ends there.
         if lane.diverged { return nil }
+        // An orphan the stack may have given up: what it answers next is no connection's (Session.mayHaveGivenUp).
+        if lane.wait == nil, lane.mayHaveBeenGivenUp(by: target) {
+            if case .conform(let test, .none, .none) = lane.purpose {
+                lane.purpose = .conform(test: test, carriedAt: nil, missed: "the stack may have given the orphan up before the input (its retransmissions spent: tcp_orphan_retries \(target.orphanRetries ?? 0))")
+            }
+            return nil
+        }
         // A passive connection is taken from the listener as soon as it is synchronized (once).
         if lane.connection.passive, !lane.connection.acceptTried, lane.connection.socketOpen, spec.states[lane.model.state].synchronized {
             return .accept

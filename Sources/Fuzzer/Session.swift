@@ -89,6 +89,24 @@ final class Lane {
     var targetISN: UInt32? { oracle.targetISN }
     var diverged: Bool { log.last?.diverged ?? false }
 
+    /// Whether `target` may have given this connection up by now: an orphan (the application closed the socket)
+    /// whose retransmission timer may have expired `orphanRetries` + 1 times since its known start. Linux then
+    /// ends it without a segment (tcp_write_timeout → tcp_write_err) and answers later segments as for no
+    /// connection, which the model cannot know: the case ends there, unjudged. The earliest such moment is the
+    /// sum of the expiries' lower bounds, less the margin; an orphan whose timers are unknown may be gone at once.
+    func mayHaveBeenGivenUp(by target: any Target) -> Bool {
+        guard let limit = target.orphanRetries, case .closed = connection.socket, model.timers.isRunning(.retransmission) else { return false }
+        guard !timersUnknown, let start = timerStarts[.retransmission] else { return true }
+        var m = model
+        var earliest = start - target.timerMargin.early
+        for _ in 0...max(0, limit - Int(m.timers.backoffs)) {
+            guard let w = m.expiry(.retransmission) else { return false }
+            earliest += w.lower ?? 0
+            _ = m.apply(.timeout(Timeout(.retransmission)))
+        }
+        return target.frameNow >= earliest
+    }
+
     /// Conformance runs: the step that carried the test's input, if drawn.
     var carriedAt: Int? {
         if case .conform(_, let at, _) = purpose { return at }
@@ -289,6 +307,7 @@ final class Session {
             if !lane.model.timers.isRunning(t) { lane.timerStarts[t] = nil }
         }
     }
+
 
     /// Judges the end of a lane's wait: the timers that expired meanwhile, against their windows.
     func judgeWait(_ lane: Lane, _ step: FuzzStep, _ stateBefore: TCPState, _ raw: [TimedSegment], _ observedState: TCPState?, end: Double) {

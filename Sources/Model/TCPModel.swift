@@ -51,6 +51,8 @@ public struct TCPModel: Sendable {
     public let configuration: Configuration
     /// The profile's `option whole-segments`.
     let wholeSegments: Bool
+    /// The profile's `option loss-window`.
+    let lossWindow: Bool
     public private(set) var state: Int
     public internal(set) var tcb = TCB()
     /// The ISS the event being run chose (its `iss:` argument); nil leaves ISS symbolic until adopted.
@@ -68,6 +70,7 @@ public struct TCPModel: Sendable {
         self.img = spec.image.view
         self.configuration = configuration
         self.wholeSegments = spec.options.contains("whole-segments")
+        self.lossWindow = spec.options.contains("loss-window")
         self.state = spec.initialState
         clearConnection()
     }
@@ -521,6 +524,9 @@ public struct TCPModel: Sendable {
                 issBound = false
             }
         case .transmit:
+            // After a timeout the congestion window is one segment (RFC 5681 §3.1), which the retransmission
+            // fills: new text and the FIN wait for its acknowledgment (which resets the backoff after the rules).
+            if lossWindow, timers.backoffs > 0, tcb[.sndNxt] != tcb[.sndUna] { return }
             let usableSigned = Int64(Int32(bitPattern: (tcb[.sndUna] &+ tcb[.sndWnd]) &- tcb[.sndNxt]))
             let usable = UInt32(clamping: max(0, usableSigned))
             var n = min(tcb[.sndQueue], usable)

@@ -28,7 +28,7 @@ struct ChoiceTests {
         let set = try ChoiceSet.load(for: try Repository.spec("rfc9293"), directory: Repository.specDirectory)
         try set.validate()
         #expect(set.choices.allSatisfy { $0.other != nil })
-        #expect(set.choices.map(\.choice.name).sorted() == ["half-duplex-close", "rfc1337-timewait-rst", "rfc5961-ack", "rfc5961-rst", "rfc5961-syn", "shutdown-unsynchronized", "timewait-syn"])
+        #expect(set.choices.map(\.choice.name).sorted() == ["half-duplex-close", "loss-window", "rfc1337-timewait-rst", "rfc5961-ack", "rfc5961-rst", "rfc5961-syn", "shutdown-unsynchronized", "timewait-syn"])
         // A profile that fixes its choices (linux) has none.
         #expect(try ChoiceSet.load(for: try Repository.spec("linux"), directory: Repository.specDirectory).choices.isEmpty)
     }
@@ -48,6 +48,26 @@ struct ChoiceTests {
         if choice != "timewait-syn" {
             #expect(r.results.contains { $0.verdict == .conforms && $0.choice == "\(choice)=other" })
         }
+    }
+
+    /// No conformance test's input follows a timeout's retransmission with something new to send: the fuzzer's
+    /// waits (on the reference stack's virtual clock) are what show the loss window.
+    @Test("a stack counting the loss window in segments (Linux's way) conforms, and fuzzing binds the choice to it")
+    func lossWindowBinds() throws {
+        var c = Fuzzer.Configuration()
+        c.maxCases = 4000
+        c.duration = 600
+        c.lanes = 32
+        c.targetName = "reference"
+        let spec = try Repository.spec("rfc9293")
+        c.choices = try ChoiceSet.load(for: spec, directory: Repository.specDirectory)
+        let target = try ReferenceTarget(profile: "rfc9293.loss-window", specDirectory: Repository.specDirectory)
+        let fuzzer = try Fuzzer(spec: spec, target: target, configuration: c)
+        let s = try fuzzer.run()
+        #expect(s.findings.isEmpty, "\(s.findings.map(\.signature))")
+        let rec = fuzzer.choiceRecords.first { $0.name == "loss-window" }
+        #expect(rec?.bound == .other, "\(String(describing: rec))")
+        #expect(rec?.inconsistent == 0)
     }
 
     @Test("the stack that follows the profile takes the first alternative of every choice it shows")

@@ -66,4 +66,21 @@ struct TimerTests {
             #expect(m.stateName == "CLOSED" && m.timers.running == 0 && end.timersStopped != 0, "\(profile)")
         }
     }
+
+    @Test("after a timeout the loss window holds a CLOSE's FIN until the retransmitted SYN,ACK is acknowledged (linux, rfc9293.loss-window); rfc9293 sends it at once", arguments: ["rfc9293", "linux", "rfc9293.loss-window"])
+    func lossWindow(profile: String) throws {
+        var m = TCPModel(spec: try spec(profile))
+        _ = m.call(.openActive, iss: 1000)
+        _ = m.receive(Segment(seq: 5000, ack: 0, ctl: .syn, window: 8000))
+        #expect(m.stateName == "SYN-RECEIVED")
+        let again = m.timeout(.retransmission)
+        #expect(again.outputs.map(\.segment.ctl) == [[.syn, .ack]])
+        let close = m.call(.close)
+        #expect(m.stateName == "FIN-WAIT-1")
+        let holds = profile != "rfc9293"
+        #expect(close.outputs.map(\.segment.ctl) == (holds ? [] : [[.fin, .ack]]), "\(profile)")
+        let ack = m.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 8000))
+        #expect(ack.outputs.map(\.segment.ctl) == (holds ? [[.fin, .ack]] : []), "\(profile): the FIN goes with the acknowledgment")
+        #expect(m.timers.backoffs == 0 && m.timers.isRunning(.retransmission))
+    }
 }

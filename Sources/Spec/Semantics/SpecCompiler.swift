@@ -47,8 +47,10 @@ public struct SpecCompiler {
     var ackRemaps: [[Int: Int]] = []
 
     /// `whole-segments`: `transmit` sends the next segment (up to the peer's MSS or half the largest window it has
-    /// offered, with a FIN that ends the data) only when all of it fits in the send window.
-    static let knownOptions: Set<String> = ["whole-segments"]
+    /// offered, with a FIN that ends the data) only when all of it fits in the send window. `loss-window`: after a
+    /// retransmission timeout nothing new goes out until the retransmitted flight is acknowledged (RFC 5681 §3.1's
+    /// loss window of one segment, counted in segments).
+    static let knownOptions: Set<String> = ["whole-segments", "loss-window"]
 
     public static func compile(profile: String, files: [SpecFileAST]) -> Result {
         var c = SpecCompiler(files: files)

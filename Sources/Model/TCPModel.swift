@@ -525,8 +525,8 @@ public struct TCPModel: Sendable {
             }
         case .transmit:
             // After a timeout the congestion window is one segment (RFC 5681 §3.1), which the retransmission
-            // fills: new text and the FIN wait for its acknowledgment (which resets the backoff after the rules).
-            if lossWindow, timers.backoffs > 0, tcb[.sndNxt] != tcb[.sndUna] { return }
+            // fills: new text and the FIN wait until what was sent again is acknowledged.
+            if lossWindow, timers.backoffs > 0, TCPModel.seqLess(tcb[.sndUna], timers.retransmittedTo) { return }
             let usableSigned = Int64(Int32(bitPattern: (tcb[.sndUna] &+ tcb[.sndWnd]) &- tcb[.sndNxt]))
             let usable = UInt32(clamping: max(0, usableSigned))
             var n = min(tcb[.sndQueue], usable)

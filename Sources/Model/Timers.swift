@@ -7,8 +7,8 @@ import Spec
 public struct Timers: Hashable, Sendable {
     /// Bit per `TimerName.rawValue`.
     public var running: UInt8 = 0
-    /// Expiries of the retransmission timer since new data was last acknowledged: each multiplies the RTO by
-    /// the backoff factor (RFC 6298 §5.5).
+    /// Expiries of the retransmission timer since new data was last acknowledged without having been sent again:
+    /// each multiplies the RTO by the backoff factor (RFC 6298 §5.5).
     public var backoffs: UInt8 = 0
     /// Whether a round-trip sample can have been taken: something sent only once was acknowledged (Karn's rule,
     /// MUST-18). Until then the RTO is the initial one (RFC 6298 §2.1).
@@ -16,6 +16,8 @@ public struct Timers: Hashable, Sendable {
     /// The retransmission timer expired while the connection was opening (a SYN or SYN,ACK sent again): when
     /// data transmission begins without a sample, RFC 6298 §5.7 re-initializes the RTO (to 3 s).
     public var synTimedOut = false
+    /// SND.NXT when the retransmission timer last expired: an acknowledgment below it covers text sent again.
+    public var retransmittedTo: UInt32 = 0
 
     public init() {}
 
@@ -56,11 +58,20 @@ extension TCPModel {
         // An acknowledgment of something new (not the SND.UNA an ISS selection set).
         let acked = event == .segment && tcb[.iss] == before.iss && tcb[.sndUna] != before.una
         if acked {
-            if timers.backoffs == 0 { timers.sampled = true }
-            timers.backoffs = 0
+            // Karn's rule (RFC 6298 §3, §5; RFC 9293 §3.8.2 "keeping the backed-off value until a subsequent
+            // segment with new data has been sent and acknowledged without retransmission"): an acknowledgment
+            // that covers text sent again gives no sample, and the backed-off RTO stays. The handshake's is
+            // RFC 6298 §5.7's (`synTimedOut`).
+            let karn = timers.backoffs > 0 && TCPModel.seqLess(before.una, timers.retransmittedTo)
+            let handshake = !before.synchronized || before.una == before.iss  // this acknowledges our SYN
+            if handshake || !karn {
+                if timers.backoffs == 0 || !handshake { timers.sampled = true }
+                timers.backoffs = 0
+            }
         }
         if event == .retransmissionTimeout, tr.timersStarted & rto != 0 {
             timers.backoffs &+= 1
+            timers.retransmittedTo = tcb[.sndNxt]
             if !before.synchronized { timers.synTimedOut = true }
         } else if tr.timersStarted & rto != 0, timers.running & rto != 0, !acked {
             tr.timersStarted &= ~rto  // §5.1: it already runs for the earlier data

@@ -83,4 +83,24 @@ struct TimerTests {
         #expect(ack.outputs.map(\.segment.ctl) == (holds ? [[.fin, .ack]] : []), "\(profile): the FIN goes with the acknowledgment")
         #expect(m.timers.backoffs == 0 && m.timers.isRunning(.retransmission))
     }
+
+    @Test("Karn's rule: an acknowledgment of text sent again keeps the backed-off RTO for the next data; one of text sent once resets it (RFC 6298 §3, RFC 9293 §3.8.2)", arguments: ["rfc9293", "linux"])
+    func karnKeepsBackoff(profile: String) throws {
+        var m = TCPModel(spec: try spec(profile))
+        _ = m.call(.openActive, iss: 1000)
+        _ = m.receive(Segment(seq: 5000, ack: 1001, ctl: [.syn, .ack], window: 8000))
+        let floor = try #require(m.spec.timings[.rtoMin]?.lower)
+        _ = m.call(.send(10))
+        _ = m.timeout(.retransmission)
+        #expect(m.expiry(.retransmission)?.lower == 2 * floor)
+        // The retransmitted text acknowledged: no sample, the doubled RTO times the next data.
+        _ = m.receive(Segment(seq: 5001, ack: 1011, ctl: .ack, window: 8000))
+        #expect(!m.timers.isRunning(.retransmission) && m.timers.backoffs == 1, "\(profile)")
+        _ = m.call(.send(10))
+        #expect(m.expiry(.retransmission)?.lower == 2 * floor, "\(profile)")
+        // That text, sent once, acknowledged: a sample, and the RTO is the floor again.
+        _ = m.call(.send(10))
+        _ = m.receive(Segment(seq: 5001, ack: 1021, ctl: .ack, window: 8000))
+        #expect(m.timers.backoffs == 0 && m.expiry(.retransmission)?.lower == floor, "\(profile)")
+    }
 }

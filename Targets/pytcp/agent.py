@@ -448,6 +448,21 @@ async def serve(lines: asyncio.Queue) -> None:
 ZERO_IS_OFF = {"tcp.challenge_ack.rate_limit_ms"}
 
 
+# The agent's own settings (not PyTCP's tunables). "agent.tail_loss_probe" = false: no RFC 8985 tail loss probe,
+# as tcpspec turns off Linux's (net.ipv4.tcp_early_retrans=0). RFC 8985 lets a sender probe 2*SRTT after its last
+# segment, long before the RTO; a probe the tester did not cause and no profile times would be judged as an early
+# retransmission. PyTCP has no knob for it: a probe timeout of 0 is never armed (TcpSessionTx's "if pto_ms > 0").
+def apply_agent_setting(key: str, value) -> None:
+    if key == "agent.tail_loss_probe":
+        if value is False:
+            import pmd_pytcp.protocols.tcp.session.tcp__session__tx as tx
+            tx.tlp_calc_pto = lambda **_: 0
+        elif value is not True:
+            log.warning("ignoring setting %r: true or false", key)
+    else:
+        log.warning("ignoring unknown agent setting %r", key)
+
+
 def apply_settings() -> None:
     from pmd_pytcp.stack import sysctl
     try:
@@ -455,6 +470,9 @@ def apply_settings() -> None:
     except ValueError as e:
         raise SystemExit(f"pytcp-agent: TCPSPEC_SETTINGS is not JSON: {e}")
     for key, value in settings.items():
+        if key.startswith("agent."):
+            apply_agent_setting(key, value)
+            continue
         try:
             if key in ZERO_IS_OFF and value == 0:
                 knob = sysctl._resolve(key)

@@ -22,17 +22,26 @@ struct BarrierProbe {
     /// within `within` seconds of `clock`.
     /// `gone` is asked between frames: a stack that is no longer running is not waited for (a crash is then seen at
     /// once, not after the whole `within`).
-    static func frames(before seq: UInt32, on link: FrameLink, clock: any Timekeeper, within: Double, gone: () -> Bool = { false }) -> [Frame]? {
+    /// `resend` injects the probe again after each quarter of `within` without its reply, so that a probe lost on
+    /// the way costs a quarter of the wait, not the run (two runs of one day ended on an unanswered probe, cause
+    /// not found; a stalled stack still ends the wait). The stack answers every copy; later replies are skipped.
+    static func frames(before seq: UInt32, on link: FrameLink, clock: any Timekeeper, within: Double, gone: () -> Bool = { false },
+                       resend: (() throws -> Void)? = nil) -> [Frame]? {
         var frames: [Frame] = []
         let deadline = clock.now + within
         // The quiet slices are counted too: a link that answers "nothing" without waiting (a scripted one, on a
         // clock that only moves when told) ends the wait as a real one would.
-        var quiet = 0.0
+        var quiet = 0.0, sinceSend = 0.0
         while clock.now < deadline, quiet < within {
             let slice = min(0.05, deadline - clock.now)
             guard let f = link.next(timeout: slice) else {
                 if gone() { return nil }
                 quiet += slice
+                sinceSend += slice
+                if let resend, sinceSend >= within / 4 {
+                    sinceSend = 0
+                    try? resend()
+                }
                 continue
             }
             if let p = try? Packet.decode(f.bytes, link: link.linkType), p.tcp.destinationPort == testerPort, p.tcp.sourcePort == targetPort {

@@ -102,14 +102,14 @@ public final class LinuxTarget: Target, @unchecked Sendable {
             let results = calls.map { c, t in table.perform(c, on: t) }
             for f in frames { try pcap.inject(f) }
             try pcap.inject(probe.frame)
-            let got = try awaitProbe(probe.seq, within: 2)
+            let got = try awaitProbe(probe, within: 2)
             return Exchange(results: results, frames: got, states: try lookupStates(tuples))
         }
     }
 
     /// Reads captured frames until the probe's reply; returns the frames before it.
-    private func awaitProbe(_ seq: UInt32, within: Double) throws -> [Frame] {
-        guard let frames = BarrierProbe.frames(before: seq, on: pcap, clock: clock, within: within) else {
+    private func awaitProbe(_ probe: (seq: UInt32, frame: [UInt8]), within: Double) throws -> [Frame] {
+        guard let frames = BarrierProbe.frames(before: probe.seq, on: pcap, clock: clock, within: within, resend: { [pcap] in try pcap.inject(probe.frame) }) else {
             throw PcapError(description: "the barrier probe was not answered within \(within) s (the target namespace is not processing frames)")
         }
         return frames
@@ -130,7 +130,7 @@ public final class LinuxTarget: Target, @unchecked Sendable {
     private func barrier(within: Double) throws -> [Frame] {
         let probe = self.probe.next(to: self)
         try inject([probe.frame])
-        return try awaitProbe(probe.seq, within: within)
+        return try awaitProbe(probe, within: within)
     }
 
     private var family: Int32 { topology.configuration.ip == .v4 ? AF_INET : AF_INET6 }

@@ -162,7 +162,7 @@ public final class Fuzzer {
     func nextStep(_ lane: Lane) -> FuzzStep? {
         // After a divergence the model no longer knows the target's state: the case ends there.
         if lane.diverged { return nil }
-        // An orphan the stack may have given up: what it answers next is no connection's (Session.mayHaveGivenUp).
+        // An orphan the stack may have given up: what it answers next is no connection's (Lane.mayHaveBeenGivenUp).
         if lane.wait == nil, lane.mayHaveBeenGivenUp(by: target) {
             if case .conform(let test, .none, .none) = lane.purpose {
                 lane.purpose = .conform(test: test, carriedAt: nil, missed: "the stack may have given the orphan up before the input (its retransmissions spent: tcp_orphan_retries \(target.orphanRetries ?? 0))")

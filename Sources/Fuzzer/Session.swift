@@ -95,7 +95,8 @@ final class Lane {
     /// connection, which the model cannot know: the case ends there, unjudged. The earliest such moment is the
     /// sum of the expiries' lower bounds, less the margin; an orphan whose timers are unknown may be gone at once.
     func mayHaveBeenGivenUp(by target: any Target) -> Bool {
-        guard let limit = target.orphanRetries, case .closed = connection.socket, model.timers.isRunning(.retransmission) else { return false }
+        // The target's sysctls are read last: this runs before every step of every lane.
+        guard case .closed = connection.socket, model.timers.isRunning(.retransmission), let limit = target.orphanRetries else { return false }
         guard !timersUnknown, let start = timerStarts[.retransmission] else { return true }
         var m = model
         var earliest = start - target.timerMargin.early
@@ -307,7 +308,6 @@ final class Session {
             if !lane.model.timers.isRunning(t) { lane.timerStarts[t] = nil }
         }
     }
-
 
     /// Judges the end of a lane's wait: the timers that expired meanwhile, against their windows.
     func judgeWait(_ lane: Lane, _ step: FuzzStep, _ stateBefore: TCPState, _ raw: [TimedSegment], _ observedState: TCPState?, end: Double) {

@@ -147,7 +147,14 @@ struct RunCommandTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
         defer { try? FileManager.default.removeItem(at: dir) }
         let exe = dir.appendingPathComponent("tcpspec").path
-        try FileManager.default.copyItem(atPath: Self.executable, toPath: exe)
+        // Copied by cp, not in this process: an open-for-writing descriptor here would be inherited by any child
+        // another test forks meanwhile, and exec of the copy then fails with ETXTBSY (seen once in CI).
+        let cp = Process()
+        cp.executableURL = URL(fileURLWithPath: "/bin/cp")
+        cp.arguments = [Self.executable, exe]
+        try cp.run()
+        cp.waitUntilExit()
+        #expect(cp.terminationStatus == 0)
         let casePath = dir.appendingPathComponent("rst-closed-port.case").path
         try FileManager.default.copyItem(atPath: CaseRunTests.examples.appendingPathComponent("rst-closed-port.case").path, toPath: casePath)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: exe)

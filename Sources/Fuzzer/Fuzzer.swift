@@ -188,7 +188,7 @@ public final class Fuzzer {
                 if lane.model.state != st {
                     missed = "the path to \(spec.states[st].name) ended in \(spec.states[lane.model.state].name)"
                 } else if ev.isTimeout {
-                    let (why, setup) = planner.timerSetup(for: lane.connection, event: ev)
+                    let (why, setup) = planner.timerSetup(for: lane.connection, event: ev, cell: c)
                     if let setup {
                         // Put something in flight for the timer to time, then wait for it.
                         lane.plan.insert(item, at: 0)

@@ -71,6 +71,8 @@ final class Lane {
     var timersUnknown = false
     /// When the tester last sent this connection a segment (frame time).
     var lastInput: Double?
+    /// The model's SND.UNA after the last step (an acknowledgment moves it).
+    var sndUna: UInt32?
 
     init(id: Int, tuple: Tuple, spec: CompiledSpec, testerISN: UInt32, offered: Set<String>?, purpose: Purpose) {
         self.id = id
@@ -293,14 +295,28 @@ final class Session {
             let raw = byTuple[lane.tuple] ?? []
             if case .segment = step { lane.lastInput = sentAt }
             judge(lane, step, before[k], transitions[k], raw.map(\.segment), ex.states[lane.tuple] ?? nil, r, core: cores[k], input: inputs[k])
-            noteTimers(lane, transitions[k], raw, sentAt: sentAt)
+            noteTimers(lane, step, transitions[k], raw, sentAt: sentAt)
         }
     }
 
     /// After a step: the timers it (re)started run from the first frame the target sent in answer (the segment
     /// whose retransmission they time), or from the step itself.
-    func noteTimers(_ lane: Lane, _ tr: Transition?, _ raw: [TimedSegment], sentAt: Double) {
-        if lane.log.last?.resent.contains(where: { $0.length > 0 }) == true { lane.timersUnknown = true }
+    func noteTimers(_ lane: Lane, _ step: FuzzStep, _ tr: Transition?, _ raw: [TimedSegment], sentAt: Double) {
+        // Sent again between steps: the stack's timers moved on without the model (a retransmission, or a probe
+        // of a closed window, which backs its timer off).
+        if lane.log.last?.resent.contains(where: { $0.length > 0 || lane.model.windowProbeDue }) == true { lane.timersUnknown = true }
+        // An acknowledgment of something outstanding for long (the tester waited before sending it) is a round-trip
+        // sample R the stack's RTO follows: RFC 6298 §2.2 makes the first RTO 3R, above the profile's floor once
+        // 3R exceeds it. The model takes every sample as the tester's short round trip: its timers stop knowing.
+        let una = lane.model.tcb[.sndUna]
+        if let prior = lane.sndUna, prior != una, let s0 = lane.timerStarts[.retransmission],
+           let floor = lane.model.spec.timings[.rtoMin]?.lower, 3 * (sentAt - s0) > floor {
+            lane.timersUnknown = true
+        }
+        lane.sndUna = una
+        // A segment while a closed window is being probed may restart the stack's probe timer or not (Linux's
+        // tcp_ack_probe does, from tcp_ack, which its fast path skips for an ACK of nothing new): not known.
+        if case .segment = step, lane.model.windowProbeDue, lane.timerStarts[.retransmission] != nil { lane.timersUnknown = true }
         guard let tr else { return }
         let from = raw.first?.time ?? sentAt
         for t in TimerName.allCases {
@@ -327,9 +343,41 @@ final class Session {
         // An orphan (the application closed the socket) may be given up after the stack's retries.
         var closed = false
         if case .closed = lane.connection.socket { closed = true }
-        let w = lane.oracle.judgeWait(&lane.model, from: from, to: end, starts: lane.timerStarts, raw: raw, observedState: observedState, margin: margin,
-                                      reportsWindowShrink: reportsWindowShrink, lastInput: lane.lastInput,
-                                      retransmissionLimit: closed ? target.orphanRetries : nil)
+        let modelBefore = lane.model, oracleBefore = lane.oracle
+        func judged(_ model: inout TCPModel, _ oracle: inout StepOracle, margin: TimerMargin) -> StepOracle.WaitVerdict {
+            oracle.judgeWait(&model, from: from, to: end, starts: lane.timerStarts, raw: raw, observedState: observedState, margin: margin,
+                             reportsWindowShrink: reportsWindowShrink, lastInput: lane.lastInput, retransmissionLimit: closed ? target.orphanRetries : nil)
+        }
+        var w = judged(&lane.model, &lane.oracle, margin: margin)
+        var chose: (String, ChoiceBook.Alternative)?
+        if let choices, let tr = w.transitions.first, tr.chain >= 0 {
+            // A timer whose expiry a choice's rule decides (the form of a zero-window probe) is judged under both
+            // alternatives, as a step is (`judge`). The alternative is told by the form of what was sent, whenever
+            // it came (a margin no time exceeds); its timing is then judged under the alternative taken.
+            let chain = spec.chains[tr.chain].rules
+            let anyTime = TimerMargin(early: 1e9, late: 1e9, lateFraction: 0, source: "")
+            for c in choices.set.choices where chain.contains(where: c.rules.contains) {
+                guard let otherSpec = c.other else { continue }
+                var alt = TCPModel(spec: otherSpec, configuration: modelBefore.configuration)
+                alt.core = modelBefore.core
+                var (m1, o1, m2, o2) = (modelBefore, oracleBefore, alt, oracleBefore)
+                let primaryOK = judged(&m1, &o1, margin: anyTime).verdict.mismatches.isEmpty
+                let otherOK = judged(&m2, &o2, margin: anyTime).verdict.mismatches.isEmpty
+                o2 = oracleBefore
+                let w2 = judged(&alt, &o2, margin: margin)
+                guard primaryOK != otherOK else { continue }
+                let (alternative, inconsistent) = observe(c, primaryOK: primaryOK, lane, step, stateBefore, chain: chain)
+                chose = (c.choice.name, alternative)
+                if let inconsistent {
+                    w.verdict.mismatches = [inconsistent]
+                } else if alternative == .other {
+                    lane.model.core = alt.core
+                    lane.oracle = o2
+                    w = w2
+                }
+                break
+            }
+        }
         if w.timersUnknown { lane.timersUnknown = true }
         lane.timerStarts = w.starts
         for t in TimerName.allCases where !lane.model.timers.isRunning(t) { lane.timerStarts[t] = nil }
@@ -337,6 +385,7 @@ final class Session {
                     observedState: observedState, result: nil, mismatches: w.verdict.mismatches)
         l.resent = w.verdict.resent
         l.expiries = w.expiries
+        l.choice = chose
         lane.log.append(l)
     }
 
@@ -364,15 +413,10 @@ final class Session {
                                   peerSynchronized: peerSynchronized)
                 let primaryOK = v.mismatches.isEmpty, otherOK = v2.mismatches.isEmpty
                 guard primaryOK != otherOK else { continue }
-                let alternative: ChoiceBook.Alternative = primaryOK ? .taken : .other
-                let place = "\(lane.purposeDescription): \(stateBefore) on \(Session.describe(step))"
+                let (alternative, inconsistent) = observe(c, primaryOK: primaryOK, lane, step, stateBefore, chain: chain)
                 chose = (c.choice.name, alternative)
-                var replaying = false
-                if case .replay = lane.purpose { replaying = true }
-                if let bound = choices.book.observe(c.choice.name, alternative, at: place, recording: !replaying) {
-                    let said = { (a: ChoiceBook.Alternative) in a == .taken ? c.choice.taken : c.choice.other }
-                    v.mismatches = [.inconsistentChoice(choice: c.choice.name, title: c.choice.title, bound: said(bound.bound!), boundAt: bound.firstSeen ?? "?",
-                                                        observed: said(alternative), rules: chain.filter(c.rules.contains))]
+                if let inconsistent {
+                    v.mismatches = [inconsistent]
                 } else if alternative == .other {
                     lane.model.core = alt.core
                     lane.oracle = o2
@@ -390,6 +434,19 @@ final class Session {
         l.resent = v.resent
         l.equivalentDifference = v.equivalentDifference
         lane.log.append(l)
+    }
+
+    /// The stack took one alternative of choice `c` at this step (the profile's when `primaryOK`): the run's book
+    /// binds it, or, against an earlier binding, says how it was inconsistent.
+    func observe(_ c: ChoiceSet.Bound, primaryOK: Bool, _ lane: Lane, _ step: FuzzStep, _ stateBefore: TCPState, chain: [Int]) -> (ChoiceBook.Alternative, Mismatch?) {
+        let alternative: ChoiceBook.Alternative = primaryOK ? .taken : .other
+        let place = "\(lane.purposeDescription): \(stateBefore) on \(Session.describe(step))"
+        var replaying = false
+        if case .replay = lane.purpose { replaying = true }
+        guard let choices, let bound = choices.book.observe(c.choice.name, alternative, at: place, recording: !replaying) else { return (alternative, nil) }
+        let said = { (a: ChoiceBook.Alternative) in a == .taken ? c.choice.taken : c.choice.other }
+        return (alternative, .inconsistentChoice(choice: c.choice.name, title: c.choice.title, bound: said(bound.bound!), boundAt: bound.firstSeen ?? "?",
+                                                observed: said(alternative), rules: chain.filter(c.rules.contains)))
     }
 
     /// A step's log entry, with what the model's transition says of it (the rules, the input class, the rules

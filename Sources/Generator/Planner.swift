@@ -183,6 +183,19 @@ public final class Planner {
         for c in calls where lane.callAllowed(c) {
             mark(c.event, model.cell(of: .call(c)))
         }
+        // A zero-window probe's class: no input drawn here gets to it (the tester closes the window, then text
+        // waits), but `timerSetup` makes that way, so it is marked as drawable along this one.
+        if spec.states[st].synchronized, lane.callAllowed(.send(10)), !lane.model.timers.isRunning(.retransmission), lane.model.tcb[.sndWnd] != 0 {
+            var m = lane.model
+            _ = m.apply(.segment(Planner.windowClosing(lane.model)))
+            _ = m.apply(.call(.send(10)))
+            if m.windowProbeDue, m.timers.isRunning(.retransmission) { mark(.retransmissionTimeout, m.cell(of: .timeout(Timeout(.retransmission)))) }
+        }
+    }
+
+    /// The tester's ACK of SND.NXT that closes the window it offers (a zero-window probe's setup).
+    static func windowClosing(_ model: TCPModel) -> Segment {
+        Segment(seq: model.tcb[.rcvNxt], ack: model.tcb[.sndNxt], ctl: .ack, window: 0)
     }
 
     /// Connections surveyed per state: the first few, then one in 512 (so that later, other TCBs are seen too).
@@ -312,17 +325,29 @@ public final class Planner {
 
     /// Why a timeout class cannot be drawn on this connection now, and the step that would start its timer, if one
     /// can: SEND puts text in flight in a synchronized state where nothing is outstanding.
-    public func timerSetup(for lane: Connection, event: EventKind) -> (why: String, step: FuzzStep?) {
+    public func timerSetup(for lane: Connection, event: EventKind, cell: Int? = nil) -> (why: String, step: FuzzStep?) {
         guard let t = TimerName(expiring: event) else { return ("\(event.spelling) is not a timer's expiry", nil) }
         let state = spec.states[lane.model.state].name
         if let w = lane.model.expiry(t) {
             guard let u = w.upper else { return ("the profile gives the \(t.spelling) timer no upper bound (\(w.text)): no wait is sure to see it expire", nil) }
             let d = lane.waitPast(t, slack: 0) ?? u
-            return ("a wait of \(Durations.text(d)) for the \(t.spelling) timer is longer than the longest allowed (\(Durations.text(maxWait)); --max-wait)", nil)
+            if d > maxWait {
+                return ("a wait of \(Durations.text(d)) for the \(t.spelling) timer is longer than the longest allowed (\(Durations.text(maxWait)); --max-wait)", nil)
+            }
+            return ("the \(t.spelling) timer runs in \(state) on this way, but times another input class than this one (what it times was decided before)", nil)
         }
         if !lane.model.timers.isRunning(t) {
-            if t == .retransmission, spec.states[lane.model.state].synchronized, lane.callAllowed(.send(10)), lane.steps.last != .call(.send(10)) {
-                return ("", .call(.send(10)))
+            if t == .retransmission, spec.states[lane.model.state].synchronized, lane.callAllowed(.send(10)) {
+                // A zero-window probe's class: the tester closes the window first (an ACK of SND.NXT offering 0),
+                // so that the text sent next waits and the timer times a probe.
+                if let cell, lane.model.tcb[.sndWnd] != 0 {
+                    let closing = Planner.windowClosing(lane.model)
+                    var m = lane.model
+                    _ = m.apply(.segment(closing))
+                    _ = m.apply(.call(.send(10)))
+                    if m.falls(.timeout(Timeout(t)), in: cell) { return ("", lane.step(fromModel: closing)) }
+                }
+                if lane.steps.last != .call(.send(10)) { return ("", .call(.send(10))) }
             }
             return ("the \(t.spelling) timer does not run in \(state) on this way (nothing in flight it could time)", nil)
         }

@@ -449,7 +449,7 @@ public struct TCPModel: Sendable {
         }
         var tr = Transition(from: state, to: state, event: ctx.event, cell: cell, chain: chainIndex)
         guard chainIndex >= 0 else { return tr }
-        let before = (una: tcb[.sndUna], iss: tcb[.iss], timers: timers, synchronized: spec.states[state].synchronized)
+        let before = (una: tcb[.sndUna], iss: tcb[.iss], timers: timers, synchronized: spec.states[state].synchronized, probing: windowProbeDue)
         var rule = 0
         var i = Int(img.chainStart[chainIndex])
         let end = Int(img.chainStart[chainIndex + 1])
@@ -497,6 +497,13 @@ public struct TCPModel: Sendable {
     /// Adds a segment, aggregating acknowledgments (RFC 9293 §3.10.7.4 MUST-58: "aggregate ACK segments whenever
     /// possible"; "piggybacked on a segment being transmitted"): a pure ACK is replaced by a later segment of the
     /// same transition that carries an acknowledgment at least as new.
+    /// The peer's window is closed while text (or a FIN that needs window) waits and nothing is in flight: what
+    /// the retransmission timer then times is a zero-window probe.
+    public var windowProbeDue: Bool {
+        tcb[.sndWnd] == 0 && tcb[.sndNxt] == tcb[.sndUna] && spec.states[state].synchronized
+            && (tcb[.sndQueue] > 0 || (tcb[.finPending] == 1 && tcb[.finSent] == 0))
+    }
+
     mutating func emit(_ o: Output, into tr: inout Transition) {
         if o.segment.ctl.contains(.ack), !o.segment.ctl.contains(.rst) {
             var k = Int(tr.pushed)
@@ -553,7 +560,12 @@ public struct TCPModel: Sendable {
                 }
                 fin = finWaiting && queued == 0 && room >= 1
             }
-            guard n > 0 || fin else { return }
+            guard n > 0 || fin else {
+                // The peer's window is closed with something waiting and nothing in flight: the retransmission
+                // timer times a zero-window probe (RFC 9293 §3.8.6.1, MUST-36; the first after the RTO, SHLD-29).
+                if windowProbeDue { tr.timersStarted |= 1 << TimerName.retransmission.rawValue }
+                return
+            }
             var ctl: ControlBits = .ack
             if n > 0 { ctl.insert(.psh) }
             if fin { ctl.insert(.fin) }

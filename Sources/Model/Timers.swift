@@ -46,7 +46,7 @@ extension TCPModel {
     /// does not restart it (§5.1), an acknowledgment of new data does (§5.3) and resets the backoff, and when
     /// nothing is outstanding it stops (§5.2). `tr.timersStarted` is left saying only the timers that now run from
     /// this input.
-    mutating func applyTimers(_ tr: inout Transition, event: EventKind, before: (una: UInt32, iss: UInt32, timers: Timers, synchronized: Bool)) {
+    mutating func applyTimers(_ tr: inout Transition, event: EventKind, before: (una: UInt32, iss: UInt32, timers: Timers, synchronized: Bool, probing: Bool)) {
         if img.clears[state] {
             // No TCB, no timers (RFC 9293 §3.10.8 "If the state is CLOSED ... there is no TCB and no timer").
             tr.timersStopped = before.timers.running
@@ -69,16 +69,25 @@ extension TCPModel {
                 timers.backoffs = 0
             }
         }
+        // A probe timer becomes a retransmission timer when the window opens and text goes (Linux's
+        // tcp_ack_probe clears the probe timer and its backoff; the first transmission arms the RTO afresh).
+        if before.probing, !windowProbeDue, tr.timersStarted & rto != 0, event != .retransmissionTimeout {
+            timers.backoffs = 0
+            timers.running &= ~rto
+        }
         if event == .retransmissionTimeout, tr.timersStarted & rto != 0 {
             timers.backoffs &+= 1
             timers.retransmittedTo = tcb[.sndNxt]
             if !before.synchronized { timers.synTimedOut = true }
-        } else if tr.timersStarted & rto != 0, timers.running & rto != 0, !acked {
+        } else if tr.timersStarted & rto != 0, timers.running & rto != 0, !acked,
+                  !(before.probing && windowProbeDue && event == .segment) {
             tr.timersStarted &= ~rto  // §5.1: it already runs for the earlier data
         }
+        // (A segment while the window stays closed restarts the probe timer, as Linux's tcp_ack_probe does; a stack
+        // that keeps it probes earlier than the model, after a tester segment, which is not judged.)
         timers.running &= ~tr.timersStopped
         timers.running |= tr.timersStarted
-        if timers.running & rto != 0, tcb[.sndUna] == tcb[.sndNxt] {
+        if timers.running & rto != 0, tcb[.sndUna] == tcb[.sndNxt], !windowProbeDue {
             timers.running &= ~rto
             tr.timersStarted &= ~rto
             tr.timersStopped |= rto
@@ -142,8 +151,10 @@ extension TCPModel {
 
     /// Whether a timeout's transition sends the segment `s` (target-relative) again: a retransmission is the
     /// front of the queue again (RFC 9293 §3.10.8), cut as the stack likes, so it is told by where it starts and
-    /// whether it is a SYN, not by its length.
+    /// whether it is a SYN, not by its length; a zero-window probe is the same.
     public static func retransmits(_ s: Segment, expected e: Segment) -> Bool {
-        s.seq == e.seq && s.ctl.contains(.syn) == e.ctl.contains(.syn) && s.length > 0
+        guard s.seq == e.seq, s.ctl.contains(.syn) == e.ctl.contains(.syn) else { return false }
+        // A zero-window probe that carries nothing (an ACK below SND.UNA) is told by its flags.
+        return s.length > 0 || (e.length == 0 && s.ctl == e.ctl)
     }
 }

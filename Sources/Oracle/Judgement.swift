@@ -81,6 +81,17 @@ public struct Judgement: Hashable, Sendable, Codable {
             }
             let (cls, reqs, name) = worst ?? (.violates, [], t.timer.spelling)
             let chainIDs = chainRules.map { spec.rules[$0].id }
+            // An expiry that never came breaks what the timer was to do: the rule that sends its output, when that
+            // rule names a requirement (a zero-window probe's MUST-36), rather than how long it runs.
+            if t.kind == .missing, let ruleCls = chainRules.map({ Judgement.ruleClass(spec.rules[$0]) }).filter({ $0 != .unspecified }).min() {
+                let responsible = chainRules.filter { Judgement.ruleClass(spec.rules[$0]) == ruleCls }
+                let ids = Array(Set(responsible.flatMap { spec.rules[$0].requirements })).sorted()
+                if !ids.isEmpty {
+                    self.init(verdictClass: ruleCls, requirements: ids, rules: chainIDs, clauses: responsible.map { "rule \(spec.rules[$0].id)" })
+                    ruleIndices = chainRules
+                    return
+                }
+            }
             self.init(verdictClass: cls, requirements: reqs, rules: chainIDs, clauses: ["timing \(name): \(spec.timings[TimingName(rawValue: name) ?? .rtoInitial]?.citation ?? "")"])
             ruleIndices = chainRules
             return

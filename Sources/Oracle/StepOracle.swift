@@ -52,9 +52,18 @@ public struct StepOracle: Sendable {
         // This step's new keys join `seen` once the expected side has been judged against the old ones.
         var seenNow = SentSegments()
         var resent: [Segment] = []
+        // A zero-window probe sent between steps (its timer expired before a wait could time it) is what the
+        // timer would send: a resend, as a retransmission there is (it changes nothing the model keeps).
+        let probe: Segment? = model.windowProbeDue && model.timers.isRunning(.retransmission)
+            ? { var m = model; return m.apply(.timeout(Timeout(.retransmission))).outputs.first.map(\.segment).flatMap { $0.length == 0 ? $0 : nil } }()
+            : nil
         for var s in raw {
             if targetISN == nil, s.ctl.contains(.syn) { targetISN = s.seq }
             s.seq = s.seq &- (targetISN ?? 0)
+            if let p = probe, TCPModel.retransmits(s, expected: p) {
+                resent.append(s)
+                continue
+            }
             if seen.contains(s) || seenNow.contains(s) {
                 resent.append(s)
                 continue

@@ -123,8 +123,8 @@ extension StepOracle {
             let tr = next.apply(.timeout(Timeout(t)))
             let outs = tr.outputs.map(\.segment)
             let lateMargin = w.upper.map { margin.late(after: $0) } ?? margin.late
-            if let e = outs.first(where: { $0.length > 0 }) {
-                // A retransmission: the first copy of the front of the queue the target sent.
+            if let e = outs.first(where: { $0.length > 0 }) ?? outs.first {
+                // A retransmission (or a zero-window probe): the first copy of the front of the queue the target sent.
                 if let k = pending.firstIndex(where: { var r = $0.segment; r.seq &-= isn; return TCPModel.retransmits(r, expected: e) }) {
                     let got = pending.remove(at: k)
                     var r = got.segment

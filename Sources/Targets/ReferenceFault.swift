@@ -137,5 +137,11 @@ public struct ReferenceFault: Hashable, Sendable {
         timing time-wait 30s
           cite RFC 9293 §3.6.1 MUST-13 "broken on purpose"
         """),
+        ReferenceFault(name: "persist-none", summary: "never probes a closed window (no zero-window probe)", body: """
+        on RETRANSMISSION-TIMEOUT in ESTABLISHED, FIN-WAIT-1, CLOSE-WAIT, CLOSING, LAST-ACK
+          cite RFC 9293 §3.8.6.1 MUST-36
+          rule fault.persist.none when window is closed replaces persist.probe
+            timer retransmission start
+        """),
     ]
 }

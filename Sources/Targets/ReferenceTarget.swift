@@ -19,11 +19,16 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     public let virtualClock = VirtualClock(start: 1_000_000)
     public var clock: any Timekeeper { virtualClock }
     public var frameNow: Double { virtualClock.now }
-    public var timerMargin: TimerMargin { .exact }
+    /// Its timers fire exactly when due, but a timer a step starts without sending anything (a zero-window
+    /// probe's, after a SEND the closed window holds) is measured from the step, which the exchange's own time
+    /// follows: one round late at most.
+    public var timerMargin: TimerMargin { TimerMargin(early: 0, late: Self.roundTime, lateFraction: 0, source: "virtual clock, one exchange") }
     /// What one exchange costs on the virtual clock: waiting lanes come due while others keep the stack busy.
     public static let roundTime = 0.001
     /// When each connection's running timers were (re)started (virtual time).
     private var timerStarts: [Tuple: [TimerName: Double]] = [:]
+    /// When each connection's next timer fires (virtual time), kept beside `timerStarts`.
+    private var nextDue: [Tuple: Double] = [:]
     private var connections: [Tuple: TCPModel] = [:]
     private let lock = NSLock()
     /// A fault that shows only now and then, as a timing-dependent behaviour does: the first `faultyConnections`
@@ -89,6 +94,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         if m.state == spec.initialState {
             connections[t] = nil
             timerStarts[t] = nil
+            nextDue[t] = nil
             return
         }
         connections[t] = m
@@ -98,20 +104,28 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
             if !m.timers.isRunning(x) { starts[x] = nil }
         }
         timerStarts[t] = starts
+        nextDue[t] = Self.due(m, starts)?.at
+    }
+
+    /// The connection's next timer to fire, and when: the earliest its window allows (the latest when only that is
+    /// bounded).
+    private static func due(_ m: TCPModel, _ starts: [TimerName: Double]) -> (timer: TimerName, at: Double)? {
+        m.pendingExpiries().compactMap { x, w -> (TimerName, Double)? in
+            guard let d = w.lower ?? w.upper, let from = starts[x] else { return nil }
+            return (x, from + d)
+        }.min { $0.1 < $1.1 }
     }
 
     /// Expires every timer due by now, in time order per connection (connections in tuple order): each fires at
     /// the earliest its window allows (the latest when only that is bounded), and what it sends is stamped then.
     private func expireTimers() {
         let now = virtualClock.now
-        for t in connections.keys.sorted(by: { ($0.targetPort, $0.testerPort) < ($1.targetPort, $1.testerPort) }) {
+        // Only the connections with a timer due (a zero-window probe runs for ever: most hold one that is not).
+        for t in nextDue.filter({ $0.value <= now }).keys.sorted(by: { ($0.targetPort, $0.testerPort) < ($1.targetPort, $1.testerPort) }) {
             for _ in 0..<64 {
-                guard var m = connections[t] else { break }
-                let due = m.pendingExpiries().compactMap { x, w -> (TimerName, Double)? in
-                    guard let d = w.lower ?? w.upper, let from = timerStarts[t]?[x] else { return nil }
-                    return (x, from + d)
-                }.min { $0.1 < $1.1 }
-                guard let (x, at) = due, at <= now else { break }
+                guard let m0 = connections[t] else { break }
+                var m = m0
+                guard let (x, at) = Self.due(m, timerStarts[t] ?? [:]), at <= now else { break }
                 let tr = m.apply(.timeout(Timeout(x)))
                 send(tr.outputs, t, at: at)
                 store(m, t, tr, at: at)
@@ -171,6 +185,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         case .release:
             connections[t] = nil
             timerStarts[t] = nil
+            nextDue[t] = nil
             return CallResult(value: 0)
         }
         let tr = m.call(call, iss: Self.iss(t))

@@ -332,8 +332,10 @@ final class Session {
         parked[lane.tuple] = nil
         let peerSynchronized = spec.states.first { $0.state == stateBefore }?.synchronized ?? false
         if lane.timersUnknown {
-            // The model's timers are not the stack's any more: judge what was sent as any step's output, no time.
-            let v = lane.oracle.judge(&lane.model, nil, raw: raw.map(\.segment), observedState: nil, reportsWindowShrink: reportsWindowShrink, peerSynchronized: peerSynchronized)
+            // The model's timers are not the stack's any more: what a timer would send is taken whenever it came,
+            // the rest judged as any step's output, no time.
+            let rest = lane.oracle.untimedExpiries(&lane.model, raw: raw.map(\.segment))
+            let v = lane.oracle.judge(&lane.model, nil, raw: rest, observedState: nil, reportsWindowShrink: reportsWindowShrink, peerSynchronized: peerSynchronized)
             var l = log(step, stateBefore, nil, expected: v.expected, expectedState: v.expectedState, observed: v.observed, observedState: observedState,
                         result: nil, mismatches: v.mismatches)
             l.resent = v.resent

@@ -83,8 +83,8 @@ extension TCPModel {
                   !(before.probing && windowProbeDue && event == .segment) {
             tr.timersStarted &= ~rto  // §5.1: it already runs for the earlier data
         }
-        // (A segment while the window stays closed restarts the probe timer, as Linux's tcp_ack_probe does; a stack
-        // that keeps it probes earlier than the model, after a tester segment, which is not judged.)
+        // (A segment while the window stays closed restarts the probe timer, as Linux's tcp_ack_probe does when
+        // its slow path runs tcp_ack; whether it did is not known, so the driver judges no timer after it.)
         timers.running &= ~tr.timersStopped
         timers.running |= tr.timersStarted
         if timers.running & rto != 0, tcb[.sndUna] == tcb[.sndNxt], !windowProbeDue {

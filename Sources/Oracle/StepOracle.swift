@@ -13,7 +13,7 @@ public struct StepOracle: Sendable {
     /// The target's ISN, bound by the first SYN it sends.
     public private(set) var targetISN: UInt32?
     /// What the target has sent (target-relative numbers).
-    private var seen = SentSegments()
+    var seen = SentSegments()
     /// The furthest right edge of the target's receive window it has advertised (model numbering).
     private var rightEdge: UInt32?
     /// A window scale the target applies without having negotiated one, inferred from its advertisements.

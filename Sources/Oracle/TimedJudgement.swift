@@ -85,6 +85,27 @@ extension StepOracle {
         public var timersUnknown = false
     }
 
+    /// What the target sent while its timers were not known (`WaitVerdict.timersUnknown`): the segments a
+    /// retransmission timer's expiry would send (a retransmission, a zero-window probe) are taken as expiries
+    /// whenever they came (the model follows them), not judged in time; the rest is returned, for judging as any
+    /// step's output.
+    public mutating func untimedExpiries(_ model: inout TCPModel, raw: [Segment]) -> [Segment] {
+        var pending = raw
+        let isn = targetISN ?? 0
+        for _ in 0..<16 {
+            guard model.timers.isRunning(.retransmission) else { break }
+            var next = model
+            let tr = next.apply(.timeout(Timeout(.retransmission)))
+            guard let e = tr.outputs.map(\.segment).first(where: { $0.length > 0 }) ?? tr.outputs.first?.segment,
+                  let k = pending.firstIndex(where: { var r = $0; r.seq &-= isn; return TCPModel.retransmits(r, expected: e) }) else { break }
+            var r = pending.remove(at: k)
+            r.seq &-= isn
+            seen.note(r)  // sent again later, it is a resend
+            model = next
+        }
+        return pending
+    }
+
     /// Judges a wait from `start` to `end` (frame time): the timers running on the model expire in order, each
     /// inside its window [earliest, latest] after its (re)start (`starts`, frame time), widened by `margin`.
     /// A retransmission is looked for among `raw`; a timer that sends nothing (TIME-WAIT) shows in the state the

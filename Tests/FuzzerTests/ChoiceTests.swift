@@ -28,7 +28,7 @@ struct ChoiceTests {
         let set = try ChoiceSet.load(for: try Repository.spec("rfc9293"), directory: Repository.specDirectory)
         try set.validate()
         #expect(set.choices.allSatisfy { $0.other != nil })
-        #expect(set.choices.map(\.choice.name).sorted() == ["half-duplex-close", "loss-window", "rfc1337-timewait-rst", "rfc5961-ack", "rfc5961-rst", "rfc5961-syn", "shutdown-unsynchronized", "timewait-syn"])
+        #expect(set.choices.map(\.choice.name).sorted() == ["half-duplex-close", "loss-window", "rfc1337-timewait-rst", "rfc5961-ack", "rfc5961-rst", "rfc5961-syn", "shutdown-unsynchronized", "timewait-syn", "zero-window-probe"])
         // A profile that fixes its choices (linux) has none.
         #expect(try ChoiceSet.load(for: try Repository.spec("linux"), directory: Repository.specDirectory).choices.isEmpty)
     }
@@ -36,7 +36,8 @@ struct ChoiceTests {
     @Test("a stack taking the other alternative conforms, and the report says which it took",
           arguments: [("rfc9293.no-rfc5961-rst", "rfc5961-rst"), ("rfc9293.no-rfc5961-syn", "rfc5961-syn"), ("rfc9293.rfc1337", "rfc1337-timewait-rst"),
                       ("rfc9293.timewait-reopen", "timewait-syn"), ("rfc9293.half-duplex-close", "half-duplex-close"),
-                      ("rfc9293.no-rfc5961-ack", "rfc5961-ack"), ("rfc9293.shutdown-refused", "shutdown-unsynchronized")])
+                      ("rfc9293.no-rfc5961-ack", "rfc5961-ack"), ("rfc9293.shutdown-refused", "shutdown-unsynchronized"),
+                      ("rfc9293.probe-ack", "zero-window-probe")])
     func otherAlternativeConforms(profile: String, choice: String) throws {
         let r = try Self.conform(stackProfile: profile)
         #expect(r.count(.diverges) == 0, "\(r.results.filter { $0.verdict == .diverges }.map(\.name).prefix(5))")
@@ -74,7 +75,7 @@ struct ChoiceTests {
     func ownAlternative() throws {
         let own = try Self.conform(stackProfile: "rfc9293")
         #expect(own.count(.diverges) == 0)
-        for name in ["rfc5961-rst", "rfc5961-syn", "rfc5961-ack", "rfc1337-timewait-rst", "timewait-syn", "shutdown-unsynchronized"] {
+        for name in ["rfc5961-rst", "rfc5961-syn", "rfc5961-ack", "rfc1337-timewait-rst", "timewait-syn", "shutdown-unsynchronized", "zero-window-probe"] {
             #expect(own.choices?.first { $0.name == name }?.bound == .taken, "\(name)")
         }
     }

@@ -318,7 +318,8 @@ final class Session {
         // tcp_ack_probe does, from tcp_ack, which its fast path skips for an ACK of nothing new): not known.
         if case .segment = step, lane.model.windowProbeDue, lane.timerStarts[.retransmission] != nil { lane.timersUnknown = true }
         guard let tr else { return }
-        let from = raw.first?.time ?? sentAt
+        // Frames stamped before the step was sent (kept from between steps) cannot answer it.
+        let from = raw.first { $0.time >= sentAt }?.time ?? sentAt
         for t in TimerName.allCases {
             if tr.timersStarted & (1 << t.rawValue) != 0 { lane.timerStarts[t] = from }
             if !lane.model.timers.isRunning(t) { lane.timerStarts[t] = nil }
@@ -393,6 +394,12 @@ final class Session {
 
     func judge(_ lane: Lane, _ step: FuzzStep, _ stateBefore: TCPState, _ tr: Transition?, _ raw: [Segment], _ observedState: TCPState?, _ result: CallResult?,
                core: TCPModel.Core, input: Input?) {
+        var tr = tr, core = core
+        if let input, let p = lane.oracle.probeBefore(&lane.model, core: core, input: input, raw: raw) {
+            // The stack probed before it took the input: the model did too, and its timers are no longer the stack's.
+            (core, tr) = (p.core, p.transition)
+            lane.timersUnknown = true
+        }
         let oracleBefore = lane.oracle
         // The target's state before the step says whether its peer (the tester) is synchronized.
         let peerSynchronized = spec.states.first { $0.state == stateBefore }?.synchronized ?? false
@@ -416,15 +423,18 @@ final class Session {
                 let primaryOK = v.mismatches.isEmpty, otherOK = v2.mismatches.isEmpty
                 guard primaryOK != otherOK else { continue }
                 let (alternative, inconsistent) = observe(c, primaryOK: primaryOK, lane, step, stateBefore, chain: chain)
-                chose = (c.choice.name, alternative)
+                if chose == nil { chose = (c.choice.name, alternative) }
                 if let inconsistent {
                     v.mismatches = [inconsistent]
+                    break
                 } else if alternative == .other {
                     lane.model.core = alt.core
                     lane.oracle = o2
                     v = v2
+                    break
                 }
-                break
+                // The stack took the profile's alternative: every other choice this step tells apart is
+                // observed too (a SYN in TIME-WAIT shows both RFC 5961 §4 and the reopening choice).
             }
         }
         // Past the model's capacity for held ranges its expectations of the text beyond them are its own limit:

@@ -15,6 +15,8 @@ public struct SentSegments: Sendable {
     }
 
     private var keys: Set<Key> = []
+    /// The keys again with their ACK zeroed (`repeatsButForAck`).
+    private var ackless: Set<Key> = []
     /// The end of the furthest segment sent (SEQ + SEG.LEN); nil before the first.
     public private(set) var highestEnd: UInt32?
 
@@ -31,8 +33,21 @@ public struct SentSegments: Sendable {
     /// Whether `s` repeats a segment noted before.
     public func contains(_ s: Segment) -> Bool { Self.key(s).map(keys.contains) ?? false }
 
+    /// Whether `s` repeats a segment noted before but for its ACK: what a retransmission timer sends once more
+    /// has arrived meanwhile (it carries the RCV.NXT of now, RFC 9293 §3.10.7.4). The caller asks only for a
+    /// segment no rule expects, so a new answer that happens to share SEQ and length is still judged.
+    public func repeatsButForAck(_ s: Segment) -> Bool {
+        guard var k = Self.key(s), k.ctl.contains(.ack) else { return false }
+        k.ack = 0
+        return ackless.contains(k)
+    }
+
     public mutating func note(_ s: Segment) {
-        if let k = Self.key(s) { keys.insert(k) }
+        if var k = Self.key(s) {
+            keys.insert(k)
+            k.ack = 0
+            ackless.insert(k)
+        }
         noteEnd(s.seq &+ s.length)
     }
 
@@ -51,6 +66,7 @@ public struct SentSegments: Sendable {
 
     public mutating func formUnion(_ o: SentSegments) {
         keys.formUnion(o.keys)
+        ackless.formUnion(o.ackless)
         if let h = o.highestEnd { noteEnd(h) }
     }
 }

@@ -86,6 +86,14 @@ public struct StepOracle: Sendable {
             if seen.contains(s) { continue }
             expected.append(s)
         }
+        // Sent again with the ACK of now, where no rule expects its like: a retransmission (the timer fired in the same
+        // round as the input, whose answer moved RCV.NXT), not a new output.
+        observed.removeAll { s in
+            guard !expected.contains(where: { $0.seq == s.seq && $0.ctl == s.ctl && $0.dataLength == s.dataLength }),
+                  seen.repeatsButForAck(s) else { return false }
+            resent.append(s)
+            return true
+        }
         seen.formUnion(seenNow)
         let expectedState = model.spec.states[model.state].state
         // Acknowledgments are numbered from the tester's ISN, as case files do.
@@ -99,6 +107,27 @@ public struct StepOracle: Sendable {
         }
         if let os = observedState, os != expectedState { mismatches.append(.state(expected: expectedState, observed: os)) }
         return Verdict(expected: expected, expectedState: expectedState, observed: observed, resent: relative(resent), mismatches: mismatches, equivalentDifference: equivalent)
+    }
+
+    /// A zero-window probe of new data (RFC 9293 §3.8.6.1's form) that the target sent before it took the step's
+    /// input: its timer expired between steps (time passes while other lanes run). `model` is put back to
+    /// `core`, takes that expiry, then `input` again; the probe is noted as sent, so `judge` counts it a resend.
+    /// Returns the model's core after the expiry and the input's transition from there, or nil (and `model`
+    /// untouched) when the first segment is not that probe.
+    public mutating func probeBefore(_ model: inout TCPModel, core: TCPModel.Core, input: Input, raw: [Segment]) -> (core: TCPModel.Core, transition: Transition)? {
+        guard let first = raw.first, first.dataLength > 0, let isn = targetISN else { return nil }
+        var m = model
+        m.core = core
+        guard m.windowProbeDue, m.timers.isRunning(.retransmission) else { return nil }
+        let expiry = m.apply(.timeout(Timeout(.retransmission)))
+        guard let p = expiry.outputs.first?.segment, p.dataLength > 0, p.seq &+ isn == first.seq, p.dataLength == first.dataLength else { return nil }
+        var s = first
+        s.seq &-= isn
+        seen.note(s)
+        let probed = m.core
+        let tr = m.apply(input)
+        model = m
+        return (probed, tr)
     }
 
     func relative(_ segs: [Segment]) -> [Segment] {

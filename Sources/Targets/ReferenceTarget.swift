@@ -19,10 +19,8 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     public let virtualClock = VirtualClock(start: 1_000_000)
     public var clock: any Timekeeper { virtualClock }
     public var frameNow: Double { virtualClock.now }
-    /// Its timers fire exactly when due, but a timer a step starts without sending anything (a zero-window
-    /// probe's, after a SEND the closed window holds) is measured from the step, which the exchange's own time
-    /// follows: one round late at most.
-    public var timerMargin: TimerMargin { TimerMargin(early: 0, late: Self.roundTime, lateFraction: 0, source: "virtual clock, one exchange") }
+    /// Its timers fire exactly when due, and what they send is stamped then: no margin.
+    public var timerMargin: TimerMargin { TimerMargin(early: 0, late: 0, lateFraction: 0, source: "virtual clock, exact") }
     /// What one exchange costs on the virtual clock: waiting lanes come due while others keep the stack busy.
     public static let roundTime = 0.001
     /// When each connection's running timers were (re)started (virtual time).
@@ -215,7 +213,9 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     }
 
     public func exchange(calls: [(SocketCall, Tuple)], inject frames: [[UInt8]], states tuples: [Tuple]) throws -> Exchange {
-        virtualClock.advance(by: Self.roundTime)
+        // The round runs at the time the tester read before it (its `frameNow`), and costs its time after: a timer
+        // a step starts is dated alike on both sides, whether the step made the stack send anything or not.
+        defer { virtualClock.advance(by: Self.roundTime) }
         return try exchangeInSteps(calls: calls, inject: frames, states: tuples)
     }
 

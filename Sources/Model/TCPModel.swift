@@ -53,6 +53,9 @@ public struct TCPModel: Sendable {
     let wholeSegments: Bool
     /// The profile's `option loss-window`.
     let lossWindow: Bool
+    /// The profile's `option loss-window-one-syn`: one retransmission of the SYN or SYN,ACK leaves no loss window
+    /// once the connection is synchronized.
+    let lossWindowOneSyn: Bool
     public private(set) var state: Int
     public internal(set) var tcb = TCB()
     /// The ISS the event being run chose (its `iss:` argument); nil leaves ISS symbolic until adopted.
@@ -71,6 +74,7 @@ public struct TCPModel: Sendable {
         self.configuration = configuration
         self.wholeSegments = spec.options.contains("whole-segments")
         self.lossWindow = spec.options.contains("loss-window")
+        self.lossWindowOneSyn = spec.options.contains("loss-window-one-syn")
         self.state = spec.initialState
         clearConnection()
     }
@@ -474,6 +478,7 @@ public struct TCPModel: Sendable {
                 guard holds(cond, &ctx) else { continue }
                 tcb[reg] = eval(p, &ctx)
             case .enter(let s):
+                if lossWindowOneSyn, timers.backoffs <= 1, !spec.states[state].synchronized, spec.states[s].synchronized { timers.lossLifted = true }
                 state = s
                 if img.clears[s] { clearConnection() }
             case .signal(let s, let cond):
@@ -533,7 +538,7 @@ public struct TCPModel: Sendable {
         case .transmit:
             // After a timeout the congestion window is one segment (RFC 5681 §3.1), which the retransmission
             // fills: new text and the FIN wait until what was sent again is acknowledged.
-            if lossWindow, timers.backoffs > 0, TCPModel.seqLess(tcb[.sndUna], timers.retransmittedTo) { return }
+            if lossWindow, timers.backoffs > 0, !timers.lossLifted, TCPModel.seqLess(tcb[.sndUna], timers.retransmittedTo) { return }
             let usableSigned = Int64(Int32(bitPattern: (tcb[.sndUna] &+ tcb[.sndWnd]) &- tcb[.sndNxt]))
             let usable = UInt32(clamping: max(0, usableSigned))
             var n = min(tcb[.sndQueue], usable)

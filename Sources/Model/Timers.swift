@@ -18,6 +18,9 @@ public struct Timers: Hashable, Sendable {
     public var synTimedOut = false
     /// SND.NXT when the retransmission timer last expired: an acknowledgment below it covers text sent again.
     public var retransmittedTo: UInt32 = 0
+    /// The loss window of the last expiry no longer holds what waits (`option loss-window-one-syn`: the handshake
+    /// ended after a single retransmission of the SYN or SYN,ACK). The next expiry sets it again.
+    public var lossLifted = false
 
     public init() {}
 
@@ -78,6 +81,7 @@ extension TCPModel {
         if event == .retransmissionTimeout, tr.timersStarted & rto != 0 {
             timers.backoffs &+= 1
             timers.retransmittedTo = tcb[.sndNxt]
+            timers.lossLifted = false
             if !before.synchronized { timers.synTimedOut = true }
         } else if tr.timersStarted & rto != 0, timers.running & rto != 0, !acked,
                   !(before.probing && windowProbeDue && event == .segment) {

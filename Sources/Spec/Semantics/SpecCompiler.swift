@@ -50,7 +50,7 @@ public struct SpecCompiler {
     /// offered, with a FIN that ends the data) only when all of it fits in the send window. `loss-window`: after a
     /// retransmission timeout nothing new goes out until the retransmitted flight is acknowledged (RFC 5681 §3.1's
     /// loss window of one segment, counted in segments).
-    static let knownOptions: Set<String> = ["whole-segments", "loss-window"]
+    static let knownOptions: Set<String> = ["whole-segments", "loss-window", "loss-window-one-syn"]
 
     public static func compile(profile: String, files: [SpecFileAST]) -> Result {
         var c = SpecCompiler(files: files)

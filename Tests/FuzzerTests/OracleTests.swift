@@ -43,6 +43,53 @@ struct OracleTests {
         #expect(v.mismatches.isEmpty, "\(v.mismatches)")
     }
 
+    @Test("text sent again with the ACK of now is a retransmission where no rule expects its like; the step's own answer is still judged")
+    func resendWithNewAck() {
+        var (m, o, tr) = Self.synReceived()
+        _ = o.judge(&m, tr, raw: [Segment(seq: 0, ack: Self.testerISN &+ 1, ctl: [.syn, .ack], window: 64240)], observedState: nil, reportsWindowShrink: true)
+        _ = m.apply(.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: .ack, window: 65535)))
+        let send = m.apply(.call(.send(10)))
+        _ = o.judge(&m, send, raw: [Segment(seq: 1, ack: Self.testerISN &+ 1, ctl: .ack, window: 64240, dataLength: 10)], observedState: nil, reportsWindowShrink: true)
+        // Ten octets arrive; in the same round the stack's timer sent its text again, acknowledging them already.
+        let data = m.apply(.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: .ack, window: 65535, dataLength: 10)))
+        let again = Segment(seq: 1, ack: Self.testerISN &+ 11, ctl: .ack, window: 64230, dataLength: 10)
+        let ack = Segment(seq: 11, ack: Self.testerISN &+ 11, ctl: .ack, window: 64230)
+        var o2 = o, m2 = m
+        let v = o.judge(&m, data, raw: [again, ack], observedState: nil, reportsWindowShrink: true)
+        #expect(v.mismatches.isEmpty, "\(v.mismatches)")
+        #expect(v.resent.map(\.seq) == [1])
+        // The acknowledgment the step asks for, with a wrong ACK, is still a divergence.
+        let wrong = Segment(seq: 11, ack: Self.testerISN &+ 10, ctl: .ack, window: 64230)
+        let w = o2.judge(&m2, data, raw: [wrong], observedState: nil, reportsWindowShrink: true)
+        #expect(!w.mismatches.isEmpty)
+    }
+
+    @Test("a probe of new data sent before the step's input is the model's own expiry first: judged as a resend, the input after it")
+    func probeBeforeInput() {
+        var (m, o, tr) = Self.synReceived()
+        _ = o.judge(&m, tr, raw: [Segment(seq: 0, ack: Self.testerISN &+ 1, ctl: [.syn, .ack], window: 64240)], observedState: nil, reportsWindowShrink: true)
+        // Established with the tester's window closed; ten octets wait and the probe timer runs.
+        _ = m.apply(.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: .ack, window: 0)))
+        _ = m.apply(.call(.send(10)))
+        #expect(m.windowProbeDue && m.timers.isRunning(.retransmission))
+        let core = m.core
+        // The tester reopens its window; before the stack took that, its timer sent one octet (rfc9293's probe).
+        let input = Input.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: .ack, window: 65535))
+        var stale = m.apply(input)
+        let probe = Segment(seq: 1, ack: Self.testerISN &+ 1, ctl: .ack, window: 64240, dataLength: 1)
+        let rest = Segment(seq: 2, ack: Self.testerISN &+ 1, ctl: .ack, window: 64240, dataLength: 9)
+        let p = o.probeBefore(&m, core: core, input: input, raw: [probe, rest])
+        #expect(p != nil)
+        if let p { stale = p.transition }
+        let v = o.judge(&m, stale, raw: [probe, rest], observedState: nil, reportsWindowShrink: true)
+        #expect(v.mismatches.isEmpty, "\(v.mismatches)")
+        #expect(v.resent.map(\.seq) == [1])
+        // A first segment that is not that probe leaves the model alone.
+        var (m3, o3, tr3) = Self.synReceived()
+        _ = o3.judge(&m3, tr3, raw: [Segment(seq: 0, ack: Self.testerISN &+ 1, ctl: [.syn, .ack], window: 64240)], observedState: nil, reportsWindowShrink: true)
+        #expect(o3.probeBefore(&m3, core: m3.core, input: input, raw: [rest]) == nil)
+    }
+
     @Test("what differs is typed: the segments and the state, in that order, with the one text rendering")
     func typedMismatches() {
         var (m, o, tr) = Self.synReceived()

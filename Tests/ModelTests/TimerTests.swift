@@ -84,6 +84,20 @@ struct TimerTests {
         #expect(m.timers.backoffs == 0 && m.timers.isRunning(.retransmission))
     }
 
+    @Test("linux: an ACK that synchronizes the connection after one SYN,ACK retransmission lifts the loss window (tcp_init_transfer); after two it holds", arguments: [1, 2])
+    func lossWindowOneSyn(expiries: Int) throws {
+        var m = TCPModel(spec: try spec("linux"))
+        _ = m.call(.openActive, iss: 1000)
+        _ = m.receive(Segment(seq: 5000, ack: 0, ctl: .syn, window: 8000))
+        for _ in 0..<expiries { _ = m.timeout(.retransmission) }
+        // Deferred in SYN-RECEIVED; the ACK of ISS (Linux takes it) acknowledges nothing and synchronizes.
+        let shut = m.call(.shutdown)
+        #expect(shut.outputs.isEmpty && m.stateName == "SYN-RECEIVED")
+        let ack = m.receive(Segment(seq: 5001, ack: 1000, ctl: .ack, window: 8000))
+        #expect(m.stateName == "FIN-WAIT-1")
+        #expect(ack.outputs.map(\.segment.ctl).contains([.fin, .ack]) == (expiries == 1), "\(expiries) expiries: \(ack.outputs.map(\.segment))")
+    }
+
     @Test("Karn's rule: an acknowledgment of text sent again keeps the backed-off RTO for the next data; one of text sent once resets it (RFC 6298 §3, RFC 9293 §3.8.2)", arguments: ["rfc9293", "linux"])
     func karnKeepsBackoff(profile: String) throws {
         var m = TCPModel(spec: try spec(profile))

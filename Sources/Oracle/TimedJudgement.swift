@@ -133,8 +133,13 @@ extension StepOracle {
         loop: for _ in 0..<64 {
             guard let (t, w) = model.pendingExpiries().first else { break }
             if t == .retransmission, let lim = retransmissionLimit, Int(model.timers.backoffs) >= lim {
+                // The stack may give up from here, or retransmit on (Linux measures its orphan retries in time
+                // from a 200 ms base, so a 200 ms RTO runs one expiry past the count): what the timer would
+                // send is taken whenever it came, the state not judged.
                 stateOpen = true
                 timersUnknown = true
+                let rest = untimedExpiries(&model, raw: pending.map(\.segment))
+                pending = pending.filter { p in rest.contains(p.segment) }
                 break
             }
             let s0 = starts[t] ?? start

@@ -55,6 +55,34 @@ struct TimedJudgementTests {
         #expect(m.expiry(.retransmission)?.lower == 4)
     }
 
+    @Test("past an orphan's retransmission limit the stack may give up or go on: a retransmission then (trimmed to the window, SHLD-16) is taken, the state not judged")
+    func pastOrphanLimit() {
+        var (m, o, starts, synack) = Self.synReceived()
+        _ = m.apply(.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: .ack, window: 65535)))
+        #expect(m.stateName == "ESTABLISHED")
+        let send = m.apply(.call(.send(10)))
+        let data = Segment(seq: Self.iss &+ 1, ack: Self.testerISN &+ 1, ctl: .ack, window: 64240, dataLength: 10)
+        _ = o.judge(&m, send, raw: [data], observedState: nil, reportsWindowShrink: true)
+        starts[.retransmission] = 20
+        // One expiry judged; then the limit (one retry) is reached: the next copy comes later, or never.
+        let w = o.judgeWait(&m, from: 20.001, to: 21.4, starts: starts, raw: [TimedSegment(time: 21.0, segment: data)], observedState: .established,
+                            margin: Self.margin, reportsWindowShrink: true, retransmissionLimit: 1)
+        #expect(w.verdict.mismatches.isEmpty, "\(w.verdict.mismatches)")
+        starts = w.starts
+        var (m2, o2) = (m, o)
+        // The tester's window is one octet now: the stack sends one octet of it again (RFC 9293 §3.8.6.2.2 SHLD-16).
+        var trimmed = data
+        trimmed.dataLength = 1
+        let again = o.judgeWait(&m, from: 21.4, to: 23.5, starts: starts, raw: [TimedSegment(time: 23.01, segment: trimmed)], observedState: .established,
+                                margin: Self.margin, reportsWindowShrink: true, retransmissionLimit: 1)
+        #expect(again.verdict.mismatches.isEmpty, "\(again.verdict.mismatches)")
+        #expect(again.timersUnknown)
+        let gone = o2.judgeWait(&m2, from: 21.4, to: 23.5, starts: starts, raw: [], observedState: .closed,
+                                margin: Self.margin, reportsWindowShrink: true, retransmissionLimit: 1)
+        #expect(gone.verdict.mismatches.isEmpty, "\(gone.verdict.mismatches)")
+        _ = synack
+    }
+
     @Test("a retransmission before its window is early: under rfc9293 the initial RTO's SHOULD deviates, naming MUST-18")
     func early() throws {
         var (m, o, starts, synack) = Self.synReceived()

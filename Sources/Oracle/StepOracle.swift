@@ -14,6 +14,8 @@ public struct StepOracle: Sendable {
     public private(set) var targetISN: UInt32?
     /// What the target has sent (target-relative numbers).
     var seen = SentSegments()
+    /// An empty zero-window probe `probeBefore` found ahead of the step's input, for `judge` to take as a resend.
+    var heldProbe: Segment?
     /// The furthest right edge of the target's receive window it has advertised (model numbering).
     private var rightEdge: UInt32?
     /// A window scale the target applies without having negotiated one, inferred from its advertisements.
@@ -54,9 +56,10 @@ public struct StepOracle: Sendable {
         var resent: [Segment] = []
         // A zero-window probe sent between steps (its timer expired before a wait could time it) is what the
         // timer would send: a resend, as a retransmission there is (it changes nothing the model keeps).
-        let probe: Segment? = model.windowProbeDue && model.timers.isRunning(.retransmission)
+        let probe: Segment? = heldProbe ?? (model.windowProbeDue && model.timers.isRunning(.retransmission)
             ? { var m = model; return m.apply(.timeout(Timeout(.retransmission))).outputs.first.map(\.segment).flatMap { $0.length == 0 ? $0 : nil } }()
-            : nil
+            : nil)
+        heldProbe = nil
         for var s in raw {
             if targetISN == nil, s.ctl.contains(.syn) { targetISN = s.seq }
             s.seq = s.seq &- (targetISN ?? 0)
@@ -109,21 +112,22 @@ public struct StepOracle: Sendable {
         return Verdict(expected: expected, expectedState: expectedState, observed: observed, resent: relative(resent), mismatches: mismatches, equivalentDifference: equivalent)
     }
 
-    /// A zero-window probe of new data (RFC 9293 §3.8.6.1's form) that the target sent before it took the step's
+    /// A zero-window probe (RFC 9293 §3.8.6.1's octet of new data, or Linux's ACK below SND.UNA) that the target sent before it took the step's
     /// input: its timer expired between steps (time passes while other lanes run). `model` is put back to
     /// `core`, takes that expiry, then `input` again; the probe is noted as sent, so `judge` counts it a resend.
     /// Returns the model's core after the expiry and the input's transition from there, or nil (and `model`
     /// untouched) when the first segment is not that probe.
     public mutating func probeBefore(_ model: inout TCPModel, core: TCPModel.Core, input: Input, raw: [Segment]) -> (core: TCPModel.Core, transition: Transition)? {
-        guard let first = raw.first, first.dataLength > 0, let isn = targetISN else { return nil }
+        guard let first = raw.first, let isn = targetISN else { return nil }
         var m = model
         m.core = core
         guard m.windowProbeDue, m.timers.isRunning(.retransmission) else { return nil }
         let expiry = m.apply(.timeout(Timeout(.retransmission)))
-        guard let p = expiry.outputs.first?.segment, p.dataLength > 0, p.seq &+ isn == first.seq, p.dataLength == first.dataLength else { return nil }
         var s = first
         s.seq &-= isn
-        seen.note(s)
+        guard let p = expiry.outputs.first?.segment, TCPModel.retransmits(s, expected: p), p.dataLength == s.dataLength else { return nil }
+        // Text is noted as sent; an empty probe (Linux's ACK below SND.UNA) has no key, so the next judgement is told.
+        if s.dataLength > 0 { seen.note(s) } else { heldProbe = p }
         let probed = m.core
         let tr = m.apply(input)
         model = m

@@ -2,6 +2,7 @@ import Core
 import Model
 import Oracle
 import Spec
+import TestSupport
 import Testing
 
 /// The step oracle on hand-made segments, without a target or privileges: numbering from the target's ISN,
@@ -88,6 +89,27 @@ struct OracleTests {
         var (m3, o3, tr3) = Self.synReceived()
         _ = o3.judge(&m3, tr3, raw: [Segment(seq: 0, ack: Self.testerISN &+ 1, ctl: [.syn, .ack], window: 64240)], observedState: nil, reportsWindowShrink: true)
         #expect(o3.probeBefore(&m3, core: m3.core, input: input, raw: [rest]) == nil)
+    }
+
+    @Test("linux: an empty probe (an ACK below SND.UNA) sent before an input that opens the window a little is the expiry's, not the input's answer")
+    func emptyProbeBeforeInput() throws {
+        var m = TCPModel(spec: try Repository.spec("linux"), configuration: .init(receiveWindow: 65535))
+        var o = StepOracle(testerISN: Self.testerISN)
+        _ = m.apply(.call(.openPassive))
+        let tr = m.apply(.segment(Segment(seq: Self.testerISN, ctl: .syn, window: 65535)))
+        _ = o.judge(&m, tr, raw: [Segment(seq: 0, ack: Self.testerISN &+ 1, ctl: [.syn, .ack], window: 64240)], observedState: nil, reportsWindowShrink: true)
+        _ = m.apply(.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: .ack, window: 0)))
+        _ = m.apply(.call(.send(10)))
+        #expect(m.windowProbeDue && m.timers.isRunning(.retransmission))
+        let core = m.core
+        // A window of one octet: ten octets still do not fit (whole segments), so the input draws nothing itself.
+        let input = Input.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: .ack, window: 1))
+        var step = m.apply(input)
+        let probe = Segment(seq: 0, ack: Self.testerISN &+ 1, ctl: .ack, window: 64240)
+        if let p = o.probeBefore(&m, core: core, input: input, raw: [probe]) { step = p.transition } else { Issue.record("the probe was not taken") }
+        let v = o.judge(&m, step, raw: [probe], observedState: nil, reportsWindowShrink: true)
+        #expect(v.mismatches.isEmpty, "\(v.mismatches)")
+        #expect(v.resent.count == 1)
     }
 
     @Test("what differs is typed: the segments and the state, in that order, with the one text rendering")

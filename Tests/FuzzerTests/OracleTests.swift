@@ -65,24 +65,30 @@ struct OracleTests {
         #expect(!w.mismatches.isEmpty)
     }
 
-    @Test("a probe of new data sent before the step's input is the model's own expiry first: judged as a resend, the input after it")
-    func probeBeforeInput() {
-        var (m, o, tr) = Self.synReceived()
-        _ = o.judge(&m, tr, raw: [Segment(seq: 0, ack: Self.testerISN &+ 1, ctl: [.syn, .ack], window: 64240)], observedState: nil, reportsWindowShrink: true)
-        // Established with the tester's window closed; ten octets wait and the probe timer runs.
-        _ = m.apply(.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: .ack, window: 0)))
+    /// ESTABLISHED after a passive open with the tester's window closed, ten octets waiting and the probe timer
+    /// running; the core before the next input, for `probeBefore`.
+    static func closedWindowWithText(_ spec: CompiledSpec) -> (TCPModel, StepOracle, TCPModel.Core) {
+        var m = TCPModel(spec: spec, configuration: .init(receiveWindow: 65535))
+        var o = StepOracle(testerISN: testerISN)
+        _ = m.apply(.call(.openPassive))
+        let tr = m.apply(.segment(Segment(seq: testerISN, ctl: .syn, window: 65535)))
+        _ = o.judge(&m, tr, raw: [Segment(seq: 0, ack: testerISN &+ 1, ctl: [.syn, .ack], window: 64240)], observedState: nil, reportsWindowShrink: true)
+        _ = m.apply(.segment(Segment(seq: testerISN &+ 1, ack: 1, ctl: .ack, window: 0)))
         _ = m.apply(.call(.send(10)))
         #expect(m.windowProbeDue && m.timers.isRunning(.retransmission))
-        let core = m.core
+        return (m, o, m.core)
+    }
+
+    @Test("a probe of new data sent before the step's input is the model's own expiry first: judged as a resend, the input after it")
+    func probeBeforeInput() {
+        var (m, o, core) = Self.closedWindowWithText(compiled9293)
         // The tester reopens its window; before the stack took that, its timer sent one octet (rfc9293's probe).
         let input = Input.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: .ack, window: 65535))
-        var stale = m.apply(input)
+        var step = m.apply(input)
         let probe = Segment(seq: 1, ack: Self.testerISN &+ 1, ctl: .ack, window: 64240, dataLength: 1)
         let rest = Segment(seq: 2, ack: Self.testerISN &+ 1, ctl: .ack, window: 64240, dataLength: 9)
-        let p = o.probeBefore(&m, core: core, input: input, raw: [probe, rest])
-        #expect(p != nil)
-        if let p { stale = p.transition }
-        let v = o.judge(&m, stale, raw: [probe, rest], observedState: nil, reportsWindowShrink: true)
+        if let p = o.probeBefore(&m, core: core, input: input, raw: [probe, rest]) { step = p.transition } else { Issue.record("the probe was not taken") }
+        let v = o.judge(&m, step, raw: [probe, rest], observedState: nil, reportsWindowShrink: true)
         #expect(v.mismatches.isEmpty, "\(v.mismatches)")
         #expect(v.resent.map(\.seq) == [1])
         // A first segment that is not that probe leaves the model alone.
@@ -93,15 +99,7 @@ struct OracleTests {
 
     @Test("linux: an empty probe (an ACK below SND.UNA) sent before an input that opens the window a little is the expiry's, not the input's answer")
     func emptyProbeBeforeInput() throws {
-        var m = TCPModel(spec: try Repository.spec("linux"), configuration: .init(receiveWindow: 65535))
-        var o = StepOracle(testerISN: Self.testerISN)
-        _ = m.apply(.call(.openPassive))
-        let tr = m.apply(.segment(Segment(seq: Self.testerISN, ctl: .syn, window: 65535)))
-        _ = o.judge(&m, tr, raw: [Segment(seq: 0, ack: Self.testerISN &+ 1, ctl: [.syn, .ack], window: 64240)], observedState: nil, reportsWindowShrink: true)
-        _ = m.apply(.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: .ack, window: 0)))
-        _ = m.apply(.call(.send(10)))
-        #expect(m.windowProbeDue && m.timers.isRunning(.retransmission))
-        let core = m.core
+        var (m, o, core) = Self.closedWindowWithText(try Repository.spec("linux"))
         // A window of one octet: ten octets still do not fit (whole segments), so the input draws nothing itself.
         let input = Input.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: .ack, window: 1))
         var step = m.apply(input)

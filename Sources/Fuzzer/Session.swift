@@ -366,17 +366,17 @@ final class Session {
                 var (m1, o1, m2, o2) = (modelBefore, oracleBefore, alt, oracleBefore)
                 let primaryOK = judged(&m1, &o1, margin: anyTime).verdict.mismatches.isEmpty
                 let otherOK = judged(&m2, &o2, margin: anyTime).verdict.mismatches.isEmpty
-                o2 = oracleBefore
-                let w2 = judged(&alt, &o2, margin: margin)
                 guard primaryOK != otherOK else { continue }
                 let (alternative, inconsistent) = observe(c, primaryOK: primaryOK, lane, step, stateBefore, chain: chain)
                 chose = (c.choice.name, alternative)
                 if let inconsistent {
                     w.verdict.mismatches = [inconsistent]
                 } else if alternative == .other {
+                    // Its timing judged under that alternative, from where the wait began.
+                    o2 = oracleBefore
+                    w = judged(&alt, &o2, margin: margin)
                     lane.model.core = alt.core
                     lane.oracle = o2
-                    w = w2
                 }
                 break
             }

@@ -186,16 +186,19 @@ public final class Planner {
         // A zero-window probe's class: no input drawn here gets to it (the tester closes the window, then text
         // waits), but `timerSetup` makes that way, so it is marked as drawable along this one.
         if spec.states[st].synchronized, lane.callAllowed(.send(10)), !lane.model.timers.isRunning(.retransmission), lane.model.tcb[.sndWnd] != 0 {
-            var m = lane.model
-            _ = m.apply(.segment(Planner.windowClosing(lane.model)))
-            _ = m.apply(.call(.send(10)))
+            var m = Planner.probing(lane.model).model
             if m.windowProbeDue, m.timers.isRunning(.retransmission) { mark(.retransmissionTimeout, m.cell(of: .timeout(Timeout(.retransmission)))) }
         }
     }
 
-    /// The tester's ACK of SND.NXT that closes the window it offers (a zero-window probe's setup).
-    static func windowClosing(_ model: TCPModel) -> Segment {
-        Segment(seq: model.tcb[.rcvNxt], ack: model.tcb[.sndNxt], ctl: .ack, window: 0)
+    /// A zero-window probe's setup: the tester's ACK of SND.NXT that closes the window it offers, and the model
+    /// after it and a SEND, whose text then waits.
+    static func probing(_ model: TCPModel) -> (closing: Segment, model: TCPModel) {
+        let closing = Segment(seq: model.tcb[.rcvNxt], ack: model.tcb[.sndNxt], ctl: .ack, window: 0)
+        var m = model
+        _ = m.apply(.segment(closing))
+        _ = m.apply(.call(.send(10)))
+        return (closing, m)
     }
 
     /// Connections surveyed per state: the first few, then one in 512 (so that later, other TCBs are seen too).
@@ -341,10 +344,7 @@ public final class Planner {
                 // A zero-window probe's class: the tester closes the window first (an ACK of SND.NXT offering 0),
                 // so that the text sent next waits and the timer times a probe.
                 if let cell, lane.model.tcb[.sndWnd] != 0 {
-                    let closing = Planner.windowClosing(lane.model)
-                    var m = lane.model
-                    _ = m.apply(.segment(closing))
-                    _ = m.apply(.call(.send(10)))
+                    var (closing, m) = Planner.probing(lane.model)
                     if m.falls(.timeout(Timeout(t)), in: cell) { return ("", lane.step(fromModel: closing)) }
                 }
                 if lane.steps.last != .call(.send(10)) { return ("", .call(.send(10))) }

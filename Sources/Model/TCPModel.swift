@@ -499,9 +499,6 @@ public struct TCPModel: Sendable {
         return tr
     }
 
-    /// Adds a segment, aggregating acknowledgments (RFC 9293 §3.10.7.4 MUST-58: "aggregate ACK segments whenever
-    /// possible"; "piggybacked on a segment being transmitted"): a pure ACK is replaced by a later segment of the
-    /// same transition that carries an acknowledgment at least as new.
     /// The peer's window is closed while text (or a FIN that needs window) waits and nothing is in flight: what
     /// the retransmission timer then times is a zero-window probe.
     public var windowProbeDue: Bool {
@@ -509,6 +506,9 @@ public struct TCPModel: Sendable {
             && (tcb[.sndQueue] > 0 || (tcb[.finPending] == 1 && tcb[.finSent] == 0))
     }
 
+    /// Adds a segment, aggregating acknowledgments (RFC 9293 §3.10.7.4 MUST-58: "aggregate ACK segments whenever
+    /// possible"; "piggybacked on a segment being transmitted"): a pure ACK is replaced by a later segment of the
+    /// same transition that carries an acknowledgment at least as new.
     mutating func emit(_ o: Output, into tr: inout Transition) {
         if o.segment.ctl.contains(.ack), !o.segment.ctl.contains(.rst) {
             var k = Int(tr.pushed)

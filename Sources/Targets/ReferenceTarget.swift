@@ -20,7 +20,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     public var clock: any Timekeeper { virtualClock }
     public var frameNow: Double { virtualClock.now }
     /// Its timers fire exactly when due, and what they send is stamped then: no margin.
-    public var timerMargin: TimerMargin { TimerMargin(early: 0, late: 0, lateFraction: 0, source: "virtual clock, exact") }
+    public var timerMargin: TimerMargin { .exact }
     /// What one exchange costs on the virtual clock: waiting lanes come due while others keep the stack busy.
     public static let roundTime = 0.001
     /// When each connection's running timers were (re)started (virtual time).
@@ -121,8 +121,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         // Only the connections with a timer due (a zero-window probe runs for ever: most hold one that is not).
         for t in nextDue.filter({ $0.value <= now }).keys.sorted(by: { ($0.targetPort, $0.testerPort) < ($1.targetPort, $1.testerPort) }) {
             for _ in 0..<64 {
-                guard let m0 = connections[t] else { break }
-                var m = m0
+                guard var m = connections[t] else { break }
                 guard let (x, at) = Self.due(m, timerStarts[t] ?? [:]), at <= now else { break }
                 let tr = m.apply(.timeout(Timeout(x)))
                 send(tr.outputs, t, at: at)

@@ -127,10 +127,10 @@ extension Fuzzer {
                 outcome[c] = (.unreachable, "the target does not offer the \(call) call (its capability list: \(target.capabilities.calls.sorted().joined(separator: ", ")))", nil, nil)
             } else if cell.event.isTimeout, let why = target.timersNotJudged {
                 outcome[c] = (.unreachable, why, nil, nil)
-            } else if !Planner.events.contains(cell.event) {
+            } else if !Planner.drives(cell.event, under: spec) {
                 let why = cell.event == .status
                     ? "STATUS is not a call of the sockets API the targets offer"
-                    : cell.event == .userTimeout ? "USER-TIMEOUT has no length in any profile yet (TCP_USER_TIMEOUT is not driven): no wait is sure to see it"
+                    : cell.event == .userTimeout ? "R2 has no upper bound here (\(spec.timings[.r2].map(\.text) ?? "none") for data, \(spec.timings[.r2Syn].map(\.text) ?? "none") for a SYN): no wait is sure to see the user timer expire; an application setting (Linux: --user-timeout) bounds it"
                     : "\(cell.event.spelling) is not an event the fuzzer drives"
                 outcome[c] = (.unreachable, why, nil, nil)
             } else if planner.shortestWay[spec.states[cell.state].state] == nil {

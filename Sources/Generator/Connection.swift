@@ -130,7 +130,7 @@ public struct Connection: Sendable {
     mutating func pass(_ seconds: Double) {
         var left = seconds
         for _ in 0..<64 {
-            guard let (t, w) = model.pendingExpiries().first, let at = w.upper else { break }
+            guard let (t, w) = model.nextExpiry(since: { [timerAges] in -timerAges[Int($0.rawValue)] }), let at = w.upper else { break }
             let due = max(0, at - timerAges[Int(t.rawValue)])
             guard due <= left else { break }
             left -= due

@@ -9,9 +9,18 @@ public final class Planner {
     /// Events the fuzzer drives (timeouts cannot be caused on a real stack without waiting for them). SHUTDOWN is
     /// one (shutdown(SHUT_WR)): left out, its tests were reported as timers the tester cannot cause.
     /// The retransmission and TIME-WAIT timeouts are driven by waiting (`FuzzStep.wait`) past the window the
-    /// profile gives them; the user timeout has no length in any profile yet.
+    /// profile gives them, the user timeout (R2) too where it is bounded above (`drives`).
     public static let events: [EventKind] = [.segment, .openPassive, .openActive, .send, .receive, .close, .shutdown, .abort,
-                                             .retransmissionTimeout, .timeWaitTimeout]
+                                             .retransmissionTimeout, .timeWaitTimeout, .userTimeout]
+
+    /// Whether the fuzzer drives `event` under `spec`: USER-TIMEOUT only where R2 has an upper bound (an
+    /// application set it); the RFC's "at least 100 s" is no wait that is sure to see it, and a class the planner
+    /// could never draw would draw every plan to itself.
+    public static func drives(_ event: EventKind, under spec: CompiledSpec) -> Bool {
+        guard events.contains(event) else { return false }
+        guard event == .userTimeout else { return true }
+        return spec.timings[.r2]?.upper != nil || spec.timings[.r2Syn]?.upper != nil
+    }
     /// The target's timer margin: a wait for a timer's expiry lasts past its window by this much.
     public var timerMargin = TimerMargin.exact
     /// The longest wait a plan may make (a real stack's 60 s TIME-WAIT costs a minute of a lane).
@@ -70,7 +79,7 @@ public final class Planner {
             for e in EventKind.allCases {
                 offset.append(total)
                 let t = spec.table(state: s, event: e)
-                if Planner.events.contains(e) {
+                if Planner.drives(e, under: spec) {
                     for (c, ch) in t.cellChains.enumerated() where ch >= 0 {
                         universe.append(total + c)
                         universeCells.append((s, e, c))
@@ -313,7 +322,7 @@ public final class Planner {
                 if model.falls(.call(c), in: cell) { return .call(c) }
             }
             return nil
-        case .retransmissionTimeout, .timeWaitTimeout:
+        case .retransmissionTimeout, .timeWaitTimeout, .userTimeout:
             guard let t = TimerName(expiring: event), let d = wait(for: t, on: lane), d <= maxWait else { return nil }
             return model.falls(.timeout(Timeout(t)), in: cell) ? .wait(d) : nil
         default: return nil
@@ -339,8 +348,17 @@ public final class Planner {
             }
             return ("the \(t.spelling) timer runs in \(state) on this way, but times another input class than this one (what it times was decided before)", nil)
         }
+        if t == .user, !lane.model.timers.isRunning(t), lane.model.timers.isRunning(.retransmission) {
+            // R2 runs from the first retransmission: let the retransmission timer expire first, if that starts it.
+            var m = lane.model
+            guard m.apply(.timeout(Timeout(.retransmission))).timersStarted & (1 << TimerName.user.rawValue) != 0 else {
+                return ("the user timer does not time what is retransmitted in \(state) on this way (no application's R2 reaches it)", nil)
+            }
+            if let d = wait(for: .retransmission, on: lane), d <= maxWait { return ("", .wait(d)) }
+            return ("the user timer starts at the first retransmission, whose wait is longer than allowed (--max-wait)", nil)
+        }
         if !lane.model.timers.isRunning(t) {
-            if t == .retransmission, spec.states[lane.model.state].synchronized, lane.callAllowed(.send(10)) {
+            if t == .retransmission || t == .user, spec.states[lane.model.state].synchronized, lane.callAllowed(.send(10)) {
                 // A zero-window probe's class: the tester closes the window first (an ACK of SND.NXT offering 0),
                 // so that the text sent next waits and the timer times a probe.
                 if let cell, lane.model.tcb[.sndWnd] != 0 {

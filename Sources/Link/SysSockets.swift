@@ -20,6 +20,10 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
 /// The integer socket options tcpspec sets (SO_LINGER aside: see `SocketSystem.setLinger`).
 public enum SocketOption: Hashable, Sendable, CaseIterable {
     case reuseAddress, noDelay, maxSegment, receiveBuffer, sendBuffer
+    /// TCP_USER_TIMEOUT (ms): the application's R2 (RFC 9293 §3.8.3 MUST-21).
+    case userTimeout
+    /// SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT (RFC 9293 §3.8.4 MUST-24, MUST-27).
+    case keepAlive, keepIdle, keepInterval, keepCount
 
     var levelAndName: (Int32, Int32) {
         switch self {
@@ -28,6 +32,12 @@ public enum SocketOption: Hashable, Sendable, CaseIterable {
         case .maxSegment: (Int32(IPPROTO_TCP), TCP_MAXSEG)
         case .receiveBuffer: (SOL_SOCKET, SO_RCVBUF)
         case .sendBuffer: (SOL_SOCKET, SO_SNDBUF)
+        // <netinet/tcp.h> numbers (Glibc as Swift imports it lacks TCP_USER_TIMEOUT).
+        case .userTimeout: (Int32(IPPROTO_TCP), 18)
+        case .keepAlive: (SOL_SOCKET, SO_KEEPALIVE)
+        case .keepIdle: (Int32(IPPROTO_TCP), 4)
+        case .keepInterval: (Int32(IPPROTO_TCP), 5)
+        case .keepCount: (Int32(IPPROTO_TCP), 6)
         }
     }
 }

@@ -25,9 +25,15 @@ public final class Topology: @unchecked Sendable {
         public var ip: IPVersion = .v4
         /// Target-namespace sysctls, applied over the defaults chosen for determinism.
         public var sysctls: [String: String] = [:]
-        public init(ip: IPVersion = .v4, sysctls: [String: String] = [:]) {
+        /// TCP_USER_TIMEOUT (seconds) the application sets on every socket, its R2 (RFC 9293 §3.8.3 MUST-21); nil
+        /// leaves the kernel's (tcp_retries2: about 15 minutes). The default ends a connection whose segment goes
+        /// unacknowledged within 3 s of its first retransmission: judged, and no orphan lingers for minutes.
+        public var userTimeout: Double? = Configuration.defaultUserTimeout
+        public static let defaultUserTimeout = 3.0
+        public init(ip: IPVersion = .v4, sysctls: [String: String] = [:], userTimeout: Double? = Configuration.defaultUserTimeout) {
             self.ip = ip
             self.sysctls = sysctls
+            self.userTimeout = userTimeout
         }
     }
 

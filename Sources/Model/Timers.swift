@@ -21,6 +21,10 @@ public struct Timers: Hashable, Sendable {
     /// The loss window of the last expiry no longer holds what waits (`option loss-window-one-syn`: the handshake
     /// ended after a single retransmission of the SYN or SYN,ACK). The next expiry sets it again.
     public var lossLifted = false
+    /// How long before the user timer's start the segment it times may first have gone (the RTO that expired,
+    /// at its latest): R2 is timed from the first retransmission, and a stack that counts from the first
+    /// transmission closes up to that much sooner (RFC 9293 §3.8.3 allows either: "time units or a count").
+    public var r2Lead: Double = 0
 
     public init() {}
 
@@ -58,6 +62,9 @@ extension TCPModel {
             return
         }
         let rto = UInt8(1) << TimerName.retransmission.rawValue
+        let user = UInt8(1) << TimerName.user.rawValue
+        // (Read before the expiry backs the timer off.)
+        let lead = event == .retransmissionTimeout && !timers.isRunning(.user) ? expiry(.retransmission)?.upper : nil
         // An acknowledgment of something new (not the SND.UNA an ISS selection set).
         let acked = event == .segment && tcb[.iss] == before.iss && tcb[.sndUna] != before.una
         if acked {
@@ -71,12 +78,23 @@ extension TCPModel {
                 if timers.backoffs == 0 || !handshake { timers.sampled = true }
                 timers.backoffs = 0
             }
+            // R2 counts the retransmissions of one segment (RFC 9293 §3.8.3): the front of the queue has moved,
+            // so it ends (Linux's tcp_ack sets icsk_retransmits to 0, and retransmits_timed_out needs one).
+            if timers.running & user != 0 { tr.timersStopped |= user }
+        }
+        // The user timer runs from the first retransmission of the segment; a later expiry does not restart it.
+        if tr.timersStarted & user != 0, timers.running & user != 0, tr.timersStopped & user == 0 {
+            tr.timersStarted &= ~user
+        } else if tr.timersStarted & user != 0 {
+            timers.r2Lead = lead ?? 0
         }
         // A probe timer becomes a retransmission timer when the window opens and text goes (Linux's
         // tcp_ack_probe clears the probe timer and its backoff; the first transmission arms the RTO afresh).
         if before.probing, !windowProbeDue, tr.timersStarted & rto != 0, event != .retransmissionTimeout {
             timers.backoffs = 0
             timers.running &= ~rto
+            // The probes' R2 ends with them (Linux's tcp_ack_probe clears icsk_probes_tstamp).
+            if timers.running & user != 0 { tr.timersStopped |= user }
         }
         if event == .retransmissionTimeout, tr.timersStarted & rto != 0 {
             timers.backoffs &+= 1
@@ -95,6 +113,12 @@ extension TCPModel {
             timers.running &= ~rto
             tr.timersStarted &= ~rto
             tr.timersStopped |= rto
+        }
+        // Nothing retransmitted waits: R2 has nothing to count.
+        if timers.running & rto == 0, timers.running & user != 0 {
+            timers.running &= ~user
+            tr.timersStarted &= ~user
+            tr.timersStopped |= user
         }
     }
 
@@ -140,7 +164,15 @@ extension TCPModel {
             guard let w = spec.timings[.timeWait] else { return nil }
             return ExpiryWindow(lower: w.lower, upper: w.upper, timings: [.timeWait])
         case .user:
-            return nil
+            // R2 for a SYN while the segment retransmitted is one (SND.UNA = ISS: the SYN is unacknowledged,
+            // whatever the state says), R2 for data otherwise (RFC 9293 §3.8.3 MUST-23, SHLD-11).
+            let name: TimingName = tcb[.sndUna] == tcb[.iss] ? .r2Syn : .r2
+            guard let w = spec.timings[name] else { return nil }
+            // Probing a closed window, a stack may check R2 only when the probe timer expires (R2 may be "a count
+            // of retransmissions", §3.8.3): the close may come up to one probe interval late. (Linux clamps both
+            // its RTO and its probe timer to TCP_USER_TIMEOUT and closes on time.)
+            let probeLate = windowProbeDue ? expiry(.retransmission)?.upper ?? 0 : 0
+            return ExpiryWindow(lower: w.lower.map { max(0, $0 - timers.r2Lead) }, upper: w.upper.map { $0 + probeLate }, timings: [name])
         }
     }
 }
@@ -151,6 +183,17 @@ extension TCPModel {
     public func pendingExpiries() -> [(timer: TimerName, window: ExpiryWindow)] {
         TimerName.allCases.compactMap { t in expiry(t).map { (t, $0) } }
             .sorted { ($0.window.upper ?? $0.window.lower ?? .infinity, $0.window.lower ?? 0) < ($1.window.upper ?? $1.window.lower ?? .infinity, $1.window.lower ?? 0) }
+    }
+
+    /// The running timer due first, given when each (re)started (`since`, any clock): by its latest expiry (its
+    /// earliest when only that is bounded). On a tie the user timer goes first: a stack clamps its retransmission
+    /// timer to R2 and closes at that expiry without sending (Linux's tcp_clamp_rto_to_user_timeout).
+    public func nextExpiry(since: (TimerName) -> Double) -> (timer: TimerName, window: ExpiryWindow)? {
+        func due(_ x: (timer: TimerName, window: ExpiryWindow)) -> Double { since(x.timer) + (x.window.upper ?? x.window.lower ?? .infinity) }
+        return pendingExpiries().min { a, b in
+            let (da, db) = (due(a), due(b))
+            return da < db || (da == db && a.timer == .user && b.timer != .user)
+        }
     }
 
     /// Whether a timeout's transition sends the segment `s` (target-relative) again: a retransmission is the

@@ -131,7 +131,7 @@ extension StepOracle {
         var stateOpen = false  // the wait ended inside a window of a timer that sends nothing
         let isn = targetISN ?? 0
         loop: for _ in 0..<64 {
-            guard let (t, w) = model.pendingExpiries().first else { break }
+            guard let (t, w) = model.nextExpiry(since: { starts[$0] ?? start }) else { break }
             if t == .retransmission, let lim = retransmissionLimit, Int(model.timers.backoffs) >= lim {
                 // The stack may give up from here, or retransmit on (Linux measures its orphan retries in time
                 // from a 200 ms base, so a 200 ms RTO runs one expiry past the count): what the timer would
@@ -181,6 +181,30 @@ extension StepOracle {
                     for u in TimerName.allCases where tr.timersStarted & (1 << u.rawValue) != 0 { starts[u] = got.time }
                     if !timerMismatches.isEmpty { break loop }
                     continue
+                }
+                // Not sent, and the connection is gone the way R2's expiry leaves it, inside R2's window: the stack
+                // closed at this expiry instead of sending (R2 is reached at a retransmission timeout; Linux's
+                // probe timer checks TCP_USER_TIMEOUT there, its RTO is clamped to it).
+                if t == .retransmission, let uw = model.expiry(.user), let os = observedState {
+                    let ulo = (starts[.user] ?? start) + (uw.lower ?? 0) - margin.early
+                    var closed = model
+                    let utr = closed.apply(.timeout(Timeout(.user)))
+                    let gone = utr.outputs.isEmpty && os == closed.spec.states[closed.state].state && os != model.spec.states[model.state].state
+                    if gone, end >= ulo, ulo <= (hi ?? .infinity) {
+                        model = closed
+                        transitions.append(utr)
+                        expiries.append(TimedExpiry(timer: .user, window: uw, after: nil, margin: uw.upper.map { margin.late(after: $0) } ?? margin.late))
+                        break
+                    }
+                    if gone, end < ulo {
+                        // Given up before R2 allows: R2 too short, not a retransmission missing.
+                        let su = starts[.user] ?? start
+                        let stay = model.spec.states[model.state].state
+                        timerMismatches.append(.timer(TimerMismatch(kind: .early, timer: .user, window: uw, after: end - su, margin: margin.early,
+                                                                    marginSource: margin.source, what: "\(stay) left for \(os) by")))
+                        transitions.append(utr)
+                        break
+                    }
                 }
                 if let hi, end > hi {
                     timerMismatches.append(.timer(TimerMismatch(kind: .missing, timer: t, window: w, after: end - s0, margin: lateMargin, marginSource: margin.source,

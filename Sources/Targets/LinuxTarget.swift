@@ -29,6 +29,13 @@ public final class LinuxTarget: Target, @unchecked Sendable {
     public var targetIP: IPAddress { topology.targetIP }
     public var settings: [(String, String)] {
         [("target", "linux"), ("kernel", LinuxTarget.kernelRelease), ("ip", "\(topology.configuration.ip.rawValue)")] + topology.sysctls
+            + (topology.configuration.userTimeout.map { [("TCP_USER_TIMEOUT", "\(Int(($0 * 1000).rounded()))")] } ?? [])
+    }
+
+    /// The application's R2 (TCP_USER_TIMEOUT on every socket) is the connection's, whatever profile judges it.
+    public var applicationTimings: [TimingName: Timing] {
+        guard let u = topology.configuration.userTimeout else { return [:] }
+        return Timing.applicationR2(u, setting: "TCP_USER_TIMEOUT=\(Int((u * 1000).rounded()))")
     }
 
     public static var kernelRelease: String { Sys.kernelRelease() }
@@ -51,7 +58,10 @@ public final class LinuxTarget: Target, @unchecked Sendable {
 
     /// The target namespace's `net.ipv4.tcp_orphan_retries` (1: an orphan ends after one retransmission).
     public var orphanRetries: Int? {
-        topology.sysctls.first { $0.0 == "net.ipv4.tcp_orphan_retries" }.flatMap { Int($0.1.trimmingCharacters(in: .whitespaces)) }
+        // An application's TCP_USER_TIMEOUT replaces the orphan's retry count (tcp_write_timeout passes it to
+        // retransmits_timed_out): the model's user timer then says when the orphan ends.
+        guard topology.configuration.userTimeout == nil else { return nil }
+        return topology.sysctls.first { $0.0 == "net.ipv4.tcp_orphan_retries" }.flatMap { Int($0.1.trimmingCharacters(in: .whitespaces)) }
     }
 
     /// The kernel's timers run on jiffies (at most 10 ms at HZ=100) and the timer wheel fires a timer up to 1/8 of
@@ -67,7 +77,8 @@ public final class LinuxTarget: Target, @unchecked Sendable {
     public init(_ configuration: Topology.Configuration = .init(), sockets: any SocketSystem = Sys.sockets, clock: any Timekeeper = MonotonicClock()) throws {
         topology = try Topology(configuration)
         self.clock = clock
-        table = SocketTable(system: sockets, version: configuration.ip, targetIP: topology.targetIP, testerIP: topology.testerIP)
+        table = SocketTable(system: sockets, version: configuration.ip, targetIP: topology.targetIP, testerIP: topology.testerIP,
+                            userTimeout: configuration.userTimeout.map { Int32(($0 * 1000).rounded()) })
         do {
             // Only what the target sends: TCP from its address (the tester's own injections are outgoing anyway).
             pcap = try PcapLink(interface: topology.testerInterface, on: topology.tester, filter: "tcp and src host \(topology.targetIP)", clock: clock)

@@ -13,6 +13,9 @@ public struct ReferenceFault: Hashable, Sendable {
 
     public static func named(_ n: String) -> ReferenceFault? { all.first { $0.name == n } }
 
+    /// The faults in a timer (its length or what its expiry does): found by waiting.
+    public static let timerFaults = ["rto-no-backoff", "rto-below-min", "timewait-short", "persist-none", "r2-short"]
+
     public static let all: [ReferenceFault] = [
         ReferenceFault(name: "synrcvd-ignores-rst", summary: "ignores RST in SYN-RECEIVED", body: """
         on SEGMENT in SYN-RECEIVED step rst
@@ -142,6 +145,10 @@ public struct ReferenceFault: Hashable, Sendable {
           cite RFC 9293 §3.8.6.1 MUST-36
           rule fault.persist.none when window is closed replaces persist.probe
             timer retransmission start
+        """),
+        ReferenceFault(name: "r2-short", summary: "gives a connection up 5 s after a segment's first retransmission (R2 far below 100 s)", body: """
+        timing r2 5s
+          cite RFC 9293 §3.8.3 SHLD-11 "broken on purpose"
         """),
     ]
 }

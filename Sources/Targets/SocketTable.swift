@@ -19,13 +19,16 @@ struct SocketTable {
     let version: IPVersion
     let targetIP: IPAddress
     let testerIP: IPAddress
+    /// TCP_USER_TIMEOUT in milliseconds, set on every socket (a listener's children inherit it).
+    let userTimeout: Int32?
     private(set) var sockets: [Tuple: Sockets] = [:]
 
-    init(system: any SocketSystem, version: IPVersion, targetIP: IPAddress, testerIP: IPAddress) {
+    init(system: any SocketSystem, version: IPVersion, targetIP: IPAddress, testerIP: IPAddress, userTimeout: Int32? = nil) {
         self.system = system
         self.version = version
         self.targetIP = targetIP
         self.testerIP = testerIP
+        self.userTimeout = userTimeout
     }
 
     /// Makes the call on the tuple's sockets: a count or 0, or the call's errno.
@@ -53,6 +56,12 @@ struct SocketTable {
         let fd = try system.tcpSocket(version)
         try? system.setOption(fd, .reuseAddress, 1)
         try? system.setOption(fd, .noDelay, 1)
+        if let userTimeout {
+            do throws(SystemError) { try system.setOption(fd, .userTimeout, userTimeout) } catch {
+                try? system.close(fd)
+                throw error
+            }
+        }
         do throws(SystemError) { try system.bind(fd, to: SocketAddress(targetIP, targetPort)) } catch {
             try? system.close(fd)
             throw error
@@ -135,6 +144,11 @@ struct SocketTable {
             case "TCP_MAXSEG": option = .maxSegment
             case "SO_RCVBUF": option = .receiveBuffer
             case "SO_SNDBUF": option = .sendBuffer
+            case "TCP_USER_TIMEOUT": option = .userTimeout
+            case "SO_KEEPALIVE": option = .keepAlive
+            case "TCP_KEEPIDLE": option = .keepIdle
+            case "TCP_KEEPINTVL": option = .keepInterval
+            case "TCP_KEEPCNT": option = .keepCount
             case "SO_LINGER":
                 return result { () throws(SystemError) in
                     try system.setLinger(fd, seconds: value)

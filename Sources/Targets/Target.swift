@@ -53,6 +53,9 @@ public protocol Target: AnyObject, Sendable {
     /// Timer lengths the stack was configured with, away from the defaults its own profile states (`profile`):
     /// under that profile they replace its timing lines; under an RFC's they change nothing.
     var timingSettings: (profile: String, timings: [TimingName: Timing])? { get }
+    /// Timer lengths the application set on its sockets (its R2: TCP_USER_TIMEOUT): they replace the timing lines
+    /// of every profile, the RFC's too, since the RFC lets the application choose them.
+    var applicationTimings: [TimingName: Timing] { get }
     /// How the stack failed, if it has, found without waiting (an agent that exited): what a step that merely saw
     /// no segment reports instead, so that a crash on a case's last step is not taken for silence.
     func failure() -> TargetFailure?
@@ -75,13 +78,17 @@ extension Target {
 
     public var timersNotJudged: String? { nil }
 
+    public var applicationTimings: [TimingName: Timing] { [:] }
+
     public var orphanRetries: Int? { nil }
 
     /// The spec a run judges this target with: `spec`, with the timings the stack was set to where `spec` is its
     /// own profile (or one extending it).
     public func judgingSpec(_ spec: CompiledSpec) -> CompiledSpec {
-        guard let (p, t) = timingSettings, !t.isEmpty, spec.lineage.contains(p) else { return spec }
-        return spec.replacingTimings(t)
+        var spec = spec
+        if let (p, t) = timingSettings, !t.isEmpty, spec.lineage.contains(p) { spec = spec.replacingTimings(t) }
+        let app = applicationTimings
+        return app.isEmpty ? spec : spec.replacingTimings(app)
     }
 
     public func restart() throws {

@@ -50,7 +50,7 @@ struct FuzzerTests {
         // for every connection): later findings cascade from it in every state, at any length. Divergences no
         // replay of their case alone shows (timing-dependent: they needed the other lanes' time) cannot be
         // minimized by replaying, so they are not bounded.
-        let timerFault = ["rto-no-backoff", "rto-below-min", "timewait-short", "persist-none"].contains(name)
+        let timerFault = ReferenceFault.timerFaults.contains(name)
         #expect(timerFault || s.findings.allSatisfy { $0.steps <= 7 }, "\(s.findings.filter { $0.steps > 7 }.map { "\($0.signature): \($0.steps) steps, \($0.casePath ?? "")" })")
         // Kept as a readable case and a pcap.
         let text = try String(contentsOfFile: try #require(d.casePath), encoding: .utf8)

@@ -196,7 +196,7 @@ struct TimedJudgementTests {
 /// through the case runner (the `>` lines after a wait say what was due), while the clean stack passes it.
 @Suite("Timer faults on the reference target")
 struct TimerFaultTests {
-    @Test("each timer fault's case fails on the faulty stack and passes on the clean one", arguments: ["rto-no-backoff", "rto-below-min", "timewait-short", "persist-none"])
+    @Test("each timer fault's case fails on the faulty stack and passes on the clean one", arguments: ReferenceFault.timerFaults)
     func caseReplays(name: String) throws {
         let fault = try #require(ReferenceFault.named(name))
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-timer-\(name)-\(UUID().uuidString)").path

@@ -117,4 +117,72 @@ struct TimerTests {
         _ = m.receive(Segment(seq: 5001, ack: 1021, ctl: .ack, window: 8000))
         #expect(m.timers.backoffs == 0 && m.expiry(.retransmission)?.lower == floor, "\(profile)")
     }
+
+    static let user = UInt8(1) << TimerName.user.rawValue
+
+    @Test("R2: the user timer starts at a data segment's first retransmission, later ones leave it, an ACK of new data stops it; its window is the profile's (rfc9293 at least 100 s) or the application's, lowered by the RTO before it", arguments: ["rfc9293", "linux"])
+    func r2Data(profile: String) throws {
+        for app in [nil, 3.0] as [Double?] {
+            var spec = try spec(profile)
+            if let app { spec = spec.replacingTimings(Timing.applicationR2(app, setting: "TCP_USER_TIMEOUT=3000")) }
+            var m = TCPModel(spec: spec)
+            _ = m.call(.openActive, iss: 1000)
+            _ = m.receive(Segment(seq: 5000, ack: 1001, ctl: [.syn, .ack], window: 8000))
+            #expect(!m.timers.isRunning(.user), "\(profile): the SYN,ACK acknowledged the SYN")
+            let send = m.call(.send(10))
+            #expect(send.timersStarted & Self.user == 0, "\(profile): nothing retransmitted yet")
+            let rto = try #require(m.expiry(.retransmission)?.upper)
+            let first = m.timeout(.retransmission)
+            #expect(first.timersStarted & Self.user != 0 && m.timers.r2Lead == rto, "\(profile)")
+            let w = try #require(m.expiry(.user))
+            #expect(w.timings == [.r2], "\(profile)")
+            if let app {
+                #expect(w.lower == app - rto && w.upper == app, "\(profile): \(w)")
+            } else if profile == "rfc9293" {
+                #expect(w.lower == 100 - rto && w.upper == nil, "\(profile): SHLD-11, open above: \(w)")
+            }
+            let second = m.timeout(.retransmission)
+            #expect(second.timersStarted & Self.user == 0 && m.timers.isRunning(.user), "\(profile): R2 counts from the first retransmission")
+            let ack = m.receive(Segment(seq: 5001, ack: 1006, ctl: .ack, window: 8000))
+            #expect(ack.timersStopped & Self.user != 0 && !m.timers.isRunning(.user), "\(profile): the front of the queue moved")
+            #expect(m.timers.isRunning(.retransmission), "\(profile): five octets still outstanding")
+        }
+    }
+
+    @Test("R2 for a SYN: an active open's user timer runs from the SYN (r2.syn, rfc9293 at least 3 min); the SYN,ACK stops it; a passive open's SYN,ACK starts none", arguments: ["rfc9293", "linux"])
+    func r2Syn(profile: String) throws {
+        var m = TCPModel(spec: try spec(profile))
+        let open = m.call(.openActive, iss: 1000)
+        #expect(open.timersStarted & Self.user != 0)
+        #expect(m.expiry(.user)?.timings == [.r2Syn])
+        if profile == "rfc9293" { #expect(m.expiry(.user)?.lower == 180, "MUST-23") }
+        let again = m.timeout(.retransmission)
+        #expect(again.timersStarted & Self.user == 0 && m.timers.isRunning(.user))
+        // Simultaneous open: the SYN,ACK it sends is still a SYN, timed by the same R2.
+        _ = m.receive(Segment(seq: 5000, ack: 0, ctl: .syn, window: 8000))
+        #expect(m.stateName == "SYN-RECEIVED" && m.timers.isRunning(.user) && m.expiry(.user)?.timings == [.r2Syn])
+        _ = m.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 8000))
+        #expect(m.stateName == "ESTABLISHED" && !m.timers.isRunning(.user))
+
+        var p = TCPModel(spec: try spec(profile))
+        _ = p.call(.openPassive)
+        _ = p.receive(Segment(seq: 5000, ack: 0, ctl: .syn, window: 8000), iss: 1000)
+        #expect(p.stateName == "SYN-RECEIVED")
+        let synack = p.timeout(.retransmission)
+        #expect(synack.outputs.map(\.segment.ctl) == [[.syn, .ack]] && !p.timers.isRunning(.user), "\(profile): no application R2 reaches a request")
+    }
+
+    @Test("R2's expiry closes the connection silently (USER-TIMEOUT, RFC 9293 §3.10.8); due with a retransmission, it goes first (Linux clamps the RTO to it)")
+    func r2Expiry() throws {
+        var m = TCPModel(spec: try spec("linux").replacingTimings(Timing.applicationR2(3, setting: "TCP_USER_TIMEOUT=3000")))
+        _ = m.call(.openActive, iss: 1000)
+        _ = m.timeout(.retransmission)
+        _ = m.timeout(.retransmission)
+        // The user timer started with the SYN at 0, the RTO was restarted at 2: both due at 3.
+        let starts: [TimerName: Double] = [.user: 0, .retransmission: 2]
+        #expect(m.nextExpiry(since: { starts[$0]! })?.timer == .user)
+        #expect(m.nextExpiry(since: { [.user: 0.5, .retransmission: 2][$0]! })?.timer == .retransmission)
+        let end = m.timeout(.user)
+        #expect(end.outputs.isEmpty && m.stateName == "CLOSED" && m.timers.running == 0)
+    }
 }

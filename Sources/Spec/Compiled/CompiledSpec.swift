@@ -307,6 +307,15 @@ public struct Timing: Sendable, Hashable {
         self.level = level
     }
 
+    /// R2 as the application set it (`setting`, e.g. TCP_USER_TIMEOUT=3000), for data and SYN segments alike:
+    /// RFC 9293 §3.8.3 lets the application set R2 for a connection (MUST-21) and close an open attempt sooner.
+    public static func applicationR2(_ seconds: Double, setting: String) -> [TimingName: Timing] {
+        let t = Timing(lower: seconds, upper: seconds,
+                       citation: "application setting \(setting); RFC 9293 §3.8.3 MUST-21 \"An application MUST (MUST-21) be able to set the value for R2 for a particular connection\"",
+                       requirements: [RequirementID(.must, 21)], level: .must)
+        return [.r2: t, .r2Syn: t]
+    }
+
     /// `1 s`, `1 s to 3 s`, `at least 60 s`: for reports.
     public var text: String {
         func f(_ v: Double) -> String { v < 1 ? "\(Int((v * 1000).rounded())) ms" : v == v.rounded() ? "\(Int(v)) s" : "\(v) s" }

@@ -219,6 +219,10 @@ public enum TimingName: String, CaseIterable, Sendable {
     case timeWait = "time-wait"
     /// How long an acknowledgment may be delayed.
     case delayedAck = "delayed-ack"
+    /// R2 (RFC 9293 §3.8.3): how long the same segment may go unacknowledged, from its first retransmission,
+    /// before the connection is closed (the `user` timer); `r2.syn` while the segment is a SYN or SYN,ACK.
+    case r2 = "r2"
+    case r2Syn = "r2.syn"
     public var spelling: String { rawValue }
     /// Whether its value is a duration (all but the backoff factor and the linear SYN retransmissions).
     public var isDuration: Bool { self != .rtoBackoff && self != .rtoSynLinear }

@@ -12,7 +12,12 @@ struct TargetOptions: ParsableArguments {
     var sysctls: [String] = []
     @Option(help: "The longest wait a case may make for a timer on a real stack's clock (default 5s; Linux's 60 s TIME-WAIT needs 70s). The reference stack's clock is virtual: any wait is free.")
     var maxWait: String?
+    @Option(help: "TCP_USER_TIMEOUT the application sets on every socket of the linux target: its R2 (RFC 9293 §3.8.3 MUST-21), judged under every profile. A duration, or 'off' for the kernel's own (tcp_retries2, about 15 minutes).")
+    var userTimeout: String = "3s"
     @OptionGroup var safety: SafetyOptions
+
+    /// `--user-timeout` in seconds, nil for `off` (validated).
+    var userTimeoutSeconds: Double? { userTimeout == "off" ? nil : Durations.seconds(userTimeout) }
 
     /// `--max-wait` in seconds (validated).
     var maxWaitSeconds: Double? { maxWait.flatMap(Durations.seconds) }
@@ -21,6 +26,12 @@ struct TargetOptions: ParsableArguments {
         guard ip == 4 || ip == 6 else { throw ValidationError("--ip is 4 or 6") }
         if let w = maxWait, Durations.seconds(w) == nil {
             throw ValidationError("--max-wait takes a duration with a unit, like 5s or 70s (not '\(w)')")
+        }
+        if userTimeout != "off" {
+            // The kernel takes whole milliseconds, at most INT_MAX; 0 would mean the kernel's own.
+            guard let u = Durations.seconds(userTimeout), u >= 0.001, u <= 2_000_000 else {
+                throw ValidationError("--user-timeout takes a duration with a unit from 1ms, like 3s, or 'off' (not '\(userTimeout)')")
+            }
         }
         for s in sysctls where !(s.contains("=") && s.hasPrefix("net.")) {
             throw ValidationError("--sysctl takes net.KEY=VALUE, got '\(s)'")
@@ -33,7 +44,7 @@ struct TargetOptions: ParsableArguments {
             let kv = s.split(separator: "=", maxSplits: 1).map(String.init)
             map[kv[0]] = kv[1]
         }
-        return Topology.Configuration(ip: ip == 6 ? .v6 : .v4, sysctls: map)
+        return Topology.Configuration(ip: ip == 6 ? .v6 : .v4, sysctls: map, userTimeout: userTimeoutSeconds)
     }
 
     /// Without CAP_NET_ADMIN, re-executes tcpspec inside a new user and network namespace (`unshare -Urn`),

@@ -109,9 +109,6 @@ extension Fuzzer {
                            steps: steps.count, testerISN: lane.testerISN, casePath: nil, pcapPath: nil, log: log)
         d.reproduced = reproduced
         d.replays = replays
-        // A crash its case does not repeat was laid on the wrong connection of its round (another's frame made
-        // it): the signature stays open, so that a later crash can be kept with the case that does.
-        if reproduced == 0, case .failure = sig { signatures.remove(sig) }
         if let corpus = keeping.corpus {
             let dir = d.timingDependent ? (corpus as NSString).appendingPathComponent("timing-dependent") : corpus
             let w = CorpusWriter(directory: dir, spec: spec, settings: target.settings, targetName: config.targetName)

@@ -30,6 +30,8 @@ public final class Topology: @unchecked Sendable {
         /// unacknowledged within 3 s of its first retransmission: judged, and no orphan lingers for minutes.
         public var userTimeout: Double? = Configuration.defaultUserTimeout
         public static let defaultUserTimeout = 3.0
+        /// `userTimeout` as TCP_USER_TIMEOUT takes it: whole milliseconds.
+        public var userTimeoutMilliseconds: Int32? { userTimeout.map { Int32(($0 * 1000).rounded()) } }
         public init(ip: IPVersion = .v4, sysctls: [String: String] = [:], userTimeout: Double? = Configuration.defaultUserTimeout) {
             self.ip = ip
             self.sysctls = sysctls

@@ -29,13 +29,13 @@ public final class LinuxTarget: Target, @unchecked Sendable {
     public var targetIP: IPAddress { topology.targetIP }
     public var settings: [(String, String)] {
         [("target", "linux"), ("kernel", LinuxTarget.kernelRelease), ("ip", "\(topology.configuration.ip.rawValue)")] + topology.sysctls
-            + (topology.configuration.userTimeout.map { [("TCP_USER_TIMEOUT", "\(Int(($0 * 1000).rounded()))")] } ?? [])
+            + (topology.configuration.userTimeoutMilliseconds.map { [("TCP_USER_TIMEOUT", "\($0)")] } ?? [])
     }
 
     /// The application's R2 (TCP_USER_TIMEOUT on every socket) is the connection's, whatever profile judges it.
     public var applicationTimings: [TimingName: Timing] {
-        guard let u = topology.configuration.userTimeout else { return [:] }
-        return Timing.applicationR2(u, setting: "TCP_USER_TIMEOUT=\(Int((u * 1000).rounded()))")
+        guard let u = topology.configuration.userTimeout, let ms = topology.configuration.userTimeoutMilliseconds else { return [:] }
+        return Timing.applicationR2(u, setting: "TCP_USER_TIMEOUT=\(ms)")
     }
 
     public static var kernelRelease: String { Sys.kernelRelease() }
@@ -78,7 +78,7 @@ public final class LinuxTarget: Target, @unchecked Sendable {
         topology = try Topology(configuration)
         self.clock = clock
         table = SocketTable(system: sockets, version: configuration.ip, targetIP: topology.targetIP, testerIP: topology.testerIP,
-                            userTimeout: configuration.userTimeout.map { Int32(($0 * 1000).rounded()) })
+                            userTimeout: configuration.userTimeoutMilliseconds)
         do {
             // Only what the target sends: TCP from its address (the tester's own injections are outgoing anyway).
             pcap = try PcapLink(interface: topology.testerInterface, on: topology.tester, filter: "tcp and src host \(topology.targetIP)", clock: clock)

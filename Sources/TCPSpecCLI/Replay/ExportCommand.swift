@@ -30,7 +30,7 @@ struct ExportCommand: ParsableCommand {
                 if let i = settings.firstIndex(where: { $0.0 == key }) { settings[i].1 = v } else { settings.append((key, v)) }
             }
             let script = PacketdrillExport.script(file, originalText: text, settings: settings,
-                                                  userTimeout: Int((Topology.Configuration.defaultUserTimeout * 1000).rounded()))
+                                                  userTimeout: Topology.Configuration().userTimeoutMilliseconds.map(Int.init))
             if let dir = outputDir {
                 // A case found under a directory argument keeps its place below it (two stacks' cases may share a name).
                 let out = (dir as NSString).appendingPathComponent((relative(path) as NSString).deletingPathExtension + ".pkt")

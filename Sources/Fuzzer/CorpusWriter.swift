@@ -103,7 +103,9 @@ public enum CaseText {
         out += CorpusWriter.signaturePrefix + d.signature.description + "\n"
         // What the divergence is, as RFC 9293 decides it: a bug (violates), a SHOULD not followed, a permitted choice.
         if let j = d.signature.judgement { out += "# verdict: \(j.description)\n" }
-        if d.replays > 0 {
+        if !d.examined {
+            out += "# unexamined: set aside to be replayed after the run (it waits on the stack's clock), and not replayed: the run's budget for that was spent. Not confirmed, not minimized; the pcap is empty. Replay it: tcpspec run\n"
+        } else if d.replays > 0 {
             out += d.timingDependent
                 ? "# timing-dependent: shown in none of \(d.replays) replays of this case alone (not a finding; the pcap is a replay that did not show it)\n"
                 : "# reproduced: in \(d.reproduced) of \(d.replays) replays of this case alone\n"

@@ -29,6 +29,9 @@ public struct Divergence: Sendable {
     /// The case did not show the divergence in any confirming replay: a timing-dependent observation, kept apart
     /// (its case and the pcap of a replay that did not reproduce it), never a finding.
     public var timingDependent: Bool { replays > 0 && reproduced == 0 }
+    /// Replayed at all: false for a case set aside to wait for its replays once the run's budget for them was
+    /// spent (`Fuzzer.deferredBudget`): kept as found, neither a finding nor timing-dependent.
+    public var examined = true
 }
 
 public struct FuzzSummary: Sendable {
@@ -39,8 +42,14 @@ public struct FuzzSummary: Sendable {
     public var cellsTotal = 0
     public var divergences: [Divergence] = []
     /// The divergences that reproduce: the findings.
-    public var findings: [Divergence] { divergences.filter { !$0.timingDependent } }
+    public var findings: [Divergence] { divergences.filter { !$0.timingDependent && $0.examined } }
     public var timingDependent: [Divergence] { divergences.filter(\.timingDependent) }
+    /// Set aside (their cases wait on a real clock) and never replayed: the budget for replaying them was spent.
+    public var unexamined: [Divergence] { divergences.filter { !$0.examined } }
+    /// The most lanes waiting or back from a wait, out of their slots, at once (`LaneScheduler`).
+    public var peakLanesOutOfSlots = 0
+    /// Wall seconds allowed for replaying the cases set aside (`Fuzzer.deferredBudget`).
+    public var replayBudget = 0.0
     /// Times the target was started again after failing as a program.
     public var restarts = 0
     /// Wait steps judged (timers let expire).
@@ -65,6 +74,9 @@ public final class Fuzzer {
         /// Stop after this many cases (nil: run for the duration).
         public var maxCases: Int?
         public var lanes = 64
+        /// Lanes allowed to wait out of their slots, per slot (nil: 2 on a real clock, where a round's frames
+        /// must fit the veth backlog; unbounded on a virtual one, whose time moves only when every lane waits).
+        public var lanesOutOfSlotsPerSlot: Int?
         public var corpus: String?
         public var minimize = true
         public var targetName = "linux"
@@ -241,14 +253,17 @@ public final class Fuzzer {
         self.limits = limits
         self.keeping = keeping
         let scheduler = LaneScheduler(session: session(keepFrames: false)) { [unowned self] in !signatures.contains(.windowShrink) }
+        scheduler.outOfSlotsPerSlot = config.lanesOutOfSlotsPerSlot ?? (target.clock is VirtualClock ? nil : LaneScheduler.realClockOutOfSlotsPerSlot)
         started = runClock.now
         lastProgress = started
         self.progress = progress
         defer { self.progress = nil }
         try scheduler.run(slots: config.lanes, self)
         summary.steps += scheduler.steps
+        summary.peakLanesOutOfSlots = max(summary.peakLanesOutOfSlots, scheduler.peakOutOfSlots)
         summary.seconds = runClock.now - started
-        try recordDeferred()
+        summary.replayBudget = Fuzzer.deferredBudget(duration: limits.duration)
+        try recordDeferred(budget: summary.replayBudget)
         summary.cellsCovered = planner.covered
         return summary
     }

@@ -133,6 +133,10 @@ extension Sys {
         while nanosleep(&ts, &rest) != 0, errno == EINTR { ts = rest }
     }
 
+    /// Gives the CPU to another runnable thread (sched_yield): ksoftirqd, say, which drains the veth backlog once
+    /// softirqs are deferred to it.
+    public static func yieldCPU() { _ = sched_yield() }
+
     /// CLOCK_MONOTONIC in seconds: for durations and deadlines (it never jumps when the wall clock is set).
     public static func monotonicNow() -> Double { now(CLOCK_MONOTONIC) }
 

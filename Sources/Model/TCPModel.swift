@@ -54,7 +54,7 @@ public struct TCPModel: Sendable {
     /// The profile's `option loss-window`.
     let lossWindow: Bool
     /// The profile's `option loss-window-one-syn`: one retransmission of the SYN or SYN,ACK leaves no loss window
-    /// once the connection is synchronized.
+    /// once a segment synchronizes the connection.
     let lossWindowOneSyn: Bool
     public private(set) var state: Int
     public internal(set) var tcb = TCB()
@@ -478,7 +478,11 @@ public struct TCPModel: Sendable {
                 guard holds(cond, &ctx) else { continue }
                 tcb[reg] = eval(p, &ctx)
             case .enter(let s):
-                if lossWindowOneSyn, timers.backoffs <= 1, !spec.states[state].synchronized, spec.states[s].synchronized { timers.lossLifted = true }
+                // Only a segment ends the handshake this way (Linux's tcp_init_transfer runs from segment
+                // processing); a CLOSE that moves SYN-RECEIVED to FIN-WAIT-1 leaves the loss window in place.
+                if lossWindowOneSyn, ctx.event == .segment, timers.backoffs <= 1, !spec.states[state].synchronized, spec.states[s].synchronized {
+                    timers.lossLifted = true
+                }
                 state = s
                 if img.clears[s] { clearConnection() }
             case .signal(let s, let cond):

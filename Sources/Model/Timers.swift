@@ -16,6 +16,11 @@ public struct Timers: Hashable, Sendable {
     /// The retransmission timer expired while the connection was opening (a SYN or SYN,ACK sent again): when
     /// data transmission begins without a sample, RFC 6298 §5.7 re-initializes the RTO (to 3 s).
     public var synTimedOut = false
+    /// The handshake ended without a round-trip sample while the retransmission timer ran on (Linux's simultaneous
+    /// open established by an ACK of SND.UNA): the RTO that timer's next start takes is RFC 6298 §5.7's, as
+    /// `synTimedOut` (Linux's tcp_init_metrics sets the fallback whenever srtt is 0; the armed timer keeps its
+    /// length).
+    public var fallbackAtRestart = false
     /// SND.NXT when the retransmission timer last expired: an acknowledgment below it covers text sent again.
     public var retransmittedTo: UInt32 = 0
     /// The loss window of the last expiry no longer holds what waits (`option loss-window-one-syn`: the handshake
@@ -104,6 +109,14 @@ extension TCPModel {
         } else if tr.timersStarted & rto != 0, timers.running & rto != 0, !acked,
                   !(before.probing && windowProbeDue && event == .segment) {
             tr.timersStarted &= ~rto  // §5.1: it already runs for the earlier data
+        }
+        // A handshake ended with no sample and the timer still armed: its length stays, its next start falls back.
+        if event == .segment, !before.synchronized, spec.states[state].synchronized, !timers.sampled, timers.running & rto != 0,
+           tr.timersStarted & rto == 0 {
+            timers.fallbackAtRestart = true
+        } else if timers.fallbackAtRestart, tr.timersStarted & rto != 0 {
+            timers.synTimedOut = true
+            timers.fallbackAtRestart = false
         }
         // (A segment while the window stays closed restarts the probe timer, as Linux's tcp_ack_probe does when
         // its slow path runs tcp_ack; whether it did is not known, so the driver judges no timer after it.)

@@ -33,6 +33,22 @@ struct FuzzerTests {
         #expect(s.cellsCovered > 1000, "covered \(s.cellsCovered) of \(s.cellsTotal)")
     }
 
+    @Test("lanes that wait leave their slot to new lanes, at most two per slot (and the slot's own) out of the slots at once")
+    func waitingLanesBounded() throws {
+        let t = try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory)
+        var c = Fuzzer.Configuration()
+        c.maxCases = 3000
+        c.duration = 600
+        c.lanes = 32
+        c.lanesOutOfSlotsPerSlot = 2
+        c.targetName = "reference"
+        let s = try Fuzzer(spec: compiled9293, target: t, configuration: c).run()
+        #expect(s.waits > 100, "waits \(s.waits)")
+        // Two per slot, plus each slot's own lane that began a wait before its slot was left empty.
+        let peak = s.peakLanesOutOfSlots
+        #expect(peak > 32 && peak <= 3 * 32, "peak \(peak)")
+    }
+
     @Test("every seeded fault is found and minimized to at most 6 steps", arguments: ReferenceFault.all.map(\.name))
     func fault(name: String) throws {
         let t = try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, fault: ReferenceFault.named(name))

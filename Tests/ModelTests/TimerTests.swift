@@ -98,6 +98,38 @@ struct TimerTests {
         #expect(ack.outputs.map(\.segment.ctl).contains([.fin, .ack]) == (expiries == 1), "\(expiries) expiries: \(ack.outputs.map(\.segment))")
     }
 
+    @Test("linux: a close() in SYN-RECEIVED after a SYN,ACK retransmission keeps the loss window: no segment ended the handshake, and the FIN waits for the SYN,ACK's acknowledgment")
+    func lossWindowAfterCloseInSynReceived() throws {
+        var m = TCPModel(spec: try spec("linux"))
+        _ = m.call(.openActive, iss: 1000)
+        _ = m.receive(Segment(seq: 5000, ack: 0, ctl: .syn, window: 8000))
+        _ = m.call(.shutdown)
+        _ = m.timeout(.retransmission)
+        let close = m.call(.close)
+        #expect(close.outputs.isEmpty && m.stateName == "FIN-WAIT-1")
+        // Measured on 6.18: the peer's FIN with an ACK of ISS is acknowledged; the FIN stays queued (tcp_cwnd_test).
+        let fin = m.receive(Segment(seq: 5001, ack: 1000, ctl: [.fin, .ack], window: 8000))
+        #expect(m.stateName == "CLOSING")
+        #expect(fin.outputs.map(\.segment.ctl) == [[.ack]], "\(fin.outputs.map(\.segment))")
+    }
+
+    @Test("linux: a simultaneous open established by an ACK of ISS leaves the SYN,ACK's timer armed, stops R2 (retrans_stamp = 0), and its next start takes the 3 s fallback (no RTT sample, tcp_init_metrics)")
+    func establishedWithoutSample() throws {
+        var m = TCPModel(spec: try spec("linux").replacingTimings(Timing.applicationR2(3, setting: "TCP_USER_TIMEOUT=3000")))
+        _ = m.call(.openActive, iss: 1000)
+        _ = m.receive(Segment(seq: 5000, ack: 0, ctl: .syn, window: 8000))
+        #expect(m.timers.isRunning(.user))
+        _ = m.receive(Segment(seq: 5001, ack: 1000, ctl: .ack, window: 8000))
+        #expect(m.stateName == "ESTABLISHED" && !m.timers.isRunning(.user))
+        // The armed timer keeps the initial RTO.
+        #expect(m.expiry(.retransmission)?.lower == 1)
+        let again = m.timeout(.retransmission)
+        #expect(again.outputs.map(\.segment.ctl) == [[.syn, .ack]] && m.timers.isRunning(.user))
+        // 3 s backed off once: 6 s; R2 (3 s from this retransmission) is due first.
+        #expect(m.expiry(.retransmission)?.lower == 6)
+        #expect(m.nextExpiry(since: { _ in 0 })?.timer == .user)
+    }
+
     @Test("Karn's rule: an acknowledgment of text sent again keeps the backed-off RTO for the next data; one of text sent once resets it (RFC 6298 §3, RFC 9293 §3.8.2)", arguments: ["rfc9293", "linux"])
     func karnKeepsBackoff(profile: String) throws {
         var m = TCPModel(spec: try spec(profile))

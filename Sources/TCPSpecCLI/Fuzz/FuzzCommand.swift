@@ -19,6 +19,8 @@ struct FuzzCommand: ParsableCommand {
             Each divergence is classed by RFC 9293 (violates, deviates, choice, unspecified) and names the requirement \
             it breaks; it is kept as a finding only if its minimized case shows it again replayed alone \
             (\(Fuzzer.confirmations) times); one that never does is timing-dependent, kept under CORPUS/timing-dependent/. \
+            Cases that wait on a real clock are replayed after the run within half its duration (at least 30 s); \
+            the rest are kept as found under CORPUS/unexamined/, not findings. \
             Where the RFC leaves a choice (Spec/choices.toml) the stack's first observed behaviour binds it.
             Exit codes: 0 when no finding violates the RFC (deviations fail too under --strict); 1 otherwise; 2 or \
             more when the run could not be made.
@@ -111,6 +113,11 @@ enum FuzzReport {
             out += "\(timing.count) timing-dependent (seen once, shown in none of \(Fuzzer.confirmations) replays of the case alone; not findings):\n"
             for d in timing { out += "  - in \(d.stateBefore), on \(d.input): expected \(d.expected); observed \(d.observed)\n    case: \(d.casePath ?? "-")\n" }
         }
+        let unexamined = s.unexamined
+        if !unexamined.isEmpty {
+            out += "\(unexamined.count) unexamined (cases that wait, not replayed: the budget of \(Durations.text(s.replayBudget)) for replaying them was spent; kept as found, not findings):\n"
+            for d in unexamined { out += "  - in \(d.stateBefore), on \(d.input): expected \(d.expected); observed \(d.observed)\n    case: \(d.casePath ?? "-")\n" }
+        }
         for c in choices { out += "choice \(c.name): \(c.description)\n" }
         out += "corpus: \(corpus)"
         return out
@@ -127,7 +134,7 @@ enum FuzzReport {
         o += "  \"choices\": [" + choices.map { c in "{\"name\": \(esc(c.name)), \"bound\": \(c.bound.map { esc($0.rawValue) } ?? "null"), \"chose\": \(esc(c.bound.map { $0 == .taken ? c.taken : c.other } ?? "")), \"first_seen\": \(c.firstSeen.map(esc) ?? "null"), \"consistent\": \(c.consistent), \"inconsistent\": \(c.inconsistent)}" }.joined(separator: ", ") + "],\n"
         o += "  \"settings\": {" + settings.map { "\(esc($0.0)): \(esc($0.1))" }.joined(separator: ", ") + "},\n"
         o += "  \"divergences\": [" + s.divergences.map { d in
-            "\n    {\"signature\": \(esc(d.signature.description)), \"state\": \(esc(d.stateBefore.rawValue)), \"input\": \(esc(d.input)), \"expected\": \(esc(d.expected)), \"observed\": \(esc(d.observed)), \"rules\": [\(d.rules.map(esc).joined(separator: ", "))], \"class\": \(esc(d.signature.verdictClass.rawValue)), \"reproduced\": \(d.reproduced), \"replays\": \(d.replays), \"timing_dependent\": \(d.timingDependent), \"breaks\": [\(d.signature.requirements.map { esc($0.description) }.joined(separator: ", "))], \"differs\": [\((d.log.last?.mismatches ?? []).map { esc($0.description) }.joined(separator: ", "))], \"steps\": \(d.steps), \"case\": \(d.casePath.map(esc) ?? "null"), \"pcap\": \(d.pcapPath.map(esc) ?? "null")}"
+            "\n    {\"signature\": \(esc(d.signature.description)), \"state\": \(esc(d.stateBefore.rawValue)), \"input\": \(esc(d.input)), \"expected\": \(esc(d.expected)), \"observed\": \(esc(d.observed)), \"rules\": [\(d.rules.map(esc).joined(separator: ", "))], \"class\": \(esc(d.signature.verdictClass.rawValue)), \"reproduced\": \(d.reproduced), \"replays\": \(d.replays), \"timing_dependent\": \(d.timingDependent), \"examined\": \(d.examined), \"breaks\": [\(d.signature.requirements.map { esc($0.description) }.joined(separator: ", "))], \"differs\": [\((d.log.last?.mismatches ?? []).map { esc($0.description) }.joined(separator: ", "))], \"steps\": \(d.steps), \"case\": \(d.casePath.map(esc) ?? "null"), \"pcap\": \(d.pcapPath.map(esc) ?? "null")}"
         }.joined(separator: ",") + (s.divergences.isEmpty ? "]\n" : "\n  ]\n")
         return o + "}"
     }

@@ -102,11 +102,7 @@ extension Fuzzer {
                 }
             }
         }
-        let last = log.last!
-        let rules = last.rules.map { spec.rules[$0] }
-        var d = Divergence(signature: sig, stateBefore: last.stateBefore, input: describeInput(last), expected: describeOutcome(last.expected, last.expectedState),
-                           observed: describeOutcome(last.observed, last.observedState, resent: last.resent), rules: rules.map(\.id), citations: rules.map(\.citationText),
-                           steps: steps.count, testerISN: lane.testerISN, casePath: nil, pcapPath: nil, log: log)
+        var d = divergence(sig, log: log, steps: steps.count, testerISN: lane.testerISN)
         d.reproduced = reproduced
         d.replays = replays
         if let corpus = keeping.corpus {
@@ -120,10 +116,10 @@ extension Fuzzer {
     }
 
     /// Keeps the findings whose cases wait on a real clock, set aside while the run's lanes ran; returns them.
-    @discardableResult
     /// `budget`: wall seconds for their replays (nil: no limit). Each replay takes the case's waits again, and a
     /// run against a real stack can set aside hundreds (measured: 173 in a 60 s run; their replays ran past 300 s):
     /// the shortest waits go first, and those left when the budget is spent are kept as found, unexamined.
+    @discardableResult
     func recordDeferred(budget: Double? = nil) throws -> [Divergence] {
         let before = summary.divergences.count
         recordingDeferred = true
@@ -145,15 +141,19 @@ extension Fuzzer {
     /// How long a fuzz run of `duration` may spend replaying the cases it set aside: half the run, at least 30 s.
     static func deferredBudget(duration: Double) -> Double { max(30, duration / 2) }
 
+    /// A divergence as kept: its last step described, with the rules that decided it.
+    private func divergence(_ sig: Signature, log: [StepLog], steps: Int, testerISN: UInt32) -> Divergence {
+        let last = log.last!
+        let rules = last.rules.map { spec.rules[$0] }
+        return Divergence(signature: sig, stateBefore: last.stateBefore, input: describeInput(last), expected: describeOutcome(last.expected, last.expectedState),
+                          observed: describeOutcome(last.observed, last.observedState, resent: last.resent), rules: rules.map(\.id), citations: rules.map(\.citationText),
+                          steps: steps, testerISN: testerISN, casePath: nil, pcapPath: nil, log: log)
+    }
+
     /// Keeps a set-aside case as found, without replaying it: under CORPUS/unexamined/, with no pcap of its own.
     private func keepUnexamined(_ lane: Lane) throws {
         guard let bad = lane.log.firstIndex(where: \.diverged) else { return }
-        let log = Array(lane.log.prefix(bad + 1))
-        let last = log.last!
-        let rules = last.rules.map { spec.rules[$0] }
-        var d = Divergence(signature: signature(last), stateBefore: last.stateBefore, input: describeInput(last), expected: describeOutcome(last.expected, last.expectedState),
-                           observed: describeOutcome(last.observed, last.observedState, resent: last.resent), rules: rules.map(\.id), citations: rules.map(\.citationText),
-                           steps: bad + 1, testerISN: lane.testerISN, casePath: nil, pcapPath: nil, log: log)
+        var d = divergence(signature(lane.log[bad]), log: Array(lane.log.prefix(bad + 1)), steps: bad + 1, testerISN: lane.testerISN)
         d.examined = false
         if let corpus = keeping.corpus {
             let w = CorpusWriter(directory: (corpus as NSString).appendingPathComponent("unexamined"), spec: spec, settings: target.settings, targetName: config.targetName)

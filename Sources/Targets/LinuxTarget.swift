@@ -117,7 +117,8 @@ public final class LinuxTarget: Target, @unchecked Sendable {
             // The backlog a veth feeds holds 1,000 frames per CPU (net.core.netdev_max_backlog, global: not
             // tcpspec's to change); injected in one burst from this pinned thread while softirqs wait for
             // ksoftirqd on the same CPU, a large round overflowed it (frames and replies lost: measured 10,136
-            // drops in a 60 s run). A yield every `Self.burst` frames lets it drain.
+            // drops in a 60 s run). A yield every `Self.burst` frames gives ksoftirqd the CPU; whether that drains
+            // it is not established (2,144 and 22,676 drops in two runs with it).
             for (i, f) in frames.enumerated() {
                 try pcap.inject(f)
                 if i % Self.burst == Self.burst - 1 { Sys.yieldCPU() }

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TS_PIDS 64
@@ -17,6 +18,9 @@ static _Atomic uint64_t pid_start[TS_PIDS];
 static _Atomic int file_state[TS_FILES];
 static char file_path[TS_FILES][TS_PATH];
 static _Atomic int record_state;
+// Set by ts_cleanup_run; `creating` counts ts_cleanup_create calls in flight.
+static _Atomic int dying;
+static _Atomic int creating;
 static char record_path[TS_PATH];
 
 int ts_proc_stat(int pid, uint64_t *start_time, char *state) {
@@ -102,7 +106,26 @@ void ts_cleanup_untrack_file(int slot) {
     if (slot >= 0 && slot < TS_FILES) atomic_store(&file_state[slot], 0);
 }
 
+int ts_cleanup_create(const char *path, int mode) {
+    // Counted before `dying` is read: either the cleanup sees this creation and waits for it (the file then
+    // exists when it unlinks), or this call sees `dying` and creates nothing.
+    atomic_fetch_add(&creating, 1);
+    int fd;
+    if (atomic_load(&dying)) fd = -ECANCELED;
+    else {
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+        if (fd < 0) fd = -errno;
+    }
+    atomic_fetch_sub(&creating, 1);
+    return fd;
+}
+
 void ts_cleanup_run(void) {
+    atomic_store(&dying, 1);
+    // At most 200 ms: if the signal interrupted a creation on this very thread it never completes, and that
+    // thread creates nothing after this handler's _exit.
+    struct timespec ms = {0, 1000000};
+    for (int i = 0; i < 200 && atomic_load(&creating) > 0; i++) nanosleep(&ms, NULL);
     for (int i = 0; i < TS_PIDS; i++) {
         int pid = atomic_load(&pid_slot[i]);
         if (pid <= 0) continue;

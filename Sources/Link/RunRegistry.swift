@@ -262,7 +262,7 @@ public enum AtomicFile {
         let tmp = (dir as NSString).appendingPathComponent(".\((path as NSString).lastPathComponent).\(RunRegistry.marker)-\(RunRegistry.next()).tmp")
         let token = RunRegistry.track(file: tmp)
         defer { RunRegistry.untrack(token) }
-        let fd = try Sys.createExclusive(tmp, mode: 0o666)
+        let fd = try Sys.cleanupCreate(tmp, mode: 0o666)
         // Not a typed-throws closure around writeAll: Swift 6.3.1's IRGen crashes on that reabstraction.
         let failure = Array(bytes).withUnsafeBytes { b -> (any Error)? in
             do { try Sys.writeAll(fd, b); return nil } catch { return error }

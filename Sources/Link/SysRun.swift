@@ -53,6 +53,13 @@ extension Sys {
     public static func cleanupUntrack(pid: Int32) { ts_cleanup_untrack_pid(pid) }
     public static func cleanupTrack(file: String) -> Int32 { ts_cleanup_track_file(file) }
     public static func cleanupUntrack(slot: Int32) { ts_cleanup_untrack_file(slot) }
+    /// Creates a temporary file that must not exist yet (write-only), so that a SIGINT/SIGTERM handler on
+    /// another thread either sees it and unlinks it or makes this fail (ECANCELED): never one left behind.
+    public static func cleanupCreate(_ path: String, mode: mode_t) throws(SystemError) -> FileDescriptor {
+        let fd = ts_cleanup_create(path, Int32(mode))
+        guard fd >= 0 else { throw SystemError(operation: "create \(path)", errno: -fd) }
+        return FileDescriptor(rawValue: fd)
+    }
     public static func cleanupSetRecord(_ path: String?) { ts_cleanup_set_record(path) }
     /// Kills tracked processes, unlinks tracked files and the record (async-signal-safe).
     public static func cleanupRun() { ts_cleanup_run() }

@@ -18,6 +18,11 @@ void ts_cleanup_untrack_pid(int pid);
 // A temporary file to unlink in ts_cleanup_run. The slot number (for untrack), or -ENOSPC / -ENAMETOOLONG.
 int ts_cleanup_track_file(const char *path);
 void ts_cleanup_untrack_file(int slot);
+// Creates a tracked temporary file (O_CREAT|O_EXCL, write-only, close-on-exec): the fd, or -errno, or
+// -ECANCELED once ts_cleanup_run has begun. Another thread's signal handler cannot unlink the tracked files
+// between a creation's start and its end and then leave the new file behind: ts_cleanup_run waits for
+// creations in flight before it unlinks, and refuses new ones.
+int ts_cleanup_create(const char *path, int mode);
 // Kills the tracked processes, unlinks the tracked files and the record. Async-signal-safe; for the
 // SIGINT/SIGTERM handler and for exit.
 void ts_cleanup_run(void);

@@ -21,6 +21,8 @@ public struct ChoiceRecord: Codable, Sendable {
     public var inconsistent = 0
     /// Where the first few inconsistent steps were.
     public var inconsistentAt: [String] = []
+    /// Steps in states that do not bind the choice, seen before it was bound: accepted under either alternative.
+    public var beforeBinding: Int?
 
     public init(name: String, title: String, source: String, requirement: String?, taken: String, other: String) {
         self.name = name
@@ -33,9 +35,13 @@ public struct ChoiceRecord: Codable, Sendable {
 
     /// `implements RFC 5961 §3 blind-reset protection: no (resets on any in-window RST), first seen in …`.
     public var description: String {
-        guard let bound else { return "\(title): not observed (no step told the alternatives apart)" }
+        guard let bound else {
+            if let n = beforeBinding, n > 0 { return "\(title): not bound (\(n) step\(n == 1 ? "" : "s") told the alternatives apart, none in a state that binds it; each judged under either alternative)" }
+            return "\(title): not observed (no step told the alternatives apart)"
+        }
         var s = "\(title): \(bound == .taken ? taken : other), first seen \(firstSeen ?? "?"); \(consistent) step\(consistent == 1 ? "" : "s") agree"
         if inconsistent > 0 { s += ", \(inconsistent) INCONSISTENT (\(inconsistentAt.joined(separator: "; ")))" }
+        if let n = beforeBinding, n > 0 { s += "; \(n) earlier step\(n == 1 ? "" : "s") in states that do not bind it, judged under either alternative" }
         return s
     }
 }

@@ -101,9 +101,18 @@ extension Fuzzer {
             summary = FuzzSummary()
             signatures = config.corpus.map { KnownSignatures(corpus: $0) } ?? KnownSignatures()
             keeping = Keeping(corpus: config.corpus, minimize: config.minimize)
+            // The warm-up's random order must not bind the suite's choices.
+            choices.reset()
         }
         let all = ConformSuite.build(spec)
-        let tests = all.enumerated().filter { $0.offset % shard.count == shard.index - 1 }.map(\.element)
+        // A test of a choice's rule in a state that binds it (`binds-in`) runs first, in every shard (reported by
+        // its own): the choice is then bound the same way whatever the order and the sharding, and the tests in
+        // other states are held to it.
+        func bindsChoice(_ t: ConformCase) -> Bool {
+            choices.set.choices.contains { !$0.choice.bindsIn.isEmpty && $0.rules.contains(t.rule) && $0.binds(in: spec.states[t.state].state) }
+        }
+        let own = all.enumerated().filter { $0.offset % shard.count == shard.index - 1 }.map(\.element)
+        let tests = own + all.enumerated().filter { $0.offset % shard.count != shard.index - 1 && bindsChoice($0.element) }.map(\.element)
         // Each test is its own run; tests that share their first input class share it.
         struct Key: Hashable { var state: Int, event: EventKind, cells: [Int] }
         var cellOf: [Key: Int] = [:]
@@ -139,8 +148,11 @@ extension Fuzzer {
                 pending.append(c)
             }
         }
-        let run = ConformRun(fuzzer: self, cells: cells, pending: pending, outcome: outcome, progress: progress)
+        let binding = Set(testsOf.indices.filter { c in testsOf[c].contains { bindsChoice(tests[$0]) } })
+        let run = ConformRun(fuzzer: self, cells: cells, pending: pending.filter(binding.contains), outcome: outcome, progress: progress)
         let scheduler = LaneScheduler(session: session(keepFrames: false)) { [unowned self] in !signatures.contains(.windowShrink) }
+        try scheduler.run(slots: config.lanes, run)
+        run.then(pending.filter { !binding.contains($0) })
         try scheduler.run(slots: config.lanes, run)
         // The tests that shared a round with a failure run again one at a time on the restarted stack, so that a
         // failure is laid on the test whose own case causes it, never on its neighbours.
@@ -153,7 +165,7 @@ extension Fuzzer {
         var results: [ConformResult] = []
         for (c, ts) in testsOf.enumerated() {
             let o = outcome[c]
-            for i in ts {
+            for i in ts where i < own.count {
                 let t = tests[i]
                 let rule = spec.rules[t.rule]
                 var r = ConformResult(id: t.id, name: t.name, state: spec.states[t.state].name, event: t.event.spelling, input: t.input,
@@ -286,6 +298,11 @@ final class ConformRun: LaneDriver {
                 + [.cell(state: cell.state, event: cell.event, cell: w.cell)]
         }
         return lane
+    }
+
+    /// The next phase's tests (after those that bind the choices).
+    func then(_ more: [Int]) {
+        (pending, next) = (more, 0)
     }
 
     /// Turns to the tests set aside by failures, to run them one at a time: false when there are none.

@@ -455,7 +455,9 @@ final class Session {
         let place = "\(lane.purposeDescription): \(stateBefore) on \(Session.describe(step))"
         var replaying = false
         if case .replay = lane.purpose { replaying = true }
-        guard let choices, let bound = choices.book.observe(c.choice.name, alternative, at: place, recording: !replaying) else { return (alternative, nil) }
+        guard let choices, let bound = choices.book.observe(c.choice.name, alternative, at: place, recording: !replaying, binding: c.binds(in: stateBefore)) else {
+            return (alternative, nil)
+        }
         let said = { (a: ChoiceBook.Alternative) in a == .taken ? c.choice.taken : c.choice.other }
         return (alternative, .inconsistentChoice(choice: c.choice.name, title: c.choice.title, bound: said(bound.bound!), boundAt: bound.firstSeen ?? "?",
                                                 observed: said(alternative), rules: chain.filter(c.rules.contains)))
@@ -501,6 +503,12 @@ final class ChoiceRun {
 
     init(_ set: ChoiceSet) {
         self.set = set
+        reset()
+    }
+
+    /// Forgets what was observed (conform's warm-up binds nothing for the suite).
+    func reset() {
+        book = ChoiceBook()
         for c in set.choices {
             book.declare(name: c.choice.name, title: c.choice.title, source: c.choice.source, requirement: c.choice.requirement?.description,
                          taken: c.choice.taken, other: c.choice.other)

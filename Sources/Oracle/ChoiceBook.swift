@@ -22,9 +22,15 @@ public struct ChoiceBook: Sendable {
     /// A step showed alternative `alt` of choice `name` at `place`: the first binds it; a later one that disagrees
     /// is returned as the record it contradicts.
     /// `recording` false (a replay of a case already counted): compare with the binding only, never bind or count.
-    public mutating func observe(_ name: String, _ alt: Alternative, at place: String, recording: Bool = true) -> Record? {
+    /// `binding` false (a state that does not bind the choice, `ChoiceSet.Bound.binds(in:)`): before the binding
+    /// either alternative passes and nothing is bound; after it the step is held to it like any other.
+    public mutating func observe(_ name: String, _ alt: Alternative, at place: String, recording: Bool = true, binding: Bool = true) -> Record? {
         guard let i = records.firstIndex(where: { $0.name == name }) else { return nil }
         if !recording { return records[i].bound.map { $0 == alt ? nil : records[i] } ?? nil }
+        if records[i].bound == nil, !binding {
+            records[i].beforeBinding = (records[i].beforeBinding ?? 0) + 1
+            return nil
+        }
         guard let b = records[i].bound else {
             records[i].bound = alt
             records[i].firstSeen = place

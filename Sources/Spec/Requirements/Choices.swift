@@ -26,6 +26,12 @@ public struct ChoiceCatalog: Sendable {
         public var other: String
         /// The overlay profile of the other alternative (it extends `profile` and replaces only `rules`).
         public var otherProfile: String
+        /// The states whose steps bind the choice (`binds-in`; empty: any). Elsewhere a step before the binding
+        /// is judged under either alternative and binds nothing; after it, it is held to it. RFC 5961 protects
+        /// the synchronized states, ESTABLISHED first: a stack's reset in SYN-SENT (where RFC 9293 §3.10.7.3
+        /// asks the check only of stacks that take it, as a SHOULD) or in a state it handles apart (Linux's
+        /// orphaned FIN-WAIT-2) must not bind it for the whole run, as whichever step came first did.
+        public var bindsIn: [String] = []
         public var location: SourceLocation
     }
 
@@ -50,7 +56,7 @@ public struct ChoiceCatalog: Sendable {
         do { tables = try TOMLReader.read(text, file: file) } catch { throw Failure(description: error.description) }
         func fail(_ at: TOMLReader.Position, _ m: String) -> Failure { Failure(description: "\(file):\(at.line):\(at.column): error: \(m)") }
         var out: [Choice] = []
-        let known: Set = ["name", "title", "source", "requirement", "profile", "rules", "taken", "other", "other-profile"]
+        let known: Set = ["name", "title", "source", "requirement", "profile", "rules", "taken", "other", "other-profile", "binds-in"]
         for t in tables where !(t.name.isEmpty && t.entries.isEmpty) {
             guard t.name == "choice", t.isArrayElement else { throw fail(t.at, "expected [[choice]] tables only, found [\(t.name)]") }
             var fields: [String: TOMLReader.Entry] = [:]
@@ -74,6 +80,14 @@ public struct ChoiceCatalog: Sendable {
                 guard case .string(let s) = i.value else { throw fail(i.at, "'rules' must be an array of strings") }
                 rules.append(s)
             }
+            var bindsIn: [String] = []
+            if let be = fields["binds-in"] {
+                guard case .array(let items) = be.value.value, !items.isEmpty else { throw fail(be.value.at, "'binds-in' must be a non-empty array of state names") }
+                for i in items {
+                    guard case .string(let s) = i.value, TCPState(name: s) != nil else { throw fail(i.at, "'binds-in' must be an array of state names (ESTABLISHED, FIN-WAIT-1, …)") }
+                    bindsIn.append(s)
+                }
+            }
             var requirement: RequirementID?
             if let r = try string("requirement", required: false) {
                 guard let id = RequirementID(r) else { throw fail(fields["requirement"]!.value.at, "'\(r)' is not a requirement ID") }
@@ -83,7 +97,8 @@ public struct ChoiceCatalog: Sendable {
             if out.contains(where: { $0.name == name }) { throw fail(fields["name"]!.value.at, "duplicate choice '\(name)'") }
             out.append(Choice(name: name, title: try string("title")!, source: try string("source")!, requirement: requirement,
                               profile: try string("profile")!, rules: rules, taken: try string("taken")!, other: try string("other")!,
-                              otherProfile: try string("other-profile")!, location: SourceLocation(file: file, line: t.at.line, column: t.at.column)))
+                              otherProfile: try string("other-profile")!, bindsIn: bindsIn,
+                              location: SourceLocation(file: file, line: t.at.line, column: t.at.column)))
         }
         return ChoiceCatalog(choices: out)
     }
@@ -102,6 +117,8 @@ public struct ChoiceSet: Sendable {
         public var other: CompiledSpec? { try? compiled.value.get() }
         /// The profile's rules that take the first alternative (indices into its rules).
         public var rules: Set<Int>
+        /// Whether a step in `state` may bind the choice (`Choice.bindsIn`).
+        public func binds(in state: TCPState) -> Bool { choice.bindsIn.isEmpty || choice.bindsIn.contains(state.rawValue) }
     }
 
     /// A compilation running on its own thread; `value` waits for it.

@@ -347,9 +347,9 @@ final class ConformRun: LaneDriver {
     /// finding, replayed to show the failure again); the others of the round run again later, each alone on the
     /// restarted stack (`alone`). A failure while tests run alone is the running test's own.
     func failed(_ f: TargetFailure, round: [Lane], all: [Lane]) throws -> [Lane] {
-        let found = fuzzer.summary.divergences.count
         let culprit = try fuzzer.recover(from: f, round)
-        for d in fuzzer.summary.divergences[found...] { known[d.signature] = d }
+        // All of them: a failure kept from a neighbour's case may have been replaced by its culprit's.
+        for d in fuzzer.summary.divergences { known[d.signature] = d }
         for lane in round {
             let c = test(of: lane)
             guard lane === culprit || isolating else { alone.append(c); continue }

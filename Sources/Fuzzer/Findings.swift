@@ -25,14 +25,28 @@ extension Fuzzer {
     /// the one that makes it fail, and keep that case (minimized) as a finding. Returns the culprit, if found.
     func recover(from f: TargetFailure, _ failed: [Lane]) throws -> Lane? {
         try restartAfter(f)
-        guard let first = failed.first, let sig = first.log.last.map(signature), !signatures.contains(sig) else { return nil }
+        guard let first = failed.first, let sig = first.log.last.map(signature) else { return nil }
+        // A failure kept from a case that never made the stack fail again alone (the first connection of a round
+        // in which a neighbour's input did it) is replaced by the first case that does: a later round's, or a
+        // test run alone after the round. Until then every such failure looks for it (a run alone for certain;
+        // a round a few times, since each costs its suspects' replays).
+        let unconfirmed = summary.divergences.lastIndex { $0.signature == sig && $0.timingDependent }
+        let looking = unconfirmed != nil && (failed.count == 1 || failureSearches[sig, default: 0] < 3)
+        guard !signatures.contains(sig) || looking else { return nil }
+        if unconfirmed != nil { failureSearches[sig, default: 0] += 1 }
         for lane in failed.prefix(Fuzzer.failureSuspects) {
             guard let r = try replay(lane.steps, isn: lane.testerISN), let last = r.log.last, last.diverged, shows(last, sig) else { continue }
             lane.connection.steps = r.steps
             lane.log = r.log
+            if let i = unconfirmed {
+                let old = summary.divergences.remove(at: i)
+                for p in [old.casePath, old.pcapPath].compactMap({ $0 }) { try? FileManager.default.removeItem(atPath: p) }
+                signatures.remove(sig)
+            }
             try record(lane)
             return lane
         }
+        if unconfirmed != nil { return nil }
         // No connection makes it fail alone: keep the first as found, and say so in the case.
         first.log[first.log.count - 1].mismatches.append(.notReproducedAlone(others: failed.count - 1))
         try record(first, minimize: false)

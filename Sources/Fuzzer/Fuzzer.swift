@@ -118,6 +118,8 @@ public final class Fuzzer {
     let stash = FrameStash()
     /// Findings whose cases wait on a real clock, kept once the lanes are done (see `record`).
     var deferred: [(lane: Lane, minimize: Bool)] = []
+    /// Rounds searched again for the case that makes the stack fail, by failure signature (`recover`).
+    var failureSearches: [Signature: Int] = [:]
     var recordingDeferred = false
     var lastProgress = 0.0
     var progress: ((FuzzProgress) -> Void)?

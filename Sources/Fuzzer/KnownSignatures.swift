@@ -22,4 +22,5 @@ struct KnownSignatures {
 
     func contains(_ s: Signature) -> Bool { texts.contains(s.description) }
     mutating func insert(_ s: Signature) { texts.insert(s.description) }
+    mutating func remove(_ s: Signature) { texts.remove(s.description) }
 }

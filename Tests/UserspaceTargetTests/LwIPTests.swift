@@ -116,13 +116,12 @@ struct LwIPTests {
         #expect(judged > errors.count, "\(judged) judged, \(errors.count) in error")
         // The crash is kept once, as a case that crashes the stack again when replayed alone.
         let crash = try #require(f.summary.divergences.first { if case .failure = $0.signature { true } else { false } })
-        // Known tcpspec bug: a crash in a round of many tests can be kept with a neighbour's case (another test's
-        // long frame made it), which then does not crash the stack replayed alone (timing-dependent). It shows
-        // since the R2 rules changed the suite's rounds; the isolation reruns lay the error on the right test in
-        // the report, but the kept case is the first one. Recorded, not hidden, until the attribution is fixed.
-        withKnownIssue("a crash kept with a neighbour's case", isIntermittent: true) {
-            #expect(crash.reproduced > 0, "\(crash.casePath ?? "")")
-        }
+        // A crash in a round of many tests may first be kept with a neighbour's case (another test's long frame
+        // made it), which does not crash the stack alone; the test that does, run alone after the round,
+        // replaces it (`recover`). Only one failure case is kept, and it is the culprit's.
+        #expect(crash.reproduced > 0, "\(crash.casePath ?? "")")
+        #expect(f.summary.divergences.filter { if case .failure = $0.signature { true } else { false } }.count == 1)
+        #expect(FileManager.default.fileExists(atPath: try #require(crash.casePath)))
     }
 
     /// A stack that stops answering on a long segment: the barrier probe goes unanswered, the stack is restarted

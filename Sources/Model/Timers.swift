@@ -141,39 +141,18 @@ extension TCPModel {
         guard timers.isRunning(t) else { return nil }
         switch t {
         case .retransmission:
-            // RFC 6298 §5.7: after a handshake timeout and no sample, data transmission starts from 3 s (where
-            // the profile says so), its backoff counted afresh from there.
-            let fallback = !timers.sampled && timers.synTimedOut && spec.states[state].synchronized && spec.timings[.rtoAfterSynTimeout] != nil
-            let base: TimingName = timers.sampled ? .rtoMin : fallback ? .rtoAfterSynTimeout : .rtoInitial
-            guard let b = spec.timings[base] else { return nil }
-            var lower = b.lower, upper = b.upper
-            var used = [base]
-            // SYN retransmissions the profile keeps linear do not count towards the backoff.
-            var k = Int(timers.backoffs)
-            if spec.states[state].state == .synSent, let n = spec.timings[.rtoSynLinear]?.lower, k > 0 {
-                k = max(0, k - Int(n))
-                used.append(.rtoSynLinear)
-            }
-            if k > 0, let f = spec.timings[.rtoBackoff] {
-                used.append(.rtoBackoff)
-                func power(_ x: Double) -> Double { (0..<k).reduce(1) { p, _ in p * x } }
-                lower = lower.map { v in f.lower.map { v * power($0) } ?? v }
-                upper = upper.flatMap { v in f.upper.map { v * power($0) } }
-            }
-            if let m = spec.timings[.rtoMax] {
-                // The ceiling: an RTO backed off past it is held there (RFC 6298 §2.5, §5.5).
-                if let cap = m.upper, (upper ?? .infinity) > cap || (lower ?? 0) > cap {
-                    lower = lower.map { min($0, cap) }
-                    upper = min(upper ?? cap, cap)
-                    used.append(.rtoMax)
-                } else if let floor = m.lower, let l = lower, l > floor {
-                    // Only "at least" is known of the ceiling: past it, the stack may hold the RTO anywhere above.
-                    lower = floor
-                    used.append(.rtoMax)
-                }
-            }
-            return ExpiryWindow(lower: lower, upper: upper, timings: used)
+            return rtoWindow()
         case .timeWait:
+            // An orphaned FIN-WAIT-2 (the profile's fin-timeout) lasts at least 3.5 RTO (Linux's tcp_fin_time:
+            // "(rto << 2) - (rto >> 1)"), the RTO as backed off and not yet sampled again.
+            if spec.states[state].state == .finWait2, let f = spec.timings[.finTimeout] {
+                guard let r = rtoWindow() else { return ExpiryWindow(lower: f.lower, upper: f.upper, timings: [.finTimeout]) }
+                let floorLower = r.lower.map { $0 * 3.5 }, floorUpper = r.upper.map { $0 * 3.5 }
+                let lower = [f.lower, floorLower].compactMap { $0 }.max()
+                let upper: Double? = f.upper.flatMap { u in floorUpper.map { max(u, $0) } }
+                let floored = (floorUpper ?? .infinity) > (f.lower ?? 0)
+                return ExpiryWindow(lower: lower, upper: upper, timings: [.finTimeout] + (floored ? r.timings : []))
+            }
             guard let w = spec.timings[.timeWait] else { return nil }
             return ExpiryWindow(lower: w.lower, upper: w.upper, timings: [.timeWait])
         case .user:
@@ -187,6 +166,43 @@ extension TCPModel {
             let probeLate = windowProbeDue ? expiry(.retransmission)?.upper ?? 0 : 0
             return ExpiryWindow(lower: w.lower.map { max(0, $0 - timers.r2Lead) }, upper: w.upper.map { $0 + probeLate }, timings: [name])
         }
+    }
+
+    /// The retransmission timer's length as it would run now (RFC 6298: initial, sampled or §5.7's fallback,
+    /// backed off, capped), whether or not it runs.
+    func rtoWindow() -> ExpiryWindow? {
+        // RFC 6298 §5.7: after a handshake timeout and no sample, data transmission starts from 3 s (where
+        // the profile says so), its backoff counted afresh from there.
+        let fallback = !timers.sampled && timers.synTimedOut && spec.states[state].synchronized && spec.timings[.rtoAfterSynTimeout] != nil
+        let base: TimingName = timers.sampled ? .rtoMin : fallback ? .rtoAfterSynTimeout : .rtoInitial
+        guard let b = spec.timings[base] else { return nil }
+        var lower = b.lower, upper = b.upper
+        var used = [base]
+        // SYN retransmissions the profile keeps linear do not count towards the backoff.
+        var k = Int(timers.backoffs)
+        if spec.states[state].state == .synSent, let n = spec.timings[.rtoSynLinear]?.lower, k > 0 {
+            k = max(0, k - Int(n))
+            used.append(.rtoSynLinear)
+        }
+        if k > 0, let f = spec.timings[.rtoBackoff] {
+            used.append(.rtoBackoff)
+            func power(_ x: Double) -> Double { (0..<k).reduce(1) { p, _ in p * x } }
+            lower = lower.map { v in f.lower.map { v * power($0) } ?? v }
+            upper = upper.flatMap { v in f.upper.map { v * power($0) } }
+        }
+        if let m = spec.timings[.rtoMax] {
+            // The ceiling: an RTO backed off past it is held there (RFC 6298 §2.5, §5.5).
+            if let cap = m.upper, (upper ?? .infinity) > cap || (lower ?? 0) > cap {
+                lower = lower.map { min($0, cap) }
+                upper = min(upper ?? cap, cap)
+                used.append(.rtoMax)
+            } else if let floor = m.lower, let l = lower, l > floor {
+                // Only "at least" is known of the ceiling: past it, the stack may hold the RTO anywhere above.
+                lower = floor
+                used.append(.rtoMax)
+            }
+        }
+        return ExpiryWindow(lower: lower, upper: upper, timings: used)
     }
 }
 

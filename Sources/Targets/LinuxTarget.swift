@@ -40,14 +40,17 @@ public final class LinuxTarget: Target, @unchecked Sendable {
 
     public static var kernelRelease: String { Sys.kernelRelease() }
 
-    /// `net.ipv4.tcp_rto_min_us` and `tcp_rto_max_ms` set away from the kernel's defaults (200 ms, 120 s) are the
-    /// linux profile's `rto.min` and `rto.max` for this run.
+    /// `net.ipv4.tcp_rto_min_us`, `tcp_rto_max_ms` and `tcp_fin_timeout` set away from the kernel's defaults
+    /// (200 ms, 120 s, 60 s) are the linux profile's `rto.min`, `rto.max` and `fin-timeout` for this run.
     public var timingSettings: (profile: String, timings: [TimingName: Timing])? {
         var t: [TimingName: Timing] = [:]
         for (k, v) in topology.sysctls {
             guard let n = Double(v.trimmingCharacters(in: .whitespaces)) else { continue }
             if k == "net.ipv4.tcp_rto_min_us", n != 200_000 {
                 t[.rtoMin] = Timing(lower: n / 1e6, upper: n / 1e6, citation: "target setting net.ipv4.tcp_rto_min_us=\(v) (tcp_rto_min_us)")
+            }
+            if k == "net.ipv4.tcp_fin_timeout", n != 60 {
+                t[.finTimeout] = Timing(lower: n, upper: n, citation: "target setting net.ipv4.tcp_fin_timeout=\(v) (tcp_fin_time)")
             }
             if k == "net.ipv4.tcp_rto_max_ms", n != 120_000 {
                 t[.rtoMax] = Timing(lower: n / 1e3, upper: n / 1e3, citation: "target setting net.ipv4.tcp_rto_max_ms=\(v) (tcp_rto_max)")

@@ -67,6 +67,35 @@ struct TimerTests {
         }
     }
 
+    @Test("linux: an orphaned FIN-WAIT-2 minisocket runs fin-timeout on the time-wait timer (the profile's 60 s, or the target's setting), at least 3.5 RTO as backed off; its expiry closes silently; the peer's FIN makes it TIME-WAIT's 60 s")
+    func finTimeout() throws {
+        func orphaned(_ spec: CompiledSpec, finRetransmissions: Int) -> TCPModel {
+            var m = TCPModel(spec: spec)
+            _ = m.call(.openActive, iss: 1000)
+            _ = m.receive(Segment(seq: 5000, ack: 1001, ctl: [.syn, .ack], window: 8000))
+            _ = m.call(.close)
+            for _ in 0..<finRetransmissions { _ = m.timeout(.retransmission) }
+            _ = m.receive(Segment(seq: 5001, ack: 1002, ctl: .ack, window: 8000))
+            return m
+        }
+        var m = orphaned(try spec("linux"), finRetransmissions: 0)
+        #expect(m.stateName == "FIN-WAIT-2" && m.timers.isRunning(.timeWait))
+        #expect(m.expiry(.timeWait) == ExpiryWindow(lower: 60, upper: 60, timings: [.finTimeout]))
+        var quiet = m
+        let end = quiet.timeout(.timeWait)
+        #expect(quiet.stateName == "CLOSED" && end.outputs.isEmpty)
+        _ = m.receive(Segment(seq: 5001, ack: 1002, ctl: [.fin, .ack], window: 8000))
+        #expect(m.stateName == "TIME-WAIT" && m.expiry(.timeWait) == ExpiryWindow(lower: 60, upper: 60, timings: [.timeWait]))
+        // The target's tcp_fin_timeout of 1 s; the FIN sent three times and acknowledged without a sample (Karn):
+        // the RTO is 200 ms backed off twice, and 3.5 times that, 2.8 s, is the floor.
+        let short = try spec("linux").replacingTimings([.finTimeout: Timing(lower: 1, upper: 1, citation: "target setting net.ipv4.tcp_fin_timeout=1")])
+        #expect(orphaned(short, finRetransmissions: 0).expiry(.timeWait) == ExpiryWindow(lower: 1, upper: 1, timings: [.finTimeout]))
+        let w = try #require(orphaned(short, finRetransmissions: 2).expiry(.timeWait))
+        #expect(abs((w.lower ?? 0) - 2.8) < 1e-9 && abs((w.upper ?? 0) - 2.8) < 1e-9 && w.timings.contains(.finTimeout) && w.timings.contains(.rtoBackoff), "\(w)")
+        // RFC 9293 has no such timer: FIN-WAIT-2 waits for the FIN.
+        #expect(!orphaned(try spec("rfc9293"), finRetransmissions: 0).timers.isRunning(.timeWait))
+    }
+
     @Test("after a timeout the loss window holds a CLOSE's FIN until the retransmitted SYN,ACK is acknowledged (linux, rfc9293.loss-window); rfc9293 sends it at once", arguments: ["rfc9293", "linux", "rfc9293.loss-window"])
     func lossWindow(profile: String) throws {
         var m = TCPModel(spec: try spec(profile))

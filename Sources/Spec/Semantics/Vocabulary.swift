@@ -223,6 +223,9 @@ public enum TimingName: String, CaseIterable, Sendable {
     /// before the connection is closed (the `user` timer); `r2.syn` while the segment is a SYN or SYN,ACK.
     case r2 = "r2"
     case r2Syn = "r2.syn"
+    /// How long an orphaned FIN-WAIT-2 waits for the peer's FIN (not in the RFCs: Linux's tcp_fin_timeout), on
+    /// the time-wait timer; never less than 3.5 RTO (tcp_fin_time).
+    case finTimeout = "fin-timeout"
     public var spelling: String { rawValue }
     /// Whether its value is a duration (all but the backoff factor and the linear SYN retransmissions).
     public var isDuration: Bool { self != .rtoBackoff && self != .rtoSynLinear }

@@ -294,7 +294,7 @@ final class Session {
             lane.connection.track(step, acceptSucceeded: r?.errno == 0)
             let raw = byTuple[lane.tuple] ?? []
             if case .segment = step { lane.lastInput = sentAt }
-            judge(lane, step, before[k], transitions[k], raw.map(\.segment), ex.states[lane.tuple] ?? nil, r, core: cores[k], input: inputs[k])
+            judge(lane, step, before[k], transitions[k], raw.map(\.segment), ex.states[lane.tuple] ?? nil, r, core: cores[k], input: inputs[k], sentAt: sentAt)
             noteTimers(lane, step, transitions[k], raw, sentAt: sentAt)
         }
     }
@@ -393,7 +393,7 @@ final class Session {
     }
 
     func judge(_ lane: Lane, _ step: FuzzStep, _ stateBefore: TCPState, _ tr: Transition?, _ raw: [Segment], _ observedState: TCPState?, _ result: CallResult?,
-               core: TCPModel.Core, input: Input?) {
+               core: TCPModel.Core, input: Input?, sentAt: Double? = nil) {
         var tr = tr, core = core
         if let input, let p = lane.oracle.probeBefore(&lane.model, core: core, input: input, raw: raw) {
             // The stack probed before it took the input: the model did too, and its timers are no longer the stack's.
@@ -437,11 +437,36 @@ final class Session {
                 // observed too (a SYN in TIME-WAIT shows both RFC 5961 §4 and the reopening choice).
             }
         }
+        // A timer that ends the connection without a word (R2; Linux's orphaned FIN-WAIT-2) whose window had opened
+        // when the input went out may have expired first: the input and the expiry cross. When the input alone
+        // does not explain what was seen, the expiry and then the input may: judged so, and logged as the expiry.
+        var crossed: TimedExpiry?
+        // (With the model's timers no longer the stack's, any time is its window.)
+        if !v.mismatches.isEmpty, chose == nil, let input, let sentAt {
+            var before = lane.model
+            before.core = core
+            for t in TimerName.allCases where before.timers.isRunning(t) {
+                guard let w = before.expiry(t) else { continue }
+                if !lane.timersUnknown {
+                    guard let lo = w.lower, let s0 = lane.timerStarts[t], sentAt - s0 >= lo - margin.early else { continue }
+                }
+                var m = before
+                guard m.apply(.timeout(Timeout(t))).outputs.isEmpty else { continue }
+                let tr2 = m.apply(input)
+                var o2 = oracleBefore
+                let v2 = o2.judge(&m, tr2, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink, peerSynchronized: peerSynchronized)
+                guard v2.mismatches.isEmpty else { continue }
+                (lane.model, lane.oracle, v, tr) = (m, o2, v2, tr2)
+                crossed = TimedExpiry(timer: t, window: w, after: nil, margin: w.upper.map { margin.late(after: $0) } ?? margin.late)
+                break
+            }
+        }
         // Past the model's capacity for held ranges its expectations of the text beyond them are its own limit:
         // such steps are not judged (a case needs more than five separate gaps open at once to get here).
         if core.heldLost { v.mismatches.removeAll() }
         var l = log(step, stateBefore, tr, expected: v.expected, expectedState: v.expectedState, observed: v.observed, observedState: observedState,
                     result: result, mismatches: v.mismatches)
+        if let crossed { l.expiries = [crossed] }
         l.choice = chose
         l.resent = v.resent
         l.equivalentDifference = v.equivalentDifference

@@ -67,6 +67,13 @@ public struct TimedExpiry: Hashable, Sendable {
     public var after: Double?
     public var margin: Double
 
+    public init(timer: TimerName, window: ExpiryWindow, after: Double?, margin: Double) {
+        self.timer = timer
+        self.window = window
+        self.after = after
+        self.margin = margin
+    }
+
     public var description: String {
         "\(timer.spelling) after \(after.map(TimerMismatch.seconds) ?? "?") (window \(window.text) ± \(TimerMismatch.seconds(margin)))"
     }

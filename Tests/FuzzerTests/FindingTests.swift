@@ -13,6 +13,27 @@ import Testing
 /// that differ only where the peer does not look are no divergence.
 @Suite("Findings that reproduce, differences no receiver sees")
 struct FindingTests {
+    /// A timer that closes without a word can expire just before the next input (they cross): the stack then
+    /// answers from CLOSED. Here the model's timers are no longer the stack's (an ACK 100 ms after the FIN is a
+    /// round-trip sample the model does not take), so the wait does not judge the orphaned FIN-WAIT-2's end, and
+    /// the next ACK meets a reset: judged as the expiry and then the ACK, not as a divergence.
+    @Test("an input that crosses a silent expiry (Linux's orphaned FIN-WAIT-2) is judged after it, and logged as that expiry")
+    func silentExpiryCrossesInput() throws {
+        var c = Fuzzer.Configuration()
+        c.lanes = 1
+        c.targetName = "reference"
+        let spec = try Repository.spec("linux")
+        let f = Fuzzer(spec: spec, target: ReferenceTarget(spec: spec), configuration: c)
+        let ack = Segment(seq: 1, ack: 2, ctl: .ack, window: 65535)
+        let steps: [FuzzStep] = [.call(.openActive), .segment(Segment(seq: 0, ack: 1, ctl: [.syn, .ack], window: 65535)), .call(.close),
+                                 .wait(0.1), .segment(ack), .wait(61), .segment(ack)]
+        let r = try #require(try f.replay(steps, untilDivergence: false))
+        #expect(r.log.count == steps.count)
+        #expect(r.log.allSatisfy { !$0.diverged }, "\(r.log.filter(\.diverged).map(\.mismatches))")
+        let last = try #require(r.log.last)
+        #expect(last.expiries.map(\.timer) == [.timeWait] && last.observed.first?.ctl == .rst && last.expectedState == .closed, "\(last)")
+    }
+
     @Test("a divergence its case does not show again alone is timing-dependent: kept apart with its evidence, never a finding")
     func timingDependent() throws {
         let spec = try Repository.spec("rfc9293")

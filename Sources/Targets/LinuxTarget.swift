@@ -34,8 +34,9 @@ public final class LinuxTarget: Target, @unchecked Sendable {
 
     /// The application's R2 (TCP_USER_TIMEOUT on every socket) is the connection's, whatever profile judges it.
     public var applicationTimings: [TimingName: Timing] {
-        guard let u = topology.configuration.userTimeout, let ms = topology.configuration.userTimeoutMilliseconds else { return [:] }
-        return Timing.applicationR2(u, setting: "TCP_USER_TIMEOUT=\(ms)")
+        // From the whole milliseconds the socket was given, not the duration asked for: the kernel's R2 is those.
+        guard let ms = topology.configuration.userTimeoutMilliseconds else { return [:] }
+        return Timing.applicationR2(Double(ms) / 1000, setting: "TCP_USER_TIMEOUT=\(ms)")
     }
 
     public static var kernelRelease: String { Sys.kernelRelease() }
@@ -108,7 +109,19 @@ public final class LinuxTarget: Target, @unchecked Sendable {
 
     public func inject(_ frames: [[UInt8]]) throws {
         // From the target's (pinned) thread, so that frames and the stack's own sends share one CPU's order.
-        try topology.target.run { [pcap] in for f in frames { try pcap.inject(f) } }
+        try topology.target.run { [self] in try injectYielding(frames) }
+    }
+
+    /// Injects from the target's thread, yielding every `Self.burst` frames. The backlog a veth feeds holds 1,000
+    /// frames per CPU (net.core.netdev_max_backlog, global: not tcpspec's to change); injected in one burst from
+    /// this pinned thread while softirqs wait for ksoftirqd on the same CPU, a large round overflowed it (frames
+    /// and replies lost: measured 10,136 drops in a 60 s run). A yield gives ksoftirqd the CPU; whether that
+    /// drains it is not established (2,144 and 22,676 drops in two runs with it).
+    private func injectYielding(_ frames: [[UInt8]]) throws {
+        for (i, f) in frames.enumerated() {
+            try pcap.inject(f)
+            if i % Self.burst == Self.burst - 1 { Sys.yieldCPU() }
+        }
     }
 
     /// The whole round on the target's thread: no thread hop per call, one for everything.
@@ -117,15 +130,7 @@ public final class LinuxTarget: Target, @unchecked Sendable {
         // One hop onto the target's thread for the whole round: calls, frames, barrier, then the states.
         return try topology.target.run { [self] () -> Exchange in
             let results = calls.map { c, t in table.perform(c, on: t) }
-            // The backlog a veth feeds holds 1,000 frames per CPU (net.core.netdev_max_backlog, global: not
-            // tcpspec's to change); injected in one burst from this pinned thread while softirqs wait for
-            // ksoftirqd on the same CPU, a large round overflowed it (frames and replies lost: measured 10,136
-            // drops in a 60 s run). A yield every `Self.burst` frames gives ksoftirqd the CPU; whether that drains
-            // it is not established (2,144 and 22,676 drops in two runs with it).
-            for (i, f) in frames.enumerated() {
-                try pcap.inject(f)
-                if i % Self.burst == Self.burst - 1 { Sys.yieldCPU() }
-            }
+            try injectYielding(frames)
             try pcap.inject(probe.frame)
             let got = try awaitProbe(probe, within: 2)
             return Exchange(results: results, frames: got, states: try lookupStates(tuples))

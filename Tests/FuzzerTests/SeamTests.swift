@@ -213,5 +213,28 @@ struct SeamTests {
         #expect(got?.map(\.bytes) == [a, b])
         #expect(link.frames.count == 1)
         #expect(BarrierProbe.frames(before: second.seq, on: ScriptedLink([a, late]), clock: clock, within: 2) == nil)
+
+        // A busy stack: a frame every 100 ms for 3 s before the reply. Waited for while it sends (it is processing
+        // frames), the probe sent again every half second meanwhile (6 times in 3.1 s); a stack that keeps sending past 4 × within
+        // without answering is given up.
+        final class Busy: FrameLink, @unchecked Sendable {
+            var frames: [[UInt8]]
+            let clock: VirtualClock
+            init(_ frames: [[UInt8]], _ clock: VirtualClock) { (self.frames, self.clock) = (frames, clock) }
+            var linkType: LinkType { .ethernet }
+            func inject(_ bytes: [UInt8]) throws {}
+            func next(timeout: Double) -> Frame? {
+                guard !frames.isEmpty else { clock.advance(by: timeout); return nil }
+                clock.advance(by: 0.1)
+                return Frame(time: clock.now, bytes: frames.removeFirst(), direction: .captured)
+            }
+        }
+        var resends = 0
+        let busy = Busy(Array(repeating: a, count: 30) + [answer], VirtualClock())
+        #expect(BarrierProbe.frames(before: second.seq, on: busy, clock: busy.clock, within: 2, resend: { resends += 1 })?.count == 30)
+        #expect(resends == 6, "\(resends)")
+        let endless = Busy(Array(repeating: a, count: 200) + [answer], VirtualClock())
+        #expect(BarrierProbe.frames(before: second.seq, on: endless, clock: endless.clock, within: 2) == nil)
+        #expect(abs(endless.clock.now - 8) < 0.2, "\(endless.clock.now)")
     }
 }

@@ -204,6 +204,10 @@ public struct TCPModel: Sendable {
         case textOnSYNAccepted(UInt32)
         /// It dropped the text on the peer's SYN (RFC 7413 §4.2.2: a cookie it does not accept): nothing held.
         case textOnSYNDropped
+        /// It sent this many octets fewer than a transmission the model made (and its FIN, when `fin`), as a
+        /// sender limited by its congestion window does (RFC 5681 §3.1, RFC 9293 §3.8.2 MUST-19): they go back
+        /// to the send queue, for the next transmission to send.
+        case heldBack(UInt32, fin: Bool)
     }
 
     /// Adopts an observed choice: binds the symbolic value and rebases what depends on it. Returns how far
@@ -234,6 +238,11 @@ public struct TCPModel: Sendable {
             return 0
         case .textOnSYNDropped:
             for k in 0..<TCB.heldRanges { tcb[TCPModel.holdLen(k)] = 0 }
+            return 0
+        case .heldBack(let n, let fin):
+            tcb[.sndNxt] = tcb[.sndNxt] &- n &- (fin ? 1 : 0)
+            tcb[.sndQueue] &+= n
+            if fin { tcb[.finSent] = 0 }
             return 0
         }
     }

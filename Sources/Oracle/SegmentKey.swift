@@ -57,6 +57,22 @@ public struct SegmentKey: Hashable, Sendable, CustomStringConvertible {
         return out
     }
 
+    /// Whether `observed` is `expected` with one run of text cut short (its FIN, if it had one, not sent either),
+    /// and by how much: a sender whose congestion window is smaller than the peer's window sends less than the
+    /// window allows (RFC 5681 §3.1; RFC 9293 §3.8.2 MUST-19) and the rest as acknowledgments open it. At least
+    /// one octet must go: a stack that sends nothing is judged as silent.
+    public static func heldBack(expected: [SegmentKey], observed: [SegmentKey]) -> (octets: UInt32, fin: Bool)? {
+        guard expected.count == observed.count else { return nil }
+        var held: (octets: UInt32, fin: Bool)?
+        for (e, o) in zip(expected, observed) where e != o {
+            guard held == nil, e.length > 0, e.ctl.contains(.ack), e.ctl.isDisjoint(with: [.syn, .rst]),
+                  o.seq == e.seq, o.ack == e.ack, o.ctl.subtracting(.fin) == e.ctl.subtracting(.fin), !o.ctl.contains(.fin),
+                  o.length > 0, o.length < e.length || e.ctl.contains(.fin), o.length <= e.length else { return nil }
+            held = (e.length - o.length, e.ctl.contains(.fin))
+        }
+        return held
+    }
+
     /// Whether `a` and `b` differ only in the ACK bit and field of resets. A receiver in a synchronized state
     /// validates a RST by its sequence number alone (RFC 9293 §3.10.7.4, "all reset (RST) segments are
     /// validated by checking their SEQ fields"; no check there reads SEG.ACK of a RST), so such segments are the

@@ -41,6 +41,9 @@ public struct StepOracle: Sendable {
         /// The segments differed only where the peer does not look (the ACK of a reset it receives synchronized):
         /// not a divergence, counted apart.
         public var equivalentDifference: Bool = false
+        /// The octets (and FIN) of a transmission the target held back, as its congestion window may: not a
+        /// divergence; the model sends them later (`TCPModel.Choice.heldBack`).
+        public var heldBack: (octets: UInt32, fin: Bool)?
     }
 
     /// Judges a step: `transition` is what the model did with the input (nil for steps with no RFC event),
@@ -105,11 +108,20 @@ public struct StepOracle: Sendable {
         let e = SegmentKey.normalize(expected), o = SegmentKey.normalize(observed)
         // In the order reports list them: window shrinks as seen, then the segments, then the state.
         var equivalent = false
+        var held: (octets: UInt32, fin: Bool)?
         if e != o, SegmentKey.coalesced(e) != o {
-            if peerSynchronized, SegmentKey.differOnlyInResetAcks(e, o) { equivalent = true } else { mismatches.append(.segments(expected: e, observed: o)) }
+            if peerSynchronized, SegmentKey.differOnlyInResetAcks(e, o) {
+                equivalent = true
+            } else if let h = SegmentKey.heldBack(expected: e, observed: o) ?? SegmentKey.heldBack(expected: SegmentKey.coalesced(e), observed: o) {
+                model.adopt(.heldBack(h.octets, fin: h.fin))
+                held = h
+            } else {
+                mismatches.append(.segments(expected: e, observed: o))
+            }
         }
         if let os = observedState, os != expectedState { mismatches.append(.state(expected: expectedState, observed: os)) }
-        return Verdict(expected: expected, expectedState: expectedState, observed: observed, resent: relative(resent), mismatches: mismatches, equivalentDifference: equivalent)
+        return Verdict(expected: expected, expectedState: expectedState, observed: observed, resent: relative(resent), mismatches: mismatches,
+                       equivalentDifference: equivalent, heldBack: held)
     }
 
     /// A zero-window probe (RFC 9293 §3.8.6.1's octet of new data, or Linux's ACK below SND.UNA) that the target sent before it took the step's

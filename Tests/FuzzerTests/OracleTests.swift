@@ -162,6 +162,52 @@ struct OracleTests {
         #expect(o2.inferredWindowShift == 0)
     }
 
+    @Test("a run of text cut short, its FIN with it, is a congestion window's: the rest is expected when acknowledgments come")
+    func heldBackByCongestionWindow() {
+        var (m, o, tr) = Self.synReceived()
+        _ = o.judge(&m, tr, raw: [Segment(seq: 0, ack: Self.testerISN &+ 1, ctl: [.syn, .ack], window: 64240)], observedState: nil, reportsWindowShrink: true)
+        _ = m.apply(.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: .ack, window: 65535)))
+        var n = m, on = o
+        // 1000 octets queued, ten segments of 48 sent (Linux's initial window of ten segments, at a 48-octet MSS).
+        let send = m.apply(.call(.send(1000)))
+        let ten = (0..<10).map { Segment(seq: 1 + UInt32($0) * 48, ack: Self.testerISN &+ 1, ctl: [.ack, .psh], window: 64240, dataLength: 48) }
+        let v = o.judge(&m, send, raw: ten, observedState: .established, reportsWindowShrink: true)
+        #expect(v.mismatches.isEmpty, "\(v.mismatches)")
+        #expect(v.heldBack?.octets == 520 && v.heldBack?.fin == false)
+        #expect(m[.sndNxt] == m[.iss] &+ 481 && m[.sndQueue] == 520)
+        // Their acknowledgment opens the window: the rest is what is expected now, and a stack that sends nothing
+        // more diverges.
+        let ack = m.apply(.segment(Segment(seq: Self.testerISN &+ 1, ack: 481, ctl: .ack, window: 65535)))
+        var m2 = m, o2 = o
+        let rest = (0..<11).map { Segment(seq: 481 + UInt32($0) * 48, ack: Self.testerISN &+ 1, ctl: [.ack, .psh], window: 64240, dataLength: $0 == 10 ? 40 : 48) }
+        #expect(o.judge(&m, ack, raw: rest, observedState: .established, reportsWindowShrink: true).mismatches.isEmpty)
+        #expect(m[.sndQueue] == 0)
+        #expect(!o2.judge(&m2, ack, raw: [], observedState: .established, reportsWindowShrink: true).mismatches.isEmpty)
+        // The rest of the text and the FIN of a CLOSE go in one transmission; the stack sends the text alone and
+        // the FIN on the next acknowledgment.
+        _ = on.judge(&n, n.apply(.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: .ack, window: 50))), raw: [], observedState: nil, reportsWindowShrink: true)
+        let first = n.apply(.call(.send(100)))
+        #expect(on.judge(&n, first, raw: [Segment(seq: 1, ack: Self.testerISN &+ 1, ctl: .ack, window: 64240, dataLength: 50)], observedState: nil,
+                         reportsWindowShrink: true).mismatches.isEmpty)
+        _ = n.apply(.call(.close))
+        let open = n.apply(.segment(Segment(seq: Self.testerISN &+ 1, ack: 51, ctl: .ack, window: 65535)))
+        let w = on.judge(&n, open, raw: [Segment(seq: 51, ack: Self.testerISN &+ 1, ctl: .ack, window: 64240, dataLength: 50)], observedState: .finWait1,
+                         reportsWindowShrink: true)
+        #expect(w.mismatches.isEmpty, "\(w.mismatches)")
+        #expect(w.heldBack?.octets == 0 && w.heldBack?.fin == true)
+        let last = n.apply(.segment(Segment(seq: Self.testerISN &+ 1, ack: 101, ctl: .ack, window: 65535)))
+        let f = on.judge(&n, last, raw: [Segment(seq: 101, ack: Self.testerISN &+ 1, ctl: [.ack, .fin], window: 64240)], observedState: .finWait1,
+                         reportsWindowShrink: true)
+        #expect(f.mismatches.isEmpty, "\(f.mismatches)")
+        // Text that starts elsewhere is not a shorter run of the expected one.
+        var (m3, o3, tr3) = Self.synReceived()
+        _ = o3.judge(&m3, tr3, raw: [Segment(seq: 0, ack: Self.testerISN &+ 1, ctl: [.syn, .ack], window: 64240)], observedState: nil, reportsWindowShrink: true)
+        _ = m3.apply(.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: .ack, window: 65535)))
+        let s3 = m3.apply(.call(.send(100)))
+        #expect(!o3.judge(&m3, s3, raw: [Segment(seq: 2, ack: Self.testerISN &+ 1, ctl: .ack, window: 64240, dataLength: 50)], observedState: nil,
+                          reportsWindowShrink: true).mismatches.isEmpty)
+    }
+
     @Test("signatures render as the baselines and corpus cases key them")
     func signatureText() {
         let s = Signature(state: .synSent, decidedBy: "synsent.ack.ok › synsent.rst.inexact", expected: [], expectedState: .synSent, observed: [],

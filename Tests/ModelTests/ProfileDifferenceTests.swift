@@ -126,6 +126,38 @@ struct ProfileDifferenceTests {
         #expect(Self.outputs(rfc2.call(.close)) == ["<SEQ=1101><ACK=5001><CTL=FIN,ACK>"])
     }
 
+    @Test("linux: a child made from a SYN-bearing segment keeps that segment's window as its largest (tcp_create_openreq_child) until the window changes")
+    func childLargestWindow() throws {
+        // A SYN,ACK at IRS in a request's SYN-RECEIVED makes the child (window 1) and draws a challenge ACK; text
+        // from before IRS then completes the handshake without a window update (SEG.SEQ < SND.WL1 = IRS).
+        func adopted(completingAt seq: UInt32) throws -> TCPModel {
+            var m = TCPModel(spec: try spec("linux"), configuration: .init(receiveWindow: 65535))
+            _ = m.call(.openPassive)
+            _ = m.receive(Segment(seq: 5000, ctl: .syn, window: 65535), iss: 1000)
+            #expect(Self.outputs(m.receive(Segment(seq: 5000, ack: 1001, ctl: [.syn, .ack], window: 1, dataLength: 1))) == ["<SEQ=1001><ACK=5001><CTL=ACK>"])
+            #expect(m.stateName == "SYN-RECEIVED" && m[.maxSndWnd] == 1)
+            _ = m.receive(Segment(seq: seq, ack: 1001, ctl: .ack, window: 65535, dataLength: 5101 - seq))
+            #expect(m.stateName == "ESTABLISHED")
+            return m
+        }
+        var stuck = try adopted(completingAt: 5000 &- 359)
+        #expect(stuck[.sndWnd] == 65535 && stuck[.maxSndWnd] == 1)
+        // The same window again does not raise it (tcp_ack_update_window: only a changed window does).
+        _ = stuck.receive(Segment(seq: 5101, ack: 1001, ctl: .ack, window: 65535, dataLength: 10))
+        #expect(stuck[.maxSndWnd] == 1 && stuck[.sndWl1] == 5101)
+        _ = stuck.receive(Segment(seq: 5111, ack: 1001, ctl: .ack, window: 65000))
+        #expect(stuck[.maxSndWnd] == 65000)
+        // Text at IRS+1 is newer than the child's window (SND.WL1 = IRS): the window and its largest are updated.
+        let updated = try adopted(completingAt: 5001)
+        #expect(updated[.maxSndWnd] == 65535)
+        // The ordinary handshake: the ACK that makes the child sets both.
+        var plain = TCPModel(spec: try spec("linux"), configuration: .init(receiveWindow: 65535))
+        _ = plain.call(.openPassive)
+        _ = plain.receive(Segment(seq: 5000, ctl: .syn, window: 65535), iss: 1000)
+        _ = plain.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 65535))
+        #expect(plain[.maxSndWnd] == 65535)
+    }
+
     @Test("SYN in the window of ESTABLISHED: reset (793) or challenge ACK (RFC 5961 §4)")
     func synInWindow() throws {
         let syn = Segment(seq: 5010, ctl: .syn)

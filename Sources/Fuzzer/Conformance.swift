@@ -253,6 +253,10 @@ final class ConformRun: LaneDriver {
     var alone: [Int] = []
     /// One lane at a time: a failure now is its test's own.
     var isolating = false
+    /// Steps from the start of a way up to a step where the target left the model: later attempts take a way that
+    /// does not begin so, while there is one (a stack that refuses one step of a way is not thereby unable to
+    /// reach the state).
+    var diverging: [[FuzzStep]] = []
 
     /// How often a class that was not set up is tried (at least; more where it has many candidate classes).
     static let attemptsPerClass = 12
@@ -292,7 +296,10 @@ final class ConformRun: LaneDriver {
         let stays = (attempts[c] / n) % 4
         let detour = Array(repeating: PlanItem.stay, count: stays)
         let target = cell.candidates[attempts[c] % n]
-        lane.plan = ways[attempts[c] % ways.count].map { PlanItem.step($0) } + detour + [.cell(state: cell.state, event: cell.event, cell: target)]
+        let first = attempts[c] % ways.count
+        let way = (0..<ways.count).lazy.map { ways[(first + $0) % ways.count] }
+            .first { w in !self.diverging.contains { w.starts(with: $0) } } ?? ways[first]
+        lane.plan = way.map { PlanItem.step($0) } + detour + [.cell(state: cell.state, event: cell.event, cell: target)]
         if attempts[c] == 0, let w = fuzzer.witness(cell.state, cell.event, cell.candidates) {
             lane.plan = w.steps.dropLast().filter { if case .accept = $0 { false } else { true } }.map { PlanItem.step($0) }
                 + [.cell(state: cell.state, event: cell.event, cell: w.cell)]
@@ -335,6 +342,10 @@ final class ConformRun: LaneDriver {
         for d in fuzzer.summary.divergences[before...] { known[d.signature] = d }
         let c = test(of: lane)
         let v = fuzzer.verdict(lane)
+        if v.0 == .unreachable, lane.carriedAt == nil, let b = lane.log.firstIndex(where: \.diverged), b < lane.steps.count {
+            let prefix = Array(lane.steps.prefix(b + 1))
+            if !diverging.contains(prefix) { diverging.append(prefix) }
+        }
         if v.0 == .unreachable, lane.carriedAt == nil, mayRetry(c) {
             attempts[c] += 1
             pending.append(c)

@@ -238,28 +238,38 @@ public final class Planner {
     /// well-behaved peer would send.
     static func canonicalSteps(_ m: TCPModel) -> [FuzzStep] {
         let rcv = m[.rcvNxt], nxt = m[.sndNxt]
+        // The ordinary step first: a way into a state is kept only for the first way of its kind found, and every
+        // later state's ways extend it, so a passive handshake must end with the ACK, not with the SYN,ACK at IRS
+        // that RFC 9293's SYN-RECEIVED also takes (a stack that refuses it would leave every way in at step 3).
         return [
             .call(.openPassive), .call(.openActive), .call(.send(10)), .call(.close), .call(.abort),
             .segment(Segment(seq: 0, ctl: .syn, window: 65535)),
-            .segment(Segment(seq: 0, ack: nxt, ctl: [.syn, .ack], window: 65535)),
             .segment(Segment(seq: rcv, ack: nxt, ctl: .ack, window: 65535)),
             .segment(Segment(seq: rcv, ack: nxt, ctl: [.fin, .ack], window: 65535)),
             .segment(Segment(seq: rcv, ack: m[.sndUna], ctl: [.fin, .ack], window: 65535)),
             .segment(Segment(seq: rcv, ack: nxt, ctl: [.psh, .ack], window: 65535, dataLength: 10)),
+            .segment(Segment(seq: 0, ack: nxt, ctl: [.syn, .ack], window: 65535)),
         ]
     }
 
+    /// How many ways into one state (and socket) are kept, each through other states: a stack that refuses a step
+    /// of one (a FIN on the ACK that ends a passive handshake) leaves the others to try.
+    public static let waysPerState = 3
+
     /// Ways from CLOSED to each state, breadth-first over the model: the shortest into each, and every one that
-    /// leaves the socket differently (passive or active, held or not, taken from the listener or not).
+    /// leaves the socket differently (passive or active, held or not, taken from the listener or not), up to
+    /// `waysPerState` for each through different states.
     static func searchWays(_ spec: CompiledSpec, offered: Set<String>? = nil) -> ([TCPState: Way], [TCPState: [Way]]) {
         let initial = spec.states[spec.initialState].state
         var shortest: [TCPState: Way] = [initial: []]
         var every: [TCPState: [Way]] = [initial: [[]]]
-        var frontier = [Connection(spec: spec, testerISN: 0, offered: offered)]
-        var seen: Set<String> = []
+        let start = Connection(spec: spec, testerISN: 0, offered: offered)
+        var frontier = [(start, [start.wayKey])]
+        // For each way key, the paths (as way keys) of the ways kept into it.
+        var kept: [String: [[String]]] = [start.wayKey: [[start.wayKey]]]
         for _ in 0..<8 {
-            var next: [Connection] = []
-            for n in frontier {
+            var next: [(Connection, [String])] = []
+            for (n, path) in frontier {
                 for step in canonicalSteps(n.model) {
                     if case .call(let c) = step, !n.callAllowed(c) { continue }
                     var c = n
@@ -271,10 +281,16 @@ public final class Planner {
                     }
                     let state = spec.states[c.model.state].state
                     if shortest[state] == nil { shortest[state] = c.steps }
-                    if seen.insert(c.wayKey).inserted {
-                        next.append(c)
-                        every[state, default: []].append(c.steps)
-                    }
+                    let key = c.wayKey
+                    // A step that leaves the state and socket as they were is no new way; nor is a path seen before.
+                    guard !path.contains(key) else { continue }
+                    let p = path + [key]
+                    var ways = kept[key] ?? []
+                    guard ways.count < waysPerState, !ways.contains(p) else { continue }
+                    ways.append(p)
+                    kept[key] = ways
+                    next.append((c, p))
+                    every[state, default: []].append(c.steps)
                 }
             }
             frontier = next

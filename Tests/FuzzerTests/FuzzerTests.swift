@@ -58,8 +58,12 @@ struct FuzzerTests {
         #expect(!s.findings.isEmpty, "fault \(name) not found in \(s.cases) cases")
         // The fault shows in its shortest finding (others may take a longer way to the same rule, or cascade).
         guard let d = s.findings.min(by: { $0.steps < $1.steps }) else { return }
-        // (A closed window's probe needs one step more: the tester's ACK that closes the window.)
-        #expect(d.steps <= (name == "persist-none" ? 7 : 6), "\(name): minimized to \(d.steps) steps")
+        // (A closed window's probe needs one step more: the tester's ACK that closes the window. R2 needs text in
+        // flight and three waits — the retransmissions at 1 s and 3 s, R2 5 s after the first — after a way in of
+        // two steps (active) or four (passive, into ESTABLISHED or CLOSE-WAIT): which the run meets first depends
+        // on the ways the planner draws.)
+        let bound = ["persist-none": 7, "r2-short": 8][name] ?? 6
+        #expect(d.steps <= bound, "\(name): minimized to \(d.steps) steps")
         // Every finding too, allowing for the longest minimal way in: the passive one into FIN-WAIT-2 is six steps
         // before the input (listen, SYN, ACK, accept, close, ACK of the FIN), which no step of can be dropped.
         // A timer fault fires between any two steps once time passes (a wait parks a lane, the virtual clock moves

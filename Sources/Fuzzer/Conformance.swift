@@ -111,8 +111,10 @@ extension Fuzzer {
         func bindsChoice(_ t: ConformCase) -> Bool {
             choices.set.choices.contains { !$0.choice.bindsIn.isEmpty && $0.rules.contains(t.rule) && $0.binds(in: spec.states[t.state].state) }
         }
-        let own = all.enumerated().filter { $0.offset % shard.count == shard.index - 1 }.map(\.element)
-        let tests = own + all.enumerated().filter { $0.offset % shard.count != shard.index - 1 && bindsChoice($0.element) }.map(\.element)
+        // This shard's tests first (the report's), then the other shards' tests that bind a choice.
+        let mine = all.indices.map { $0 % shard.count == shard.index - 1 }
+        let ownCount = mine.filter { $0 }.count
+        let tests = all.indices.filter { mine[$0] }.map { all[$0] } + all.indices.filter { !mine[$0] && bindsChoice(all[$0]) }.map { all[$0] }
         // Each test is its own run; tests that share their first input class share it.
         struct Key: Hashable { var state: Int, event: EventKind, cells: [Int] }
         var cellOf: [Key: Int] = [:]
@@ -165,7 +167,7 @@ extension Fuzzer {
         var results: [ConformResult] = []
         for (c, ts) in testsOf.enumerated() {
             let o = outcome[c]
-            for i in ts where i < own.count {
+            for i in ts where i < ownCount {
                 let t = tests[i]
                 let rule = spec.rules[t.rule]
                 var r = ConformResult(id: t.id, name: t.name, state: spec.states[t.state].name, event: t.event.spelling, input: t.input,

@@ -189,12 +189,18 @@ public struct ConformReport: Codable, Sendable {
         for r in reports {
             for c in r.choices ?? [] {
                 if let i = merged.firstIndex(where: { $0.name == c.name }) {
-                    if merged[i].bound == nil { merged[i] = c; continue }
-                    if c.bound == merged[i].bound { merged[i].consistent += c.consistent } else if c.bound != nil {
-                        merged[i].inconsistent += c.consistent
-                        if merged[i].inconsistentAt.count < 3, let f = c.firstSeen { merged[i].inconsistentAt.append(f) }
+                    // Steps before the binding, in states that do not bind it, add up whichever shard bound it.
+                    let before = (merged[i].beforeBinding ?? 0) + (c.beforeBinding ?? 0)
+                    if merged[i].bound == nil {
+                        merged[i] = c
+                    } else {
+                        if c.bound == merged[i].bound { merged[i].consistent += c.consistent } else if c.bound != nil {
+                            merged[i].inconsistent += c.consistent
+                            if merged[i].inconsistentAt.count < 3, let f = c.firstSeen { merged[i].inconsistentAt.append(f) }
+                        }
+                        merged[i].inconsistent += c.inconsistent
                     }
-                    merged[i].inconsistent += c.inconsistent
+                    merged[i].beforeBinding = before > 0 ? before : nil
                 } else {
                     merged.append(c)
                 }

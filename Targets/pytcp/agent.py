@@ -72,6 +72,7 @@ FAMILY = psock.AddressFamily.INET6 if V6 else psock.AddressFamily.INET4
 ADDR = Ip6Address if V6 else Ip4Address
 MY_IP, PEER_IP = env("TCPSPEC_IP"), env("TCPSPEC_PEER_IP")
 ME, THEM = ADDR(MY_IP), ADDR(PEER_IP)
+USER_TIMEOUT_MS = int(os.environ.get("TCPSPEC_USER_TIMEOUT_MS") or 0)
 # setsockopt names → (level, optname); SO_LINGER is special-cased. Not SO_RCVBUF/SO_SNDBUF: PyTCP stores them but
 # neither its window nor its send buffer looks at them, so they answer ENOPROTOOPT (tests needing them: unreachable).
 OPTIONS = {"TCP_NODELAY": (psock.IPPROTO_TCP, psock.TCP_NODELAY), "TCP_MAXSEG": (psock.IPPROTO_TCP, psock.TCP_MAXSEG),
@@ -226,6 +227,9 @@ def new_socket(port: int) -> TcpSocket:
     s.setblocking(False)
     s.setsockopt(psock.SOL_SOCKET, psock.SO_REUSEADDR, 1)
     s.setsockopt(psock.IPPROTO_TCP, psock.TCP_NODELAY, 1)
+    # The application's R2 ([application] user_timeout_ms): an accepted connection inherits its listener's.
+    if USER_TIMEOUT_MS:
+        s.setsockopt(psock.IPPROTO_TCP, psock.TCP_USER_TIMEOUT, USER_TIMEOUT_MS)
     try:
         s.bind((MY_IP, port))
     except BaseException:

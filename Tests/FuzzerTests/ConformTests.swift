@@ -63,6 +63,24 @@ struct ConformTests {
         #expect(merged.shards == ["1/2", "2/2"])
     }
 
+    @Test("merged shards keep the first binding of a choice and add up its steps, those before any binding too")
+    func mergeChoices() throws {
+        func report(_ shard: String, bound: ChoiceAlternative?, consistent: Int, before: Int?) -> ConformReport {
+            var c = ChoiceRecord(name: "rfc5961-ack", title: "RFC 5961 §5", source: "s", requirement: "MAY-12", taken: "yes", other: "no")
+            c.bound = bound
+            c.consistent = consistent
+            c.beforeBinding = before
+            var r = ConformReport(target: "t", profile: "rfc9293", shards: [shard], seconds: 1, settings: [:], results: [])
+            r.choices = [c]
+            return r
+        }
+        // The first shard saw it only in states that do not bind it; the second bound it.
+        let m = try #require(ConformReport.merge([report("1/3", bound: nil, consistent: 0, before: 4), report("2/3", bound: .taken, consistent: 5, before: 2),
+                                                 report("3/3", bound: .other, consistent: 3, before: nil)]))
+        let c = try #require(m.choices?.first)
+        #expect(c.bound == .taken && c.consistent == 5 && c.inconsistent == 3 && c.beforeBinding == 6, "\(c)")
+    }
+
     @Test("with a case-bounded warm-up the same seed gives the same verdicts, test by test, and reaches more")
     func warmupDeterminism() throws {
         func run() throws -> ConformReport {

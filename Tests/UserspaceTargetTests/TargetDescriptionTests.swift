@@ -25,6 +25,9 @@ struct TargetDescriptionTests {
     barrier = "quiet"
     quiet_ms = 20
 
+    [application]
+    user_timeout_ms = 2500
+
     [settings]
     "tcp.time_wait.delay_ms" = 100
     mode = "fast"
@@ -43,6 +46,7 @@ struct TargetDescriptionTests {
         #expect(d.installed == "/x/Targets/stack/bin/agent")
         #expect(d.link == .tun && d.ip == .v6 && d.barrier == .quiet && d.quietTime == 0.02)
         #expect("\(d.mac)" == "02:00:00:77:00:09")
+        #expect(d.userTimeout == 2.5)
         #expect(d.settingsJSON == #"{"tcp.time_wait.delay_ms": 100, "mode": "fast", "sack": true}"#)
         let json = try JSONSerialization.jsonObject(with: Data(d.settingsJSON.utf8)) as? [String: Any]
         #expect(json?["mode"] as? String == "fast")
@@ -53,12 +57,15 @@ struct TargetDescriptionTests {
         let d = try TargetDescription.load(Repository.url("Targets/pytcp.toml").path)
         #expect(d.name == "pytcp" && d.link == .tap && d.barrier == .rst)
         #expect(d.workingDirectory.hasSuffix("/Targets/pytcp"))
+        // Its application sets R2 on every socket, so PyTCP's user timeout is judged.
+        #expect(d.userTimeout == 3)
     }
 
     @Test("each mistake is reported at its line and column", arguments: [
         ("name = \"a\"\n[start]\ncommand = \"agent\"\n", "3:11: error: 'command' is an array of strings, not a string"),
         ("name = \"a\"\n[start]\ncomand = [\"x\"]\n", "3:1: error: unknown key 'comand' in [start]; known: command, dir, env, ready_timeout_ms, call_timeout_ms, install, installed"),
-        ("name = \"a\"\n[strat]\n", "2:1: error: unknown table [strat]; a target description has [start], [link] and [settings]"),
+        ("name = \"a\"\n[strat]\n", "2:1: error: unknown table [strat]; a target description has [start], [link], [application] and [settings]"),
+        ("name = \"a\"\n[start]\ncommand = [\"x\"]\n[application]\nuser_timeout_ms = 0\n", "5:19: error: 'user_timeout_ms' must be in 1...3600000, not 0"),
         ("name = \"a\"\n[start]\ncommand = [\"x\"]\n[link]\ntype = \"ethernet\"\n", "5:8: error: 'type' is \"tap\" or \"tun\""),
         ("name = \"a\"\n[start]\ncommand = [\"x\"]\n[link]\nmac = \"01:00:00:00:00:01\"\n", "5:7: error: 'mac' must be a unicast address"),
         ("name = \"a\"\n[start]\ncommand = [\"x\"]\n[link]\nmtu = 100\n", "5:7: error: 'mtu' must be in 576...65535, not 100"),

@@ -49,6 +49,9 @@ public struct TargetDescription: Sendable {
     /// `[link] timers = "slowed"`: the description slows the stack's timers (so that no retransmission comes
     /// within a case): they are not judged, and timer tests say why.
     public var timersSlowed = false
+    /// `[application] user_timeout_ms`: the R2 the application sets on every socket (TCP_USER_TIMEOUT's meaning),
+    /// in seconds; the agent gets it as TCPSPEC_USER_TIMEOUT_MS, and every profile judges the stack's R2 by it.
+    public var userTimeout: Double?
     /// `[settings]`, in file order, as JSON literals (strings quoted), handed to the agent.
     public var settings: [(String, String)] = []
 
@@ -91,6 +94,7 @@ public struct TargetDescription: Sendable {
             "": ["name", "description", "version"],
             "start": ["command", "dir", "env", "ready_timeout_ms", "call_timeout_ms", "install", "installed"],
             "link": ["type", "ip", "mac", "mtu", "barrier", "quiet_ms", "device", "address", "peer_address", "timers", "timer_slack_ms"],
+            "application": ["user_timeout_ms"],
             "settings": [],
         ]
         var name: String?
@@ -99,7 +103,7 @@ public struct TargetDescription: Sendable {
         var d = TargetDescription(file: file, directory: directory, name: "", command: [], workingDirectory: directory)
         for t in tables {
             guard let keys = known[t.name] else {
-                throw fail(t.at, "unknown table [\(t.name)]; a target description has [start], [link] and [settings]")
+                throw fail(t.at, "unknown table [\(t.name)]; a target description has [start], [link], [application] and [settings]")
             }
             for e in t.entries {
                 if t.name == "settings" {
@@ -160,6 +164,7 @@ public struct TargetDescription: Sendable {
                     d.barrier = b
                 case ("link", "quiet_ms"): d.quietTime = Double(try integer(e, 1...10_000)) / 1000
                 case ("link", "timer_slack_ms"): d.timerSlack = Double(try integer(e, 0...10_000)) / 1000
+                case ("application", "user_timeout_ms"): d.userTimeout = Double(try integer(e, 1...3_600_000)) / 1000
                 case ("link", "timers"):
                     switch try string(e) {
                     case "real": d.timersSlowed = false

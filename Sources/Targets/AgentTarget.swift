@@ -85,7 +85,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
         var s: [(String, String)] = [("target", stack.name), ("stack", stackVersion), ("link", stack.link.rawValue), ("ip", "\(stack.ip.rawValue)"),
                                      ("state reports", capabilities.reportsState ? "yes" : "no (judged on segments alone)")]
         if stack.barrier == .quiet { s.append(("barrier", "quiet \(Int(stack.quietTime * 1000)) ms")) }
-        if let ms = userTimeoutMilliseconds { s.append(("TCP_USER_TIMEOUT", "\(ms)")) }
+        if let ms = stack.userTimeoutMilliseconds { s.append(("TCP_USER_TIMEOUT", "\(ms)")) }
         s += stack.settings.map { ($0.0, $0.1.hasPrefix("\"") ? String($0.1.dropFirst().dropLast()) : $0.1) }
         return s
     }
@@ -97,12 +97,9 @@ public final class AgentTarget: Target, @unchecked Sendable {
         return TimerMargin(early: slack, late: slack, lateFraction: 0.1, source: "agent: \(Int(slack * 1000)) ms either side + 1/10 of the delay late (its timer loop, the TAP, the capture)")
     }
 
-    /// The application's R2 (`[application] user_timeout_ms`), in whole milliseconds as the agent sets it.
-    var userTimeoutMilliseconds: Int? { stack.userTimeout.map { Int(($0 * 1000).rounded()) } }
-
     /// The R2 the description's application sets on every socket is the connection's, whatever profile judges it.
     public var applicationTimings: [TimingName: Timing] {
-        guard let ms = userTimeoutMilliseconds else { return [:] }
+        guard let ms = stack.userTimeoutMilliseconds else { return [:] }
         return Timing.applicationR2(Double(ms) / 1000, setting: "TCP_USER_TIMEOUT=\(ms) ([application] user_timeout_ms of \(stack.name)'s description)")
     }
 
@@ -201,7 +198,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
         env["TCPSPEC_PEER_IP"] = "\(testerIP)"
         env["TCPSPEC_PEER_MAC"] = "\(testerMAC)"
         env["TCPSPEC_SETTINGS"] = stack.settingsJSON
-        if let ms = userTimeoutMilliseconds { env["TCPSPEC_USER_TIMEOUT_MS"] = "\(ms)" }
+        if let ms = stack.userTimeoutMilliseconds { env["TCPSPEC_USER_TIMEOUT_MS"] = "\(ms)" }
         // Marks the agent as this run's: a stray one can be traced to the run that started it.
         env[RunRegistry.environmentKey] = RunRegistry.marker
         let environment = env.map { "\($0.key)=\($0.value)" }.sorted()

@@ -46,7 +46,7 @@ struct TargetDescriptionTests {
         #expect(d.installed == "/x/Targets/stack/bin/agent")
         #expect(d.link == .tun && d.ip == .v6 && d.barrier == .quiet && d.quietTime == 0.02)
         #expect("\(d.mac)" == "02:00:00:77:00:09")
-        #expect(d.userTimeout == 2.5)
+        #expect(d.userTimeoutMilliseconds == 2500)
         #expect(d.settingsJSON == #"{"tcp.time_wait.delay_ms": 100, "mode": "fast", "sack": true}"#)
         let json = try JSONSerialization.jsonObject(with: Data(d.settingsJSON.utf8)) as? [String: Any]
         #expect(json?["mode"] as? String == "fast")
@@ -58,7 +58,7 @@ struct TargetDescriptionTests {
         #expect(d.name == "pytcp" && d.link == .tap && d.barrier == .rst)
         #expect(d.workingDirectory.hasSuffix("/Targets/pytcp"))
         // Its application sets R2 on every socket, so PyTCP's user timeout is judged.
-        #expect(d.userTimeout == 3)
+        #expect(d.userTimeoutMilliseconds == 3000)
     }
 
     @Test("each mistake is reported at its line and column", arguments: [

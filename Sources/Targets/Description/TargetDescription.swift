@@ -50,8 +50,8 @@ public struct TargetDescription: Sendable {
     /// within a case): they are not judged, and timer tests say why.
     public var timersSlowed = false
     /// `[application] user_timeout_ms`: the R2 the application sets on every socket (TCP_USER_TIMEOUT's meaning),
-    /// in seconds; the agent gets it as TCPSPEC_USER_TIMEOUT_MS, and every profile judges the stack's R2 by it.
-    public var userTimeout: Double?
+    /// in milliseconds; the agent gets it as TCPSPEC_USER_TIMEOUT_MS, and every profile judges the stack's R2 by it.
+    public var userTimeoutMilliseconds: Int?
     /// `[settings]`, in file order, as JSON literals (strings quoted), handed to the agent.
     public var settings: [(String, String)] = []
 
@@ -164,7 +164,7 @@ public struct TargetDescription: Sendable {
                     d.barrier = b
                 case ("link", "quiet_ms"): d.quietTime = Double(try integer(e, 1...10_000)) / 1000
                 case ("link", "timer_slack_ms"): d.timerSlack = Double(try integer(e, 0...10_000)) / 1000
-                case ("application", "user_timeout_ms"): d.userTimeout = Double(try integer(e, 1...3_600_000)) / 1000
+                case ("application", "user_timeout_ms"): d.userTimeoutMilliseconds = try integer(e, 1...3_600_000)
                 case ("link", "timers"):
                     switch try string(e) {
                     case "real": d.timersSlowed = false

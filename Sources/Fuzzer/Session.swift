@@ -353,15 +353,17 @@ final class Session {
         }
         var w = judged(&lane.model, &lane.oracle, margin: margin)
         var chose: (String, ChoiceBook.Alternative)?
-        if let choices, let tr = w.transitions.first, tr.chain >= 0 {
-            // A timer whose expiry a choice's rule decides (the form of a zero-window probe) is judged under both
-            // alternatives, as a step is (`judge`). The alternative is told by the form of what was sent, whenever
-            // it came (a margin no time exceeds); its timing is then judged under the alternative taken.
-            let chain = spec.chains[tr.chain].rules
+        if let choices, !w.transitions.isEmpty {
+            // A timer whose expiry a choice's rule decides (the form of a zero-window probe, a reset when R2
+            // closes) is judged under both alternatives, as a step is (`judge`). The alternative is told by the
+            // form of what was sent, whenever it came (a margin no time exceeds); its timing is then judged under
+            // the alternative taken. Any expiry of the wait may be the one (R2's follows the retransmissions).
+            let chain = w.transitions.filter { $0.chain >= 0 }.flatMap { spec.chains[$0.chain].rules }
             let anyTime = TimerMargin(early: 1e9, late: 1e9, lateFraction: 0, source: "")
             for c in choices.set.choices where chain.contains(where: c.rules.contains) {
                 guard let otherSpec = c.other else { continue }
-                var alt = TCPModel(spec: otherSpec, configuration: modelBefore.configuration)
+                // Timed with the lengths the stack was set to, as the profile is (the application's R2).
+                var alt = TCPModel(spec: target.judgingSpec(otherSpec), configuration: modelBefore.configuration)
                 alt.core = modelBefore.core
                 var (m1, o1, m2, o2) = (modelBefore, oracleBefore, alt, oracleBefore)
                 let primaryOK = judged(&m1, &o1, margin: anyTime).verdict.mismatches.isEmpty

@@ -196,8 +196,23 @@ extension StepOracle {
                     let ulo = (starts[.user] ?? start) + (uw.lower ?? 0) - margin.early
                     var closed = model
                     let utr = closed.apply(.timeout(Timeout(.user)))
-                    let gone = utr.outputs.isEmpty && os == closed.spec.states[closed.state].state && os != model.spec.states[model.state].state
+                    // What R2's expiry sends (a reset, under choice r2-reset) must have come: each found once.
+                    var taken: [Int] = []
+                    for e in utr.outputs.map(\.segment) {
+                        guard let k = pending.indices.first(where: { i in
+                            !taken.contains(i) && { var r = pending[i].segment; r.seq &-= isn; return TCPModel.retransmits(r, expected: e) }()
+                        }) else { taken = []; break }
+                        taken.append(k)
+                    }
+                    let sent = taken.count == utr.outputs.count
+                    let gone = sent && os == closed.spec.states[closed.state].state && os != model.spec.states[model.state].state
                     if gone, end >= ulo, ulo <= (hi ?? .infinity) {
+                        for k in taken.sorted(by: >) {
+                            var r = pending.remove(at: k).segment
+                            r.seq &-= isn
+                            observedOut.append(relative([r])[0])
+                        }
+                        expectedOut.append(contentsOf: relative(utr.outputs.map(\.segment)))
                         model = closed
                         transitions.append(utr)
                         expiries.append(TimedExpiry(timer: .user, window: uw, after: nil, margin: uw.upper.map { margin.late(after: $0) } ?? margin.late))

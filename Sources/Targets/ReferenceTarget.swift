@@ -46,10 +46,19 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         [("target", "reference"), ("profile", spec.profile), ("fault", fault?.name ?? "none")]
     }
 
+    /// The application's R2 on every socket (as Linux's TCP_USER_TIMEOUT): the stack's own and the judging spec's.
+    public private(set) var userTimeout: Double?
+
+    public var applicationTimings: [TimingName: Timing] {
+        userTimeout.map { Timing.applicationR2($0, setting: "user timeout \(Durations.text($0))") } ?? [:]
+    }
+
     /// - Parameters:
     ///   - profile: the behaviour the reference stack has (before the fault).
     ///   - fault: one of `ReferenceFault.all`, or nil for a stack that follows the profile exactly.
-    public init(profile: String, specDirectory: String, fault: ReferenceFault? = nil) throws {
+    ///   - userTimeout: the application's R2 (seconds) on every socket, which a profile's R2 has no upper bound
+    ///     for: the USER-TIMEOUT tests are reached.
+    public init(profile: String, specDirectory: String, fault: ReferenceFault? = nil, userTimeout: Double? = nil) throws {
         let result: SpecCompiler.Result
         if let fault {
             let (asts, diags) = SpecLoader.loadDirectory(specDirectory)
@@ -64,7 +73,8 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         guard let spec = result.spec else {
             throw ReferenceError(description: "the reference target's spec does not compile:\n" + result.diagnostics.map(\.rendered).joined(separator: "\n"))
         }
-        self.spec = spec
+        self.userTimeout = userTimeout
+        self.spec = userTimeout.map { spec.replacingTimings(Timing.applicationR2($0, setting: "user timeout")) } ?? spec
         self.fault = fault
     }
 

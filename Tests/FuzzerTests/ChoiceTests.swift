@@ -13,13 +13,14 @@ import Testing
 /// the other alternative's profile (or a seeded fault that takes it in some states only).
 @Suite("Named choices")
 struct ChoiceTests {
-    static func conform(stackProfile: String, fault: String? = nil) throws -> ConformReport {
+    static func conform(stackProfile: String, fault: String? = nil, userTimeout: Double? = nil) throws -> ConformReport {
         let spec = try Repository.spec("rfc9293")
         var c = Fuzzer.Configuration()
         c.lanes = 32
         c.targetName = "reference"
         c.choices = try ChoiceSet.load(for: spec, directory: Repository.specDirectory)
-        let target = try ReferenceTarget(profile: stackProfile, specDirectory: Repository.specDirectory, fault: fault.flatMap(ReferenceFault.named))
+        let target = try ReferenceTarget(profile: stackProfile, specDirectory: Repository.specDirectory, fault: fault.flatMap(ReferenceFault.named),
+                                         userTimeout: userTimeout)
         return try Fuzzer(spec: spec, target: target, configuration: c).conform(warmupCases: 500)
     }
 
@@ -28,7 +29,7 @@ struct ChoiceTests {
         let set = try ChoiceSet.load(for: try Repository.spec("rfc9293"), directory: Repository.specDirectory)
         try set.validate()
         #expect(set.choices.allSatisfy { $0.other != nil })
-        #expect(set.choices.map(\.choice.name).sorted() == ["half-duplex-close", "loss-window", "rfc1337-timewait-rst", "rfc5961-ack", "rfc5961-rst", "rfc5961-syn", "shutdown-unsynchronized", "timewait-syn", "zero-window-probe"])
+        #expect(set.choices.map(\.choice.name).sorted() == ["half-duplex-close", "loss-window", "r2-reset", "rfc1337-timewait-rst", "rfc5961-ack", "rfc5961-rst", "rfc5961-syn", "shutdown-unsynchronized", "timewait-syn", "zero-window-probe"])
         // A profile that fixes its choices (linux) has none.
         #expect(try ChoiceSet.load(for: try Repository.spec("linux"), directory: Repository.specDirectory).choices.isEmpty)
     }
@@ -37,9 +38,10 @@ struct ChoiceTests {
           arguments: [("rfc9293.no-rfc5961-rst", "rfc5961-rst"), ("rfc9293.no-rfc5961-syn", "rfc5961-syn"), ("rfc9293.rfc1337", "rfc1337-timewait-rst"),
                       ("rfc9293.timewait-reopen", "timewait-syn"), ("rfc9293.half-duplex-close", "half-duplex-close"),
                       ("rfc9293.no-rfc5961-ack", "rfc5961-ack"), ("rfc9293.shutdown-refused", "shutdown-unsynchronized"),
-                      ("rfc9293.probe-ack", "zero-window-probe")])
+                      ("rfc9293.probe-ack", "zero-window-probe"), ("rfc9293.r2-reset", "r2-reset")])
     func otherAlternativeConforms(profile: String, choice: String) throws {
-        let r = try Self.conform(stackProfile: profile)
+        // R2 has no upper bound in the profile: the application sets one (3 s) so that it is reached.
+        let r = try Self.conform(stackProfile: profile, userTimeout: choice == "r2-reset" ? 3 : nil)
         #expect(r.count(.diverges) == 0, "\(r.results.filter { $0.verdict == .diverges }.map(\.name).prefix(5))")
         let rec = r.choices?.first { $0.name == choice }
         #expect(rec?.bound == .other, "\(String(describing: rec))")
@@ -73,9 +75,9 @@ struct ChoiceTests {
 
     @Test("the stack that follows the profile takes the first alternative of every choice it shows")
     func ownAlternative() throws {
-        let own = try Self.conform(stackProfile: "rfc9293")
+        let own = try Self.conform(stackProfile: "rfc9293", userTimeout: 3)
         #expect(own.count(.diverges) == 0)
-        for name in ["rfc5961-rst", "rfc5961-syn", "rfc5961-ack", "rfc1337-timewait-rst", "timewait-syn", "shutdown-unsynchronized", "zero-window-probe"] {
+        for name in ["rfc5961-rst", "rfc5961-syn", "rfc5961-ack", "rfc1337-timewait-rst", "timewait-syn", "shutdown-unsynchronized", "zero-window-probe", "r2-reset"] {
             #expect(own.choices?.first { $0.name == name }?.bound == .taken, "\(name)")
         }
     }

@@ -132,11 +132,20 @@ extension Fuzzer {
         }
         var outcome: [(verdict: ConformVerdict, why: String?, log: StepLog?, signature: Signature?)] = Array(repeating: (.error, "not run", nil, nil), count: cells.count)
         var pending: [Int] = []
+        // Where each timer can run at all, under the profile or any alternative of its choices.
+        let reach = TimerReach(specs: [spec] + config.choices.choices.compactMap { $0.other })
+        var proven: Set<Int> = []
         for (c, cell) in cells.enumerated() {
             let name = spec.states[cell.state].name
             if let call = Planner.socketCallName(cell.event), !target.capabilities.calls.contains(call) {
                 outcome[c] = (.unreachable, "the target does not offer the \(call) call (its capability list: \(target.capabilities.calls.sorted().joined(separator: ", ")))", nil, nil)
             } else if cell.event.isTimeout, let why = target.timersNotJudged {
+                outcome[c] = (.unreachable, why, nil, nil)
+            } else if let t = TimerName(expiring: cell.event), !reach.mayRun(t, in: cell.state) {
+                proven.insert(c)
+                let why = spec.states[cell.state].clears
+                    ? "proven: \(name) holds no TCB, so no timer runs there (RFC 9293 §3.10.8)"
+                    : "proven: the \(t.spelling) timer never runs in \(name) (no rule of \(spec.profile) or of its choices' alternatives starts it on a way into \(name) or carries it there running)"
                 outcome[c] = (.unreachable, why, nil, nil)
             } else if !Planner.drives(cell.event, under: spec) {
                 let why = cell.event == .status
@@ -173,6 +182,7 @@ extension Fuzzer {
                 var r = ConformResult(id: t.id, name: t.name, state: spec.states[t.state].name, event: t.event.spelling, input: t.input,
                                       rule: rule.id, citation: rule.citationText, verdict: o.verdict, to: t.to.map { spec.states[$0].name })
                 r.why = o.why
+                if proven.contains(c) { r.proven = true }
                 if !rule.requirements.isEmpty { r.requirements = rule.requirements.map(\.description) }
                 if o.verdict == .diverges || o.verdict == .error, let j = o.signature?.judgement {
                     r.verdictClass = j.verdictClass

@@ -22,6 +22,9 @@ public struct ConformResult: Codable, Sendable {
     public var verdict: ConformVerdict
     /// Why a test is unreachable or in error.
     public var why: String?
+    /// The test is unreachable by a proof from the spec (no input class of any way reaches it), not merely not
+    /// reached on the ways tried.
+    public var proven: Bool?
     public var expected: String?
     public var observed: String?
     /// The timers the test's step saw expire, each with when and its window (`retransmission after 1.003 s

@@ -160,7 +160,7 @@ struct PropertyTests {
         let spec = try spec(profile)
         let reach = TimerReach(specs: [spec])
         var seen: Set<String> = []
-        for seed in 1...10 {
+        for seed in 1...5 {
             var sampler = InputSampler(seed: UInt64(seed))
             var m = TCPModel(spec: spec)
             for _ in 0..<10_000 {

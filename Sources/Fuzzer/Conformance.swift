@@ -240,6 +240,7 @@ extension Fuzzer {
             return (.unreachable, "the target left the model on the way, at step \(b + 1): \(signature(lane.log[b]))", nil, nil)
         }
         let l = lane.log[i]
+        if !l.diverged, let e = lane.earlyCheck { return (.unreachable, e, nil, nil) }
         return l.diverged ? (.diverges, nil, l, signature(l)) : (.conforms, nil, l, nil)
     }
 }

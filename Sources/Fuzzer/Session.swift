@@ -69,6 +69,9 @@ final class Lane {
     /// The target sent something again outside a wait (a fast retransmission, or a timer that expired between
     /// steps): the model's timers no longer know its timers, so later waits judge no timing.
     var timersUnknown = false
+    /// A conformance test whose input is a wait that can only catch its timer expiring early
+    /// (`Planner.earlyCheckWait`): what the report says when it did not.
+    var earlyCheck: String?
     /// When the tester last sent this connection a segment (frame time).
     var lastInput: Double?
     /// The model's SND.UNA after the last step (an acknowledgment moves it).

@@ -351,6 +351,20 @@ public final class Planner {
         return lane.waitPast(t, slack: timerMargin.late(after: u) + max(0.002, timerMargin.early * 2))
     }
 
+    /// A wait that can still catch timer `t` expiring early when its expiry is not waited for in full (its latest
+    /// is beyond the longest wait, or unbounded): as long as allowed, ending at least a second before its window
+    /// opens (less the margin), so that a stack that expires it by then — leaves the state, or sends what the expiry
+    /// sends — is judged early (`StepOracle.judgeWait`) and one that does not has shown only that. Nil when the
+    /// expiry can be waited for, the class is not this timer's expiry, or its window opens too soon to check.
+    public func earlyCheckWait(for t: TimerName, on lane: Connection, cell: Int) -> Double? {
+        guard maxWait >= 1, let w = lane.model.expiry(t), let l = w.lower else { return nil }
+        if let d = wait(for: t, on: lane), d <= maxWait { return nil }
+        var model = lane.model  // (`falls` classifies in place)
+        guard model.falls(.timeout(Timeout(t)), in: cell) else { return nil }
+        let left = l - lane.timerAges[Int(t.rawValue)] - timerMargin.early - 1
+        return left >= 1 ? min(maxWait, left) : nil
+    }
+
     /// Why a timeout class cannot be drawn on this connection now, and the step that would start its timer, if one
     /// can: SEND puts text in flight in a synchronized state where nothing is outstanding.
     public func timerSetup(for lane: Connection, event: EventKind, cell: Int? = nil) -> (why: String, step: FuzzStep?) {

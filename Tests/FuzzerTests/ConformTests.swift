@@ -12,10 +12,11 @@ import Testing
 /// renderers behave.
 @Suite("Conformance suite")
 struct ConformTests {
-    static func conform(_ target: Target, shard: (Int, Int) = (1, 1), corpus: String? = nil) throws -> ConformReport {
+    static func conform(_ target: Target, shard: (Int, Int) = (1, 1), corpus: String? = nil, maxWait: Double? = nil) throws -> ConformReport {
         var c = Fuzzer.Configuration()
         c.lanes = 32
         c.corpus = corpus
+        c.maxWait = maxWait
         c.targetName = "reference"
         return try Fuzzer(spec: compiled9293, target: target, configuration: c).conform(shard: shard)
     }
@@ -67,6 +68,23 @@ struct ConformTests {
         let merged = ConformReport.merge([s1, s2])!
         #expect(merged.results.map(\.id) == clean.results.map(\.id).sorted())
         #expect(merged.shards == ["1/2", "2/2"])
+    }
+
+    /// The reference stack's virtual clock would wait out 2 MSL; with a longest wait (as against a real stack) the
+    /// TIME-WAIT expiry test can only catch an early expiry: a stack that keeps TIME-WAIT is "only checked early",
+    /// one whose TIME-WAIT is 30 s is caught with a wait of 40 s, naming MUST-13.
+    @Test("a timer whose expiry lies beyond --max-wait is still checked for an early expiry")
+    func earlyExpiryWithinTheLongestWait() throws {
+        func timeWaitTest(_ r: ConformReport) -> ConformResult? { r.results.first { $0.state == "TIME-WAIT" && $0.event == "TIME-WAIT-TIMEOUT" } }
+        let clean = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory), maxWait: 40)
+        let c = timeWaitTest(clean)
+        #expect(c?.verdict == .unreachable && (c?.why ?? "").hasPrefix("only checked early"), "\(String(describing: c))")
+        #expect(clean.count(.diverges) == 0)
+        let short = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, fault: ReferenceFault.named("timewait-short")),
+                                     maxWait: 40)
+        let f = timeWaitTest(short)
+        #expect(f?.verdict == .diverges && (f?.breaks ?? []).contains("MUST-13"), "\(String(describing: f))")
+        #expect((f?.observed ?? "").contains("CLOSED"), "\(String(describing: f?.observed))")
     }
 
     @Test("merged shards keep the first binding of a choice and add up its steps, those before any binding too")

@@ -25,6 +25,9 @@ public final class Planner {
     public var timerMargin = TimerMargin.exact
     /// The longest wait a plan may make (a real stack's 60 s TIME-WAIT costs a minute of a lane).
     public var maxWait = Double.infinity
+    /// The longest wait a random step may take (nil: `maxWait`): conform keeps the waits that only fill a way
+    /// short, and lets the tests' own timer inputs wait as long as allowed.
+    public var randomMaxWait: Double?
     /// Offsets of each (state, event) table in the flat coverage arrays.
     var offset: [Int] = []
     var hits: [UInt32] = []
@@ -415,8 +418,9 @@ public final class Planner {
             case .timeout:
                 // A wait: past a running timer's latest expiry, or half way to its earliest (nothing may expire).
                 guard let (t, w) = lane.model.pendingExpiries().first else { continue }
-                if sampler.rng.next() & 1 == 0, let d = wait(for: t, on: lane), d <= maxWait { return .wait(d) }
-                if let l = w.lower, l > 0.01, maxWait > 0 { return .wait(min(l / 2, maxWait)) }
+                let cap = min(maxWait, randomMaxWait ?? maxWait)
+                if sampler.rng.next() & 1 == 0, let d = wait(for: t, on: lane), d <= cap { return .wait(d) }
+                if let l = w.lower, l > 0.01, cap > 0 { return .wait(min(l / 2, cap)) }
                 continue
             }
         }

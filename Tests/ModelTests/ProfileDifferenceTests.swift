@@ -126,6 +126,32 @@ struct ProfileDifferenceTests {
         #expect(Self.outputs(rfc2.call(.close)) == ["<SEQ=1101><ACK=5001><CTL=FIN,ACK>"])
     }
 
+    /// The main job's finding of 2026-12-05 (a tcpspec mistake): text with an ACK below SND.UNA was expected taken by
+    /// the fast path while urgent data, unread, had turned header prediction off; Linux answered with a challenge
+    /// ACK that leaves the text out (ack 1461, not 1462).
+    @Test("linux: unread urgent data sends text with an ancient ACK down the slow path (challenge ACK), read past it the fast path again")
+    func urgentDataSlowPath() throws {
+        func established(urgent: Bool) throws -> TCPModel {
+            var m = TCPModel(spec: try spec("linux"), configuration: .init(receiveWindow: 65535))
+            _ = m.call(.openPassive)
+            _ = m.receive(Segment(seq: 5000, ctl: .syn, window: 65535), iss: 1000)
+            _ = m.receive(Segment(seq: 5001, ack: 1001, ctl: urgent ? [.ack, .urg] : .ack, window: 1000, urgentPointer: urgent ? 1 : 0, dataLength: 1460))
+            #expect(m.stateName == "ESTABLISHED" && m[.rcvNxt] == 6461)
+            return m
+        }
+        let ancient = Segment(seq: 6461, ack: 1000, ctl: .ack, window: 1000, dataLength: 1)
+        var urgent = try established(urgent: true)
+        #expect(urgent[.rcvUp] == 5002)
+        #expect(Self.outputs(urgent.receive(ancient)) == ["<SEQ=1001><ACK=6461><CTL=ACK>"])
+        // Without urgent data the same segment goes the fast path: the text is taken, then the challenge ACK.
+        var plain = try established(urgent: false)
+        #expect(Self.outputs(plain.receive(ancient)) == ["<SEQ=1001><ACK=6462><CTL=ACK>"])
+        // Read past the urgent octet, header prediction is back (tcp_recvmsg clears urg_data).
+        var read = try established(urgent: true)
+        _ = read.call(.receive(10))
+        #expect(Self.outputs(read.receive(ancient)) == ["<SEQ=1001><ACK=6462><CTL=ACK>"])
+    }
+
     @Test("linux: a child made from a SYN-bearing segment keeps that segment's window as its largest (tcp_create_openreq_child) until the window changes")
     func childLargestWindow() throws {
         // A SYN,ACK at IRS in a request's SYN-RECEIVED makes the child (window 1) and draws a challenge ACK; text

@@ -23,6 +23,8 @@ public struct ChoiceRecord: Codable, Sendable {
     public var inconsistentAt: [String] = []
     /// Steps in states that do not bind the choice, seen before it was bound: accepted under either alternative.
     public var beforeBinding: Int?
+    /// Never bound: judged per step (`ChoiceCatalog.Choice.perStep`).
+    public var perStep: Bool?
 
     public init(name: String, title: String, source: String, requirement: String?, taken: String, other: String) {
         self.name = name
@@ -36,6 +38,10 @@ public struct ChoiceRecord: Codable, Sendable {
     /// `implements RFC 5961 §3 blind-reset protection: no (resets on any in-window RST), first seen in …`.
     public var description: String {
         guard let bound else {
+            if perStep == true {
+                let n = beforeBinding ?? 0
+                return "\(title): judged per step, never bound (\(n) step\(n == 1 ? "" : "s") told the alternatives apart, each judged under either)"
+            }
             if let n = beforeBinding, n > 0 { return "\(title): not bound (\(n) step\(n == 1 ? "" : "s") told the alternatives apart, none in a state that binds it; each judged under either alternative)" }
             return "\(title): not observed (no step told the alternatives apart)"
         }

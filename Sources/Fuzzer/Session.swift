@@ -541,7 +541,7 @@ final class ChoiceRun {
         book = ChoiceBook()
         for c in set.choices {
             book.declare(name: c.choice.name, title: c.choice.title, source: c.choice.source, requirement: c.choice.requirement?.description,
-                         taken: c.choice.taken, other: c.choice.other)
+                         taken: c.choice.taken, other: c.choice.other, perStep: c.choice.perStep)
         }
     }
 }

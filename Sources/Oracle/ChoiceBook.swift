@@ -12,9 +12,11 @@ public struct ChoiceBook: Sendable {
     public init() {}
 
     /// Registers a choice the run may observe (reports list it even when nothing tells its alternatives apart).
-    public mutating func declare(name: String, title: String, source: String, requirement: String?, taken: String, other: String) {
+    public mutating func declare(name: String, title: String, source: String, requirement: String?, taken: String, other: String, perStep: Bool = false) {
         guard !records.contains(where: { $0.name == name }) else { return }
-        records.append(Record(name: name, title: title, source: source, requirement: requirement, taken: taken, other: other))
+        var r = Record(name: name, title: title, source: source, requirement: requirement, taken: taken, other: other)
+        if perStep { r.perStep = true }
+        records.append(r)
     }
 
     public func binding(_ name: String) -> Record? { records.first { $0.name == name } }

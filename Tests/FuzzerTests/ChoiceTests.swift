@@ -30,8 +30,13 @@ struct ChoiceTests {
         try set.validate()
         #expect(set.choices.allSatisfy { $0.other != nil })
         #expect(set.choices.map(\.choice.name).sorted() == ["half-duplex-close", "loss-window", "r2-reset", "rfc1337-timewait-rst", "rfc5961-ack", "rfc5961-rst", "rfc5961-syn", "shutdown-unsynchronized", "timewait-syn", "zero-window-probe"])
-        // A profile that fixes its choices (linux) has none.
-        #expect(try ChoiceSet.load(for: try Repository.spec("linux"), directory: Repository.specDirectory).choices.isEmpty)
+        // A profile that fixes its choices (linux) has none of the RFC's; its one entry is the oracle's blindness to
+        // Linux's socket memory, judged per step and never bound.
+        let linux = try ChoiceSet.load(for: try Repository.spec("linux"), directory: Repository.specDirectory)
+        try linux.validate()
+        #expect(linux.choices.map(\.choice.name) == ["linux-header-prediction"])
+        #expect(linux.choices.allSatisfy { $0.choice.perStep && !$0.binds(in: .established) && $0.other != nil })
+        #expect(set.choices.allSatisfy { !$0.choice.perStep })
     }
 
     @Test("a stack taking the other alternative conforms, and the report says which it took",
@@ -97,6 +102,32 @@ struct ChoiceTests {
         let rec = r.choices?.first { $0.name == "rfc5961-rst" }
         #expect((rec?.inconsistent ?? 0) > 0 && rec?.bound != nil)
         #expect(r.choiceLines.contains { $0.contains("INCONSISTENT") })
+    }
+
+    @Test("a per-step choice is judged under either alternative at every step and never bound; 'per-step' with 'binds-in' is refused")
+    func perStep() throws {
+        var b = ChoiceBook()
+        b.declare(name: "p", title: "t", source: "s", requirement: nil, taken: "yes", other: "no", perStep: true)
+        // What Session asks of a step in a state that does not bind it (a per-step choice binds in none).
+        #expect(b.observe("p", .other, at: "first", binding: false) == nil)
+        #expect(b.observe("p", .taken, at: "second", binding: false) == nil)
+        #expect(b.binding("p")?.bound == nil && b.binding("p")?.beforeBinding == 2)
+        #expect(b.binding("p")?.description.contains("judged per step, never bound (2 steps") == true)
+        let bad = """
+        [[choice]]
+        name = "x"
+        title = "x"
+        source = "s"
+        profile = "linux"
+        rules = ["a"]
+        taken = "a"
+        other = "b"
+        other-profile = "linux.x"
+        binds-in = ["ESTABLISHED"]
+        per-step = true
+        """
+        #expect(throws: ChoiceCatalog.Failure.self) { try ChoiceCatalog.parse(bad, file: "c.toml") }
+        do { _ = try ChoiceCatalog.parse(bad, file: "c.toml") } catch { #expect(error.description.hasPrefix("c.toml:11:1: error: a per-step choice")) }
     }
 
     @Test("the book binds on the first observation, counts agreement, returns the binding a later step contradicts")

@@ -32,6 +32,9 @@ public struct ChoiceCatalog: Sendable {
         /// asks the check only of stacks that take it, as a SHOULD) or in a state it handles apart (Linux's
         /// orphaned FIN-WAIT-2) must not bind it for the whole run, as whichever step came first did.
         public var bindsIn: [String] = []
+        /// Never bound (`per-step = true`): every step that tells the alternatives apart is judged under either.
+        /// For what the stack decides by something the oracle cannot see (Linux's socket memory), not by design.
+        public var perStep = false
         public var location: SourceLocation
     }
 
@@ -56,7 +59,7 @@ public struct ChoiceCatalog: Sendable {
         do { tables = try TOMLReader.read(text, file: file) } catch { throw Failure(description: error.description) }
         func fail(_ at: TOMLReader.Position, _ m: String) -> Failure { Failure(description: "\(file):\(at.line):\(at.column): error: \(m)") }
         var out: [Choice] = []
-        let known: Set = ["name", "title", "source", "requirement", "profile", "rules", "taken", "other", "other-profile", "binds-in"]
+        let known: Set = ["name", "title", "source", "requirement", "profile", "rules", "taken", "other", "other-profile", "binds-in", "per-step"]
         for t in tables where !(t.name.isEmpty && t.entries.isEmpty) {
             guard t.name == "choice", t.isArrayElement else { throw fail(t.at, "expected [[choice]] tables only, found [\(t.name)]") }
             var fields: [String: TOMLReader.Entry] = [:]
@@ -88,6 +91,12 @@ public struct ChoiceCatalog: Sendable {
                     bindsIn.append(s)
                 }
             }
+            var perStep = false
+            if let pe = fields["per-step"] {
+                guard case .bool(let b) = pe.value.value else { throw fail(pe.value.at, "'per-step' must be true or false") }
+                if b, fields["binds-in"] != nil { throw fail(pe.keyAt, "a per-step choice is never bound: it takes no 'binds-in'") }
+                perStep = b
+            }
             var requirement: RequirementID?
             if let r = try string("requirement", required: false) {
                 guard let id = RequirementID(r) else { throw fail(fields["requirement"]!.value.at, "'\(r)' is not a requirement ID") }
@@ -97,7 +106,7 @@ public struct ChoiceCatalog: Sendable {
             if out.contains(where: { $0.name == name }) { throw fail(fields["name"]!.value.at, "duplicate choice '\(name)'") }
             out.append(Choice(name: name, title: try string("title")!, source: try string("source")!, requirement: requirement,
                               profile: try string("profile")!, rules: rules, taken: try string("taken")!, other: try string("other")!,
-                              otherProfile: try string("other-profile")!, bindsIn: bindsIn,
+                              otherProfile: try string("other-profile")!, bindsIn: bindsIn, perStep: perStep,
                               location: SourceLocation(file: file, line: t.at.line, column: t.at.column)))
         }
         return ChoiceCatalog(choices: out)
@@ -118,7 +127,7 @@ public struct ChoiceSet: Sendable {
         /// The profile's rules that take the first alternative (indices into its rules).
         public var rules: Set<Int>
         /// Whether a step in `state` may bind the choice (`Choice.bindsIn`).
-        public func binds(in state: TCPState) -> Bool { choice.bindsIn.isEmpty || choice.bindsIn.contains(state.rawValue) }
+        public func binds(in state: TCPState) -> Bool { !choice.perStep && (choice.bindsIn.isEmpty || choice.bindsIn.contains(state.rawValue)) }
     }
 
     /// A compilation running on its own thread; `value` waits for it.

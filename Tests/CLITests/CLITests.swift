@@ -80,7 +80,8 @@ struct CLITests {
     func badInput() throws {
         let r = try Self.run(["spec", "check", "--profile", "bsd"])
         #expect(r.status != 0)
-        #expect(r.stderr.contains("no profile named 'bsd'; known profiles: linux, rfc793, rfc9293"))
+        #expect(r.stderr.contains("no profile named 'bsd'; known profiles: linux, "))
+        #expect(r.stderr.contains(", rfc793, rfc9293, "))
         let f = try Self.run(["spec", "check", "--frobnicate"])
         #expect(f.status != 0)
         #expect(f.stderr.contains("Unknown option '--frobnicate'"))

@@ -195,16 +195,16 @@ public final class Fuzzer {
                 return s
             case .cell(let st, let ev, let c):
                 if let s = planner.input(for: lane.connection, state: st, event: ev, cell: c, sampler: &sampler) {
-                    if case .conform(let test, _, let missed) = lane.purpose { lane.purpose = .conform(test: test, carriedAt: lane.steps.count, missed: missed) }
+                    lane.carryInput()
                     return s
                 }
                 let missed: String
                 if lane.model.state != st {
                     missed = "the path to \(spec.states[st].name) ended in \(spec.states[lane.model.state].name)"
                 } else if ev.isTimeout, case .conform = lane.purpose, let t = TimerName(expiring: ev),
-                          let d = planner.earlyCheckWait(for: t, on: lane.connection, cell: c), let w = lane.model.expiry(t) {
+                          let (d, w) = planner.earlyCheckWait(for: t, on: lane.connection, cell: c) {
                     // Its expiry is beyond the longest wait: the wait allowed still shows a stack that expires it early.
-                    if case .conform(let test, _, let missed) = lane.purpose { lane.purpose = .conform(test: test, carriedAt: lane.steps.count, missed: missed) }
+                    lane.carryInput()
                     lane.earlyCheck = "only checked early: the \(t.spelling) timer did not expire within the \(Durations.text(d)) waited (--max-wait \(Durations.text(planner.maxWait))), and its window (\(w.text) after its start, \(w.timings.map(\.rawValue).joined(separator: ", "))) lies beyond it"
                     return .wait(d)
                 } else if ev.isTimeout {

@@ -118,6 +118,11 @@ final class Lane {
         if case .conform(_, let at, _) = purpose { return at }
         return nil
     }
+
+    /// Conformance runs: the next step carries the test's input.
+    func carryInput() {
+        if case .conform(let test, _, let missed) = purpose { purpose = .conform(test: test, carriedAt: steps.count, missed: missed) }
+    }
 }
 
 /// Frames captured by one session for connections another session of the same run drives: a replay alone runs
@@ -364,9 +369,9 @@ final class Session {
             let chain = w.transitions.filter { $0.chain >= 0 }.flatMap { spec.chains[$0.chain].rules }
             let anyTime = TimerMargin(early: 1e9, late: 1e9, lateFraction: 0, source: "")
             for c in choices.set.choices where chain.contains(where: c.rules.contains) {
-                guard let otherSpec = c.other else { continue }
                 // Timed with the lengths the stack was set to, as the profile is (the application's R2).
-                var alt = TCPModel(spec: target.judgingSpec(otherSpec), configuration: modelBefore.configuration)
+                guard let otherSpec = choices.timedOther(c, for: target) else { continue }
+                var alt = TCPModel(spec: otherSpec, configuration: modelBefore.configuration)
                 alt.core = modelBefore.core
                 var (m1, o1, m2, o2) = (modelBefore, oracleBefore, alt, oracleBefore)
                 let primaryOK = judged(&m1, &o1, margin: anyTime).verdict.mismatches.isEmpty
@@ -530,6 +535,18 @@ extension Lane {
 final class ChoiceRun {
     let set: ChoiceSet
     var book = ChoiceBook()
+    /// The other alternatives' specs with the timings the target was set to (`Target.judgingSpec`), made once:
+    /// each is a compiled spec with its own runtime image.
+    private var timed: [String: CompiledSpec] = [:]
+
+    /// Choice `c`'s other alternative, timed as the target runs (the application's R2): what a wait is judged by.
+    func timedOther(_ c: ChoiceSet.Bound, for target: Target) -> CompiledSpec? {
+        if let s = timed[c.choice.name] { return s }
+        guard let other = c.other else { return nil }
+        let s = target.judgingSpec(other)
+        timed[c.choice.name] = s
+        return s
+    }
 
     init(_ set: ChoiceSet) {
         self.set = set

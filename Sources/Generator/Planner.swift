@@ -362,13 +362,14 @@ public final class Planner {
     /// opens (less the margin), so that a stack that expires it by then — leaves the state, or sends what the expiry
     /// sends — is judged early (`StepOracle.judgeWait`) and one that does not has shown only that. Nil when the
     /// expiry can be waited for, the class is not this timer's expiry, or its window opens too soon to check.
-    public func earlyCheckWait(for t: TimerName, on lane: Connection, cell: Int) -> Double? {
+    /// With the wait, the window it checks.
+    public func earlyCheckWait(for t: TimerName, on lane: Connection, cell: Int) -> (wait: Double, window: ExpiryWindow)? {
         guard maxWait >= 1, let w = lane.model.expiry(t), let l = w.lower else { return nil }
         if let d = wait(for: t, on: lane), d <= maxWait { return nil }
         var model = lane.model  // (`falls` classifies in place)
         guard model.falls(.timeout(Timeout(t)), in: cell) else { return nil }
         let left = l - lane.timerAges[Int(t.rawValue)] - timerMargin.early - 1
-        return left >= 1 ? min(maxWait, left) : nil
+        return left >= 1 ? (min(maxWait, left), w) : nil
     }
 
     /// Why a timeout class cannot be drawn on this connection now, and the step that would start its timer, if one

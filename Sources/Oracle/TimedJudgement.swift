@@ -96,6 +96,13 @@ extension StepOracle {
     /// retransmission timer's expiry would send (a retransmission, a zero-window probe) are taken as expiries
     /// whenever they came (the model follows them), not judged in time; the rest is returned, for judging as any
     /// step's output.
+    /// Whether the target's segment `s` (absolute) is what an expiry sends, `e` (target-relative).
+    func isExpiry(_ s: Segment, of e: Segment) -> Bool {
+        var r = s
+        r.seq &-= targetISN ?? 0
+        return TCPModel.retransmits(r, expected: e)
+    }
+
     public mutating func untimedExpiries(_ model: inout TCPModel, raw: [Segment]) -> [Segment] {
         var pending = raw
         let isn = targetISN ?? 0
@@ -104,7 +111,7 @@ extension StepOracle {
             var next = model
             let tr = next.apply(.timeout(Timeout(.retransmission)))
             guard let e = tr.outputs.map(\.segment).first(where: { $0.length > 0 }) ?? tr.outputs.first?.segment,
-                  let k = pending.firstIndex(where: { var r = $0; r.seq &-= isn; return TCPModel.retransmits(r, expected: e) }) else { break }
+                  let k = pending.firstIndex(where: { isExpiry($0, of: e) }) else { break }
             var r = pending.remove(at: k)
             r.seq &-= isn
             seen.note(r)  // sent again later, it is a resend
@@ -158,7 +165,7 @@ extension StepOracle {
             let lateMargin = w.upper.map { margin.late(after: $0) } ?? margin.late
             if let e = outs.first(where: { $0.length > 0 }) ?? outs.first {
                 // A retransmission (or a zero-window probe): the first copy of the front of the queue the target sent.
-                if let k = pending.firstIndex(where: { var r = $0.segment; r.seq &-= isn; return TCPModel.retransmits(r, expected: e) }) {
+                if let k = pending.firstIndex(where: { isExpiry($0.segment, of: e) }) {
                     let got = pending.remove(at: k)
                     var r = got.segment
                     r.seq &-= isn
@@ -199,9 +206,7 @@ extension StepOracle {
                     // What R2's expiry sends (a reset, under choice r2-reset) must have come: each found once.
                     var taken: [Int] = []
                     for e in utr.outputs.map(\.segment) {
-                        guard let k = pending.indices.first(where: { i in
-                            !taken.contains(i) && { var r = pending[i].segment; r.seq &-= isn; return TCPModel.retransmits(r, expected: e) }()
-                        }) else { taken = []; break }
+                        guard let k = pending.indices.first(where: { !taken.contains($0) && isExpiry(pending[$0].segment, of: e) }) else { taken = []; break }
                         taken.append(k)
                     }
                     let sent = taken.count == utr.outputs.count

@@ -117,6 +117,9 @@ public struct ConformReport: Codable, Sendable {
         results.reduce(0) { $0 + ($1.verdict == .diverges && $1.timingDependent != true && ($1.verdictClass ?? .violates) == c ? 1 : 0) }
     }
 
+    /// Unreachable tests proven so from the spec.
+    public var provenCount: Int { results.filter { $0.proven == true }.count }
+
     /// Divergences whose case never showed them again alone: not findings.
     public var timingDependentCount: Int { results.filter { $0.verdict == .diverges && $0.timingDependent == true }.count }
 

@@ -162,11 +162,10 @@ enum ConformBench {
             let r = try Fuzzer(spec: spec, target: target, configuration: c).conform(warmup: 3)
             let wall = Date().timeIntervalSince(t0)
             let timers = r.results.filter { $0.event == "RETRANSMISSION-TIMEOUT" || $0.event == "TIME-WAIT-TIMEOUT" || $0.event == "USER-TIMEOUT" }
-            let proven = timers.filter { $0.proven == true }.count
             print(String(format: "conform linux/%@ --max-wait %@: %d tests in %.2f s wall (suite %.2f s; %d conform, %d diverge, %d unreachable, %d error); goal <= 90 s with timers; timer tests %d: %d conform, %d diverge, %d unreachable (%d proven)",
                          spec.profile, maxWait.map { Durations.text($0) } ?? "5s (default)", r.results.count, wall, r.seconds, r.count(.conforms), r.count(.diverges),
                          r.count(.unreachable), r.count(.error), timers.count, timers.filter { $0.verdict == .conforms }.count,
-                         timers.filter { $0.verdict == .diverges }.count, timers.filter { $0.verdict == .unreachable }.count, proven))
+                         timers.filter { $0.verdict == .diverges }.count, timers.filter { $0.verdict == .unreachable }.count, r.provenCount))
             for t in timers where t.timers != nil { print("  \(t.state) \(t.event): \(t.verdict.rawValue): \((t.timers ?? []).joined(separator: "; "))") }
         }
     }

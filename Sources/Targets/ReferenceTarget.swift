@@ -49,7 +49,9 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     /// The application's R2 on every socket (as Linux's TCP_USER_TIMEOUT): the stack's own and the judging spec's.
     public private(set) var userTimeout: Double?
 
-    public var applicationTimings: [TimingName: Timing] {
+    public var applicationTimings: [TimingName: Timing] { Self.r2(userTimeout) }
+
+    static func r2(_ userTimeout: Double?) -> [TimingName: Timing] {
         userTimeout.map { Timing.applicationR2($0, setting: "user timeout \(Durations.text($0))") } ?? [:]
     }
 
@@ -74,7 +76,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
             throw ReferenceError(description: "the reference target's spec does not compile:\n" + result.diagnostics.map(\.rendered).joined(separator: "\n"))
         }
         self.userTimeout = userTimeout
-        self.spec = userTimeout.map { spec.replacingTimings(Timing.applicationR2($0, setting: "user timeout")) } ?? spec
+        self.spec = userTimeout == nil ? spec : spec.replacingTimings(Self.r2(userTimeout))
         self.fault = fault
     }
 

@@ -200,7 +200,7 @@ enum ConformOutput {
     static func summaryLine(_ r: ConformReport) -> String {
         var s = "conform \(r.target) against profile \(r.profile): \(r.results.count) tests in \(String(format: "%.1f", r.seconds)) s — "
         s += "\(r.count(.conforms)) conform" + (r.equivalentCount > 0 ? " (\(r.equivalentCount) with a reset's ACK differing only)" : "")
-        s += ", \(r.count(.diverges)) diverge (\(r.classCounts)), \(r.count(.unreachable)) unreachable (\(r.results.filter { $0.proven == true }.count) proven), \(r.count(.error)) error"
+        s += ", \(r.count(.diverges)) diverge (\(r.classCounts)), \(r.count(.unreachable)) unreachable (\(r.provenCount) proven), \(r.count(.error)) error"
         if let b = r.baseline { s += "; baseline: \(b.accepted) accepted, \(b.new.count) new, \(b.stale.count) no longer seen" }
         for l in r.choiceLines { s += "\n" + l }
         return s

@@ -18,3 +18,27 @@ public enum Durations {
     /// A duration as `seconds` reads it back: whole milliseconds (`1500ms`, `200ms`).
     public static func text(_ secs: Double) -> String { "\(Int((secs * 1000).rounded()))ms" }
 }
+
+/// Keep-alives as the application turns them on for every connection (RFC 9293 §3.8.4 MUST-24): idle time before
+/// the first probe, interval between unanswered probes, and how many go unanswered before the connection is given
+/// up. Written `IDLE,INTERVAL,PROBES` on the command line (`2s,1s,3`).
+public struct KeepaliveSetting: Hashable, Sendable {
+    public var idle: Double
+    public var interval: Double
+    public var probes: Int
+
+    public init(idle: Double, interval: Double, probes: Int) {
+        self.idle = idle
+        self.interval = interval
+        self.probes = probes
+    }
+
+    /// Parses `IDLE,INTERVAL,PROBES`; nil when it is not that.
+    public init?(parsing text: String) {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { String($0.filter { $0 != " " }) }
+        guard parts.count == 3, let i = Durations.seconds(parts[0]), let v = Durations.seconds(parts[1]), let n = Int(parts[2]) else { return nil }
+        self.init(idle: i, interval: v, probes: n)
+    }
+
+    public var text: String { "\(Durations.text(idle)),\(Durations.text(interval)),\(probes)" }
+}

@@ -155,6 +155,7 @@ extension Fuzzer {
             } else if !Planner.drives(cell.event, under: spec) {
                 let why = cell.event == .status
                     ? "STATUS is not a call of the sockets API the targets offer"
+                    : cell.event == .keepaliveTimeout ? "keep-alives are off on the target, as RFC 9293 §3.8.4 MUST-25 has them by default; an application setting turns them on (Linux: --keepalive)"
                     : cell.event == .userTimeout ? "R2 has no upper bound here (\(spec.timings[.r2].map(\.text) ?? "none") for data, \(spec.timings[.r2Syn].map(\.text) ?? "none") for a SYN): no wait is sure to see the user timer expire; an application setting (Linux: --user-timeout) bounds it"
                     : "\(cell.event.spelling) is not an event the fuzzer drives"
                 outcome[c] = (.unreachable, why, nil, nil)

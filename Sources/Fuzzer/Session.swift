@@ -325,6 +325,8 @@ final class Session {
         // A segment while a closed window is being probed may restart the stack's probe timer or not (Linux's
         // tcp_ack_probe does, from tcp_ack, which its fast path skips for an ACK of nothing new): not known.
         if case .segment = step, lane.model.windowProbeDue, lane.timerStarts[.retransmission] != nil { lane.timersUnknown = true }
+        // A segment a stack may or may not take as a sign of life (RFC 9293 §3.8.4): the keep-alive's start is not known.
+        if lane.model.timers.keepaliveUnsure, lane.model.timers.isRunning(.keepalive) { lane.timersUnknown = true }
         guard let tr else { return }
         // Frames stamped before the step was sent (kept from between steps) cannot answer it.
         let from = raw.first { $0.time >= sentAt }?.time ?? sentAt

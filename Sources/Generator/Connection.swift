@@ -29,7 +29,7 @@ public struct Connection: Sendable {
     public var socket: Socket = .none
     /// Seconds each timer has run since its latest (re)start, as the waits so far say (the steps between take no
     /// time on the model): what a `wait` on the model alone expires. Indexed by `TimerName.rawValue`.
-    public var timerAges: [Double] = [0, 0, 0]
+    public var timerAges = [Double](repeating: 0, count: TimerName.allCases.count)
     /// The tester's ISN: the model numbers the tester's side absolutely, steps from this.
     public let testerISN: UInt32
     /// The calls the target offers (its agent's capability list); nil: all of them.

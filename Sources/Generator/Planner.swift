@@ -11,15 +11,19 @@ public final class Planner {
     /// The retransmission and TIME-WAIT timeouts are driven by waiting (`FuzzStep.wait`) past the window the
     /// profile gives them, the user timeout (R2) too where it is bounded above (`drives`).
     public static let events: [EventKind] = [.segment, .openPassive, .openActive, .send, .receive, .close, .shutdown, .abort,
-                                             .retransmissionTimeout, .timeWaitTimeout, .userTimeout]
+                                             .retransmissionTimeout, .timeWaitTimeout, .userTimeout, .keepaliveTimeout]
 
     /// Whether the fuzzer drives `event` under `spec`: USER-TIMEOUT only where R2 has an upper bound (an
     /// application set it); the RFC's "at least 100 s" is no wait that is sure to see it, and a class the planner
-    /// could never draw would draw every plan to itself.
+    /// could never draw would draw every plan to itself. KEEPALIVE-TIMEOUT only when the application turned
+    /// keep-alives on (MUST-25: off by default).
     public static func drives(_ event: EventKind, under spec: CompiledSpec) -> Bool {
         guard events.contains(event) else { return false }
-        guard event == .userTimeout else { return true }
-        return spec.timings[.r2]?.upper != nil || spec.timings[.r2Syn]?.upper != nil
+        switch event {
+        case .userTimeout: return spec.timings[.r2]?.upper != nil || spec.timings[.r2Syn]?.upper != nil
+        case .keepaliveTimeout: return spec.timings[.keepaliveIdle] != nil
+        default: return true
+        }
     }
     /// The target's timer margin: a wait for a timer's expiry lasts past its window by this much.
     public var timerMargin = TimerMargin.exact
@@ -344,7 +348,7 @@ public final class Planner {
                 if model.falls(.call(c), in: cell) { return .call(c) }
             }
             return nil
-        case .retransmissionTimeout, .timeWaitTimeout, .userTimeout:
+        case .retransmissionTimeout, .timeWaitTimeout, .userTimeout, .keepaliveTimeout:
             guard let t = TimerName(expiring: event), let d = wait(for: t, on: lane), d <= maxWait else { return nil }
             return model.falls(.timeout(Timeout(t)), in: cell) ? .wait(d) : nil
         default: return nil
@@ -383,6 +387,12 @@ public final class Planner {
             let d = wait(for: t, on: lane) ?? u
             if d > maxWait {
                 return ("a wait of \(Durations.text(d)) for the \(t.spelling) timer is longer than the longest allowed (\(Durations.text(maxWait)); --max-wait)", nil)
+            }
+            // Keep-alive probes go unanswered until the count the application allows is spent: wait through one.
+            var m = lane.model
+            if t == .keepalive, spec.timings[.keepaliveProbes] != nil, let cell, !m.falls(.timeout(Timeout(t)), in: cell),
+               m.apply(.timeout(Timeout(t))).timersStarted & (1 << t.rawValue) != 0 {
+                return ("", .wait(d))
             }
             return ("the \(t.spelling) timer runs in \(state) on this way, but times another input class than this one (what it times was decided before)", nil)
         }

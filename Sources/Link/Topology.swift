@@ -32,10 +32,15 @@ public final class Topology: @unchecked Sendable {
         public static let defaultUserTimeout = 3.0
         /// `userTimeout` as TCP_USER_TIMEOUT takes it: whole milliseconds.
         public var userTimeoutMilliseconds: Int32? { userTimeout.map { Int32(($0 * 1000).rounded()) } }
-        public init(ip: IPVersion = .v4, sysctls: [String: String] = [:], userTimeout: Double? = Configuration.defaultUserTimeout) {
+        /// SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT (whole seconds) on every socket; nil: off,
+        /// the default RFC 9293 §3.8.4 MUST-25 asks for.
+        public var keepalive: KeepaliveSetting?
+        public init(ip: IPVersion = .v4, sysctls: [String: String] = [:], userTimeout: Double? = Configuration.defaultUserTimeout,
+                    keepalive: KeepaliveSetting? = nil) {
             self.ip = ip
             self.sysctls = sysctls
             self.userTimeout = userTimeout
+            self.keepalive = keepalive
         }
     }
 

@@ -38,12 +38,15 @@ public enum UserCall: Hashable, Sendable {
 /// Timeouts of RFC 9293 §3.10.8.
 public enum Timeout: Hashable, Sendable {
     case user, retransmission, timeWait
+    /// RFC 9293 §3.8.4's keep-alive timer.
+    case keepalive
 
     public var event: EventKind {
         switch self {
         case .user: .userTimeout
         case .retransmission: .retransmissionTimeout
         case .timeWait: .timeWaitTimeout
+        case .keepalive: .keepaliveTimeout
         }
     }
 }
@@ -55,6 +58,7 @@ extension Timeout {
         case .user: self = .user
         case .retransmission: self = .retransmission
         case .timeWait: self = .timeWait
+        case .keepalive: self = .keepalive
         }
     }
 }

@@ -56,6 +56,9 @@ public struct TCPModel: Sendable {
     /// The profile's `option loss-window-one-syn`: one retransmission of the SYN or SYN,ACK leaves no loss window
     /// once a segment synchronizes the connection.
     let lossWindowOneSyn: Bool
+    /// The states where keep-alives probe, one bit each (those whose KEEPALIVE-TIMEOUT rules restart the timer);
+    /// 0 while the application has not turned keep-alives on (`timing keepalive.idle` unset: MUST-25).
+    let keepaliveStates: UInt64
     public private(set) var state: Int
     public internal(set) var tcb = TCB()
     /// The ISS the event being run chose (its `iss:` argument); nil leaves ISS symbolic until adopted.
@@ -75,6 +78,10 @@ public struct TCPModel: Sendable {
         self.wholeSegments = spec.options.contains("whole-segments")
         self.lossWindow = spec.options.contains("loss-window")
         self.lossWindowOneSyn = spec.options.contains("loss-window-one-syn")
+        self.keepaliveStates = spec.timings[.keepaliveIdle] == nil ? 0 : spec.states.indices.reduce(UInt64(0)) { bits, s in
+            let t = spec.table(state: s, event: .keepaliveTimeout)
+            return t.cellChains.contains { $0 >= 0 && TimerReach.starts(spec.chains[$0], .keepalive) } ? bits | (1 << UInt64(s)) : bits
+        }
         self.state = spec.initialState
         clearConnection()
     }
@@ -331,7 +338,8 @@ public struct TCPModel: Sendable {
     mutating func value(_ kind: RuntimeImage.Code.Kind, _ v: UInt32, _ ctx: inout EvalContext) -> UInt32 {
         switch kind {
         case .register: tcb.r[Int(v)]
-        case .field: v < 7 ? ctx.fields[Int(v)] : held(ctx.seg, fin: v == UInt32(InputField.heldFin.rawValue))
+        case .field: v < 7 ? ctx.fields[Int(v)] : v == UInt32(InputField.keepaliveLeft.rawValue) ? keepaliveLeft
+            : held(ctx.seg, fin: v == UInt32(InputField.heldFin.rawValue))
         case .constant: v
         }
     }
@@ -462,7 +470,8 @@ public struct TCPModel: Sendable {
         }
         var tr = Transition(from: state, to: state, event: ctx.event, cell: cell, chain: chainIndex)
         guard chainIndex >= 0 else { return tr }
-        let before = (una: tcb[.sndUna], iss: tcb[.iss], timers: timers, synchronized: spec.states[state].synchronized, probing: windowProbeDue)
+        let before = (una: tcb[.sndUna], iss: tcb[.iss], timers: timers, synchronized: spec.states[state].synchronized, probing: windowProbeDue,
+                      nxt: tcb[.sndNxt], rcvNxt: tcb[.rcvNxt])
         var rule = 0
         var i = Int(img.chainStart[chainIndex])
         let end = Int(img.chainStart[chainIndex + 1])
@@ -509,6 +518,7 @@ public struct TCPModel: Sendable {
         }
         tr.to = state
         applyTimers(&tr, event: ctx.event, before: before)
+        if keepaliveStates != 0 { applyKeepalive(&tr, seg: ctx.seg, before: before) }
         return tr
     }
 

@@ -30,6 +30,12 @@ public struct Timers: Hashable, Sendable {
     /// at its latest): R2 is timed from the first retransmission, and a stack that counts from the first
     /// transmission closes up to that much sooner (RFC 9293 §3.8.3 allows either: "time units or a count").
     public var r2Lead: Double = 0
+    /// Keep-alive probes sent since the peer was last heard from (Linux's icsk_probes_out): the keep-alive timer
+    /// runs the idle time before the first, the interval after each.
+    public var keepaliveProbes: UInt8 = 0
+    /// A segment came that a stack may or may not count as the peer being heard from (RFC 9293 §3.8.4 says "data
+    /// or acknowledgment packets", not which): the keep-alive timer's start is no longer known.
+    public var keepaliveUnsure = false
 
     public init() {}
 
@@ -54,11 +60,59 @@ public struct ExpiryWindow: Hashable, Sendable {
 }
 
 extension TCPModel {
+    /// What `applyTimers` compares with: the TCB and timers before the input.
+    typealias Before = (una: UInt32, iss: UInt32, timers: Timers, synchronized: Bool, probing: Bool, nxt: UInt32, rcvNxt: UInt32)
+
+    /// Keep-alive (RFC 9293 §3.8.4), once the application turned it on: the timer runs while the connection is
+    /// idle — in a state whose KEEPALIVE-TIMEOUT rules probe, with nothing sent outstanding and nothing waiting to
+    /// be sent (MUST-26) — from the last segment that shows the peer alive: one whose acknowledgment is acceptable
+    /// (SND.UNA =< SEG.ACK =< SND.NXT, past the sequence check) or whose text or FIN is taken (Linux's rcv_tstamp
+    /// and lrcvtime, which keepalive_time_elapsed reads). Each probe (the rule restarts the timer) counts; a sign of
+    /// life resets the count. Any other segment may or may not count ("no data or acknowledgment packets have been
+    /// received", MUST-26, does not say): `keepaliveUnsure`.
+    mutating func applyKeepalive(_ tr: inout Transition, seg: Segment, before: Before) {
+        let bit = UInt8(1) << TimerName.keepalive.rawValue
+        let idle = keepaliveStates & (1 << UInt64(state)) != 0 && tcb[.sndUna] == tcb[.sndNxt] && tcb[.sndQueue] == 0
+            && !(tcb[.finPending] == 1 && tcb[.finSent] == 0)
+        guard idle else {
+            if timers.running & bit != 0 { tr.timersStopped |= bit }
+            timers.running &= ~bit
+            tr.timersStarted &= ~bit
+            timers.keepaliveProbes = 0
+            return
+        }
+        if tr.event == .keepaliveTimeout, tr.timersStarted & bit != 0 {
+            timers.keepaliveProbes &+= 1
+        } else if tr.event == .segment {
+            let steps = tr.chain >= 0 ? spec.chains[tr.chain].steps : []
+            let acked = seg.ctl.contains(.ack) && !seg.ctl.contains(.rst) && steps.contains { $0 == "ack" }
+                && !TCPModel.seqLess(seg.ack, before.una) && !TCPModel.seqLess(before.nxt, seg.ack)
+            if acked || tcb[.rcvNxt] != before.rcvNxt || before.timers.running & bit == 0 {
+                tr.timersStarted |= bit
+                timers.running |= bit
+                timers.keepaliveProbes = 0
+                timers.keepaliveUnsure = false
+            } else {
+                timers.keepaliveUnsure = true
+            }
+        } else if timers.running & bit == 0 {
+            tr.timersStarted |= bit
+            timers.running |= bit
+            timers.keepaliveProbes = 0
+        }
+    }
+
+    /// `KEEPALIVE.LEFT`: probes the application allows before giving the connection up, less those sent.
+    var keepaliveLeft: UInt32 {
+        guard let n = spec.timings[.keepaliveProbes]?.lower else { return .max }
+        return UInt32(max(0, Int(n) - Int(timers.keepaliveProbes)))
+    }
+
     /// Applies an input's timer actions. The retransmission timer follows RFC 6298 §5: sending data while it runs
     /// does not restart it (§5.1), an acknowledgment of new data does (§5.3) and resets the backoff, and when
     /// nothing is outstanding it stops (§5.2). `tr.timersStarted` is left saying only the timers that now run from
     /// this input.
-    mutating func applyTimers(_ tr: inout Transition, event: EventKind, before: (una: UInt32, iss: UInt32, timers: Timers, synchronized: Bool, probing: Bool)) {
+    mutating func applyTimers(_ tr: inout Transition, event: EventKind, before: Before) {
         if img.clears[state] {
             // No TCB, no timers (RFC 9293 §3.10.8 "If the state is CLOSED ... there is no TCB and no timer").
             tr.timersStopped = before.timers.running
@@ -165,6 +219,11 @@ extension TCPModel {
             // its RTO and its probe timer to TCP_USER_TIMEOUT and closes on time.)
             let probeLate = windowProbeDue ? expiry(.retransmission)?.upper ?? 0 : 0
             return ExpiryWindow(lower: w.lower.map { max(0, $0 - timers.r2Lead) }, upper: w.upper.map { $0 + probeLate }, timings: [name])
+        case .keepalive:
+            // The idle time before the first probe, the interval after each (MUST-26, MUST-27).
+            let name: TimingName = timers.keepaliveProbes == 0 ? .keepaliveIdle : .keepaliveInterval
+            guard let w = spec.timings[name] else { return nil }
+            return ExpiryWindow(lower: w.lower, upper: w.upper, timings: [name])
         }
     }
 

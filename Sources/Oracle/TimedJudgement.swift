@@ -106,16 +106,20 @@ extension StepOracle {
     public mutating func untimedExpiries(_ model: inout TCPModel, raw: [Segment]) -> [Segment] {
         var pending = raw
         let isn = targetISN ?? 0
-        for _ in 0..<16 {
-            guard model.timers.isRunning(.retransmission) else { break }
-            var next = model
-            let tr = next.apply(.timeout(Timeout(.retransmission)))
-            guard let e = tr.outputs.map(\.segment).first(where: { $0.length > 0 }) ?? tr.outputs.first?.segment,
-                  let k = pending.firstIndex(where: { isExpiry($0, of: e) }) else { break }
-            var r = pending.remove(at: k)
-            r.seq &-= isn
-            seen.note(r)  // sent again later, it is a resend
-            model = next
+        // The timers whose expiry sends: the retransmission timer's segment, a keep-alive probe.
+        expiry: for _ in 0..<16 {
+            for t in [TimerName.retransmission, .keepalive] where model.timers.isRunning(t) {
+                var next = model
+                let tr = next.apply(.timeout(Timeout(t)))
+                guard let e = tr.outputs.map(\.segment).first(where: { $0.length > 0 }) ?? tr.outputs.first?.segment,
+                      let k = pending.firstIndex(where: { isExpiry($0, of: e) }) else { continue }
+                var r = pending.remove(at: k)
+                r.seq &-= isn
+                seen.note(r)  // sent again later, it is a resend
+                model = next
+                continue expiry
+            }
+            break
         }
         return pending
     }

@@ -30,13 +30,33 @@ public final class LinuxTarget: Target, @unchecked Sendable {
     public var settings: [(String, String)] {
         [("target", "linux"), ("kernel", LinuxTarget.kernelRelease), ("ip", "\(topology.configuration.ip.rawValue)")] + topology.sysctls
             + (topology.configuration.userTimeoutMilliseconds.map { [("TCP_USER_TIMEOUT", "\($0)")] } ?? [])
+            + (topology.configuration.keepalive.map { k in
+                [("SO_KEEPALIVE", "1"), ("TCP_KEEPIDLE", "\(Int(k.idle.rounded()))"), ("TCP_KEEPINTVL", "\(Int(k.interval.rounded()))"), ("TCP_KEEPCNT", "\(k.probes)")]
+            } ?? [])
+    }
+
+    /// How many keep-alive probes Linux leaves unanswered before it resets: TCP_KEEPCNT, unless TCP_USER_TIMEOUT
+    /// is set, which replaces it — the first expiry, with a probe out, at which the peer has been silent for the
+    /// user timeout (tcp_keepalive_timer: "elapsed >= msecs_to_jiffies(icsk->icsk_user_timeout) &&
+    /// icsk->icsk_probes_out > 0"), probes going at the idle time and each interval after.
+    public static func keepaliveProbes(_ k: KeepaliveSetting, userTimeoutMilliseconds: Int32?) -> Int {
+        guard let ms = userTimeoutMilliseconds else { return k.probes }
+        let idle = k.idle.rounded(), interval = max(1, k.interval.rounded())
+        return max(1, Int(((Double(ms) / 1000 - idle) / interval).rounded(.up)))
     }
 
     /// The application's R2 (TCP_USER_TIMEOUT on every socket) is the connection's, whatever profile judges it.
     public var applicationTimings: [TimingName: Timing] {
         // From the whole milliseconds the socket was given, not the duration asked for: the kernel's R2 is those.
-        guard let ms = topology.configuration.userTimeoutMilliseconds else { return [:] }
-        return Timing.applicationR2(Double(ms) / 1000, setting: "TCP_USER_TIMEOUT=\(ms)")
+        let c = topology.configuration
+        var t = c.userTimeoutMilliseconds.map { Timing.applicationR2(Double($0) / 1000, setting: "TCP_USER_TIMEOUT=\($0)") } ?? [:]
+        if let k = c.keepalive {
+            let n = Self.keepaliveProbes(k, userTimeoutMilliseconds: c.userTimeoutMilliseconds)
+            let setting = "SO_KEEPALIVE, TCP_KEEPIDLE=\(Int(k.idle.rounded())), TCP_KEEPINTVL=\(Int(k.interval.rounded())), TCP_KEEPCNT=\(k.probes)"
+                + (c.userTimeoutMilliseconds == nil ? "" : " (TCP_USER_TIMEOUT replaces the count: \(n))")
+            t.merge(Timing.applicationKeepalive(idle: k.idle.rounded(), interval: k.interval.rounded(), probes: n, setting: setting)) { a, _ in a }
+        }
+        return t
     }
 
     public static var kernelRelease: String { Sys.kernelRelease() }
@@ -82,7 +102,7 @@ public final class LinuxTarget: Target, @unchecked Sendable {
         topology = try Topology(configuration)
         self.clock = clock
         table = SocketTable(system: sockets, version: configuration.ip, targetIP: topology.targetIP, testerIP: topology.testerIP,
-                            userTimeout: configuration.userTimeoutMilliseconds)
+                            userTimeout: configuration.userTimeoutMilliseconds, keepalive: configuration.keepalive)
         do {
             // Only what the target sends: TCP from its address (the tester's own injections are outgoing anyway).
             pcap = try PcapLink(interface: topology.testerInterface, on: topology.tester, filter: "tcp and src host \(topology.targetIP)", clock: clock)

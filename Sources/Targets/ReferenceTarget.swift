@@ -43,16 +43,23 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         Capabilities(calls: ["listen", "connect", "accept", "send", "recv", "shutdown", "close", "abort"], reportsState: true)
     }
     public var settings: [(String, String)] {
-        [("target", "reference"), ("profile", spec.profile), ("fault", fault?.name ?? "none")]
+        [("target", "reference"), ("profile", spec.profile), ("fault", fault?.name ?? "none")] + (keepalive.map { [("keep-alive", $0.text)] } ?? [])
     }
 
     /// The application's R2 on every socket (as Linux's TCP_USER_TIMEOUT): the stack's own and the judging spec's.
     public private(set) var userTimeout: Double?
 
-    public var applicationTimings: [TimingName: Timing] { Self.r2(userTimeout) }
+    /// Keep-alives the application turned on for every socket.
+    public private(set) var keepalive: KeepaliveSetting?
 
-    static func r2(_ userTimeout: Double?) -> [TimingName: Timing] {
-        userTimeout.map { Timing.applicationR2($0, setting: "user timeout \(Durations.text($0))") } ?? [:]
+    public var applicationTimings: [TimingName: Timing] { Self.application(userTimeout, keepalive) }
+
+    static func application(_ userTimeout: Double?, _ keepalive: KeepaliveSetting?) -> [TimingName: Timing] {
+        var t = userTimeout.map { Timing.applicationR2($0, setting: "user timeout \(Durations.text($0))") } ?? [:]
+        if let k = keepalive {
+            t.merge(Timing.applicationKeepalive(idle: k.idle, interval: k.interval, probes: k.probes, setting: "keep-alive \(k.text)")) { a, _ in a }
+        }
+        return t
     }
 
     /// - Parameters:
@@ -60,7 +67,9 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     ///   - fault: one of `ReferenceFault.all`, or nil for a stack that follows the profile exactly.
     ///   - userTimeout: the application's R2 (seconds) on every socket, which a profile's R2 has no upper bound
     ///     for: the USER-TIMEOUT tests are reached.
-    public init(profile: String, specDirectory: String, fault: ReferenceFault? = nil, userTimeout: Double? = nil) throws {
+    ///   - keepalive: keep-alives on every socket (off by default, MUST-25).
+    public init(profile: String, specDirectory: String, fault: ReferenceFault? = nil, userTimeout: Double? = nil,
+                keepalive: KeepaliveSetting? = nil) throws {
         let result: SpecCompiler.Result
         if let fault {
             let (asts, diags) = SpecLoader.loadDirectory(specDirectory)
@@ -76,7 +85,9 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
             throw ReferenceError(description: "the reference target's spec does not compile:\n" + result.diagnostics.map(\.rendered).joined(separator: "\n"))
         }
         self.userTimeout = userTimeout
-        self.spec = userTimeout == nil ? spec : spec.replacingTimings(Self.r2(userTimeout))
+        self.keepalive = keepalive
+        let app = Self.application(userTimeout, keepalive)
+        self.spec = app.isEmpty ? spec : spec.replacingTimings(app)
         self.fault = fault
     }
 

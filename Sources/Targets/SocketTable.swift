@@ -23,7 +23,12 @@ struct SocketTable {
     let userTimeout: Int32?
     private(set) var sockets: [Tuple: Sockets] = [:]
 
-    init(system: any SocketSystem, version: IPVersion, targetIP: IPAddress, testerIP: IPAddress, userTimeout: Int32? = nil) {
+    /// Keep-alives on every socket (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT), in whole seconds.
+    let keepalive: KeepaliveSetting?
+
+    init(system: any SocketSystem, version: IPVersion, targetIP: IPAddress, testerIP: IPAddress, userTimeout: Int32? = nil,
+         keepalive: KeepaliveSetting? = nil) {
+        self.keepalive = keepalive
         self.system = system
         self.version = version
         self.targetIP = targetIP
@@ -56,8 +61,13 @@ struct SocketTable {
         let fd = try system.tcpSocket(version)
         try? system.setOption(fd, .reuseAddress, 1)
         try? system.setOption(fd, .noDelay, 1)
-        if let userTimeout {
-            do throws(SystemError) { try system.setOption(fd, .userTimeout, userTimeout) } catch {
+        var options: [(SocketOption, Int32)] = userTimeout.map { [(.userTimeout, $0)] } ?? []
+        if let k = keepalive {
+            // A listening socket's children inherit them (inet_csk_clone_lock copies SOCK_KEEPOPEN and the times).
+            options += [(.keepAlive, 1), (.keepIdle, Int32(k.idle.rounded())), (.keepInterval, Int32(k.interval.rounded())), (.keepCount, Int32(k.probes))]
+        }
+        for (option, value) in options {
+            do throws(SystemError) { try system.setOption(fd, option, value) } catch {
                 try? system.close(fd)
                 throw error
             }

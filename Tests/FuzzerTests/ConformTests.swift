@@ -87,6 +87,27 @@ struct ConformTests {
         #expect((f?.observed ?? "").contains("CLOSED"), "\(String(describing: f?.observed))")
     }
 
+    /// Keep-alive (RFC 9293 §3.8.4) on the reference stack's virtual clock: with the application's setting the
+    /// KEEPALIVE-TIMEOUT tests are reached and conform (a probe at SND.NXT-1 after the idle time, the connection
+    /// given up after the probes allowed); without it they are unreachable for MUST-25's default.
+    @Test("keep-alive: probes and the give-up judged when the application turns it on; off by default")
+    func keepalive() throws {
+        let setting = KeepaliveSetting(idle: 60, interval: 10, probes: 3)
+        let on = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, keepalive: setting))
+        let tests = on.results.filter { $0.event == "KEEPALIVE-TIMEOUT" }
+        #expect(on.count(.diverges) == 0, "\(on.results.filter { $0.verdict == .diverges }.map(\.name).prefix(5))")
+        for state in ["ESTABLISHED", "CLOSE-WAIT", "FIN-WAIT-2"] {
+            for rule in ["keepalive.probe", "keepalive.giveup"] {
+                let t = tests.first { $0.state == state && $0.rule == rule }
+                #expect(t?.verdict == .conforms, "\(state) \(rule): \(String(describing: t))")
+            }
+        }
+        #expect(tests.contains { $0.state == "SYN-SENT" && $0.proven == true })
+        let off = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory))
+        let offTests = off.results.filter { $0.event == "KEEPALIVE-TIMEOUT" && $0.proven != true }
+        #expect(!offTests.isEmpty && offTests.allSatisfy { $0.verdict == .unreachable && ($0.why ?? "").contains("MUST-25") })
+    }
+
     @Test("merged shards keep the first binding of a choice and add up its steps, those before any binding too")
     func mergeChoices() throws {
         func report(_ shard: String, bound: ChoiceAlternative?, consistent: Int, before: Int?) -> ConformReport {

@@ -316,6 +316,20 @@ public struct Timing: Sendable, Hashable {
         return [.r2: t, .r2Syn: t]
     }
 
+    /// Keep-alives as the application turned them on (`setting`, e.g. SO_KEEPALIVE with TCP_KEEPIDLE=2): RFC 9293
+    /// §3.8.4 leaves them to the application (MUST-24), the interval configurable (MUST-27). `probes`: how many go
+    /// unanswered before the connection is given up (nil: never).
+    public static func applicationKeepalive(idle: Double, interval: Double, probes: Int?, setting: String) -> [TimingName: Timing] {
+        let cite = "application setting \(setting); RFC 9293 §3.8.4 MUST-24 \"the application MUST be able to turn them on or off for each TCP connection\"; RFC 9293 §3.8.4 MUST-26 \"Keep-alive packets MUST only be sent when no sent data is outstanding, and no data or acknowledgment packets have been received for the connection within an interval\""
+        let ids = [RequirementID(.must, 24), RequirementID(.must, 26)]
+        var t: [TimingName: Timing] = [
+            .keepaliveIdle: Timing(lower: idle, upper: idle, citation: cite, requirements: ids, level: .must),
+            .keepaliveInterval: Timing(lower: interval, upper: interval, citation: cite, requirements: ids, level: .must),
+        ]
+        if let probes { t[.keepaliveProbes] = Timing(lower: Double(probes), upper: Double(probes), citation: cite, requirements: ids, level: .must) }
+        return t
+    }
+
     /// `1 s`, `1 s to 3 s`, `at least 60 s`: for reports.
     public var text: String {
         func f(_ v: Double) -> String { v < 1 ? "\(Int((v * 1000).rounded())) ms" : v == v.rounded() ? "\(Int(v)) s" : "\(v) s" }

@@ -169,6 +169,11 @@ public struct SpecCompiler {
                     err(.unknownName, "unknown timing '\(t.name.value)'; timings are \(TimingName.allCases.map(\.spelling).joined(separator: ", "))", t.name.loc)
                     continue
                 }
+                if name.isApplicationSetting {
+                    // MUST-25: keep-alives default to off; only the application turns them on (a target's setting).
+                    err(.unknownName, "timing '\(name.spelling)' is an application setting (keep-alives are off unless the application turns them on, RFC 9293 §3.8.4 MUST-25): a target sets it, not a profile", t.name.loc)
+                    continue
+                }
                 if name.isDuration != t.isDuration {
                     err(.type, name.isDuration ? "timing '\(name.spelling)' is a duration: write a unit (200ms, 1s, 4m)" : "timing '\(name.spelling)' is a factor: write a number", t.name.loc)
                 }

@@ -86,6 +86,9 @@ public enum InputField: UInt8, CaseIterable, Sendable {
     /// FIN (HELD.FIN, 0 or 1) that become contiguous with RCV.NXT once this segment's own text is taken — what a
     /// segment that fills a gap, or the ACK that completes a handshake after text came with the SYN, releases.
     case heldNext, heldFin
+    /// Derived from the timers: keep-alive probes the application allows before the connection is given up,
+    /// less those sent unanswered (all ones when it set no count).
+    case keepaliveLeft
 
     public var spelling: String {
         switch self {
@@ -98,6 +101,7 @@ public enum InputField: UInt8, CaseIterable, Sendable {
         case .callLen: "CALL.LEN"
         case .heldNext: "HELD.NEXT"
         case .heldFin: "HELD.FIN"
+        case .keepaliveLeft: "KEEPALIVE.LEFT"
         }
     }
 
@@ -114,9 +118,12 @@ public enum EventKind: UInt8, CaseIterable, Sendable, Hashable, BitwiseCopyable 
     /// `close()`, RFC 9293 MAY-1) gives SHUTDOWN rules where the two differ.
     case shutdown
     case userTimeout, retransmissionTimeout, timeWaitTimeout
+    /// The keep-alive timer's expiry (RFC 9293 §3.8.4): an idle connection's probe, when the application turned
+    /// keep-alives on.
+    case keepaliveTimeout
 
     /// `allCases.count` without building the array (`allCases` allocates; this is read per transition).
-    @inlinable public static var count: Int { Int(EventKind.timeWaitTimeout.rawValue) + 1 }
+    @inlinable public static var count: Int { Int(EventKind.keepaliveTimeout.rawValue) + 1 }
 
     public var spelling: String {
         switch self {
@@ -132,11 +139,12 @@ public enum EventKind: UInt8, CaseIterable, Sendable, Hashable, BitwiseCopyable 
         case .userTimeout: "USER-TIMEOUT"
         case .retransmissionTimeout: "RETRANSMISSION-TIMEOUT"
         case .timeWaitTimeout: "TIME-WAIT-TIMEOUT"
+        case .keepaliveTimeout: "KEEPALIVE-TIMEOUT"
         }
     }
 
     public var isUserCall: Bool { !isTimeout && self != .segment }
-    public var isTimeout: Bool { self == .userTimeout || self == .retransmissionTimeout || self == .timeWaitTimeout }
+    public var isTimeout: Bool { TimerName(expiring: self) != nil }
 
     public static let bySpelling: [String: EventKind] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.spelling, $0) })
 }
@@ -179,11 +187,14 @@ public enum Builtin: UInt8, CaseIterable, Sendable {
 
 public enum TimerName: UInt8, CaseIterable, Sendable {
     case timeWait, retransmission, user
+    /// Runs while keep-alives are on and the connection is idle (RFC 9293 §3.8.4); built in, see `TCPModel`.
+    case keepalive
     public var spelling: String {
         switch self {
         case .timeWait: "time-wait"
         case .retransmission: "retransmission"
         case .user: "user"
+        case .keepalive: "keepalive"
         }
     }
     public static let bySpelling: [String: TimerName] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.spelling, $0) })
@@ -194,6 +205,7 @@ public enum TimerName: UInt8, CaseIterable, Sendable {
         case .retransmissionTimeout: self = .retransmission
         case .timeWaitTimeout: self = .timeWait
         case .userTimeout: self = .user
+        case .keepaliveTimeout: self = .keepalive
         default: return nil
         }
     }
@@ -226,9 +238,17 @@ public enum TimingName: String, CaseIterable, Sendable {
     /// How long an orphaned FIN-WAIT-2 waits for the peer's FIN (not in the RFCs: Linux's tcp_fin_timeout), on
     /// the time-wait timer; never less than 3.5 RTO (tcp_fin_time).
     case finTimeout = "fin-timeout"
+    /// Keep-alive (RFC 9293 §3.8.4): how long the connection is idle before the first probe, the interval between
+    /// unanswered probes, and how many go unanswered before the connection is given up (a number). Only an
+    /// application setting turns keep-alives on (MUST-24, MUST-25): a profile may not set these.
+    case keepaliveIdle = "keepalive.idle"
+    case keepaliveInterval = "keepalive.interval"
+    case keepaliveProbes = "keepalive.probes"
     public var spelling: String { rawValue }
-    /// Whether its value is a duration (all but the backoff factor and the linear SYN retransmissions).
-    public var isDuration: Bool { self != .rtoBackoff && self != .rtoSynLinear }
+    /// Whether its value is a duration (all but the backoff factor and the counts).
+    public var isDuration: Bool { self != .rtoBackoff && self != .rtoSynLinear && self != .keepaliveProbes }
+    /// Set by the application, never by a profile.
+    public var isApplicationSetting: Bool { self == .keepaliveIdle || self == .keepaliveInterval || self == .keepaliveProbes }
 }
 
 public enum TimerOp: UInt8, Sendable {

@@ -1,6 +1,7 @@
 import Core
 /// Parses citation text: references separated by `;`, each a document followed by optional `§section`, `p.N`
-/// and a quoted phrase. Documents: `RFC N`, `erratum N`, `linux NAME` (a kernel function or sysctl), `pytcp NAME`.
+/// and a quoted phrase. Documents: `RFC N`, `erratum N`, `linux NAME` (a kernel function or sysctl), `pytcp NAME`,
+/// `rfc-gap NAME` (a gap in the RFCs the spec fills).
 enum CitationParser {
     /// Bare words that state a requirement's level where Appendix B gives it no ID.
     static let levelWords: [String: RequirementLevel] = ["MUST": .must, "MUST-NOT": .mustNot, "SHOULD": .should, "SHOULD-NOT": .shouldNot, "MAY": .may]
@@ -66,7 +67,8 @@ enum CitationParser {
         var doc: String
         let first = w.removeFirst()
         let upper = first.1.uppercased()
-        if upper == "RFC" || upper.hasPrefix("RFC") {
+        // `rfc-gap NAME` (a gap the spec fills) is a source of its own, not an RFC number.
+        if upper == "RFC" || (upper.hasPrefix("RFC") && upper != "RFC-GAP") {
             var num = String(first.1.dropFirst(3))
             if num.isEmpty {
                 guard !w.isEmpty else { return .failure(Failure(message: "RFC needs a number", offset: first.0)) }
@@ -89,7 +91,7 @@ enum CitationParser {
             w.removeFirst()
             doc = "\(first.1.lowercased()) \(n.1)"
         } else {
-            return .failure(Failure(message: "unknown citation source '\(first.1)'; use RFC N, erratum N, linux NAME, pytcp NAME or posix NAME", offset: first.0))
+            return .failure(Failure(message: "unknown citation source '\(first.1)'; use RFC N, erratum N, linux NAME, pytcp NAME, posix NAME or rfc-gap NAME", offset: first.0))
         }
         var ref = CitationRef(document: doc)
         for (off, word) in w {

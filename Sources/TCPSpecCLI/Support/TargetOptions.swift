@@ -14,7 +14,12 @@ struct TargetOptions: ParsableArguments {
     var maxWait: String?
     @Option(help: "TCP_USER_TIMEOUT the application sets on every socket of the linux target: its R2 (RFC 9293 §3.8.3 MUST-21), judged under every profile. A duration, or 'off' for the kernel's own (tcp_retries2, about 15 minutes).")
     var userTimeout: String = "3s"
+    @Option(help: "Keep-alives the application turns on for every socket of the linux target (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT; RFC 9293 §3.8.4), as IDLE,INTERVAL,PROBES in whole seconds, e.g. 1s,1s,3; or 'off' (the default, MUST-25). With --user-timeout Linux gives up by that time instead of the count.")
+    var keepalive: String = "off"
     @OptionGroup var safety: SafetyOptions
+
+    /// `--keepalive`, nil for `off` (validated).
+    var keepaliveSetting: KeepaliveSetting? { keepalive == "off" ? nil : KeepaliveSetting(parsing: keepalive) }
 
     /// `--user-timeout` in seconds, nil for `off` (validated).
     var userTimeoutSeconds: Double? { userTimeout == "off" ? nil : Durations.seconds(userTimeout) }
@@ -33,6 +38,18 @@ struct TargetOptions: ParsableArguments {
                 throw ValidationError("--user-timeout takes a duration with a unit from 1ms, like 3s, or 'off' (not '\(userTimeout)')")
             }
         }
+        if keepalive != "off" {
+            // The kernel takes whole seconds (1 to 32767) and at most 127 probes.
+            guard let k = KeepaliveSetting(parsing: keepalive), k.idle >= 1, k.idle <= 32767, k.interval >= 1, k.interval <= 32767,
+                  k.idle == k.idle.rounded(), k.interval == k.interval.rounded(), (1...127).contains(k.probes) else {
+                throw ValidationError("--keepalive takes IDLE,INTERVAL,PROBES in whole seconds from 1s and 1 to 127 probes, like 1s,1s,3, or 'off' (not '\(keepalive)')")
+            }
+            // MUST-29: one unanswered probe must not end a connection.
+            let n = LinuxTarget.keepaliveProbes(k, userTimeoutMilliseconds: userTimeoutSeconds.map { Int32(($0 * 1000).rounded()) })
+            guard n >= 2 else {
+                throw ValidationError("--keepalive \(keepalive) with --user-timeout \(userTimeout): Linux would give the connection up after \(n) unanswered probe (the user timeout replaces the count), which RFC 9293 §3.8.4 MUST-29 forbids; make IDLE + INTERVAL shorter than the user timeout, or the count at least 2 with --user-timeout off")
+            }
+        }
         for s in sysctls where !(s.contains("=") && s.hasPrefix("net.")) {
             throw ValidationError("--sysctl takes net.KEY=VALUE, got '\(s)'")
         }
@@ -44,7 +61,7 @@ struct TargetOptions: ParsableArguments {
             let kv = s.split(separator: "=", maxSplits: 1).map(String.init)
             map[kv[0]] = kv[1]
         }
-        return Topology.Configuration(ip: ip == 6 ? .v6 : .v4, sysctls: map, userTimeout: userTimeoutSeconds)
+        return Topology.Configuration(ip: ip == 6 ? .v6 : .v4, sysctls: map, userTimeout: userTimeoutSeconds, keepalive: keepaliveSetting)
     }
 
     /// Without CAP_NET_ADMIN, re-executes tcpspec inside a new user and network namespace (`unshare -Urn`),

@@ -150,6 +150,7 @@ extension Fuzzer {
                 proven.insert(c)
                 let why = spec.states[cell.state].clears
                     ? "proven: \(name) holds no TCB, so no timer runs there (RFC 9293 §3.10.8)"
+                    : t == .keepalive ? "proven: keep-alives probe only where a KEEPALIVE-TIMEOUT rule of \(spec.profile) restarts the timer, not in \(name) (RFC 9293 §3.8.4: an idle connection, nothing outstanding)"
                     : "proven: the \(t.spelling) timer never runs in \(name) (no rule of \(spec.profile) or of its choices' alternatives starts it on a way into \(name) or carries it there running)"
                 outcome[c] = (.unreachable, why, nil, nil)
             } else if !Planner.drives(cell.event, under: spec) {
@@ -314,10 +315,12 @@ final class ConformRun: LaneDriver {
         let cell = cells[c]
         let n = cell.candidates.count
         let state = spec.states[cell.state].state
-        let ways = fuzzer.planner.everyWay[state] ?? [fuzzer.planner.shortestWay[state]!]
+        let target = cell.candidates[attempts[c] % n]
+        // The survey's way to the class first, where the way decides it (keep-alive in FIN-WAIT-2 after shutdown()).
+        let drawn = fuzzer.planner.drawingWay(state: cell.state, event: cell.event, cell: target).map { [$0] } ?? []
+        let ways = drawn + (fuzzer.planner.everyWay[state] ?? [fuzzer.planner.shortestWay[state]!])
         let stays = (attempts[c] / n) % 4
         let detour = Array(repeating: PlanItem.stay, count: stays)
-        let target = cell.candidates[attempts[c] % n]
         let first = attempts[c] % ways.count
         let way = (0..<ways.count).lazy.map { ways[(first + $0) % ways.count] }
             .first { w in !self.diverging.contains { w.starts(with: $0) } } ?? ways[first]

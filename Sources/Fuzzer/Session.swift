@@ -375,9 +375,16 @@ final class Session {
                 guard let otherSpec = choices.timedOther(c, for: target) else { continue }
                 var alt = TCPModel(spec: otherSpec, configuration: modelBefore.configuration)
                 alt.core = modelBefore.core
-                var (m1, o1, m2, o2) = (modelBefore, oracleBefore, alt, oracleBefore)
-                let primaryOK = judged(&m1, &o1, margin: anyTime).verdict.mismatches.isEmpty
-                let otherOK = judged(&m2, &o2, margin: anyTime).verdict.mismatches.isEmpty
+                func tell(_ m: TimerMargin) -> (primary: Bool, other: Bool) {
+                    var (m1, o1, m2, o2) = (modelBefore, oracleBefore, alt, oracleBefore)
+                    return (judged(&m1, &o1, margin: m).verdict.mismatches.isEmpty, judged(&m2, &o2, margin: m).verdict.mismatches.isEmpty)
+                }
+                var (primaryOK, otherOK) = tell(anyTime)
+                if primaryOK && otherOK {
+                    // An expiry one alternative has and the other lacks (a keep-alive probe after a half-duplex
+                    // close) shows only by its absence once its window has passed: judged with the late margin.
+                    (primaryOK, otherOK) = tell(TimerMargin(early: anyTime.early, late: margin.late, lateFraction: margin.lateFraction, source: margin.source))
+                }
                 guard primaryOK != otherOK else { continue }
                 let (alternative, inconsistent) = observe(c, primaryOK: primaryOK, lane, step, stateBefore, chain: chain)
                 chose = (c.choice.name, alternative)
@@ -385,7 +392,7 @@ final class Session {
                     w.verdict.mismatches = [inconsistent]
                 } else if alternative == .other {
                     // Its timing judged under that alternative, from where the wait began.
-                    o2 = oracleBefore
+                    var o2 = oracleBefore
                     w = judged(&alt, &o2, margin: margin)
                     lane.model.core = alt.core
                     lane.oracle = o2

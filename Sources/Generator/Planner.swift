@@ -168,6 +168,12 @@ public final class Planner {
         return plan
     }
 
+    /// The way along which the survey drew an input of this class (a timer's class: on which its timer times it).
+    public func drawingWay(state: Int, event: EventKind, cell: Int) -> Way? {
+        let u = Int(universeIndex[key(state: state, event: event, cell: cell)])
+        return u >= 0 && drawingWayOfCell[u] >= 0 ? drawingWays[Int(drawingWayOfCell[u])] : nil
+    }
+
     /// Draws inputs on a connection's model and records `way` for every class they fall in that had no way yet.
     func survey(_ lane: Connection, way: Way, draws: Int) {
         let st = lane.model.state
@@ -207,6 +213,16 @@ public final class Planner {
         if spec.states[st].synchronized, lane.callAllowed(.send(10)), !lane.model.timers.isRunning(.retransmission), lane.model.tcb[.sndWnd] != 0 {
             var m = Planner.probing(lane.model).model
             if m.windowProbeDue, m.timers.isRunning(.retransmission) { mark(.retransmissionTimeout, m.cell(of: .timeout(Timeout(.retransmission)))) }
+        }
+        // Keep-alive's classes, its expiries in turn (each probe restarts it; `timerSetup` waits through them), along
+        // a way on which it runs: the way decides some (linux: FIN-WAIT-2 after close() probes nothing, after
+        // shutdown() it does).
+        if model.timers.isRunning(.keepalive) {
+            var m = model
+            for _ in 0..<8 {
+                mark(.keepaliveTimeout, m.cell(of: .timeout(.keepalive)))
+                guard m.apply(.timeout(.keepalive)).timersStarted & (1 << TimerName.keepalive.rawValue) != 0, m.state == st else { break }
+            }
         }
     }
 
@@ -388,10 +404,12 @@ public final class Planner {
             if d > maxWait {
                 return ("a wait of \(Durations.text(d)) for the \(t.spelling) timer is longer than the longest allowed (\(Durations.text(maxWait)); --max-wait)", nil)
             }
-            // Keep-alive probes go unanswered until the count the application allows is spent: wait through one.
+            // Keep-alive probes go unanswered until the count the application allows is spent: wait through one,
+            // as long as each wait so far brought its probe (a stack that sends none is judged at the first).
             var m = lane.model
-            if t == .keepalive, spec.timings[.keepaliveProbes] != nil, let cell, !m.falls(.timeout(Timeout(t)), in: cell),
-               m.apply(.timeout(Timeout(t))).timersStarted & (1 << t.rawValue) != 0 {
+            let waits = lane.steps.reversed().prefix { if case .wait = $0 { true } else { false } }.count
+            if t == .keepalive, spec.timings[.keepaliveProbes] != nil, let cell, waits <= Int(lane.model.timers.keepaliveProbes),
+               !m.falls(.timeout(Timeout(t)), in: cell), m.apply(.timeout(Timeout(t))).timersStarted & (1 << t.rawValue) != 0 {
                 return ("", .wait(d))
             }
             return ("the \(t.spelling) timer runs in \(state) on this way, but times another input class than this one (what it times was decided before)", nil)

@@ -8,7 +8,8 @@ import Spec
 /// starts it (`timer T start`; `transmit` and `retransmit` start the retransmission timer), or if it may run in
 /// the state the rule leaves and the rule does not end in a state that deletes the TCB (CLOSED, LISTEN: no timers,
 /// RFC 9293 §3.10.8 "there is no TCB and no timer"). Every input class of every state counts, reachable or not;
-/// stops (explicit, or RFC 6298 §5.2's when nothing is outstanding) are ignored.
+/// stops (explicit, or RFC 6298 §5.2's when nothing is outstanding) are ignored. The keep-alive timer is the
+/// model's own (`TCPModel.applyKeepalive`): it runs exactly where a KEEPALIVE-TIMEOUT rule restarts it.
 public struct TimerReach: Sendable {
     /// Per timer (`TimerName.rawValue`), per state index: whether it may run there.
     private var runs: [[Bool]]
@@ -18,6 +19,14 @@ public struct TimerReach: Sendable {
     public init(specs: [CompiledSpec]) {
         let n = specs.first?.states.count ?? 0
         runs = Array(repeating: Array(repeating: false, count: n), count: TimerName.allCases.count)
+        // The keep-alive timer runs only in the states whose KEEPALIVE-TIMEOUT rules restart it (TCPModel's
+        // `keepaliveStates`): exact, no rule carries it anywhere else.
+        for spec in specs {
+            for s in 0..<min(n, spec.states.count) where !spec.states[s].clears {
+                let t = spec.table(state: s, event: .keepaliveTimeout)
+                if t.cellChains.contains(where: { $0 >= 0 && TimerReach.starts(spec.chains[$0], .keepalive) }) { runs[Int(TimerName.keepalive.rawValue)][s] = true }
+            }
+        }
         var changed = true
         while changed {
             changed = false
@@ -29,7 +38,7 @@ public struct TimerReach: Sendable {
                             let chain = spec.chains[c]
                             let to = chain.finalState ?? s
                             guard to < n, !spec.states[to].clears else { continue }
-                            for timer in TimerName.allCases where !runs[Int(timer.rawValue)][to] {
+                            for timer in TimerName.allCases where timer != .keepalive && !runs[Int(timer.rawValue)][to] {
                                 if runs[Int(timer.rawValue)][s] || TimerReach.starts(chain, timer) {
                                     runs[Int(timer.rawValue)][to] = true
                                     changed = true

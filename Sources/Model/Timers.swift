@@ -95,11 +95,9 @@ extension TCPModel {
             } else {
                 timers.keepaliveUnsure = true
             }
-        } else if timers.running & bit == 0 {
-            tr.timersStarted |= bit
-            timers.running |= bit
-            timers.keepaliveProbes = 0
         }
+        // A call starts nothing (a stack times idleness from what it received), nor does an expiry whose rule
+        // restarts nothing (linux's orphaned FIN-WAIT-2).
     }
 
     /// `KEEPALIVE.LEFT`: probes the application allows before giving the connection up, less those sent.

@@ -17,11 +17,11 @@ struct CaseRunTests {
         ((try? FileManager.default.subpathsOfDirectory(atPath: examples.path)) ?? []).filter { $0.hasSuffix(".case") }.sorted()
     }
 
-    static func runCase(_ path: String, text: String? = nil) throws -> CaseResult {
+    static func runCase(_ path: String, text: String? = nil, configuration: Topology.Configuration = .init()) throws -> CaseResult {
         let t = try text ?? String(contentsOfFile: path, encoding: .utf8)
         let (file, diags) = CaseParser.parse(path: path, text: t)
         #expect(diags.isEmpty, "\(diags.map(\.rendered))")
-        let target = try LinuxTarget()
+        let target = try LinuxTarget(configuration)
         defer { target.close() }
         return CaseRunner(target: target, file: file).run()
     }
@@ -40,6 +40,42 @@ struct CaseRunTests {
         let r = try Self.runCase(Self.examples.appendingPathComponent(name).path)
         #expect(r.passed, "\(CaseReport.text(r))")
         #expect(r.steps.count >= 5)
+    }
+
+    /// Keep-alive on the kernel (RFC 9293 §3.8.4), with SO_KEEPALIVE, TCP_KEEPIDLE=1, TCP_KEEPINTVL=1 set by the
+    /// application: an idle connection is probed at SND.NXT-1 after a second, and given up with a reset by the 3 s
+    /// user timeout; a connection opened simultaneously is never probed (tcp_finish_connect arms the timer, the
+    /// simultaneous open's way to ESTABLISHED does not: the linux profile's `linux.keepalive.unarmed`).
+    @Test("keep-alive: a probe at SND.NXT-1 after the idle time, the reset when they go unanswered; none after a simultaneous open")
+    func keepalive() throws {
+        let config = Topology.Configuration(keepalive: KeepaliveSetting(idle: 1, interval: 1, probes: 3))
+        let probed = try Self.runCase("keepalive.case", text: """
+            connect
+            > S 0:0(0) win *
+            < S. 0:0(0) ack 1 win 65535 <mss 1460>
+            > . 1:1(0) ack 1 win *
+            state ESTABLISHED
+            wait 1200ms
+            > . 0:0(0) ack 1 win *
+            state ESTABLISHED
+            wait 2300ms
+            > . 0:0(0) ack 1 win *
+            > R. 1:1(0) ack 1 win *
+            state CLOSED
+            """, configuration: config)
+        #expect(probed.passed, "\(CaseReport.text(probed))")
+        let simultaneous = try Self.runCase("keepalive-simultaneous.case", text: """
+            connect
+            > S 0:0(0) win *
+            < S 0:0(0) win 65535 <mss 1460>
+            > S. 0:0(0) ack 1 win *
+            < . 1:1(0) ack 1 win 65535
+            state ESTABLISHED
+            wait 2500ms
+            > none
+            state ESTABLISHED
+            """, configuration: config)
+        #expect(simultaneous.passed, "\(CaseReport.text(simultaneous))")
     }
 
     @Test("a wrong expectation fails at its own line, and the run goes on to the end")

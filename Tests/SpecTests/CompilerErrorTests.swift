@@ -115,6 +115,20 @@ struct CompilerErrorTests {
         expectOne(compileText(uncited), .citation, at: position(of: "time-wait 60s", in: uncited), containing: "no citation")
         let reversed = miniSpec + "timing rto.initial 3s to 1s\n  cite RFC 6298 §2.1\n"
         expectOne(compileText(reversed), .syntax, at: position(of: "1s\n", in: reversed), containing: "below the lower")
+        // Keep-alives are the application's to turn on (MUST-25): a profile may not time them.
+        let keepalive = miniSpec + "timing keepalive.idle 2h\n  cite RFC 9293 §3.8.4 MUST-28\n"
+        expectOne(compileText(keepalive), .unknownName, at: position(of: "keepalive.idle", in: keepalive), containing: "is an application setting")
+    }
+
+    @Test("citation: rfc-gap NAME is a source of its own, and the rule it alone cites is unspecified")
+    func citationGap() throws {
+        let text = miniSpec.replacingOccurrences(of: "  cite RFC 9293 §3.10.1\n  rule open otherwise", with: "  cite rfc-gap open-order \"the RFC leaves it\"\n  rule open otherwise")
+        let r = compileText(text)
+        #expect(r.diagnostics.isEmpty, "\(r.diagnostics.map(\.rendered))")
+        let rule = try #require(r.spec?.rules.first { $0.id == "open" })
+        #expect(rule.isUnspecified)
+        let bad = miniSpec.replacingOccurrences(of: "  cite RFC 9293 §3.10.1\n  rule open otherwise", with: "  cite rfc-gap \"no name\"\n  rule open otherwise")
+        expectOne(compileText(bad), .citation, at: position(of: "rfc-gap", in: bad), containing: "needs the function")
     }
 
     @Test("encoding: bytes that are not UTF-8")

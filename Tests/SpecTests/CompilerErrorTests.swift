@@ -29,7 +29,7 @@ on OPEN-PASSIVE in LISTEN
   cite RFC 9293 §3.10.1
   rule open.again otherwise
     reply "error: connection already exists"
-on OPEN-ACTIVE, SEND, RECEIVE, CLOSE, ABORT, STATUS, USER-TIMEOUT, RETRANSMISSION-TIMEOUT, TIME-WAIT-TIMEOUT in any
+on OPEN-ACTIVE, SEND, RECEIVE, CLOSE, ABORT, STATUS, USER-TIMEOUT, RETRANSMISSION-TIMEOUT, TIME-WAIT-TIMEOUT, KEEPALIVE-TIMEOUT in any
   cite RFC 9293 §3.10
   rule other otherwise
     return

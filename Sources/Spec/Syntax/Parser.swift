@@ -327,7 +327,7 @@ public struct Parser {
     private mutating func parseGroup() throws -> GroupDecl {
         let l = loc
         advance()
-        var events = [try expectName("an event (SEGMENT, OPEN-ACTIVE, OPEN-PASSIVE, SEND, RECEIVE, CLOSE, ABORT, STATUS, USER-TIMEOUT, RETRANSMISSION-TIMEOUT, TIME-WAIT-TIMEOUT)")]
+        var events = [try expectName("an event (SEGMENT, OPEN-ACTIVE, OPEN-PASSIVE, SEND, RECEIVE, CLOSE, ABORT, STATUS, SHUTDOWN, USER-TIMEOUT, RETRANSMISSION-TIMEOUT, TIME-WAIT-TIMEOUT, KEEPALIVE-TIMEOUT)")]
         while isPunct(",") {
             advance()
             events.append(try expectName("an event"))

@@ -6,6 +6,9 @@ public struct ReferenceFault: Hashable, Sendable {
     public var summary: String
     /// Overlay text without its profile line.
     var body: String
+    /// The application setting the fault needs to show (a keep-alive fault needs keep-alives on): its target
+    /// turns it on unless told otherwise.
+    public var keepalive: KeepaliveSetting? = nil
 
     public func overlay(extending profile: String) -> String {
         "profile fault-\(name) extends \(profile) \"reference stack with a seeded fault: \(summary)\"\n" + body
@@ -14,7 +17,7 @@ public struct ReferenceFault: Hashable, Sendable {
     public static func named(_ n: String) -> ReferenceFault? { all.first { $0.name == n } }
 
     /// The faults in a timer (its length or what its expiry does): found by waiting.
-    public static let timerFaults = ["rto-no-backoff", "rto-below-min", "timewait-short", "persist-none", "r2-short"]
+    public static let timerFaults = ["rto-no-backoff", "rto-below-min", "timewait-short", "persist-none", "r2-short", "keepalive-one-probe"]
 
     public static let all: [ReferenceFault] = [
         ReferenceFault(name: "synrcvd-ignores-rst", summary: "ignores RST in SYN-RECEIVED", body: """
@@ -150,5 +153,12 @@ public struct ReferenceFault: Hashable, Sendable {
         timing r2 5s
           cite RFC 9293 §3.8.3 SHLD-11 "broken on purpose"
         """),
+        // Keep-alives on (idle 60 s, 10 s apart, three allowed): the stack gives up after the first goes unanswered.
+        ReferenceFault(name: "keepalive-one-probe", summary: "gives a connection up when one keep-alive probe goes unanswered", body: """
+        classify probes override on KEEPALIVE-TIMEOUT in ESTABLISHED, FIN-WAIT-2, CLOSE-WAIT
+          cite RFC 9293 §3.8.4 MUST-29 "broken on purpose"
+          case spent    if KEEPALIVE.LEFT < 3
+          case left     otherwise
+        """, keepalive: KeepaliveSetting(idle: 60, interval: 10, probes: 3)),
     ]
 }

@@ -85,6 +85,8 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
             throw ReferenceError(description: "the reference target's spec does not compile:\n" + result.diagnostics.map(\.rendered).joined(separator: "\n"))
         }
         self.userTimeout = userTimeout
+        // A keep-alive fault shows only with keep-alives on.
+        let keepalive = keepalive ?? fault?.keepalive
         self.keepalive = keepalive
         let app = Self.application(userTimeout, keepalive)
         self.spec = app.isEmpty ? spec : spec.replacingTimings(app)

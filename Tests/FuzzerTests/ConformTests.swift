@@ -97,7 +97,7 @@ struct ConformTests {
         let tests = on.results.filter { $0.event == "KEEPALIVE-TIMEOUT" }
         #expect(on.count(.diverges) == 0, "\(on.results.filter { $0.verdict == .diverges }.map(\.name).prefix(5))")
         for state in ["ESTABLISHED", "CLOSE-WAIT", "FIN-WAIT-2"] {
-            for rule in ["keepalive.probe", "keepalive.giveup"] {
+            for rule in [state == "ESTABLISHED" ? "keepalive.probe" : "keepalive.probe.closing", "keepalive.giveup"] {
                 let t = tests.first { $0.state == state && $0.rule == rule }
                 #expect(t?.verdict == .conforms, "\(state) \(rule): \(String(describing: t))")
             }
@@ -106,6 +106,19 @@ struct ConformTests {
         let off = try Self.conform(try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory))
         let offTests = off.results.filter { $0.event == "KEEPALIVE-TIMEOUT" && $0.proven != true }
         #expect(!offTests.isEmpty && offTests.allSatisfy { $0.verdict == .unreachable && ($0.why ?? "").contains("MUST-25") })
+        // A stack that gives up after one unanswered probe: in ESTABLISHED it breaks MUST-29; in CLOSE-WAIT or
+        // FIN-WAIT-2, where §3.8.4 owes no probe at all, the missing probe is unspecified, not a failure.
+        let faulty = try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, fault: ReferenceFault.named("keepalive-one-probe"))
+        var c = Fuzzer.Configuration()
+        c.lanes = 32
+        c.maxCases = 3000
+        c.targetName = "reference"
+        let found = try Fuzzer(spec: compiled9293, target: faulty, configuration: c).run().findings
+        let established = found.filter { $0.signature.description.hasPrefix("ESTABLISHED | KEEPALIVE-TIMEOUT") }
+        #expect(!established.isEmpty && established.allSatisfy { $0.signature.description.contains("violates") && $0.signature.description.contains("MUST-29") },
+                "\(found.map(\.signature.description))")
+        let closing = found.filter { $0.signature.description.contains("keepalive.probe.closing") }
+        #expect(closing.allSatisfy { $0.signature.description.contains("| unspecified") }, "\(closing.map(\.signature.description))")
     }
 
     @Test("merged shards keep the first binding of a choice and add up its steps, those before any binding too")

@@ -213,7 +213,10 @@ struct TimerFaultTests {
         o.settle = 0.01
         let faulty = CaseRunner(target: try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, fault: fault), file: file, options: o).run()
         #expect(!faulty.passed, "\(name): the case does not show the fault\n\(text)")
-        let clean = CaseRunner(target: ReferenceTarget(spec: compiled9293), file: file, options: o).run()
+        // The clean stack with the application setting the fault needs (keep-alives on).
+        let cleanStack = fault.keepalive == nil ? ReferenceTarget(spec: compiled9293)
+            : try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, keepalive: fault.keepalive)
+        let clean = CaseRunner(target: cleanStack, file: file, options: o).run()
         #expect(clean.passed, "\(name): the clean stack fails the case: \(clean.steps.filter(\.failed).map { "\($0.line): \($0.observed)" })\n\(text)")
     }
 }

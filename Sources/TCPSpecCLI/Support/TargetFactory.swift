@@ -32,7 +32,7 @@ enum TargetFactory {
                 fault = found
             }
             do {
-                return try ReferenceTarget(profile: profile, specDirectory: specDir, fault: fault)
+                return try ReferenceTarget(profile: profile, specDirectory: specDir, fault: fault, keepalive: options.keepaliveSetting)
             } catch {
                 printError("tcpspec: the reference target did not start: \(error)")
                 throw ExitCode(3)

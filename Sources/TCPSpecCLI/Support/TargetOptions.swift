@@ -14,7 +14,7 @@ struct TargetOptions: ParsableArguments {
     var maxWait: String?
     @Option(help: "TCP_USER_TIMEOUT the application sets on every socket of the linux target: its R2 (RFC 9293 §3.8.3 MUST-21), judged under every profile. A duration, or 'off' for the kernel's own (tcp_retries2, about 15 minutes).")
     var userTimeout: String = "3s"
-    @Option(help: "Keep-alives the application turns on for every socket of the linux target (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT; RFC 9293 §3.8.4), as IDLE,INTERVAL,PROBES in whole seconds, e.g. 1s,1s,3; or 'off' (the default, MUST-25). With --user-timeout Linux gives up by that time instead of the count.")
+    @Option(help: "Keep-alives the application turns on for every socket of the linux or reference target (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT; RFC 9293 §3.8.4), as IDLE,INTERVAL,PROBES in whole seconds, e.g. 1s,1s,3; or 'off' (the default, MUST-25). With --user-timeout Linux gives up by that time instead of the count.")
     var keepalive: String = "off"
     @OptionGroup var safety: SafetyOptions
 

@@ -79,8 +79,7 @@ public struct TCPModel: Sendable {
         self.lossWindow = spec.options.contains("loss-window")
         self.lossWindowOneSyn = spec.options.contains("loss-window-one-syn")
         self.keepaliveStates = spec.timings[.keepaliveIdle] == nil ? 0 : spec.states.indices.reduce(UInt64(0)) { bits, s in
-            let t = spec.table(state: s, event: .keepaliveTimeout)
-            return t.cellChains.contains { $0 >= 0 && TimerReach.starts(spec.chains[$0], .keepalive) } ? bits | (1 << UInt64(s)) : bits
+            TimerReach.keepaliveProbes(spec, in: s) ? bits | (1 << UInt64(s)) : bits
         }
         self.state = spec.initialState
         clearConnection()

@@ -22,9 +22,8 @@ public struct TimerReach: Sendable {
         // The keep-alive timer runs only in the states whose KEEPALIVE-TIMEOUT rules restart it (TCPModel's
         // `keepaliveStates`): exact, no rule carries it anywhere else.
         for spec in specs {
-            for s in 0..<min(n, spec.states.count) where !spec.states[s].clears {
-                let t = spec.table(state: s, event: .keepaliveTimeout)
-                if t.cellChains.contains(where: { $0 >= 0 && TimerReach.starts(spec.chains[$0], .keepalive) }) { runs[Int(TimerName.keepalive.rawValue)][s] = true }
+            for s in 0..<min(n, spec.states.count) where !spec.states[s].clears && TimerReach.keepaliveProbes(spec, in: s) {
+                runs[Int(TimerName.keepalive.rawValue)][s] = true
             }
         }
         var changed = true
@@ -49,6 +48,11 @@ public struct TimerReach: Sendable {
                 }
             }
         }
+    }
+
+    /// Whether some KEEPALIVE-TIMEOUT rule of state `s` restarts the keep-alive timer: where it runs at all.
+    static func keepaliveProbes(_ spec: CompiledSpec, in s: Int) -> Bool {
+        spec.table(state: s, event: .keepaliveTimeout).cellChains.contains { $0 >= 0 && starts(spec.chains[$0], .keepalive) }
     }
 
     static func starts(_ chain: Chain, _ timer: TimerName) -> Bool {

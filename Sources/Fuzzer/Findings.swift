@@ -87,8 +87,10 @@ extension Fuzzer {
                 minimizerReproduced = true
                 return (r.steps, (r.log, r.frames))
             }, asFound: { candidate in
+                // The case as found, whole: a replay that did not show the divergence may have stopped at another
+                // one earlier (its steps cut short), so only its frames are kept, as the pcap of a replay.
                 let r = try self.replay(candidate, isn: isn, windowShrink: shrink)
-                return (r?.steps ?? candidate, (r?.log ?? [], r?.frames ?? []))
+                return (candidate, (log, r?.frames ?? []))
             })
             m.onlyWaits = waits && !(target.clock is VirtualClock)
             // Only an early expiry can show in a shorter wait; a late or missing one needs the whole window.
@@ -97,8 +99,11 @@ extension Fuzzer {
             steps = r.steps
             (log, frames) = r.evidence
         } else if let r = try replay(steps, isn: lane.testerISN, windowShrink: sig == .windowShrink) {
-            steps = r.steps
-            log = r.log
+            // Its steps and log only if it showed the divergence (else it may have stopped short at another one).
+            if let l = r.log.last, l.diverged, shows(l, sig) {
+                steps = r.steps
+                log = r.log
+            }
             frames = r.frames
         }
         // Kept as a finding only if the case shows it again: replayed alone a few times. One that never does is

@@ -239,7 +239,7 @@ extension StepOracle {
                 }
                 if let hi, end > hi {
                     timerMismatches.append(.timer(TimerMismatch(kind: .missing, timer: t, window: w, after: end - s0, margin: lateMargin, marginSource: margin.source,
-                                                                what: "retransmission of \(SegmentKey(relative([e])[0]))")))
+                                                                what: t == .retransmission ? "retransmission of \(SegmentKey(relative([e])[0]))" : "\(SegmentKey(relative([e])[0]))")))
                     expectedOut.append(contentsOf: relative([e]))
                     transitions.append(tr)
                 }

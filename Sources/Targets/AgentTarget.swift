@@ -86,6 +86,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
                                      ("state reports", capabilities.reportsState ? "yes" : "no (judged on segments alone)")]
         if stack.barrier == .quiet { s.append(("barrier", "quiet \(Int(stack.quietTime * 1000)) ms")) }
         if let ms = stack.userTimeoutMilliseconds { s.append(("TCP_USER_TIMEOUT", "\(ms)")) }
+        if let k = stack.keepalive { s.append(("keep-alive", Self.keepaliveText(k))) }
         s += stack.settings.map { ($0.0, $0.1.hasPrefix("\"") ? String($0.1.dropFirst().dropLast()) : $0.1) }
         return s
     }
@@ -99,8 +100,21 @@ public final class AgentTarget: Target, @unchecked Sendable {
 
     /// The R2 the description's application sets on every socket is the connection's, whatever profile judges it.
     public var applicationTimings: [TimingName: Timing] {
-        guard let ms = stack.userTimeoutMilliseconds else { return [:] }
-        return Timing.applicationR2(Double(ms) / 1000, setting: "TCP_USER_TIMEOUT=\(ms) ([application] user_timeout_ms of \(stack.name)'s description)")
+        var t = stack.userTimeoutMilliseconds.map {
+            Timing.applicationR2(Double($0) / 1000, setting: "TCP_USER_TIMEOUT=\($0) ([application] user_timeout_ms of \(stack.name)'s description)")
+        } ?? [:]
+        if let k = stack.keepalive {
+            // The agent's stack counts its probes itself (TCPSPEC_KEEPALIVE_PROBES): unlike Linux, no user timeout
+            // is known to replace the count, so a stack that does is judged by the count it was given.
+            t.merge(Timing.applicationKeepalive(idle: k.idle, interval: k.interval, probes: k.probes,
+                                                setting: "SO_KEEPALIVE, \(Self.keepaliveText(k)) ([application] keepalive_* of \(stack.name)'s description)")) { a, _ in a }
+        }
+        return t
+    }
+
+    /// `TCP_KEEPIDLE=1000 ms, TCP_KEEPINTVL=1000 ms, TCP_KEEPCNT=3`: what the agent is asked to set, in its units.
+    static func keepaliveText(_ k: KeepaliveSetting) -> String {
+        "TCP_KEEPIDLE=\(Int((k.idle * 1000).rounded())) ms, TCP_KEEPINTVL=\(Int((k.interval * 1000).rounded())) ms, TCP_KEEPCNT=\(k.probes)"
     }
 
     public var timersNotJudged: String? {
@@ -199,6 +213,11 @@ public final class AgentTarget: Target, @unchecked Sendable {
         env["TCPSPEC_PEER_MAC"] = "\(testerMAC)"
         env["TCPSPEC_SETTINGS"] = stack.settingsJSON
         if let ms = stack.userTimeoutMilliseconds { env["TCPSPEC_USER_TIMEOUT_MS"] = "\(ms)" }
+        if let k = stack.keepalive {
+            env["TCPSPEC_KEEPALIVE_IDLE_MS"] = "\(Int((k.idle * 1000).rounded()))"
+            env["TCPSPEC_KEEPALIVE_INTERVAL_MS"] = "\(Int((k.interval * 1000).rounded()))"
+            env["TCPSPEC_KEEPALIVE_PROBES"] = "\(k.probes)"
+        }
         // Marks the agent as this run's: a stray one can be traced to the run that started it.
         env[RunRegistry.environmentKey] = RunRegistry.marker
         let environment = env.map { "\($0.key)=\($0.value)" }.sorted()
@@ -267,6 +286,10 @@ public final class AgentTarget: Target, @unchecked Sendable {
         let unknown = calls.subtracting(Self.protocolCalls)
         guard unknown.isEmpty else {
             throw TargetFailure(kind: .startFailed, detail: "the agent offers calls the protocol does not have: \(unknown.sorted())", log: logTail())
+        }
+        // An agent that ignored TCPSPEC_KEEPALIVE_* would be judged as a stack that never probes (MUST-24).
+        if stack.keepalive != nil, (hello["keepalive"] as? Bool) != true {
+            throw TargetFailure(kind: .startFailed, detail: "\(stack.file) sets keep-alives ([application] keepalive_*), but the agent's hello does not confirm them with \"keepalive\": true (docs/agent-protocol.md): its probes would be judged missing", log: logTail())
         }
         capabilities = Capabilities(calls: calls, reportsState: (hello["state"] as? Bool) ?? false)
         stackVersion = (hello["stack"] as? String) ?? stack.name

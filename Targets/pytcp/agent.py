@@ -73,6 +73,16 @@ ADDR = Ip6Address if V6 else Ip4Address
 MY_IP, PEER_IP = env("TCPSPEC_IP"), env("TCPSPEC_PEER_IP")
 ME, THEM = ADDR(MY_IP), ADDR(PEER_IP)
 USER_TIMEOUT_MS = int(os.environ.get("TCPSPEC_USER_TIMEOUT_MS") or 0)
+# The application's keep-alives ([application] keepalive_*), all three or none. PyTCP takes TCP_KEEPIDLE and
+# TCP_KEEPINTVL in milliseconds: its socket/__init__.py says seconds, but the session arms its keep-alive timer with
+# the value as given, in ms (KeepaliveState.idle_timeout → _arm_timer). Linux takes seconds.
+KEEPALIVE = tuple(int(os.environ[k]) for k in ("TCPSPEC_KEEPALIVE_IDLE_MS", "TCPSPEC_KEEPALIVE_INTERVAL_MS",
+                                               "TCPSPEC_KEEPALIVE_PROBES")) if "TCPSPEC_KEEPALIVE_PROBES" in os.environ else None
+# 0: ignore them and leave "keepalive" out of the hello, as an agent that cannot set them (tests tcpspec's refusal;
+# set it as TCPSPEC_PYTCP_STATE below).
+KEEPALIVE_CONFIRMED = os.environ.get("TCPSPEC_PYTCP_KEEPALIVE", "1") != "0"
+if not KEEPALIVE_CONFIRMED:
+    KEEPALIVE = None
 # setsockopt names → (level, optname); SO_LINGER is special-cased. Not SO_RCVBUF/SO_SNDBUF: PyTCP stores them but
 # neither its window nor its send buffer looks at them, so they answer ENOPROTOOPT (tests needing them: unreachable).
 OPTIONS = {"TCP_NODELAY": (psock.IPPROTO_TCP, psock.TCP_NODELAY), "TCP_MAXSEG": (psock.IPPROTO_TCP, psock.TCP_MAXSEG),
@@ -230,6 +240,13 @@ def new_socket(port: int) -> TcpSocket:
     # The application's R2 ([application] user_timeout_ms): an accepted connection inherits its listener's.
     if USER_TIMEOUT_MS:
         s.setsockopt(psock.IPPROTO_TCP, psock.TCP_USER_TIMEOUT, USER_TIMEOUT_MS)
+    # Keep-alives: set before connect()/listen(), which copy them into the session (a listener's children inherit).
+    if KEEPALIVE:
+        idle, interval, probes = KEEPALIVE
+        s.setsockopt(psock.SOL_SOCKET, psock.SO_KEEPALIVE, 1)
+        s.setsockopt(psock.IPPROTO_TCP, psock.TCP_KEEPIDLE, idle)
+        s.setsockopt(psock.IPPROTO_TCP, psock.TCP_KEEPINTVL, interval)
+        s.setsockopt(psock.IPPROTO_TCP, psock.TCP_KEEPCNT, probes)
     try:
         s.bind((MY_IP, port))
     except BaseException:
@@ -544,6 +561,8 @@ async def main() -> None:
         log.warning("speaking agent protocol version 1, asked for %s", os.environ["TCPSPEC_AGENT_VERSION"])
     answer_hello = {"agent": "tcpspec", "version": 1, "stack": f"pytcp {PYTCP_VERSION}", "calls": CALLS,
                     "state": STATE_REPORTS}
+    if KEEPALIVE_CONFIRMED:
+        answer_hello["keepalive"] = True
     write_line(answer_hello)
     await serve(lines)
 

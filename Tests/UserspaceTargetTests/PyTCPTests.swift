@@ -114,6 +114,61 @@ struct PyTCPTests {
         #expect(flags.count >= 7, "\(flags)")
     }
 
+    @Test("keep-alives from the description: PyTCP probes when idle, an answer restarts the count, and it gives up silently")
+    func keepalive() throws {
+        let d = try Self.description
+        #expect(d.keepalive == KeepaliveSetting(idle: 1, interval: 1, probes: 3))
+        // Probes at 1 s; the answer to the first restarts the idle time and the count: probes at 2.2, 3.2 and 4.2 s,
+        // and the connection given up at 5.2 s without a reset (PyTCP's _keepalive_tick; the spec's
+        // keepalive.giveup is an rfc-gap, so conform judges the silent end unspecified, not a failure).
+        let text = """
+        connect
+        > S 0:0(0) win *
+        < S. 0:0(0) ack 1 win 65535 <mss 1460>
+        > . 1:1(0) ack 1 win *
+        state ESTABLISHED
+        wait 1200ms
+        > . 0:0(0) ack 1 win *
+        state ESTABLISHED
+        < . 1:1(0) ack 1 win 65535
+        > none
+        wait 1200ms
+        > . 0:0(0) ack 1 win *
+        state ESTABLISHED
+        wait 3400ms
+        > . 0:0(0) ack 1 win *
+        > . 0:0(0) ack 1 win *
+        state CLOSED
+        """
+        let (file, diags) = CaseParser.parse(path: "pytcp-keepalive.case", text: text)
+        #expect(diags.isEmpty)
+        let t = try AgentTarget(d)
+        defer { t.close() }
+        #expect(t.settings.contains { $0.0 == "keep-alive" && $0.1.contains("TCP_KEEPCNT=3") })
+        #expect(t.applicationTimings[.keepaliveIdle]?.lower == 1 && t.applicationTimings[.keepaliveProbes]?.lower == 3)
+        let r = CaseRunner(target: t, file: file).run()
+        #expect(r.passed, "\(CaseReport.text(r, color: false))")
+    }
+
+    @Test("a description that turns keep-alives on for an agent that does not confirm them is a failed start, leaving nothing")
+    func keepaliveUnconfirmed() throws {
+        var d = try Self.description
+        // The real agent told to ignore TCPSPEC_KEEPALIVE_* and leave "keepalive" out of its hello.
+        d.command = ["/usr/bin/env", "TCPSPEC_PYTCP_KEEPALIVE=0"] + d.command
+        let before = AgentTarget.namespacesMade.count
+        do {
+            let t = try AgentTarget(d)
+            t.close()
+            Issue.record("an agent that did not confirm keep-alives started")
+        } catch let f as TargetFailure {
+            #expect(f.kind == .startFailed)
+            #expect("\(f)".contains("does not confirm them with \"keepalive\": true"), "\(f)")
+        }
+        let made = Set(AgentTarget.namespacesMade.dropFirst(before))
+        #expect(made.count == 1, "the start made \(made.count) namespaces")
+        #expect(Self.waitFor(5) { Self.netNamespaces().intersection(made).isEmpty }, "the namespace outlived the failed start")
+    }
+
     @Test("the PyTCP examples pass over a TAP and a TUN device, IPv4 and IPv6", arguments: [
         (TargetDescription.LinkKind.tap, IPVersion.v4), (.tun, .v4), (.tap, .v6),
     ])

@@ -1,4 +1,5 @@
 import Foundation
+import Core
 import TestSupport
 import Testing
 @testable import Targets
@@ -27,6 +28,9 @@ struct TargetDescriptionTests {
 
     [application]
     user_timeout_ms = 2500
+    keepalive_idle_ms = 1500
+    keepalive_interval_ms = 250
+    keepalive_probes = 4
 
     [settings]
     "tcp.time_wait.delay_ms" = 100
@@ -47,6 +51,7 @@ struct TargetDescriptionTests {
         #expect(d.link == .tun && d.ip == .v6 && d.barrier == .quiet && d.quietTime == 0.02)
         #expect("\(d.mac)" == "02:00:00:77:00:09")
         #expect(d.userTimeoutMilliseconds == 2500)
+        #expect(d.keepalive == KeepaliveSetting(idle: 1.5, interval: 0.25, probes: 4))
         #expect(d.settingsJSON == #"{"tcp.time_wait.delay_ms": 100, "mode": "fast", "sack": true}"#)
         let json = try JSONSerialization.jsonObject(with: Data(d.settingsJSON.utf8)) as? [String: Any]
         #expect(json?["mode"] as? String == "fast")
@@ -59,6 +64,8 @@ struct TargetDescriptionTests {
         #expect(d.workingDirectory.hasSuffix("/Targets/pytcp"))
         // Its application sets R2 on every socket, so PyTCP's user timeout is judged.
         #expect(d.userTimeoutMilliseconds == 3000)
+        // And keep-alives, as the Linux suite's --keepalive 1s,1s,3: its KEEPALIVE-TIMEOUT tests are judged.
+        #expect(d.keepalive == KeepaliveSetting(idle: 1, interval: 1, probes: 3))
     }
 
     @Test("each mistake is reported at its line and column", arguments: [
@@ -66,6 +73,8 @@ struct TargetDescriptionTests {
         ("name = \"a\"\n[start]\ncomand = [\"x\"]\n", "3:1: error: unknown key 'comand' in [start]; known: command, dir, env, ready_timeout_ms, call_timeout_ms, install, installed"),
         ("name = \"a\"\n[strat]\n", "2:1: error: unknown table [strat]; a target description has [start], [link], [application] and [settings]"),
         ("name = \"a\"\n[start]\ncommand = [\"x\"]\n[application]\nuser_timeout_ms = 0\n", "5:19: error: 'user_timeout_ms' must be in 1...3600000, not 0"),
+        ("name = \"a\"\n[start]\ncommand = [\"x\"]\n[application]\nkeepalive_idle_ms = 1000\nkeepalive_probes = 3\n", "4:1: error: keep-alives need all of keepalive_idle_ms, keepalive_interval_ms and keepalive_probes in [application]; missing: keepalive_interval_ms"),
+        ("name = \"a\"\n[start]\ncommand = [\"x\"]\n[application]\nkeepalive_probes = 1\n", "5:20: error: 'keepalive_probes' must be at least 2: giving a connection up after one unanswered probe is what RFC 9293 §3.8.4 MUST-29 forbids, so the tests would judge the setting, not the stack"),
         ("name = \"a\"\n[start]\ncommand = [\"x\"]\n[link]\ntype = \"ethernet\"\n", "5:8: error: 'type' is \"tap\" or \"tun\""),
         ("name = \"a\"\n[start]\ncommand = [\"x\"]\n[link]\nmac = \"01:00:00:00:00:01\"\n", "5:7: error: 'mac' must be a unicast address"),
         ("name = \"a\"\n[start]\ncommand = [\"x\"]\n[link]\nmtu = 100\n", "5:7: error: 'mtu' must be in 576...65535, not 100"),

@@ -38,6 +38,10 @@ enum TargetFactory {
                 throw ExitCode(3)
             }
         }
+        guard options.keepalive == "off" else {
+            printError("tcpspec: --keepalive is for the linux and reference targets; a userspace stack's keep-alives are its description's [application] keepalive_idle_ms, keepalive_interval_ms and keepalive_probes (docs/agent-protocol.md)")
+            throw ExitCode(2)
+        }
         return try userspace(name, safety: options.safety)
     }
 

@@ -52,6 +52,10 @@ public struct TargetDescription: Sendable {
     /// `[application] user_timeout_ms`: the R2 the application sets on every socket (TCP_USER_TIMEOUT's meaning),
     /// in milliseconds; the agent gets it as TCPSPEC_USER_TIMEOUT_MS, and every profile judges the stack's R2 by it.
     public var userTimeoutMilliseconds: Int?
+    /// `[application] keepalive_idle_ms`, `keepalive_interval_ms`, `keepalive_probes` (all three or none): the
+    /// keep-alives the application turns on for every socket (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT; RFC 9293 §3.8.4
+    /// MUST-24), passed as TCPSPEC_KEEPALIVE_*; the agent must confirm them in its hello (`"keepalive": true`).
+    public var keepalive: KeepaliveSetting?
     /// `[settings]`, in file order, as JSON literals (strings quoted), handed to the agent.
     public var settings: [(String, String)] = []
 
@@ -94,13 +98,16 @@ public struct TargetDescription: Sendable {
             "": ["name", "description", "version"],
             "start": ["command", "dir", "env", "ready_timeout_ms", "call_timeout_ms", "install", "installed"],
             "link": ["type", "ip", "mac", "mtu", "barrier", "quiet_ms", "device", "address", "peer_address", "timers", "timer_slack_ms"],
-            "application": ["user_timeout_ms"],
+            "application": ["user_timeout_ms", "keepalive_idle_ms", "keepalive_interval_ms", "keepalive_probes"],
             "settings": [],
         ]
         var name: String?
         var command: [String]?
         var dir = "."
         var d = TargetDescription(file: file, directory: directory, name: "", command: [], workingDirectory: directory)
+        // The keep-alive keys, kept until all three are known (each with where it was written).
+        var keepalive: [String: (Int, TOMLReader.Position)] = [:]
+        var applicationAt: TOMLReader.Position?
         for t in tables {
             guard let keys = known[t.name] else {
                 throw fail(t.at, "unknown table [\(t.name)]; a target description has [start], [link], [application] and [settings]")
@@ -165,6 +172,15 @@ public struct TargetDescription: Sendable {
                 case ("link", "quiet_ms"): d.quietTime = Double(try integer(e, 1...10_000)) / 1000
                 case ("link", "timer_slack_ms"): d.timerSlack = Double(try integer(e, 0...10_000)) / 1000
                 case ("application", "user_timeout_ms"): d.userTimeoutMilliseconds = try integer(e, 1...3_600_000)
+                case ("application", "keepalive_idle_ms"), ("application", "keepalive_interval_ms"):
+                    keepalive[e.key] = (try integer(e, 1...32_767_000), e.value.at)
+                    applicationAt = applicationAt ?? t.at
+                case ("application", "keepalive_probes"):
+                    // RFC 9293 §3.8.4 MUST-29: one unanswered probe must not end a connection.
+                    let n = try integer(e, 1...127)
+                    guard n >= 2 else { throw fail(e.value.at, "'keepalive_probes' must be at least 2: giving a connection up after one unanswered probe is what RFC 9293 §3.8.4 MUST-29 forbids, so the tests would judge the setting, not the stack") }
+                    keepalive[e.key] = (n, e.value.at)
+                    applicationAt = applicationAt ?? t.at
                 case ("link", "timers"):
                     switch try string(e) {
                     case "real": d.timersSlowed = false
@@ -191,6 +207,14 @@ public struct TargetDescription: Sendable {
         guard let c = command else {
             let at = tables.first { $0.name == "start" }?.at ?? .init(line: 1, column: 1)
             throw fail(at, "a target description needs [start] command = [\"program\", \"arg\", ...]")
+        }
+        if let at = applicationAt {
+            let keys = ["keepalive_idle_ms", "keepalive_interval_ms", "keepalive_probes"]
+            let missing = keys.filter { keepalive[$0] == nil }
+            guard missing.isEmpty else {
+                throw fail(at, "keep-alives need all of keepalive_idle_ms, keepalive_interval_ms and keepalive_probes in [application]; missing: \(missing.joined(separator: ", "))")
+            }
+            d.keepalive = KeepaliveSetting(idle: Double(keepalive[keys[0]]!.0) / 1000, interval: Double(keepalive[keys[1]]!.0) / 1000, probes: keepalive[keys[2]]!.0)
         }
         for (a, at) in d.addressPositions where (a.bytes.count == 16) != (d.ip == .v6) {
             throw fail(at, "\(a) is not an IPv\(d.ip.rawValue) address ([link] ip = \(d.ip.rawValue))")

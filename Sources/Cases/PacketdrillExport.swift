@@ -17,9 +17,19 @@ import Glibc
 public enum PacketdrillExport {
     /// `settings`: the target namespace's sysctls (tcpspec's defaults, then the case's `option sysctl` lines),
     /// written as commands at the start; `quickAck`: the route to the tester acknowledges at once, as tcpspec's
-    /// target does; `userTimeout` (ms): the TCP_USER_TIMEOUT tcpspec's target sets on every socket it makes.
+    /// target does; `userTimeout` (ms): the TCP_USER_TIMEOUT tcpspec's target sets on every socket it makes;
+    /// `keepalive`: the keep-alives it turns on (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT in whole seconds).
     public static func script(_ file: CaseFile, originalText: String, settings: [(String, String)] = [], quickAck: Bool = true,
-                              userTimeout: Int? = nil) -> String {
+                              userTimeout: Int? = nil, keepalive: KeepaliveSetting? = nil) -> String {
+        // What the application sets on the socket before listen()/connect(), as tcpspec's Linux target does.
+        var sockopts = ""
+        if let u = userTimeout { sockopts += "+0  setsockopt(3, IPPROTO_TCP, TCP_USER_TIMEOUT, [\(u)], 4) = 0\n" }
+        if let k = keepalive {
+            sockopts += "+0  setsockopt(3, SOL_SOCKET, SO_KEEPALIVE, [1], 4) = 0\n"
+            sockopts += "+0  setsockopt(3, IPPROTO_TCP, TCP_KEEPIDLE, [\(Int(k.idle.rounded()))], 4) = 0\n"
+            sockopts += "+0  setsockopt(3, IPPROTO_TCP, TCP_KEEPINTVL, [\(Int(k.interval.rounded()))], 4) = 0\n"
+            sockopts += "+0  setsockopt(3, IPPROTO_TCP, TCP_KEEPCNT, [\(k.probes)], 4) = 0\n"
+        }
         let v6 = file.options["ip"] == "6"
         var head = "// SPDX-License-Identifier: GPL-2.0\n// Exported by tcpspec from \(file.path)\n"
         // By scalar, as CaseParser splits: a CRLF file's "\r\n" is not the Character "\n".
@@ -77,14 +87,14 @@ public enum PacketdrillExport {
                 case .listen(let backlog):
                     body += "\(t())   socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
                     body += "+0  setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n"
-                    if let u = userTimeout { body += "+0  setsockopt(3, IPPROTO_TCP, TCP_USER_TIMEOUT, [\(u)], 4) = 0\n" }
+                    body += sockopts
                     body += "+0  bind(3, ..., ...) = 0\n"
                     body += "+0  listen(3, \(backlog)) = \(result ?? "0")\n"
                     listener = 3
                 case .connect:
                     body += "\(t())   socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
                     body += "+0  fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0\n"
-                    if let u = userTimeout { body += "+0  setsockopt(3, IPPROTO_TCP, TCP_USER_TIMEOUT, [\(u)], 4) = 0\n" }
+                    body += sockopts
                     body += "+0  connect(3, ..., ...) = \(result ?? PacketdrillExport.result(ResultSpec(value: -1, errno: .code(EINPROGRESS))))\n"
                     fd = 3
                 case .accept:

@@ -42,3 +42,30 @@ public struct KeepaliveSetting: Hashable, Sendable {
 
     public var text: String { "\(Durations.text(idle)),\(Durations.text(interval)),\(probes)" }
 }
+
+/// What the application sets on every socket it makes: its R2 (TCP_USER_TIMEOUT, RFC 9293 §3.8.3 MUST-21) and
+/// keep-alives (§3.8.4 MUST-24). A case records them (`option user-timeout`, `option keepalive`), so that a replay
+/// runs with the settings it was found with.
+public struct SocketSettings: Hashable, Sendable {
+    /// Seconds; nil: the stack's own R2.
+    public var userTimeout: Double?
+    /// nil: off (MUST-25).
+    public var keepalive: KeepaliveSetting?
+
+    public init(userTimeout: Double? = nil, keepalive: KeepaliveSetting? = nil) {
+        self.userTimeout = userTimeout
+        self.keepalive = keepalive
+    }
+
+    /// The case's `option` lines: both, `off` where unset.
+    public var caseOptions: [(key: String, value: String)] {
+        [("user-timeout", userTimeout.map(Durations.text) ?? "off"), ("keepalive", keepalive?.text ?? "off")]
+    }
+
+    /// From a case's options (`user-timeout`, `keepalive`): nil for a key the case does not set, `.some(nil)` for `off`.
+    public static func fromCase(_ options: [String: String]) -> (userTimeout: Double??, keepalive: KeepaliveSetting??) {
+        let u: Double?? = options["user-timeout"].map { $0 == "off" ? .none : Durations.seconds($0) }
+        let k: KeepaliveSetting?? = options["keepalive"].map { $0 == "off" ? .none : KeepaliveSetting(parsing: $0) }
+        return (u, k)
+    }
+}

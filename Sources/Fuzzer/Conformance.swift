@@ -251,6 +251,11 @@ extension Fuzzer {
         }
         let l = lane.log[i]
         if !l.diverged, let e = lane.earlyCheck { return (.unreachable, e, nil, nil) }
+        if !l.diverged, l.untimedSilence {
+            // Nothing was judged: no expiry came, and with the timers unknown neither silence nor the state says anything.
+            let at = lane.timersUnknownAt.map { " after step \($0)" } ?? ""
+            return (.unreachable, "the wait decided nothing: the model's timers were no longer the stack's\(at) (a resend outside a wait, a probe, or a segment whose effect on a timer RFC 9293 leaves open), and no expiry came", nil, nil)
+        }
         return l.diverged ? (.diverges, nil, l, signature(l)) : (.conforms, nil, l, nil)
     }
 }
@@ -371,7 +376,9 @@ final class ConformRun: LaneDriver {
             let prefix = Array(lane.steps.prefix(b + 1))
             if !diverging.contains(prefix) { diverging.append(prefix) }
         }
-        if v.0 == .unreachable, lane.carriedAt == nil, mayRetry(c) {
+        // A wait that decided nothing is retried too (another way may keep the timers known).
+        let undecided = lane.carriedAt.map { $0 < lane.log.count && lane.log[$0].untimedSilence && !lane.log[$0].diverged } ?? false
+        if v.0 == .unreachable, lane.carriedAt == nil || undecided, mayRetry(c) {
             attempts[c] += 1
             pending.append(c)
         } else {

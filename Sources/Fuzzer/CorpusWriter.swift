@@ -15,6 +15,8 @@ public struct CorpusWriter {
     let spec: CompiledSpec
     let settings: [(String, String)]
     let targetName: String
+    /// What the application set on the target's sockets: a case that waits records it.
+    var sockets = SocketSettings()
 
     static let signaturePrefix = "# signature: "
 
@@ -47,7 +49,7 @@ public struct CorpusWriter {
         let pcapPath = (directory as NSString).appendingPathComponent(base + ".pcap")
         // The pcap first: a case in the corpus (what later runs read) then always has its pcap.
         try PcapWriter.write(frames, linkType: linkType, to: pcapPath)
-        try AtomicFile.write(CaseText.render(d, spec: spec, settings: settings, targetName: targetName), to: casePath)
+        try AtomicFile.write(CaseText.render(d, spec: spec, settings: settings, targetName: targetName, sockets: sockets), to: casePath)
         return (casePath, pcapPath)
     }
 
@@ -94,7 +96,7 @@ public enum CaseText {
         }
     }
 
-    static func render(_ d: Divergence, spec: CompiledSpec, settings: [(String, String)], targetName: String) -> String {
+    static func render(_ d: Divergence, spec: CompiledSpec, settings: [(String, String)], targetName: String, sockets: SocketSettings = SocketSettings()) -> String {
         var out = "# Divergence from profile \(spec.profile) on target \(targetName), minimized to \(d.steps) steps.\n"
         out += "# In \(d.stateBefore), on \(d.input): the spec expects \(d.expected); the target did \(d.observed).\n"
         out += "# Rules: \(d.rules.joined(separator: " › "))\n"
@@ -111,6 +113,10 @@ public enum CaseText {
                 : "# reproduced: in \(d.reproduced) of \(d.replays) replays of this case alone\n"
         }
         out += "option tester-isn \(d.testerISN)\n"
+        // A case that waits judges timers, some of them the application's: replayed with the same settings.
+        if d.log.contains(where: { if case .wait = $0.step { true } else { false } }) {
+            for o in sockets.caseOptions { out += "option \(o.key) \(o.value)\n" }
+        }
         for (i, l) in d.log.enumerated() {
             out += stepLine(l.step)
             if case .accept = l.step {} else {

@@ -126,7 +126,7 @@ extension Fuzzer {
         d.replays = replays
         if let corpus = keeping.corpus {
             let dir = d.timingDependent ? (corpus as NSString).appendingPathComponent("timing-dependent") : corpus
-            let w = CorpusWriter(directory: dir, spec: spec, settings: target.settings, targetName: config.targetName)
+            let w = CorpusWriter(directory: dir, spec: spec, settings: target.settings, targetName: config.targetName, sockets: target.socketSettings)
             // Kept meanwhile by another run sharing the corpus: known, not new.
             guard let paths = try w.write(d, frames: frames, linkType: target.link.linkType) else { return }
             (d.casePath, d.pcapPath) = paths
@@ -175,7 +175,7 @@ extension Fuzzer {
         var d = divergence(signature(lane.log[bad]), log: Array(lane.log.prefix(bad + 1)), steps: bad + 1, testerISN: lane.testerISN)
         d.examined = false
         if let corpus = keeping.corpus {
-            let w = CorpusWriter(directory: (corpus as NSString).appendingPathComponent("unexamined"), spec: spec, settings: target.settings, targetName: config.targetName)
+            let w = CorpusWriter(directory: (corpus as NSString).appendingPathComponent("unexamined"), spec: spec, settings: target.settings, targetName: config.targetName, sockets: target.socketSettings)
             guard let paths = try w.write(d, frames: [], linkType: target.link.linkType) else { return }
             (d.casePath, d.pcapPath) = paths
         }

@@ -34,6 +34,9 @@ public struct StepLog: Sendable {
     public var equivalentDifference = false
     /// The timers a wait expired within their windows, with when.
     public var expiries: [TimedExpiry] = []
+    /// A wait judged after the model's timers stopped being the stack's (`Lane.timersUnknown`) in which no expiry
+    /// the model has came: neither its absence nor the state then is judged, so it decides no timer test.
+    public var untimedSilence = false
 
     public var diverged: Bool { !mismatches.isEmpty }
 }
@@ -68,7 +71,11 @@ final class Lane {
     var wait: (step: FuzzStep, due: Double, from: Double, frames: [TimedSegment])?
     /// The target sent something again outside a wait (a fast retransmission, or a timer that expired between
     /// steps): the model's timers no longer know its timers, so later waits judge no timing.
-    var timersUnknown = false
+    var timersUnknown = false {
+        didSet { if timersUnknown, !oldValue { timersUnknownAt = steps.count } }
+    }
+    /// The step (1-based) after which the timers became unknown, for reports.
+    var timersUnknownAt: Int?
     /// A conformance test whose input is a wait that can only catch its timer expiring early
     /// (`Planner.earlyCheckWait`): what the report says when it did not.
     var earlyCheck: String?
@@ -350,6 +357,7 @@ final class Session {
             var l = log(step, stateBefore, nil, expected: v.expected, expectedState: v.expectedState, observed: v.observed, observedState: observedState,
                         result: nil, mismatches: v.mismatches)
             l.resent = v.resent
+            l.untimedSilence = rest.count == raw.count
             lane.log.append(l)
             return
         }

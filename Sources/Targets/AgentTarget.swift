@@ -112,6 +112,10 @@ public final class AgentTarget: Target, @unchecked Sendable {
         return t
     }
 
+    public var socketSettings: SocketSettings {
+        SocketSettings(userTimeout: stack.userTimeoutMilliseconds.map { Double($0) / 1000 }, keepalive: stack.keepalive)
+    }
+
     /// `TCP_KEEPIDLE=1000 ms, TCP_KEEPINTVL=1000 ms, TCP_KEEPCNT=3`: what the agent is asked to set, in its units.
     static func keepaliveText(_ k: KeepaliveSetting) -> String {
         "TCP_KEEPIDLE=\(Int((k.idle * 1000).rounded())) ms, TCP_KEEPINTVL=\(Int((k.interval * 1000).rounded())) ms, TCP_KEEPCNT=\(k.probes)"

@@ -45,6 +45,11 @@ public final class LinuxTarget: Target, @unchecked Sendable {
         return max(1, Int(((Double(ms) / 1000 - idle) / interval).rounded(.up)))
     }
 
+    public var socketSettings: SocketSettings {
+        let c = topology.configuration
+        return SocketSettings(userTimeout: c.userTimeoutMilliseconds.map { Double($0) / 1000 }, keepalive: c.keepalive)
+    }
+
     /// The application's R2 (TCP_USER_TIMEOUT on every socket) is the connection's, whatever profile judges it.
     public var applicationTimings: [TimingName: Timing] {
         // From the whole milliseconds the socket was given, not the duration asked for: the kernel's R2 is those.

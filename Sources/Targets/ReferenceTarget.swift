@@ -54,6 +54,8 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
 
     public var applicationTimings: [TimingName: Timing] { Self.application(userTimeout, keepalive) }
 
+    public var socketSettings: SocketSettings { SocketSettings(userTimeout: userTimeout, keepalive: keepalive) }
+
     static func application(_ userTimeout: Double?, _ keepalive: KeepaliveSetting?) -> [TimingName: Timing] {
         var t = userTimeout.map { Timing.applicationR2($0, setting: "user timeout \(Durations.text($0))") } ?? [:]
         if let k = keepalive {

@@ -56,6 +56,8 @@ public protocol Target: AnyObject, Sendable {
     /// Timer lengths the application set on its sockets (its R2: TCP_USER_TIMEOUT): they replace the timing lines
     /// of every profile, the RFC's too, since the RFC lets the application choose them.
     var applicationTimings: [TimingName: Timing] { get }
+    /// What the application sets on every socket (R2, keep-alives), as a case records it.
+    var socketSettings: SocketSettings { get }
     /// How the stack failed, if it has, found without waiting (an agent that exited): what a step that merely saw
     /// no segment reports instead, so that a crash on a case's last step is not taken for silence.
     func failure() -> TargetFailure?
@@ -79,6 +81,8 @@ extension Target {
     public var timersNotJudged: String? { nil }
 
     public var applicationTimings: [TimingName: Timing] { [:] }
+
+    public var socketSettings: SocketSettings { SocketSettings() }
 
     public var orphanRetries: Int? { nil }
 

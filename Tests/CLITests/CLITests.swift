@@ -120,6 +120,42 @@ struct CLITests {
         #expect(d.stderr.contains("diff takes exactly two --target options"))
     }
 
+    @Test("run: a case's recorded socket settings (keep-alive, user timeout) are the target's; a userspace stack set otherwise is refused")
+    func caseSocketSettings() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let body = """
+        connect
+        > S 0:0(0) win *
+        < S. 0:0(0) ack 1 win 65535 <mss 1460>
+        > . 1:1(0) ack 1 win *
+        state ESTABLISHED
+        wait 1200ms
+        > . 0:0(0) ack 1 win *
+        state ESTABLISHED
+
+        """
+        let with = dir.appendingPathComponent("probe.case"), without = dir.appendingPathComponent("plain.case")
+        try ("option keepalive 1000ms,1000ms,3\noption user-timeout off\n" + body).write(to: with, atomically: true, encoding: .utf8)
+        try body.write(to: without, atomically: true, encoding: .utf8)
+        let pcap = dir.appendingPathComponent("x.pcap").path
+        // The reference stack probes only because the case turned keep-alives on.
+        let r = try Self.run(["run", with.path, "--target", "reference", "--pcap", pcap])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let plain = try Self.run(["run", without.path, "--target", "reference", "--pcap", pcap])
+        #expect(plain.status == 1, "\(plain.stdout)\(plain.stderr)")
+        // A userspace stack's settings are its description's: PyTCP's (1s,1s,3) are not the case's (2s,1s,3).
+        let other = dir.appendingPathComponent("other.case")
+        try ("option keepalive 2000ms,1000ms,3\n" + body).write(to: other, atomically: true, encoding: .utf8)
+        let p = try Self.run(["run", other.path, "--target", "pytcp", "--pcap", pcap])
+        #expect(p.status == 2, "\(p.stdout)\(p.stderr)")
+        #expect(p.stderr.contains("\(other.path): the case was found with user-timeout 3000ms, keepalive 2000ms,1000ms,3; the pytcp target runs with user-timeout 3000ms, keepalive 1000ms,1000ms,3 (its description's [application] sets them)"), "\(p.stderr)")
+        // And --keepalive is not a userspace stack's.
+        let k = try Self.run(["run", without.path, "--target", "pytcp", "--keepalive", "1s,1s,3"])
+        #expect(k.status == 2 && k.stderr.contains("--keepalive is for the linux and reference targets"), "\(k.stderr)")
+    }
+
     @Test("check: exit 0 on a clean capture, 1 with violations (JSON names the frame), 2 on a file that is not a capture")
     func checkCommand() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-cli-\(UUID().uuidString)")

@@ -129,6 +129,41 @@ struct PacketdrillExportTests {
         #expect(s.contains("0   `sysctl -q -w net.ipv4.tcp_invalid_ratelimit=\"0\"`\n+0   `sysctl -q -w net.ipv4.tcp_rmem=\"4096 32768 32768\"`\n+0   `ip route change $(ip route show 192.0.2.0/24 | head -1) quickack 1`\n+0   socket("))
     }
 
+    @Test("the application's socket settings a case records (user timeout, keep-alives) become setsockopt calls before connect")
+    func socketSettings() {
+        let text = """
+        option user-timeout 3000ms
+        option keepalive 1000ms,2000ms,3
+        connect
+        > S 0:0(0) win *
+        < S. 0:0(0) ack 1 win 65535 <mss 1460>
+        > . 1:1(0) ack 1 win *
+        wait 1200ms
+        > . 0:0(0) ack 1 win *
+        """
+        let (file, diags) = CaseParser.parse(path: "x.case", text: text)
+        #expect(diags.isEmpty, "\(diags)")
+        let recorded = SocketSettings.fromCase(file.options)
+        #expect(recorded.userTimeout == .some(3) && recorded.keepalive == .some(KeepaliveSetting(idle: 1, interval: 2, probes: 3)))
+        let s = PacketdrillExport.script(file, originalText: text, userTimeout: 3000, keepalive: KeepaliveSetting(idle: 1, interval: 2, probes: 3))
+        let lines = s.split(separator: "\n").map(String.init)
+        #expect(lines.allSatisfy(PacketdrillGrammar.valid), "\(lines.filter { !PacketdrillGrammar.valid($0) })")
+        #expect(s.contains("""
+        +0  setsockopt(3, IPPROTO_TCP, TCP_USER_TIMEOUT, [3000], 4) = 0
+        +0  setsockopt(3, SOL_SOCKET, SO_KEEPALIVE, [1], 4) = 0
+        +0  setsockopt(3, IPPROTO_TCP, TCP_KEEPIDLE, [1], 4) = 0
+        +0  setsockopt(3, IPPROTO_TCP, TCP_KEEPINTVL, [2], 4) = 0
+        +0  setsockopt(3, IPPROTO_TCP, TCP_KEEPCNT, [3], 4) = 0
+        +0  connect(3, ..., ...)
+        """), "\(s)")
+        // `off` is a setting too: no R2 of the application's, no keep-alives.
+        let off = CaseParser.parse(path: "y.case", text: "option user-timeout off\noption keepalive off\nconnect\n").0
+        #expect(SocketSettings.fromCase(off.options).userTimeout == .some(nil) && SocketSettings.fromCase(off.options).keepalive == .some(nil))
+        // Malformed values are refused at their column.
+        let bad = CaseParser.parse(path: "z.case", text: "option keepalive 1s,1s\noption user-timeout 0\n").1.map(\.rendered)
+        #expect(bad.count == 2 && bad[0].contains("z.case:1:18") && bad[0].contains("IDLE,INTERVAL,PROBES") && bad[1].contains("z.case:2:21"), "\(bad)")
+    }
+
     @Test("a tester ISN near the top of the space moves down so that no number wraps")
     func highISN() {
         let text = "option tester-isn 4294967000\nconnect\n> S 0:0(0) <...>\n< S. 0:0(0) ack 1 win 65535\n> . 1:1(0) ack 1 <...>\n< P. 1:1001(1000) ack 1 win 65535\n"

@@ -29,8 +29,11 @@ struct ExportCommand: ParsableCommand {
                 let key = String(k.dropFirst(7))
                 if let i = settings.firstIndex(where: { $0.0 == key }) { settings[i].1 = v } else { settings.append((key, v)) }
             }
-            let script = PacketdrillExport.script(file, originalText: text, settings: settings,
-                                                  userTimeout: Topology.Configuration().userTimeoutMilliseconds.map(Int.init))
+            // The application's socket settings: the case's (`option user-timeout`, `option keepalive`) over the defaults.
+            let recorded = SocketSettings.fromCase(file.options)
+            let userTimeout = recorded.userTimeout.map { $0.map { Int(($0 * 1000).rounded()) } } ?? Topology.Configuration().userTimeoutMilliseconds.map(Int.init)
+            let script = PacketdrillExport.script(file, originalText: text, settings: settings, userTimeout: userTimeout,
+                                                  keepalive: recorded.keepalive ?? nil)
             if let dir = outputDir {
                 // A case found under a directory argument keeps its place below it (two stacks' cases may share a name).
                 let out = (dir as NSString).appendingPathComponent((relative(path) as NSString).deletingPathExtension + ".pkt")

@@ -37,9 +37,33 @@ struct RunCommand: ParsableCommand {
             for (k, v) in file.options where k.hasPrefix("sysctl ") { extra[String(k.dropFirst(7))] = v }
             var t = target
             if let ip = file.options["ip"].flatMap(Int.init) { t.ip = ip }
+            // The application's socket settings the case was found with (it waits on their timers).
+            let recorded = SocketSettings.fromCase(file.options)
+            let described = t.target != "linux" && !t.target.hasPrefix("reference")
+            if !described {
+                if let u = file.options["user-timeout"] { t.userTimeout = u }
+                if let k = file.options["keepalive"] { t.keepalive = k }
+                do {
+                    try t.validate()
+                } catch {
+                    printError("tcpspec: \(path): the case's options cannot be set on the \(t.target) target: \(error)")
+                    throw ExitCode(2)
+                }
+            }
             // A fresh target for each case: Linux with the case's sysctls, others as their descriptions say.
             let caseTarget: Target = t.target == "linux" ? try t.start(extraSysctls: extra)
-                : try TargetFactory.make(t.target, options: t, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir())
+                : try TargetFactory.make(t.target, options: t, profile: specOptions.profile, specDir: specOptions.resolvedSpecDir(),
+                                         referenceUserTimeout: recorded.userTimeout ?? nil)
+            // A userspace stack's are its description's: a case found with others would judge other timers.
+            let has = caseTarget.socketSettings
+            if (recorded.userTimeout.map { $0 != has.userTimeout } ?? false) || (recorded.keepalive.map { $0 != has.keepalive } ?? false) {
+                caseTarget.close()
+                let want = SocketSettings(userTimeout: recorded.userTimeout ?? has.userTimeout, keepalive: recorded.keepalive ?? has.keepalive)
+                func text(_ s: SocketSettings) -> String { s.caseOptions.map { "\($0.key) \($0.value)" }.joined(separator: ", ") }
+                printError("tcpspec: \(path): the case was found with \(text(want)); the \(t.target) target runs with \(text(has))"
+                           + (described ? " (its description's [application] sets them)" : ""))
+                throw ExitCode(2)
+            }
             let runner = CaseRunner(target: caseTarget, file: file)
             var result = runner.run()
             let pcapPath = pcap.map { files.count == 1 && !$0.hasSuffix("/") ? $0 : ($0 as NSString).appendingPathComponent(((path as NSString).lastPathComponent as NSString).deletingPathExtension + ".pcap") }

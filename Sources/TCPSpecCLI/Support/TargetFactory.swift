@@ -6,7 +6,8 @@ import Targets
 /// Makes the target a command names: `linux`, `reference`, `reference:FAULT` (a seeded fault), or
 /// `reference@PROFILE` (the model of another profile as the stack: e.g. the other alternative of a choice).
 enum TargetFactory {
-    static func make(_ name: String, options: TargetOptions, profile: String, specDir: String) throws -> Target {
+    /// `referenceUserTimeout`: the application's R2 for the reference target (a case's `option user-timeout`).
+    static func make(_ name: String, options: TargetOptions, profile: String, specDir: String, referenceUserTimeout: Double? = nil) throws -> Target {
         options.safety.apply()
         if name == "linux" {
             TargetOptions.reexecInUserNamespaceIfNeeded()
@@ -32,7 +33,7 @@ enum TargetFactory {
                 fault = found
             }
             do {
-                return try ReferenceTarget(profile: profile, specDirectory: specDir, fault: fault, keepalive: options.keepaliveSetting)
+                return try ReferenceTarget(profile: profile, specDirectory: specDir, fault: fault, userTimeout: referenceUserTimeout, keepalive: options.keepaliveSetting)
             } catch {
                 printError("tcpspec: the reference target did not start: \(error)")
                 throw ExitCode(3)

@@ -81,8 +81,14 @@ extension TCPModel {
             timers.keepaliveProbes = 0
             return
         }
-        if tr.event == .keepaliveTimeout, tr.timersStarted & bit != 0 {
-            timers.keepaliveProbes &+= 1
+        if tr.event == .keepaliveTimeout {
+            if tr.timersStarted & bit != 0 {
+                timers.keepaliveProbes &+= 1
+            } else {
+                // Its rule restarts nothing (linux's orphaned FIN-WAIT-2, a simultaneous open's unarmed timer):
+                // it has expired and runs no more until a sign of life starts it again.
+                timers.running &= ~bit
+            }
         } else if tr.event == .segment {
             let steps = tr.chain >= 0 ? spec.chains[tr.chain].steps : []
             let acked = seg.ctl.contains(.ack) && !seg.ctl.contains(.rst) && steps.contains { $0 == "ack" }
@@ -96,8 +102,7 @@ extension TCPModel {
                 timers.keepaliveUnsure = true
             }
         }
-        // A call starts nothing (a stack times idleness from what it received), nor does an expiry whose rule
-        // restarts nothing (linux's orphaned FIN-WAIT-2).
+        // A call starts nothing (a stack times idleness from what it received).
     }
 
     /// `KEEPALIVE.LEFT`: probes the application allows before giving the connection up, less those sent.

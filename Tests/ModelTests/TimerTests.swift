@@ -159,6 +159,27 @@ struct TimerTests {
         #expect(m.nextExpiry(since: { _ in 0 })?.timer == .user)
     }
 
+    @Test("linux keep-alive: an expiry whose rule restarts nothing (a simultaneous open's unarmed timer) stops the timer; a probe's restarts it")
+    func keepaliveExpiryStops() throws {
+        let k = Timing.applicationKeepalive(idle: 1, interval: 1, probes: 3, setting: "test")
+        var probed = TCPModel(spec: try spec("linux").replacingTimings(k))
+        _ = probed.call(.openActive, iss: 1000)
+        _ = probed.receive(Segment(seq: 5000, ack: 1001, ctl: [.syn, .ack], window: 8000))
+        #expect(probed.timers.isRunning(.keepalive))
+        let probe = probed.timeout(.keepalive)
+        #expect(probe.outputs.map(\.segment.seq) == [1000] && probed.timers.isRunning(.keepalive) && probed.timers.keepaliveProbes == 1)
+        var unarmed = TCPModel(spec: try spec("linux").replacingTimings(k))
+        _ = unarmed.call(.openActive, iss: 1000)
+        _ = unarmed.receive(Segment(seq: 5000, ack: 0, ctl: .syn, window: 8000))
+        _ = unarmed.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 8000))
+        #expect(unarmed.stateName == "ESTABLISHED" && unarmed.timers.isRunning(.keepalive))
+        let none = unarmed.timeout(.keepalive)
+        // Still running, it would expire again every interval ahead of every other timer of a wait (it did: 64
+        // expiries and no fin-timeout in an orphaned FIN-WAIT-2).
+        #expect(none.outputs.isEmpty && !unarmed.timers.isRunning(.keepalive))
+        #expect(unarmed.nextExpiry(since: { _ in 0 })?.timer != .keepalive)
+    }
+
     @Test("Karn's rule: an acknowledgment of text sent again keeps the backed-off RTO for the next data; one of text sent once resets it (RFC 6298 §3, RFC 9293 §3.8.2)", arguments: ["rfc9293", "linux"])
     func karnKeepsBackoff(profile: String) throws {
         var m = TCPModel(spec: try spec(profile))

@@ -383,17 +383,26 @@ final class Session {
                 guard let otherSpec = choices.timedOther(c, for: target) else { continue }
                 var alt = TCPModel(spec: otherSpec, configuration: modelBefore.configuration)
                 alt.core = modelBefore.core
-                func tell(_ m: TimerMargin) -> (primary: Bool, other: Bool) {
+                // (`loose`: the primary misses only what no RFC owes, an expiry of rules all unspecified.)
+                func tell(_ m: TimerMargin) -> (primary: Bool, other: Bool, loose: Bool) {
                     var (m1, o1, m2, o2) = (modelBefore, oracleBefore, alt, oracleBefore)
-                    return (judged(&m1, &o1, margin: m).verdict.mismatches.isEmpty, judged(&m2, &o2, margin: m).verdict.mismatches.isEmpty)
+                    let p = judged(&m1, &o1, margin: m)
+                    let rules = p.transitions.filter { $0.chain >= 0 }.flatMap { spec.chains[$0.chain].rules }
+                    let loose = !p.verdict.mismatches.isEmpty
+                        && Judgement(spec: spec, chain: -1, chainRules: rules, outputRules: [], mismatches: p.verdict.mismatches).verdictClass == .unspecified
+                    return (p.verdict.mismatches.isEmpty, judged(&m2, &o2, margin: m).verdict.mismatches.isEmpty, loose)
                 }
-                var (primaryOK, otherOK) = tell(anyTime)
+                var (primaryOK, otherOK, loose) = tell(anyTime)
                 if primaryOK && otherOK {
                     // An expiry one alternative has and the other lacks (a keep-alive probe after a half-duplex
                     // close) shows only by its absence once its window has passed: judged with the late margin.
-                    (primaryOK, otherOK) = tell(TimerMargin(early: anyTime.early, late: margin.late, lateFraction: margin.lateFraction, source: margin.source))
+                    (primaryOK, otherOK, loose) = tell(TimerMargin(early: anyTime.early, late: margin.late, lateFraction: margin.lateFraction, source: margin.source))
                 }
                 guard primaryOK != otherOK else { continue }
+                // What only the other alternative explains, where the primary's miss is one no RFC owes (no probe in
+                // FIN-WAIT-2: RFC 9293 §3.8.4 names no states), fits the primary as well: it binds nothing and
+                // contradicts no binding to the primary; a stack bound to the other is judged under it.
+                if !primaryOK, loose, choices.book.binding(c.choice.name)?.bound != .other { continue }
                 let (alternative, inconsistent) = observe(c, primaryOK: primaryOK, lane, step, stateBefore, chain: chain)
                 chose = (c.choice.name, alternative)
                 if let inconsistent {

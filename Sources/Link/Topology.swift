@@ -42,6 +42,18 @@ public final class Topology: @unchecked Sendable {
             self.userTimeout = userTimeout
             self.keepalive = keepalive
         }
+
+        /// These with a case's options over them (`options` of a parsed case): `ip`, `sysctl net.KEY`, and the
+        /// application's socket settings it recorded (`user-timeout`, `keepalive`), as `tcpspec run` applies them.
+        public func applying(caseOptions options: [String: String]) -> Configuration {
+            var c = self
+            if options["ip"] == "6" { c.ip = .v6 } else if options["ip"] == "4" { c.ip = .v4 }
+            for (k, v) in options where k.hasPrefix("sysctl ") { c.sysctls[String(k.dropFirst(7))] = v }
+            let recorded = SocketSettings.fromCase(options)
+            if let u = recorded.userTimeout { c.userTimeout = u }
+            if let k = recorded.keepalive { c.keepalive = k }
+            return c
+        }
     }
 
     /// Chosen for determinism; every value is recorded with each result.

@@ -21,7 +21,7 @@ struct CaseRunTests {
         let t = try text ?? String(contentsOfFile: path, encoding: .utf8)
         let (file, diags) = CaseParser.parse(path: path, text: t)
         #expect(diags.isEmpty, "\(diags.map(\.rendered))")
-        let target = try LinuxTarget(configuration)
+        let target = try LinuxTarget(configuration.applying(caseOptions: file.options))
         defer { target.close() }
         return CaseRunner(target: target, file: file).run()
     }

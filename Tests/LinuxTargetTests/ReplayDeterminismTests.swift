@@ -135,7 +135,8 @@ struct ReplayDeterminismTests {
         #expect(cases.count >= 40, "the corpus has \(cases.count) cases")
         let t0 = Date()
         let results = Self.replayAll(cases, jobs: Self.jobs) { file in
-            let target = try LinuxTarget()
+            // With the settings the case records (its sysctls, the application's keep-alives and R2), as `tcpspec run`.
+            let target = try LinuxTarget(Topology.Configuration().applying(caseOptions: file.options))
             defer { target.close() }
             let runner = CaseRunner(target: target, file: file)
             return (Self.verdict(runner.run()), runner.frames)

@@ -3,7 +3,7 @@ import Foundation
 @testable import Fuzzer
 import Report
 import Spec
-import Targets
+@testable import Targets
 import TestSupport
 import Testing
 
@@ -119,6 +119,31 @@ struct ConformTests {
                 "\(found.map(\.signature.description))")
         let closing = found.filter { $0.signature.description.contains("keepalive.probe.closing") }
         #expect(closing.allSatisfy { $0.signature.description.contains("| unspecified") }, "\(closing.map(\.signature.description))")
+    }
+
+    @Test("no keep-alive probe in FIN-WAIT-2 from a stack that closes with a FIN whatever is unread: unspecified, never an inconsistent choice")
+    func keepaliveClosingChoice() throws {
+        // RFC 9293 §3.8.4 names no states: a stack may probe in ESTABLISHED only (PyTCP). Such a stack takes the
+        // primary alternative of half-duplex-close (a FIN on close()), and its silence in FIN-WAIT-2, which only
+        // the other alternative explains, must not be read as that alternative (it was: "violates, inconsistent").
+        let quiet = ReferenceFault(name: "no-fw2-probe", summary: "probes only in ESTABLISHED", body: """
+        on KEEPALIVE-TIMEOUT in FIN-WAIT-2, CLOSE-WAIT
+          cite RFC 9293 §3.8.4 "a stack's own"
+          rule fault.keepalive.quiet when probes is left replaces keepalive.probe.closing
+            return
+        """, keepalive: KeepaliveSetting(idle: 60, interval: 10, probes: 3))
+        var c = Fuzzer.Configuration()
+        c.lanes = 32
+        c.targetName = "reference"
+        c.choices = try ChoiceSet.load(for: compiled9293, directory: Repository.specDirectory)
+        let report = try Fuzzer(spec: compiled9293, target: try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, fault: quiet),
+                                configuration: c).conform()
+        let diverging = report.results.filter { $0.verdict == .diverges }
+        #expect(diverging.allSatisfy { $0.verdictClass == .unspecified }, "\(diverging.map { "\($0.name): \($0.signature ?? "")" })")
+        let fw2 = report.results.first { $0.state == "FIN-WAIT-2" && $0.rule == "keepalive.probe.closing" }
+        #expect(fw2?.verdict == .diverges && fw2?.verdictClass == .unspecified, "\(String(describing: fw2))")
+        let choice = report.choices?.first { $0.name == "half-duplex-close" }
+        #expect(choice?.inconsistent == 0 && choice?.bound != .other, "\(String(describing: choice))")
     }
 
     @Test("merged shards keep the first binding of a choice and add up its steps, those before any binding too")

@@ -78,9 +78,7 @@ public struct TCPModel: Sendable {
         self.wholeSegments = spec.options.contains("whole-segments")
         self.lossWindow = spec.options.contains("loss-window")
         self.lossWindowOneSyn = spec.options.contains("loss-window-one-syn")
-        self.keepaliveStates = spec.timings[.keepaliveIdle] == nil ? 0 : spec.states.indices.reduce(UInt64(0)) { bits, s in
-            TimerReach.keepaliveProbes(spec, in: s) ? bits | (1 << UInt64(s)) : bits
-        }
+        self.keepaliveStates = spec.timings[.keepaliveIdle] == nil ? 0 : spec.keepaliveStates
         self.state = spec.initialState
         clearConnection()
     }

@@ -38,7 +38,7 @@ public struct TimerReach: Sendable {
                             let to = chain.finalState ?? s
                             guard to < n, !spec.states[to].clears else { continue }
                             for timer in TimerName.allCases where timer != .keepalive && !runs[Int(timer.rawValue)][to] {
-                                if runs[Int(timer.rawValue)][s] || TimerReach.starts(chain, timer) {
+                                if runs[Int(timer.rawValue)][s] || chain.starts(timer) {
                                     runs[Int(timer.rawValue)][to] = true
                                     changed = true
                                 }
@@ -52,17 +52,7 @@ public struct TimerReach: Sendable {
 
     /// Whether some KEEPALIVE-TIMEOUT rule of state `s` restarts the keep-alive timer: where it runs at all.
     static func keepaliveProbes(_ spec: CompiledSpec, in s: Int) -> Bool {
-        spec.table(state: s, event: .keepaliveTimeout).cellChains.contains { $0 >= 0 && starts(spec.chains[$0], .keepalive) }
-    }
-
-    static func starts(_ chain: Chain, _ timer: TimerName) -> Bool {
-        chain.instrs.contains { i in
-            switch i {
-            case .timer(let t, .start): t == timer
-            case .builtin(.transmit, _), .builtin(.retransmit, _): timer == .retransmission
-            default: false
-            }
-        }
+        spec.keepaliveStates & (1 << UInt64(s)) != 0
     }
 
     /// Whether `timer` may run in the state at `index`.

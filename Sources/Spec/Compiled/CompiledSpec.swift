@@ -149,6 +149,18 @@ public struct Chain: Sendable {
     public var instrs: [Instr]
     /// The state after the chain (nil: unchanged).
     public var finalState: Int?
+
+    /// Whether the chain (re)starts `timer` (`timer T start`; `transmit` and `retransmit` start the
+    /// retransmission timer).
+    public func starts(_ timer: TimerName) -> Bool {
+        instrs.contains { i in
+            switch i {
+            case .timer(let t, .start): t == timer
+            case .builtin(.transmit, _), .builtin(.retransmit, _): timer == .retransmission
+            default: false
+            }
+        }
+    }
 }
 
 /// Decision tree over the dimensions of a (state, event) pair; leaves name chains.
@@ -209,6 +221,9 @@ public final class CompiledSpec: Sendable {
     public let options: Set<String>
     /// The profile's timing bounds (`timing NAME …`), the last profile of the lineage deciding.
     public let timings: [TimingName: Timing]
+    /// The states whose KEEPALIVE-TIMEOUT rules restart the keep-alive timer, one bit each: where keep-alives
+    /// probe at all (the model runs the timer there once the application turns them on, `timing keepalive.idle`).
+    public let keepaliveStates: UInt64
     /// The same tables laid out for the model's inner loop.
     package let image: RuntimeImage
 
@@ -230,6 +245,10 @@ public final class CompiledSpec: Sendable {
         self.steps = steps
         self.options = options
         self.timings = timings
+        let expiry = Int(EventKind.keepaliveTimeout.rawValue)
+        self.keepaliveStates = states.indices.reduce(UInt64(0)) { bits, s in
+            tables[s * EventKind.count + expiry].cellChains.contains { $0 >= 0 && chains[$0].starts(.keepalive) } ? bits | (1 << UInt64(s)) : bits
+        }
         // Templates and classifiers refer to programs by value; make sure every one is in the program list.
         var progs = programs
         for t in templates { for p in [t.seq, t.ack, t.data, t.wnd].compactMap({ $0 }) where !progs.contains(p) { progs.append(p) } }

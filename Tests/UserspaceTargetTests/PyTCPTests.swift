@@ -155,14 +155,19 @@ struct PyTCPTests {
         var d = try Self.description
         // The real agent told to ignore TCPSPEC_KEEPALIVE_* and leave "keepalive" out of its hello.
         d.command = ["/usr/bin/env", "TCPSPEC_PYTCP_KEEPALIVE=0"] + d.command
+        try Self.expectFailedStart(d, saying: "does not confirm them with \"keepalive\": true")
+    }
+
+    /// Starting `d` fails with `message`, and the namespace its start made is gone.
+    static func expectFailedStart(_ d: TargetDescription, saying message: String) throws {
         let before = AgentTarget.namespacesMade.count
         do {
             let t = try AgentTarget(d)
             t.close()
-            Issue.record("an agent that did not confirm keep-alives started")
+            Issue.record("\(d.command) started")
         } catch let f as TargetFailure {
             #expect(f.kind == .startFailed)
-            #expect("\(f)".contains("does not confirm them with \"keepalive\": true"), "\(f)")
+            #expect("\(f)".contains(message), "\(f)")
         }
         let made = Set(AgentTarget.namespacesMade.dropFirst(before))
         #expect(made.count == 1, "the start made \(made.count) namespaces")
@@ -291,18 +296,7 @@ struct PyTCPTests {
         var d = try Self.description
         d.command = command
         d.readyTimeout = 0.5
-        let before = AgentTarget.namespacesMade.count
-        do {
-            let t = try AgentTarget(d)
-            t.close()
-            Issue.record("\(command) started")
-        } catch let f as TargetFailure {
-            #expect(f.kind == .startFailed)
-            #expect("\(f)".contains(message), "\(f)")
-        }
-        let made = Set(AgentTarget.namespacesMade.dropFirst(before))
-        #expect(made.count == 1, "the start made \(made.count) namespaces")
-        #expect(Self.waitFor(5) { Self.netNamespaces().intersection(made).isEmpty }, "the namespace outlived the failed start")
+        try Self.expectFailedStart(d, saying: message)
         let sleepers = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { pid in
             pid.allSatisfy(\.isNumber) && ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains("31.4159") && Self.alive(Int32(pid)!)
         } ?? []

@@ -151,6 +151,10 @@ struct SeenText {
         }
         let held = overlap(lo, hi, known)
         guard held < UInt64(payload.count) else { return }
+        // Far past what is held (a sequence number up to 2^32 ahead): what lies more than the cap behind could not
+        // stay anyway, so it goes first and the gap is never filled with gigabytes of zeros (found by fuzzing:
+        // Fuzz/regressions/pcap/seq-far-ahead.pcap asked for 4 GB).
+        if hi - bytesBase > UInt64(SeenText.cap) { drop(before: hi - UInt64(SeenText.cap / 2)) }
         let end = Int(hi - bytesBase)
         if end > bytes.count { bytes.append(contentsOf: repeatElement(0, count: end - bytes.count)) }
         // Only the octets not held before: earlier copies stay the reference.
@@ -173,12 +177,15 @@ struct SeenText {
 
     /// Bounded: the oldest text goes first.
     private mutating func trim() {
-        if bytes.count > SeenText.cap {
-            let drop = bytes.count - SeenText.cap / 2
-            bytes.removeFirst(drop)
-            bytesBase += UInt64(drop)
-            known.removeAll { $0.upperBound <= bytesBase }
-            firsts.removeAll { $0.start < bytesBase }
-        }
+        if bytes.count > SeenText.cap { drop(before: bytesBase + UInt64(bytes.count - SeenText.cap / 2)) }
+    }
+
+    /// Forgets the text held before `base` (all of it when `base` lies past it).
+    private mutating func drop(before base: UInt64) {
+        guard base > bytesBase else { return }
+        bytes.removeFirst(Int(min(UInt64(bytes.count), base - bytesBase)))
+        bytesBase = base
+        known.removeAll { $0.upperBound <= bytesBase }
+        firsts.removeAll { $0.start < bytesBase }
     }
 }

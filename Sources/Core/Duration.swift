@@ -41,6 +41,9 @@ public struct KeepaliveSetting: Hashable, Sendable {
     }
 
     public var text: String { "\(Durations.text(idle)),\(Durations.text(interval)),\(probes)" }
+
+    /// The idle time and the interval in whole milliseconds (as an agent is given them).
+    public var milliseconds: (idle: Int, interval: Int) { (Int((idle * 1000).rounded()), Int((interval * 1000).rounded())) }
 }
 
 /// What the application sets on every socket it makes: its R2 (TCP_USER_TIMEOUT, RFC 9293 §3.8.3 MUST-21) and

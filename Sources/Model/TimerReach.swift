@@ -22,7 +22,7 @@ public struct TimerReach: Sendable {
         // The keep-alive timer runs only in the states whose KEEPALIVE-TIMEOUT rules restart it (TCPModel's
         // `keepaliveStates`): exact, no rule carries it anywhere else.
         for spec in specs {
-            for s in 0..<min(n, spec.states.count) where !spec.states[s].clears && TimerReach.keepaliveProbes(spec, in: s) {
+            for s in 0..<min(n, spec.states.count) where !spec.states[s].clears && spec.keepaliveStates & (1 << UInt64(s)) != 0 {
                 runs[Int(TimerName.keepalive.rawValue)][s] = true
             }
         }
@@ -48,11 +48,6 @@ public struct TimerReach: Sendable {
                 }
             }
         }
-    }
-
-    /// Whether some KEEPALIVE-TIMEOUT rule of state `s` restarts the keep-alive timer: where it runs at all.
-    static func keepaliveProbes(_ spec: CompiledSpec, in s: Int) -> Bool {
-        spec.keepaliveStates & (1 << UInt64(s)) != 0
     }
 
     /// Whether `timer` may run in the state at `index`.

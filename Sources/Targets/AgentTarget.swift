@@ -118,7 +118,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
 
     /// `TCP_KEEPIDLE=1000 ms, TCP_KEEPINTVL=1000 ms, TCP_KEEPCNT=3`: what the agent is asked to set, in its units.
     static func keepaliveText(_ k: KeepaliveSetting) -> String {
-        "TCP_KEEPIDLE=\(Int((k.idle * 1000).rounded())) ms, TCP_KEEPINTVL=\(Int((k.interval * 1000).rounded())) ms, TCP_KEEPCNT=\(k.probes)"
+        "TCP_KEEPIDLE=\(k.milliseconds.idle) ms, TCP_KEEPINTVL=\(k.milliseconds.interval) ms, TCP_KEEPCNT=\(k.probes)"
     }
 
     public var timersNotJudged: String? {
@@ -218,8 +218,8 @@ public final class AgentTarget: Target, @unchecked Sendable {
         env["TCPSPEC_SETTINGS"] = stack.settingsJSON
         if let ms = stack.userTimeoutMilliseconds { env["TCPSPEC_USER_TIMEOUT_MS"] = "\(ms)" }
         if let k = stack.keepalive {
-            env["TCPSPEC_KEEPALIVE_IDLE_MS"] = "\(Int((k.idle * 1000).rounded()))"
-            env["TCPSPEC_KEEPALIVE_INTERVAL_MS"] = "\(Int((k.interval * 1000).rounded()))"
+            env["TCPSPEC_KEEPALIVE_IDLE_MS"] = "\(k.milliseconds.idle)"
+            env["TCPSPEC_KEEPALIVE_INTERVAL_MS"] = "\(k.milliseconds.interval)"
             env["TCPSPEC_KEEPALIVE_PROBES"] = "\(k.probes)"
         }
         // Marks the agent as this run's: a stray one can be traced to the run that started it.

@@ -249,7 +249,12 @@ extension Fuzzer {
         if let b = firstBad, b < i {
             return (.unreachable, "the target left the model on the way, at step \(b + 1): \(signature(lane.log[b]))", nil, nil)
         }
-        let l = lane.log[i]
+        var l = lane.log[i]
+        if l.heldAck, let s = lane.log[(i + 1)...].first(where: { $0.settlesAcksOf.contains(i) }) {
+            // The test step's ACK came later (a stack that delays ACKs): its timing is the step's too.
+            l.expiries += s.expiries.filter { $0.timed == .delayedAck }
+            l.mismatches += s.mismatches.filter { if case .timer(let t) = $0 { t.timed == .delayedAck } else { false } }
+        }
         if !l.diverged, let e = lane.earlyCheck { return (.unreachable, e, nil, nil) }
         if !l.diverged, l.untimedSilence {
             // Nothing was judged: no expiry came, and with the timers unknown neither silence nor the state says anything.

@@ -17,6 +17,8 @@ public struct CorpusWriter {
     let targetName: String
     /// What the application set on the target's sockets: a case that waits records it.
     var sockets = SocketSettings()
+    /// The target delayed its ACKs (`Target.delaysAcknowledgments`): the case says so, for its replay.
+    var delayedAcks = false
 
     static let signaturePrefix = "# signature: "
 
@@ -49,7 +51,7 @@ public struct CorpusWriter {
         let pcapPath = (directory as NSString).appendingPathComponent(base + ".pcap")
         // The pcap first: a case in the corpus (what later runs read) then always has its pcap.
         try PcapWriter.write(frames, linkType: linkType, to: pcapPath)
-        try AtomicFile.write(CaseText.render(d, spec: spec, settings: settings, targetName: targetName, sockets: sockets), to: casePath)
+        try AtomicFile.write(CaseText.render(d, spec: spec, settings: settings, targetName: targetName, sockets: sockets, delayedAcks: delayedAcks), to: casePath)
         return (casePath, pcapPath)
     }
 
@@ -96,7 +98,8 @@ public enum CaseText {
         }
     }
 
-    static func render(_ d: Divergence, spec: CompiledSpec, settings: [(String, String)], targetName: String, sockets: SocketSettings = SocketSettings()) -> String {
+    static func render(_ d: Divergence, spec: CompiledSpec, settings: [(String, String)], targetName: String, sockets: SocketSettings = SocketSettings(),
+                       delayedAcks: Bool = false) -> String {
         var out = "# Divergence from profile \(spec.profile) on target \(targetName), minimized to \(d.steps) steps.\n"
         out += "# In \(d.stateBefore), on \(d.input): the spec expects \(d.expected); the target did \(d.observed).\n"
         out += "# Rules: \(d.rules.joined(separator: " › "))\n"
@@ -117,6 +120,7 @@ public enum CaseText {
         if d.log.contains(where: { if case .wait = $0.step { true } else { false } }) {
             for o in sockets.caseOptions { out += "option \(o.key) \(o.value)\n" }
         }
+        if delayedAcks { out += "option delayed-acks on\n" }
         for (i, l) in d.log.enumerated() {
             out += stepLine(l.step)
             if case .accept = l.step {} else {

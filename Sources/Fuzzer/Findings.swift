@@ -126,7 +126,7 @@ extension Fuzzer {
         d.replays = replays
         if let corpus = keeping.corpus {
             let dir = d.timingDependent ? (corpus as NSString).appendingPathComponent("timing-dependent") : corpus
-            let w = CorpusWriter(directory: dir, spec: spec, settings: target.settings, targetName: config.targetName, sockets: target.socketSettings)
+            let w = CorpusWriter(directory: dir, spec: spec, settings: target.settings, targetName: config.targetName, sockets: target.socketSettings, delayedAcks: target.delaysAcknowledgments)
             // Kept meanwhile by another run sharing the corpus: known, not new.
             guard let paths = try w.write(d, frames: frames, linkType: target.link.linkType) else { return }
             (d.casePath, d.pcapPath) = paths
@@ -175,7 +175,7 @@ extension Fuzzer {
         var d = divergence(signature(lane.log[bad]), log: Array(lane.log.prefix(bad + 1)), steps: bad + 1, testerISN: lane.testerISN)
         d.examined = false
         if let corpus = keeping.corpus {
-            let w = CorpusWriter(directory: (corpus as NSString).appendingPathComponent("unexamined"), spec: spec, settings: target.settings, targetName: config.targetName, sockets: target.socketSettings)
+            let w = CorpusWriter(directory: (corpus as NSString).appendingPathComponent("unexamined"), spec: spec, settings: target.settings, targetName: config.targetName, sockets: target.socketSettings, delayedAcks: target.delaysAcknowledgments)
             guard let paths = try w.write(d, frames: [], linkType: target.link.linkType) else { return }
             (d.casePath, d.pcapPath) = paths
         }
@@ -196,6 +196,16 @@ extension Fuzzer {
     /// expected and observed differ. One faulty rule is one divergence, whichever flags or numbers of its inputs
     /// first showed it.
     func signature(_ l: StepLog) -> Signature {
+        // A delayed ACK past its bound is a finding of the step that took what it acknowledges, whichever later
+        // step (a wait, another input) showed it.
+        if let o = l.owedBy.first {
+            let late = l.mismatches.filter { if case .timer(let t) = $0 { t.timed == .delayedAck } else { false } }
+            if !late.isEmpty {
+                var x = o
+                x.mismatches = late
+                return signature(x)
+            }
+        }
         let rules = l.rules.isEmpty ? describeInput(l) : l.rules.map { spec.rules[$0].id }.joined(separator: " › ")
         let j = judgement(l)
         return Signature(state: l.stateBefore, input: inputClass(l, j), decidedBy: rules, expected: l.expected, expectedState: l.expectedState,
@@ -265,6 +275,17 @@ extension Fuzzer {
                 return (lane.steps, lane.log, session.frames)
             }
             if lane.diverged && untilDivergence { break }
+        }
+        // An acknowledgment still held at the end is waited for, as the run that found the case did.
+        if !(lane.diverged && untilDivergence), case .wait(let d)? = heldAckWait(lane) {
+            session.park(lane, .wait(d), seconds: d)
+            target.clock.sleep(d)
+            do {
+                try session.round([(lane, .wait(d))])
+            } catch let f as TargetFailure {
+                try restartAfter(f)
+                return (lane.steps, lane.log, session.frames)
+            }
         }
         do {
             _ = try target.call(.release, on: lane.tuple)

@@ -232,7 +232,14 @@ public final class Fuzzer {
                 }
             }
         }
-        return nil
+        return heldAckWait(lane)
+    }
+
+    /// A case whose stack still holds an acknowledgment back waits out its bound before it ends: the ACK is judged.
+    func heldAckWait(_ lane: Lane) -> FuzzStep? {
+        guard let h = lane.heldAcks.first, lane.wait == nil, let bound = lane.model.spec.timings[.delayedAck]?.upper else { return nil }
+        let left = h.since + bound + target.timerMargin.late(after: bound) - target.frameNow
+        return .wait(max(0.001, (left * 1000).rounded(.up) / 1000 + 0.001))
     }
 
     /// Whether the run has done what it was asked (its cases, or its time).

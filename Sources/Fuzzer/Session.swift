@@ -37,8 +37,28 @@ public struct StepLog: Sendable {
     /// A wait judged after the model's timers stopped being the stack's (`Lane.timersUnknown`) in which no expiry
     /// the model has came: neither its absence nor the state then is judged, so it decides no timer test.
     public var untimedSilence = false
+    /// The stack had not yet acknowledged the text or FIN this step took (a target that delays ACKs): the model's
+    /// ACK was left out of `expected`, to be judged when it comes (`Session.settleHeldAck`).
+    public var heldAck = false
+    /// This step decided the acknowledgments held since the steps at these indices (of the lane's log): they came,
+    /// or their bound passed (a `delayed-ack` expiry or mismatch here).
+    public var settlesAcksOf: [Int] = []
+    /// For a delayed ACK judged here past its bound: the step that took what it acknowledges (one element), whose
+    /// finding it is (`Fuzzer.signature`).
+    public var owedBy: [StepLog] = []
 
     public var diverged: Bool { !mismatches.isEmpty }
+}
+
+/// An acknowledgment a stack that delays ACKs still owes (RFC 9293 §3.8.6.3): the model sent it at once for the
+/// text or FIN a step took; the stack had not by that step's barrier.
+struct HeldAck {
+    /// SEG.ACK the model sent (the tester's numbers as sent): any segment acknowledging that far settles it.
+    var ack: UInt32
+    /// When the segment it acknowledges went out (frame time).
+    var since: Double
+    /// The index in the lane's log of the step that took it.
+    var step: Int
 }
 
 /// One connection under test: what the generator knows of it (the model and the socket), the oracle's view of
@@ -83,6 +103,8 @@ final class Lane {
     var lastInput: Double?
     /// The model's SND.UNA after the last step (an acknowledgment moves it).
     var sndUna: UInt32?
+    /// The acknowledgments the stack still owes, oldest first, with a target that delays ACKs.
+    var heldAcks: [HeldAck] = []
 
     init(id: Int, tuple: Tuple, spec: CompiledSpec, testerISN: UInt32, offered: Set<String>?, purpose: Purpose) {
         self.id = id
@@ -302,16 +324,122 @@ final class Session {
         for (k, (lane, step)) in work.enumerated() {
             if let a = announced[lane.tuple] { lane.oracle.announcedWindowShift = a }
             if case .wait = step {
-                judgeWait(lane, step, before[k], (lane.wait?.frames ?? []) + (byTuple[lane.tuple] ?? []), ex.states[lane.tuple] ?? nil, end: endedAt)
+                var raw = (lane.wait?.frames ?? []) + (byTuple[lane.tuple] ?? [])
+                let settled = settleHeldAcks(lane, &raw, sentAt: nil, end: endedAt, answering: nil)
+                judgeWait(lane, step, before[k], raw, ex.states[lane.tuple] ?? nil, end: endedAt)
+                note(settled, lane)
                 continue
             }
             let r = callOf[k].map { ex.results[$0] }
             lane.connection.track(step, acceptSucceeded: r?.errno == 0)
-            let raw = byTuple[lane.tuple] ?? []
+            var raw = byTuple[lane.tuple] ?? []
+            let pureAck = transitions[k]?.outputs.first { Session.isPureAck($0.segment) }?.segment.ack
+            let settled = settleHeldAcks(lane, &raw, sentAt: sentAt, end: endedAt, answering: pureAck)
+            // The ACK of what this step took, not sent yet: held, judged when it comes.
+            let holding = transitions[k].flatMap { owedAck($0, lane, before: cores[k]) }.flatMap { a in
+                raw.contains { acknowledges($0.segment, a) } ? nil : a
+            }
             if case .segment = step { lane.lastInput = sentAt }
-            judge(lane, step, before[k], transitions[k], raw.map(\.segment), ex.states[lane.tuple] ?? nil, r, core: cores[k], input: inputs[k], sentAt: sentAt)
+            judge(lane, step, before[k], transitions[k], raw.map(\.segment), ex.states[lane.tuple] ?? nil, r, core: cores[k], input: inputs[k], sentAt: sentAt,
+                  holding: holding)
+            if let holding {
+                let n = lane.log.count - 1
+                lane.heldAcks.append(HeldAck(ack: holding, since: sentAt, step: n))
+                lane.log[n].heldAck = true
+                // The case still says the model's ACK: a replay waits for it as for any expected segment.
+                if var a = transitions[k]?.outputs.first(where: { Session.isPureAck($0.segment) && $0.segment.ack == holding })?.segment {
+                    a.ack &-= lane.testerISN
+                    lane.log[n].expected.append(a)
+                }
+            }
+            note(settled, lane)
             noteTimers(lane, step, transitions[k], raw, sentAt: sentAt)
         }
+    }
+
+    static func isPureAck(_ s: Segment) -> Bool { s.ctl == .ack && s.dataLength == 0 }
+
+    /// Whether the target's segment `s` acknowledges up to `ack` or beyond (both in the model's numbering: the
+    /// tester's sequence numbers as sent).
+    func acknowledges(_ s: Segment, _ ack: UInt32) -> Bool {
+        s.ctl.contains(.ack) && !TCPModel.seqLess(s.ack, ack)
+    }
+
+    /// The pure ACK a step's transition sends for text or a FIN it took (RCV.NXT moved), when the target may
+    /// delay it and the profile bounds the delay (`timing delayed-ack`): its SEG.ACK.
+    func owedAck(_ tr: Transition, _ lane: Lane, before: TCPModel.Core) -> UInt32? {
+        guard target.delaysAcknowledgments, lane.model.spec.timings[.delayedAck]?.upper != nil,
+              lane.model.core.receiveNext != before.receiveNext else { return nil }
+        return tr.outputs.first { Session.isPureAck($0.segment) }?.segment.ack
+    }
+
+    /// What became of a held acknowledgment: a mismatch or a timed expiry, and the log index of the step that held it.
+    typealias SettledAck = (mismatch: Mismatch?, expiry: TimedExpiry?, heldAt: Int)
+
+    /// Decides the acknowledgments the lane's stack holds back, from what it sent (`raw`, frame times). Each is
+    /// settled by the first segment acknowledging that far; when that is a pure ACK that answers nothing of this
+    /// step — sent before the step's input (`sentAt`; a wait has none), or acknowledging other than the step's
+    /// own pure ACK (`answering`) — it is a held one: taken out of `raw`. Each is timed from the segment it
+    /// acknowledges against `timing delayed-ack` and the late margin; none by then is a missing one. A connection
+    /// reset or gone owes none.
+    func settleHeldAcks(_ lane: Lane, _ raw: inout [TimedSegment], sentAt: Double?, end: Double, answering: UInt32?) -> [SettledAck] {
+        guard !lane.heldAcks.isEmpty else { return [] }
+        let bound = lane.model.spec.timings[.delayedAck]?.upper ?? 0
+        let window = ExpiryWindow(lower: nil, upper: bound, timings: [.delayedAck])
+        let late = margin.late(after: bound)
+        func mismatch(_ h: HeldAck, _ kind: TimerMismatch.Kind, after: Double) -> Mismatch {
+            .timer(TimerMismatch(kind: kind, timed: .delayedAck, window: window, after: after, margin: late, marginSource: margin.source,
+                                 what: "\(h.ack &- lane.testerISN)"))
+        }
+        var out: [SettledAck] = []
+        var i = 0
+        while i < raw.count, let h = lane.heldAcks.first {
+            let s = raw[i]
+            guard acknowledges(s.segment, h.ack) else { i += 1; continue }
+            if s.segment.ctl.contains(.rst) {
+                lane.heldAcks.removeAll()
+                break
+            }
+            let covered = lane.heldAcks.prefix { acknowledges(s.segment, $0.ack) }
+            lane.heldAcks.removeFirst(covered.count)
+            for h in covered {
+                let after = s.time - h.since
+                out.append(after > bound + late ? (mismatch(h, .late, after: after), nil, h.step)
+                           : (nil, TimedExpiry(timed: .delayedAck, window: window, after: after, margin: late), h.step))
+            }
+            if Session.isPureAck(s.segment), sentAt.map({ s.time < $0 }) ?? true || answering != s.segment.ack {
+                raw.remove(at: i)
+            } else {
+                i += 1
+            }
+        }
+        if !spec.states[lane.model.state].synchronized { lane.heldAcks.removeAll() }
+        while let h = lane.heldAcks.first, end - h.since > bound + late {
+            lane.heldAcks.removeFirst()
+            out.append((mismatch(h, .missing, after: end - h.since), nil, h.step))
+        }
+        return out
+    }
+
+    /// Writes a held acknowledgment's verdict into the log entry of the step that decided it.
+    func note(_ settled: [SettledAck], _ lane: Lane) {
+        guard !lane.log.isEmpty else { return }
+        let n = lane.log.count - 1
+        for x in settled {
+            if let m = x.mismatch {
+                lane.log[n].mismatches.append(m)
+                if lane.log[n].owedBy.isEmpty, x.heldAt != n { lane.log[n].owedBy = [lane.log[x.heldAt]] }
+            }
+            if let e = x.expiry { lane.log[n].expiries.append(e) }
+            lane.log[n].settlesAcksOf.append(x.heldAt)
+        }
+    }
+
+    /// The transition without the pure ACK the stack still holds (`ack`): judged when it comes.
+    static func withoutHeld(_ tr: Transition?, _ ack: UInt32?) -> Transition? {
+        guard var t = tr, let ack, let i = t.outputs.firstIndex(where: { isPureAck($0.segment) && $0.segment.ack == ack }) else { return tr }
+        t.outputs.remove(at: i)
+        return t
     }
 
     /// After a step: the timers it (re)started run from the first frame the target sent in answer (the segment
@@ -430,8 +558,8 @@ final class Session {
     }
 
     func judge(_ lane: Lane, _ step: FuzzStep, _ stateBefore: TCPState, _ tr: Transition?, _ raw: [Segment], _ observedState: TCPState?, _ result: CallResult?,
-               core: TCPModel.Core, input: Input?, sentAt: Double? = nil) {
-        var tr = tr, core = core
+               core: TCPModel.Core, input: Input?, sentAt: Double? = nil, holding: UInt32? = nil) {
+        var tr = Session.withoutHeld(tr, holding), core = core
         if let input, let p = lane.oracle.probeBefore(&lane.model, core: core, input: input, raw: raw) {
             // The stack probed before it took the input: the model did too, and its timers are no longer the stack's.
             (core, tr) = (p.core, p.transition)
@@ -453,7 +581,7 @@ final class Session {
                 guard let otherSpec = c.other else { continue }
                 var alt = TCPModel(spec: otherSpec, configuration: lane.model.configuration)
                 alt.core = core
-                let tr2 = alt.apply(input)
+                let tr2 = Session.withoutHeld(alt.apply(input), holding)
                 var o2 = oracleBefore
                 let v2 = o2.judge(&alt, tr2, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink,
                                   peerSynchronized: peerSynchronized)
@@ -489,7 +617,7 @@ final class Session {
                 }
                 var m = before
                 guard m.apply(.timeout(Timeout(t))).outputs.isEmpty else { continue }
-                let tr2 = m.apply(input)
+                let tr2 = Session.withoutHeld(m.apply(input), holding)
                 var o2 = oracleBefore
                 let v2 = o2.judge(&m, tr2, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink, peerSynchronized: peerSynchronized)
                 guard v2.mismatches.isEmpty else { continue }

@@ -35,12 +35,17 @@ public final class Topology: @unchecked Sendable {
         /// SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT (whole seconds) on every socket; nil: off,
         /// the default RFC 9293 §3.8.4 MUST-25 asks for.
         public var keepalive: KeepaliveSetting?
+        /// The stack delays its ACKs as it does by default (the route without `quickack`): the ACK of text waits for
+        /// its delayed-ACK timer (RFC 9293 §3.8.6.3), judged against `timing delayed-ack`. Off: it acknowledges at
+        /// once, so that every reply follows its input.
+        public var delayedAcks = false
         public init(ip: IPVersion = .v4, sysctls: [String: String] = [:], userTimeout: Double? = Configuration.defaultUserTimeout,
-                    keepalive: KeepaliveSetting? = nil) {
+                    keepalive: KeepaliveSetting? = nil, delayedAcks: Bool = false) {
             self.ip = ip
             self.sysctls = sysctls
             self.userTimeout = userTimeout
             self.keepalive = keepalive
+            self.delayedAcks = delayedAcks
         }
 
         /// These with a case's options over them (`options` of a parsed case): `ip`, `sysctl net.KEY`, and the
@@ -52,6 +57,7 @@ public final class Topology: @unchecked Sendable {
             let recorded = SocketSettings.fromCase(options)
             if let u = recorded.userTimeout { c.userTimeout = u }
             if let k = recorded.keepalive { c.keepalive = k }
+            if let d = options["delayed-acks"] { c.delayedAcks = d == "on" }
             return c
         }
     }
@@ -123,7 +129,7 @@ public final class Topology: @unchecked Sendable {
 
     private func wire() throws {
         let (testerIf, targetIf, testerMAC, targetMAC) = (testerInterface, targetInterface, testerMAC, targetMAC)
-        let (testerIP, targetIP, ip) = (testerIP, targetIP, configuration.ip)
+        let (testerIP, targetIP, ip, delayedAcks) = (testerIP, targetIP, configuration.ip, configuration.delayedAcks)
         // IPv6 on the tester side would send router solicitations and DAD probes onto the wire.
         try tester.run {
             for key in ["net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"] { try? Sys.writeSysctl(key, "1") }
@@ -160,10 +166,15 @@ public final class Topology: @unchecked Sendable {
             let family = ip == .v4 ? AF_INET : AF_INET6
             try Sys.addrAdd(nl, idx, family: family, address: targetIP.bytes, prefix: ip == .v4 ? 24 : 64)
             try Sys.neighAdd(nl, idx, family: family, address: testerIP.bytes, mac: testerMAC.array)
-            // Acknowledge at once: no delayed ACKs, so every reply is caused by the input just before it.
-            let net = ip == .v4 ? [UInt8](targetIP.bytes.prefix(3)) + [0] : [UInt8](targetIP.bytes.prefix(8)) + [UInt8](repeating: 0, count: 8)
-            try Sys.routeQuickAck(nl, family: family, prefix: net, length: ip == .v4 ? 24 : 64, ifindex: idx)
-            out.append(("route quickack", "1"))
+            // Acknowledge at once: no delayed ACKs, so every reply is caused by the input just before it (unless the
+            // run judges delayed ACKs).
+            if delayedAcks {
+                out.append(("route quickack", "0"))
+            } else {
+                let net = ip == .v4 ? [UInt8](targetIP.bytes.prefix(3)) + [0] : [UInt8](targetIP.bytes.prefix(8)) + [UInt8](repeating: 0, count: 8)
+                try Sys.routeQuickAck(nl, family: family, prefix: net, length: ip == .v4 ? 24 : 64, ifindex: idx)
+                out.append(("route quickack", "1"))
+            }
             // Everything the target does (injected frames, the stack's replies, the application's calls) runs
             // on one CPU, so frames are processed and captured in the order they were sent.
             let cpu = Int32(max(0, ProcessInfo.processInfo.activeProcessorCount - 1))

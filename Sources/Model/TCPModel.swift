@@ -102,6 +102,8 @@ public struct TCPModel: Sendable {
         /// Whether more separate out-of-order ranges arrived than the model holds (`TCB.heldRanges`): from then on
         /// what it expects of text beyond the lost range is its own limit, not the stack's behaviour.
         public var heldLost: Bool { tcb[.holdLost] == 1 }
+        /// RCV.NXT: what the endpoint has taken of the peer's sequence space (a delayed ACK's due is from its move).
+        public var receiveNext: UInt32 { tcb[.rcvNxt] }
     }
 
     public var core: Core {

@@ -79,18 +79,20 @@ public struct Judgement: Hashable, Sendable, Codable {
                 let cls = timing.level?.divergenceClass ?? timing.requirements.map(\.divergenceClass).min() ?? .violates
                 if worst == nil || cls < worst!.0 { worst = (cls, timing.requirements, name.rawValue) }
             }
-            let (cls, reqs, name) = worst ?? (.violates, [], t.timer.spelling)
+            let (cls, reqs, name) = worst ?? (.violates, [], t.timed.spelling)
             let chainIDs = chainRules.map { spec.rules[$0].id }
             // An expiry whose every rule is unspecified (a keep-alive probe in CLOSE-WAIT: §3.8.4 names no states)
             // is owed by no RFC: its absence is not a failure, however the timer is timed.
-            if t.kind == .missing, !chainRules.isEmpty, chainRules.allSatisfy({ spec.rules[$0].isUnspecified }) {
+            // A delayed acknowledgment is owed by the step that took the text, not by this step's rules: its timing decides.
+            let ruleOwed = t.timer != nil
+            if ruleOwed, t.kind == .missing, !chainRules.isEmpty, chainRules.allSatisfy({ spec.rules[$0].isUnspecified }) {
                 self.init(verdictClass: .unspecified, requirements: [], rules: chainIDs, clauses: chainRules.map { "rule \(spec.rules[$0].id)" })
                 ruleIndices = chainRules
                 return
             }
             // An expiry that never came breaks what the timer was to do: the rule that sends its output, when that
             // rule names a requirement (a zero-window probe's MUST-36), rather than how long it runs.
-            if t.kind == .missing, let ruleCls = chainRules.map({ Judgement.ruleClass(spec.rules[$0]) }).filter({ $0 != .unspecified }).min() {
+            if ruleOwed, t.kind == .missing, let ruleCls = chainRules.map({ Judgement.ruleClass(spec.rules[$0]) }).filter({ $0 != .unspecified }).min() {
                 let responsible = chainRules.filter { Judgement.ruleClass(spec.rules[$0]) == ruleCls }
                 let ids = Array(Set(responsible.flatMap { spec.rules[$0].requirements })).sorted()
                 if !ids.isEmpty {

@@ -79,7 +79,10 @@ public enum Signature: Hashable, Sendable, CustomStringConvertible {
         var step = Step(state: state, input: input, decidedBy: decidedBy, expected: e.map { Shape(ctl: $0.ctl, text: $0.length > 0) }, expectedState: expectedState,
                         observed: o.map { Shape(ctl: $0.ctl, text: $0.length > 0) }, differing: fields.sorted(), observedState: observedState, judgement: judgement)
         for case .timer(let t) in mismatches {
-            step.timer = "\(t.timer.spelling) \(t.kind.rawValue) (\(t.window.timings.map(\.rawValue).joined(separator: ", ")))"
+            // A delayed ACK past its bound is one finding whether it came late or not by the end: which one
+            // depends on how long the case went on.
+            let kind = t.timed == .delayedAck ? TimerMismatch.Kind.late : t.kind
+            step.timer = "\(t.timed.spelling) \(kind.rawValue) (\(t.window.timings.map(\.rawValue).joined(separator: ", ")))"
             break
         }
         self = .step(step)

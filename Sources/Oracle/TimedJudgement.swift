@@ -12,6 +12,20 @@ public struct TimedSegment: Hashable, Sendable {
     }
 }
 
+/// What a timing verdict is about: a timer of the model expiring, or an acknowledgment the stack held back
+/// (RFC 9293 §3.8.6.3: a delayed ACK, timed from the segment it acknowledges).
+public enum Timed: Hashable, Sendable {
+    case timer(TimerName)
+    case delayedAck
+
+    public var spelling: String {
+        switch self {
+        case .timer(let t): t.spelling
+        case .delayedAck: "delayed-ack"
+        }
+    }
+}
+
 /// A timer that expired outside the window the profile gives it, or not at all.
 public struct TimerMismatch: Hashable, Sendable, CustomStringConvertible {
     public enum Kind: String, Hashable, Sendable {
@@ -24,7 +38,9 @@ public struct TimerMismatch: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var kind: Kind
-    public var timer: TimerName
+    public var timed: Timed
+    /// The timer, nil for a delayed acknowledgment.
+    public var timer: TimerName? { if case .timer(let t) = timed { t } else { nil } }
     /// The window, seconds after the timer's (re)start, and the timings that set it.
     public var window: ExpiryWindow
     /// Seconds after the (re)start it was seen to expire; for `missing`, how long was waited.
@@ -36,8 +52,12 @@ public struct TimerMismatch: Hashable, Sendable, CustomStringConvertible {
     public var what: String
 
     public init(kind: Kind, timer: TimerName, window: ExpiryWindow, after: Double, margin: Double, marginSource: String, what: String) {
+        self.init(kind: kind, timed: .timer(timer), window: window, after: after, margin: margin, marginSource: marginSource, what: what)
+    }
+
+    public init(kind: Kind, timed: Timed, window: ExpiryWindow, after: Double, margin: Double, marginSource: String, what: String) {
         self.kind = kind
-        self.timer = timer
+        self.timed = timed
         self.window = window
         self.after = after
         self.margin = margin
@@ -51,6 +71,13 @@ public struct TimerMismatch: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         let w = "window \(window.text) (\(window.timings.map(\.rawValue).joined(separator: ", "))) ± \(TimerMismatch.seconds(margin)) (\(marginSource))"
+        guard let timer else {
+            // A delayed acknowledgment: timed from the segment whose text or FIN it acknowledges.
+            switch kind {
+            case .late: return "delayed-ack: the ACK up to \(what) came \(TimerMismatch.seconds(after)) after the segment it acknowledges; \(w)"
+            default: return "delayed-ack: no ACK up to \(what) within \(TimerMismatch.seconds(after)) of the segment it acknowledges; \(w)"
+            }
+        }
         switch kind {
         case .early: return "timer: \(timer.spelling) expired early, \(what) \(TimerMismatch.seconds(after)) after its start; \(w)"
         case .late: return "timer: \(timer.spelling) expired late, \(what) \(TimerMismatch.seconds(after)) after its start; \(w)"
@@ -61,21 +88,27 @@ public struct TimerMismatch: Hashable, Sendable, CustomStringConvertible {
 
 /// A timer's expiry that was judged within its window: what reports show beside the segments.
 public struct TimedExpiry: Hashable, Sendable {
-    public var timer: TimerName
+    public var timed: Timed
+    /// The timer, nil for a delayed acknowledgment.
+    public var timer: TimerName? { if case .timer(let t) = timed { t } else { nil } }
     public var window: ExpiryWindow
     /// Seconds after the timer's (re)start; nil when the expiry was inferred (a state left) without a time.
     public var after: Double?
     public var margin: Double
 
     public init(timer: TimerName, window: ExpiryWindow, after: Double?, margin: Double) {
-        self.timer = timer
+        self.init(timed: .timer(timer), window: window, after: after, margin: margin)
+    }
+
+    public init(timed: Timed, window: ExpiryWindow, after: Double?, margin: Double) {
+        self.timed = timed
         self.window = window
         self.after = after
         self.margin = margin
     }
 
     public var description: String {
-        "\(timer.spelling) after \(after.map(TimerMismatch.seconds) ?? "?") (window \(window.text) ± \(TimerMismatch.seconds(margin)))"
+        "\(timed.spelling) after \(after.map(TimerMismatch.seconds) ?? "?") (window \(window.text) ± \(TimerMismatch.seconds(margin)))"
     }
 }
 

@@ -27,6 +27,7 @@ public final class LinuxTarget: Target, @unchecked Sendable {
     public var targetMAC: MACAddress { topology.targetMAC }
     public var testerIP: IPAddress { topology.testerIP }
     public var targetIP: IPAddress { topology.targetIP }
+    public var delaysAcknowledgments: Bool { topology.configuration.delayedAcks }
     public var settings: [(String, String)] {
         [("target", "linux"), ("kernel", LinuxTarget.kernelRelease), ("ip", "\(topology.configuration.ip.rawValue)")] + topology.sysctls
             + (topology.configuration.userTimeoutMilliseconds.map { [("TCP_USER_TIMEOUT", "\($0)")] } ?? [])

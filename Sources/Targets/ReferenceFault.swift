@@ -9,6 +9,8 @@ public struct ReferenceFault: Hashable, Sendable {
     /// The application setting the fault needs to show (a keep-alive fault needs keep-alives on): its target
     /// turns it on unless told otherwise.
     public var keepalive: KeepaliveSetting? = nil
+    /// The stack delays its acknowledgments this long (a delayed-ACK fault); nil: it acknowledges at once.
+    public var ackDelay: Double? = nil
 
     public func overlay(extending profile: String) -> String {
         "profile fault-\(name) extends \(profile) \"reference stack with a seeded fault: \(summary)\"\n" + body
@@ -17,7 +19,7 @@ public struct ReferenceFault: Hashable, Sendable {
     public static func named(_ n: String) -> ReferenceFault? { all.first { $0.name == n } }
 
     /// The faults in a timer (its length or what its expiry does): found by waiting.
-    public static let timerFaults = ["rto-no-backoff", "rto-below-min", "timewait-short", "persist-none", "r2-short", "keepalive-one-probe"]
+    public static let timerFaults = ["rto-no-backoff", "rto-below-min", "timewait-short", "persist-none", "r2-short", "keepalive-one-probe", "ack-delay-late"]
 
     public static let all: [ReferenceFault] = [
         ReferenceFault(name: "synrcvd-ignores-rst", summary: "ignores RST in SYN-RECEIVED", body: """
@@ -160,5 +162,7 @@ public struct ReferenceFault: Hashable, Sendable {
           case spent    if KEEPALIVE.LEFT < 3
           case left     otherwise
         """, keepalive: KeepaliveSetting(idle: 60, interval: 10, probes: 3)),
+        // Its rules are the profile's; it holds every ACK of text or a FIN 600 ms, past RFC 9293's bound.
+        ReferenceFault(name: "ack-delay-late", summary: "holds the ACK of text or a FIN back 600 ms (a delayed ACK past 0.5 s)", body: "", ackDelay: 0.6),
     ]
 }

@@ -28,6 +28,14 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     /// When each connection's next timer fires (virtual time), kept beside `timerStarts`.
     private var nextDue: [Tuple: Double] = [:]
     private var connections: [Tuple: TCPModel] = [:]
+    /// The stack delays acknowledgments (RFC 9293 §3.8.6.3): the pure ACK of text or a FIN it took goes this long
+    /// after it (virtual time) unless a segment it sends first carries it. nil: it acknowledges at once.
+    public let ackDelay: Double?
+    public var delaysAcknowledgments: Bool { ackDelay != nil }
+    /// The delay `--delayed-acks` gives it: Linux's longest (TCP_DELACK_MAX).
+    public static let defaultAckDelay = 0.2
+    /// Per connection, the ACK held back (the latest) and when it goes (from the first held).
+    private var heldAcks: [Tuple: (segment: Segment, due: Double)] = [:]
     private let lock = NSLock()
     /// A fault that shows only now and then, as a timing-dependent behaviour does: the first `faultyConnections`
     /// connections follow the faulty spec, later ones `cleanSpec` (tests of the oracle's replay confirmation).
@@ -44,6 +52,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     }
     public var settings: [(String, String)] {
         [("target", "reference"), ("profile", spec.profile), ("fault", fault?.name ?? "none")] + (keepalive.map { [("keep-alive", $0.text)] } ?? [])
+            + (ackDelay.map { [("delayed ACKs", Durations.text($0))] } ?? [])
     }
 
     /// The application's R2 on every socket (as Linux's TCP_USER_TIMEOUT): the stack's own and the judging spec's.
@@ -70,8 +79,9 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     ///   - userTimeout: the application's R2 (seconds) on every socket, which a profile's R2 has no upper bound
     ///     for: the USER-TIMEOUT tests are reached.
     ///   - keepalive: keep-alives on every socket (off by default, MUST-25).
+    ///   - ackDelay: how long the stack holds the ACK of text or a FIN back (a delayed ACK); nil: at once.
     public init(profile: String, specDirectory: String, fault: ReferenceFault? = nil, userTimeout: Double? = nil,
-                keepalive: KeepaliveSetting? = nil) throws {
+                keepalive: KeepaliveSetting? = nil, ackDelay: Double? = nil) throws {
         let result: SpecCompiler.Result
         if let fault {
             let (asts, diags) = SpecLoader.loadDirectory(specDirectory)
@@ -93,12 +103,14 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         let app = Self.application(userTimeout, keepalive)
         self.spec = app.isEmpty ? spec : spec.replacingTimings(app)
         self.fault = fault
+        self.ackDelay = ackDelay ?? fault?.ackDelay
     }
 
     /// A reference stack that follows an already compiled spec exactly (replays in bulk compile it once).
-    public init(spec: CompiledSpec) {
+    public init(spec: CompiledSpec, ackDelay: Double? = nil) {
         self.spec = spec
         self.fault = nil
+        self.ackDelay = ackDelay
     }
 
     /// The ISN the reference stack picks for a connection: fixed per tuple, like a keyed ISN generator.
@@ -120,6 +132,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
             connections[t] = nil
             timerStarts[t] = nil
             nextDue[t] = nil
+            heldAcks[t] = nil
             return
         }
         connections[t] = m
@@ -145,6 +158,12 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     /// the earliest its window allows (the latest when only that is bounded), and what it sends is stamped then.
     private func expireTimers() {
         let now = virtualClock.now
+        for (t, h) in heldAcks.filter({ $0.value.due <= now }).sorted(by: { ($0.value.due, $0.key.targetPort, $0.key.testerPort) < ($1.value.due, $1.key.targetPort, $1.key.testerPort) }) {
+            heldAcks[t] = nil
+            var o = SmallList<Output>()
+            o.append(Output(segment: h.segment, rule: 0, seqSymbolic: false, windowSymbolic: false))
+            send(o, t, at: h.due)
+        }
         // Only the connections with a timer due (a zero-window probe runs for ever: most hold one that is not).
         for t in nextDue.filter({ $0.value <= now }).keys.sorted(by: { ($0.targetPort, $0.testerPort) < ($1.targetPort, $1.testerPort) }) {
             for _ in 0..<64 {
@@ -160,6 +179,8 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     private func send(_ outputs: SmallList<Output>, _ t: Tuple, at: Double? = nil) {
         for o in outputs {
             let s = o.segment
+            // Whatever carries the held ACK's acknowledgment sends it.
+            if let h = heldAcks[t], s.ctl.contains(.ack), !TCPModel.seqLess(s.ack, h.segment.ack) { heldAcks[t] = nil }
             var tcp = TCPHeader(sourcePort: t.targetPort, destinationPort: t.testerPort, seq: s.seq, ack: s.ack, flags: s.ctl, window: UInt16(clamping: s.window))
             tcp.payload = [UInt8](repeating: 0x72, count: Int(s.dataLength))
             let ip: IPHeader = .v4(IPv4Header(source: targetIP, destination: testerIP))
@@ -176,8 +197,19 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
             guard let p = try? Packet.decode(f, link: .ethernet), p.tcp.checksumValid != false else { continue }
             let t = Tuple(targetPort: p.tcp.destinationPort, testerPort: p.tcp.sourcePort)
             var m = model(t)
+            let taken = m.core.receiveNext
             let tr = m.receive(p.tcp.segment, iss: Self.iss(t))
-            send(tr.outputs, t)
+            var outputs = tr.outputs
+            if let d = ackDelay, m.core.receiveNext != taken,
+               let i = outputs.firstIndex(where: { $0.segment.ctl == .ack && $0.segment.dataLength == 0 }) {
+                // The ACK of what it took waits (from the first one held), unless something sent meanwhile carries it.
+                let ack = outputs[i].segment
+                outputs.remove(at: i)
+                send(outputs, t)
+                heldAcks[t] = (ack, heldAcks[t]?.due ?? virtualClock.now + d)
+            } else {
+                send(outputs, t)
+            }
             store(m, t, tr)
         }
     }
@@ -210,6 +242,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
             connections[t] = nil
             timerStarts[t] = nil
             nextDue[t] = nil
+            heldAcks[t] = nil
             return CallResult(value: 0)
         }
         let tr = m.call(call, iss: Self.iss(t))

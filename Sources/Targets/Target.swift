@@ -58,6 +58,9 @@ public protocol Target: AnyObject, Sendable {
     var applicationTimings: [TimingName: Timing] { get }
     /// What the application sets on every socket (R2, keep-alives), as a case records it.
     var socketSettings: SocketSettings { get }
+    /// The stack may hold an acknowledgment back (a delayed ACK, RFC 9293 §3.8.6.3): the ACK of text or a FIN it
+    /// took is judged when it comes, against the profile's `timing delayed-ack`, not at the step's barrier.
+    var delaysAcknowledgments: Bool { get }
     /// How the stack failed, if it has, found without waiting (an agent that exited): what a step that merely saw
     /// no segment reports instead, so that a crash on a case's last step is not taken for silence.
     func failure() -> TargetFailure?
@@ -83,6 +86,9 @@ extension Target {
     public var applicationTimings: [TimingName: Timing] { [:] }
 
     public var socketSettings: SocketSettings { SocketSettings() }
+
+    /// Stacks acknowledge at once unless set otherwise (Linux's route has `quickack 1`).
+    public var delaysAcknowledgments: Bool { false }
 
     public var orphanRetries: Int? { nil }
 

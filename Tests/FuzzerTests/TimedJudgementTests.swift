@@ -220,3 +220,29 @@ struct TimerFaultTests {
         #expect(clean.passed, "\(name): the clean stack fails the case: \(clean.steps.filter(\.failed).map { "\($0.line): \($0.observed)" })\n\(text)")
     }
 }
+
+/// Delayed ACKs (RFC 9293 §3.8.6.3) on the reference stack's virtual clock: one that holds each ACK 200 ms is
+/// judged conforming however its ACKs cross the tester's later segments; `ack-delay-late` (600 ms) is MUST-40.
+@Suite("Delayed ACKs on the reference target")
+struct DelayedAckTests {
+    @Test("a stack that delays its ACKs within the bound shows no divergence")
+    func withinBound() throws {
+        let t = try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, ackDelay: ReferenceTarget.defaultAckDelay)
+        let s = try FuzzerTests.fuzz(t, cases: 3000)
+        #expect(s.findings.isEmpty, "\(s.findings.map { "\($0.signature) \($0.casePath ?? "")" })")
+        #expect(s.waits > 100, "waits \(s.waits)")
+    }
+
+    @Test("an ACK held 600 ms violates MUST-40, and the kept case shows it")
+    func pastBound() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-delack-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, fault: ReferenceFault.named("ack-delay-late"))
+        let s = try FuzzerTests.fuzz(t, cases: 2000, corpus: dir)
+        let d = try #require(s.findings.min { $0.steps < $1.steps }, "not found")
+        #expect(s.findings.allSatisfy { $0.signature.description.contains("timer delayed-ack") }, "\(s.findings.map(\.signature))")
+        #expect(d.signature.requirements.map(\.description) == ["MUST-40"], "\(d.signature)")
+        let text = try String(contentsOfFile: try #require(d.casePath), encoding: .utf8)
+        #expect(text.contains("option delayed-acks on") && text.contains("# ^ delayed-ack: "), "\(text)")
+    }
+}

@@ -2,6 +2,7 @@ import Core
 import Foundation
 @testable import Fuzzer
 import Generator
+import Link
 import Oracle
 import Spec
 import Targets
@@ -42,5 +43,43 @@ struct LinuxProfileTests {
         // and pacing let them): the oracle expects the other 520 octets and takes fewer as held back.
         let rest = r.log[6].observed.reduce(UInt32(0)) { $0 + $1.dataLength }
         #expect(rest >= 48 && rest <= 520 && r.log[6].observed.allSatisfy { $0.dataLength <= 48 }, "\(r.log[6].observed)")
+    }
+}
+
+/// Delayed ACKs judged against RFC 9293 §3.8.6.3's bound on the kernel that has them (its route without quickack).
+@Suite("Delayed ACKs on Linux", .serialized)
+struct LinuxDelayedAckTests {
+    /// Once the application answers what it read, Linux is in "pingpong" (interactive) mode and holds the ACK of
+    /// the next text for its delayed-ACK timer (40 ms, TCP_ATO_MIN): the model's ACK is held, not missing, and
+    /// judged when it comes within the linux profile's 200 ms (TCP_DELACK_MAX) and rfc9293's 500 ms (MUST-40).
+    @Test("Linux's delayed ACK in interactive mode conforms, timed against the bound", arguments: ["linux", "rfc9293"])
+    func pingpongDelayedAck(profile: String) throws {
+        let spec = try Repository.spec(profile)
+        var cfg = Topology.Configuration()
+        cfg.delayedAcks = true
+        let target = try LinuxTarget(cfg)
+        defer { target.close() }
+        #expect(target.delaysAcknowledgments && target.settings.contains { $0 == ("route quickack", "0") })
+        var c = Fuzzer.Configuration()
+        c.lanes = 1
+        let f = Fuzzer(spec: spec, target: target, configuration: c)
+        let steps: [FuzzStep] = [
+            .call(.openPassive),
+            .segment(Segment(seq: 0, ctl: .syn, window: 65535)),
+            .segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 65535)),
+            .accept,
+            .segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 65535, dataLength: 1)),
+            .call(.send(1)),
+            .segment(Segment(seq: 2, ack: 2, ctl: .ack, window: 65535, dataLength: 1)),
+        ]
+        let r = try #require(try f.replay(steps, untilDivergence: false))
+        #expect(r.log.allSatisfy { !$0.diverged }, "\(r.log.filter(\.diverged).map { "\($0.step): \($0.expected) / \($0.observed): \($0.mismatches)" })")
+        // The last text's ACK was held, and a wait (the replay's, for the held ACK) timed it.
+        let observed = r.log.map(\.observed)
+        let held = try #require(r.log.firstIndex { $0.heldAck }, "Linux acknowledged every segment at once: \(observed)")
+        let timed = r.log.flatMap(\.expiries).filter { $0.timed == .delayedAck }
+        #expect(r.log.contains { $0.settlesAcksOf.contains(held) })
+        let after = try #require(timed.first?.after)
+        #expect(after > 0.02 && after < 0.2, "delayed ACK after \(after) s")
     }
 }

@@ -43,6 +43,8 @@ struct RunCommand: ParsableCommand {
             if !described {
                 if let u = file.options["user-timeout"] { t.userTimeout = u }
                 if let k = file.options["keepalive"] { t.keepalive = k }
+                // A case found with delayed ACKs on expects them (its ACKs may come up to the bound late).
+                if let d = file.options["delayed-acks"] { t.delayedAcks = d == "on" }
                 do {
                     try t.validate()
                 } catch {

@@ -33,11 +33,16 @@ enum TargetFactory {
                 fault = found
             }
             do {
-                return try ReferenceTarget(profile: profile, specDirectory: specDir, fault: fault, userTimeout: referenceUserTimeout, keepalive: options.keepaliveSetting)
+                return try ReferenceTarget(profile: profile, specDirectory: specDir, fault: fault, userTimeout: referenceUserTimeout, keepalive: options.keepaliveSetting,
+                                           ackDelay: options.delayedAcks ? ReferenceTarget.defaultAckDelay : nil)
             } catch {
                 printError("tcpspec: the reference target did not start: \(error)")
                 throw ExitCode(3)
             }
+        }
+        guard !options.delayedAcks else {
+            printError("tcpspec: --delayed-acks is for the linux and reference targets; a userspace stack's delayed ACKs are its own (its description's settings), and the agent protocol does not yet say whether they are on")
+            throw ExitCode(2)
         }
         guard options.keepalive == "off" else {
             printError("tcpspec: --keepalive is for the linux and reference targets; a userspace stack's keep-alives are its description's [application] keepalive_idle_ms, keepalive_interval_ms and keepalive_probes (docs/agent-protocol.md)")

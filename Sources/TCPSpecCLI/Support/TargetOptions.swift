@@ -16,6 +16,8 @@ struct TargetOptions: ParsableArguments {
     var userTimeout: String = "3s"
     @Option(help: "Keep-alives the application turns on for every socket of the linux or reference target (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT; RFC 9293 §3.8.4), as IDLE,INTERVAL,PROBES in whole seconds, e.g. 1s,1s,3; or 'off' (the default, MUST-25). With --user-timeout Linux gives up by that time instead of the count.")
     var keepalive: String = "off"
+    @Flag(help: "Let the linux or reference target delay its ACKs (Linux: its route without quickack; the reference stack: 200 ms) and judge each delayed ACK against the profile's bound (RFC 9293 §3.8.6.3 MUST-40: under 0.5 s). Off, the target acknowledges at once.")
+    var delayedAcks = false
     @OptionGroup var safety: SafetyOptions
 
     /// `--keepalive`, nil for `off` (validated).
@@ -61,7 +63,7 @@ struct TargetOptions: ParsableArguments {
             let kv = s.split(separator: "=", maxSplits: 1).map(String.init)
             map[kv[0]] = kv[1]
         }
-        return Topology.Configuration(ip: ip == 6 ? .v6 : .v4, sysctls: map, userTimeout: userTimeoutSeconds, keepalive: keepaliveSetting)
+        return Topology.Configuration(ip: ip == 6 ? .v6 : .v4, sysctls: map, userTimeout: userTimeoutSeconds, keepalive: keepaliveSetting, delayedAcks: delayedAcks)
     }
 
     /// Without CAP_NET_ADMIN, re-executes tcpspec inside a new user and network namespace (`unshare -Urn`),

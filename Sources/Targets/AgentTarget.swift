@@ -121,6 +121,8 @@ public final class AgentTarget: Target, @unchecked Sendable {
         "TCP_KEEPIDLE=\(k.milliseconds.idle) ms, TCP_KEEPINTVL=\(k.milliseconds.interval) ms, TCP_KEEPCNT=\(k.probes)"
     }
 
+    public var delaysAcknowledgments: Bool { stack.delayedAcks }
+
     public var timersNotJudged: String? {
         stack.timersSlowed ? "\(stack.name)'s description slows its timers ([link] timers = \"slowed\", see its [settings]): they are not judged" : nil
     }

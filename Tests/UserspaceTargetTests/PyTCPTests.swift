@@ -3,7 +3,9 @@ import Cases
 import Checker
 import Foundation
 @testable import Fuzzer
+import Generator
 import Link
+import Oracle
 import Report
 import Spec
 import TestSupport
@@ -148,6 +150,35 @@ struct PyTCPTests {
         #expect(t.applicationTimings[.keepaliveIdle]?.lower == 1 && t.applicationTimings[.keepaliveProbes]?.lower == 3)
         let r = CaseRunner(target: t, file: file).run()
         #expect(r.passed, "\(CaseReport.text(r, color: false))")
+    }
+
+    /// PyTCP at its default delayed ACK (100 ms, `tcp.delayed_ack.delay_ms`) with the description saying so
+    /// (`[link] acks = "delayed"`): the ACK of text is held, not missing, and judged when it comes against rfc9293's
+    /// bound (MUST-40: under 0.5 s).
+    @Test("PyTCP's delayed ACK, declared by its description, is judged against RFC 9293's bound")
+    func delayedAck() throws {
+        var d = try Self.description
+        d.delayedAcks = true
+        d.settings = d.settings.map { $0.0 == "tcp.delayed_ack.delay_ms" ? ($0.0, "100") : $0 }
+        let t = try AgentTarget(d)
+        defer { t.close() }
+        #expect(t.delaysAcknowledgments)
+        var c = Fuzzer.Configuration()
+        c.lanes = 1
+        let f = Fuzzer(spec: try Repository.spec("rfc9293"), target: t, configuration: c)
+        let steps: [FuzzStep] = [
+            .call(.openPassive),
+            .segment(Segment(seq: 0, ctl: .syn, window: 65535)),
+            .segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 65535)),
+            .accept,
+            .segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 65535, dataLength: 1)),
+        ]
+        let r = try #require(try f.replay(steps, untilDivergence: false))
+        #expect(r.log.allSatisfy { !$0.diverged }, "\(r.log.filter(\.diverged).map { "\($0.step): \($0.expected) / \($0.observed): \($0.mismatches)" })")
+        let observed = r.log.map(\.observed)
+        #expect(r.log.contains { $0.heldAck }, "PyTCP acknowledged at once: \(observed)")
+        let after = try #require(r.log.flatMap(\.expiries).first { $0.timed == .delayedAck }?.after)
+        #expect(after > 0.05 && after < 0.5, "delayed ACK after \(after) s")
     }
 
     @Test("a description that turns keep-alives on for an agent that does not confirm them is a failed start, leaving nothing")

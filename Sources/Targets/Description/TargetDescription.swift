@@ -49,6 +49,9 @@ public struct TargetDescription: Sendable {
     /// `[link] timers = "slowed"`: the description slows the stack's timers (so that no retransmission comes
     /// within a case): they are not judged, and timer tests say why.
     public var timersSlowed = false
+    /// `[link] acks = "delayed"`: the stack delays its ACKs (its settings leave its delayed-ACK timer on), judged
+    /// against the profile's `timing delayed-ack`; "immediate" (the default): it acknowledges at once.
+    public var delayedAcks = false
     /// `[application] user_timeout_ms`: the R2 the application sets on every socket (TCP_USER_TIMEOUT's meaning),
     /// in milliseconds; the agent gets it as TCPSPEC_USER_TIMEOUT_MS, and every profile judges the stack's R2 by it.
     public var userTimeoutMilliseconds: Int?
@@ -97,7 +100,7 @@ public struct TargetDescription: Sendable {
         let known: [String: [String]] = [
             "": ["name", "description", "version"],
             "start": ["command", "dir", "env", "ready_timeout_ms", "call_timeout_ms", "install", "installed"],
-            "link": ["type", "ip", "mac", "mtu", "barrier", "quiet_ms", "device", "address", "peer_address", "timers", "timer_slack_ms"],
+            "link": ["type", "ip", "mac", "mtu", "barrier", "quiet_ms", "device", "address", "peer_address", "timers", "timer_slack_ms", "acks"],
             "application": ["user_timeout_ms", "keepalive_idle_ms", "keepalive_interval_ms", "keepalive_probes"],
             "settings": [],
         ]
@@ -181,6 +184,12 @@ public struct TargetDescription: Sendable {
                     guard n >= 2 else { throw fail(e.value.at, "'keepalive_probes' must be at least 2: giving a connection up after one unanswered probe is what RFC 9293 §3.8.4 MUST-29 forbids, so the tests would judge the setting, not the stack") }
                     keepalive[e.key] = (n, e.value.at)
                     applicationAt = applicationAt ?? t.at
+                case ("link", "acks"):
+                    switch try string(e) {
+                    case "immediate": d.delayedAcks = false
+                    case "delayed": d.delayedAcks = true
+                    default: throw fail(e.value.at, "'acks' is \"immediate\" (every reply follows its input) or \"delayed\" (the stack's delayed ACKs, judged against the profile's bound)")
+                    }
                 case ("link", "timers"):
                     switch try string(e) {
                     case "real": d.timersSlowed = false

@@ -154,6 +154,18 @@ struct CLITests {
         // And --keepalive is not a userspace stack's.
         let k = try Self.run(["run", without.path, "--target", "pytcp", "--keepalive", "1s,1s,3"])
         #expect(k.status == 2 && k.stderr.contains("--keepalive is for the linux and reference targets"), "\(k.stderr)")
+        let d = try Self.run(["run", without.path, "--target", "pytcp", "--delayed-acks"])
+        #expect(d.status == 2 && d.stderr.contains("--delayed-acks is for the linux and reference targets"), "\(d.stderr)")
+        // A case found with delayed ACKs: the reference stack then holds the handshake's ACK 200 ms, within the
+        // 500 ms the case waits for an expected segment.
+        let delayed = dir.appendingPathComponent("delayed.case")
+        try ("option delayed-acks on\n" + body.replacingOccurrences(of: "wait 1200ms\n> . 0:0(0) ack 1 win *\n", with: "")).write(to: delayed, atomically: true, encoding: .utf8)
+        let dr = try Self.run(["run", delayed.path, "--target", "reference", "--pcap", pcap])
+        #expect(dr.status == 0 && dr.stdout.contains("delayed ACKs=200ms"), "\(dr.stdout)\(dr.stderr)")
+        let bad = dir.appendingPathComponent("bad.case")
+        try "option delayed-acks sometimes\nconnect\n".write(to: bad, atomically: true, encoding: .utf8)
+        let br = try Self.run(["run", bad.path, "--target", "reference"])
+        #expect(br.status == 2 && br.stderr.contains("\(bad.path):1:21: error[syntax]: option delayed-acks is on or off"), "\(br.stderr)")
     }
 
     @Test("check: exit 0 on a clean capture, 1 with violations (JSON names the frame), 2 on a file that is not a capture")

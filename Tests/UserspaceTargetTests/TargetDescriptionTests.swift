@@ -78,6 +78,7 @@ struct TargetDescriptionTests {
         ("name = \"a\"\n[start]\ncommand = [\"x\"]\n[link]\ntype = \"ethernet\"\n", "5:8: error: 'type' is \"tap\" or \"tun\""),
         ("name = \"a\"\n[start]\ncommand = [\"x\"]\n[link]\nmac = \"01:00:00:00:00:01\"\n", "5:7: error: 'mac' must be a unicast address"),
         ("name = \"a\"\n[start]\ncommand = [\"x\"]\n[link]\nmtu = 100\n", "5:7: error: 'mtu' must be in 576...65535, not 100"),
+        ("name = \"a\"\n[start]\ncommand = [\"x\"]\n[link]\nacks = \"lazy\"\n", "5:8: error: 'acks' is \"immediate\" (every reply follows its input) or \"delayed\" (the stack's delayed ACKs, judged against the profile's bound)"),
         ("name = \"a\"\n[start]\ncommand = [\"x\", 3]\n", "3:17: error: 'command' holds strings only, not an integer"),
         ("name = \"a\"\n[start]\ncommand = [\"x\"\n", "3:11: error: arrays are written on one line here: expected ']'"),
         ("name = \"a\"\n[start]\ncommand = [\"x\"] junk\n", "3:17: error: expected the end of the line, found 'j'"),

@@ -48,7 +48,10 @@ public enum PacketdrillExport {
         for (k, v) in settings {
             body += "\(t())   `sysctl -q -w \(k)=\"\(v)\"`\n"
         }
-        if quickAck {
+        // A case found with delayed ACKs expects them: the route keeps them, and a pure ACK may come up to the
+        // case's timeout late (packetdrill's relative time range).
+        let delayedAcks = file.options["delayed-acks"] == "on"
+        if quickAck && !delayedAcks {
             // packetdrill routes its remote prefix (192.0.2.0/24, 2001:db8::/32) through its tun device: the same
             // route, acknowledging at once, so that a delayed ACK does not fail the script for the wrong reason.
             let route = v6 ? "ip -6 route change $(ip -6 route show 2001:db8::/32 | head -1) quickack 1"
@@ -125,7 +128,9 @@ public enum PacketdrillExport {
             case .inject(let s):
                 body += "\(t())  < " + segment(s, expectation: false, base: base) + "\n"
             case .expectSegment(let s):
-                body += "\(t())  > " + segment(s, expectation: true, base: base) + "\n"
+                let held = delayedAcks && s.flags == .ack && s.length.matches(0) && !s.length.matches(1)
+                body += (held ? "+0~+" + String(format: "%g", timeout) : t()) + "  > " + segment(s, expectation: true, base: base) + "\n"
+                if held { first = false }
             case .expectNone:
                 if snapshots.contains(i), fd >= 0, let k = silenceFrom.first(where: { $0.value.none == i })?.value.expected {
                     let v = "segs_out_\(l.line)"

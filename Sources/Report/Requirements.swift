@@ -8,7 +8,7 @@ import Spec
 /// and fails the command.
 public struct RequirementCoverage: Codable, Sendable {
     public enum Status: String, Codable, Sendable, CaseIterable {
-        /// Rules of this profile cite it.
+        /// Rules (or `timing` lines) of this profile cite it.
         case implemented
         /// The catalog says why it is not judged (`unjudged`, `reason`).
         case unjudged
@@ -55,11 +55,15 @@ public struct RequirementCoverage: Codable, Sendable {
         for e in catalog.entries.sorted(by: { $0.id < $1.id }) {
             let citing = spec.rules.filter { $0.requirements.contains(e.id) }
             var rules = citing.map(\.id)
+            // A `timing` line citing it (MUST-40's delayed-ack bound) implements it as a timer's window.
+            rules += spec.timings.filter { $0.value.requirements.contains(e.id) }.map { "timing \($0.key.rawValue)" }.sorted()
             for c in choices {
                 for r in c.other.rules where r.profile == c.other.profile && r.requirements.contains(e.id) { rules.append("choice \(c.name): \(r.id)") }
             }
             let ruleSet = Set(rules)
             var own = Set(citing.map { "\($0.profile):\($0.id)" })
+            // (The compiled timing line is the lineage's last: any profile of the lineage may have written it.)
+            for (name, t) in spec.timings where t.requirements.contains(e.id) { for p in spec.lineage { own.insert("\(p):timing \(name.rawValue)") } }
             for c in choices { for r in c.other.rules where r.requirements.contains(e.id) { own.insert("\(r.profile):\(r.id)") } }
             let elsewhere = (cited[e.id] ?? []).filter { !own.contains($0) }
             let status: Status
@@ -86,11 +90,18 @@ public struct RequirementCoverage: Codable, Sendable {
         return RequirementCoverage(profile: spec.profile, catalog: catalog.path, rows: rows)
     }
 
-    /// Every rule of every spec file citing each requirement (its own IDs, else its group's), as `profile:rule`.
+    /// Every rule of every spec file citing each requirement (its own IDs, else its group's), as `profile:rule`,
+    /// and every `timing` line, as `profile:timing NAME`.
     public static func citations(in files: [SpecFileAST]) -> [RequirementID: [String]] {
         var out: [RequirementID: [String]] = [:]
         for f in files {
             let profile = f.profile?.name.value ?? f.file.path
+            for t in f.timings {
+                for id in t.citations.flatMap(\.requirements) {
+                    let name = "\(profile):timing \(t.name.value)"
+                    if !(out[id] ?? []).contains(name) { out[id, default: []].append(name) }
+                }
+            }
             for g in f.groups {
                 for r in g.rules {
                     let own = r.citations.flatMap(\.requirements)

@@ -8,7 +8,8 @@ import Testing
 /// (`< S. 0:0(0) ack 1 win 65535 <mss 1460,...>`), a system call (`write(4, ..., 10) = 10`), or a shell command;
 /// `//` comments and `--option=value` lines.
 enum PacketdrillGrammar {
-    static let time = #"(0|\+\d+(\.\d+)?|\+\.\d+|\d+(\.\d+)?)"#
+    // A time, or packetdrill's relative range (`+0~+0.5`: event_time '+' time '~' '+' time).
+    static let time = #"((0|\+\d+(\.\d+)?|\+\.\d+|\d+(\.\d+)?)|\+\d+(\.\d+)?~\+\d+(\.\d+)?)"#
     static let flags = #"([SFRPUEW]+\.?|\.)"#
     static let number = #"\d+"#
     static let option = #"(mss \d+|wscale \d+|sackOK|nop|eol|TS val \d+ ecr \d+|sack( \d+:\d+)+)"#
@@ -127,6 +128,28 @@ struct PacketdrillExportTests {
         #expect(!s.contains("Not checked by packetdrill"))
         // 4. Settings as the commands packetdrill runs, before the first call.
         #expect(s.contains("0   `sysctl -q -w net.ipv4.tcp_invalid_ratelimit=\"0\"`\n+0   `sysctl -q -w net.ipv4.tcp_rmem=\"4096 32768 32768\"`\n+0   `ip route change $(ip route show 192.0.2.0/24 | head -1) quickack 1`\n+0   socket("))
+    }
+
+    @Test("a case found with delayed ACKs keeps them: no quickack route, pure ACKs expected within a time range")
+    func delayedAcks() {
+        let text = """
+        option delayed-acks on
+        connect
+        > S 0:0(0) win *
+        < S. 0:0(0) ack 1 win 65535 <mss 1460>
+        > . 1:1(0) ack 1 win *
+        < . 1:2(1) ack 1 win 65535
+        > . 1:1(0) ack 2 win *
+        """
+        let (file, diags) = CaseParser.parse(path: "x.case", text: text)
+        #expect(diags.isEmpty, "\(diags)")
+        let s = PacketdrillExport.script(file, originalText: text)
+        let lines = s.split(separator: "\n").map(String.init)
+        #expect(lines.allSatisfy(PacketdrillGrammar.valid), "\(lines.filter { !PacketdrillGrammar.valid($0) })")
+        // The route keeps its delayed ACKs, and each pure ACK may come up to the case's timeout late.
+        #expect(!s.contains("quickack"), "\(s)")
+        #expect(s.contains("+0~+0.5  > . 1:1(0) ack 1000002 <...>"), "\(s)")
+        #expect(lines.filter { $0.contains("~") }.count == 2, "\(s)")
     }
 
     @Test("the application's socket settings a case records (user timeout, keep-alives) become setsockopt calls before connect")

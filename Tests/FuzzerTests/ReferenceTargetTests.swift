@@ -12,9 +12,9 @@ struct ReferenceTargetTests {
         let fault = try #require(ReferenceFault.named(name))
         let t = try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, fault: fault)
         #expect(t.spec.lineage == ["rfc793", "rfc9293", "fault-\(name)"])
-        // A fault breaks a rule, or a timing (the stack's timers run on the reference target's virtual clock).
+        // A fault breaks a rule, or a timing, or delays ACKs (the stack's timers run on the reference target's virtual clock).
         let base = try Repository.spec("rfc9293")
-        #expect(t.spec.rules.contains { $0.profile == "fault-\(name)" } || t.spec.timings != base.timings)
+        #expect(t.spec.rules.contains { $0.profile == "fault-\(name)" } || t.spec.timings != base.timings || t.ackDelay != nil)
     }
 
     @Test("at least ten distinct faults")

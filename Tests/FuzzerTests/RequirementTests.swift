@@ -64,7 +64,10 @@ struct RequirementTests {
         #expect(bad.map { "\($0.id) \($0.status.rawValue)" } == [])
         #expect(cov.rows.count == 119)
         // Implemented requirements are exercised by conformance tests (a rule has at least one test).
-        for r in cov.rows where r.status == .implemented && r.rules.contains(where: { !$0.hasPrefix("choice ") }) { #expect(r.tests > 0, "\(r.id): no conformance test") }
+        // (A `timing` line is judged wherever its timer runs or an ACK is held, not by tests of its own.)
+        for r in cov.rows where r.status == .implemented && r.rules.contains(where: { !$0.hasPrefix("choice ") && !$0.hasPrefix("timing ") }) {
+            #expect(r.tests > 0, "\(r.id): no conformance test")
+        }
         #expect(cov.count(.implemented) >= 6, "\(cov.totals)")
     }
 

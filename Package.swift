@@ -54,7 +54,7 @@ let package = Package(
         ),
         .executableTarget(name: "TCPSpecBench", dependencies: ["Core", "Spec", "Model", "Generator", "Link", "Targets", "Wire", "Fuzzer", "Report", "Checker"]),
         // What the test targets share: the repository's root and Spec/ directory, and its profiles compiled once.
-        .target(name: "TestSupport", dependencies: ["Spec"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Spec", "Core", "Generator"], path: "Tests/TestSupport"),
         .testTarget(name: "SpecTests", dependencies: ["Core", "Spec", "Generator", "Cases", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Core", "Spec", "Model", "Generator", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Core", "Wire", "Spec", "Generator"]),

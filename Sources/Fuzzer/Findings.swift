@@ -251,6 +251,13 @@ extension Fuzzer {
         return out + " → \(state?.rawValue ?? "?")"
     }
 
+    /// Runs `steps` once on `target` as a case alone, judged by `spec`, to the end (whatever diverges).
+    public static func replay(_ steps: [FuzzStep], spec: CompiledSpec, on target: Target) throws -> (steps: [FuzzStep], log: [StepLog], frames: [Frame])? {
+        var c = Configuration()
+        c.lanes = 1
+        return try Fuzzer(spec: spec, target: target, configuration: c).replay(steps, untilDivergence: false)
+    }
+
     /// Runs a case alone on a fresh connection: the steps that could run, their log up to the first
     /// divergence, and the frames both ways.
     /// `windowShrink`: whether a shrinking window counts as a divergence (only when that is the finding replayed).

@@ -22,9 +22,6 @@ struct LinuxProfileTests {
         let spec = try Repository.spec("linux")
         let target = try LinuxTarget()
         defer { target.close() }
-        var c = Fuzzer.Configuration()
-        c.lanes = 1
-        let f = Fuzzer(spec: spec, target: target, configuration: c)
         let steps: [FuzzStep] = [
             .call(.openPassive),
             .segment(Segment(seq: 0, ctl: .syn, window: 65535)),
@@ -34,7 +31,7 @@ struct LinuxProfileTests {
             .call(.send(1000)),
             .segment(Segment(seq: 1101, ack: 481, ctl: .ack, window: 65535)),
         ]
-        let r = try #require(try f.replay(steps, untilDivergence: false))
+        let r = try #require(try Fuzzer.replay(steps, spec: spec, on: target))
         #expect(r.log.count == steps.count)
         #expect(r.log.allSatisfy { !$0.diverged }, "\(r.log.filter(\.diverged).map { "\($0.expected) / \($0.observed): \($0.mismatches)" })")
         let sent = r.log[5].observed.filter { $0.dataLength > 0 }
@@ -60,19 +57,12 @@ struct LinuxDelayedAckTests {
         let target = try LinuxTarget(cfg)
         defer { target.close() }
         #expect(target.delaysAcknowledgments && target.settings.contains { $0 == ("route quickack", "0") })
-        var c = Fuzzer.Configuration()
-        c.lanes = 1
-        let f = Fuzzer(spec: spec, target: target, configuration: c)
-        let steps: [FuzzStep] = [
-            .call(.openPassive),
-            .segment(Segment(seq: 0, ctl: .syn, window: 65535)),
-            .segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 65535)),
-            .accept,
+        let steps = FuzzStep.passiveOpen + [
             .segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 65535, dataLength: 1)),
             .call(.send(1)),
             .segment(Segment(seq: 2, ack: 2, ctl: .ack, window: 65535, dataLength: 1)),
         ]
-        let r = try #require(try f.replay(steps, untilDivergence: false))
+        let r = try #require(try Fuzzer.replay(steps, spec: spec, on: target))
         #expect(r.log.allSatisfy { !$0.diverged }, "\(r.log.filter(\.diverged).map { "\($0.step): \($0.expected) / \($0.observed): \($0.mismatches)" })")
         // The last text's ACK was held, and a wait (the replay's, for the held ACK) timed it.
         let observed = r.log.map(\.observed)

@@ -163,17 +163,8 @@ struct PyTCPTests {
         let t = try AgentTarget(d)
         defer { t.close() }
         #expect(t.delaysAcknowledgments)
-        var c = Fuzzer.Configuration()
-        c.lanes = 1
-        let f = Fuzzer(spec: try Repository.spec("rfc9293"), target: t, configuration: c)
-        let steps: [FuzzStep] = [
-            .call(.openPassive),
-            .segment(Segment(seq: 0, ctl: .syn, window: 65535)),
-            .segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 65535)),
-            .accept,
-            .segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 65535, dataLength: 1)),
-        ]
-        let r = try #require(try f.replay(steps, untilDivergence: false))
+        let steps = FuzzStep.passiveOpen + [.segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 65535, dataLength: 1))]
+        let r = try #require(try Fuzzer.replay(steps, spec: try Repository.spec("rfc9293"), on: t))
         #expect(r.log.allSatisfy { !$0.diverged }, "\(r.log.filter(\.diverged).map { "\($0.step): \($0.expected) / \($0.observed): \($0.mismatches)" })")
         let observed = r.log.map(\.observed)
         #expect(r.log.contains { $0.heldAck }, "PyTCP acknowledged at once: \(observed)")

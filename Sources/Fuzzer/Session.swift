@@ -38,7 +38,7 @@ public struct StepLog: Sendable {
     /// the model has came: neither its absence nor the state then is judged, so it decides no timer test.
     public var untimedSilence = false
     /// The stack had not yet acknowledged the text or FIN this step took (a target that delays ACKs): the model's
-    /// ACK was left out of `expected`, to be judged when it comes (`Session.settleHeldAck`).
+    /// ACK was left out of `expected`, to be judged when it comes (`Session.settleHeldAcks`).
     public var heldAck = false
     /// This step decided the acknowledgments held since the steps at these indices (of the lane's log): they came,
     /// or their bound passed (a `delayed-ack` expiry or mismatch here).
@@ -55,6 +55,9 @@ public struct StepLog: Sendable {
 struct HeldAck {
     /// SEG.ACK the model sent (the tester's numbers as sent): any segment acknowledging that far settles it.
     var ack: UInt32
+    /// SEG.SEQ the model sent (the target's numbers from its ISS): a pure ACK at another (a probe) carries the
+    /// acknowledgment but is not the held one.
+    var seq: UInt32
     /// When the segment it acknowledges went out (frame time).
     var since: Double
     /// The index in the lane's log of the step that took it.
@@ -342,15 +345,13 @@ final class Session {
             if case .segment = step { lane.lastInput = sentAt }
             judge(lane, step, before[k], transitions[k], raw.map(\.segment), ex.states[lane.tuple] ?? nil, r, core: cores[k], input: inputs[k], sentAt: sentAt,
                   holding: holding)
-            if let holding {
+            if let holding, var a = transitions[k]?.outputs.first(where: { Session.isPureAck($0.segment) && $0.segment.ack == holding })?.segment {
                 let n = lane.log.count - 1
-                lane.heldAcks.append(HeldAck(ack: holding, since: sentAt, step: n))
+                lane.heldAcks.append(HeldAck(ack: holding, seq: a.seq, since: sentAt, step: n))
                 lane.log[n].heldAck = true
                 // The case still says the model's ACK: a replay waits for it as for any expected segment.
-                if var a = transitions[k]?.outputs.first(where: { Session.isPureAck($0.segment) && $0.segment.ack == holding })?.segment {
-                    a.ack &-= lane.testerISN
-                    lane.log[n].expected.append(a)
-                }
+                a.ack &-= lane.testerISN
+                lane.log[n].expected.append(a)
             }
             note(settled, lane)
             noteTimers(lane, step, transitions[k], raw, sentAt: sentAt)
@@ -407,7 +408,8 @@ final class Session {
                 out.append(after > bound + late ? (mismatch(h, .late, after: after), nil, h.step)
                            : (nil, TimedExpiry(timed: .delayedAck, window: window, after: after, margin: late), h.step))
             }
-            if Session.isPureAck(s.segment), sentAt.map({ s.time < $0 }) ?? true || answering != s.segment.ack {
+            let seq = s.segment.seq &- (lane.targetISN ?? 0)
+            if Session.isPureAck(s.segment), covered.contains(where: { $0.seq == seq }), sentAt.map({ s.time < $0 }) ?? true || answering != s.segment.ack {
                 raw.remove(at: i)
             } else {
                 i += 1

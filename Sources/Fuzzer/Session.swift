@@ -374,7 +374,8 @@ final class Session {
         return tr.outputs.first { Session.isPureAck($0.segment) }?.segment.ack
     }
 
-    /// What became of a held acknowledgment: a mismatch or a timed expiry, and the log index of the step that held it.
+    /// What became of a held acknowledgment: a mismatch or a timed expiry, and the log index of the step that held it
+    /// (-1: a window mismatch of what a held ACK advertised, the deciding step's own).
     typealias SettledAck = (mismatch: Mismatch?, expiry: TimedExpiry?, heldAt: Int)
 
     /// Decides the acknowledgments the lane's stack holds back, from what it sent (`raw`, frame times). Each is
@@ -393,6 +394,7 @@ final class Session {
                                  what: "\(h.ack &- lane.testerISN)"))
         }
         var out: [SettledAck] = []
+        var taken: [Segment] = []
         var i = 0
         while i < raw.count, let h = lane.heldAcks.first {
             let s = raw[i]
@@ -410,11 +412,13 @@ final class Session {
             }
             let seq = s.segment.seq &- (lane.targetISN ?? 0)
             if Session.isPureAck(s.segment), covered.contains(where: { $0.seq == seq }), sentAt.map({ s.time < $0 }) ?? true || answering != s.segment.ack {
-                raw.remove(at: i)
+                taken.append(raw.remove(at: i).segment)
             } else {
                 i += 1
             }
         }
+        // What the held ACKs advertised is the target's window all the same (a scale it applies unagreed shows here).
+        for m in lane.oracle.followWindow(of: taken, &lane.model, reportsShrink: reportsWindowShrink) { out.append((m, nil, -1)) }
         if !spec.states[lane.model.state].synchronized { lane.heldAcks.removeAll() }
         while let h = lane.heldAcks.first, end - h.since > bound + late {
             lane.heldAcks.removeFirst()
@@ -428,6 +432,11 @@ final class Session {
         guard !lane.log.isEmpty else { return }
         let n = lane.log.count - 1
         for x in settled {
+            // (A window the held ACK advertised: this step's own finding.)
+            guard x.heldAt >= 0 else {
+                if let m = x.mismatch { lane.log[n].mismatches.append(m) }
+                continue
+            }
             if let m = x.mismatch {
                 lane.log[n].mismatches.append(m)
                 if lane.log[n].owedBy.isEmpty, x.heldAt != n { lane.log[n].owedBy = [lane.log[x.heldAt]] }

@@ -72,4 +72,31 @@ struct LinuxDelayedAckTests {
         let after = try #require(timed.first?.after)
         #expect(after > 0.02 && after < 0.2, "delayed ACK after \(after) s")
     }
+
+    /// After a simultaneous open Linux scales its windows by the shift it announced though none was agreed
+    /// (Corpus/linux/README.md): the held ACK of the FIN is the first to show it (win 126 = 16128 >> 7). Taken out of
+    /// the step's judgement for its time, it must still move the window the oracle knows: else a SYN,RST at 16060,
+    /// inside the window Linux uses, is judged outside it and Linux's challenge ACK reported as a violation.
+    @Test("a held ACK's window advertisement counts: Linux's unagreed scale after a simultaneous open is seen")
+    func heldAckWindow() throws {
+        let spec = try Repository.spec("linux")
+        var cfg = Topology.Configuration()
+        cfg.delayedAcks = true
+        let target = try LinuxTarget(cfg)
+        defer { target.close() }
+        let steps: [FuzzStep] = [
+            .call(.openActive),
+            .segment(Segment(seq: 0, ctl: .syn, window: 65535)),
+            .segment(Segment(seq: 1, ack: 1, ctl: [.fin, .ack], window: 65535)),
+            .wait(0.05),
+            .segment(Segment(seq: 16060, ack: 1, ctl: [.syn, .rst, .ack], window: 65535, dataLength: 1)),
+        ]
+        let r = try #require(try Fuzzer.replay(steps, spec: spec, on: target))
+        #expect(r.log.count == steps.count)
+        let shrink = r.log.flatMap(\.mismatches).compactMap { if case .windowShrink(_, _, _, let k) = $0 { k } else { nil } }
+        #expect(shrink == [7], "\(r.log.map(\.mismatches))")
+        let last = try #require(r.log.last)
+        #expect(!last.diverged, "\(last.expected) / \(last.observed): \(last.mismatches)")
+        #expect(last.observed.count == 1 && last.observed.first?.ctl == .ack, "\(last.observed)")
+    }
 }

@@ -55,8 +55,9 @@ public struct StepLog: Sendable {
 struct HeldAck {
     /// SEG.ACK the model sent (the tester's numbers as sent): any segment acknowledging that far settles it.
     var ack: UInt32
-    /// SEG.SEQ the model sent (the target's numbers from its ISS): a pure ACK at another (a probe) carries the
-    /// acknowledgment but is not the held one.
+    /// SEG.SEQ the model sent (the target's numbers from its ISS). The held ACK goes at SND.NXT as it is when it
+    /// goes (at or past this: text may have gone meanwhile); a pure ACK below it (a zero-window or keep-alive probe,
+    /// at SND.UNA−1 or SND.NXT−1) carries the acknowledgment but is not the held one.
     var seq: UInt32
     /// When the segment it acknowledges went out (frame time).
     var since: Double
@@ -411,7 +412,7 @@ final class Session {
                            : (nil, TimedExpiry(timed: .delayedAck, window: window, after: after, margin: late), h.step))
             }
             let seq = s.segment.seq &- (lane.targetISN ?? 0)
-            if Session.isPureAck(s.segment), covered.contains(where: { $0.seq == seq }), sentAt.map({ s.time < $0 }) ?? true || answering != s.segment.ack {
+            if Session.isPureAck(s.segment), covered.contains(where: { !TCPModel.seqLess(seq, $0.seq) }), sentAt.map({ s.time < $0 }) ?? true || answering != s.segment.ack {
                 taken.append(raw.remove(at: i).segment)
             } else {
                 i += 1

@@ -447,10 +447,11 @@ final class Session {
         }
     }
 
-    /// The transition without the pure ACK the stack still holds (`ack`): judged when it comes.
+    /// The transition without the pure ACK the stack still holds (`ack`), every copy of it (two rules of one input
+    /// may each acknowledge): judged when it comes.
     static func withoutHeld(_ tr: Transition?, _ ack: UInt32?) -> Transition? {
-        guard var t = tr, let ack, let i = t.outputs.firstIndex(where: { isPureAck($0.segment) && $0.segment.ack == ack }) else { return tr }
-        t.outputs.remove(at: i)
+        guard var t = tr, let ack else { return tr }
+        while let i = t.outputs.firstIndex(where: { isPureAck($0.segment) && $0.segment.ack == ack }) { t.outputs.remove(at: i) }
         return t
     }
 
@@ -574,7 +575,7 @@ final class Session {
         var tr = Session.withoutHeld(tr, holding), core = core
         if let input, let p = lane.oracle.probeBefore(&lane.model, core: core, input: input, raw: raw) {
             // The stack probed before it took the input: the model did too, and its timers are no longer the stack's.
-            (core, tr) = (p.core, p.transition)
+            (core, tr) = (p.core, Session.withoutHeld(p.transition, holding))
             lane.timersUnknown = true
         }
         let oracleBefore = lane.oracle

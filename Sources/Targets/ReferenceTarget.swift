@@ -204,9 +204,12 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
                let i = outputs.firstIndex(where: { $0.segment.ctl == .ack && $0.segment.dataLength == 0 }) {
                 // The ACK of what it took waits (from the first one held), unless something sent meanwhile carries it.
                 let ack = outputs[i].segment
-                outputs.remove(at: i)
+                // Every copy (two rules of one input may each acknowledge) is the one ACK held.
+                while let j = outputs.firstIndex(where: { $0.segment.ctl == .ack && $0.segment.dataLength == 0 && $0.segment.ack == ack.ack }) { outputs.remove(at: j) }
                 send(outputs, t)
-                heldAcks[t] = (ack, heldAcks[t]?.due ?? virtualClock.now + d)
+                if !outputs.contains(where: { $0.segment.ctl.contains(.ack) && !TCPModel.seqLess($0.segment.ack, ack.ack) }) {
+                    heldAcks[t] = (ack, heldAcks[t]?.due ?? virtualClock.now + d)
+                }
             } else {
                 send(outputs, t)
             }

@@ -338,7 +338,17 @@ final class Session {
             lane.connection.track(step, acceptSucceeded: r?.errno == 0)
             var raw = byTuple[lane.tuple] ?? []
             let pureAck = transitions[k]?.outputs.first { Session.isPureAck($0.segment) }?.segment.ack
+            let windowBefore = lane.model.tcb[.rcvWnd]
             let settled = settleHeldAcks(lane, &raw, sentAt: sentAt, end: endedAt, answering: pureAck)
+            if lane.model.tcb[.rcvWnd] != windowBefore, let input = inputs[k] {
+                // A held ACK showed the target's window only now (its advertisement came in this round): the step's
+                // input is classified again against it, from where the step began.
+                var pre = lane.model
+                pre.core = cores[k]
+                _ = lane.oracle.followWindow(of: [], &pre, reportsShrink: false)
+                transitions[k] = pre.apply(input)
+                lane.model = pre
+            }
             // The ACK of what this step took, not sent yet: held, judged when it comes.
             let holding = transitions[k].flatMap { owedAck($0, lane, before: cores[k]) }.flatMap { a in
                 raw.contains { acknowledges($0.segment, a) } ? nil : a

@@ -195,6 +195,16 @@ public final class Fuzzer {
                 return s
             case .cell(let st, let ev, let c):
                 if let s = planner.input(for: lane.connection, state: st, event: ev, cell: c, sampler: &sampler) {
+                    // An input that restarts a timer whose expiry sends nothing (a FIN again in TIME-WAIT): a fuzz
+                    // case lets the timer age first, so that a wait after the input can tell a restart from none.
+                    if case .fuzz = lane.purpose, let input = lane.connection.modelInput(s), let t = planner.silentRestart(by: input, on: lane.model),
+                       let (age, span) = lane.timerAge(t, now: target.frameNow) {
+                        if let d = planner.restartSetupWait(for: t, on: lane.model, age: age, span: span) {
+                            lane.plan.insert(item, at: 0)  // drawn again after the wait
+                            return .wait(Fuzzer.milliseconds(d))
+                        }
+                        lane.plan.insert(.restartCheck(t), at: 0)
+                    }
                     lane.carryInput()
                     return s
                 }
@@ -221,6 +231,11 @@ public final class Fuzzer {
                     missed = "no segment of this class found: its classifiers' conditions were not met by the inputs drawn in the states the model reached"
                 }
                 if case .conform(let test, let at, _) = lane.purpose { lane.purpose = .conform(test: test, carriedAt: at, missed: missed) }
+            case .restartCheck(let t):
+                if let (age, span) = lane.timerAge(t, now: target.frameNow),
+                   let d = planner.restartCheckWait(for: t, on: lane.model, age: age, span: span) {
+                    return .wait(Fuzzer.milliseconds(d))
+                }
             case .random:
                 return planner.randomStep(for: lane.connection, sampler: &sampler)
             case .stay:
@@ -234,6 +249,9 @@ public final class Fuzzer {
         }
         return heldAckWait(lane)
     }
+
+    /// A wait as case files write it (whole milliseconds).
+    static func milliseconds(_ d: Double) -> Double { max(0.001, (d * 1000).rounded() / 1000) }
 
     /// A case whose stack still holds an acknowledgment back waits out its bound before it ends: the ACK is judged.
     func heldAckWait(_ lane: Lane) -> FuzzStep? {

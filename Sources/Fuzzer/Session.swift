@@ -89,7 +89,16 @@ final class Lane {
     var purpose: Purpose
     /// When each running timer was last (re)started, in frame time (the capture's clock): a timed expiry is
     /// measured from the frame that started it.
-    var timerStarts: [TimerName: Double] = [:]
+    var timerStarts: [TimerName: Double] = [:] {
+        didSet {
+            for t in TimerName.allCases {
+                if timerStarts[t] == nil { timerFirstStarts[t] = nil } else if oldValue[t] == nil { timerFirstStarts[t] = timerStarts[t] }
+            }
+        }
+    }
+    /// When each running timer was first started since it was last stopped (a restart keeps this, an expiry ends
+    /// it): the window a stack that ignores a restart still keeps (`Planner.restartCheckWait`).
+    var timerFirstStarts: [TimerName: Double] = [:]
     /// A wait in progress: when it ends (on the target's clock), when it began (frame time), and what the target
     /// sent this connection meanwhile.
     var wait: (step: FuzzStep, due: Double, from: Double, frames: [TimedSegment])?
@@ -153,6 +162,13 @@ final class Lane {
     }
 
     /// Conformance runs: the next step carries the test's input.
+    /// Seconds since timer `t` was last (re)started and since it was first started, at frame time `now`; nil
+    /// when it does not run or the model no longer knows the stack's timers.
+    func timerAge(_ t: TimerName, now: Double) -> (age: Double, span: Double)? {
+        guard !timersUnknown, let s = timerStarts[t], let f = timerFirstStarts[t] else { return nil }
+        return (now - s, now - f)
+    }
+
     func carryInput() {
         if case .conform(let test, _, let missed) = purpose { purpose = .conform(test: test, carriedAt: steps.count, missed: missed) }
     }
@@ -572,6 +588,8 @@ final class Session {
         if w.timersUnknown { lane.timersUnknown = true }
         lane.timerStarts = w.starts
         for t in TimerName.allCases where !lane.model.timers.isRunning(t) { lane.timerStarts[t] = nil }
+        // A timer restarted by its own expiry (a retransmission) begins a new window.
+        for tr in w.transitions { if let t = TimerName(expiring: tr.event), let s = lane.timerStarts[t] { lane.timerFirstStarts[t] = s } }
         var l = log(step, stateBefore, w.transitions.first, expected: w.verdict.expected, expectedState: w.verdict.expectedState, observed: w.verdict.observed,
                     observedState: observedState, result: nil, mismatches: w.verdict.mismatches)
         l.resent = w.verdict.resent

@@ -392,6 +392,51 @@ public final class Planner {
         return left >= 1 ? (min(maxWait, left), w) : nil
     }
 
+    /// Whether `input` restarts a running timer whose expiry sends nothing (TIME-WAIT's, on a retransmitted FIN):
+    /// a stack that ignores such a restart shows it only by the state it is in when the first start's window has
+    /// passed, so a fuzz case checks it with `restartSetupWait` and `restartCheckWait`.
+    public func silentRestart(by input: Input, on model: TCPModel) -> TimerName? {
+        var m = model
+        let started = m.apply(input).timersStarted
+        for t in TimerName.allCases where started & (1 << t.rawValue) != 0 && model.timers.isRunning(t) {
+            var e = m
+            if e.apply(.timeout(Timeout(t))).outputs.isEmpty { return t }
+        }
+        return nil
+    }
+
+    /// Least room (seconds) between a timer's first window closing and its restarted window opening that a
+    /// restart check waits into: less, and the margins decide rather than the restart.
+    static let restartGap = 0.05
+
+    /// A wait before an input that restarts timer `t` (`age`: seconds since its last start, `span`: since its first),
+    /// long enough that after the restart the window of the first start closes before the restarted one opens
+    /// (with the margins between), and short enough that nothing expires: half way between the two. Nil when the
+    /// gap is there already, the window is too wide for one, or the wait is longer than allowed.
+    public func restartSetupWait(for t: TimerName, on model: TCPModel, age: Double, span: Double) -> Double? {
+        guard let w = model.expiry(t), let l = w.lower, let u = w.upper else { return nil }
+        let lead = span - age
+        // The age at the restart: above `least` the gap exists, below `most` the timer has not expired.
+        let least = u + timerMargin.late(after: u) - l + timerMargin.early + Planner.restartGap - lead
+        let most = l - timerMargin.early - Planner.restartGap
+        guard age < least, least < most else { return nil }
+        let d = (least + most) / 2 - age
+        return d <= maxWait ? d : nil
+    }
+
+    /// A wait after a restart of timer `t` that ends after the window of its first start has closed and before
+    /// the restarted window opens, half way: a stack that did not restart it has expired it by then (for
+    /// TIME-WAIT: it is CLOSED, judged an early expiry), one that did has not. Nil without such a gap or when it
+    /// is longer than allowed.
+    public func restartCheckWait(for t: TimerName, on model: TCPModel, age: Double, span: Double) -> Double? {
+        guard let w = model.expiry(t), let l = w.lower, let u = w.upper else { return nil }
+        let firstClosed = u - span + timerMargin.late(after: u)
+        let restartedOpens = l - age - timerMargin.early
+        guard restartedOpens - firstClosed >= Planner.restartGap else { return nil }
+        let d = (firstClosed + restartedOpens) / 2
+        return d <= maxWait ? d : nil
+    }
+
     /// Why a timeout class cannot be drawn on this connection now, and the step that would start its timer, if one
     /// can: SEND puts text in flight in a synchronized state where nothing is outstanding.
     public func timerSetup(for lane: Connection, event: EventKind, cell: Int? = nil) -> (why: String, step: FuzzStep?) {

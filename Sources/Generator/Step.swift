@@ -48,4 +48,6 @@ public enum PlanItem: Sendable {
     case random
     /// A random step after which the model stays in its state (conformance runs set up a class this way).
     case stay
+    /// A wait that shows whether the stack restarted timer `t` (`Planner.restartCheckWait`), if one can.
+    case restartCheck(TimerName)
 }

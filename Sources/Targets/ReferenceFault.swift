@@ -19,7 +19,7 @@ public struct ReferenceFault: Hashable, Sendable {
     public static func named(_ n: String) -> ReferenceFault? { all.first { $0.name == n } }
 
     /// The faults in a timer (its length or what its expiry does): found by waiting.
-    public static let timerFaults = ["rto-no-backoff", "rto-below-min", "timewait-short", "persist-none", "r2-short", "keepalive-one-probe", "ack-delay-late"]
+    public static let timerFaults = ["rto-no-backoff", "rto-below-min", "timewait-short", "timewait-no-restart", "persist-none", "r2-short", "keepalive-one-probe", "ack-delay-late"]
 
     public static let all: [ReferenceFault] = [
         ReferenceFault(name: "synrcvd-ignores-rst", summary: "ignores RST in SYN-RECEIVED", body: """
@@ -144,6 +144,18 @@ public struct ReferenceFault: Hashable, Sendable {
         ReferenceFault(name: "timewait-short", summary: "TIME-WAIT lasts 30 s, not 2 MSL", body: """
         timing time-wait 30s
           cite RFC 9293 §3.6.1 MUST-13 "broken on purpose"
+        """),
+        ReferenceFault(name: "timewait-no-restart", summary: "TIME-WAIT acknowledges a retransmitted FIN without restarting 2 MSL", body: """
+        on SEGMENT in TIME-WAIT step sequence
+          cite RFC 9293 §3.10.7.4
+          rule fault.timewait.fin.norestart when seq is outside and not RST and twfin is again replaces seq.timewait.fin
+            send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+            drop
+        on SEGMENT in TIME-WAIT step fin
+          cite RFC 9293 §3.10.7.4
+          rule fault.fin.timewait.norestart when fin is inside replaces fin.timewait
+            send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+            return
         """),
         ReferenceFault(name: "persist-none", summary: "never probes a closed window (no zero-window probe)", body: """
         on RETRANSMISSION-TIMEOUT in ESTABLISHED, FIN-WAIT-1, CLOSE-WAIT, CLOSING, LAST-ACK

@@ -3,6 +3,7 @@ import Checker
 import Core
 import Foundation
 import Fuzzer
+import Generator
 import Model
 import Oracle
 import Spec
@@ -244,5 +245,45 @@ struct DelayedAckTests {
         #expect(d.signature.requirements.map(\.description) == ["MUST-40"], "\(d.signature)")
         let text = try String(contentsOfFile: try #require(d.casePath), encoding: .utf8)
         #expect(text.contains("option delayed-acks on") && text.contains("# ^ delayed-ack: "), "\(text)")
+    }
+}
+
+/// The planner's check that a stack restarts a timer whose expiry sends nothing (TIME-WAIT on the peer's FIN again).
+@Suite("Planner: a silent timer's restart checked")
+struct RestartCheckTests {
+    static let margin = TimedJudgementTests.margin
+
+    /// TIME-WAIT after a passive open, the application's close and the tester's FIN,ACK (relative numbers: the
+    /// tester's FIN is octet 1, RCV.NXT 2).
+    static func timeWait() -> Connection {
+        var c = Connection(spec: compiled9293, testerISN: 0, offered: nil)
+        for s in FuzzStep.passiveOpen + [.call(.close), .segment(Segment(seq: 1, ack: 2, ctl: [.ack, .fin], window: 65535))] { c.apply(s) }
+        return c
+    }
+
+    @Test("a TIME-WAIT restart is checked: a wait that ages the timer, the FIN again, a wait that ends after the first window and before the restarted one")
+    func restartCheck() throws {
+        let c = Self.timeWait()
+        #expect(compiled9293.states[c.model.state].state == .timeWait)
+        let planner = Planner(spec: compiled9293, seed: 1)
+        planner.timerMargin = Self.margin
+        // The peer's FIN again ends at RCV.NXT: it restarts the timer, whose expiry sends nothing. An older FIN is no
+        // retransmission of it and restarts nothing (RFC 793 p.73; FreeBSD's tcp_twcheck alike).
+        let again = try #require(c.modelInput(.segment(Segment(seq: 1, ack: 2, ctl: [.ack, .fin], window: 65535))))
+        let older = try #require(c.modelInput(.segment(Segment(seq: 0, ack: 2, ctl: [.ack, .fin], window: 65535))))
+        #expect(planner.silentRestart(by: again, on: c.model) == .timeWait)
+        #expect(planner.silentRestart(by: older, on: c.model) == nil)
+        // Just started: age it first, about half way (2 MSL is 240 s under rfc9293), nothing expiring meanwhile.
+        let setup = try #require(planner.restartSetupWait(for: .timeWait, on: c.model, age: 0, span: 0))
+        #expect(setup > 100 && setup < 140, "\(setup)")
+        #expect(planner.restartCheckWait(for: .timeWait, on: c.model, age: 0, span: 0) == nil)
+        // Restarted after it: the check ends past 240 s from the first start (with the late margin) and before 240 s
+        // from the restart (less the early margin).
+        let check = try #require(planner.restartCheckWait(for: .timeWait, on: c.model, age: 0, span: setup))
+        #expect(setup + check > 240 + Self.margin.late(after: 240) && check < 240 - Self.margin.early, "\(check)")
+        #expect(planner.restartSetupWait(for: .timeWait, on: c.model, age: setup, span: setup) == nil)
+        // Beyond the longest wait allowed: none.
+        planner.maxWait = 60
+        #expect(planner.restartCheckWait(for: .timeWait, on: c.model, age: 0, span: setup) == nil)
     }
 }

@@ -355,15 +355,23 @@ final class Session {
             var raw = byTuple[lane.tuple] ?? []
             let pureAck = transitions[k]?.outputs.first { Session.isPureAck($0.segment) }?.segment.ack
             let windowBefore = lane.model.tcb[.rcvWnd]
-            let settled = settleHeldAcks(lane, &raw, sentAt: sentAt, end: endedAt, answering: pureAck)
+            let (rawIn, heldIn) = (raw, lane.heldAcks)
+            var settled = settleHeldAcks(lane, &raw, sentAt: sentAt, end: endedAt, answering: pureAck)
             if lane.model.tcb[.rcvWnd] != windowBefore, let input = inputs[k] {
                 // A held ACK showed the target's window only now (its advertisement came in this round): the step's
                 // input is classified again against it, from where the step began.
                 var pre = lane.model
                 pre.core = cores[k]
-                _ = lane.oracle.followWindow(of: [], &pre, reportsShrink: false)
+                lane.oracle.adoptWindow(&pre)
                 transitions[k] = pre.apply(input)
                 lane.model = pre
+                // Classified so, the step may owe a pure ACK of its own (a challenge ACK of a RST now in the window)
+                // that the stack's one ACK is, rather than the held one: which it is, is decided again.
+                let own = transitions[k]?.outputs.first { Session.isPureAck($0.segment) }?.segment.ack
+                if own != pureAck {
+                    (raw, lane.heldAcks) = (rawIn, heldIn)
+                    settled = settleHeldAcks(lane, &raw, sentAt: sentAt, end: endedAt, answering: own)
+                }
             }
             // The ACK of what this step took, not sent yet: held, judged when it comes.
             let holding = transitions[k].flatMap { owedAck($0, lane, before: cores[k]) }.flatMap { a in
@@ -402,8 +410,8 @@ final class Session {
     }
 
     /// What became of a held acknowledgment: a mismatch or a timed expiry, and the log index of the step that held it
-    /// (-1: a window mismatch of what a held ACK advertised, the deciding step's own).
-    typealias SettledAck = (mismatch: Mismatch?, expiry: TimedExpiry?, heldAt: Int)
+    /// (nil: a window mismatch of what a held ACK advertised, the deciding step's own).
+    typealias SettledAck = (mismatch: Mismatch?, expiry: TimedExpiry?, heldAt: Int?)
 
     /// Decides the acknowledgments the lane's stack holds back, from what it sent (`raw`, frame times). Each is
     /// settled by the first segment acknowledging that far; when that is a pure ACK that answers nothing of this
@@ -445,7 +453,7 @@ final class Session {
             }
         }
         // What the held ACKs advertised is the target's window all the same (a scale it applies unagreed shows here).
-        for m in lane.oracle.followWindow(of: taken, &lane.model, reportsShrink: reportsWindowShrink) { out.append((m, nil, -1)) }
+        for m in lane.oracle.followWindow(of: taken, &lane.model, reportsShrink: reportsWindowShrink) { out.append((m, nil, nil)) }
         if !spec.states[lane.model.state].synchronized { lane.heldAcks.removeAll() }
         while let h = lane.heldAcks.first, end - h.since > bound + late {
             lane.heldAcks.removeFirst()
@@ -460,16 +468,16 @@ final class Session {
         let n = lane.log.count - 1
         for x in settled {
             // (A window the held ACK advertised: this step's own finding.)
-            guard x.heldAt >= 0 else {
+            guard let held = x.heldAt else {
                 if let m = x.mismatch { lane.log[n].mismatches.append(m) }
                 continue
             }
             if let m = x.mismatch {
                 lane.log[n].mismatches.append(m)
-                if lane.log[n].owedBy.isEmpty, x.heldAt != n { lane.log[n].owedBy = [lane.log[x.heldAt]] }
+                if lane.log[n].owedBy.isEmpty, held != n { lane.log[n].owedBy = [lane.log[held]] }
             }
             if let e = x.expiry { lane.log[n].expiries.append(e) }
-            lane.log[n].settlesAcksOf.append(x.heldAt)
+            lane.log[n].settlesAcksOf.append(held)
         }
     }
 

@@ -192,11 +192,16 @@ public struct StepOracle: Sendable {
                 rightEdge = edge
             }
         }
-        if let edge = rightEdge {
-            let wnd = edge &- model[.rcvNxt]
-            if wnd <= 1 << 30 { model.adopt(.receiveWindow(wnd)) }
-        }
+        adoptWindow(&model)
         return out
+    }
+
+    /// Gives `model` the target's receive window as far as its advertisements have shown it (the furthest right
+    /// edge): also to a model rewound to where a step began, which must classify the step's input against it.
+    public func adoptWindow(_ model: inout TCPModel) {
+        guard let edge = rightEdge else { return }
+        let wnd = edge &- model[.rcvNxt]
+        if wnd <= 1 << 30 { model.adopt(.receiveWindow(wnd)) }
     }
 
     /// The k for which `advertised` is `offered` scaled down by 2^k (rounded either way), if any.

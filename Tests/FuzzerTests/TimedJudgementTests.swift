@@ -248,6 +248,29 @@ struct DelayedAckTests {
     }
 }
 
+extension DelayedAckTests {
+    static func delaying() throws -> ReferenceTarget {
+        try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, ackDelay: ReferenceTarget.defaultAckDelay)
+    }
+
+    @Test("the stack's one ACK is the step's own challenge ACK when the held ACK's window puts the step's RST inside (not the held ACK, leaving the challenge missing)")
+    func heldAckIsStepsOwn() throws {
+        let steps: [FuzzStep] = [
+            .call(.openPassive),
+            .segment(Segment(seq: 0, ctl: .syn, window: 65535)),
+            .segment(Segment(seq: 1, ack: 1, ctl: [.fin, .ack], window: 65535)),
+            // Outside the window the SYN,ACK offered (RCV.NXT 2, edge 65536), inside the one the held ACK offers.
+            .segment(Segment(seq: 65536, ack: 2, ctl: [.fin, .rst, .ack], window: 65535, dataLength: 1460)),
+        ]
+        let r = try #require(try Fuzzer.replay(steps, spec: compiled9293, on: try Self.delaying()))
+        #expect(r.log.count == steps.count)
+        let last = try #require(r.log.last)
+        #expect(!last.diverged, "\(last.expected) / \(last.observed): \(last.mismatches)")
+        #expect(last.observed.count == 1 && last.observed.first?.ctl == .ack, "\(last.observed)")
+        #expect(last.expiries.contains { $0.timed == .delayedAck }, "\(last.expiries)")
+    }
+}
+
 /// The planner's check that a stack restarts a timer whose expiry sends nothing (TIME-WAIT on the peer's FIN again).
 @Suite("Planner: a silent timer's restart checked")
 struct RestartCheckTests {

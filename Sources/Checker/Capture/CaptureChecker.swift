@@ -229,6 +229,9 @@ struct End {
     /// Its initial sequence number, for relative numbers in reports.
     var iss: UInt32 = 0
     var windowScaleOffered: UInt8?
+    /// Its SYN's options were cut by the capture's snaplen before a Window Scale option was found: whether it
+    /// offered one is not known.
+    var windowScaleUnknown = false
     var shift: UInt32 = 0
     /// What this end has sent (how far into sequence space: a retransmission is text within it).
     var sent = SentSegments()
@@ -468,10 +471,23 @@ final class Flow {
         // Window scaling (RFC 7323 §2.2): offered on both SYNs, it applies to every later segment.
         if s.flags.contains(.syn) {
             ends[e].windowScaleOffered = s.windowScale
+            ends[e].windowScaleUnknown = s.windowScale == nil && s.optionsCut
             if s.flags.contains(.ack) {
-                let both = ends[e].windowScaleOffered != nil && ends[p].windowScaleOffered != nil
-                ends[e].shift = both ? UInt32(min(14, ends[e].windowScaleOffered!)) : 0
-                ends[p].shift = both ? UInt32(min(14, ends[p].windowScaleOffered!)) : 0
+                if let a = ends[e].windowScaleOffered, let b = ends[p].windowScaleOffered {
+                    ends[e].shift = UInt32(min(14, a))
+                    ends[p].shift = UInt32(min(14, b))
+                } else if ends[e].windowScaleUnknown && ends[p].windowScaleOffered != nil || ends[p].windowScaleUnknown && ends[e].windowScaleOffered != nil
+                            || ends[e].windowScaleUnknown && ends[p].windowScaleUnknown {
+                    // Neither SYN shows the option missing: scaling may be in effect, by an unknown shift. An unknown
+                    // scale is never taken as 0 (every window would look 2^k times too small): windows are not judged.
+                    windowsKnown = false
+                    for k in 0..<2 { ends[k].model.adopt(.receiveWindow(1 << 30)) }
+                    let cut = [e, p].filter { ends[$0].windowScaleUnknown }.map { ends[$0].name }.joined(separator: " and ")
+                    report.captureNotes.append("frame \(n): window scale unknown: the SYN options of \(cut) are cut by the capture's snaplen; windows not judged")
+                } else {
+                    ends[e].shift = 0
+                    ends[p].shift = 0
+                }
                 if let t = synTime { rtt = time - t }
             }
         } else if windowsKnown {

@@ -54,6 +54,8 @@ public struct CapturedSegment: Sendable {
     public var checksum: ChecksumStatus
     /// The capture holds less than the whole segment (snaplen).
     public var cut: Bool
+    /// The capture ends inside the options (snaplen): an option not found may have been there.
+    public var optionsCut = false
     /// Where the text starts in the captured bytes (what of it was captured: up to the end of the frame).
     public var payloadOffset = 0
 
@@ -194,6 +196,7 @@ public struct CapturedSegment: Sendable {
             let syn = s.flags.contains(.syn)
             var o = t + 20
             let end = min(t + offset, p.count)
+            s.optionsCut = t + offset > p.count
             while o < end {
                 let kind = p[o]
                 if kind == 0 { break }

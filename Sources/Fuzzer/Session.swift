@@ -161,7 +161,6 @@ final class Lane {
         return nil
     }
 
-    /// Conformance runs: the next step carries the test's input.
     /// Seconds since timer `t` was last (re)started and since it was first started, at frame time `now`; nil
     /// when it does not run or the model no longer knows the stack's timers.
     func timerAge(_ t: TimerName, now: Double) -> (age: Double, span: Double)? {
@@ -169,6 +168,7 @@ final class Lane {
         return (now - s, now - f)
     }
 
+    /// Conformance runs: the next step carries the test's input.
     func carryInput() {
         if case .conform(let test, _, let missed) = purpose { purpose = .conform(test: test, carriedAt: steps.count, missed: missed) }
     }
@@ -453,7 +453,7 @@ final class Session {
             }
         }
         // What the held ACKs advertised is the target's window all the same (a scale it applies unagreed shows here).
-        for m in lane.oracle.followWindow(of: taken, &lane.model, reportsShrink: reportsWindowShrink) { out.append((m, nil, nil)) }
+        for m in lane.oracle.followWindow(taken, &lane.model, reportsShrink: reportsWindowShrink) { out.append((m, nil, nil)) }
         if !spec.states[lane.model.state].synchronized { lane.heldAcks.removeAll() }
         while let h = lane.heldAcks.first, end - h.since > bound + late {
             lane.heldAcks.removeFirst()

@@ -152,14 +152,10 @@ public struct StepOracle: Sendable {
 
     /// The target's receive window, as advertised, is what the model's acceptability test needs. Its right edge
     /// must not move left (RFC 9293 §3.8.6.2.2 SHLD-14); a stack that shrinks its advertisement still accepts up
-    /// to the edge it offered, so the model keeps the furthest edge and the shrink is reported.
-    /// Segments taken out of a step's judgement (ACKs a stack held back, judged for their time): their window
+    /// to the edge it offered, so the model keeps the furthest edge and the shrink is reported. Public for the
+    /// segments taken out of a step's judgement (ACKs a stack held back, judged for their time): their window
     /// advertisements still move what the model knows of the target's window.
-    public mutating func followWindow(of segments: [Segment], _ model: inout TCPModel, reportsShrink: Bool) -> [Mismatch] {
-        followWindow(segments, &model, reportsShrink: reportsShrink)
-    }
-
-    mutating func followWindow(_ observed: [Segment], _ model: inout TCPModel, reportsShrink: Bool) -> [Mismatch] {
+    public mutating func followWindow(_ observed: [Segment], _ model: inout TCPModel, reportsShrink: Bool) -> [Mismatch] {
         var out: [Mismatch] = []
         for s in observed where s.ctl.contains(.ack) && !s.ctl.contains(.rst) {
             // A SYN starts a connection (perhaps a new incarnation): its window is the first offer, and never

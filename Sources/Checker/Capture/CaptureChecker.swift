@@ -232,6 +232,8 @@ struct End {
     /// Its SYN's options were cut by the capture's snaplen before a Window Scale option was found: whether it
     /// offered one is not known.
     var windowScaleUnknown = false
+    /// Its SYN was seen whole enough to show it offered no Window Scale: scaling is off whatever the peer offered.
+    var windowScaleAbsent: Bool { windowScaleOffered == nil && !windowScaleUnknown }
     var shift: UInt32 = 0
     /// What this end has sent (how far into sequence space: a retransmission is text within it).
     var sent = SentSegments()
@@ -476,8 +478,7 @@ final class Flow {
                 if let a = ends[e].windowScaleOffered, let b = ends[p].windowScaleOffered {
                     ends[e].shift = UInt32(min(14, a))
                     ends[p].shift = UInt32(min(14, b))
-                } else if ends[e].windowScaleUnknown && ends[p].windowScaleOffered != nil || ends[p].windowScaleUnknown && ends[e].windowScaleOffered != nil
-                            || ends[e].windowScaleUnknown && ends[p].windowScaleUnknown {
+                } else if !ends[e].windowScaleAbsent && !ends[p].windowScaleAbsent {
                     // Neither SYN shows the option missing: scaling may be in effect, by an unknown shift. An unknown
                     // scale is never taken as 0 (every window would look 2^k times too small): windows are not judged.
                     windowsKnown = false

@@ -92,7 +92,10 @@ extension Fuzzer {
                 let r = try self.replay(candidate, isn: isn, windowShrink: shrink)
                 return (candidate, (log, r?.frames ?? []))
             })
-            m.onlyWaits = waits && !(target.clock is VirtualClock)
+            // A stack that failed as a program (crashed, hung) did so whatever the waits: its case is minimized by
+            // dropping steps as any other, at the cost of the waits it replays.
+            let failed = lane.log[bad].mismatches.contains { if case .failure = $0 { true } else { false } }
+            m.onlyWaits = waits && !failed && !(target.clock is VirtualClock)
             // Only an early expiry can show in a shorter wait; a late or missing one needs the whole window.
             m.shortensWaits = lane.log[bad].mismatches.contains { if case .timer(let t) = $0 { t.kind == .early } else { false } }
             let r = try m.minimize(steps)

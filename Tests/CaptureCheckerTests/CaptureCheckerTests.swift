@@ -650,6 +650,119 @@ struct ScenarioCaptureTests {
         }
     }
 
+    /// A real capture with one fault written into it by hand (the frames decoded, edited, encoded with a right
+    /// checksum): the checker must flag it at the frame the fault shows, naming the clause. The frame is found
+    /// here from the capture itself, not from the checker.
+    static func edited(_ name: String, from scenario: String, _ body: (Int, inout Packet) -> Void) throws -> String {
+        let file = try PcapFile(path: try captures.get() + "/\(scenario).pcap")
+        var frames: [Frame] = []
+        _ = file.forEach { n, time, bytes, _ in
+            var b = Array(bytes)
+            if var p = try? Packet.decode(b, link: .ethernet) {
+                let before = p
+                body(n, &p)
+                if p != before { b = p.encode() }
+            }
+            frames.append(Frame(time: time, bytes: b, direction: .captured))
+        }
+        let path = tempPath("edited-\(name).pcap")
+        try PcapWriter.write(frames, linkType: .ethernet, to: path)
+        return path
+    }
+
+    /// The bulk transfer through loss and reordering, decoded: frame number and packet, TCP frames only.
+    static func bulk() throws -> [(n: Int, p: Packet)] {
+        let file = try PcapFile(path: try captures.get() + "/bulk-loss.pcap")
+        var out: [(Int, Packet)] = []
+        _ = file.forEach { n, _, bytes, _ in if let p = try? Packet.decode(Array(bytes), link: .ethernet) { out.append((n, p)) } }
+        return out
+    }
+
+    @Test("hand-edited real captures: a segment beyond the peer's MSS, PAWS broken, a SACK block for data never sent, text beyond the scaled window — each flagged at its frame, naming its clause")
+    func editedFaults() throws {
+        let frames = try Self.bulk()
+        let client = frames[0].p.ip.source
+        func tsval(_ p: Packet) -> UInt32? { for o in p.tcp.options { if case .timestamps(let v, _) = o { return v } }; return nil }
+        let data = frames.filter { $0.p.ip.source == client && !$0.p.tcp.payload.isEmpty }
+        #expect(data.count > 1000)
+        for profile in ["rfc9293", "linux"] {
+            let spec = try Repository.spec(profile)
+            // 1. The server's SYN,ACK offers MSS 1000: the client's first full segment (1448 octets with 12 of
+            //    timestamps) is 460 beyond 988.
+            let mssPath = try Self.edited("mss", from: "bulk-loss") { _, p in
+                guard p.tcp.flags.contains([.syn, .ack]) else { return }
+                p.tcp.options = p.tcp.options.map { if case .maxSegmentSize = $0 { return .maxSegmentSize(1000) } else { return $0 } }
+            }
+            defer { try? FileManager.default.removeItem(atPath: mssPath) }
+            var r = try CaptureChecker.check(path: mssPath, spec: spec)
+            var v = r.connections.flatMap(\.violations)
+            let big = try #require(data.first { $0.p.tcp.payload.count > 988 })
+            #expect(v.count == 1 && v.first?.frame == big.n && v.first?.citations.first?.contains("MUST-16") == true, "\(profile) \(v.prefix(3))")
+            #expect(v.first?.note == "sends \(big.p.tcp.payload.count) octets of text in one segment, \(big.p.tcp.payload.count - 988) beyond the effective send MSS")
+
+            // 2. PAWS: new text, never sent again, given a TSval 100 s older; the server's first ACK over it.
+            var high: UInt32 = 0, seqs: [UInt32: Int] = [:]
+            for d in data { seqs[d.p.tcp.seq, default: 0] += 1 }
+            var pick: (n: Int, seq: UInt32)?
+            for d in data {
+                let end = d.p.tcp.seq &+ UInt32(d.p.tcp.payload.count)
+                if d.n > 300, pick == nil, d.p.tcp.seq == high, seqs[d.p.tcp.seq] == 1 { pick = (d.n, d.p.tcp.seq) }
+                if Int32(bitPattern: end &- high) > 0 || high == 0 { high = end }
+            }
+            let k = try #require(pick)
+            let pawsPath = try Self.edited("paws", from: "bulk-loss") { n, p in
+                guard n == k.n, let v = tsval(p) else { return }
+                p.tcp.options = p.tcp.options.map { if case .timestamps(_, let e) = $0 { return .timestamps(value: v &- 100_000, echo: e) } else { return $0 } }
+            }
+            defer { try? FileManager.default.removeItem(atPath: pawsPath) }
+            r = try CaptureChecker.check(path: pawsPath, spec: spec)
+            v = r.connections.flatMap(\.violations)
+            let ack = try #require(frames.first { $0.n > k.n && $0.p.ip.source != client && Int32(bitPattern: $0.p.tcp.ack &- k.seq) > 0 })
+            #expect(v.count == 1 && v.first?.frame == ack.n && v.first?.note == "acknowledges text of frame \(k.n) that PAWS makes unacceptable", "\(profile) \(v.prefix(3))")
+            #expect(v.first?.citations.first?.hasPrefix("RFC 7323 §5.3 R1") == true)
+
+            // 3. A SACK block's right edge moved 100 000 octets past everything the client sent.
+            let sent = data.map { $0.p.tcp.seq &+ UInt32($0.p.tcp.payload.count) }.max { Int32(bitPattern: $0 &- $1) < 0 }!
+            let sackFrame = try #require(frames.first { f in f.p.tcp.options.contains { if case .sack = $0 { return true } else { return false } } })
+            let sackPath = try Self.edited("sack", from: "bulk-loss") { n, p in
+                guard n == sackFrame.n else { return }
+                p.tcp.options = p.tcp.options.map {
+                    if case .sack(var b) = $0 { b[0].right = sent &+ 100_000; return .sack(b) } else { return $0 }
+                }
+            }
+            defer { try? FileManager.default.removeItem(atPath: sackPath) }
+            r = try CaptureChecker.check(path: sackPath, spec: spec)
+            v = r.connections.flatMap(\.violations)
+            #expect(v.count == 1 && v.first?.frame == sackFrame.n && v.first?.note == "selectively acknowledges data the peer never sent", "\(profile) \(v.prefix(3))")
+
+            // 4. From the 400th frame on, the server advertises a zero window: the client's first text past the
+            //    furthest edge offered before (ACK + window << the server's scale) is beyond it.
+            var shift: UInt32 = 0
+            for f in frames where f.p.tcp.flags.contains([.syn, .ack]) { for o in f.p.tcp.options { if case .windowScale(let w) = o { shift = UInt32(w) } } }
+            #expect(shift > 0, "the server offered window scaling")
+            var edge: UInt32?, beyond: Int?
+            for f in frames {
+                if f.p.ip.source != client {
+                    if f.n < 400, f.p.tcp.flags.contains(.ack) {
+                        let e = f.p.tcp.ack &+ (UInt32(f.p.tcp.window) << (f.p.tcp.flags.contains(.syn) ? 0 : shift))
+                        if edge.map({ Int32(bitPattern: e &- $0) > 0 }) ?? true { edge = e }
+                    }
+                } else if f.n >= 400, beyond == nil, let e = edge, f.p.tcp.payload.count > 1,
+                          Int32(bitPattern: f.p.tcp.seq &+ UInt32(f.p.tcp.payload.count) &- e) > 0 {
+                    beyond = f.n
+                }
+            }
+            let windowPath = try Self.edited("window", from: "bulk-loss") { n, p in
+                if n >= 400, p.ip.source != client { p.tcp.window = 0 }
+            }
+            defer { try? FileManager.default.removeItem(atPath: windowPath) }
+            r = try CaptureChecker.check(path: windowPath, spec: spec)
+            v = r.connections.flatMap(\.violations)
+            let first = try #require(v.first)
+            #expect(first.frame == beyond && first.note?.contains("beyond the window 192.0.2.2:9000 advertised") == true, "\(profile) expected \(String(describing: beyond)): \(v.prefix(3))")
+        }
+    }
+
     /// What each scenario must show besides being clean: that it made the traffic it is named for.
     func expectations(_ scenario: String, _ r: CaptureReport, profile: String) throws {
         let c = r.connections
@@ -661,6 +774,11 @@ struct ScenarioCaptureTests {
             #expect(notes.contains { $0.contains("had no socket on the port") })
         case "bulk-loss", "ipv6":
             #expect(c.count == 1 && c[0].retransmissions > 10, "\(c.map(\.retransmissions))")
+            // Linux negotiates every option (its defaults in a new namespace); with loss it sends SACK blocks, and
+            // every full segment was held against the MSS, every ACK's echo against the TSvals sent.
+            #expect(c[0].options?.hasSuffix("timestamps yes/yes, SACK-permitted yes/yes") == true, "\(String(describing: c[0].options))")
+            let j = c[0].optionsJudged
+            #expect(j.mss > 1000 && j.echoes > 1000 && j.sackBlocks > 10 && j.pawsDiscards == 0, "\(j)")
             // Wireshark splits the segments sent again between "retransmission" and "out of order" by timing; the
             // checker by what was seen (text seen before; text below the furthest sent, never seen): the sums agree.
             let (_, t) = try sh("tshark -r \(r.file) -Y 'tcp.analysis.retransmission || tcp.analysis.out_of_order' 2>/dev/null | wc -l")

@@ -62,6 +62,19 @@ public struct ConnectionReport: Sendable, Codable {
     public var offloadedChecksums = 0
     /// Evidence of capture loss or reordering at the capture point, as found.
     public var captureNotes: [String] = []
+    /// What the SYNs offered, client's / server's, as captured ("MSS 1460/1460, window scale 7/7, timestamps
+    /// agreed, SACK-permitted both"); nil when the handshake was not captured.
+    public var options: String?
+    /// Option judgements made: segments held against the effective send MSS, SACK blocks, TSecr echoes, and
+    /// segments with text that PAWS discards at their receiver.
+    public var optionsJudged = OptionCounts()
+}
+
+public struct OptionCounts: Sendable, Codable, Equatable {
+    public var mss = 0
+    public var sackBlocks = 0
+    public var echoes = 0
+    public var pawsDiscards = 0
 }
 
 public struct CaptureReport: Sendable, Codable {
@@ -228,12 +241,24 @@ struct End {
     var modelled = false
     /// Its initial sequence number, for relative numbers in reports.
     var iss: UInt32 = 0
-    var windowScaleOffered: UInt8?
-    /// Its SYN's options were cut by the capture's snaplen before a Window Scale option was found: whether it
-    /// offered one is not known.
-    var windowScaleUnknown = false
+    /// What its SYN (or SYN,ACK) offered; nil while none was captured.
+    var offer: SYNOffer?
+    var windowScaleOffered: UInt8? { offer?.windowScale }
+    /// Whether it offered a Window Scale is not known: its SYN was not captured, or the capture's snaplen cut the
+    /// SYN's options before one was found.
+    var windowScaleUnknown: Bool { offer.map { $0.windowScale == nil && $0.cut } ?? true }
     /// Its SYN was seen whole enough to show it offered no Window Scale: scaling is off whatever the peer offered.
-    var windowScaleAbsent: Bool { windowScaleOffered == nil && !windowScaleUnknown }
+    var windowScaleAbsent: Bool { offer.map { $0.windowScale == nil && !$0.cut } ?? false }
+    /// The largest text it may put in a segment with no options (RFC 9293 §3.7.1: the peer's MSS option, or the
+    /// default without one, MUST-15); nil while the peer's SYN options are not known.
+    var sendMSS: UInt32?
+    /// Its latest TSval, in the frame and at the time it sent it (a clock never runs back, RFC 7323 §5.4).
+    var tsHigh: (value: UInt32, frame: Int, time: Double)?
+    /// A Timestamps option it sent that the SYNs did not agree was noted (once).
+    var tsNoted = false
+    /// Text of the peer's that PAWS discards here (RFC 7323 §5.3 R1), until the peer sends it again: an ACK of
+    /// it shows this end took it.
+    var pawsDiscarded: (seq: UInt32, end: UInt32, frame: Int, tsVal: UInt32, recent: UInt32)?
     var shift: UInt32 = 0
     /// What this end has sent (how far into sequence space: a retransmission is text within it).
     var sent = SentSegments()
@@ -262,8 +287,10 @@ struct End {
     var highestAck: (ack: UInt32, frame: Int, time: Double)?
     /// The furthest right edge (SEG.ACK + SEG.WND) the peer offered it, and in which frame.
     var offeredEdge: (edge: UInt32, frame: Int)?
-    /// The peer's latest TSval (RFC 7323 §3: what TS.Recent holds), for RFC 6191's test on a reused 4-tuple.
+    /// TS.Recent (RFC 7323 §4.3: the peer's TSval of its latest segment at or below Last.ACK.sent), and when it
+    /// was set: PAWS's reference (§5.3), and RFC 6191's test on a reused 4-tuple.
     var tsRecent: UInt32?
+    var tsRecentTime = 0.0
     /// Inputs delivered to it so far (`recentInputs` keeps only the last few).
     var inputCount = 0
     /// Its FIN taken as CLOSE, and the model as if it had been SHUTDOWN instead, with the replies still expected
@@ -299,6 +326,11 @@ final class Flow {
     var reopening: Reopening?
     var rtt: Double?
     var synTime: Double?
+    /// Whether the Timestamps option is in effect (RFC 7323 §3.2: on both SYNs); nil while not known.
+    var timestamps: Bool?
+    /// SACK blocks beyond what the peer had been seen to send when they came: decided at the end, when the whole
+    /// capture has shown what it sent (as `ackChecks`).
+    var sackChecks: [(frame: Int, time: Double, end: Int, right: UInt32, state: TCPState, observed: String)] = []
     /// Whether each state is synchronized, by state index (read per segment: kept apart from the names).
     let synchronized: [Bool]
 
@@ -472,8 +504,7 @@ final class Flow {
         if s.flags.contains(.syn), !ends[e].model.issBound { bindISS(e, s.seq) }
         // Window scaling (RFC 7323 §2.2): offered on both SYNs, it applies to every later segment.
         if s.flags.contains(.syn) {
-            ends[e].windowScaleOffered = s.windowScale
-            ends[e].windowScaleUnknown = s.windowScale == nil && s.optionsCut
+            judgeSYNOptions(n, time, s, from: e, state: stateBefore)
             if s.flags.contains(.ack) {
                 if let a = ends[e].windowScaleOffered, let b = ends[p].windowScaleOffered {
                     ends[e].shift = UInt32(min(14, a))
@@ -483,8 +514,10 @@ final class Flow {
                     // scale is never taken as 0 (every window would look 2^k times too small): windows are not judged.
                     windowsKnown = false
                     for k in 0..<2 { ends[k].model.adopt(.receiveWindow(1 << 30)) }
-                    let cut = [e, p].filter { ends[$0].windowScaleUnknown }.map { ends[$0].name }.joined(separator: " and ")
-                    report.captureNotes.append("frame \(n): window scale unknown: the SYN options of \(cut) are cut by the capture's snaplen; windows not judged")
+                    let why = [e, p].filter { ends[$0].windowScaleUnknown }.map {
+                        ends[$0].offer == nil ? "the SYN of \(ends[$0].name) was not captured" : "the SYN options of \(ends[$0].name) are cut by the capture's snaplen"
+                    }.joined(separator: ", and ")
+                    report.captureNotes.append("frame \(n): window scale unknown: \(why); windows not judged")
                 } else {
                     ends[e].shift = 0
                     ends[p].shift = 0
@@ -499,6 +532,7 @@ final class Flow {
         defer { ends[e].sent.noteEnd(s.seq &+ s.length) }
         ackNeverBackwards(n, time, s, from: e, state: stateBefore)
         controlResentElsewhere(n, time, s, from: e, state: stateBefore)
+        judgeOptions(n, time, s, from: e, state: stateBefore)
         if s.flags.contains([.syn, .ack]), let r = reopening, r.end == e {
             judgeReopening(n, time, s, r, from: e)
             reopening = nil
@@ -513,7 +547,9 @@ final class Flow {
         if s.flags.contains(.ack), !s.flags.contains(.rst), synchronized[ends[e].model.state], TCPModel.seqLess(rcvNxt, s.ack) {
             let gap = s.ack &- rcvNxt
             if gap < 1 << 30 {
-                ackChecks.append((n, time, e, s.ack, stateBefore, rel(s, from: e)))
+                if !acknowledgesPAWSDiscarded(n, time, s, from: e, state: stateBefore) {
+                    ackChecks.append((n, time, e, s.ack, stateBefore, rel(s, from: e)))
+                }
                 _ = ends[e].model.receive(Segment(seq: rcvNxt, ack: ends[e].model[.sndNxt], ctl: .ack, window: 1 << 30, dataLength: gap))
                 ends[e].pending.removeAll()
                 // The peer's model sends it too (its last segments were not captured), or this ACK would reach
@@ -1032,7 +1068,7 @@ final class Flow {
             let edge = s.ack &+ window
             if ends[p].offeredEdge.map({ TCPModel.seqLess($0.edge, edge) }) ?? true { ends[p].offeredEdge = (edge, n) }
         }
-        if let ts = s.tsVal { ends[p].tsRecent = ts }
+        if pawsDiscards(n, time, s, from: e) { return }
         ends[p].recentInputs.append((n, time, seg))
         ends[p].inputCount += 1
         // At least the last 32, trimmed 32 at a time (shifting the array on every segment cost 4 % of a run).
@@ -1069,6 +1105,7 @@ final class Flow {
                 report.captureNotes.append("frame \(c.frame): \(ends[c.end].name) acknowledges data of \(ends[p].name) not seen at the capture point before it (lost before it or by the capture, or reordered)")
             }
         }
+        closeSACKChecks()
         report.violations.sort { $0.frame < $1.frame }
         report.finalStates = ends.map { "\($0.name) \($0.model.stateName)" }
         return report

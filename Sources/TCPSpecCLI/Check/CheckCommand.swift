@@ -87,6 +87,12 @@ enum CheckText {
             if !c.badChecksums.isEmpty { facts.append("bad checksums in frames \(c.badChecksums.prefix(10).map(String.init).joined(separator: ", ")) (not trusted)") }
             if c.offloadedChecksums > 0 { facts.append("\(c.offloadedChecksums) checksums left to the NIC (captured before offload)") }
             out += "  " + facts.joined(separator: "; ") + "\n"
+            if let o = c.options {
+                let j = c.optionsJudged
+                var judged = ["\(j.mss) segments against the MSS", "\(j.echoes) timestamp echoes", "\(j.sackBlocks) SACK blocks"]
+                if j.pawsDiscards > 0 { judged.append("\(j.pawsDiscards) segments PAWS discards") }
+                out += "  options: \(o) (client/server); judged: \(judged.joined(separator: ", "))\n"
+            }
             for n in c.captureNotes.prefix(10) { out += "  capture: \(n)\n" }
         }
         if !r.unjudged.isEmpty {

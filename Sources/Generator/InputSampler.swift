@@ -3,8 +3,9 @@ import Model
 import Spec
 
 /// Draws inputs for a model in its current state, with field values from the partitions where TCP's rules change:
-/// sequence numbers below, at, inside, at the last octet of and beyond the receive window, the peer's ISN again;
-/// acknowledgments below, at and above SND.UNA and SND.NXT; text of 0, 1, MSS and more than the window octets.
+/// sequence numbers below, at, inside, at the last octet of, at the right edge of and beyond the receive window, where
+/// modular comparison turns over, the peer's ISN again; acknowledgments below, at and above SND.UNA and SND.NXT and
+/// at either side of SND.UNA-MAX.SND.WND; text of 0, 1, MSS and more than the window octets.
 public struct InputSampler: Sendable {
     public var rng: SplitMix64
 
@@ -44,22 +45,28 @@ public struct InputSampler: Sendable {
         if chance(10) { ctl.insert(.rst) }
         if chance(5) { ctl.insert(.urg) }
         let rcvNxt = m[.rcvNxt], wnd = m[.rcvWnd]
-        let seq: UInt32 = switch rng.next() % 8 {
-        case 0: rcvNxt &- 1 &- UInt32(rng.next() % 1000)   // below the window
+        // Each boundary where a classifier's case changes is drawn exactly, not hoped for in a range (issue 21: an
+        // off-by-one at the right edge of the window was never found while "beyond" was RCV.NXT+RCV.WND+rand(1000)).
+        let seq: UInt32 = switch rng.next() % 10 {
+        case 0: rcvNxt &- 1 &- (chance(50) ? 0 : UInt32(rng.next() % 1000))   // below the window: its last octet, or further
         case 1, 2: rcvNxt                                     // at RCV.NXT
         case 3: rcvNxt &+ UInt32(rng.next() % UInt64(max(wnd, 1)))  // inside
         case 4: rcvNxt &+ wnd &- 1                            // last octet
-        case 5: rcvNxt &+ wnd &+ UInt32(rng.next() % 1000)    // beyond
-        case 6: m[.irs]                                       // the peer's SYN again
+        case 5: rcvNxt &+ wnd                                 // the right edge: the first octet beyond
+        case 6: rcvNxt &+ wnd &+ 1 &+ (chance(50) ? 0 : UInt32(rng.next() % 1000))  // beyond
+        case 7: m[.irs]                                       // the peer's SYN again
+        case 8: rcvNxt &+ (chance(50) ? 0x7fff_ffff : 0x8000_0000)  // where modular comparison turns over
         default: UInt32(truncatingIfNeeded: rng.next())       // anywhere, across 2^32
         }
-        let una = m[.sndUna], nxt = m[.sndNxt]
-        let ack: UInt32 = switch rng.next() % 7 {
+        let una = m[.sndUna], nxt = m[.sndNxt], maxWnd = m[.maxSndWnd]
+        let ack: UInt32 = switch rng.next() % 9 {
         case 0: una &- 1
         case 1: una
         case 2, 3: nxt
         case 4: nxt &+ 1
-        case 5: una &- 100_000
+        case 5: una &- maxWnd                                 // the oldest ACK RFC 5961 §5.2 still accepts
+        case 6: una &- maxWnd &- 1                            // one older: a challenge ACK
+        case 7: una &- 100_000
         default: UInt32(truncatingIfNeeded: rng.next())
         }
         // Text up to one MSS of a 1500-octet link (larger frames do not cross it); "more than the window" when

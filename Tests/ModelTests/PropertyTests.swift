@@ -153,6 +153,35 @@ struct PropertyTests {
         }
     }
 
+    /// Issue 21: every boundary where a classifier's case changes is a value the sampler draws exactly, often —
+    /// not a point inside a random range (the right edge of the window was drawn once in 8,000 before).
+    @Test("the sampler draws each classifier boundary exactly, each in at least 4 % of segments")
+    func samplerDrawsBoundaries() throws {
+        let spec = try spec("rfc9293")
+        var m = TCPModel(spec: spec)
+        _ = m.call(.openPassive)
+        _ = m.receive(Segment(seq: 5000, ctl: .syn, window: 1000), iss: 777)
+        _ = m.receive(Segment(seq: 5001, ack: 778, ctl: .ack, window: 3000))
+        _ = m.call(.send(100))
+        #expect(m.stateName == "ESTABLISHED")
+        let rcvNxt = m[.rcvNxt], wnd = m[.rcvWnd], una = m[.sndUna], nxt = m[.sndNxt], maxWnd = m[.maxSndWnd]
+        #expect(maxWnd == 3000 && nxt == una &+ 100)
+        var sampler = InputSampler(seed: 5)
+        var seqs: [UInt32: Int] = [:], acks: [UInt32: Int] = [:]
+        let n = 20_000
+        for _ in 0..<n {
+            let s = sampler.segment(for: m)
+            seqs[s.seq, default: 0] += 1
+            acks[s.ack, default: 0] += 1
+        }
+        let seqEdges: [(String, UInt32)] = [("RCV.NXT-1", rcvNxt &- 1), ("RCV.NXT", rcvNxt), ("RCV.NXT+RCV.WND-1", rcvNxt &+ wnd &- 1),
+                                            ("RCV.NXT+RCV.WND", rcvNxt &+ wnd), ("RCV.NXT+RCV.WND+1", rcvNxt &+ wnd &+ 1), ("RCV.NXT+2^31", rcvNxt &+ 0x8000_0000)]
+        let ackEdges: [(String, UInt32)] = [("SND.UNA-1", una &- 1), ("SND.UNA", una), ("SND.NXT", nxt), ("SND.NXT+1", nxt &+ 1),
+                                            ("SND.UNA-MAX.SND.WND", una &- maxWnd), ("SND.UNA-MAX.SND.WND-1", una &- maxWnd &- 1)]
+        for (name, v) in seqEdges { #expect(seqs[v, default: 0] * 100 >= 4 * n, "SEG.SEQ = \(name): \(seqs[v, default: 0]) of \(n)") }
+        for (name, v) in ackEdges { #expect(acks[v, default: 0] * 100 >= 4 * n, "SEG.ACK = \(name): \(acks[v, default: 0]) of \(n)") }
+    }
+
     /// TimerReach's "never runs" is a proof the conform report states: a random walk of the model (timeouts
     /// included) must never find a timer running where it says none can, and it must prove something.
     @Test("a timer the spec says never runs in a state never runs there on a random walk", arguments: ["rfc793", "rfc9293", "linux"])

@@ -212,6 +212,10 @@ final class Session {
     /// A shrinking window is one finding however many connections show it: once recorded, the fuzzer turns
     /// this off and later shrinks only move the model's window edge.
     var reportsWindowShrink = true
+    /// What the target's options broke, per connection, until the step that judges those frames takes it.
+    var optionFaults: [Tuple: [Mismatch]] = [:]
+    /// The MSS the tester offers on every SYN it sends (`absolute`): the target's send MSS.
+    static let testerMSS: UInt16 = 1460
     /// The choices the RFC leaves open under the profile, and what the stack chose so far.
     var choices: ChoiceRun?
 
@@ -248,7 +252,7 @@ final class Session {
                             ack: s.ctl.contains(.ack) ? (lane.targetISN ?? 0) &+ s.ack : 0, flags: s.ctl,
                             window: UInt16(clamping: s.window), urgentPointer: UInt16(clamping: s.urgentPointer))
         tcp.payload = [UInt8](repeating: 0x78, count: Int(s.dataLength))
-        if s.ctl.contains(.syn) { tcp.options = [.maxSegmentSize(1460)] }
+        if s.ctl.contains(.syn) { tcp.options = [.maxSegmentSize(Session.testerMSS)] }
         return target.frame(tcp).encode()
     }
 
@@ -321,6 +325,7 @@ final class Session {
                 announced[t] = 0
                 for case .windowScale(let k) in p.tcp.options { announced[t] = Int(min(k, 14)) }
             }
+            auditOptions(p.tcp, t)
         }
         let endedAt = target.frameNow
         // Waiting lanes keep what was sent to them for the end of their wait; what another session's connections
@@ -332,7 +337,10 @@ final class Session {
                 stash.put(t, segs)
             }
         }
-        for r in releasing { stash.drop(r) }
+        for r in releasing {
+            stash.drop(r)
+            optionFaults[r] = nil
+        }
         for (lane, _) in work {
             let earlier = stash.take(lane.tuple)
             if !earlier.isEmpty { byTuple[lane.tuple] = earlier + (byTuple[lane.tuple] ?? []) }
@@ -348,6 +356,7 @@ final class Session {
                 let settled = settleHeldAcks(lane, &raw, sentAt: nil, end: endedAt, answering: nil)
                 judgeWait(lane, step, before[k], raw, ex.states[lane.tuple] ?? nil, end: endedAt)
                 note(settled, lane)
+                noteOptionFaults(lane)
                 continue
             }
             let r = callOf[k].map { ex.results[$0] }
@@ -389,8 +398,35 @@ final class Session {
                 lane.log[n].expected.append(a)
             }
             note(settled, lane)
+            noteOptionFaults(lane)
             noteTimers(lane, step, transitions[k], raw, sentAt: sentAt)
         }
+    }
+
+    /// The target's options judged frame by frame (`OptionRule.audit`, the offline checker's audit): the list's
+    /// format, SYN-only options elsewhere, a shift above 14, text beyond the MSS the tester offered (on frames whose
+    /// checksum is whole: a TSO/GSO super-segment carries only the pseudo-header's sum). Kept for the step that
+    /// judges the frames.
+    func auditOptions(_ tcp: TCPHeader, _ t: Tuple) {
+        for m in Session.optionFaults(tcp) { optionFaults[t, default: []].append(m) }
+    }
+
+    public static func optionFaults(_ tcp: TCPHeader) -> [Mismatch] {
+        let o = TCPOptionScan.scan(tcp)
+        // Not judged here (the offline checker does): a SYN,ACK with timestamps the tester's SYN did not offer. Linux
+        // sends one in a simultaneous open (its SYN,ACK repeats its own SYN's options); a live option fault ends
+        // the case like any divergence, and this one ended every way into SYN-RECEIVED the suite had (conform
+        // linux: 400 of its tests unreachable). Rules read from the segment alone do not depend on the way in.
+        let found = OptionRule.audit(o, syn: tcp.flags.contains(.syn), dataLength: UInt32(tcp.payload.count), sendMSS: UInt32(Session.testerMSS),
+                                     mssJudged: tcp.checksumValid == true, mssSaid: "the MSS \(Session.testerMSS) the tester offered")
+        return found.map { .option(OptionMismatch(rule: $0.rule, expected: $0.expected, observed: $0.note)) }
+    }
+
+    /// Writes what the lane's frames broke in their options into the step that judged them.
+    func noteOptionFaults(_ lane: Lane) {
+        guard let found = optionFaults.removeValue(forKey: lane.tuple), !lane.log.isEmpty else { return }
+        let n = lane.log.count - 1
+        for m in found where !lane.log[n].mismatches.contains(m) { lane.log[n].mismatches.append(m) }
     }
 
     static func isPureAck(_ s: Segment) -> Bool { s.ctl == .ack && s.dataLength == 0 }

@@ -126,13 +126,17 @@ public struct Judgement: Hashable, Sendable, Codable {
                 add(entering ?? terminal)
             case .windowShrink:
                 shrink = true
-            case .failure, .notReproducedAlone, .inconsistentChoice, .timer:
+            case .failure, .notReproducedAlone, .inconsistentChoice, .timer, .option:
                 break
             }
         }
         var classes: [(VerdictClass, RuleInfo)] = responsible.map { (Judgement.ruleClass(spec.rules[$0]), spec.rules[$0]) }
         if responsible.isEmpty, shrink {
             self = .windowShrink
+            return
+        }
+        if responsible.isEmpty, case .option(let o)? = mismatches.first(where: \.isOption) {
+            self = .option(o.rule)
             return
         }
         if classes.isEmpty, let t = terminal { classes = [(Judgement.ruleClass(spec.rules[t]), spec.rules[t])] }
@@ -157,6 +161,11 @@ public struct Judgement: Hashable, Sendable, Codable {
 
     /// The stack failed as a program: it breaks the whole contract.
     public static let stackFailure = Judgement(verdictClass: .violates, requirements: [], rules: [], clauses: ["the stack failed as a program"])
+    /// The target's options break a rule on options (its Appendix B ID where RFC 9293 gives one).
+    public static func option(_ rule: OptionRule) -> Judgement {
+        Judgement(verdictClass: rule.verdictClass, requirements: rule.requirement.map { [$0] } ?? [], rules: [], clauses: [rule.clause])
+    }
+
     /// The target moved the right edge of its receive window left: SHLD-14.
     public static let windowShrink = Judgement(verdictClass: .deviates, requirements: [RequirementID(.should, 14)], rules: [], clauses: ["RFC 9293 §3.8.6.2.2"])
 }

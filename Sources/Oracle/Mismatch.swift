@@ -22,6 +22,8 @@ public enum Mismatch: Hashable, Sendable, CustomStringConvertible {
     case inconsistentChoice(choice: String, title: String, bound: String, boundAt: String, observed: String, rules: [Int])
     /// A timer expired outside the window the profile's `timing` lines give it, or not at all.
     case timer(TimerMismatch)
+    /// The options of a segment the target sent break a requirement on options (beside the spec's tables).
+    case option(OptionMismatch)
 
     public var description: String {
         switch self {
@@ -41,6 +43,8 @@ public enum Mismatch: Hashable, Sendable, CustomStringConvertible {
             "choice: \(title): the stack \(observed) here, but \(bound) at \(boundAt)"
         case .timer(let t):
             t.description
+        case .option(let o):
+            o.description
         }
     }
 
@@ -53,8 +57,28 @@ public enum Mismatch: Hashable, Sendable, CustomStringConvertible {
         return false
     }
 
+    public var isOption: Bool {
+        if case .option = self { return true }
+        return false
+    }
+
     public var isWindowShrink: Bool {
         if case .windowShrink = self { return true }
         return false
+    }
+}
+
+/// A segment's options against an `OptionRule`: which rule, what was expected, what the segment did.
+public struct OptionMismatch: Hashable, Sendable, CustomStringConvertible {
+    public var rule: OptionRule
+    public var expected: String
+    public var observed: String
+    public init(rule: OptionRule, expected: String, observed: String) {
+        self.rule = rule
+        self.expected = expected
+        self.observed = observed
+    }
+    public var description: String {
+        "option: the target \(observed); expected \(expected) (\(rule.requirement.map { "\($0), " } ?? "")\(rule.clause))"
     }
 }

@@ -11,6 +11,8 @@ public enum Signature: Hashable, Sendable, CustomStringConvertible {
     case windowShrink
     /// The stack failed as a program: one finding per kind and what tcpspec was waiting for (numbers out).
     case failure(String)
+    /// The target's options break a rule on options: one finding per rule, in any state.
+    case option(OptionRule)
     case step(Step)
 
     public struct Step: Hashable, Sendable {
@@ -64,6 +66,11 @@ public enum Signature: Hashable, Sendable, CustomStringConvertible {
             self = .windowShrink
             return
         }
+        // Options are not in the spec's tables: a fault in them is one finding whatever the step's input.
+        if !mismatches.isEmpty, mismatches.allSatisfy({ $0.isOption || $0.isWindowShrink }), case .option(let o)? = mismatches.first(where: \.isOption) {
+            self = .option(o.rule)
+            return
+        }
         // A timer's finding is the timer, how it strayed and the timings: what a wait's segments were depends on
         // how long the case waited (shortened when minimized).
         let timed = mismatches.contains { if case .timer = $0 { true } else { false } }
@@ -97,6 +104,7 @@ public enum Signature: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .windowShrink: return Signature.windowShrinkText
         case .failure(let text): return "any state | \(text)"
+        case .option(let rule): return "any state | option \(rule.rawValue) | \(rule.verdictClass.rawValue)" + (rule.requirement.map { " \($0)" } ?? "") + " (\(rule.clause))"
         case .step(let s):
             func shape(_ x: [Shape]) -> String { x.isEmpty ? "none" : x.map(\.description).joined(separator: ",") }
             let how = s.differing.isEmpty ? "" : " (\(s.differing.map(\.rawValue).joined(separator: ",")) differ)"
@@ -120,6 +128,7 @@ extension Signature {
         switch self {
         case .windowShrink: .windowShrink
         case .failure: .stackFailure
+        case .option(let rule): Judgement.option(rule)
         case .step(let s): s.judgement
         }
     }

@@ -202,7 +202,7 @@ struct TimerFaultTests {
         let fault = try #require(ReferenceFault.named(name))
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-timer-\(name)-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let s = try FuzzerTests.fuzz(ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, fault: fault), cases: 4000, corpus: dir)
+        let s = try FuzzerTests.fuzz(ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, fault: fault), cases: FuzzerTests.budget(name), corpus: dir)
         let d = try #require(s.findings.first { $0.signature.description.contains("| timer ") }, "\(name): \(s.findings.map(\.signature))")
         #expect(d.log.last?.mismatches.contains { if case .timer = $0 { true } else { false } } == true)
         let text = try String(contentsOfFile: try #require(d.casePath), encoding: .utf8)

@@ -44,77 +44,27 @@ public struct CapturedSegment: Sendable {
     public var window: UInt16
     public var urgentPointer: UInt16
     public var dataLength: UInt32
-    public var mss: UInt16?
-    public var windowScale: UInt8?
-    /// A TCP Fast Open option on a SYN (RFC 7413 §4.1.1: kind 34, or the experimental 254 with magic 0xF989);
-    /// `true` when it carries a cookie, `false` when it only asks for one.
-    public var fastOpenCookie: Bool?
-    /// TSval of a Timestamps option (RFC 7323 §3), on any segment.
-    public var tsVal: UInt32?
-    /// TSecr of that option (meaningful when `tsVal` is set).
-    public var tsEcr: UInt32 = 0
-    /// A SACK-Permitted option (RFC 2018 §2), on any segment (a non-SYN one is a fault the checker reports).
-    public var sackPermitted = false
-    /// The blocks of a SACK option (RFC 2018 §3).
-    public var sack = SACKBlocks()
-    /// Options that belong on a SYN only, found on a segment without SYN (MSS, RFC 9293 §3.2; Window Scale,
-    /// RFC 7323 §2.2; SACK-Permitted, RFC 2018 §2): their kinds.
-    public var synOnlyKinds: SynOnlyKinds = []
-    /// How the option list breaks RFC 9293 §3.1's format, if it does (the first fault found).
-    public var optionFault: OptionFault?
-    /// Octets of TCP options (the header beyond its 20 fixed octets): what the effective send MSS leaves less
-    /// room for text (RFC 9293 §3.7.1, TCPhdrsize).
-    public var optionsLength: UInt16 = 0
+    /// Its options, as scanned (format faults included).
+    public var options = TCPOptionScan()
+    public var mss: UInt16? { options.mss }
+    public var windowScale: UInt8? { options.windowScale }
+    public var fastOpenCookie: Bool? { options.fastOpenCookie }
+    public var tsVal: UInt32? { options.tsVal }
+    public var tsEcr: UInt32 { options.tsEcr }
+    public var sackPermitted: Bool { options.sackPermitted }
+    public var sack: TCPOptionScan.SACKBlocks { options.sack }
+    public var synOnlyKinds: TCPOptionScan.SynOnlyKinds { options.synOnlyKinds }
+    public var optionFault: TCPOptionScan.Fault? { options.fault }
+    public var optionsLength: UInt16 { options.length }
+    /// The capture ends inside the options (snaplen): an option not found may have been there.
+    public var optionsCut: Bool { options.cut }
     public var checksum: ChecksumStatus
     /// The capture holds less than the whole segment (snaplen).
     public var cut: Bool
-    /// The capture ends inside the options (snaplen): an option not found may have been there.
-    public var optionsCut = false
     /// Where the text starts in the captured bytes (what of it was captured: up to the end of the frame).
     public var payloadOffset = 0
 
     public var length: UInt32 { dataLength &+ (flags.contains(.syn) ? 1 : 0) &+ (flags.contains(.fin) ? 1 : 0) }
-
-    /// Up to four SACK blocks (the most 40 octets of options hold), inline: a segment is copied on every step.
-    public struct SACKBlocks: Sendable, Equatable {
-        private var stored: UInt8 = 0
-        public var count: Int { Int(stored) }
-        private var edges: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0, 0, 0, 0, 0)
-        public init() {}
-        public init(_ blocks: [(left: UInt32, right: UInt32)]) { for b in blocks.prefix(4) { append(left: b.left, right: b.right) } }
-        public mutating func append(left: UInt32, right: UInt32) {
-            guard stored < 4 else { return }
-            let k = count
-            withUnsafeMutableBytes(of: &edges) { $0.storeBytes(of: left, toByteOffset: k * 8, as: UInt32.self); $0.storeBytes(of: right, toByteOffset: k * 8 + 4, as: UInt32.self) }
-            stored += 1
-        }
-        /// Block `i`: its left edge (first sequence number) and right edge (the one after its last).
-        public subscript(i: Int) -> (left: UInt32, right: UInt32) {
-            withUnsafeBytes(of: edges) { ($0.load(fromByteOffset: i * 8, as: UInt32.self), $0.load(fromByteOffset: i * 8 + 4, as: UInt32.self)) }
-        }
-        public static func == (a: SACKBlocks, b: SACKBlocks) -> Bool { a.count == b.count && (0..<a.count).allSatisfy { a[$0] == b[$0] } }
-    }
-
-    public struct SynOnlyKinds: OptionSet, Sendable {
-        public let rawValue: UInt8
-        public init(rawValue: UInt8) { self.rawValue = rawValue }
-        public static let mss = SynOnlyKinds(rawValue: 1)
-        public static let windowScale = SynOnlyKinds(rawValue: 2)
-        public static let sackPermitted = SynOnlyKinds(rawValue: 4)
-    }
-
-    /// A malformed option list, as RFC 9293 §3.1 defines the format.
-    public enum OptionFault: Sendable, Equatable {
-        /// An option's length octet below 2 (MUST-68: every option but EOL and NOP has a length that counts its
-        /// kind and length octets; MUST-7: a receiver must survive an illegal one, e.g. zero).
-        case lengthBelowTwo(kind: UInt8, length: UInt8, at: UInt8)
-        /// An option whose length runs past the header's end (the data offset).
-        case overruns(kind: UInt8, length: UInt8, at: UInt8)
-        /// A known option of the wrong length (MSS 4, Window Scale 3, SACK-Permitted 2, Timestamps 10, SACK 2+8n).
-        case wrongLength(kind: UInt8, length: UInt8, at: UInt8)
-        /// Non-zero octets after the End of Option List (MUST-69: header padding of zeros).
-        case paddingNotZero(at: UInt8)
-    }
 
     public enum Outcome: Sendable {
         case segment(CapturedSegment)
@@ -122,6 +72,7 @@ public struct CapturedSegment: Sendable {
         case other
         case malformed(String)
     }
+
 
     @inline(__always) static func be16(_ p: UnsafeRawBufferPointer, _ i: Int) -> UInt16 { UInt16(p[i]) << 8 | UInt16(p[i + 1]) }
     @inline(__always) static func be32(_ p: UnsafeRawBufferPointer, _ i: Int) -> UInt32 {
@@ -246,70 +197,8 @@ public struct CapturedSegment: Sendable {
         s.urgentPointer = be16(p, t + 18)
         s.dataLength = UInt32(tcpLength - offset)
         s.payloadOffset = t + offset
-        // Every option decoded, whatever the segment (a SYN-only option elsewhere is reported, not dropped);
-        // offsets in faults are within the options.
-        if offset > 20 {
-            let syn = s.flags.contains(.syn)
-            let first = t + 20
-            var o = first
-            let end = min(t + offset, p.count)
-            s.optionsLength = UInt16(offset - 20)
-            s.optionsCut = t + offset > p.count
-            while o < end {
-                let kind = p[o]
-                if kind == 0 {
-                    var z = o + 1
-                    while z < end, p[z] == 0 { z += 1 }
-                    if z < end, s.optionFault == nil { s.optionFault = .paddingNotZero(at: UInt8(truncatingIfNeeded: z - first)) }
-                    break
-                }
-                if kind == 1 {
-                    o += 1
-                    continue
-                }
-                guard o + 1 < end else {
-                    if !s.optionsCut, s.optionFault == nil { s.optionFault = .overruns(kind: kind, length: 0, at: UInt8(truncatingIfNeeded: o - first)) }
-                    break
-                }
-                let len = Int(p[o + 1])
-                guard len >= 2 else {
-                    if s.optionFault == nil { s.optionFault = .lengthBelowTwo(kind: kind, length: UInt8(len), at: UInt8(truncatingIfNeeded: o - first)) }
-                    break
-                }
-                guard o + len <= end else {
-                    if o + len > t + offset, s.optionFault == nil { s.optionFault = .overruns(kind: kind, length: UInt8(len), at: UInt8(truncatingIfNeeded: o - first)) }
-                    break
-                }
-                let expected: Bool
-                switch kind {
-                case 2:
-                    expected = len == 4
-                    if expected { if syn { s.mss = be16(p, o + 2) } else { s.synOnlyKinds.insert(.mss) } }
-                case 3:
-                    expected = len == 3
-                    if expected { if syn { s.windowScale = p[o + 2] } else { s.synOnlyKinds.insert(.windowScale) } }
-                case 4:
-                    expected = len == 2
-                    if expected { s.sackPermitted = true; if !syn { s.synOnlyKinds.insert(.sackPermitted) } }
-                case 5:
-                    expected = len >= 10 && (len - 2) % 8 == 0
-                    if expected { for b in stride(from: o + 2, to: o + len, by: 8) { s.sack.append(left: be32(p, b), right: be32(p, b + 4)) } }
-                case 8:
-                    expected = len == 10
-                    if expected { s.tsVal = be32(p, o + 2); s.tsEcr = be32(p, o + 6) }
-                case 34:
-                    expected = true
-                    if syn { s.fastOpenCookie = len > 2 }
-                case 254:
-                    expected = true
-                    if syn, len >= 4, be16(p, o + 2) == 0xF989 { s.fastOpenCookie = len > 4 }
-                default:
-                    expected = true
-                }
-                if !expected, s.optionFault == nil { s.optionFault = .wrongLength(kind: kind, length: UInt8(len), at: UInt8(truncatingIfNeeded: o - first)) }
-                o += len
-            }
-        }
+        // Every option scanned, whatever the segment (a SYN-only option elsewhere is reported, not dropped).
+        s.options = TCPOptionScan.scan(p, from: t + 20, headerEnd: t + offset, syn: s.flags.contains(.syn))
         s.cut = p.count < tcpStart + tcpLength
         if verifyChecksums, !s.cut {
             var sum = pseudo &+ UInt64(onesComplementSum(p, from: t, to: t + tcpLength))

@@ -1,5 +1,7 @@
 import Core
 import Model
+import Oracle
+import Wire
 
 /// What one end's SYN (or SYN,ACK) offered, as captured.
 struct SYNOffer {
@@ -38,10 +40,6 @@ extension Flow {
         let p = 1 - e
         let offer = SYNOffer(s)
         ends[e].offer = offer
-        if let w = s.windowScale, w > 14 {
-            optionFault(n, time, s, from: e, state: state, expected: "a Window Scale shift of at most 14",
-                  citation: Citation.shiftAbove14, note: "offers a window scale shift of \(w)")
-        }
         ends[p].sendMSS = offer.sendMSS
         guard s.flags.contains(.ack) else { return }
         // Only what the SYN it answers offered (when that SYN was captured whole).
@@ -53,7 +51,7 @@ extension Flow {
             }
             if offer.timestamps, !peer.timestamps {
                 optionFault(n, time, s, from: e, state: state, expected: "no Timestamps option: the SYN offered none",
-                      citation: Citation.timestampsOnSYNACK, note: "its SYN,ACK carries a Timestamps option the SYN did not offer")
+                      rule: .timestampsOnSYNACK, note: "its SYN,ACK carries a Timestamps option the SYN did not offer")
             }
         }
         report.options = optionSummary(server: e)
@@ -83,29 +81,28 @@ extension Flow {
     /// Every segment's options: the list's format, SYN-only options elsewhere, the MSS, timestamps and SACK blocks.
     func judgeOptions(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int, state: TCPState) {
         let p = 1 - e
-        if let f = s.optionFault {
-            let (expected, citation, note) = Citation.describe(f)
-            optionFault(n, time, s, from: e, state: state, expected: expected, citation: citation, note: note)
+        // What the segment's own options break (the format, SYN-only options elsewhere, a shift above 14, text
+        // beyond the effective send MSS): one audit, the live oracle's too. The MSS only on segments whose checksum
+        // is whole: a capture before TSO/GSO or after GRO holds super-segments the NIC or the receiver's stack cut or
+        // merged, and those carry the pseudo-header's sum only.
+        let mssJudged = s.checksum == .good
+        if mssJudged, ends[e].sendMSS != nil, s.dataLength > 0, !s.flags.contains(.syn) { report.optionsJudged.mss += 1 }
+        let sendMSS = ends[e].sendMSS, peerMSS = ends[p].offer?.mss, peerName = ends[p].name
+        // (The words only when a fault needs them: an autoclosure, no string built per segment.)
+        for f in OptionRule.audit(s.options, syn: s.flags.contains(.syn), dataLength: s.dataLength, sendMSS: sendMSS, mssJudged: mssJudged,
+                                  mssSaid: peerMSS.map { "the MSS \($0) \(peerName) offered" } ?? "the default send MSS \(sendMSS ?? 536) (no MSS option offered, MUST-15)") {
+            optionFault(n, time, s, from: e, state: state, expected: f.expected, rule: f.rule, note: f.note)
         }
-        // MSS and SACK-Permitted MUST NOT be sent without SYN; a Window Scale there the receiver MUST ignore
-        // (RFC 7323 §2.2), and no sentence forbids sending one: noted.
-        if s.synOnlyKinds.contains(.mss) {
-            optionFault(n, time, s, from: e, state: state, expected: "no Maximum Segment Size option on a segment without SYN",
-                        citation: Citation.mssOnSYN, note: "sends an MSS option on a segment without SYN")
-        }
-        if s.synOnlyKinds.contains(.sackPermitted) {
-            optionFault(n, time, s, from: e, state: state, expected: "no SACK-Permitted option on a segment without SYN",
-                        citation: Citation.sackPermittedOnSYN, note: "sends a SACK-Permitted option on a segment without SYN")
-        }
+        // A Window Scale without SYN the receiver MUST ignore (RFC 7323 §2.2), and no sentence forbids sending one:
+        // noted.
         if s.synOnlyKinds.contains(.windowScale), report.captureNotes.count < 50 {
             report.captureNotes.append("frame \(n): \(ends[e].name) sends a Window Scale option without SYN (the receiver MUST ignore it, RFC 7323 §2.2)")
         }
-        judgeMSS(n, time, s, from: e, state: state)
         judgeTimestamps(n, time, s, from: e, state: state)
         guard s.sack.count > 0 else { return }
         if let peer = ends[p].offer, !peer.cut, !peer.sackPermitted {
             optionFault(n, time, s, from: e, state: state, expected: "no SACK option: \(ends[p].name) did not send SACK-Permitted",
-                  citation: Citation.sackWithoutPermission, note: "sends a SACK option although its peer's SYN offered no SACK-Permitted")
+                  rule: .sackPermission, note: "sends a SACK option although its peer's SYN offered no SACK-Permitted")
         }
         let sentEnd = ends[p].sent.highestEnd
         for i in 0..<s.sack.count {
@@ -113,27 +110,12 @@ extension Flow {
             report.optionsJudged.sackBlocks += 1
             if !TCPModel.seqLess(b.left, b.right) || b.right &- b.left >= 1 << 30 {
                 optionFault(n, time, s, from: e, state: state, expected: "SACK blocks whose left edge is below their right edge",
-                      citation: Citation.sackBlockEdges,
+                      rule: .sackBlockEdges,
                       note: "its SACK block \(i + 1) runs from \(b.left &- ends[p].iss) to \(b.right &- ends[p].iss)")
             } else if let end = sentEnd, TCPModel.seqLess(end, b.right), b.right &- end < 1 << 30 {
                 sackChecks.append((n, time, e, b.right, state, rel(s, from: e) + " sack \(b.left &- ends[p].iss):\(b.right &- ends[p].iss)"))
             }
         }
-    }
-
-    /// Text beyond the effective send MSS (RFC 9293 §3.7.1, MUST-16: at most the peer's MSS less the options this
-    /// segment carries). Judged on segments whose checksum is whole: a capture before TSO/GSO or after GRO holds
-    /// super-segments the NIC or the receiver's stack cut or merged, and those carry the pseudo-header's sum only.
-    func judgeMSS(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int, state: TCPState) {
-        guard let mss = ends[e].sendMSS, s.dataLength > 0, !s.flags.contains(.syn), s.checksum == .good else { return }
-        let room = mss > UInt32(s.optionsLength) ? mss - UInt32(s.optionsLength) : 0
-        report.optionsJudged.mss += 1
-        guard s.dataLength > room else { return }
-        let p = 1 - e
-        let said = ends[p].offer?.mss.map { "the MSS \($0) \(ends[p].name) offered" } ?? "the default send MSS \(mss) (no MSS option offered, MUST-15)"
-        optionFault(n, time, s, from: e, state: state,
-              expected: "at most \(room) octets of text: \(said), less \(s.optionsLength) octets of options",
-              citation: Citation.effectiveMSS, note: "sends \(s.dataLength) octets of text in one segment, \(s.dataLength - room) beyond the effective send MSS")
     }
 
     /// Timestamps once in effect (RFC 7323 §3.2): on every segment but RSTs; the echo never a TSval the peer did not
@@ -143,7 +125,7 @@ extension Flow {
         guard let ts = s.tsVal else {
             if timestamps == true, !s.flags.contains(.rst), !s.flags.contains(.syn), !s.optionsCut {
                 optionFault(n, time, s, from: e, state: state, expected: "a Timestamps option: both SYNs carried one",
-                      citation: Citation.timestampsEverySegment, note: "sends a segment without the Timestamps option the connection agreed")
+                      rule: .timestampsEverySegment, note: "sends a segment without the Timestamps option the connection agreed")
             }
             return
         }
@@ -167,7 +149,7 @@ extension Flow {
         report.optionsJudged.echoes += 1
         if TCPModel.seqLess(peer.value, s.tsEcr), s.tsEcr &- peer.value < 1 << 31, !TCPModel.seqLess(ends[p].sent.highestEnd ?? s.ack, s.ack) {
             optionFault(n, time, s, from: e, state: state, expected: "a TSecr of at most \(peer.value), the latest TSval \(ends[p].name) sent (frame \(peer.frame))",
-                  citation: Citation.timestampEcho, note: "echoes TSval \(s.tsEcr), which \(ends[p].name) never sent")
+                  rule: .timestampEcho, note: "echoes TSval \(s.tsEcr), which \(ends[p].name) never sent")
         }
     }
 
@@ -217,13 +199,14 @@ extension Flow {
         ends[e].pawsDiscarded = nil
         optionFault(n, time, s, from: e, state: state,
               expected: "an ACK of at most \(d.seq &- ends[p].iss): the text from there came in frame \(d.frame) with TSval \(d.tsVal), older than TS.Recent \(d.recent)",
-              citation: Citation.paws, note: "acknowledges text of frame \(d.frame) that PAWS makes unacceptable")
+              rule: .paws, note: "acknowledges text of frame \(d.frame) that PAWS makes unacceptable")
         return true
     }
 
     /// An option fault, reported once per end and kind: later segments with the same fault are its repeats (a
     /// stack that leaves out its timestamps does so on every segment).
-    func optionFault(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int, state: TCPState, expected: String, citation: String, note: String) {
+    func optionFault(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int, state: TCPState, expected: String, rule: OptionRule, note: String) {
+        let citation = rule.citation
         if let k = report.violations.lastIndex(where: { $0.endpoint == ends[e].name && $0.citations == [citation] }) {
             report.violations[k].repeats.append(n)
             return
@@ -238,38 +221,7 @@ extension Flow {
             guard let sentEnd = ends[p].sent.highestEnd, TCPModel.seqLess(sentEnd, c.right) else { continue }
             report.violations.append(Violation(frame: c.frame, time: c.time, endpoint: ends[c.end].name, state: c.state, observed: c.observed,
                                                expected: "SACK blocks up to \(sentEnd &- ends[p].iss) at most: the most \(ends[p].name) sent in the whole capture",
-                                               rules: [], citations: [Citation.sackReceivedData], note: "selectively acknowledges data the peer never sent"))
-        }
-    }
-}
-
-/// The RFC text each option fault breaks, with its Appendix B ID where RFC 9293 gives one.
-enum Citation {
-    static let effectiveMSS = "RFC 9293 §3.7.1 MUST-16 \"The maximum size of a segment that a TCP endpoint really sends, the 'effective send MSS', MUST be the smaller of the send MSS ... and the largest transmission size permitted by the IP layer\" (Eff.snd.MSS = min(SendMSS+20, MMS_S) - TCPhdrsize - IPoptionsize)"
-    static let mssOnSYN = "RFC 9293 §3.2 MUST-65 \"This field may be sent in the initial connection request (i.e., in segments with the SYN control bit set) and MUST NOT be sent in other segments\" (MSS)"
-    static let shiftAbove14 = "RFC 7323 §2.3 \"the shift count MUST be limited to 14\""
-    static let timestampsOnSYNACK = "RFC 7323 §3.2 \"A TCP ... MAY send a TSopt in <SYN,ACK> only if it received a TSopt in the initial <SYN> segment for the connection\""
-    static let timestampsEverySegment = "RFC 7323 §3.2 \"Once TSopt has been successfully negotiated, that is both <SYN> and <SYN,ACK> contain TSopt, the TSopt MUST be sent in every non-<RST> segment for the duration of the connection\""
-    static let timestampEcho = "RFC 7323 §3.2 \"When the ACK bit is set in an outgoing segment, the sender MUST echo a recently received TSval sent by the remote TCP in the TSval field of a Timestamps option\""
-    static let paws = "RFC 7323 §5.3 R1 \"If there is a Timestamps option in the arriving segment, SEG.TSval < TS.Recent, TS.Recent is valid (see later discussion), and if the RST bit is not set, then treat the arriving segment as not acceptable: Send an acknowledgment in reply ... and drop the segment\""
-    static let sackPermittedOnSYN = "RFC 2018 §2 \"It MUST NOT be sent on non-SYN segments\" (SACK-Permitted)"
-    static let sackWithoutPermission = "RFC 2018 §4 \"If the data receiver has not received a SACK-Permitted option for a given connection, it MUST NOT send SACK options on that connection\""
-    static let sackBlockEdges = "RFC 2018 §3 \"Left Edge of Block ... the first sequence number of this block. Right Edge of Block ... the sequence number immediately following the last sequence number of this block\""
-    static let sackReceivedData = "RFC 2018 §3 \"This option contains a list of some of the blocks of contiguous sequence space occupied by data that has been received and queued within the window\""
-    static let optionLength = "RFC 9293 §3.1 MUST-68 \"All TCP Options except End of Option List Option (EOL) and No-Operation (NOP) MUST have length fields\"; \"The option-length counts the two octets of option-kind and option-length as well as the option-data octets\""
-    static let padding = "RFC 9293 §3.1 MUST-69 \"The content of the header beyond the End of Option List Option MUST be header padding of zeros\""
-    static let knownLengths = "RFC 9293 §3.2 (MSS: Kind 2, Length 4); RFC 7323 §2.2, §3.2 (Window Scale: Length 3; Timestamps: Length 10); RFC 2018 §2–§3 (SACK-Permitted: Length 2; SACK: Length 8n+2)"
-
-    static func describe(_ f: CapturedSegment.OptionFault) -> (expected: String, citation: String, note: String) {
-        switch f {
-        case .lengthBelowTwo(let kind, let length, let at):
-            ("an option length of at least 2", optionLength, "option kind \(kind) at octet \(at) of the options has length \(length)")
-        case .overruns(let kind, let length, let at):
-            ("options that end within the header (its data offset)", optionLength, "option kind \(kind) at octet \(at) of the options, length \(length), runs past the header's end")
-        case .wrongLength(let kind, let length, let at):
-            ("option kind \(kind) in its defined length", knownLengths, "option kind \(kind) at octet \(at) of the options has length \(length)")
-        case .paddingNotZero(let at):
-            ("zeros after the End of Option List", padding, "a non-zero octet at octet \(at) of the options, after the End of Option List")
+                                               rules: [], citations: [OptionRule.sackReceivedData.citation], note: "selectively acknowledges data the peer never sent"))
         }
     }
 }

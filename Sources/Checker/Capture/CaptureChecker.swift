@@ -63,7 +63,7 @@ public struct ConnectionReport: Sendable, Codable {
     /// Evidence of capture loss or reordering at the capture point, as found.
     public var captureNotes: [String] = []
     /// What the SYNs offered, client's / server's, as captured ("MSS 1460/1460, window scale 7/7, timestamps
-    /// agreed, SACK-permitted both"); nil when the handshake was not captured.
+    /// yes/yes, SACK-permitted yes/yes"); nil when the handshake was not captured.
     public var options: String?
     /// Option judgements made: segments held against the effective send MSS, SACK blocks, TSecr echoes, and
     /// segments with text that PAWS discards at their receiver.
@@ -252,7 +252,8 @@ struct End {
     /// The largest text it may put in a segment with no options (RFC 9293 §3.7.1: the peer's MSS option, or the
     /// default without one, MUST-15); nil while the peer's SYN options are not known.
     var sendMSS: UInt32?
-    /// Its latest TSval, in the frame and at the time it sent it (a clock never runs back, RFC 7323 §5.4).
+    /// Its latest TSval, in the frame and at the time it sent it (PAWS assumes the clock never runs back, RFC 7323
+    /// §5.2: one that does is noted).
     var tsHigh: (value: UInt32, frame: Int, time: Double)?
     /// A Timestamps option it sent that the SYNs did not agree was noted (once).
     var tsNoted = false

@@ -67,8 +67,8 @@ extension Flow {
         }
     }
 
-    /// "MSS 1460/1460, window scale 7/7, timestamps, SACK-permitted 1/1", client's / server's; "?" where a snaplen
-    /// cut the option list, "-" where the SYN had none.
+    /// "MSS 1460/1460, window scale 7/7, timestamps yes/yes, SACK-permitted yes/yes", client's / server's; "?" where
+    /// a snaplen cut the option list or the SYN was not captured, "-" where the SYN had none.
     func optionSummary(server: Int) -> String {
         let o = [ends[1 - server].offer, ends[server].offer]
         func both(_ f: (SYNOffer) -> String?) -> String {
@@ -119,7 +119,8 @@ extension Flow {
     }
 
     /// Timestamps once in effect (RFC 7323 §3.2): on every segment but RSTs; the echo never a TSval the peer did not
-    /// send; the clock never back (§5.4). A segment that reordering put behind one sent after it is noted, not judged.
+    /// send. A TSval behind an earlier one (reordered, or a clock that ran back) is noted, not judged: PAWS assumes
+    /// a monotone clock (§5.2), no sentence requires one.
     func judgeTimestamps(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int, state: TCPState) {
         let p = 1 - e
         guard let ts = s.tsVal else {

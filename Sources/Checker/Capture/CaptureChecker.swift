@@ -259,7 +259,7 @@ struct End {
     var tsNoted = false
     /// Text of the peer's that PAWS discards here (RFC 7323 §5.3 R1), until the peer sends it again: an ACK of
     /// it shows this end took it.
-    var pawsDiscarded: (seq: UInt32, end: UInt32, frame: Int, tsVal: UInt32, recent: UInt32)?
+    var pawsDiscarded: (seq: UInt32, frame: Int, tsVal: UInt32, recent: UInt32)?
     var shift: UInt32 = 0
     /// What this end has sent (how far into sequence space: a retransmission is text within it).
     var sent = SentSegments()

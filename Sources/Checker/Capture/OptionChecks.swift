@@ -178,7 +178,7 @@ extension Flow {
         let older = end.tsRecent.map { TCPModel.seqLess(ts, $0) } ?? false
         // TS.Recent goes invalid after 24 days idle (RFC 7323 §5.5).
         if judged, older, let recent = end.tsRecent, time - end.tsRecentTime < 24 * 86400, s.dataLength > 0 || s.flags.contains(.fin) {
-            end.pawsDiscarded = (s.seq, s.seq &+ s.length, n, ts, recent)
+            end.pawsDiscarded = (s.seq, n, ts, recent)
             return true
         }
         // R3: taken when at or after TS.Recent and the segment starts at or below Last.ACK.sent.

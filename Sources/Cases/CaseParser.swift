@@ -6,7 +6,7 @@ public enum CaseParser {
     /// The backlog of a `listen` written without one.
     public static let defaultBacklog: Int32 = 1024
     public static let calls: Set<String> = ["listen", "connect", "accept", "send", "recv", "shutdown", "close", "abort", "setsockopt"]
-    public static let optionKeys: Set<String> = ["ip", "target-port", "tester-port", "tester-isn", "timeout", "settle", "sysctl", "window", "user-timeout", "keepalive", "delayed-acks"]
+    public static let optionKeys: Set<String> = ["ip", "target-port", "tester-port", "tester-isn", "tester-options", "timeout", "settle", "sysctl", "window", "user-timeout", "keepalive", "delayed-acks"]
 
     public static func parse(path: String, text: String) -> (CaseFile, [Diagnostic]) {
         let source = SourceFile(path: path, text: text)
@@ -121,7 +121,10 @@ public enum CaseParser {
             }
             var (value, vcol) = try c.expectWord("a value for option \(key)")
             // A sysctl value may be several words (net.ipv4.tcp_rmem=4096 32768 32768): the rest of the line.
-            if key == "sysctl" { while let (w, _) = c.word() { value += " " + w } }
+            if key == "sysctl" || key == "tester-options" { while let (w, _) = c.word() { value += " " + w } }
+            if key == "tester-options" {
+                do throws(TesterOptionsError) { _ = try TesterOptions(parsing: value) } catch { throw c.error(error.reason, at: vcol + error.column) }
+            }
             if key == "ip", value != "4", value != "6" { throw c.error("option ip is 4 or 6", at: vcol) }
             if ["target-port", "tester-port"].contains(key), UInt16(value) == nil { throw c.error("a port is 1 to 65535", at: vcol) }
             if key == "tester-isn", UInt32(value) == nil { throw c.error("an ISN is a 32-bit number", at: vcol) }

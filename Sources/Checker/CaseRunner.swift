@@ -58,6 +58,9 @@ public final class CaseRunner {
     var testerISN: UInt32
     var targetISN: UInt32?
     var lastTSval: UInt32?
+    /// `option tester-options`: the offer and what the target agreed, which give each injected segment written
+    /// without options its options (as the fuzzer's session did when the case was found). Nil: options as written.
+    var agreement: OptionAgreement?
     var queue: [Packet] = []
     /// The lines being run follow a `wait`: retransmissions are expected or not, as written.
     var afterWait = false
@@ -74,6 +77,9 @@ public final class CaseRunner {
         testerISN = file.options["tester-isn"].flatMap(UInt32.init) ?? 1_000_000
         if let p = file.options["target-port"].flatMap(UInt16.init) { tuple.targetPort = p }
         if let p = file.options["tester-port"].flatMap(UInt16.init) { tuple.testerPort = p }
+        if let o = file.options["tester-options"].flatMap({ try? TesterOptions(parsing: $0) }) {
+            agreement = OptionAgreement(offer: o, ipv6: target.targetIP.isV6)
+        }
     }
 
     public func run() -> CaseResult {
@@ -223,6 +229,7 @@ public final class CaseRunner {
                 tcp.options.append(.timestamps(value: v, echo: e))
             }
         }
+        if s.options == nil, agreement != nil { tcp.options = agreement!.prepare(tcp.segment) }
         tcp.dataOffsetOverride = s.dataOffset
         if let r = s.reserved { tcp.reserved = r }
         var p = target.frame(tcp)
@@ -253,6 +260,10 @@ public final class CaseRunner {
             if let p = try? Packet.decode(f.bytes, link: target.link.linkType), p.tcp.sourcePort == tuple.targetPort, p.tcp.destinationPort == tuple.testerPort {
                 queue.append(p)
                 for case .timestamps(let v, _) in p.tcp.options { lastTSval = v }
+                if agreement != nil {
+                    var t = TimedSegment(time: f.time, segment: p.tcp.segment, options: TCPOptionScan.scan(p.tcp), whole: p.tcp.checksumValid == true)
+                    _ = agreement!.observe(&t)
+                }
             }
         }
     }

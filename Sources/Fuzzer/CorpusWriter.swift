@@ -74,16 +74,15 @@ public struct CorpusWriter {
 /// A divergence as a case file: the steps, the spec's expectation for each (so that replaying judges the
 /// target against the spec), and what the target did, as comments.
 public enum CaseText {
-    /// A segment as a case line (`dir`: `<` injected, `>` sent by the target): as sent (window, urgent pointer, the MSS option a SYN of the
-    /// fuzzer's carries, so that the stack segments as it did during the run), or an expectation of the spec's
-    /// (PSH and the window left to the stack).
+    /// A segment as a case line (`dir`: `<` injected, `>` sent by the target): as sent (the window as the target reads
+    /// it, the urgent pointer; the options come from the case's `option tester-options`), or an expectation of the
+    /// spec's (PSH and the window left to the stack).
     static func segmentLine(_ dir: String, _ s: Segment, expectation: Bool) -> String {
         var flags = s.ctl.intersection([.syn, .fin, .rst, .psh, .urg, .ack])
         if expectation { flags.remove(.psh) }
         var spec = SegmentSpec(flags: flags, seq: .value(s.seq), length: .value(s.dataLength), ack: s.ctl.contains(.ack) ? .value(s.ack) : nil,
                                window: expectation ? .any : .value(s.window))
         if !expectation, s.ctl.contains(.urg) || s.urgentPointer != 0 { spec.urgent = .value(s.urgentPointer) }
-        if !expectation, s.ctl.contains(.syn) { spec.options = [.mss(.value(1460))] }
         return dir + " " + CaseWriter.segment(spec)
     }
 
@@ -116,6 +115,8 @@ public enum CaseText {
                 : "# reproduced: in \(d.reproduced) of \(d.replays) replays of this case alone\n"
         }
         out += "option tester-isn \(d.testerISN)\n"
+        // The runner gives each injected segment the options (and wire window) this offer and the target's SYN agree.
+        out += "option tester-options \(d.testerOptions)\n"
         // A case that waits judges timers, some of them the application's: replayed with the same settings.
         if d.log.contains(where: { if case .wait = $0.step { true } else { false } }) {
             for o in sockets.caseOptions { out += "option \(o.key) \(o.value)\n" }

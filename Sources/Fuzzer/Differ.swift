@@ -76,6 +76,7 @@ public struct Difference: Sendable {
     public var a: String
     public var b: String
     public var testerISN: UInt32
+    public var testerOptions: TesterOptions = .mssOnly
     public var casePath: String?
     public var pcapPaths: [String] = []
 }
@@ -115,9 +116,9 @@ public final class Differ {
 
     /// Both targets' observations of the steps, replayed alone, to the end (not stopping where one leaves
     /// the model), and the first step where they differ.
-    func compare(_ steps: [FuzzStep], isn: UInt32) throws -> (steps: [FuzzStep], logs: ([StepLog], [StepLog]), frames: ([Frame], [Frame]), at: Int?) {
-        guard let ra = try a.replay(steps, isn: isn, untilDivergence: false) else { return (steps, ([], []), ([], []), nil) }
-        guard let rb = try b.replay(ra.steps, isn: isn, untilDivergence: false) else { return (ra.steps, (ra.log, []), (ra.frames, []), nil) }
+    func compare(_ steps: [FuzzStep], isn: UInt32, options: TesterOptions) throws -> (steps: [FuzzStep], logs: ([StepLog], [StepLog]), frames: ([Frame], [Frame]), at: Int?) {
+        guard let ra = try a.replay(steps, isn: isn, options: options, untilDivergence: false) else { return (steps, ([], []), ([], []), nil) }
+        guard let rb = try b.replay(ra.steps, isn: isn, options: options, untilDivergence: false) else { return (ra.steps, (ra.log, []), (ra.frames, []), nil) }
         let n = min(ra.log.count, rb.log.count)
         let at = (0..<n).first { !Observation(ra.log[$0]).agrees(with: Observation(rb.log[$0])) }
         return (ra.steps, (ra.log, rb.log), (ra.frames, rb.frames), at)
@@ -134,10 +135,10 @@ public final class Differ {
         a.onFinish = { [unowned self] lane in
             summary.cases += 1
             guard !lane.steps.isEmpty else { return }
-            let r = try compare(lane.steps, isn: lane.testerISN)
+            let r = try compare(lane.steps, isn: lane.testerISN, options: lane.agreement.offer)
             if let at = r.at {
                 let sig = signature(r.logs.0[at], r.logs.1[at])
-                if seen.insert(sig).inserted { try keep(sig, steps: Array(r.steps.prefix(at + 1)), isn: lane.testerISN) }
+                if seen.insert(sig).inserted { try keep(sig, steps: Array(r.steps.prefix(at + 1)), isn: lane.testerISN, options: lane.agreement.offer) }
             }
             let now = MonotonicClock().now
             if let progress, now - last >= 0.25 {
@@ -153,14 +154,14 @@ public final class Differ {
     }
 
     /// Minimizes a difference (the smallest steps whose first difference has the same signature) and writes it.
-    func keep(_ sig: DifferenceSignature, steps: [FuzzStep], isn: UInt32) throws {
+    func keep(_ sig: DifferenceSignature, steps: [FuzzStep], isn: UInt32, options: TesterOptions) throws {
         typealias Evidence = (logs: ([StepLog], [StepLog]), frames: ([Frame], [Frame]), at: Int)
         let m = Minimizer<Evidence>(reproduces: { candidate in
-            let r = try self.compare(candidate, isn: isn)
+            let r = try self.compare(candidate, isn: isn, options: options)
             guard let at = r.at, self.signature(r.logs.0[at], r.logs.1[at]) == sig else { return nil }
             return (Array(r.steps.prefix(at + 1)), (r.logs, r.frames, at))
         }, asFound: { candidate in
-            let r = try self.compare(candidate, isn: isn)
+            let r = try self.compare(candidate, isn: isn, options: options)
             return (r.steps, (r.logs, r.frames, r.at ?? max(0, min(r.logs.0.count, r.logs.1.count) - 1)))
         })
         let best = try m.minimize(steps)
@@ -169,6 +170,7 @@ public final class Differ {
         let la = logs.0[at], lb = logs.1[at]
         var d = Difference(signature: sig, steps: at + 1, at: at, stateBefore: la.stateBefore, input: a.describeInput(la),
                            a: Observation(la).description, b: Observation(lb).description, testerISN: isn)
+        d.testerOptions = options
         if let dir = out {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let base = (dir as NSString).appendingPathComponent(String(format: "%03d-", summary.differences.count) + CorpusWriter.slug(la.stateBefore.rawValue + " " + d.input))
@@ -192,6 +194,7 @@ public final class Differ {
         out += "# \(names.1): " + settingsLine(b.target.settings) + "\n"
         out += "# signature: " + d.signature.description + "\n"
         out += "option tester-isn \(d.testerISN)\n"
+        out += "option tester-options \(d.testerOptions)\n"
         for (i, l) in la.enumerated() {
             out += CaseText.stepLine(l.step)
             if case .accept = l.step {} else {

@@ -35,7 +35,7 @@ extension Fuzzer {
         guard !signatures.contains(sig) || looking else { return nil }
         if unconfirmed != nil { failureSearches[sig, default: 0] += 1 }
         for lane in failed.prefix(Fuzzer.failureSuspects) {
-            guard let r = try replay(lane.steps, isn: lane.testerISN), let last = r.log.last, last.diverged, shows(last, sig) else { continue }
+            guard let r = try replay(lane.steps, isn: lane.testerISN, options: lane.agreement.offer), let last = r.log.last, last.diverged, shows(last, sig) else { continue }
             lane.connection.steps = r.steps
             lane.log = r.log
             if let i = unconfirmed {
@@ -80,16 +80,16 @@ extension Fuzzer {
         // was kept, is one confirmation already.
         var minimizerReproduced = false
         if keeping.minimize && minimize {
-            let isn = lane.testerISN, shrink = sig == .windowShrink
+            let isn = lane.testerISN, offer = lane.agreement.offer, shrink = sig == .windowShrink
             var m = Minimizer<([StepLog], [Frame])>(reproduces: { candidate in
-                guard let r = try self.replay(candidate, isn: isn, windowShrink: shrink), let last = r.log.last, last.diverged,
+                guard let r = try self.replay(candidate, isn: isn, options: offer, windowShrink: shrink), let last = r.log.last, last.diverged,
                       self.shows(last, sig) else { return nil }
                 minimizerReproduced = true
                 return (r.steps, (r.log, r.frames))
             }, asFound: { candidate in
                 // The case as found, whole: a replay that did not show the divergence may have stopped at another
                 // one earlier (its steps cut short), so only its frames are kept, as the pcap of a replay.
-                let r = try self.replay(candidate, isn: isn, windowShrink: shrink)
+                let r = try self.replay(candidate, isn: isn, options: offer, windowShrink: shrink)
                 return (candidate, (log, r?.frames ?? []))
             })
             // A stack that failed as a program (crashed, hung) did so whatever the waits: its case is minimized by
@@ -101,7 +101,7 @@ extension Fuzzer {
             let r = try m.minimize(steps)
             steps = r.steps
             (log, frames) = r.evidence
-        } else if let r = try replay(steps, isn: lane.testerISN, windowShrink: sig == .windowShrink) {
+        } else if let r = try replay(steps, isn: lane.testerISN, options: lane.agreement.offer, windowShrink: sig == .windowShrink) {
             // Its steps and log only if it showed the divergence (else it may have stopped short at another one).
             if let l = r.log.last, l.diverged, shows(l, sig) {
                 steps = r.steps
@@ -116,7 +116,7 @@ extension Fuzzer {
         if sig != .windowShrink {
             for _ in replays..<Fuzzer.confirmations {
                 replays += 1
-                guard let r = try replay(steps, isn: lane.testerISN, windowShrink: sig == .windowShrink) else { continue }
+                guard let r = try replay(steps, isn: lane.testerISN, options: lane.agreement.offer, windowShrink: sig == .windowShrink) else { continue }
                 if let l = r.log.last, l.diverged, shows(l, sig) {
                     reproduced += 1
                 } else if reproduced == 0 {
@@ -125,6 +125,7 @@ extension Fuzzer {
             }
         }
         var d = divergence(sig, log: log, steps: steps.count, testerISN: lane.testerISN)
+        d.testerOptions = lane.agreement.offer
         d.reproduced = reproduced
         d.replays = replays
         if let corpus = keeping.corpus {
@@ -176,6 +177,7 @@ extension Fuzzer {
     private func keepUnexamined(_ lane: Lane) throws {
         guard let bad = lane.log.firstIndex(where: \.diverged) else { return }
         var d = divergence(signature(lane.log[bad]), log: Array(lane.log.prefix(bad + 1)), steps: bad + 1, testerISN: lane.testerISN)
+        d.testerOptions = lane.agreement.offer
         d.examined = false
         if let corpus = keeping.corpus {
             let w = CorpusWriter(directory: (corpus as NSString).appendingPathComponent("unexamined"), spec: spec, settings: target.settings, targetName: config.targetName, sockets: target.socketSettings, delayedAcks: target.delaysAcknowledgments)
@@ -265,10 +267,11 @@ extension Fuzzer {
     /// divergence, and the frames both ways.
     /// `windowShrink`: whether a shrinking window counts as a divergence (only when that is the finding replayed).
     /// `untilDivergence`: stop at the first step the model does not predict (off for differential runs).
-    func replay(_ steps: [FuzzStep], isn: UInt32? = nil, windowShrink: Bool = true, untilDivergence: Bool = true) throws -> (steps: [FuzzStep], log: [StepLog], frames: [Frame])? {
+    func replay(_ steps: [FuzzStep], isn: UInt32? = nil, options: TesterOptions? = nil, windowShrink: Bool = true, untilDivergence: Bool = true) throws -> (steps: [FuzzStep], log: [StepLog], frames: [Frame])? {
         let session = self.session(keepFrames: true)
         session.reportsWindowShrink = windowShrink
-        let lane = Lane(id: -1, tuple: freshTuple(), spec: spec, testerISN: isn ?? testerISN(), offered: target.capabilities.calls, purpose: .replay)
+        let lane = Lane(id: -1, tuple: freshTuple(), spec: spec, testerISN: isn ?? testerISN(), offered: target.capabilities.calls, purpose: .replay,
+                        options: options ?? testerOptions(), ipv6: target.targetIP.isV6)
         for step in steps {
             if case .call(let c) = step, !lane.connection.callAllowed(c) { continue }
             if case .accept = step, lane.connection.accepted || !lane.connection.passive || !lane.connection.socketOpen { continue }

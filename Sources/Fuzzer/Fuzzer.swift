@@ -20,6 +20,8 @@ public struct Divergence: Sendable {
     public var steps: Int
     /// The tester's ISN of the run (rules may depend on it: see RFC 9293's SYN-SENT RST check).
     public var testerISN: UInt32
+    /// What the tester offered on its SYNs in the case.
+    public var testerOptions: TesterOptions = .mssOnly
     public var casePath: String?
     public var pcapPath: String?
     public var log: [StepLog]
@@ -85,6 +87,9 @@ public final class Fuzzer {
         public var choices: ChoiceSet = .none
         /// The longest wait a case may make on a real clock (nil: 5 s); a virtual clock waits any length for free.
         public var maxWait: Double?
+        /// What the tester offers on each connection's SYNs; nil: drawn per connection from
+        /// `TesterOptions.combinations` (seeded, as the ISN is).
+        public var testerOptions: TesterOptions?
         public init() {}
     }
 
@@ -166,8 +171,14 @@ public final class Fuzzer {
         }
     }
 
+    /// The tester's options for a new connection: the configuration's, else one of the combinations, drawn.
+    func testerOptions() -> TesterOptions {
+        config.testerOptions ?? TesterOptions.combinations[Int(sampler.rng.next() % UInt64(TesterOptions.combinations.count))]
+    }
+
     func lane(_ id: Int, purpose: Lane.Purpose) -> Lane {
-        let lane = Lane(id: id, tuple: freshTuple(), spec: spec, testerISN: testerISN(), offered: target.capabilities.calls, purpose: purpose)
+        let lane = Lane(id: id, tuple: freshTuple(), spec: spec, testerISN: testerISN(), offered: target.capabilities.calls, purpose: purpose,
+                        options: testerOptions(), ipv6: target.targetIP.isV6)
         lane.model.recordsInputClass = true
         return lane
     }
@@ -197,7 +208,7 @@ public final class Fuzzer {
                 if let s = planner.input(for: lane.connection, state: st, event: ev, cell: c, sampler: &sampler) {
                     // An input that restarts a timer whose expiry sends nothing (a FIN again in TIME-WAIT): a fuzz
                     // case lets the timer age first, so that a wait after the input can tell a restart from none.
-                    if case .fuzz = lane.purpose, let input = lane.connection.modelInput(s), let t = planner.silentRestart(by: input, on: lane.model),
+                    if case .fuzz = lane.purpose, let input = lane.modelInput(s), let t = planner.silentRestart(by: input, on: lane.model),
                        let (age, span) = lane.timerAge(t, now: target.frameNow) {
                         if let d = planner.restartSetupWait(for: t, on: lane.model, age: age, span: span) {
                             lane.plan.insert(item, at: 0)  // drawn again after the wait
@@ -242,7 +253,7 @@ public final class Fuzzer {
                 for _ in 0..<20 {
                     let s = planner.randomStep(for: lane.connection, sampler: &sampler)
                     var m = lane.model
-                    if let input = lane.connection.modelInput(s) { _ = m.apply(input) }
+                    if let input = lane.modelInput(s) { _ = m.apply(input) }
                     if m.state == lane.model.state { return s }
                 }
             }

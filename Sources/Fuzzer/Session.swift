@@ -119,12 +119,45 @@ final class Lane {
     /// The acknowledgments the stack still owes, oldest first, with a target that delays ACKs.
     var heldAcks: [HeldAck] = []
 
-    init(id: Int, tuple: Tuple, spec: CompiledSpec, testerISN: UInt32, offered: Set<String>?, purpose: Purpose) {
+    /// What the tester offers on its SYNs and what the connection agreed (the tester's options and wire windows;
+    /// the target's windows scaled and its options judged).
+    var agreement: OptionAgreement
+    /// What the target's options broke, until the step that judges those frames takes it.
+    var optionFaults: [Mismatch] = []
+
+    init(id: Int, tuple: Tuple, spec: CompiledSpec, testerISN: UInt32, offered: Set<String>?, purpose: Purpose,
+         options: TesterOptions = .mssOnly, ipv6: Bool = false) {
         self.id = id
         self.tuple = tuple
         self.purpose = purpose
         connection = Connection(spec: spec, testerISN: testerISN, offered: offered)
         oracle = StepOracle(testerISN: testerISN)
+        agreement = OptionAgreement(offer: options, ipv6: ipv6)
+    }
+
+    /// The step as the model takes it: a segment's window field (as the step, the log and a case file write it,
+    /// RFC 9293's SEG.WND as sent) read as the target must, in units of 2^shift once a Window Scale is agreed
+    /// (RFC 7323 §2.3; a SYN's never scaled).
+    func modelInput(_ step: FuzzStep) -> Input? {
+        guard case .segment(var s) = step else { return connection.modelInput(step) }
+        s.window = agreement.testerWindow(s.window, syn: s.ctl.contains(.syn))
+        return connection.modelInput(.segment(s))
+    }
+
+    /// Takes the target's segments for this connection, in order: the agreement scales their windows and judges
+    /// their options (kept for the step that judges them).
+    func observe(_ segs: [TimedSegment]) -> [TimedSegment] {
+        let out = segs.map { t in
+            var t = t
+            for m in agreement.observe(&t) where !optionFaults.contains(m) { optionFaults.append(m) }
+            return t
+        }
+        // The model's RFC 7323 shifts follow the SYNs' agreement (a new incarnation's SYN decides again).
+        let (send, receive) = (UInt32(agreement.testerShift), UInt32(agreement.targetShift))
+        if model[.sndWindShift] != send || model[.rcvWindShift] != receive {
+            _ = model.adopt(.windowShifts(send: UInt8(send), receive: UInt8(receive)))
+        }
+        return out
     }
 
     var model: TCPModel {
@@ -212,10 +245,6 @@ final class Session {
     /// A shrinking window is one finding however many connections show it: once recorded, the fuzzer turns
     /// this off and later shrinks only move the model's window edge.
     var reportsWindowShrink = true
-    /// What the target's options broke, per connection, until the step that judges those frames takes it.
-    var optionFaults: [Tuple: [Mismatch]] = [:]
-    /// The MSS the tester offers on every SYN it sends (`absolute`): the target's send MSS.
-    static let testerMSS: UInt16 = 1460
     /// The choices the RFC leaves open under the profile, and what the stack chose so far.
     var choices: ChoiceRun?
 
@@ -247,12 +276,16 @@ final class Session {
         parked[lane.tuple] = nil
     }
 
+    /// The tester's segment `s` (the step's numbering) as a frame, its options from the lane's agreement (which
+    /// moves the tester's timestamp clock on).
     func absolute(_ s: Segment, _ lane: Lane) -> [UInt8] {
-        var tcp = TCPHeader(sourcePort: lane.tuple.testerPort, destinationPort: lane.tuple.targetPort, seq: lane.testerISN &+ s.seq,
-                            ack: s.ctl.contains(.ack) ? (lane.targetISN ?? 0) &+ s.ack : 0, flags: s.ctl,
+        var a = s
+        a.seq = lane.testerISN &+ s.seq
+        a.ack = s.ctl.contains(.ack) ? (lane.targetISN ?? 0) &+ s.ack : 0
+        var tcp = TCPHeader(sourcePort: lane.tuple.testerPort, destinationPort: lane.tuple.targetPort, seq: a.seq, ack: a.ack, flags: s.ctl,
                             window: UInt16(clamping: s.window), urgentPointer: UInt16(clamping: s.urgentPointer))
         tcp.payload = [UInt8](repeating: 0x78, count: Int(s.dataLength))
-        if s.ctl.contains(.syn) { tcp.options = [.maxSegmentSize(Session.testerMSS)] }
+        tcp.options = lane.agreement.prepare(a)
         return target.frame(tcp).encode()
     }
 
@@ -278,7 +311,7 @@ final class Session {
                 lane.connection.steps.append(step)
                 continue
             }
-            let input = lane.connection.modelInput(step)
+            let input = lane.modelInput(step)
             inputs.append(input)
             transitions.append(input.map { lane.model.apply($0) })
             if case .segment(let s) = step {
@@ -318,39 +351,37 @@ final class Session {
         for f in ex.frames {
             guard let p = try? Packet.decode(f.bytes, link: target.link.linkType) else { continue }
             let t = Tuple(targetPort: p.tcp.sourcePort, testerPort: p.tcp.destinationPort)
-            byTuple[t, default: []].append(TimedSegment(time: f.time, segment: p.tcp.segment))
+            byTuple[t, default: []].append(TimedSegment(time: f.time, segment: p.tcp.segment, options: TCPOptionScan.scan(p.tcp),
+                                                        whole: p.tcp.checksumValid == true))
             // The window scale the target announces on its SYN: the scale it may go on to apply although the
             // tester never agreed one (the oracle's evidence for an edge that seems to move left).
             if p.tcp.segment.ctl.contains(.syn) {
                 announced[t] = 0
                 for case .windowScale(let k) in p.tcp.options { announced[t] = Int(min(k, 14)) }
             }
-            auditOptions(p.tcp, t)
         }
         let endedAt = target.frameNow
         // Waiting lanes keep what was sent to them for the end of their wait; what another session's connections
         // were sent waits for that session.
         for (t, segs) in byTuple {
             if let lane = parked[t], lane.wait != nil, !work.contains(where: { $0.0 === lane }) {
-                lane.wait!.frames += segs
+                lane.wait!.frames += lane.observe(segs)
             } else if !work.contains(where: { $0.0.tuple == t }) {
                 stash.put(t, segs)
             }
         }
-        for r in releasing {
-            stash.drop(r)
-            optionFaults[r] = nil
-        }
+        for r in releasing { stash.drop(r) }
         for (lane, _) in work {
-            let earlier = stash.take(lane.tuple)
-            if !earlier.isEmpty { byTuple[lane.tuple] = earlier + (byTuple[lane.tuple] ?? []) }
+            let all = stash.take(lane.tuple) + (byTuple[lane.tuple] ?? [])
+            if !all.isEmpty { byTuple[lane.tuple] = lane.observe(all) }
         }
         for (t, lane) in parked where lane.wait != nil {
             let earlier = stash.take(t)
-            if !earlier.isEmpty { lane.wait!.frames += earlier }
+            if !earlier.isEmpty { lane.wait!.frames += lane.observe(earlier) }
         }
         for (k, (lane, step)) in work.enumerated() {
             if let a = announced[lane.tuple] { lane.oracle.announcedWindowShift = a }
+            lane.oracle.agreedWindowShift = lane.agreement.windowScaleAgreed ? Int(lane.agreement.targetShift) : nil
             if case .wait = step {
                 var raw = (lane.wait?.frames ?? []) + (byTuple[lane.tuple] ?? [])
                 let settled = settleHeldAcks(lane, &raw, sentAt: nil, end: endedAt, answering: nil)
@@ -403,30 +434,16 @@ final class Session {
         }
     }
 
-    /// The target's options judged frame by frame (`OptionRule.audit`, the offline checker's audit): the list's
-    /// format, SYN-only options elsewhere, a shift above 14, text beyond the MSS the tester offered (on frames whose
-    /// checksum is whole: a TSO/GSO super-segment carries only the pseudo-header's sum). Kept for the step that
-    /// judges the frames.
-    func auditOptions(_ tcp: TCPHeader, _ t: Tuple) {
-        for m in Session.optionFaults(tcp) { optionFaults[t, default: []].append(m) }
-    }
-
-    public static func optionFaults(_ tcp: TCPHeader) -> [Mismatch] {
-        let o = TCPOptionScan.scan(tcp)
-        // Not judged here (the offline checker does): a SYN,ACK with timestamps the tester's SYN did not offer. Linux
-        // sends one in a simultaneous open (its SYN,ACK repeats its own SYN's options); a live option fault ends
-        // the case like any divergence, and this one ended every way into SYN-RECEIVED the suite had (conform
-        // linux: 400 of its tests unreachable). Rules read from the segment alone do not depend on the way in.
-        let found = OptionRule.audit(o, syn: tcp.flags.contains(.syn), dataLength: UInt32(tcp.payload.count), sendMSS: UInt32(Session.testerMSS),
-                                     mssJudged: tcp.checksumValid == true, mssSaid: "the MSS \(Session.testerMSS) the tester offered")
-        return found.map { .option(OptionMismatch(rule: $0.rule, expected: $0.expected, observed: $0.note)) }
-    }
-
-    /// Writes what the lane's frames broke in their options into the step that judged them.
+    /// Writes what the lane's frames broke in their options (`Lane.observe`) into the step that judged them.
+    /// Not judged live (the offline checker does): a SYN,ACK with timestamps the tester's SYN did not offer. Linux
+    /// sends one in a simultaneous open (its SYN,ACK repeats its own SYN's options); a live option fault ends the
+    /// case like any divergence, and this one ended every way into SYN-RECEIVED the suite had (conform linux: 400
+    /// of its tests unreachable).
     func noteOptionFaults(_ lane: Lane) {
-        guard let found = optionFaults.removeValue(forKey: lane.tuple), !lane.log.isEmpty else { return }
+        guard !lane.optionFaults.isEmpty, !lane.log.isEmpty else { return }
         let n = lane.log.count - 1
-        for m in found where !lane.log[n].mismatches.contains(m) { lane.log[n].mismatches.append(m) }
+        for m in lane.optionFaults where !lane.log[n].mismatches.contains(m) { lane.log[n].mismatches.append(m) }
+        lane.optionFaults = []
     }
 
     static func isPureAck(_ s: Segment) -> Bool { s.ctl == .ack && s.dataLength == 0 }

@@ -102,10 +102,12 @@ public struct Connection: Sendable {
         return .segment(s)
     }
 
-    /// Text that fits one 1500-octet frame with the headers and options the fuzzer sends (a SYN carries MSS).
+    /// Text that fits one 1500-octet IPv4 or IPv6 packet (60 octets of headers over IPv6) with the most options the
+    /// tester sends: on a SYN, MSS, SACK-Permitted, Timestamps and Window Scale (20 octets); on any other segment,
+    /// Timestamps (12).
     public static func fitLink(_ s: Segment) -> Segment {
         var s = s
-        let room: UInt32 = s.ctl.contains(.syn) ? 1456 : 1460
+        let room: UInt32 = s.ctl.contains(.syn) ? 1420 : 1428
         if s.dataLength > room { s.dataLength = room }
         return s
     }

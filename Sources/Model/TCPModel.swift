@@ -3,7 +3,7 @@ import Spec
 
 /// The TCB variables as one value: RFC 9293 §3.3.1 plus the model's queues (see `Register`).
 public struct TCB: Hashable, Sendable {
-    @usableFromInline var r: InlineArray<32, UInt32> = .init(repeating: 0)
+    @usableFromInline var r: InlineArray<34, UInt32> = .init(repeating: 0)
 
     /// How many separate out-of-order ranges the model holds (`Register.holdSeq1`…): more than RFC 2018's SACK
     /// option can report (four blocks), and more than any case of a few dozen steps makes in practice. A range
@@ -18,12 +18,12 @@ public struct TCB: Hashable, Sendable {
     }
 
     public static func == (a: TCB, b: TCB) -> Bool {
-        for i in 0..<32 where a.r[i] != b.r[i] { return false }
+        for i in 0..<34 where a.r[i] != b.r[i] { return false }
         return true
     }
 
     public func hash(into h: inout Hasher) {
-        for i in 0..<32 { h.combine(r[i]) }
+        for i in 0..<34 { h.combine(r[i]) }
     }
 }
 
@@ -210,6 +210,8 @@ public struct TCPModel: Sendable {
         case textOnSYNAccepted(UInt32)
         /// It dropped the text on the peer's SYN (RFC 7413 §4.2.2: a cookie it does not accept): nothing held.
         case textOnSYNDropped
+        /// Both SYNs agreed a Window Scale (RFC 7323 §2.2): the shifts of the peer's windows and of its own.
+        case windowShifts(send: UInt8, receive: UInt8)
         /// It sent this many octets fewer than a transmission the model made (and its FIN, when `fin`), as a
         /// sender limited by its congestion window does (RFC 5681 §3.1, RFC 9293 §3.8.2 MUST-19): they go back
         /// to the send queue, for the next transmission to send.
@@ -244,6 +246,10 @@ public struct TCPModel: Sendable {
             return 0
         case .textOnSYNDropped:
             for k in 0..<TCB.heldRanges { tcb[TCPModel.holdLen(k)] = 0 }
+            return 0
+        case .windowShifts(let send, let receive):
+            tcb[.sndWindShift] = UInt32(min(send, 14))
+            tcb[.rcvWindShift] = UInt32(min(receive, 14))
             return 0
         case .heldBack(let n, let fin):
             tcb[.sndNxt] = tcb[.sndNxt] &- n &- (fin ? 1 : 0)
@@ -430,6 +436,13 @@ public struct TCPModel: Sendable {
             case .max:
                 let b = stack[sp - 1], a = stack[sp - 2]
                 stack[sp - 2] = TCPModel.seqLess(a, b) ? b : a
+                sp -= 1
+            case .choose:
+                stack[sp - 3] = stack[sp - 1] != 0 ? stack[sp - 3] : stack[sp - 2]
+                sp -= 2
+            case .lshift:
+                let k = stack[sp - 1]
+                stack[sp - 2] = k > 31 ? 0 : stack[sp - 2] << k
                 sp -= 1
             case .and:
                 stack[sp - 2] = (stack[sp - 2] != 0 && stack[sp - 1] != 0) ? 1 : 0

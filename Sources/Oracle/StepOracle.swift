@@ -20,9 +20,14 @@ public struct StepOracle: Sendable {
     private var rightEdge: UInt32?
     /// A window scale the target applies without having negotiated one, inferred from its advertisements.
     public private(set) var inferredWindowShift = 0
-    /// The Window Scale the target announced on its SYN (RFC 7323 §2.2), if the driver saw one: the tester never
-    /// offers the option, so none is agreed, but a stack that applies its own anyway shows it here.
+    /// The Window Scale the target announced on its SYN (RFC 7323 §2.2), if the driver saw one: when the tester
+    /// offered none, none is agreed, but a stack that applies its own anyway shows it here.
     public var announcedWindowShift: Int?
+    /// The target's shift when both SYNs agreed a Window Scale (`OptionAgreement`): its windows reach the oracle
+    /// scaled already, nothing is inferred, and an edge that moves left by less than one unit of 2^shift is the
+    /// granularity RFC 7323 §2.4 foresees ("there are instances when a retracted window can be offered"), not a
+    /// shrink.
+    public var agreedWindowShift: Int?
 
     public init(testerISN: UInt32) {
         self.testerISN = testerISN
@@ -168,6 +173,17 @@ public struct StepOracle: Sendable {
             var edge = s.ack &+ (s.window << shift)
             // The edge as advertised, before any inferred scale: what the report states.
             let advertisedEdge = edge
+            if let k = agreedWindowShift, !s.ctl.contains(.syn) {
+                // Agreed: the window is scaled already; a retraction of less than one unit is rounding.
+                if let old = rightEdge, TCPModel.seqLess(edge, old) {
+                    if old &- edge >= UInt32(1) << k, reportsShrink {
+                        out.append(.windowShrink(by: old &- edge, window: s.window, ack: s.ack &- testerISN, inferredShift: nil))
+                    }
+                } else {
+                    rightEdge = edge
+                }
+                continue
+            }
             if let old = rightEdge, TCPModel.seqLess(edge, old) {
                 // A stack that scales its advertisements without having agreed a window scale (Linux after a
                 // simultaneous open, Corpus/linux/README.md) shows the edge it offered divided by 2^k: infer k,

@@ -1,4 +1,5 @@
 import Core
+import Wire
 import Model
 import Spec
 
@@ -6,9 +7,20 @@ import Spec
 public struct TimedSegment: Hashable, Sendable {
     public var time: Double
     public var segment: Segment
-    public init(time: Double, segment: Segment) {
+    /// Its options, as scanned once at capture (`OptionAgreement.observe` reads them).
+    public var options: TCPOptionScan
+    /// Captured whole as sent: its checksum is right (a TSO/GSO or GRO super-segment carries the pseudo-header's
+    /// sum only), so its size can be held against the MSS.
+    public var whole: Bool
+    public init(time: Double, segment: Segment, options: TCPOptionScan = TCPOptionScan(), whole: Bool = false) {
         self.time = time
         self.segment = segment
+        self.options = options
+        self.whole = whole
+    }
+    public func hash(into h: inout Hasher) {
+        h.combine(time)
+        h.combine(segment)
     }
 }
 

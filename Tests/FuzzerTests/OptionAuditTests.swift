@@ -1,52 +1,134 @@
 import Core
 @testable import Fuzzer
+import Model
 import Oracle
 import Testing
 import Wire
 
-/// The live oracle's audit of the target's options (the offline checker's `OptionRule.audit`, beside the spec): each
-/// fault a typed mismatch with its rule, one finding per rule, its requirement in the verdict.
-@Suite("Oracle: the target's options")
+/// The live oracle's view of options: what the tester offers and sends (`OptionAgreement.prepare`), what both SYNs
+/// agree, the target's windows scaled, and the target's options judged (the offline checker's `OptionRule.audit`,
+/// plus what needs the agreement) — each fault a typed mismatch with its rule, one finding per rule.
+@Suite("Oracle: options agreed and the target's options judged")
 struct OptionAuditTests {
-    /// A frame as the target would send it, decoded back (checksum verified as on the live path).
-    static func sent(_ flags: ControlBits, options: [TCPOption], text: Int = 0) throws -> TCPHeader {
-        var tcp = TCPHeader(sourcePort: 80, destinationPort: 40000, seq: 5000, ack: 1001, flags: flags, window: 64000, options: options)
+    /// A segment as the target would send it, decoded back (checksum verified as on the live path).
+    static func sent(_ flags: ControlBits, options: [TCPOption], text: Int = 0, seq: UInt32 = 5000, ack: UInt32 = 1001, window: UInt16 = 64000) throws -> TimedSegment {
+        var tcp = TCPHeader(sourcePort: 80, destinationPort: 40000, seq: seq, ack: ack, flags: flags, window: window, options: options)
         tcp.payload = [UInt8](repeating: 0x61, count: text)
         let p = Packet(ethernet: EthernetHeader(destination: MACAddress([2, 0, 0, 0, 0, 1]), source: MACAddress([2, 0, 0, 0, 0, 2])),
                        ip: .v4(IPv4Header(source: IPAddress("192.0.2.2")!, destination: IPAddress("192.0.2.1")!)), tcp: tcp)
-        return try Packet.decode(p.encode(), link: .ethernet).tcp
+        let d = try Packet.decode(p.encode(), link: .ethernet).tcp
+        return TimedSegment(time: 0, segment: d.segment, options: TCPOptionScan.scan(d), whole: d.checksumValid == true)
     }
 
     static func rules(_ ms: [Mismatch]) -> [OptionRule] { ms.compactMap { if case .option(let o) = $0 { o.rule } else { nil } } }
 
-    @Test("what Linux sends is clean: its SYN,ACK to a SYN with MSS only, full segments with timestamps")
+    /// Judges `t` on `a` and returns the rules it broke.
+    static func judge(_ a: inout OptionAgreement, _ t: TimedSegment) -> [OptionRule] {
+        var t = t
+        return rules(a.observe(&t))
+    }
+
+    static let linuxSYNACK: [TCPOption] = [.maxSegmentSize(1460), .sackPermitted, .timestamps(value: 7000, echo: 1), .noOperation, .windowScale(7)]
+
+    @Test("what Linux sends to an MSS-only offer is clean: its SYN,ACK, full segments, timestamps it was not asked for ignored")
     func clean() throws {
-        #expect(Session.optionFaults(try Self.sent([.syn, .ack], options: [.maxSegmentSize(1460), .noOperation, .noOperation, .sackPermitted])).isEmpty)
-        #expect(Session.optionFaults(try Self.sent([.psh, .ack], options: [], text: 1460)).isEmpty)
-        #expect(Session.optionFaults(try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 1, echo: 2)], text: 1448)).isEmpty)
+        var a = OptionAgreement(offer: .mssOnly)
+        #expect(Self.judge(&a, try Self.sent([.syn, .ack], options: [.maxSegmentSize(1460), .noOperation, .noOperation, .sackPermitted])).isEmpty)
+        #expect(Self.judge(&a, try Self.sent([.psh, .ack], options: [], text: 1460)).isEmpty)
+        #expect(Self.judge(&a, try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 1, echo: 2)], text: 1448)).isEmpty)
+        #expect(!a.windowScaleAgreed && !a.timestampsAgreed && a.targetShift == 0)
     }
 
     @Test("each fault is its rule: text past the tester's MSS less the options (MUST-16), MSS without SYN (MUST-65), a zero length (MUST-68), non-zero padding (MUST-69)")
     func faults() throws {
-        #expect(Self.rules(Session.optionFaults(try Self.sent([.psh, .ack], options: [], text: 1461))) == [.effectiveMSS])
-        #expect(Self.rules(Session.optionFaults(try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 1, echo: 2)], text: 1449))) == [.effectiveMSS])
-        #expect(Self.rules(Session.optionFaults(try Self.sent(.ack, options: [.maxSegmentSize(1460)]))) == [.mssOnlyOnSYN])
-        #expect(Self.rules(Session.optionFaults(try Self.sent(.ack, options: [.raw([30, 0, 0, 0])]))) == [.optionLength])
-        #expect(Self.rules(Session.optionFaults(try Self.sent(.ack, options: [.endOfList, .raw([0, 9, 0])]))) == [.optionPadding])
-        // Timestamps on a SYN,ACK are judged offline only (Linux's simultaneous open: see Session.optionFaults).
-        #expect(Session.optionFaults(try Self.sent([.syn, .ack], options: [.maxSegmentSize(1460), .timestamps(value: 9, echo: 0)])).isEmpty)
-        let m = Session.optionFaults(try Self.sent([.psh, .ack], options: [], text: 1500))
+        var a = OptionAgreement(offer: .mssOnly)
+        #expect(Self.judge(&a, try Self.sent([.psh, .ack], options: [], text: 1461)) == [.effectiveMSS])
+        #expect(Self.judge(&a, try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 1, echo: 2)], text: 1449)) == [.effectiveMSS])
+        #expect(Self.judge(&a, try Self.sent(.ack, options: [.maxSegmentSize(1460)])) == [.mssOnlyOnSYN])
+        #expect(Self.judge(&a, try Self.sent(.ack, options: [.raw([30, 0, 0, 0])])) == [.optionLength])
+        #expect(Self.judge(&a, try Self.sent(.ack, options: [.endOfList, .raw([0, 9, 0])])) == [.optionPadding])
+        // Timestamps on a SYN,ACK the tester's SYN did not offer are judged offline only (Linux's simultaneous open).
+        #expect(Self.judge(&a, try Self.sent([.syn, .ack], options: [.maxSegmentSize(1460), .timestamps(value: 9, echo: 0)])).isEmpty)
+        var t = try Self.sent([.psh, .ack], options: [], text: 1500)
+        let m = a.observe(&t)
         #expect(m.first?.description == "option: the target sends 1500 octets of text in one segment, 40 beyond the effective send MSS; expected at most 1460 octets of text: the MSS 1460 the tester offered, less 0 octets of options (MUST-16, RFC 9293 §3.7.1)")
+        // No MSS offered: the default, 536 over IPv4 and 1220 over IPv6 (MUST-15).
+        var none = OptionAgreement(offer: TesterOptions(mss: nil))
+        #expect(Self.judge(&none, try Self.sent([.psh, .ack], options: [], text: 537)) == [.effectiveMSS])
+        #expect(Self.judge(&none, try Self.sent([.psh, .ack], options: [], text: 536)).isEmpty)
+        #expect(OptionAgreement(offer: TesterOptions(mss: nil), ipv6: true).sendMSS == 1220)
+    }
+
+    @Test("the tester's SYN carries the offer; once both SYNs agree, every segment carries Timestamps echoing TS.Recent and windows are scaled both ways")
+    func agreement() throws {
+        let offer = TesterOptions(mss: 1460, windowScale: 14, sackPermitted: true, timestamps: true)
+        let back = try TesterOptions(parsing: offer.description)
+        #expect(offer.description == "mss 1460,sackOK,TS,wscale 14" && back == offer)
+        var a = OptionAgreement(offer: offer)
+        let syn = a.prepare(Segment(seq: 1000, ack: 0, ctl: .syn, window: 65535, dataLength: 0))
+        #expect(syn == [.maxSegmentSize(1460), .sackPermitted, .timestamps(value: 1, echo: 0), .noOperation, .windowScale(14)])
+        // Before the target's SYN nothing is agreed: a RST goes without options.
+        #expect(a.prepare(Segment(seq: 1001, ack: 0, ctl: .rst, window: 0, dataLength: 0)).isEmpty)
+        #expect(Self.judge(&a, try Self.sent([.syn, .ack], options: Self.linuxSYNACK, seq: 5000, ack: 1001, window: 65160)).isEmpty)
+        #expect(a.windowScaleAgreed && a.targetShift == 7 && a.testerShift == 14 && a.timestampsAgreed)
+        // The tester's windows: a SYN's never scaled, any other's in units of 2^14.
+        #expect(a.testerWindow(2, syn: false) == 32768 && a.testerWindow(2, syn: true) == 2)
+        // The handshake's ACK echoes the SYN,ACK's TSval.
+        let ack = a.prepare(Segment(seq: 1001, ack: 5001, ctl: .ack, window: 4, dataLength: 0))
+        #expect(ack == [.noOperation, .noOperation, .timestamps(value: 2, echo: 7000)])
+        // The target's window is scaled by its own shift.
+        var t = try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 7001, echo: 2)], seq: 5001, ack: 1001, window: 500)
+        #expect(a.observe(&t).isEmpty && t.segment.window == 500 << 7)
+        // R3: a TSval from a segment at or below Last.ACK.sent moves TS.Recent; one beyond it does not.
+        var beyond = try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 7005, echo: 2)], seq: 6000, ack: 1001)
+        _ = a.observe(&beyond)
+        #expect(a.tsRecent == 7001)
+        // Once agreed: a segment without Timestamps (RST exempt), an echo of a TSval never sent.
+        #expect(Self.judge(&a, try Self.sent(.ack, options: [], seq: 5001)) == [.timestampsEverySegment])
+        #expect(Self.judge(&a, try Self.sent(.rst, options: [], seq: 5001)).isEmpty)
+        #expect(Self.judge(&a, try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 7002, echo: 99)], seq: 5001)) == [.timestampEcho])
+    }
+
+    @Test("SACK blocks: none without SACK-Permitted, edges in order, within what the tester sent")
+    func sack() throws {
+        var off = OptionAgreement(offer: .mssOnly)
+        _ = off.prepare(Segment(seq: 1000, ack: 0, ctl: .syn, window: 65535, dataLength: 0))
+        _ = off.prepare(Segment(seq: 1001, ack: 5001, ctl: .ack, window: 65535, dataLength: 100))
+        #expect(Self.judge(&off, try Self.sent(.ack, options: [.sack([.init(left: 1001, right: 1101)])])) == [.sackPermission])
+        var a = OptionAgreement(offer: TesterOptions(sackPermitted: true))
+        _ = a.prepare(Segment(seq: 1000, ack: 0, ctl: .syn, window: 65535, dataLength: 0))
+        _ = a.prepare(Segment(seq: 1101, ack: 5001, ctl: .ack, window: 65535, dataLength: 100))
+        #expect(Self.judge(&a, try Self.sent(.ack, options: [.sack([.init(left: 1101, right: 1201)])])).isEmpty)
+        #expect(Self.judge(&a, try Self.sent(.ack, options: [.sack([.init(left: 1201, right: 1101)])])) == [.sackBlockEdges])
+        #expect(Self.judge(&a, try Self.sent(.ack, options: [.sack([.init(left: 1101, right: 1301)])])) == [.sackReceivedData])
+    }
+
+    @Test("an offer is read back from its text, and a bad one names its column")
+    func parsing() throws {
+        let none = try TesterOptions(parsing: "none"), two = try TesterOptions(parsing: "TS,wscale 0")
+        #expect(none == TesterOptions(mss: nil))
+        #expect(two == TesterOptions(mss: nil, windowScale: 0, timestamps: true))
+        #expect(TesterOptions.combinations.count == 32 && Set(TesterOptions.combinations).count == 32)
+        do {
+            _ = try TesterOptions(parsing: "mss 1460,sack")
+            Issue.record("accepted 'sack'")
+        } catch {
+            #expect(error.column == 9 && error.reason.contains("unknown option 'sack'"))
+        }
+        #expect(throws: TesterOptionsError.self) { try TesterOptions(parsing: "mss 0") }
+        #expect(throws: TesterOptionsError.self) { try TesterOptions(parsing: "TS,TS") }
     }
 
     @Test("a step whose only mismatches are in the options is one finding per rule, in any state, with its requirement")
     func signature() throws {
-        let m = Session.optionFaults(try Self.sent([.psh, .ack], options: [], text: 1500))
-        let a = Signature(state: .established, decidedBy: "x", expected: [], expectedState: .established, observed: [], observedState: .established, mismatches: m)
-        let b = Signature(state: .closeWait, decidedBy: "y", expected: [], expectedState: .closeWait, observed: [], observedState: .closeWait, mismatches: m)
-        #expect(a == b && a == .option(.effectiveMSS))
-        #expect(a.description == "any state | option effective-mss | violates MUST-16 (RFC 9293 §3.7.1)")
-        #expect(a.requirements == [RequirementID(.must, 16)] && a.verdictClass == .violates)
+        var a = OptionAgreement(offer: .mssOnly)
+        var t = try Self.sent([.psh, .ack], options: [], text: 1500)
+        let m = a.observe(&t)
+        let s1 = Signature(state: .established, decidedBy: "x", expected: [], expectedState: .established, observed: [], observedState: .established, mismatches: m)
+        let s2 = Signature(state: .closeWait, decidedBy: "y", expected: [], expectedState: .closeWait, observed: [], observedState: .closeWait, mismatches: m)
+        #expect(s1 == s2 && s1 == .option(.effectiveMSS))
+        #expect(s1.description == "any state | option effective-mss | violates MUST-16 (RFC 9293 §3.7.1)")
+        #expect(s1.requirements == [RequirementID(.must, 16)] && s1.verdictClass == .violates)
         // Beside a divergence of the step's segments, the step's own signature stands (the option fault is in its log).
         let both = m + [.state(expected: .established, observed: .closed)]
         let c = Signature(state: .established, decidedBy: "x", expected: [], expectedState: .established, observed: [], observedState: .closed, mismatches: both)

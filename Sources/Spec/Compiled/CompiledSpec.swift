@@ -9,6 +9,10 @@ public enum Op: Sendable, Hashable {
     case field(InputField)
     case flag(ControlBits)
     case add, sub, min, max
+    /// `choose(c, a, b)`: pops c, b, a; pushes a when c holds, else b.
+    case choose
+    /// `lshift(a, k)`: pops k, a; pushes a shifted left by k (RFC 7323's `SEG.WND << Snd.Wind.Shift`; k above 31 gives 0).
+    case lshift
     /// Modulo-2^32 comparison (RFC 9293 §3.10: "=<" means less than or equal, modulo 2^32).
     case cmp(CompareOp)
     case and, or, not

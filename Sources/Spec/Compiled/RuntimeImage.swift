@@ -41,6 +41,10 @@ package final class RuntimeImage: @unchecked Sendable {
             /// Pushes 1 when the segment has any of the control bits in x.
             case flag
             case add, sub, min, max, and, or, not
+            /// Pops c, b, a; pushes a when c is non-zero, else b.
+            case choose
+            /// Pops k, a; pushes a << k (0 for k above 31).
+            case lshift
             /// Pops b, a; pushes whether a rel b is in `mask` (see `relation`).
             case cmp
             /// Pushes whether x rel y is in `mask`.
@@ -105,6 +109,8 @@ package final class RuntimeImage: @unchecked Sendable {
             case .add: self.init(op: .add)
             case .sub: self.init(op: .sub)
             case .min: self.init(op: .min)
+            case .choose: self.init(op: .choose)
+            case .lshift: self.init(op: .lshift)
             case .max: self.init(op: .max)
             case .and: self.init(op: .and)
             case .or: self.init(op: .or)

@@ -20,7 +20,8 @@ struct ExprCompiler {
             switch op {
             case .const, .reg, .field, .flag, .classIn, .cmp2, .add2, .sub2: sp += 1
             case .not, .cmpWith, .addWith, .subWith, .skipIfZero, .skipIfNonZero: break
-            case .add, .sub, .min, .max, .cmp, .and, .or: sp -= 1
+            case .add, .sub, .min, .max, .cmp, .and, .or, .lshift: sp -= 1
+            case .choose: sp -= 2
             }
             deepest = max(deepest, sp)
         }
@@ -88,8 +89,20 @@ struct ExprCompiler {
             }
             return (out, .boolean)
         case .call(let name, let args, let l):
-            guard name == "min" || name == "max" else {
-                err(.unknownName, "unknown function '\(name)'; the language has min(a, b) and max(a, b)", l)
+            if name == "choose" {
+                // A value by a condition (Linux's tcp_acceptable_seq: SND.NXT unless the window ends a unit before it).
+                guard args.count == 3 else {
+                    err(.type, "choose takes three arguments (a condition, its value when true, when false), got \(args.count)", l)
+                    return nil
+                }
+                let c = lower(args[0], want: .boolean)
+                let a = lower(args[1], want: .number)
+                let b = lower(args[2], want: .number)
+                guard let c, let a, let b else { return nil }
+                return (a + b + c + [.choose], .number)
+            }
+            guard name == "min" || name == "max" || name == "lshift" else {
+                err(.unknownName, "unknown function '\(name)'; the language has min(a, b), max(a, b), lshift(a, k) and choose(condition, a, b)", l)
                 return nil
             }
             guard args.count == 2 else {
@@ -99,7 +112,7 @@ struct ExprCompiler {
             let x = lower(args[0], want: .number)
             let y = lower(args[1], want: .number)
             guard let x, let y else { return nil }
-            return (x + y + [name == "min" ? .min : .max], .number)
+            return (x + y + [name == "min" ? .min : name == "max" ? .max : .lshift], .number)
         case .classIs(let name, let values, let negated, let l):
             guard let c = classifierIndex[name] else {
                 err(.unknownName, "unknown classifier '\(name)'", l)
@@ -225,7 +238,12 @@ enum GuardEval {
                 stack.append(a == .t || b == .t ? .t : (a == .f && b == .f ? .f : .u))
             case .reg, .field:
                 stack.append(.u)
-            case .add, .sub, .min, .max, .cmp:
+            case .add, .sub, .min, .max, .cmp, .lshift:
+                _ = pop()
+                _ = pop()
+                stack.append(.u)
+            case .choose:
+                _ = pop()
                 _ = pop()
                 _ = pop()
                 stack.append(.u)

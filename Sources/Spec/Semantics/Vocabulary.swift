@@ -30,6 +30,10 @@ public enum Register: UInt8, CaseIterable, Sendable {
     case rcvFin
     /// A profile's own refinement of the state (linux: 1 while FIN-WAIT-2 is held by a timewait minisocket).
     case substate
+    /// RFC 7323 §2.2's Snd.Wind.Shift and Rcv.Wind.Shift: the shifts the peer's windows and the endpoint's own carry
+    /// once both SYNs agreed a Window Scale (each at most 14), 0 otherwise. The driver sets them from the SYNs' options
+    /// (`TCPModel.Choice.windowShifts`); windows in SEG.WND, SND.WND and RCV.WND are already scaled values.
+    case sndWindShift, rcvWindShift
 
     public var spelling: String {
         switch self {
@@ -65,6 +69,8 @@ public enum Register: UInt8, CaseIterable, Sendable {
         case .holdLost: "RCV.HOLD.LOST"
         case .rcvFin: "RCV.FIN"
         case .substate: "SUBSTATE"
+        case .sndWindShift: "SND.WIND.SHIFT"
+        case .rcvWindShift: "RCV.WIND.SHIFT"
         }
     }
 

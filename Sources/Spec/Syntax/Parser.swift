@@ -579,10 +579,11 @@ public struct Parser {
                 defer { depth -= 1 }
                 var args: [Expr] = []
                 if !isPunct(")") {
-                    args.append(try parseSum())
+                    // Any expression: choose's first argument is a condition (the types are checked later).
+                    args.append(try parseExpr())
                     while isPunct(",") {
                         advance()
-                        args.append(try parseSum())
+                        args.append(try parseExpr())
                     }
                 }
                 try expectPunct(")")

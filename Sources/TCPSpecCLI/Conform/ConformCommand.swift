@@ -81,6 +81,7 @@ struct ConformCommand: ParsableCommand {
         ConformOutput.clearCases(config.corpus!)
         config.targetName = targetOptions.target
         config.maxWait = targetOptions.maxWaitSeconds
+        config.testerOptions = targetOptions.testerOffer
         config.choices = choices
         try specOptions.validate(choices)
         let fuzzer = Fuzzer(spec: spec, target: target, configuration: config)

@@ -56,6 +56,7 @@ struct DiffCommand: ParsableCommand {
         config.seed = seed
         config.lanes = lanes
         config.targetName = targets[0]
+        config.testerOptions = options.testerOffer
         let differ = Differ(spec: spec, a: a, b: b, names: (targets[0], targets[1]), configuration: config, out: out)
         let tty = isatty(2) != 0 && !json
         let s = try differ.run(duration: Durations.seconds(duration)!, maxCases: cases) { p in

@@ -63,6 +63,7 @@ struct FuzzCommand: ParsableCommand {
         config.minimize = !noMinimize
         config.targetName = targetOptions.target
         config.maxWait = targetOptions.maxWaitSeconds
+        config.testerOptions = targetOptions.testerOffer
         config.choices = choices
         try specOptions.validate(choices)
         let fuzzer = Fuzzer(spec: spec, target: target, configuration: config)

@@ -18,7 +18,12 @@ struct TargetOptions: ParsableArguments {
     var keepalive: String = "off"
     @Flag(help: "Let the linux or reference target delay its ACKs (Linux: its route without quickack; the reference stack: 200 ms) and judge each delayed ACK against the profile's bound (RFC 9293 §3.8.6.3 MUST-40: under 0.5 s). Off, the target acknowledges at once.")
     var delayedAcks = false
+    @Option(help: "What the tester offers on its SYNs: 'draw' (the default: one of 32 combinations per connection, seeded — MSS or none; Window Scale off, 0, 7 or 14; SACK-Permitted; Timestamps), or one offer for every connection, like 'mss 1460,sackOK,TS,wscale 7' or 'none'. Once the target's SYN agrees, the tester sends Timestamps on every segment and its windows are read scaled; the target's windows are scaled and its options judged (RFC 9293 §3.7.1, RFC 7323, RFC 2018).")
+    var testerOptions: String = "draw"
     @OptionGroup var safety: SafetyOptions
+
+    /// `--tester-options`: nil for `draw` (validated).
+    var testerOffer: TesterOptions? { testerOptions == "draw" ? nil : try? TesterOptions(parsing: testerOptions) }
 
     /// `--keepalive`, nil for `off` (validated).
     var keepaliveSetting: KeepaliveSetting? { keepalive == "off" ? nil : KeepaliveSetting(parsing: keepalive) }
@@ -50,6 +55,11 @@ struct TargetOptions: ParsableArguments {
             let n = LinuxTarget.keepaliveProbes(k, userTimeoutMilliseconds: userTimeoutSeconds.map { Int32(($0 * 1000).rounded()) })
             guard n >= 2 else {
                 throw ValidationError("--keepalive \(keepalive) with --user-timeout \(userTimeout): Linux would give the connection up after \(n) unanswered probe (the user timeout replaces the count), which RFC 9293 §3.8.4 MUST-29 forbids; make IDLE + INTERVAL shorter than the user timeout, or the count at least 2 with --user-timeout off")
+            }
+        }
+        if testerOptions != "draw" {
+            do throws(TesterOptionsError) { _ = try TesterOptions(parsing: testerOptions) } catch {
+                throw ValidationError("--tester-options '\(testerOptions)', column \(error.column + 1): \(error.reason)")
             }
         }
         for s in sysctls where !(s.contains("=") && s.hasPrefix("net.")) {

@@ -1,0 +1,142 @@
+import Core
+import Model
+import Wire
+
+/// The options a connection agreed: the tester's offer (on each SYN it sends) against the target's SYN or SYN,ACK
+/// (RFC 7323 §2.2, §3.2; RFC 2018 §2; RFC 9293 §3.7.1). A value a lane (or the case runner) keeps: it gives each of
+/// the tester's segments its options and wire window, takes each of the target's, scales the target's window to
+/// what it means, and says what the target's options break. One copy of the negotiation for the fuzzer, the
+/// conformance suite and case replays.
+public struct OptionAgreement: Sendable, Equatable {
+    public let offer: TesterOptions
+    /// Over IPv6 (the default MSS differs).
+    public let ipv6: Bool
+    /// The options of the target's latest SYN (nil until one is seen): with the offer, what is in effect.
+    public private(set) var targetSYN: TCPOptionScan?
+    /// The tester's timestamp clock: it ticks once per segment the tester sends, so a replay sends the same values
+    /// (RFC 7323 §5.4 asks only that it be monotone and not too fast; one tick a segment is far below 1 per ms).
+    public private(set) var testerClock: UInt32 = OptionAgreement.firstTSval
+    /// The tester's TS.Recent (RFC 7323 §4.3): the TSval it echoes. Set by the target's SYN, then by R3: a segment's
+    /// TSval at least TS.Recent, if its SEQ is at or below Last.ACK.sent (the ACK field the tester last sent). An ACK a
+    /// stack sends from a request socket (before the handshake is complete) does not move it: Linux refuses a TSecr
+    /// outside the TSvals of its SYN,ACKs there (tcp_check_req "tsecr_reject").
+    public private(set) var tsRecent: UInt32?
+    /// Last.ACK.sent (RFC 7323 §4.3): the ACK field of the tester's latest segment with ACK (absolute).
+    public private(set) var lastAckSent: UInt32?
+    /// One past the last sequence number the tester has sent (absolute; nil before any text or SYN): a SACK block
+    /// past it describes data never sent.
+    public private(set) var testerSentEnd: UInt32?
+
+    public static let firstTSval: UInt32 = 1
+
+    public init(offer: TesterOptions, ipv6: Bool = false) {
+        self.offer = offer
+        self.ipv6 = ipv6
+    }
+
+    /// Both SYNs carried a Window Scale (RFC 7323 §2.2 "... only if both sides ..."), so every later window is scaled.
+    public var windowScaleAgreed: Bool { offer.windowScale != nil && targetSYN?.windowScale != nil }
+    /// The shift the target's windows carry: its own offer, at most 14 (RFC 7323 §2.3).
+    public var targetShift: UInt8 { windowScaleAgreed ? min(targetSYN?.windowScale ?? 0, 14) : 0 }
+    /// The shift the tester's windows carry: its offer, at most 14 — the target must read a larger one so too.
+    public var testerShift: UInt8 { windowScaleAgreed ? min(offer.windowScale ?? 0, 14) : 0 }
+    /// Both SYNs carried Timestamps (RFC 7323 §3.2): every non-RST segment carries them from then on.
+    public var timestampsAgreed: Bool { offer.timestamps && targetSYN?.tsVal != nil }
+    /// The tester sent SACK-Permitted, so the target may send SACK blocks (RFC 2018 §4).
+    public var sackAllowed: Bool { offer.sackPermitted }
+    /// The target's send MSS: the tester's offer, else the default (RFC 9293 §3.7.1 MUST-15: 536 over IPv4, 1220 over
+    /// IPv6).
+    public var sendMSS: UInt32 { offer.mss.map(UInt32.init) ?? (ipv6 ? 1220 : 536) }
+
+    /// What is in effect, for logs and reports: `window scale 7/7, timestamps, SACK` (tester/target shifts).
+    public var summary: String {
+        guard targetSYN != nil else { return "offered \(offer); the target's SYN not seen" }
+        var parts = ["offered \(offer)"]
+        parts.append(windowScaleAgreed ? "window scale \(testerShift)/\(targetShift) (tester/target)" : "no window scale")
+        parts.append(timestampsAgreed ? "timestamps" : "no timestamps")
+        parts.append(offer.sackPermitted && targetSYN?.sackPermitted == true ? "SACK both ways" : offer.sackPermitted ? "SACK to the tester only" : "no SACK")
+        parts.append("target's send MSS \(sendMSS)")
+        return parts.joined(separator: ", ")
+    }
+
+    // MARK: the tester's segments
+
+    /// The options of the tester's next segment `s` (absolute numbers); the clock moves on. A SYN carries the offer;
+    /// any other segment, once timestamps are agreed, a Timestamps option (RFC 7323 §3.2; also a RST, which may).
+    /// TSecr echoes TS.Recent when ACK is set, else 0 (§3.2: without ACK the TSecr is not valid).
+    public mutating func prepare(_ s: Segment) -> [TCPOption] {
+        let syn = s.ctl.contains(.syn)
+        var out: [TCPOption] = []
+        let echo = s.ctl.contains(.ack) ? tsRecent ?? 0 : 0
+        if s.ctl.contains(.ack) { lastAckSent = s.ack }
+        if syn {
+            if let m = offer.mss { out.append(.maxSegmentSize(m)) }
+            if offer.sackPermitted { out.append(.sackPermitted) }
+            if offer.timestamps { out.append(.timestamps(value: tick(), echo: echo)) }
+            if let k = offer.windowScale { out += [.noOperation, .windowScale(k)] }
+        } else if timestampsAgreed {
+            out += [.noOperation, .noOperation, .timestamps(value: tick(), echo: echo)]
+        }
+        let end = s.seq &+ s.length
+        if s.length > 0, testerSentEnd.map({ TCPModel.seqLess($0, end) }) ?? true { testerSentEnd = end }
+        return out
+    }
+
+    /// The window the target reads from the tester's window field (as steps and case files write it, at most
+    /// 65535): in units of 2^shift once a Window Scale is agreed; a SYN's never scaled (RFC 7323 §2.2, §2.3).
+    public func testerWindow(_ field: UInt32, syn: Bool) -> UInt32 {
+        UInt32(UInt16(clamping: field)) << (syn ? 0 : UInt32(testerShift))
+    }
+
+    private mutating func tick() -> UInt32 {
+        defer { testerClock &+= 1 }
+        return testerClock
+    }
+
+    // MARK: the target's segments
+
+    /// Takes the target's segment `s` (absolute numbers): a SYN decides the agreement (a new incarnation's SYN
+    /// decides it again); any other segment's window is scaled to what it means. Returns what its options break:
+    /// the list's format, SYN-only options elsewhere, a shift above 14, text beyond the send MSS (`OptionRule.audit`),
+    /// and once agreed, a non-RST segment without Timestamps (RFC 7323 §3.2), a TSecr the tester never sent, a SACK
+    /// block without SACK-Permitted, reversed, or past the tester's data.
+    public mutating func observe(_ s: inout TimedSegment) -> [Mismatch] {
+        let o = s.options
+        let seg = s.segment
+        let syn = seg.ctl.contains(.syn)
+        var found = OptionRule.audit(o, syn: syn, dataLength: seg.dataLength, sendMSS: sendMSS, mssJudged: s.whole,
+                                     mssSaid: offer.mss != nil ? "the MSS \(sendMSS) the tester offered" : "the default MSS \(sendMSS) (the tester offered none)")
+        if syn {
+            targetSYN = o
+        } else if targetShift > 0 {
+            s.segment.window = seg.window << UInt32(targetShift)
+        }
+        if !syn, timestampsAgreed, !seg.ctl.contains(.rst), o.tsVal == nil {
+            found.append((.timestampsEverySegment, "a Timestamps option on every non-RST segment (both SYNs carried one)", "sends a segment without a Timestamps option"))
+        }
+        if let v = o.tsVal {
+            // A TSecr is an echo only where the tester sent that TSval: from the first value of its clock to the last.
+            if timestampsAgreed, seg.ctl.contains(.ack),
+               o.tsEcr < OptionAgreement.firstTSval || o.tsEcr >= testerClock {
+                let sent = testerClock > OptionAgreement.firstTSval ? "\(OptionAgreement.firstTSval)…\(testerClock - 1)" : "none yet"
+                found.append((.timestampEcho, "a TSecr echoing a TSval the tester sent (\(sent))", "echoes TSecr \(o.tsEcr), a TSval the tester never sent"))
+            }
+            let newer = tsRecent.map { !TCPModel.seqLess(v, $0) } ?? true
+            if newer, syn || lastAckSent.map({ !TCPModel.seqLess($0, seg.seq) }) == true { tsRecent = v }
+        }
+        if o.sack.count > 0 {
+            if !offer.sackPermitted {
+                found.append((.sackPermission, "no SACK option: the tester sent no SACK-Permitted", "sends a SACK option with \(o.sack.count) block(s)"))
+            }
+            for i in 0..<o.sack.count {
+                let b = o.sack[i]
+                if !TCPModel.seqLess(b.left, b.right) {
+                    found.append((.sackBlockEdges, "a SACK block's left edge before its right edge", "sends a SACK block \(b.left)–\(b.right)"))
+                } else if let end = testerSentEnd, TCPModel.seqLess(end, b.right) {
+                    found.append((.sackReceivedData, "SACK blocks within the data the tester sent (up to \(end))", "sends a SACK block \(b.left)–\(b.right), \(b.right &- end) octets past it"))
+                }
+            }
+        }
+        return found.map { .option(OptionMismatch(rule: $0.rule, expected: $0.expected, observed: $0.note)) }
+    }
+}

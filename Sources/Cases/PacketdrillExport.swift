@@ -32,6 +32,13 @@ public enum PacketdrillExport {
         }
         let v6 = file.options["ip"] == "6"
         var head = "// SPDX-License-Identifier: GPL-2.0\n// Exported by tcpspec from \(file.path)\n"
+        let offer = file.options["tester-options"].flatMap { try? TesterOptions(parsing: $0) }
+        if offer?.timestamps == true {
+            // packetdrill maps an injected TSecr only from TSvals its script states on outbound lines, and these
+            // leave the target's options unchecked: without Timestamps the script stays runnable.
+            head += "// The case's tester offered Timestamps (option tester-options \(offer!)); this script does not: packetdrill can\n"
+            head += "// map an injected TSecr only from TSvals the script states on outbound lines, which it leaves unchecked.\n"
+        }
         // By scalar, as CaseParser splits: a CRLF file's "\r\n" is not the Character "\n".
         for line in originalText.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map({ String(String.UnicodeScalarView($0)) }) where line.hasPrefix("#") {
             head += "//" + line.dropFirst() + "\n"
@@ -125,7 +132,11 @@ public enum PacketdrillExport {
                 case .release:
                     body += "// \(l.text) (the end of tcpspec's case: packetdrill closes everything when the script ends)\n"
                 }
-            case .inject(let s):
+            case .inject(var s):
+                // The offer on a SYN written without options, as the runner sends it (Timestamps left out: below).
+                if s.options == nil, s.flags.contains(.syn), let o = offer {
+                    s.options = (o.mss.map { [.mss(.value($0))] } ?? []) + (o.sackPermitted ? [.sackOK] : []) + (o.windowScale.map { [.nop, .wscale(.value($0))] } ?? [])
+                }
                 body += "\(t())  < " + segment(s, expectation: false, base: base) + "\n"
             case .expectSegment(let s):
                 let held = delayedAcks && s.flags == .ack && s.length.matches(0) && !s.length.matches(1)

@@ -36,8 +36,36 @@ public struct Divergence: Sendable {
     public var examined = true
 }
 
+/// The option dimensions a run covered: the offers drawn, and what the targets' SYNs agreed to.
+public struct OptionCoverage: Sendable {
+    /// Connections per offer.
+    public var offers: [TesterOptions: Int] = [:]
+    /// Connections whose target SYN was seen, and of those, the ones that agreed each option the tester offered.
+    public var synSeen = 0
+    public var windowScale = 0
+    public var timestamps = 0
+    public var sack = 0
+
+    mutating func count(_ a: OptionAgreement) {
+        offers[a.offer, default: 0] += 1
+        guard let t = a.targetSYN else { return }
+        synSeen += 1
+        if a.windowScaleAgreed { windowScale += 1 }
+        if a.timestampsAgreed { timestamps += 1 }
+        if a.offer.sackPermitted && t.sackPermitted { sack += 1 }
+    }
+
+    /// `options: 32 of 32 offers drawn; of 9,120 connections whose SYN the target sent, Window Scale agreed on …`.
+    public var description: String {
+        "options: \(offers.count) of \(TesterOptions.combinations.count) offers drawn; of \(synSeen) connections whose SYN the target sent, "
+            + "agreed: Window Scale \(windowScale), Timestamps \(timestamps), SACK both ways \(sack)"
+    }
+}
+
 public struct FuzzSummary: Sendable {
     public var cases = 0
+    /// What the tester offered and the targets agreed.
+    public var options = OptionCoverage()
     public var steps = 0
     public var seconds = 0.0
     public var cellsCovered = 0
@@ -314,6 +342,7 @@ public final class Fuzzer {
 
     func finish(_ lane: Lane) throws {
         summary.cases += 1
+        summary.options.count(lane.agreement)
         if let hook = onFinish {
             try hook(lane)
             return

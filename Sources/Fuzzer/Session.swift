@@ -133,6 +133,7 @@ final class Lane {
         connection = Connection(spec: spec, testerISN: testerISN, offered: offered)
         oracle = StepOracle(testerISN: testerISN)
         agreement = OptionAgreement(offer: options, ipv6: ipv6)
+        _ = connection.model.adopt(.sendMSS(agreement.segmentText))
     }
 
     /// The step as the model takes it: a segment's window field (as the step, the log and a case file write it,
@@ -157,6 +158,7 @@ final class Lane {
         if model[.sndWindShift] != send || model[.rcvWindShift] != receive {
             _ = model.adopt(.windowShifts(send: UInt8(send), receive: UInt8(receive)))
         }
+        if model.configuration.sendMSS != agreement.segmentText { _ = model.adopt(.sendMSS(agreement.segmentText)) }
         return out
     }
 

@@ -48,7 +48,7 @@ public struct TCPModel: Sendable {
     public let spec: CompiledSpec
     /// `spec`'s runtime image, read without reference counting (`spec` keeps it alive).
     let img: RuntimeImage.View
-    public let configuration: Configuration
+    public private(set) var configuration: Configuration
     /// The profile's `option whole-segments`.
     let wholeSegments: Bool
     /// The profile's `option loss-window`.
@@ -212,6 +212,9 @@ public struct TCPModel: Sendable {
         case textOnSYNDropped
         /// Both SYNs agreed a Window Scale (RFC 7323 §2.2): the shifts of the peer's windows and of its own.
         case windowShifts(send: UInt8, receive: UInt8)
+        /// The largest text it puts in a segment: the MSS the peer offered (536 without one, RFC 9293 §3.7.1
+        /// MUST-15), less the options it sends on every segment (12 octets of Timestamps once agreed).
+        case sendMSS(UInt32)
         /// It sent this many octets fewer than a transmission the model made (and its FIN, when `fin`), as a
         /// sender limited by its congestion window does (RFC 5681 §3.1, RFC 9293 §3.8.2 MUST-19): they go back
         /// to the send queue, for the next transmission to send.
@@ -246,6 +249,9 @@ public struct TCPModel: Sendable {
             return 0
         case .textOnSYNDropped:
             for k in 0..<TCB.heldRanges { tcb[TCPModel.holdLen(k)] = 0 }
+            return 0
+        case .sendMSS(let n):
+            configuration.sendMSS = max(1, n)
             return 0
         case .windowShifts(let send, let receive):
             tcb[.sndWindShift] = UInt32(min(send, 14))

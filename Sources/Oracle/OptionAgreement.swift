@@ -47,6 +47,9 @@ public struct OptionAgreement: Sendable, Equatable {
     /// The target's send MSS: the tester's offer, else the default (RFC 9293 §3.7.1 MUST-15: 536 over IPv4, 1220 over
     /// IPv6).
     public var sendMSS: UInt32 { offer.mss.map(UInt32.init) ?? (ipv6 ? 1220 : 536) }
+    /// The most text the target puts in one segment: the send MSS less the options it must send on every segment
+    /// (12 octets of Timestamps once agreed; RFC 9293 §3.7.1 "less the TCP options").
+    public var segmentText: UInt32 { sendMSS - (timestampsAgreed ? 12 : 0) }
 
     /// What is in effect, for logs and reports: `window scale 7/7, timestamps, SACK` (tester/target shifts).
     public var summary: String {

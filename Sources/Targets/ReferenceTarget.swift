@@ -28,6 +28,8 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     /// When each connection's next timer fires (virtual time), kept beside `timerStarts`.
     private var nextDue: [Tuple: Double] = [:]
     private var connections: [Tuple: TCPModel] = [:]
+    /// The MSS each peer's SYN offered (RFC 9293 §3.7.1; none: 536, MUST-15): the largest segment sent to it.
+    private var peerMSS: [Tuple: UInt32] = [:]
     /// The stack delays acknowledgments (RFC 9293 §3.8.6.3): the pure ACK of text or a FIN it took goes this long
     /// after it (virtual time) unless a segment it sends first carries it. nil: it acknowledges at once.
     public let ackDelay: Double?
@@ -130,6 +132,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         // A connection back in CLOSED holds nothing: forget it, as the stack deletes the TCB.
         if m.state == spec.initialState {
             connections[t] = nil
+            peerMSS[t] = nil
             timerStarts[t] = nil
             nextDue[t] = nil
             heldAcks[t] = nil
@@ -176,15 +179,28 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         }
     }
 
+    /// Sends the model's outputs, each text run cut into segments of at most the peer's MSS (the model emits a run
+    /// as one output; FIN and PSH go with its last piece).
     private func send(_ outputs: SmallList<Output>, _ t: Tuple, at: Double? = nil) {
+        let mss = max(1, peerMSS[t] ?? 536)
         for o in outputs {
             let s = o.segment
             // Whatever carries the held ACK's acknowledgment sends it.
             if let h = heldAcks[t], s.ctl.contains(.ack), !TCPModel.seqLess(s.ack, h.segment.ack) { heldAcks[t] = nil }
-            var tcp = TCPHeader(sourcePort: t.targetPort, destinationPort: t.testerPort, seq: s.seq, ack: s.ack, flags: s.ctl, window: UInt16(clamping: s.window))
-            tcp.payload = [UInt8](repeating: 0x72, count: Int(s.dataLength))
-            let ip: IPHeader = .v4(IPv4Header(source: targetIP, destination: testerIP))
-            virtual.deliver(Packet(ethernet: EthernetHeader(destination: testerMAC, source: targetMAC), ip: ip, tcp: tcp).encode(), at: at ?? virtualClock.now)
+            var offset: UInt32 = 0
+            repeat {
+                let n = min(mss, s.dataLength - offset)
+                let last = offset + n == s.dataLength
+                var flags = s.ctl
+                if !last { flags.subtract([.fin, .psh]) }
+                if offset > 0 { flags.remove(.syn) }
+                let seq = s.seq &+ offset &+ (offset > 0 && s.ctl.contains(.syn) ? 1 : 0)
+                var tcp = TCPHeader(sourcePort: t.targetPort, destinationPort: t.testerPort, seq: seq, ack: s.ack, flags: flags, window: UInt16(clamping: s.window))
+                tcp.payload = [UInt8](repeating: 0x72, count: Int(n))
+                let ip: IPHeader = .v4(IPv4Header(source: targetIP, destination: testerIP))
+                virtual.deliver(Packet(ethernet: EthernetHeader(destination: testerMAC, source: targetMAC), ip: ip, tcp: tcp).encode(), at: at ?? virtualClock.now)
+                offset += n
+            } while offset < s.dataLength
         }
     }
 
@@ -196,6 +212,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
             // What a stack does with a frame it cannot parse: nothing.
             guard let p = try? Packet.decode(f, link: .ethernet), p.tcp.checksumValid != false else { continue }
             let t = Tuple(targetPort: p.tcp.destinationPort, testerPort: p.tcp.sourcePort)
+            if p.tcp.flags.contains(.syn) { peerMSS[t] = TCPOptionScan.scan(p.tcp).mss.map(UInt32.init) ?? 536 }
             var m = model(t)
             let taken = m.core.receiveNext
             let tr = m.receive(p.tcp.segment, iss: Self.iss(t))
@@ -243,6 +260,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         case .shutdown(.rd), .setsockopt: return CallResult(value: 0)
         case .release:
             connections[t] = nil
+            peerMSS[t] = nil
             timerStarts[t] = nil
             nextDue[t] = nil
             heldAcks[t] = nil

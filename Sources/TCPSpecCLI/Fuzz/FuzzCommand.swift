@@ -89,6 +89,7 @@ enum FuzzReport {
     static func text(_ s: FuzzSummary, spec: CompiledSpec, target: String, seed: UInt64, corpus: String, choices: [ChoiceRecord] = []) -> String {
         var out = "fuzz \(target) against profile \(spec.profile), seed \(seed): \(s.cases) cases, \(s.steps) steps in \(String(format: "%.1f", s.seconds)) s "
         out += String(format: "(%.0f cases/s); input classes covered %d of %d", s.casesPerSecond, s.cellsCovered, s.cellsTotal) + (s.waits > 0 ? "; \(s.waits) waits for timers" : "") + "\n"
+        out += s.options.description + "\n"
         if s.restarts > 0 {
             // The kinds of failure kept (a failure already in the corpus is not kept again).
             let kinds = Set(s.divergences.compactMap { $0.signature.failureKind.map(String.init) }).sorted()
@@ -132,6 +133,7 @@ enum FuzzReport {
         o += "  \"cases\": \(s.cases),\n  \"steps\": \(s.steps),\n  \"seconds\": \(String(format: "%.3f", s.seconds)),\n"
         o += "  \"cases_per_second\": \(String(format: "%.1f", s.casesPerSecond)),\n"
         o += "  \"cells_covered\": \(s.cellsCovered),\n  \"cells_total\": \(s.cellsTotal),\n  \"restarts\": \(s.restarts),\n"
+        o += "  \"options\": {\"offers_drawn\": \(s.options.offers.count), \"target_syns\": \(s.options.synSeen), \"window_scale_agreed\": \(s.options.windowScale), \"timestamps_agreed\": \(s.options.timestamps), \"sack_agreed\": \(s.options.sack)},\n"
         o += "  \"choices\": [" + choices.map { c in "{\"name\": \(esc(c.name)), \"bound\": \(c.bound.map { esc($0.rawValue) } ?? "null"), \"chose\": \(esc(c.bound.map { $0 == .taken ? c.taken : c.other } ?? "")), \"first_seen\": \(c.firstSeen.map(esc) ?? "null"), \"consistent\": \(c.consistent), \"inconsistent\": \(c.inconsistent)}" }.joined(separator: ", ") + "],\n"
         o += "  \"settings\": {" + settings.map { "\(esc($0.0)): \(esc($0.1))" }.joined(separator: ", ") + "},\n"
         o += "  \"divergences\": [" + s.divergences.map { d in

@@ -257,9 +257,11 @@ extension Fuzzer {
     }
 
     /// Runs `steps` once on `target` as a case alone, judged by `spec`, to the end (whatever diverges).
-    public static func replay(_ steps: [FuzzStep], spec: CompiledSpec, on target: Target) throws -> (steps: [FuzzStep], log: [StepLog], frames: [Frame])? {
+    /// `options`: what the tester offers on its SYNs (an MSS of 1460 alone unless given).
+    public static func replay(_ steps: [FuzzStep], spec: CompiledSpec, on target: Target, options: TesterOptions = .mssOnly) throws -> (steps: [FuzzStep], log: [StepLog], frames: [Frame])? {
         var c = Configuration()
         c.lanes = 1
+        c.testerOptions = options
         return try Fuzzer(spec: spec, target: target, configuration: c).replay(steps, untilDivergence: false)
     }
 

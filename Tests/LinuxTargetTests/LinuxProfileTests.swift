@@ -8,6 +8,7 @@ import Spec
 import Targets
 import TestSupport
 import Testing
+import Wire
 
 /// The linux profile against the kernel it describes, on paths the fuzzer found where the model was wrong.
 @Suite("The linux profile against Linux", .serialized)
@@ -98,5 +99,39 @@ struct LinuxDelayedAckTests {
         let last = try #require(r.log.last)
         #expect(!last.diverged, "\(last.expected) / \(last.observed): \(last.mismatches)")
         #expect(last.observed.count == 1 && last.observed.first?.ctl == .ack, "\(last.observed)")
+    }
+}
+
+/// Options offered by the tester against the kernel (issue 20): what both SYNs agree is in effect, both ways.
+@Suite("Options agreed with Linux", .serialized)
+struct LinuxOptionTests {
+    /// Offered everything with a shift of 14, Linux agrees all: it sends Timestamps on every segment (echoing the
+    /// tester's), scales its own windows by its shift (7 here) and reads the tester's window field 1 as 16,384
+    /// octets — so send(3000) goes out whole, in segments of at most 1448 octets (1460 less Timestamps). The model
+    /// predicts each step only if it scales both ways too; without the scale, one octet would be expected.
+    @Test("all options agreed: timestamps on every segment, windows scaled both ways, segments of the MSS less timestamps")
+    func agreed() throws {
+        let spec = try Repository.spec("linux")
+        let target = try LinuxTarget()
+        defer { target.close() }
+        let offer = TesterOptions(mss: 1460, windowScale: 14, sackPermitted: true, timestamps: true)
+        let steps = FuzzStep.passiveOpen + [
+            .segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 1, dataLength: 100)),
+            .call(.send(3000)),
+            .segment(Segment(seq: 101, ack: 3001, ctl: .ack, window: 1)),
+        ]
+        let r = try #require(try Fuzzer.replay(steps, spec: spec, on: target, options: offer))
+        #expect(r.log.count == steps.count)
+        #expect(r.log.allSatisfy { !$0.diverged && $0.mismatches.isEmpty }, "\(r.log.filter { !$0.mismatches.isEmpty }.map { "\($0.step): \($0.expected) / \($0.observed): \($0.mismatches)" })")
+        let sent = r.log.flatMap(\.observed).filter { $0.dataLength > 0 }
+        #expect(sent.reduce(0) { $0 + $1.dataLength } == 3000 && sent.allSatisfy { $0.dataLength <= 1448 }, "\(sent)")
+        // The frames: every segment of the target's after its SYN,ACK carries Timestamps; its windows are multiples of
+        // 2^7 once scaled (the oracle's values), the field on the wire much smaller.
+        let theirs = r.frames.compactMap { try? Packet.decode($0.bytes, link: .ethernet) }.filter { $0.tcp.sourcePort < 30000 }  // the target's ports are below 30000, the tester's from it
+        #expect(theirs.count >= 4 && theirs.allSatisfy { TCPOptionScan.scan($0.tcp).tsVal != nil }, "\(theirs.map { $0.tcp.segment })")
+        let synack = try #require(theirs.first { $0.tcp.flags.contains(.syn) })
+        #expect(TCPOptionScan.scan(synack.tcp).windowScale == 7)
+        let acks = r.log.flatMap(\.observed).filter { !$0.ctl.contains(.syn) && $0.ctl.contains(.ack) }
+        #expect(!acks.isEmpty && acks.allSatisfy { $0.window % 128 == 0 && $0.window > 1000 }, "\(acks.map(\.window))")
     }
 }

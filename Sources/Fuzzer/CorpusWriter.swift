@@ -77,18 +77,28 @@ public enum CaseText {
     /// A segment as a case line (`dir`: `<` injected, `>` sent by the target): as sent (the window as the target reads
     /// it, the urgent pointer; the options come from the case's `option tester-options`), or an expectation of the
     /// spec's (PSH and the window left to the stack).
-    static func segmentLine(_ dir: String, _ s: Segment, expectation: Bool) -> String {
+    static func segmentLine(_ dir: String, _ s: Segment, expectation: Bool, options: [OptionSpec]? = nil) -> String {
         var flags = s.ctl.intersection([.syn, .fin, .rst, .psh, .urg, .ack])
         if expectation { flags.remove(.psh) }
         var spec = SegmentSpec(flags: flags, seq: .value(s.seq), length: .value(s.dataLength), ack: s.ctl.contains(.ack) ? .value(s.ack) : nil,
                                window: expectation ? .any : .value(s.window))
         if !expectation, s.ctl.contains(.urg) || s.urgentPointer != 0 { spec.urgent = .value(s.urgentPointer) }
+        spec.options = options
         return dir + " " + CaseWriter.segment(spec)
     }
 
     /// A step as its case-file line.
-    static func stepLine(_ step: FuzzStep) -> String {
-        switch step {
+    /// `offer`, `stateBefore`: a SYN the tester sent in TIME-WAIT carried the offer without Timestamps
+    /// (`OptionAgreement.prepare`'s `reuse`): written out, so that a replay sends the same.
+    static func stepLine(_ step: FuzzStep, offer: TesterOptions = .mssOnly, stateBefore: TCPState? = nil) -> String {
+        if case .segment(let s) = step, s.ctl.contains(.syn), stateBefore == .timeWait, offer.timestamps {
+            var opts: [OptionSpec] = []
+            if let m = offer.mss { opts.append(.mss(.value(m))) }
+            if offer.sackPermitted { opts.append(.sackOK) }
+            if let k = offer.windowScale { opts += [.nop, .wscale(.value(k))] }
+            return segmentLine("<", s, expectation: false, options: opts.isEmpty ? [.nop] : opts) + "\n"
+        }
+        return switch step {
         case .call(.openPassive): CaseWriter.line(.call(.listen(backlog: CaseParser.defaultBacklog), expect: nil)) + "\n"
         case .call(let c): step.socketCall.map { CaseWriter.line(.call($0, expect: nil)) + "\n" } ?? "# \(c) (no socket call)\n"
         case .accept: CaseWriter.line(.call(.accept, expect: nil)) + "\n"
@@ -123,7 +133,7 @@ public enum CaseText {
         }
         if delayedAcks { out += "option delayed-acks on\n" }
         for (i, l) in d.log.enumerated() {
-            out += stepLine(l.step)
+            out += stepLine(l.step, offer: d.testerOptions, stateBefore: l.stateBefore)
             if case .accept = l.step {} else {
                 // PSH is the sender's choice; the spec's expectations leave it out.
                 let expected = l.expected.map { var s = $0; s.ctl.remove(.psh); return s }

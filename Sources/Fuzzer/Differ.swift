@@ -196,7 +196,7 @@ public final class Differ {
         out += "option tester-isn \(d.testerISN)\n"
         out += "option tester-options \(d.testerOptions)\n"
         for (i, l) in la.enumerated() {
-            out += CaseText.stepLine(l.step)
+            out += CaseText.stepLine(l.step, offer: d.testerOptions, stateBefore: l.stateBefore)
             if case .accept = l.step {} else {
                 if l.observed.isEmpty { out += "> none\n" }
                 for s in l.observed { out += CaseText.segmentLine(">", { var x = s; x.ctl.remove(.psh); return x }(), expectation: true) + "\n" }

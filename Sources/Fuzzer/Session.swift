@@ -280,14 +280,15 @@ final class Session {
 
     /// The tester's segment `s` (the step's numbering) as a frame, its options from the lane's agreement (which
     /// moves the tester's timestamp clock on).
-    func absolute(_ s: Segment, _ lane: Lane) -> [UInt8] {
+    /// `reuse`: sent to a connection in TIME-WAIT (`OptionAgreement.prepare`).
+    func absolute(_ s: Segment, _ lane: Lane, reuse: Bool = false) -> [UInt8] {
         var a = s
         a.seq = lane.testerISN &+ s.seq
         a.ack = s.ctl.contains(.ack) ? (lane.targetISN ?? 0) &+ s.ack : 0
         var tcp = TCPHeader(sourcePort: lane.tuple.testerPort, destinationPort: lane.tuple.targetPort, seq: a.seq, ack: a.ack, flags: s.ctl,
                             window: UInt16(clamping: s.window), urgentPointer: UInt16(clamping: s.urgentPointer))
         tcp.payload = [UInt8](repeating: 0x78, count: Int(s.dataLength))
-        tcp.options = lane.agreement.prepare(a)
+        tcp.options = lane.agreement.prepare(a, reuse: reuse)
         return target.frame(tcp).encode()
     }
 
@@ -317,7 +318,7 @@ final class Session {
             inputs.append(input)
             transitions.append(input.map { lane.model.apply($0) })
             if case .segment(let s) = step {
-                batch.append(absolute(s, lane))
+                batch.append(absolute(s, lane, reuse: before.last == .timeWait))
                 callOf.append(nil)
             } else if let sc = step.socketCall {
                 callOf.append(calls.count)
@@ -729,6 +730,20 @@ final class Session {
                 crossed = TimedExpiry(timer: t, window: w, after: nil, margin: w.upper.map { margin.late(after: $0) } ?? margin.late)
                 break
             }
+        }
+        // With a Window Scale agreed the advertisement rounds down (RFC 7323 §2.3: SEG.WND = RCV.WND >>
+        // Rcv.Wind.Shift): the stack's RCV.WND may reach up to 2^shift - 1 octets past the edge it advertised, so an
+        // input the advertised window does not explain is judged under the largest RCV.WND it can stand for too
+        // (PyTCP's unrounded window takes a RST at the advertised edge as in the window; Linux keeps its window a
+        // multiple of the unit, so this never applies to it).
+        if !v.mismatches.isEmpty, chose == nil, crossed == nil, let input, case .segment = input, lane.agreement.targetShift > 0 {
+            var m = lane.model
+            m.core = core
+            _ = m.adopt(.receiveWindow(m[.rcvWnd] &+ (UInt32(1) << UInt32(lane.agreement.targetShift)) &- 1))
+            let tr2 = Session.withoutHeld(m.apply(input), holding)
+            var o2 = oracleBefore
+            let v2 = o2.judge(&m, tr2, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink, peerSynchronized: peerSynchronized)
+            if v2.mismatches.isEmpty { (lane.model, lane.oracle, v, tr) = (m, o2, v2, tr2) }
         }
         // Past the model's capacity for held ranges its expectations of the text beyond them are its own limit:
         // such steps are not judged (a case needs more than five separate gaps open at once to get here).

@@ -67,7 +67,9 @@ public struct OptionAgreement: Sendable, Equatable {
     /// The options of the tester's next segment `s` (absolute numbers); the clock moves on. A SYN carries the offer;
     /// any other segment, once timestamps are agreed, a Timestamps option (RFC 7323 §3.2; also a RST, which may).
     /// TSecr echoes TS.Recent when ACK is set, else 0 (§3.2: without ACK the TSecr is not valid).
-    public mutating func prepare(_ s: Segment) -> [TCPOption] {
+    /// `reuse`: a SYN sent to a connection in TIME-WAIT goes without Timestamps — with them RFC 6191 §3 lets a stack
+    /// take it as a new incarnation whatever its sequence number (PyTCP does), a rule the profiles do not state yet.
+    public mutating func prepare(_ s: Segment, reuse: Bool = false) -> [TCPOption] {
         let syn = s.ctl.contains(.syn)
         var out: [TCPOption] = []
         let echo = s.ctl.contains(.ack) ? tsRecent ?? 0 : 0
@@ -75,7 +77,7 @@ public struct OptionAgreement: Sendable, Equatable {
         if syn {
             if let m = offer.mss { out.append(.maxSegmentSize(m)) }
             if offer.sackPermitted { out.append(.sackPermitted) }
-            if offer.timestamps { out.append(.timestamps(value: tick(), echo: echo)) }
+            if offer.timestamps, !reuse { out.append(.timestamps(value: tick(), echo: echo)) }
             if let k = offer.windowScale { out += [.noOperation, .windowScale(k)] }
         } else if timestampsAgreed {
             out += [.noOperation, .noOperation, .timestamps(value: tick(), echo: echo)]

@@ -511,7 +511,7 @@ public final class AgentTarget: Target, @unchecked Sendable {
         let probe = self.probe.next(to: self)
         try pcap.inject(probe.frame)
         if let frames = BarrierProbe.frames(before: probe.seq, on: pcap, clock: clock, within: max(2, stack.callTimeout), gone: { exitStatus() != nil }) { return frames }
-        if let st = exitStatus() { throw TargetFailure(kind: .exited, detail: "the agent \(st)", log: logTail()) }
+        if let st = exitStatus() { throw exited(st) }
         // It answered the probes that proved the link at its start: it stopped answering, after what it was given.
         stoppedAnswering = true
         throw TargetFailure(kind: .hung, detail: "the stack stopped answering: no reply within \(Int(max(2, stack.callTimeout))) s to the barrier probe (a SYN to port \(BarrierProbe.targetPort), which it answered before)\(TargetFailure.givenSeparator)\(describeLastInjected())", log: logTail())
@@ -519,7 +519,16 @@ public final class AgentTarget: Target, @unchecked Sendable {
 
     public func failure() -> TargetFailure? {
         guard let st = exitStatus() else { return nil }
-        return TargetFailure(kind: .exited, detail: "the agent \(st)", log: logTail())
+        return exited(st)
+    }
+
+    /// The agent's death as a failure: its wait status and, when its last stderr lines hold one, the stack's own
+    /// assertion (`Assertion "insane offset!" failed at line 1430 in ./src/core/tcp_in.c`), so that one crash's
+    /// signature is not another's.
+    func exited(_ status: String) -> TargetFailure {
+        let log = logTail()
+        let assertion = log.split(separator: "\n").last { $0.contains("Assertion") || $0.contains("assertion") || $0.hasPrefix("panic") }
+        return TargetFailure(kind: .exited, detail: "the agent \(status)" + (assertion.map { " after: " + $0.prefix(160) } ?? ""), log: log)
     }
 
     /// Ends the agent (by its pid: `quit`, then SIGTERM, then SIGKILL) and starts it again.

@@ -61,6 +61,8 @@ public final class CaseRunner {
     /// `option tester-options`: the offer and what the target agreed, which give each injected segment written
     /// without options its options (as the fuzzer's session did when the case was found). Nil: options as written.
     var agreement: OptionAgreement?
+    /// The last `state` line named a state past SYN-RECEIVED (`OptionAgreement.observe`).
+    var handshakeDone = true
     var queue: [Packet] = []
     /// The lines being run follow a `wait`: retransmissions are expected or not, as written.
     var afterWait = false
@@ -154,6 +156,8 @@ public final class CaseRunner {
             if extra.isEmpty { return StepResult(line: l.line, expected: l.text, observed: "(nothing)", verdict: .ok) }
             return StepResult(line: l.line, expected: l.text, observed: extra.map { "> " + show($0) }.joined(separator: "; "), verdict: .mismatch(["expected no segment"]))
         case .state(let want):
+            // The target's state as the case says it: while in SYN-RECEIVED only SYNs move the tester's TS.Recent.
+            handshakeDone = want != .synReceived
             var seen: TCPState?
             let deadline = target.clock.now + options.timeout
             repeat {
@@ -262,7 +266,7 @@ public final class CaseRunner {
                 for case .timestamps(let v, _) in p.tcp.options { lastTSval = v }
                 if agreement != nil {
                     var t = TimedSegment(time: f.time, segment: p.tcp.segment, options: TCPOptionScan.scan(p.tcp), whole: p.tcp.checksumValid == true)
-                    _ = agreement!.observe(&t)
+                    _ = agreement!.observe(&t, handshakeDone: handshakeDone)
                 }
             }
         }

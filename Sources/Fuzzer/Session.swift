@@ -148,9 +148,11 @@ final class Lane {
     /// Takes the target's segments for this connection, in order: the agreement scales their windows and judges
     /// their options (kept for the step that judges them).
     func observe(_ segs: [TimedSegment]) -> [TimedSegment] {
+        // The target's state as the model has it: from SYN-RECEIVED on no segment but a SYN moves TS.Recent.
+        let handshakeDone = connection.model.spec.states[connection.model.state].state != .synReceived
         let out = segs.map { t in
             var t = t
-            for m in agreement.observe(&t) where !optionFaults.contains(m) { optionFaults.append(m) }
+            for m in agreement.observe(&t, handshakeDone: handshakeDone) where !optionFaults.contains(m) { optionFaults.append(m) }
             return t
         }
         // The model's RFC 7323 shifts follow the SYNs' agreement (a new incarnation's SYN decides again).

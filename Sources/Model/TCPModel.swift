@@ -596,10 +596,16 @@ public struct TCPModel: Sendable {
                 var queued = tcb[.sndQueue], room = usable
                 let finWaiting = tcb[.finPending] == 1 && tcb[.finSent] == 0
                 n = 0
+                // Text of more than one segment goes out to the window's end, the last segment short: Linux's
+                // GSO path cuts a multi-segment buffer at the window once its first segment fits (tcp_mss_split_point:
+                // with TCP_NODELAY the partial segment is not held back); one segment's worth goes whole or not at all.
+                let fillsWindow = queued > mss
                 while queued > 0 {
-                    let seg = min(queued, mss)
+                    var seg = min(queued, mss)
+                    // (tcp_snd_wnd_test: the buffer's first segment must fit whole before anything goes.)
+                    if fillsWindow, n > 0, seg > room { seg = room }
                     // The last segment carries the FIN when one waits: it needs one more unit of window.
-                    if UInt64(seg) + (finWaiting && seg == queued ? 1 : 0) > UInt64(room) { break }
+                    if seg == 0 || UInt64(seg) + (finWaiting && seg == queued && !fillsWindow ? 1 : 0) > UInt64(room) { break }
                     n += seg
                     queued -= seg
                     room -= seg

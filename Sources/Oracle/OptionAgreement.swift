@@ -17,15 +17,26 @@ public struct OptionAgreement: Sendable, Equatable {
     /// (RFC 7323 §5.4 asks only that it be monotone and not too fast; one tick a segment is far below 1 per ms).
     public private(set) var testerClock: UInt32 = OptionAgreement.firstTSval
     /// The tester's TS.Recent (RFC 7323 §4.3): the TSval it echoes. Set by the target's SYN, then by R3: a segment's
-    /// TSval at least TS.Recent, if its SEQ is at or below Last.ACK.sent (the ACK field the tester last sent). An ACK a
-    /// stack sends from a request socket (before the handshake is complete) does not move it: Linux refuses a TSecr
-    /// outside the TSvals of its SYN,ACKs there (tcp_check_req "tsecr_reject").
+    /// TSval at least TS.Recent, if its SEQ is at or below Last.ACK.sent (the ACK field the tester last sent). While
+    /// the target is still in SYN-RECEIVED (`observe`'s `handshakeDone` false) only its SYN,ACKs move it: Linux's
+    /// request socket refuses a TSecr outside the TSvals of its SYN,ACKs (tcp_check_req "tsecr_reject"), and the ACKs
+    /// it sends from there carry later ones (an echo of those is still "a recently received TSval", RFC 7323 §3.2,
+    /// but Linux drops the segment, and whether it does depends on a clock tick between the two).
     public private(set) var tsRecent: UInt32?
     /// Last.ACK.sent (RFC 7323 §4.3): the ACK field of the tester's latest segment with ACK (absolute).
     public private(set) var lastAckSent: UInt32?
-    /// One past the last sequence number the tester has sent (absolute; nil before any text or SYN): a SACK block
-    /// past it describes data never sent.
-    public private(set) var testerSentEnd: UInt32?
+    /// The sequence space the tester's segments occupied (absolute, start and end), newest last, at most
+    /// `sentRangesKept`: a SACK block not covered by them describes data never sent. The tester sends anywhere in
+    /// sequence space (half way round included), so no single "highest" number would do.
+    public private(set) var sentRanges: [SentRange] = []
+    /// More segments than `sentRangesKept` were sent: a block the kept ranges do not cover may be older data.
+    public private(set) var sentRangesForgotten = false
+    public static let sentRangesKept = 256
+
+    public struct SentRange: Sendable, Equatable {
+        public var start: UInt32
+        public var end: UInt32
+    }
 
     public static let firstTSval: UInt32 = 1
 
@@ -82,8 +93,13 @@ public struct OptionAgreement: Sendable, Equatable {
         } else if timestampsAgreed {
             out += [.noOperation, .noOperation, .timestamps(value: tick(), echo: echo)]
         }
-        let end = s.seq &+ s.length
-        if s.length > 0, testerSentEnd.map({ TCPModel.seqLess($0, end) }) ?? true { testerSentEnd = end }
+        if s.length > 0 {
+            if sentRanges.count == OptionAgreement.sentRangesKept {
+                sentRanges.removeFirst()
+                sentRangesForgotten = true
+            }
+            sentRanges.append(SentRange(start: s.seq, end: s.seq &+ s.length))
+        }
         return out
     }
 
@@ -98,6 +114,19 @@ public struct OptionAgreement: Sendable, Equatable {
         return testerClock
     }
 
+    /// The first sequence number in left..<right that no segment the tester sent occupied, if any.
+    func firstUnsent(_ left: UInt32, _ right: UInt32) -> UInt32? {
+        var at = left
+        // Each pass moves `at` to the end of a range that holds it; at most one pass per range.
+        for _ in 0...sentRanges.count {
+            guard TCPModel.seqLess(at, right) else { return nil }
+            let holding = sentRanges.filter { !TCPModel.seqLess(at, $0.start) && TCPModel.seqLess(at, $0.end) }
+            guard let furthest = holding.max(by: { TCPModel.seqLess($0.end, $1.end) }) else { return at }
+            at = furthest.end
+        }
+        return nil
+    }
+
     // MARK: the target's segments
 
     /// Takes the target's segment `s` (absolute numbers): a SYN decides the agreement (a new incarnation's SYN
@@ -105,7 +134,7 @@ public struct OptionAgreement: Sendable, Equatable {
     /// the list's format, SYN-only options elsewhere, a shift above 14, text beyond the send MSS (`OptionRule.audit`),
     /// and once agreed, a non-RST segment without Timestamps (RFC 7323 §3.2), a TSecr the tester never sent, a SACK
     /// block without SACK-Permitted, reversed, or past the tester's data.
-    public mutating func observe(_ s: inout TimedSegment) -> [Mismatch] {
+    public mutating func observe(_ s: inout TimedSegment, handshakeDone: Bool = true) -> [Mismatch] {
         let o = s.options
         let seg = s.segment
         let syn = seg.ctl.contains(.syn)
@@ -127,7 +156,7 @@ public struct OptionAgreement: Sendable, Equatable {
                 found.append((.timestampEcho, "a TSecr echoing a TSval the tester sent (\(sent))", "echoes TSecr \(o.tsEcr), a TSval the tester never sent"))
             }
             let newer = tsRecent.map { !TCPModel.seqLess(v, $0) } ?? true
-            if newer, syn || lastAckSent.map({ !TCPModel.seqLess($0, seg.seq) }) == true { tsRecent = v }
+            if newer, syn || (handshakeDone && lastAckSent.map({ !TCPModel.seqLess($0, seg.seq) }) == true) { tsRecent = v }
         }
         if o.sack.count > 0 {
             if !offer.sackPermitted {
@@ -137,8 +166,8 @@ public struct OptionAgreement: Sendable, Equatable {
                 let b = o.sack[i]
                 if !TCPModel.seqLess(b.left, b.right) {
                     found.append((.sackBlockEdges, "a SACK block's left edge before its right edge", "sends a SACK block \(b.left)–\(b.right)"))
-                } else if let end = testerSentEnd, TCPModel.seqLess(end, b.right) {
-                    found.append((.sackReceivedData, "SACK blocks within the data the tester sent (up to \(end))", "sends a SACK block \(b.left)–\(b.right), \(b.right &- end) octets past it"))
+                } else if !sentRangesForgotten, let gap = firstUnsent(b.left, b.right) {
+                    found.append((.sackReceivedData, "SACK blocks within the sequence space the tester's segments occupied", "sends a SACK block \(b.left)–\(b.right) covering \(gap), which the tester never sent"))
                 }
             }
         }

@@ -276,3 +276,41 @@ struct ProfileDifferenceTests {
         }
     }
 }
+
+/// RFC 7323's shifts in the model: the linux profile's `tcp_acceptable_seq` reads Linux's own (RCV.WIND.SHIFT) through
+/// the spec language's `choose` and `lshift`.
+@Suite("Window Scale in the model")
+struct WindowScaleModelTests {
+    /// After close() Linux's FIN is out (SND.NXT = ISS+2) while the peer acknowledged only the SYN with a zero window:
+    /// SND.NXT lies one octet past the window's end. Without a Window Scale agreed Linux acknowledges at the window's
+    /// end (ISS+1); with one, less than 2^RCV.WIND.SHIFT past it still counts as inside, so SND.NXT (ISS+2).
+    @Test("the linux profile's ACK keeps SND.NXT within one unit of its own scale past the peer's window")
+    func acceptableSeq() throws {
+        let linux = try spec("linux")
+        func ackSeq(shift: UInt8?) -> UInt32? {
+            var e = Endpoint(linux, "linux")
+            _ = e.call(.openActive, iss: 1000)
+            if let k = shift { _ = e.m.adopt(.windowShifts(send: 0, receive: k)) }
+            _ = e.receive(Segment(seq: 5000, ack: 1001, ctl: [.syn, .ack], window: 65535))
+            _ = e.call(.close)
+            #expect(e.state == "FIN-WAIT-1")
+            _ = e.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 0))
+            // An unacceptable segment (far beyond the window) draws a pure ACK.
+            let out = e.receive(Segment(seq: 5001 &+ 2_000_000, ack: 1001, ctl: .ack, window: 0))
+            return out.first { $0.ctl == .ack }?.seq
+        }
+        #expect(ackSeq(shift: nil) == 1001)
+        #expect(ackSeq(shift: 7) == 1002)
+        #expect(ackSeq(shift: 0) == 1001)
+    }
+
+    @Test("the shifts are the model's registers, each at most 14; the send MSS follows the agreement")
+    func registers() throws {
+        var m = TCPModel(spec: try spec("rfc9293"))
+        _ = m.adopt(.windowShifts(send: 15, receive: 7))
+        #expect(m[.sndWindShift] == 14 && m[.rcvWindShift] == 7)
+        _ = m.adopt(.sendMSS(536 - 12))
+        #expect(m.configuration.sendMSS == 524)
+        #expect(Register.allCases.count <= 34, "the TCB holds 34 registers")
+    }
+}

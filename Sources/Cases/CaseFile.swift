@@ -44,6 +44,14 @@ public struct SegmentSpec: Hashable, Sendable {
     }
 }
 
+extension TesterOptions {
+    /// The offer as a SYN line's options without Timestamps (MSS, SACK-Permitted, Window Scale): what a SYN to
+    /// TIME-WAIT carries, and what a packetdrill export can state.
+    public var synOptionsWithoutTimestamps: [OptionSpec] {
+        (mss.map { [.mss(.value($0))] } ?? []) + (sackPermitted ? [.sackOK] : []) + (windowScale.map { [.nop, .wscale(.value($0))] } ?? [])
+    }
+}
+
 public enum OptionSpec: Hashable, Sendable {
     case mss(Expect<UInt16>)
     case wscale(Expect<UInt8>)

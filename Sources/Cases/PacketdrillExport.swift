@@ -135,7 +135,7 @@ public enum PacketdrillExport {
             case .inject(var s):
                 // The offer on a SYN written without options, as the runner sends it (Timestamps left out: below).
                 if s.options == nil, s.flags.contains(.syn), let o = offer {
-                    s.options = (o.mss.map { [.mss(.value($0))] } ?? []) + (o.sackPermitted ? [.sackOK] : []) + (o.windowScale.map { [.nop, .wscale(.value($0))] } ?? [])
+                    s.options = o.synOptionsWithoutTimestamps
                 }
                 body += "\(t())  < " + segment(s, expectation: false, base: base) + "\n"
             case .expectSegment(let s):

@@ -92,10 +92,7 @@ public enum CaseText {
     /// (`OptionAgreement.prepare`'s `reuse`): written out, so that a replay sends the same.
     static func stepLine(_ step: FuzzStep, offer: TesterOptions = .mssOnly, stateBefore: TCPState? = nil) -> String {
         if case .segment(let s) = step, s.ctl.contains(.syn), stateBefore == .timeWait, offer.timestamps {
-            var opts: [OptionSpec] = []
-            if let m = offer.mss { opts.append(.mss(.value(m))) }
-            if offer.sackPermitted { opts.append(.sackOK) }
-            if let k = offer.windowScale { opts += [.nop, .wscale(.value(k))] }
+            let opts = offer.synOptionsWithoutTimestamps
             return segmentLine("<", s, expectation: false, options: opts.isEmpty ? [.nop] : opts) + "\n"
         }
         return switch step {

@@ -6,7 +6,7 @@ public enum CaseParser {
     /// The backlog of a `listen` written without one.
     public static let defaultBacklog: Int32 = 1024
     public static let calls: Set<String> = ["listen", "connect", "accept", "send", "recv", "shutdown", "close", "abort", "setsockopt"]
-    public static let optionKeys: Set<String> = ["ip", "target-port", "tester-port", "tester-isn", "tester-options", "timeout", "settle", "sysctl", "window", "user-timeout", "keepalive", "delayed-acks"]
+    public static let optionKeys: Set<String> = ["ip", "target-port", "tester-port", "tester-isn", "tester-options", "timeout", "settle", "sysctl", "window", "user-timeout", "keepalive", "delayed-acks", "judge"]
 
     public static func parse(path: String, text: String) -> (CaseFile, [Diagnostic]) {
         let source = SourceFile(path: path, text: text)
@@ -131,6 +131,7 @@ public enum CaseParser {
             if ["timeout", "settle"].contains(key), Durations.seconds(value) == nil { throw c.error("a duration is like 200ms or 1s", at: vcol) }
             if key == "user-timeout", value != "off", (Durations.seconds(value) ?? 0) < 0.001 { throw c.error("option user-timeout is a duration from 1ms, like 3s, or off", at: vcol) }
             if key == "delayed-acks", value != "on", value != "off" { throw c.error("option delayed-acks is on or off", at: vcol) }
+            if key == "judge", value != "window-shrink" { throw c.error("option judge is window-shrink (the right edge of the target's window must not move left)", at: vcol) }
             if key == "keepalive", value != "off", (KeepaliveSetting(parsing: value).map { $0.idle > 0 && $0.interval > 0 && $0.probes >= 1 } ?? false) == false {
                 throw c.error("option keepalive is IDLE,INTERVAL,PROBES, like 1s,1s,3, or off", at: vcol)
             }

@@ -2,6 +2,7 @@ import Core
 import Cases
 import Foundation
 import Link
+import Model
 import Oracle
 import Spec
 import Targets
@@ -63,6 +64,16 @@ public final class CaseRunner {
     var agreement: OptionAgreement?
     /// The last `state` line named a state past SYN-RECEIVED (`OptionAgreement.observe`).
     var handshakeDone = true
+    /// What `agreement` found wrong in the options of each segment the target sent (RFC 7323, RFC 2018, MSS): the
+    /// step that takes the segment reports it, so a case replays an option finding whether or not its lines spell
+    /// the options out (as the fuzzer's oracle judged it when the case was found).
+    var optionFaults: [Segment: [String]] = [:]
+    /// `option judge window-shrink`: the case keeps a finding of a shrinking window (RFC 9293 §3.8.6.2.2 SHLD-14), so
+    /// the right edge of the target's advertisements is followed and a retreat reported at the segment that makes it
+    /// — by at least one unit of its agreed scale (less is rounding, RFC 7323 §2.4). Other cases leave it to the
+    /// fuzzer's oracle, which judges a shrink only when it is the finding replayed.
+    let judgesWindowShrink: Bool
+    var rightEdge: UInt32?
     var queue: [Packet] = []
     /// The lines being run follow a `wait`: retransmissions are expected or not, as written.
     var afterWait = false
@@ -79,6 +90,7 @@ public final class CaseRunner {
         testerISN = file.options["tester-isn"].flatMap(UInt32.init) ?? 1_000_000
         if let p = file.options["target-port"].flatMap(UInt16.init) { tuple.targetPort = p }
         if let p = file.options["tester-port"].flatMap(UInt16.init) { tuple.testerPort = p }
+        judgesWindowShrink = file.options["judge"] == "window-shrink"
         if let o = file.options["tester-options"].flatMap({ try? TesterOptions(parsing: $0) }) {
             agreement = OptionAgreement(offer: o, ipv6: target.targetIP.isV6)
         }
@@ -143,7 +155,7 @@ public final class CaseRunner {
                 return StepResult(line: l.line, expected: l.text, observed: "(nothing within \(ms(options.timeout)))", verdict: .mismatch(["no segment arrived"]))
             }
             if targetISN == nil, p.tcp.flags.contains(.syn), case .value(let rel) = spec.seq { targetISN = p.tcp.seq &- rel }
-            let reasons = compare(spec, p)
+            let reasons = compare(spec, p) + (optionFaults.removeValue(forKey: p.tcp.segment) ?? [])
             sent.note(p.tcp.segment)
             return StepResult(line: l.line, expected: l.text, observed: "> " + show(p), verdict: reasons.isEmpty ? .ok : .mismatch(reasons))
         case .expectNone:
@@ -264,12 +276,26 @@ public final class CaseRunner {
             if let p = try? Packet.decode(f.bytes, link: target.link.linkType), p.tcp.sourcePort == tuple.targetPort, p.tcp.destinationPort == tuple.testerPort {
                 queue.append(p)
                 for case .timestamps(let v, _) in p.tcp.options { lastTSval = v }
+                var t = TimedSegment(time: f.time, segment: p.tcp.segment, options: TCPOptionScan.scan(p.tcp), whole: p.tcp.checksumValid == true)
                 if agreement != nil {
-                    var t = TimedSegment(time: f.time, segment: p.tcp.segment, options: TCPOptionScan.scan(p.tcp), whole: p.tcp.checksumValid == true)
-                    _ = agreement!.observe(&t, handshakeDone: handshakeDone)
+                    let faults = agreement!.observe(&t, handshakeDone: handshakeDone)
+                    if !faults.isEmpty { optionFaults[p.tcp.segment, default: []] += faults.map { $0.description } }
                 }
+                if judgesWindowShrink, let m = followWindow(t.segment) { optionFaults[p.tcp.segment, default: []].append(m.description) }
             }
         }
+    }
+
+    /// `segment` (its window scaled as agreed) against the furthest right edge the target advertised: the shrink, if
+    /// it retreats by a unit of the target's scale or more.
+    func followWindow(_ segment: Segment) -> Mismatch? {
+        guard segment.ctl.contains(.ack), !segment.ctl.contains(.rst) else { return nil }
+        let edge = segment.ack &+ segment.window
+        if segment.ctl.contains(.syn) { rightEdge = nil }
+        guard let old = rightEdge, TCPModel.seqLess(edge, old) else { rightEdge = edge; return nil }
+        let unit = UInt32(1) << (agreement?.targetShift ?? 0)
+        guard old &- edge >= unit else { return nil }
+        return .windowShrink(by: old &- edge, window: segment.window, ack: segment.ack &- testerISN, inferredShift: nil)
     }
 
     /// The next segment for an expectation: a retransmission is skipped unless it is what the step expects

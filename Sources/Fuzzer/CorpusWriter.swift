@@ -129,6 +129,8 @@ public enum CaseText {
             for o in sockets.caseOptions { out += "option \(o.key) \(o.value)\n" }
         }
         if delayedAcks { out += "option delayed-acks on\n" }
+        // The shrink is judged across segments, not by any one line: the runner follows the window's edge.
+        if d.signature == .windowShrink { out += "option judge window-shrink\n" }
         for (i, l) in d.log.enumerated() {
             out += stepLine(l.step, offer: d.testerOptions, stateBefore: l.stateBefore)
             if case .accept = l.step {} else {

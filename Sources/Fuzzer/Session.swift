@@ -161,6 +161,7 @@ final class Lane {
             _ = model.adopt(.windowShifts(send: UInt8(send), receive: UInt8(receive)))
         }
         if model.configuration.sendMSS != agreement.segmentText { _ = model.adopt(.sendMSS(agreement.segmentText)) }
+        if (model[.sackOK] == 1) != agreement.sackAgreed { _ = model.adopt(.sackPermitted(agreement.sackAgreed)) }
         return out
     }
 

@@ -4,7 +4,7 @@ import Spec
 
 /// Draws inputs for a model in its current state, with field values from the partitions where TCP's rules change:
 /// sequence numbers below, at, inside, at the last octet of, at the right edge of and beyond the receive window, where
-/// modular comparison turns over, the peer's ISN again; acknowledgments below, at and above SND.UNA and SND.NXT and
+/// modular comparison turns over, the peer's ISN again, just past the held text; acknowledgments below, at and above SND.UNA and SND.NXT and
 /// at either side of SND.UNA-MAX.SND.WND; text of 0, 1, MSS and more than the window octets.
 public struct InputSampler: Sendable {
     public var rng: SplitMix64
@@ -54,7 +54,8 @@ public struct InputSampler: Sendable {
         case 4: rcvNxt &+ wnd &- 1                            // last octet
         case 5: rcvNxt &+ wnd                                 // the right edge: the first octet beyond
         case 6: rcvNxt &+ wnd &+ 1 &+ (chance(50) ? 0 : UInt32(rng.next() % 1000))  // beyond
-        case 7: m[.irs]                                       // the peer's SYN again
+        case 7:                                               // the peer's SYN again, or just past the held text
+            m.heldEnd != rcvNxt && chance(50) ? m.heldEnd : m[.irs] // (the highest SACK block's right edge)
         case 8: rcvNxt &+ (chance(50) ? 0x7fff_ffff : 0x8000_0000)  // where modular comparison turns over
         default: UInt32(truncatingIfNeeded: rng.next())       // anywhere, across 2^32
         }

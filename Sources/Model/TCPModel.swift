@@ -3,7 +3,8 @@ import Spec
 
 /// The TCB variables as one value: RFC 9293 §3.3.1 plus the model's queues (see `Register`).
 public struct TCB: Hashable, Sendable {
-    @usableFromInline var r: InlineArray<34, UInt32> = .init(repeating: 0)
+    /// One slot per `Register` (a new register needs the count raised: an InlineArray's count is a literal).
+    @usableFromInline var r: InlineArray<35, UInt32> = .init(repeating: 0)
 
     /// How many separate out-of-order ranges the model holds (`Register.holdSeq1`…): more than RFC 2018's SACK
     /// option can report (four blocks), and more than any case of a few dozen steps makes in practice. A range
@@ -18,12 +19,12 @@ public struct TCB: Hashable, Sendable {
     }
 
     public static func == (a: TCB, b: TCB) -> Bool {
-        for i in 0..<34 where a.r[i] != b.r[i] { return false }
+        for i in a.r.indices where a.r[i] != b.r[i] { return false }
         return true
     }
 
     public func hash(into h: inout Hasher) {
-        for i in 0..<34 { h.combine(r[i]) }
+        for i in r.indices { h.combine(r[i]) }
     }
 }
 
@@ -212,6 +213,8 @@ public struct TCPModel: Sendable {
         case textOnSYNDropped
         /// Both SYNs agreed a Window Scale (RFC 7323 §2.2): the shifts of the peer's windows and of its own.
         case windowShifts(send: UInt8, receive: UInt8)
+        /// Both SYNs carried SACK-Permitted (RFC 2018 §2), or (false) not: SACK.OK.
+        case sackPermitted(Bool)
         /// The largest text it puts in a segment: the MSS the peer offered (536 without one, RFC 9293 §3.7.1
         /// MUST-15), less the options it sends on every segment (12 octets of Timestamps once agreed).
         case sendMSS(UInt32)
@@ -256,6 +259,9 @@ public struct TCPModel: Sendable {
         case .windowShifts(let send, let receive):
             tcb[.sndWindShift] = UInt32(min(send, 14))
             tcb[.rcvWindShift] = UInt32(min(receive, 14))
+            return 0
+        case .sackPermitted(let on):
+            tcb[.sackOK] = on ? 1 : 0
             return 0
         case .heldBack(let n, let fin):
             tcb[.sndNxt] = tcb[.sndNxt] &- n &- (fin ? 1 : 0)
@@ -350,6 +356,7 @@ public struct TCPModel: Sendable {
         switch kind {
         case .register: tcb.r[Int(v)]
         case .field: v < 7 ? ctx.fields[Int(v)] : v == UInt32(InputField.keepaliveLeft.rawValue) ? keepaliveLeft
+            : v == UInt32(InputField.heldEnd.rawValue) ? heldEnd
             : held(ctx.seg, fin: v == UInt32(InputField.heldFin.rawValue))
         case .constant: v
         }
@@ -766,6 +773,20 @@ public struct TCPModel: Sendable {
         room = min(end, room)
         if fin { return tcb[.holdFin] == 1 && tcb[.holdFinSeq] &- base == UInt32(truncatingIfNeeded: room) ? 1 : 0 }
         return UInt32(room - own)
+    }
+
+    /// HELD.END: just past the highest held octet or held FIN (RCV.NXT when nothing is held) — the right edge of the
+    /// highest SACK block (Linux's `max_sack` in tcp_validate_incoming). Ranges are kept nearest first.
+    public var heldEnd: UInt32 {
+        let base = tcb[.rcvNxt]
+        var end: UInt32 = 0 // offset from RCV.NXT
+        for k in 0..<TCB.heldRanges {
+            let len = tcb[TCPModel.holdLen(k)]
+            guard len > 0 else { break }
+            end = max(end, tcb[TCPModel.holdSeq(k)] &- base &+ len)
+        }
+        if tcb[.holdFin] == 1 { end = max(end, tcb[.holdFinSeq] &- base &+ 1) }
+        return base &+ end
     }
 
     mutating func take(_ n: UInt32) {

@@ -55,6 +55,8 @@ public struct OptionAgreement: Sendable, Equatable {
     public var timestampsAgreed: Bool { offer.timestamps && targetSYN?.tsVal != nil }
     /// The tester sent SACK-Permitted, so the target may send SACK blocks (RFC 2018 §4).
     public var sackAllowed: Bool { offer.sackPermitted }
+    /// Both SYNs carried SACK-Permitted (RFC 2018 §2): the target reports what it holds in SACK blocks (SACK.OK).
+    public var sackAgreed: Bool { offer.sackPermitted && targetSYN?.sackPermitted == true }
     /// The target's send MSS: the tester's offer, else the default (RFC 9293 §3.7.1 MUST-15: 536 over IPv4, 1220 over
     /// IPv6).
     public var sendMSS: UInt32 { offer.mss.map(UInt32.init) ?? (ipv6 ? 1220 : 536) }
@@ -68,7 +70,7 @@ public struct OptionAgreement: Sendable, Equatable {
         var parts = ["offered \(offer)"]
         parts.append(windowScaleAgreed ? "window scale \(testerShift)/\(targetShift) (tester/target)" : "no window scale")
         parts.append(timestampsAgreed ? "timestamps" : "no timestamps")
-        parts.append(offer.sackPermitted && targetSYN?.sackPermitted == true ? "SACK both ways" : offer.sackPermitted ? "SACK to the tester only" : "no SACK")
+        parts.append(sackAgreed ? "SACK both ways" : offer.sackPermitted ? "SACK to the tester only" : "no SACK")
         parts.append("target's send MSS \(sendMSS)")
         return parts.joined(separator: ", ")
     }

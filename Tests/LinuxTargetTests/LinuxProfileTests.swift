@@ -134,4 +134,28 @@ struct LinuxOptionTests {
         let acks = r.log.flatMap(\.observed).filter { !$0.ctl.contains(.syn) && $0.ctl.contains(.ack) }
         #expect(!acks.isEmpty && acks.allSatisfy { $0.window % 128 == 0 && $0.window > 1000 }, "\(acks.map(\.window))")
     }
+
+    /// With SACK agreed, Linux resets on a RST at the right edge of its highest SACK block (tcp_validate_incoming's
+    /// `max_sack`); without SACK the same RST draws a challenge ACK. The linux profile predicts both, and Linux's SACK
+    /// blocks for the held text pass the oracle's RFC 2018 checks.
+    @Test("a RST at the right edge of the highest SACK block resets only with SACK agreed", arguments: [true, false])
+    func rstAtHighestSACKEdge(sack: Bool) throws {
+        let spec = try Repository.spec("linux")
+        let target = try LinuxTarget()
+        defer { target.close() }
+        let offer = TesterOptions(mss: 1460, windowScale: nil, sackPermitted: sack, timestamps: false)
+        let steps = FuzzStep.passiveOpen + [
+            .segment(Segment(seq: 101, ack: 1, ctl: .ack, window: 65535, dataLength: 50)),
+            .segment(Segment(seq: 11, ack: 1, ctl: .ack, window: 65535, dataLength: 10)),
+            .segment(Segment(seq: 151, ack: 1, ctl: .rst, window: 0)),
+        ]
+        let r = try #require(try Fuzzer.replay(steps, spec: spec, on: target, options: offer))
+        #expect(r.log.count == steps.count)
+        #expect(r.log.allSatisfy { !$0.diverged && $0.mismatches.isEmpty }, "\(r.log.filter { !$0.mismatches.isEmpty }.map { "\($0.step): \($0.expected) / \($0.observed): \($0.mismatches)" })")
+        let last = try #require(r.log.last)
+        #expect(sack ? last.observed.isEmpty : last.observed.map(\.ctl) == [.ack], "\(last.observed)")
+        // Linux's duplicate ACKs for the held text carry SACK blocks exactly when SACK was agreed.
+        let theirs = r.frames.compactMap { try? Packet.decode($0.bytes, link: .ethernet) }.filter { $0.tcp.sourcePort < 30000 && !$0.tcp.flags.contains(.syn) }
+        #expect(theirs.contains { TCPOptionScan.scan($0.tcp).sack.count > 0 } == sack, "\(theirs.map { TCPOptionScan.scan($0.tcp) })")
+    }
 }

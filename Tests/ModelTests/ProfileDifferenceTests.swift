@@ -311,6 +311,38 @@ struct WindowScaleModelTests {
         #expect(m[.sndWindShift] == 14 && m[.rcvWindShift] == 7)
         _ = m.adopt(.sendMSS(536 - 12))
         #expect(m.configuration.sendMSS == 524)
-        #expect(Register.allCases.count <= 34, "the TCB holds 34 registers")
+        #expect(Register.allCases.count <= 35, "the TCB holds 35 registers")
+        _ = m.adopt(.sackPermitted(true))
+        #expect(m[.sackOK] == 1)
+    }
+
+    /// Linux resets on a RST at the right edge of its highest SACK block as on one at RCV.NXT (tcp_validate_incoming's
+    /// `max_sack`), only when SACK is agreed; any other in-window RST draws a challenge ACK, the lower block's edge too.
+    @Test("linux: with SACK agreed a RST at the right edge of the highest held text resets; otherwise a challenge ACK")
+    func rstAtHighestSACKEdge() throws {
+        let linux = try spec("linux")
+        func answer(sack: Bool, rstAt seq: UInt32) -> (state: String, out: [Segment]) {
+            var e = Endpoint(linux, "linux")
+            _ = e.call(.openActive, iss: 1000)
+            _ = e.m.adopt(.sackPermitted(sack))
+            _ = e.receive(Segment(seq: 5000, ack: 1001, ctl: [.syn, .ack], window: 65535))
+            // Two ranges held beyond RCV.NXT (5001): 5011..<5021 and 5101..<5151 (received in the other order).
+            _ = e.receive(Segment(seq: 5101, ack: 1001, ctl: .ack, window: 65535, dataLength: 50))
+            _ = e.receive(Segment(seq: 5011, ack: 1001, ctl: .ack, window: 65535, dataLength: 10))
+            #expect(e.m.heldEnd == 5151)
+            let out = e.receive(Segment(seq: seq, ack: 1001, ctl: .rst, window: 0))
+            return (e.state, out)
+        }
+        let reset = answer(sack: true, rstAt: 5151)
+        #expect(reset.state == "CLOSED", "\(reset)")
+        #expect(reset.out.isEmpty, "\(reset)")
+        for (sack, seq) in [(false, UInt32(5151)), (true, 5021), (true, 5150)] {
+            let r = answer(sack: sack, rstAt: seq)
+            #expect(r.state == "ESTABLISHED" && r.out.map(figure) == ["<SEQ=1001><ACK=5001><CTL=ACK>"], "SACK \(sack), RST at \(seq): \(r)")
+        }
+        var none = Endpoint(linux, "linux")
+        _ = none.call(.openActive, iss: 1000)
+        _ = none.receive(Segment(seq: 5000, ack: 1001, ctl: [.syn, .ack], window: 65535))
+        #expect(none.m.heldEnd == 5001, "nothing held: HELD.END is RCV.NXT")
     }
 }

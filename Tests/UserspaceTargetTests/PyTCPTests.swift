@@ -152,6 +152,36 @@ struct PyTCPTests {
         #expect(r.passed, "\(CaseReport.text(r, color: false))")
     }
 
+    /// A case that agreed Timestamps (`option tester-options`) judges the target's options on every segment it takes,
+    /// whether or not its lines spell them: PyTCP's handshake ACK carries Timestamps and passes, its keep-alive probe
+    /// does not (finding 25) and fails on RFC 7323 §3.2 — the live oracle's verdict, so a kept case replays it.
+    @Test("a case with agreed Timestamps judges each segment's options: PyTCP's keep-alive probe has none (finding 25)")
+    func optionsJudgedByCases() throws {
+        let text = """
+        option tester-options mss 1460,TS
+        connect
+        > S 0:0(0) win *
+        < S. 0:0(0) ack 1 win 65535
+        > . 1:1(0) ack 1 win *
+        state ESTABLISHED
+        wait 1200ms
+        > . 0:0(0) ack 1 win *
+        """
+        let (file, diags) = CaseParser.parse(path: "pytcp-probe-ts.case", text: text)
+        #expect(diags.isEmpty)
+        let t = try AgentTarget(try Self.description)
+        defer { t.close() }
+        let r = CaseRunner(target: t, file: file).run()
+        let failed = r.steps.filter(\.failed)
+        #expect(failed.map(\.line) == [8], "\(CaseReport.text(r, color: false))")
+        if case .mismatch(let why)? = failed.first?.verdict {
+            #expect(why.count == 1 && why[0].contains("without a Timestamps option") && why[0].contains("RFC 7323 §3.2"), "\(why)")
+        }
+        // The injected SYN,ACK carried the offer: the agreement is the case's, not the lines'.
+        let synack = try #require(r.steps.first { $0.line == 4 })
+        #expect(synack.observed.contains("TS val"), "\(synack.observed)")
+    }
+
     /// PyTCP at its default delayed ACK (100 ms, `tcp.delayed_ack.delay_ms`) with the description saying so
     /// (`[link] acks = "delayed"`): the ACK of text is held, not missing, and judged when it comes against rfc9293's
     /// bound (MUST-40: under 0.5 s).

@@ -55,6 +55,11 @@ extension Flow {
             }
         }
         report.options = optionSummary(server: e)
+        // SACK.OK in both models (RFC 2018 §2: both SYNs carried SACK-Permitted); a SYN cut before the option or not
+        // captured leaves it off — what reads it (the linux profile's RST at the highest SACK block) then judges as
+        // without SACK.
+        let sackOK = offer.sackPermitted && ends[p].offer?.sackPermitted == true
+        for k in 0..<2 { ends[k].model.adopt(.sackPermitted(sackOK)) }
         // In effect when both SYNs carry it; the SYN,ACK may carry it only if the SYN did, so the SYN,ACK decides
         // when the SYN was not captured. Unknown (nil) where a snaplen cut what would decide.
         if offer.timestamps {

@@ -34,6 +34,9 @@ public enum Register: UInt8, CaseIterable, Sendable {
     /// once both SYNs agreed a Window Scale (each at most 14), 0 otherwise. The driver sets them from the SYNs' options
     /// (`TCPModel.Choice.windowShifts`); windows in SEG.WND, SND.WND and RCV.WND are already scaled values.
     case sndWindShift, rcvWindShift
+    /// 1 once both SYNs carried SACK-Permitted (RFC 2018 §2): the endpoint reports the text it holds beyond RCV.NXT
+    /// in SACK blocks (`TCPModel.Choice.sackPermitted`; the highest block's end is HELD.END).
+    case sackOK
 
     public var spelling: String {
         switch self {
@@ -71,6 +74,7 @@ public enum Register: UInt8, CaseIterable, Sendable {
         case .substate: "SUBSTATE"
         case .sndWindShift: "SND.WIND.SHIFT"
         case .rcvWindShift: "RCV.WIND.SHIFT"
+        case .sackOK: "SACK.OK"
         }
     }
 
@@ -95,6 +99,9 @@ public enum InputField: UInt8, CaseIterable, Sendable {
     /// Derived from the timers: keep-alive probes the application allows before the connection is given up,
     /// less those sent unanswered (all ones when it set no count).
     case keepaliveLeft
+    /// Derived from the TCB: the sequence number just past the highest text (or FIN) held beyond RCV.NXT — the right
+    /// edge of the highest SACK block the endpoint reports — or RCV.NXT when nothing is held.
+    case heldEnd
 
     public var spelling: String {
         switch self {
@@ -108,6 +115,7 @@ public enum InputField: UInt8, CaseIterable, Sendable {
         case .heldNext: "HELD.NEXT"
         case .heldFin: "HELD.FIN"
         case .keepaliveLeft: "KEEPALIVE.LEFT"
+        case .heldEnd: "HELD.END"
         }
     }
 

@@ -38,6 +38,16 @@ struct CaseRunnerTests {
         #expect(r.steps.count == 11)
     }
 
+    /// `option judge window-shrink` follows the right edge: text the application has not read narrows the window but
+    /// keeps its edge (RCV.NXT + RCV.WND), so a conforming stack passes; a value other than window-shrink is refused.
+    @Test("judge window-shrink: no shrink reported while the edge holds; an unknown check is refused at its column")
+    func judgeWindowShrink() throws {
+        let r = try Self.run("option judge window-shrink\n" + Self.handshake + "< P. 11:1011(1000) ack 1 win 65535\n> . 1:1(0) ack 1011 win *\n")
+        #expect(r.passed, "\(r.steps.filter(\.failed).map { "\($0.line): \($0.verdict) observed \($0.observed)" })")
+        let (_, diags) = CaseParser.parse(path: "t.case", text: "option judge windows\nconnect\n")
+        #expect(diags.map(\.description).contains { $0.contains("t.case:1:14") && $0.contains("option judge is window-shrink") }, "\(diags)")
+    }
+
     @Test("every wrong expectation is reported at its line, expected beside observed, and the case goes on")
     func neverStopsAtFirst() throws {
         let text = Self.handshake.replacingOccurrences(of: "> S. 0:0(0) ack 1 win *", with: "> S. 0:0(0) ack 2 win *")

@@ -182,6 +182,23 @@ struct PyTCPTests {
         #expect(synack.observed.contains("TS val"), "\(synack.observed)")
     }
 
+    /// Finding 24's case keeps its shrinking window (`option judge window-shrink`): PyTCP agreed a Window Scale of 0
+    /// from the tester yet sends its own window unshifted, so its edge under its shift of 7 retreats.
+    @Test("finding 24's case replays its shrinking window (option judge window-shrink)")
+    func windowShrinkReplays() throws {
+        let path = Repository.url("Corpus/pytcp/findings/061-window-scale-shift-zero-taken-as-absent.case").path
+        let (file, diags) = CaseParser.parse(path: path, text: try String(contentsOfFile: path, encoding: .utf8))
+        #expect(diags.isEmpty)
+        let t = try AgentTarget(try Self.description)
+        defer { t.close() }
+        let r = CaseRunner(target: t, file: file).run()
+        let failed = r.steps.filter(\.failed)
+        #expect(failed.count == 1 && failed.first?.observed.contains("win") == true, "\(CaseReport.text(r, color: false))")
+        if case .mismatch(let why)? = failed.first?.verdict {
+            #expect(why.contains { $0.contains("moved the right edge of its receive window left") && $0.contains("SHLD-14") }, "\(why)")
+        }
+    }
+
     /// PyTCP at its default delayed ACK (100 ms, `tcp.delayed_ack.delay_ms`) with the description saying so
     /// (`[link] acks = "delayed"`): the ACK of text is held, not missing, and judged when it comes against rfc9293's
     /// bound (MUST-40: under 0.5 s).

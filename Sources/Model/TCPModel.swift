@@ -54,6 +54,8 @@ public struct TCPModel: Sendable {
     let wholeSegments: Bool
     /// The profile's `option loss-window`.
     let lossWindow: Bool
+    /// The profile's `option hold-whole`: text let in is taken (or held) whole, past the window's right edge.
+    let holdWhole: Bool
     /// The profile's `option loss-window-one-syn`: one retransmission of the SYN or SYN,ACK leaves no loss window
     /// once a segment synchronizes the connection.
     let lossWindowOneSyn: Bool
@@ -78,6 +80,7 @@ public struct TCPModel: Sendable {
         self.configuration = configuration
         self.wholeSegments = spec.options.contains("whole-segments")
         self.lossWindow = spec.options.contains("loss-window")
+        self.holdWhole = spec.options.contains("hold-whole")
         self.lossWindowOneSyn = spec.options.contains("loss-window-one-syn")
         self.keepaliveStates = spec.timings[.keepaliveIdle] == nil ? 0 : spec.keepaliveStates
         self.state = spec.initialState
@@ -658,21 +661,23 @@ public struct TCPModel: Sendable {
             let already = Int64(Int32(bitPattern: tcb[.rcvNxt] &- start))
             if already >= 0 {
                 let avail = UInt64(seg.dataLength) > UInt64(already) ? seg.dataLength - UInt32(already) : 0
-                take(min(avail, tcb[.rcvWnd]))
+                take(holdWhole && tcb[.rcvWnd] > 0 ? avail : min(avail, tcb[.rcvWnd]))
             }
             // Held text that now touches RCV.NXT is processed too, range after range; a held FIN it reaches is
             // the fin step's (classifier value `held`, read from HELD.FIN before this ran).
             // A FIN ends the stream where it stands: held text beyond it is never the peer's (it lies past the end).
             guard !seg.ctl.contains(.fin) else { return }
             let reached = releaseHeld()
-            take(min(reached, tcb[.rcvWnd]))
+            take(holdWhole ? reached : min(reached, tcb[.rcvWnd]))
             if tcb[.holdFin] == 1, tcb[.holdFinSeq] == tcb[.rcvNxt] { tcb[.holdFin] = 0 }
         case .hold:
             // Only before the peer's FIN: text beyond it is never processed, and one FIN is enough.
             guard tcb[.rcvFin] == 0 else { return }
             let seg = ctx.seg
             let start = seg.seq &+ (seg.ctl.contains(.syn) ? 1 : 0)
-            let room = (tcb[.rcvNxt] &+ tcb[.rcvWnd]) &- start
+            var room = (tcb[.rcvNxt] &+ tcb[.rcvWnd]) &- start
+            // Whole: a segment that starts inside the window is held to its end, its FIN too.
+            if holdWhole, room > 0, room <= tcb[.rcvWnd] { room = UInt32.max }
             let len = min(seg.dataLength, room)
             if len > 0 { holdText(start, len) }
             // The FIN occupies the octet after the text: held if that octet is inside the window.
@@ -755,7 +760,7 @@ public struct TCPModel: Sendable {
     func held(_ seg: Segment, fin: Bool) -> UInt32 {
         guard tcb[.holdLen1] > 0 || tcb[.holdFin] == 1, !seg.ctl.contains(.fin) else { return 0 }
         let base = tcb[.rcvNxt]
-        var room = UInt64(tcb[.rcvWnd])
+        var room = holdWhole && tcb[.rcvWnd] > 0 ? UInt64(UInt32.max) : UInt64(tcb[.rcvWnd])
         var end: UInt64 = 0 // offset from RCV.NXT
         let start = seg.seq &+ (seg.ctl.contains(.syn) ? 1 : 0)
         let already = Int64(Int32(bitPattern: base &- start))
@@ -792,6 +797,7 @@ public struct TCPModel: Sendable {
     mutating func take(_ n: UInt32) {
         tcb[.rcvNxt] &+= n
         tcb[.rcvQueue] &+= n
-        tcb[.rcvWnd] &-= n
+        // Text taken past the right edge (`hold-whole`) closes the window; it never goes below 0.
+        tcb[.rcvWnd] -= min(n, tcb[.rcvWnd])
     }
 }

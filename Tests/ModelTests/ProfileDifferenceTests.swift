@@ -345,4 +345,23 @@ struct WindowScaleModelTests {
         _ = none.receive(Segment(seq: 5000, ack: 1001, ctl: [.syn, .ack], window: 65535))
         #expect(none.m.heldEnd == 5001, "nothing held: HELD.END is RCV.NXT")
     }
+
+    /// Linux keeps a segment that starts inside the window whole, past the right edge (tcp_data_queue_ofo; its SACK
+    /// block ends at the segment's end), and takes one at RCV.NXT whole unless the window is closed; RFC 9293 trims
+    /// both to the window.
+    @Test("linux holds and takes text whole past the window's edge (option hold-whole); rfc9293 trims it")
+    func holdWhole() throws {
+        for (name, whole) in [("linux", true), ("rfc9293", false)] {
+            var e = Endpoint(try spec(name), name, receiveWindow: 1000)
+            _ = e.call(.openActive, iss: 1000)
+            _ = e.receive(Segment(seq: 5000, ack: 1001, ctl: [.syn, .ack], window: 65535))
+            // RCV.NXT 5001, RCV.WND 1000: the last octet of the window is 6000.
+            _ = e.receive(Segment(seq: 6000, ack: 1001, ctl: .ack, window: 65535, dataLength: 100))
+            #expect(e.m.heldEnd == (whole ? 6100 : 6001), "\(name)")
+            // The gap filled: the held text follows, whole or trimmed.
+            _ = e.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 65535, dataLength: 999))
+            #expect(e.m[.rcvNxt] == (whole ? 6100 : 6001), "\(name)")
+            #expect(e.m[.rcvWnd] == 0, "\(name): the window closes, never below 0")
+        }
+    }
 }

@@ -49,8 +49,10 @@ public struct SpecCompiler {
     /// `whole-segments`: `transmit` sends the next segment (up to the peer's MSS or half the largest window it has
     /// offered, with a FIN that ends the data) only when all of it fits in the send window. `loss-window`: after a
     /// retransmission timeout nothing new goes out until the retransmitted flight is acknowledged (RFC 5681 §3.1's
-    /// loss window of one segment, counted in segments).
-    static let knownOptions: Set<String> = ["whole-segments", "loss-window", "loss-window-one-syn"]
+    /// loss window of one segment, counted in segments). `hold-whole`: text the sequence test let in is taken or held
+    /// whole, past the window's right edge (a segment that starts inside the window, or at RCV.NXT of a window that
+    /// is not closed).
+    static let knownOptions: Set<String> = ["whole-segments", "loss-window", "loss-window-one-syn", "hold-whole"]
 
     public static func compile(profile: String, files: [SpecFileAST]) -> Result {
         var c = SpecCompiler(files: files)

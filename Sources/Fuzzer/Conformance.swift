@@ -224,6 +224,8 @@ extension Fuzzer {
         var report = ConformReport(target: config.targetName, profile: spec.profile, shards: ["\(shard.index)/\(shard.count)"],
                                    seconds: summary.seconds, settings: settings, results: results)
         report.choices = choiceRecords.isEmpty ? nil : choiceRecords
+        report.options = summary.options.rules.records
+        report.optionAgreement = summary.options.description
         return report
     }
 

@@ -4,6 +4,7 @@ import Generator
 import Link
 import Model
 import Oracle
+import Report
 import Spec
 import Wire
 import Targets
@@ -45,20 +46,32 @@ public struct OptionCoverage: Sendable {
     public var windowScale = 0
     public var timestamps = 0
     public var sack = 0
+    /// The option rules' verdicts over the target's segments (`OptionAgreement.tally`).
+    public var rules = OptionTally()
 
     mutating func count(_ a: OptionAgreement) {
         offers[a.offer, default: 0] += 1
-        guard let t = a.targetSYN else { return }
+        rules.merge(a.tally)
+        guard a.targetSYN != nil else { return }
         synSeen += 1
         if a.windowScaleAgreed { windowScale += 1 }
         if a.timestampsAgreed { timestamps += 1 }
-        if a.offer.sackPermitted && t.sackPermitted { sack += 1 }
+        if a.sackAgreed { sack += 1 }
     }
 
     /// `options: 32 of 32 offers drawn; of 9,120 connections whose SYN the target sent, Window Scale agreed on …`.
     public var description: String {
         "options: \(offers.count) of \(TesterOptions.combinations.count) offers drawn; of \(synSeen) connections whose SYN the target sent, "
             + "agreed: Window Scale \(windowScale), Timestamps \(timestamps), SACK both ways \(sack)"
+    }
+}
+
+extension OptionTally {
+    /// The report's records, one per rule that judged a segment.
+    public var records: [OptionRuleRecord]? {
+        let r = rules.map { OptionRuleRecord(rule: $0.rawValue, requirement: $0.requirement?.description, clause: $0.clause,
+                                             judged: judged[$0, default: 0], broken: broken[$0, default: 0]) }
+        return r.isEmpty ? nil : r
     }
 }
 

@@ -57,6 +57,8 @@ public struct OptionAgreement: Sendable, Equatable {
     public var sackAllowed: Bool { offer.sackPermitted }
     /// Both SYNs carried SACK-Permitted (RFC 2018 §2): the target reports what it holds in SACK blocks (SACK.OK).
     public var sackAgreed: Bool { offer.sackPermitted && targetSYN?.sackPermitted == true }
+    /// What `observe` judged: per rule, the target's segments it applied to and those that broke it.
+    public private(set) var tally = OptionTally()
     /// The target's send MSS: the tester's offer, else the default (RFC 9293 §3.7.1 MUST-15: 536 over IPv4, 1220 over
     /// IPv6).
     public var sendMSS: UInt32 { offer.mss.map(UInt32.init) ?? (ipv6 ? 1220 : 536) }
@@ -173,6 +175,27 @@ public struct OptionAgreement: Sendable, Equatable {
                 }
             }
         }
+        count(seg, o, syn: syn, whole: s.whole)
+        for f in found { tally.broke(f.rule) }
         return found.map { .option(OptionMismatch(rule: $0.rule, expected: $0.expected, observed: $0.note)) }
+    }
+
+    /// The rules `observe` applied to this segment: those it could have broken.
+    private mutating func count(_ seg: Segment, _ o: TCPOptionScan, syn: Bool, whole: Bool) {
+        if o.length > 0 { for r in [OptionRule.optionLength, .optionPadding, .optionKnownLength] { tally.judge(r) } }
+        if syn {
+            if o.windowScale != nil { tally.judge(.shiftAbove14) }
+            return
+        }
+        tally.judge(.mssOnlyOnSYN)
+        tally.judge(.sackPermittedOnlyOnSYN)
+        if whole, seg.dataLength > 0 { tally.judge(.effectiveMSS) }
+        if timestampsAgreed, !seg.ctl.contains(.rst) { tally.judge(.timestampsEverySegment) }
+        if timestampsAgreed, o.tsVal != nil, seg.ctl.contains(.ack) { tally.judge(.timestampEcho) }
+        if !offer.sackPermitted { tally.judge(.sackPermission) }
+        if o.sack.count > 0 {
+            tally.judge(.sackBlockEdges, o.sack.count)
+            if !sentRangesForgotten { tally.judge(.sackReceivedData, o.sack.count) }
+        }
     }
 }

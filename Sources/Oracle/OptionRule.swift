@@ -106,3 +106,23 @@ public enum OptionRule: String, Hashable, Sendable, CaseIterable, Codable {
         return out
     }
 }
+
+/// How many of the target's segments each `OptionRule` judged, and how many broke it: the option tests' verdicts by
+/// requirement, for reports (a rule judges a segment where it could be broken: Timestamps on every non-RST segment
+/// once agreed, each SACK block's edges, the MSS on every segment with text, the format on every segment).
+public struct OptionTally: Sendable, Equatable {
+    public private(set) var judged: [OptionRule: Int] = [:]
+    public private(set) var broken: [OptionRule: Int] = [:]
+    public init() {}
+
+    mutating func judge(_ rule: OptionRule, _ n: Int = 1) { judged[rule, default: 0] += n }
+    mutating func broke(_ rule: OptionRule) { broken[rule, default: 0] += 1 }
+
+    public mutating func merge(_ o: OptionTally) {
+        judged.merge(o.judged, uniquingKeysWith: +)
+        broken.merge(o.broken, uniquingKeysWith: +)
+    }
+
+    /// The rules that judged anything, in the enum's order.
+    public var rules: [OptionRule] { OptionRule.allCases.filter { judged[$0, default: 0] > 0 || broken[$0, default: 0] > 0 } }
+}

@@ -2,6 +2,23 @@ import Core
 import Foundation
 import Spec
 
+/// One option rule's verdict over a run: the target's segments it judged and those that broke it.
+public struct OptionRuleRecord: Codable, Sendable, Equatable {
+    public var rule: String
+    /// The Appendix B ID, where RFC 9293 gives one (`MUST-16`).
+    public var requirement: String?
+    public var clause: String
+    public var judged: Int
+    public var broken: Int
+    public init(rule: String, requirement: String?, clause: String, judged: Int, broken: Int) {
+        self.rule = rule
+        self.requirement = requirement
+        self.clause = clause
+        self.judged = judged
+        self.broken = broken
+    }
+}
+
 /// The verdict of one conformance test.
 public enum ConformVerdict: String, Codable, Sendable, CaseIterable {
     case conforms, diverges, unreachable, error
@@ -91,6 +108,15 @@ public struct ConformReport: Codable, Sendable {
     /// What the stack chose where the RFC lets it (the profile's choices, bound from the first step that told
     /// their alternatives apart).
     public var choices: [ChoiceRecord]?
+    /// The option rules' verdicts over every segment the target sent (RFC 9293 §3.1–§3.2, §3.7.1, RFC 7323, RFC 2018),
+    /// and what the tester offered and the target agreed.
+    public var options: [OptionRuleRecord]?
+    public var optionAgreement: String?
+
+    /// One line per option rule that judged a segment: `RFC 7323 §3.2 timestamps-every-segment: 1,204 segments, 0 broken`.
+    public var optionLines: [String] {
+        (options ?? []).map { "option \($0.rule) (\($0.requirement.map { "\($0), " } ?? "")\($0.clause)): \($0.judged) judged, \($0.broken) broken" }
+    }
 
     /// One line per choice, as every output says them.
     public var choiceLines: [String] { (choices ?? []).map { "choice \($0.name): \($0.description)" } }
@@ -213,6 +239,20 @@ public struct ConformReport: Codable, Sendable {
             }
         }
         out.choices = merged.isEmpty ? nil : merged
+        // Every shard judged its own segments: the counts add up.
+        var rules: [OptionRuleRecord] = []
+        for r in reports {
+            for o in r.options ?? [] {
+                if let i = rules.firstIndex(where: { $0.rule == o.rule }) {
+                    rules[i].judged += o.judged
+                    rules[i].broken += o.broken
+                } else {
+                    rules.append(o)
+                }
+            }
+        }
+        out.options = rules.isEmpty ? nil : rules
+        out.optionAgreement = reports.count == 1 ? first.optionAgreement : nil
         return out
     }
 }
@@ -393,6 +433,13 @@ public enum ConformRender {
             for l in r.choiceLines { out += "- \(l)\n" }
             out += "\n"
         }
+        if let rules = r.options, !rules.isEmpty {
+            out += "### Options (every segment the target sent)\n\n"
+            if let a = r.optionAgreement { out += a + "\n\n" }
+            out += "| rule | requirement | clause | segments judged | broken |\n|---|---|---|---:|---:|\n"
+            for o in rules { out += "| `\(o.rule)` | \(o.requirement ?? "—") | \(o.clause) | \(o.judged) | \(o.broken) |\n" }
+            out += "\n"
+        }
         let groups = r.byRequirement
         if !groups.isEmpty {
             out += "### By requirement (RFC 9293 Appendix B)\n\n| requirement | tests | outcome |\n|---|---:|---|\n"
@@ -458,6 +505,12 @@ public enum ConformRender {
         if let note = r.stateNote { out += "<p id=\"state-note\"><strong>\(xml(note))</strong></p>\n" }
         if !r.choiceLines.isEmpty {
             out += "<h2>Choices the RFC leaves open</h2>\n<ul id=\"choices\">" + r.choiceLines.map { "<li>\(xml($0))</li>" }.joined() + "</ul>\n"
+        }
+        if let rules = r.options, !rules.isEmpty {
+            out += "<h2>Options (every segment the target sent)</h2>\n" + (r.optionAgreement.map { "<p>\(xml($0))</p>\n" } ?? "")
+            out += "<table id=\"options\"><tr><th>rule</th><th>requirement</th><th>clause</th><th>segments judged</th><th>broken</th></tr>"
+            for o in rules { out += "<tr><td><code>\(xml(o.rule))</code></td><td>\(xml(o.requirement ?? "—"))</td><td>\(xml(o.clause))</td><td class=\"n\">\(o.judged)</td><td class=\"n\">\(o.broken)</td></tr>" }
+            out += "</table>\n"
         }
         if let b = r.baseline {
             out += "<p>Baseline <code>\(xml(b.file))</code>: \(b.accepted) accepted, \(b.new.count) new, \(b.stale.count) no longer seen.</p>\n"

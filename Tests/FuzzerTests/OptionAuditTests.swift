@@ -2,6 +2,7 @@ import Core
 @testable import Fuzzer
 import Model
 import Oracle
+import Report
 import Testing
 import Wire
 
@@ -101,6 +102,38 @@ struct OptionAuditTests {
         #expect(Self.judge(&a, try Self.sent(.ack, options: [.sack([.init(left: 1101, right: 1201)])])).isEmpty)
         #expect(Self.judge(&a, try Self.sent(.ack, options: [.sack([.init(left: 1201, right: 1101)])])) == [.sackBlockEdges])
         #expect(Self.judge(&a, try Self.sent(.ack, options: [.sack([.init(left: 1101, right: 1301)])])) == [.sackReceivedData])
+    }
+
+    /// The option tests' verdicts by requirement: each rule counts the segments it could have judged broken, and
+    /// those that broke it; the report's records and Markdown say them, and shards add up.
+    @Test("each rule tallies the segments it judged and those that broke it; reports list them by requirement")
+    func tally() throws {
+        var a = OptionAgreement(offer: TesterOptions(mss: 1460, sackPermitted: false, timestamps: true))
+        _ = a.prepare(Segment(seq: 1000, ack: 0, ctl: .syn, window: 65535, dataLength: 0))
+        _ = Self.judge(&a, try Self.sent([.syn, .ack], options: Self.linuxSYNACK, ack: 1001))
+        _ = Self.judge(&a, try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 7001, echo: 1)], text: 100, seq: 5001))
+        _ = Self.judge(&a, try Self.sent(.ack, options: [], seq: 5101))
+        _ = Self.judge(&a, try Self.sent(.rst, options: [], seq: 5101))
+        let t = a.tally
+        #expect(t.judged[.timestampsEverySegment] == 2 && t.broken[.timestampsEverySegment] == 1, "\(t)")
+        #expect(t.judged[.timestampEcho] == 1 && t.broken[.timestampEcho] == nil)
+        #expect(t.judged[.effectiveMSS] == 1 && t.judged[.shiftAbove14] == 1 && t.judged[.sackPermission] == 3)
+        #expect(t.judged[.sackBlockEdges] == nil, "no SACK block sent, none judged")
+        var sum = OptionCoverage()
+        sum.count(a)
+        sum.count(a)
+        let records = try #require(sum.rules.records)
+        let ts = try #require(records.first { $0.rule == "timestamps-every-segment" })
+        #expect(ts.judged == 4 && ts.broken == 2 && ts.clause == "RFC 7323 §3.2" && ts.requirement == nil)
+        #expect(records.first { $0.rule == "effective-mss" }?.requirement == "MUST-16")
+        var r = ConformReport(target: "t", profile: "rfc9293", shards: ["1/2"], seconds: 1, settings: [:], results: [])
+        r.options = records
+        let md = ConformRender.markdown(r)
+        #expect(md.contains("### Options") && md.contains("| `timestamps-every-segment` | — | RFC 7323 §3.2 | 4 | 2 |"), "\(md)")
+        var other = r
+        other.shards = ["2/2"]
+        let merged = try #require(ConformReport.merge([r, other]))
+        #expect(merged.options?.first { $0.rule == "timestamps-every-segment" }?.judged == 8)
     }
 
     @Test("an offer is read back from its text, and a bad one names its column")

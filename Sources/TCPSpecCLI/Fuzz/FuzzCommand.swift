@@ -90,6 +90,11 @@ enum FuzzReport {
         var out = "fuzz \(target) against profile \(spec.profile), seed \(seed): \(s.cases) cases, \(s.steps) steps in \(String(format: "%.1f", s.seconds)) s "
         out += String(format: "(%.0f cases/s); input classes covered %d of %d", s.casesPerSecond, s.cellsCovered, s.cellsTotal) + (s.waits > 0 ? "; \(s.waits) waits for timers" : "") + "\n"
         out += s.options.description + "\n"
+        if let rules = s.options.rules.records {
+            let broken = rules.filter { $0.broken > 0 }
+            out += "option rules: \(rules.count) judged \(rules.reduce(0) { $0 + $1.judged }) rule×segment checks; broken: "
+                + (broken.isEmpty ? "none" : broken.map { "\($0.rule) \($0.broken) of \($0.judged)" }.joined(separator: ", ")) + "\n"
+        }
         if s.restarts > 0 {
             // The kinds of failure kept (a failure already in the corpus is not kept again).
             let kinds = Set(s.divergences.compactMap { $0.signature.failureKind.map(String.init) }).sorted()
@@ -134,6 +139,7 @@ enum FuzzReport {
         o += "  \"cases_per_second\": \(String(format: "%.1f", s.casesPerSecond)),\n"
         o += "  \"cells_covered\": \(s.cellsCovered),\n  \"cells_total\": \(s.cellsTotal),\n  \"restarts\": \(s.restarts),\n"
         o += "  \"options\": {\"offers_drawn\": \(s.options.offers.count), \"target_syns\": \(s.options.synSeen), \"window_scale_agreed\": \(s.options.windowScale), \"timestamps_agreed\": \(s.options.timestamps), \"sack_agreed\": \(s.options.sack)},\n"
+        o += "  \"option_rules\": [" + (s.options.rules.records ?? []).map { r in "{\"rule\": \(esc(r.rule)), \"requirement\": \(r.requirement.map(esc) ?? "null"), \"clause\": \(esc(r.clause)), \"judged\": \(r.judged), \"broken\": \(r.broken)}" }.joined(separator: ", ") + "],\n"
         o += "  \"choices\": [" + choices.map { c in "{\"name\": \(esc(c.name)), \"bound\": \(c.bound.map { esc($0.rawValue) } ?? "null"), \"chose\": \(esc(c.bound.map { $0 == .taken ? c.taken : c.other } ?? "")), \"first_seen\": \(c.firstSeen.map(esc) ?? "null"), \"consistent\": \(c.consistent), \"inconsistent\": \(c.inconsistent)}" }.joined(separator: ", ") + "],\n"
         o += "  \"settings\": {" + settings.map { "\(esc($0.0)): \(esc($0.1))" }.joined(separator: ", ") + "},\n"
         o += "  \"divergences\": [" + s.divergences.map { d in

@@ -219,7 +219,8 @@ extension Fuzzer {
 
     /// What the divergence of a step is, as RFC 9293 decides it.
     func judgement(_ l: StepLog) -> Judgement {
-        Judgement(spec: spec, chain: l.chain, chainRules: l.rules, outputRules: l.outputRules, mismatches: l.mismatches)
+        let j = Judgement(spec: spec, chain: l.chain, chainRules: l.rules, outputRules: l.outputRules, mismatches: l.mismatches)
+        return l.halfWay ? j.halfWay(l.mismatches) : j
     }
 
     /// The input class as the responsible rules see it: the segment's control bits (or the call) and the values

@@ -32,6 +32,9 @@ public struct StepLog: Sendable {
     public var choice: (name: String, alternative: ChoiceBook.Alternative)?
     /// The target's segments differed from the model's only where the peer does not look (a reset's ACK).
     public var equivalentDifference = false
+    /// The input's numbers lie exactly 2^31 from a register its classes compare them with (`TCPModel.halfWayApart`):
+    /// a divergence of its segments or state is unspecified.
+    public var halfWay = false
     /// The timers a wait expired within their windows, with when.
     public var expiries: [TimedExpiry] = []
     /// A wait judged after the model's timers stopped being the stack's (`Lane.timersUnknown`) in which no expiry
@@ -124,6 +127,8 @@ final class Lane {
     var agreement: OptionAgreement
     /// What the target's options broke, until the step that judges those frames takes it.
     var optionFaults: [Mismatch] = []
+    /// A conformance lane sent text to hold before drawing its class (`Planner.heldTextSetup`), once.
+    var heldTextSetUp = false
 
     init(id: Int, tuple: Tuple, spec: CompiledSpec, testerISN: UInt32, offered: Set<String>?, purpose: Purpose,
          options: TesterOptions = .mssOnly, ipv6: Bool = false) {
@@ -754,6 +759,11 @@ final class Session {
         var l = log(step, stateBefore, tr, expected: v.expected, expectedState: v.expectedState, observed: v.observed, observedState: observedState,
                     result: result, mismatches: v.mismatches)
         if let crossed { l.expiries = [crossed] }
+        if !v.mismatches.isEmpty, case .segment(let seg)? = input {
+            var before = lane.model
+            before.core = core
+            l.halfWay = before.halfWayApart(seg)
+        }
         l.choice = chose
         l.resent = v.resent
         l.equivalentDifference = v.equivalentDifference

@@ -371,6 +371,26 @@ public final class Planner {
         }
     }
 
+    /// A segment that leaves ten octets held just beyond RCV.NXT, for a class no input drawn in the state reaches
+    /// without held text (text that joins it, a held FIN, a RST at its end — the linux profile's `sackend`): nil
+    /// unless the class can then be drawn and the segment keeps the state. Drawn on copies; the lane is unchanged.
+    public func heldTextSetup(for lane: Connection, state: Int, cell: Int, sampler: inout InputSampler) -> FuzzStep? {
+        let m0 = lane.model
+        guard m0.state == state, spec.states[state].synchronized, m0.heldEnd == m0[.rcvNxt], m0[.rcvWnd] > 20 else { return nil }
+        let hold = Segment(seq: m0[.rcvNxt] &+ 1, ack: m0[.sndNxt], ctl: .ack, window: 65535, dataLength: 10)
+        var m = m0
+        _ = m.apply(.segment(hold))
+        guard m.state == state, m.heldEnd != m[.rcvNxt] else { return nil }
+        let t = spec.table(state: state, event: .segment)
+        let coords = t.coordinates(of: cell)
+        var bits = ControlBits()
+        for (d, dim) in t.dimensions.enumerated() { if case .bit(let b) = dim, coords[d] == 1 { bits.insert(b) } }
+        for _ in 0..<120 where m.falls(.segment(Planner.candidate(sampler.segment(for: m), bits: bits)), in: cell) {
+            return lane.step(fromModel: hold)
+        }
+        return nil
+    }
+
     /// A wait that lets timer `t` expire at its latest, with the target's margin and a little more.
     public func wait(for t: TimerName, on lane: Connection) -> Double? {
         guard let w = lane.model.expiry(t), let u = w.upper else { return nil }

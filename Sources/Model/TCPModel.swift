@@ -794,6 +794,19 @@ public struct TCPModel: Sendable {
         return base &+ end
     }
 
+    /// Whether a number of segment `s` lies exactly 2^31 from one the rules order it against — SEG.SEQ or its end
+    /// against RCV.NXT and the window's right edge; SEG.ACK (when the ACK bit is set) against SND.UNA, SND.NXT, ISS
+    /// and SND.UNA-MAX.SND.WND (IRS and HELD.END are only compared for equality, defined half way round too). RFC 9293 compares modulo 2^32 (§3.4) and no order exists between two
+    /// numbers half way round (serial-number arithmetic leaves it undefined, RFC 1982 §3.2): how a stack classes
+    /// such an input is its own, and a divergence there is unspecified.
+    public func halfWayApart(_ s: Segment) -> Bool {
+        let half: UInt32 = 0x8000_0000
+        let receive = [tcb[.rcvNxt], tcb[.rcvNxt] &+ tcb[.rcvWnd]]
+        for x in [s.seq, s.seq &+ s.length] where receive.contains(where: { x &- $0 == half }) { return true }
+        guard s.ctl.contains(.ack) else { return false }
+        return [tcb[.sndUna], tcb[.sndNxt], tcb[.iss], tcb[.sndUna] &- tcb[.maxSndWnd]].contains { s.ack &- $0 == half }
+    }
+
     mutating func take(_ n: UInt32) {
         tcb[.rcvNxt] &+= n
         tcb[.rcvQueue] &+= n

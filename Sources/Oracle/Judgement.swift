@@ -159,6 +159,20 @@ public struct Judgement: Hashable, Sendable, Codable {
         ruleIndices = responsible.filter { Judgement.ruleClass(spec.rules[$0]) == worst }
     }
 
+    /// This judgement of an input whose numbers lie exactly 2^31 from what its classes compare them with: a divergence
+    /// of segments or state is `unspecified` there (no order exists half way round, RFC 1982 §3.2; RFC 9293 §3.4
+    /// compares modulo 2^32 and says no more), whatever the rules say elsewhere. A failure of the stack, a timer, an
+    /// option or a choice taken both ways keeps its class.
+    public func halfWay(_ mismatches: [Mismatch]) -> Judgement {
+        guard verdictClass == .violates || verdictClass == .deviates, inconsistentChoice == nil,
+              mismatches.allSatisfy({ if case .segments = $0 { true } else if case .state = $0 { true } else { false } }) else { return self }
+        var j = Judgement(verdictClass: .unspecified, requirements: [], rules: rules, clauses: [Judgement.halfWayClause])
+        j.ruleIndices = ruleIndices
+        return j
+    }
+
+    public static let halfWayClause = "sequence numbers exactly 2^31 apart: RFC 9293 §3.4 compares modulo 2^32, and no order exists half way round (RFC 1982 §3.2)"
+
     /// The stack failed as a program: it breaks the whole contract.
     public static let stackFailure = Judgement(verdictClass: .violates, requirements: [], rules: [], clauses: ["the stack failed as a program"])
     /// The target's options break a rule on options (its Appendix B ID where RFC 9293 gives one).

@@ -148,6 +148,30 @@ struct RequirementTests {
         #expect(w.verdictClass == .deviates && w.requirements == [RequirementID(.should, 14)])
     }
 
+    /// Numbers exactly 2^31 apart have no order (RFC 1982 §3.2): a segment there is classed by the spec one way, by a
+    /// stack perhaps the other, and neither is wrong — its divergence of segments or state is unspecified; a stack
+    /// failure there keeps its class (lwIP's assertion half way round is a bug whatever the order).
+    @Test("an input exactly 2^31 from RCV.NXT, the window's edge or SND.UNA diverges unspecified; a crash there still violates")
+    func halfWayRound() throws {
+        let spec = try Repository.spec("rfc9293")
+        var m = Self.established(spec)
+        let nxt = m[.rcvNxt], una = m[.sndUna]
+        #expect(m.halfWayApart(Segment(seq: nxt &+ 0x8000_0000, ctl: .rst, window: 0)))
+        #expect(m.halfWayApart(Segment(seq: nxt &+ m[.rcvWnd] &+ 0x8000_0000, ctl: .ack, window: 0)))
+        #expect(m.halfWayApart(Segment(seq: nxt, ack: una &+ 0x8000_0000, ctl: .ack, window: 0)))
+        #expect(!m.halfWayApart(Segment(seq: nxt, ack: una &+ 0x8000_0000, ctl: .rst, window: 0)), "SEG.ACK is not read without ACK")
+        #expect(!m.halfWayApart(Segment(seq: nxt &+ 0x7fff_ffff, ctl: .rst, window: 0)))
+        let tr = m.receive(Segment(seq: nxt &+ 0x8000_0000, ctl: .rst, window: 0))
+        let rules = spec.chains[tr.chain].rules
+        let div: [Mismatch] = [.segments(expected: [], observed: [SegmentKey(Segment(seq: una, ack: nxt, ctl: .ack, window: 0))])]
+        let j = Judgement(spec: spec, chain: tr.chain, chainRules: rules, outputRules: tr.outputs.map(\.rule), mismatches: div)
+        #expect(j.verdictClass == .violates)
+        let h = j.halfWay(div)
+        #expect(h.verdictClass == .unspecified && h.clauses == [Judgement.halfWayClause] && h.rules == j.rules)
+        let crash: [Mismatch] = [.failure(.exited, detail: "assertion")]
+        #expect(Judgement(spec: spec, chain: tr.chain, chainRules: rules, outputRules: [], mismatches: crash).halfWay(crash).verdictClass == .violates)
+    }
+
     /// SHLD-31 shows when a gap fills: a stack that did not hold the text beyond it acknowledges only the filler,
     /// one that did not hold the FIN stays ESTABLISHED. Either deviates from SHLD-31; neither is a violation of the
     /// seventh or eighth step, which the stack did follow for what it kept.

@@ -220,6 +220,7 @@ extension Fuzzer {
     /// What the divergence of a step is, as RFC 9293 decides it.
     func judgement(_ l: StepLog) -> Judgement {
         let j = Judgement(spec: spec, chain: l.chain, chainRules: l.rules, outputRules: l.outputRules, mismatches: l.mismatches)
+        if l.keepaliveQueued { return j.unspecified(because: Judgement.keepaliveQueuedClause, l.mismatches) }
         return l.halfWay ? j.halfWay(l.mismatches) : j
     }
 

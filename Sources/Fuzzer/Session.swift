@@ -35,6 +35,9 @@ public struct StepLog: Sendable {
     /// The input's numbers lie exactly 2^31 from a register its classes compare them with (`TCPModel.halfWayApart`):
     /// a divergence of its segments or state is unspecified.
     public var halfWay = false
+    /// A wait whose only surplus is keep-alive probes sent while text was queued behind a closed window with nothing
+    /// outstanding (`TCPModel.keepaliveWhileQueued`): permitted by MUST-26's letter, so unspecified.
+    public var keepaliveQueued = false
     /// The timers a wait expired within their windows, with when.
     public var expiries: [TimedExpiry] = []
     /// A wait judged after the model's timers stopped being the stack's (`Lane.timersUnknown`) in which no expiry
@@ -667,6 +670,13 @@ final class Session {
         l.resent = w.verdict.resent
         l.expiries = w.expiries
         l.choice = chose
+        if !w.verdict.mismatches.isEmpty, modelBefore.keepaliveWhileQueued {
+            // The segments the model did not expect are all keep-alive probes (SEG.SEQ = SND.NXT-1, no text).
+            let probe = modelBefore[.sndNxt] &- 1
+            var unexpected = w.verdict.observed
+            for e in w.verdict.expected { if let i = unexpected.firstIndex(where: { SegmentKey($0) == SegmentKey(e) }) { unexpected.remove(at: i) } }
+            l.keepaliveQueued = !unexpected.isEmpty && unexpected.allSatisfy { $0.seq == probe && $0.dataLength == 0 && !$0.ctl.contains(.syn) && !$0.ctl.contains(.fin) && !$0.ctl.contains(.rst) }
+        }
         lane.log.append(l)
     }
 

@@ -105,6 +105,12 @@ extension TCPModel {
         // A call starts nothing (a stack times idleness from what it received).
     }
 
+    /// Keep-alives are on in this state, nothing sent is outstanding, but text waits to be sent (behind a closed
+    /// window): RFC 9293 §3.8.4 MUST-26 does not forbid a probe here, though the model's timer does not run.
+    public var keepaliveWhileQueued: Bool {
+        keepaliveStates & (1 << UInt64(state)) != 0 && tcb[.sndUna] == tcb[.sndNxt] && tcb[.sndQueue] > 0
+    }
+
     /// `KEEPALIVE.LEFT`: probes the application allows before giving the connection up, less those sent.
     var keepaliveLeft: UInt32 {
         guard let n = spec.timings[.keepaliveProbes]?.lower else { return .max }

@@ -163,15 +163,25 @@ public struct Judgement: Hashable, Sendable, Codable {
     /// of segments or state is `unspecified` there (no order exists half way round, RFC 1982 §3.2; RFC 9293 §3.4
     /// compares modulo 2^32 and says no more), whatever the rules say elsewhere. A failure of the stack, a timer, an
     /// option or a choice taken both ways keeps its class.
-    public func halfWay(_ mismatches: [Mismatch]) -> Judgement {
+    public func halfWay(_ mismatches: [Mismatch]) -> Judgement { unspecified(because: Judgement.halfWayClause, mismatches) }
+
+    public static let halfWayClause = "sequence numbers exactly 2^31 apart: RFC 9293 §3.4 compares modulo 2^32, and no order exists half way round (RFC 1982 §3.2)"
+
+    /// A keep-alive probe while text waits behind a closed window and nothing sent is outstanding: RFC 9293 §3.8.4
+    /// forbids keep-alives only "when ... sent data is outstanding" (MUST-26), so the probe is the stack's to send
+    /// (Linux does not, its write queue not being empty; the model follows it).
+    public static let keepaliveQueuedClause = "RFC 9293 §3.8.4 MUST-26 \"Keep-alive packets MUST only be sent when no sent data is outstanding\": text queued unsent behind a closed window is not"
+
+    /// This judgement made `unspecified` for `clause`, when what diverged is only segments or the state (an option
+    /// fault beside them stays in the step's mismatches; the same fault on any other segment is its own finding).
+    public func unspecified(because clause: String, _ mismatches: [Mismatch]) -> Judgement {
         guard verdictClass == .violates || verdictClass == .deviates, inconsistentChoice == nil,
-              mismatches.allSatisfy({ if case .segments = $0 { true } else if case .state = $0 { true } else { false } }) else { return self }
-        var j = Judgement(verdictClass: .unspecified, requirements: [], rules: rules, clauses: [Judgement.halfWayClause])
+              mismatches.contains(where: { !$0.isOption }),
+              mismatches.allSatisfy({ if case .segments = $0 { true } else if case .state = $0 { true } else { $0.isOption } }) else { return self }
+        var j = Judgement(verdictClass: .unspecified, requirements: [], rules: rules, clauses: [clause])
         j.ruleIndices = ruleIndices
         return j
     }
-
-    public static let halfWayClause = "sequence numbers exactly 2^31 apart: RFC 9293 §3.4 compares modulo 2^32, and no order exists half way round (RFC 1982 §3.2)"
 
     /// The stack failed as a program: it breaks the whole contract.
     public static let stackFailure = Judgement(verdictClass: .violates, requirements: [], rules: [], clauses: ["the stack failed as a program"])

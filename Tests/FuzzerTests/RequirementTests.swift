@@ -168,6 +168,11 @@ struct RequirementTests {
         #expect(j.verdictClass == .violates)
         let h = j.halfWay(div)
         #expect(h.verdictClass == .unspecified && h.clauses == [Judgement.halfWayClause] && h.rules == j.rules)
+        // A keep-alive probe with text queued behind a closed window (MUST-26 forbids it only with sent data
+        // outstanding): unspecified too, an option fault beside it kept in the step; an option fault alone keeps its class.
+        let ts = Mismatch.option(OptionMismatch(rule: .timestampsEverySegment, expected: "TS", observed: "none"))
+        #expect(j.unspecified(because: Judgement.keepaliveQueuedClause, div + [ts]).verdictClass == .unspecified)
+        #expect(j.unspecified(because: Judgement.keepaliveQueuedClause, [ts]).verdictClass == .violates)
         let crash: [Mismatch] = [.failure(.exited, detail: "assertion")]
         #expect(Judgement(spec: spec, chain: tr.chain, chainRules: rules, outputRules: [], mismatches: crash).halfWay(crash).verdictClass == .violates)
     }

@@ -670,6 +670,20 @@ struct ScenarioCaptureTests {
         return path
     }
 
+    /// Whether the capture's last TCP frame is a RST sent after both FINs: the end of a TIME-WAIT a reordered old
+    /// segment drew an ACK from (RFC 1337's hazard), as the capture shows it, not as the checker does.
+    static func resetAfterTimeWait(_ path: String) throws -> Bool {
+        let file = try PcapFile(path: path)
+        var fins = Set<IPAddress>()
+        var resetAfterFins = false
+        _ = file.forEach { _, _, bytes, _ in
+            guard let p = try? Packet.decode(Array(bytes), link: .ethernet) else { return }
+            if p.tcp.flags.contains(.fin) { fins.insert(p.ip.source) }
+            resetAfterFins = p.tcp.flags.contains(.rst) && fins.count == 2
+        }
+        return resetAfterFins
+    }
+
     /// The bulk transfer through loss and reordering, decoded: frame number and packet, TCP frames only.
     static func bulk() throws -> [(n: Int, p: Packet)] {
         let file = try PcapFile(path: try captures.get() + "/bulk-loss.pcap")
@@ -783,7 +797,12 @@ struct ScenarioCaptureTests {
             // checker by what was seen (text seen before; text below the furthest sent, never seen): the sums agree.
             let (_, t) = try sh("tshark -r \(r.file) -Y 'tcp.analysis.retransmission || tcp.analysis.out_of_order' 2>/dev/null | wc -l")
             #expect(Int(t.trimmingCharacters(in: .whitespacesAndNewlines)) == c[0].retransmissions + c[0].outOfOrder)
-            #expect(c.allSatisfy { $0.finalStates.contains { $0.hasSuffix("TIME-WAIT") } }, "\(c.map(\.finalStates))")
+            // The client ends in TIME-WAIT — or CLOSED by the server's reset, when the forwarder held back one of the
+            // server's ACKs past its FIN: the client, in TIME-WAIT, acknowledges the old segment and the server, closed
+            // by then, resets (seen in a CI run: frames `. 1:1 ack 5000002` after the FIN, the ACK, `R 2:2`).
+            let reset = try Self.resetAfterTimeWait(r.file)
+            #expect(c.allSatisfy { $0.finalStates.contains { $0.hasSuffix("TIME-WAIT") } || (reset && $0.finalStates.allSatisfy { $0.hasSuffix("CLOSED") }) },
+                    "\(c.map(\.finalStates))")
         case "crossing":
             // Both FINs left before the other arrived: CLOSING, then TIME-WAIT on both sides.
             #expect(c.count == 1 && c[0].finalStates.allSatisfy { $0.hasSuffix("TIME-WAIT") }, "\(c.map(\.finalStates))")

@@ -78,7 +78,9 @@ struct FuzzerTests {
         // replay of their case alone shows (timing-dependent: they needed the other lanes' time) cannot be
         // minimized by replaying, so they are not bounded.
         let timerFault = ReferenceFault.timerFaults.contains(name)
-        #expect(timerFault || s.findings.allSatisfy { $0.steps <= 7 }, "\(s.findings.filter { $0.steps > 7 }.map { "\($0.signature): \($0.steps) steps, \($0.casePath ?? "")" })")
+        // (An unspecified divergence — an input half way round, whose order no RFC fixes — is no failure to bound.)
+        let failing = s.findings.filter { $0.signature.verdictClass != .unspecified }
+        #expect(timerFault || failing.allSatisfy { $0.steps <= 7 }, "\(failing.filter { $0.steps > 7 }.map { "\($0.signature): \($0.steps) steps, \($0.casePath ?? "")" })")
         // Kept as a readable case and a pcap.
         let text = try String(contentsOfFile: try #require(d.casePath), encoding: .utf8)
         #expect(text.contains("# signature: \(d.signature)"))

@@ -109,6 +109,32 @@ struct HandMadeCaptureTests {
         }
     }
 
+    /// Seen at the client, as in a CI run of the bulk transfer through reordering: two retransmissions of text the
+    /// server already had are held back by the forwarder and reach the server after its FIN; it answers each with a
+    /// duplicate ACK — both sent before the client's ACK of that FIN reached it, though the capture point sees them
+    /// after it. Each crossed that ACK in flight: the second as well as the first (the checker once judged only one
+    /// crossing segment per input and reported the second as sent in CLOSED).
+    @Test("two segments that crossed the same input in flight are both judged from the state before it")
+    func twoCrossings() throws {
+        var s = Script.opened
+        s.c([.psh, .ack], 1011, ack: 5001, len: 100)
+        s.s(.ack, 5001, ack: 1111)
+        s.c([.psh, .ack], 1011, ack: 5001, len: 100)
+        s.c([.psh, .ack], 1011, ack: 5001, len: 100)
+        s.c([.fin, .ack], 1111, ack: 5001)
+        s.s([.fin, .ack], 5001, ack: 1112)
+        s.c(.ack, 1112, ack: 5002)
+        s.s(.ack, 5002, ack: 1112)
+        s.s(.ack, 5002, ack: 1112)
+        let path = try s.write("two-crossings")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        for profile in ["rfc9293", "linux"] {
+            let r = try CaptureChecker.check(path: path, spec: try Repository.spec(profile))
+            #expect(r.violations == 0, "\(profile): \(r.connections.first?.violations ?? []) \(r.connections.first?.captureNotes ?? [])")
+            #expect(r.connections.first?.captureNotes.filter { $0.contains("crossed in flight") }.count == 2, "\(profile): \(r.connections.first?.captureNotes ?? [])")
+        }
+    }
+
     /// Captured at the server: its text leaves, then the client's abort arrives, then the client — CLOSED, no TCB —
     /// answers each text segment that reached it after its reset with `<SEQ=SEG.ACK><CTL=RST>` (RFC 9293
     /// §3.10.7.1). Each reset answers a segment the peer sent: clean. A further reset that answers nothing is not.

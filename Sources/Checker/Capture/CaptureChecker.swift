@@ -778,6 +778,10 @@ final class Flow {
         if s.flags.contains(.ack), synchronized[then.model.state], TCPModel.seqLess(then.model[.rcvNxt], s.ack) { return false }
         var unused: Explanation?
         guard explain(s, &then, &unused) else { return false }
+        // A later segment may have left before that input arrived too (two duplicate ACKs for two late duplicates, sent
+        // before the peer's ACK of this end's FIN reached it): the state before the input, with this segment sent,
+        // stays the point to judge such a one from, within the same crossing window.
+        let sentBeforeInput = (then.model.core, then.pending)
         for input in ends[e].recentInputs where input.frame >= prev.frame {
             let tr = then.model.receive(input.seg)
             then.pending += tr.outputs
@@ -785,7 +789,7 @@ final class Flow {
         if then.pending.count > 16 { then.pending.removeFirst(then.pending.count - 16) }
         ends[e].model = then.model
         ends[e].pending = then.pending
-        ends[e].beforeInput = nil
+        ends[e].beforeInput = (sentBeforeInput.0, sentBeforeInput.1, prev.time, prev.frame)
         if report.captureNotes.count < 50 {
             report.captureNotes.append("frame \(n): \(ends[e].name) sent \(rel(s, from: e)) before frame \(prev.frame) reached it: they crossed in flight (judged from the state before it, \(spec.states[prev.core.stateIndex].name))")
         }

@@ -45,6 +45,10 @@ struct OptionAuditTests {
         var a = OptionAgreement(offer: .mssOnly)
         #expect(Self.judge(&a, try Self.sent([.psh, .ack], options: [], text: 1461)) == [.effectiveMSS])
         #expect(Self.judge(&a, try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 1, echo: 2)], text: 1449)) == [.effectiveMSS])
+        // Exactly k ≥ 2 full segments is a TSO/GSO or GRO super-segment (its checksum recomputed): not judged.
+        #expect(Self.judge(&a, try Self.sent([.psh, .ack], options: [], text: 2920)).isEmpty)
+        #expect(Self.judge(&a, try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 1, echo: 2)], text: 5 * 1448)).isEmpty)
+        #expect(Self.judge(&a, try Self.sent([.psh, .ack], options: [], text: 2921)) == [.effectiveMSS])
         #expect(Self.judge(&a, try Self.sent(.ack, options: [.maxSegmentSize(1460)])) == [.mssOnlyOnSYN])
         #expect(Self.judge(&a, try Self.sent(.ack, options: [.raw([30, 0, 0, 0])])) == [.optionLength])
         #expect(Self.judge(&a, try Self.sent(.ack, options: [.endOfList, .raw([0, 9, 0])])) == [.optionPadding])

@@ -279,7 +279,7 @@ public final class Fuzzer {
                     missed = why
                 } else if ev != .segment {
                     missed = "the sockets API has no \(ev.spelling) call here (the tester holds no socket in this state, or the call is refused before the stack sees it)"
-                } else if ev == .segment, case .conform = lane.purpose, !lane.heldTextSetUp,
+                } else if case .conform = lane.purpose, !lane.heldTextSetUp,
                           let setup = planner.heldTextSetup(for: lane.connection, state: st, cell: c, sampler: &sampler) {
                     // Text held first, then the class (once per lane: a class still not drawn is missed).
                     lane.heldTextSetUp = true

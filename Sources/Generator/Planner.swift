@@ -343,10 +343,7 @@ public final class Planner {
         var model = lane.model
         switch event {
         case .segment:
-            let t = spec.table(state: state, event: .segment)
-            let coords = t.coordinates(of: cell)
-            var bits = ControlBits()
-            for (d, dim) in t.dimensions.enumerated() { if case .bit(let b) = dim, coords[d] == 1 { bits.insert(b) } }
+            let bits = controlBits(state: state, cell: cell)
             for _ in 0..<120 {
                 let s = Planner.candidate(sampler.segment(for: lane.model), bits: bits)
                 if model.falls(.segment(s), in: cell) { return lane.step(fromModel: s) }
@@ -371,6 +368,15 @@ public final class Planner {
         }
     }
 
+    /// The control bits a segment class of `state` sets.
+    func controlBits(state: Int, cell: Int) -> ControlBits {
+        let t = spec.table(state: state, event: .segment)
+        let coords = t.coordinates(of: cell)
+        var bits = ControlBits()
+        for (d, dim) in t.dimensions.enumerated() { if case .bit(let b) = dim, coords[d] == 1 { bits.insert(b) } }
+        return bits
+    }
+
     /// A segment that leaves ten octets held just beyond RCV.NXT, for a class no input drawn in the state reaches
     /// without held text (text that joins it, a held FIN, a RST at its end — the linux profile's `sackend`): nil
     /// unless the class can then be drawn and the segment keeps the state. Drawn on copies; the lane is unchanged.
@@ -381,10 +387,7 @@ public final class Planner {
         var m = m0
         _ = m.apply(.segment(hold))
         guard m.state == state, m.heldEnd != m[.rcvNxt] else { return nil }
-        let t = spec.table(state: state, event: .segment)
-        let coords = t.coordinates(of: cell)
-        var bits = ControlBits()
-        for (d, dim) in t.dimensions.enumerated() { if case .bit(let b) = dim, coords[d] == 1 { bits.insert(b) } }
+        let bits = controlBits(state: state, cell: cell)
         for _ in 0..<120 where m.falls(.segment(Planner.candidate(sampler.segment(for: m), bits: bits)), in: cell) {
             return lane.step(fromModel: hold)
         }

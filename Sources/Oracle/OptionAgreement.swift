@@ -182,7 +182,11 @@ public struct OptionAgreement: Sendable, Equatable {
 
     /// The rules `observe` applied to this segment: those it could have broken.
     private mutating func count(_ seg: Segment, _ o: TCPOptionScan, syn: Bool, whole: Bool) {
-        if o.length > 0 { for r in [OptionRule.optionLength, .optionPadding, .optionKnownLength] { tally.judge(r) } }
+        if o.length > 0 {
+            tally.judge(.optionLength)
+            tally.judge(.optionPadding)
+            tally.judge(.optionKnownLength)
+        }
         if syn {
             if o.windowScale != nil { tally.judge(.shiftAbove14) }
             return

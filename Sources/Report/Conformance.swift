@@ -113,9 +113,12 @@ public struct ConformReport: Codable, Sendable {
     public var options: [OptionRuleRecord]?
     public var optionAgreement: String?
 
-    /// One line per option rule that judged a segment: `RFC 7323 §3.2 timestamps-every-segment: 1,204 segments, 0 broken`.
-    public var optionLines: [String] {
-        (options ?? []).map { "option \($0.rule) (\($0.requirement.map { "\($0), " } ?? "")\($0.clause)): \($0.judged) judged, \($0.broken) broken" }
+    /// The option rules in one line, as conform and fuzz print them (the full table is in the reports):
+    /// `options: 12 option rules judged 39637 rule×segment checks; broken: none`, or the rules some segment broke.
+    public static func optionLine(_ rules: [OptionRuleRecord]) -> String {
+        let broken = rules.filter { $0.broken > 0 }
+        return "options: \(rules.count) option rules judged \(rules.reduce(0) { $0 + $1.judged }) rule×segment checks; broken: "
+            + (broken.isEmpty ? "none" : broken.map { "\($0.rule) (\($0.requirement.map { "\($0), " } ?? "")\($0.clause)) \($0.broken) of \($0.judged)" }.joined(separator: "; "))
     }
 
     /// One line per choice, as every output says them.

@@ -204,14 +204,7 @@ enum ConformOutput {
         s += ", \(r.count(.diverges)) diverge (\(r.classCounts)), \(r.count(.unreachable)) unreachable (\(r.provenCount) proven), \(r.count(.error)) error"
         if let b = r.baseline { s += "; baseline: \(b.accepted) accepted, \(b.new.count) new, \(b.stale.count) no longer seen" }
         for l in r.choiceLines { s += "\n" + l }
-        // The rules some segment broke, and a count of the rest: the full table is in the reports.
-        let rules = r.options ?? []
-        if !rules.isEmpty {
-            let judged = rules.reduce(0) { $0 + $1.judged }
-            s += "\noptions: \(rules.count) option rules judged \(judged) rule×segment checks; broken: "
-            let broken = rules.filter { $0.broken > 0 }
-            s += broken.isEmpty ? "none" : broken.map { "\($0.rule) (\($0.requirement.map { "\($0), " } ?? "")\($0.clause)) \($0.broken) of \($0.judged)" }.joined(separator: "; ")
-        }
+        if let rules = r.options, !rules.isEmpty { s += "\n" + ConformReport.optionLine(rules) }
         return s
     }
 

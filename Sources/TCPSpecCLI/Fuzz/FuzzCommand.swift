@@ -2,6 +2,7 @@ import Core
 import ArgumentParser
 import Foundation
 import Fuzzer
+import Report
 import Spec
 import Targets
 
@@ -90,11 +91,7 @@ enum FuzzReport {
         var out = "fuzz \(target) against profile \(spec.profile), seed \(seed): \(s.cases) cases, \(s.steps) steps in \(String(format: "%.1f", s.seconds)) s "
         out += String(format: "(%.0f cases/s); input classes covered %d of %d", s.casesPerSecond, s.cellsCovered, s.cellsTotal) + (s.waits > 0 ? "; \(s.waits) waits for timers" : "") + "\n"
         out += s.options.description + "\n"
-        if let rules = s.options.rules.records {
-            let broken = rules.filter { $0.broken > 0 }
-            out += "option rules: \(rules.count) judged \(rules.reduce(0) { $0 + $1.judged }) rule×segment checks; broken: "
-                + (broken.isEmpty ? "none" : broken.map { "\($0.rule) \($0.broken) of \($0.judged)" }.joined(separator: ", ")) + "\n"
-        }
+        if let rules = s.options.rules.records { out += ConformReport.optionLine(rules) + "\n" }
         if s.restarts > 0 {
             // The kinds of failure kept (a failure already in the corpus is not kept again).
             let kinds = Set(s.divergences.compactMap { $0.signature.failureKind.map(String.init) }).sorted()

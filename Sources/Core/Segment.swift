@@ -7,14 +7,19 @@ public struct Segment: Hashable, Sendable, BitwiseCopyable, CustomStringConverti
     public var urgentPointer: UInt32
     /// Octets of text (SEG.LEN without SYN and FIN).
     public var dataLength: UInt32
+    /// The tester's segment carries a Timestamps option whose TSval is older than any it sent on the connection, so
+    /// older than the receiver's TS.Recent (RFC 7323 §5.3 R1's SEG.TSval < TS.Recent): SEG.TSOLD in the spec. Only
+    /// meaningful once both SYNs agreed Timestamps; the target's segments never set it.
+    public var tsOld: Bool
 
-    public init(seq: UInt32, ack: UInt32 = 0, ctl: ControlBits, window: UInt32 = 65535, urgentPointer: UInt32 = 0, dataLength: UInt32 = 0) {
+    public init(seq: UInt32, ack: UInt32 = 0, ctl: ControlBits, window: UInt32 = 65535, urgentPointer: UInt32 = 0, dataLength: UInt32 = 0, tsOld: Bool = false) {
         self.seq = seq
         self.ack = ack
         self.ctl = ctl
         self.window = window
         self.urgentPointer = urgentPointer
         self.dataLength = dataLength
+        self.tsOld = tsOld
     }
 
     /// SEG.LEN: text plus the sequence numbers SYN and FIN occupy (RFC 9293 §3.3.1).
@@ -28,6 +33,7 @@ public struct Segment: Hashable, Sendable, BitwiseCopyable, CustomStringConverti
         if ctl.contains(.ack) { s += "<ACK=\(ack)>" }
         s += "<CTL=\(ctl)>"
         if dataLength > 0 { s += "<DATA=\(dataLength)>" }
+        if tsOld { s += "<TSVAL=old>" }
         return s
     }
 }

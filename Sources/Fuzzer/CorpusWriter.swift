@@ -4,6 +4,7 @@ import Foundation
 import Generator
 import Link
 import Model
+import Oracle
 import Spec
 import Wire
 import Targets
@@ -91,6 +92,12 @@ public enum CaseText {
     /// `offer`, `stateBefore`: a SYN the tester sent in TIME-WAIT carried the offer without Timestamps
     /// (`OptionAgreement.prepare`'s `reuse`): written out, so that a replay sends the same.
     static func stepLine(_ step: FuzzStep, offer: TesterOptions = .mssOnly, stateBefore: TCPState? = nil) -> String {
+        if case .segment(let s) = step, s.tsOld, offer.timestamps {
+            // An old TSval (PAWS) is written out; its TSecr echoes the target's last TSval, as the runner's `ecr *` does.
+            let ts = OptionSpec.timestamps(val: .value(OptionAgreement.oldTSval), ecr: s.ctl.contains(.ack) ? .any : .value(0))
+            let opts = (s.ctl.contains(.syn) ? offer.synOptionsWithoutTimestamps : []) + [.nop, .nop, ts]
+            return segmentLine("<", s, expectation: false, options: opts) + "\n"
+        }
         if case .segment(let s) = step, s.ctl.contains(.syn), stateBefore == .timeWait, offer.timestamps {
             let opts = offer.synOptionsWithoutTimestamps
             return segmentLine("<", s, expectation: false, options: opts.isEmpty ? [.nop] : opts) + "\n"

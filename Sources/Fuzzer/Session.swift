@@ -170,6 +170,7 @@ final class Lane {
         }
         if model.configuration.sendMSS != agreement.segmentText { _ = model.adopt(.sendMSS(agreement.segmentText)) }
         if (model[.sackOK] == 1) != agreement.sackAgreed { _ = model.adopt(.sackPermitted(agreement.sackAgreed)) }
+        if (model[.tsOK] == 1) != agreement.timestampsAgreed { _ = model.adopt(.timestampsAgreed(agreement.timestampsAgreed)) }
         return out
     }
 

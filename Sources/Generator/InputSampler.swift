@@ -5,7 +5,8 @@ import Spec
 /// Draws inputs for a model in its current state, with field values from the partitions where TCP's rules change:
 /// sequence numbers below, at, inside, at the last octet of, at the right edge of and beyond the receive window, where
 /// modular comparison turns over, the peer's ISN again, just past the held text; acknowledgments below, at and above SND.UNA and SND.NXT and
-/// at either side of SND.UNA-MAX.SND.WND; text of 0, 1, MSS and more than the window octets.
+/// at either side of SND.UNA-MAX.SND.WND; text of 0, 1, MSS and more than the window octets; once Timestamps are
+/// agreed, a TSval older than TS.Recent.
 public struct InputSampler: Sendable {
     public var rng: SplitMix64
 
@@ -88,6 +89,9 @@ public struct InputSampler: Sendable {
         default: 65535
         }
         let urgentPointer: UInt32 = rng.next() % 2 == 0 ? 0 : 1
-        return Segment(seq: seq, ack: ack, ctl: ctl, window: window, urgentPointer: urgentPointer, dataLength: data)
+        // Once Timestamps are agreed, one segment in eight carries a TSval older than TS.Recent (PAWS, RFC 7323
+        // §5.3); drawn only then, so connections without Timestamps draw what they drew before.
+        let tsOld = m[.tsOK] == 1 && rng.next() % 8 == 0
+        return Segment(seq: seq, ack: ack, ctl: ctl, window: window, urgentPointer: urgentPointer, dataLength: data, tsOld: tsOld)
     }
 }

@@ -4,7 +4,7 @@ import Spec
 /// The TCB variables as one value: RFC 9293 §3.3.1 plus the model's queues (see `Register`).
 public struct TCB: Hashable, Sendable {
     /// One slot per `Register` (a new register needs the count raised: an InlineArray's count is a literal).
-    @usableFromInline var r: InlineArray<35, UInt32> = .init(repeating: 0)
+    @usableFromInline var r: InlineArray<36, UInt32> = .init(repeating: 0)
 
     /// How many separate out-of-order ranges the model holds (`Register.holdSeq1`…): more than RFC 2018's SACK
     /// option can report (four blocks), and more than any case of a few dozen steps makes in practice. A range
@@ -218,6 +218,8 @@ public struct TCPModel: Sendable {
         case windowShifts(send: UInt8, receive: UInt8)
         /// Both SYNs carried SACK-Permitted (RFC 2018 §2), or (false) not: SACK.OK.
         case sackPermitted(Bool)
+        /// Both SYNs carried Timestamps (RFC 7323 §3.2), or (false) not: TS.OK, under which PAWS applies (§5.3).
+        case timestampsAgreed(Bool)
         /// The largest text it puts in a segment: the MSS the peer offered (536 without one, RFC 9293 §3.7.1
         /// MUST-15), less the options it sends on every segment (12 octets of Timestamps once agreed).
         case sendMSS(UInt32)
@@ -266,6 +268,9 @@ public struct TCPModel: Sendable {
         case .sackPermitted(let on):
             tcb[.sackOK] = on ? 1 : 0
             return 0
+        case .timestampsAgreed(let on):
+            tcb[.tsOK] = on ? 1 : 0
+            return 0
         case .heldBack(let n, let fin):
             tcb[.sndNxt] = tcb[.sndNxt] &- n &- (fin ? 1 : 0)
             tcb[.sndQueue] &+= n
@@ -290,7 +295,7 @@ public struct TCPModel: Sendable {
             self.event = event
             self.seg = seg
             self.callLength = callLength
-            fields = [seg.seq, seg.ack, seg.length, seg.window, seg.urgentPointer, seg.dataLength, callLength, 0]
+            fields = [seg.seq, seg.ack, seg.length, seg.window, seg.urgentPointer, seg.dataLength, callLength, seg.tsOld ? 1 : 0]
         }
 
         /// The context of an input that is only classified.
@@ -358,7 +363,7 @@ public struct TCPModel: Sendable {
     mutating func value(_ kind: RuntimeImage.Code.Kind, _ v: UInt32, _ ctx: inout EvalContext) -> UInt32 {
         switch kind {
         case .register: tcb.r[Int(v)]
-        case .field: v < 7 ? ctx.fields[Int(v)] : v == UInt32(InputField.keepaliveLeft.rawValue) ? keepaliveLeft
+        case .field: v < 8 ? ctx.fields[Int(v)] : v == UInt32(InputField.keepaliveLeft.rawValue) ? keepaliveLeft
             : v == UInt32(InputField.heldEnd.rawValue) ? heldEnd
             : held(ctx.seg, fin: v == UInt32(InputField.heldFin.rawValue))
         case .constant: v

@@ -39,6 +39,11 @@ public struct OptionAgreement: Sendable, Equatable {
     }
 
     public static let firstTSval: UInt32 = 1
+    /// The TSval of a segment the tester sends as old (`Segment.tsOld`): 2^20 ticks before its first, so before
+    /// every TSval it sent and any TS.Recent the target holds (RFC 7323 §5.3 R1), far outside Linux's one-tick
+    /// PAWS slack (TCP_PAWS_WINDOW) and its replay window for a disordered ACK (tcp_disordered_ack_check), and
+    /// within 2^31 of them, so it is ordered (§5.2).
+    public static let oldTSval: UInt32 = firstTSval &- (1 << 20)
 
     public init(offer: TesterOptions, ipv6: Bool = false) {
         self.offer = offer
@@ -89,13 +94,16 @@ public struct OptionAgreement: Sendable, Equatable {
         var out: [TCPOption] = []
         let echo = s.ctl.contains(.ack) ? tsRecent ?? 0 : 0
         if s.ctl.contains(.ack) { lastAckSent = s.ack }
+        // An old TSval (SEG.TSOLD) leaves the clock where it is: the next segment's is still newer than any sent.
+        let old = s.tsOld && timestampsAgreed
         if syn {
             if let m = offer.mss { out.append(.maxSegmentSize(m)) }
             if offer.sackPermitted { out.append(.sackPermitted) }
-            if offer.timestamps, !reuse { out.append(.timestamps(value: tick(), echo: echo)) }
+            // An old TSval cannot open a new incarnation (PAWS rejects it first), so it goes even to TIME-WAIT.
+            if offer.timestamps, !reuse || old { out.append(.timestamps(value: old ? OptionAgreement.oldTSval : tick(), echo: echo)) }
             if let k = offer.windowScale { out += [.noOperation, .windowScale(k)] }
         } else if timestampsAgreed {
-            out += [.noOperation, .noOperation, .timestamps(value: tick(), echo: echo)]
+            out += [.noOperation, .noOperation, .timestamps(value: old ? OptionAgreement.oldTSval : tick(), echo: echo)]
         }
         if s.length > 0 {
             if sentRanges.count == OptionAgreement.sentRangesKept {

@@ -94,6 +94,32 @@ struct OptionAuditTests {
         #expect(Self.judge(&a, try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 7002, echo: 99)], seq: 5001)) == [.timestampEcho])
     }
 
+    @Test("PAWS: a segment marked old carries a TSval before every one the tester sent, leaves its clock alone, goes even to TIME-WAIT, and is written out in a case")
+    func oldTSval() throws {
+        let offer = TesterOptions(mss: 1460, windowScale: nil, sackPermitted: false, timestamps: true)
+        var a = OptionAgreement(offer: offer)
+        // Before agreement there is no TS.Recent to be older than: a segment marked old goes as any other.
+        _ = a.prepare(Segment(seq: 1000, ack: 0, ctl: .syn, window: 65535, tsOld: true))
+        #expect(a.testerClock == 2, "the SYN took TSval 1")
+        #expect(Self.judge(&a, try Self.sent([.syn, .ack], options: Self.linuxSYNACK, seq: 5000, ack: 1001, window: 65160)).isEmpty)
+        #expect(a.timestampsAgreed)
+        let old = a.prepare(Segment(seq: 1001, ack: 5001, ctl: .ack, window: 65535, dataLength: 10, tsOld: true))
+        #expect(old == [.noOperation, .noOperation, .timestamps(value: OptionAgreement.oldTSval, echo: 7000)])
+        #expect(TCPModel.seqLess(OptionAgreement.oldTSval, OptionAgreement.firstTSval) && OptionAgreement.firstTSval &- OptionAgreement.oldTSval == 1 << 20)
+        #expect(a.testerClock == 2, "an old TSval does not tick the clock")
+        #expect(a.prepare(Segment(seq: 1001, ack: 5001, ctl: .ack, window: 65535)) == [.noOperation, .noOperation, .timestamps(value: 2, echo: 7000)])
+        // A SYN to TIME-WAIT goes without Timestamps (no RFC 6191 reuse), unless it is old: PAWS refuses it first.
+        let reuse = a.prepare(Segment(seq: 9000, ctl: .syn, window: 65535), reuse: true)
+        #expect(!reuse.contains { if case .timestamps = $0 { true } else { false } })
+        let oldSYN = a.prepare(Segment(seq: 9000, ctl: .syn, window: 65535, tsOld: true), reuse: true)
+        #expect(oldSYN.contains(.timestamps(value: OptionAgreement.oldTSval, echo: 0)), "\(oldSYN)")
+        // A kept case writes the old TSval out; its TSecr echoes the target's last TSval (`ecr *`), and it parses back.
+        let line = CaseText.stepLine(.segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 65535, dataLength: 10, tsOld: true)), offer: offer)
+        #expect(line == "< . 1:11(10) ack 1 win 65535 <nop,nop,TS val 4293918721 ecr *>\n", "\(line)")
+        let plain = CaseText.stepLine(.segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 65535, dataLength: 10)), offer: offer)
+        #expect(!plain.contains("TS val"))
+    }
+
     @Test("SACK blocks: none without SACK-Permitted, edges in order, within what the tester sent")
     func sack() throws {
         var off = OptionAgreement(offer: .mssOnly)

@@ -158,4 +158,36 @@ struct LinuxOptionTests {
         let theirs = r.frames.compactMap { try? Packet.decode($0.bytes, link: .ethernet) }.filter { $0.tcp.sourcePort < 30000 && !$0.tcp.flags.contains(.syn) }
         #expect(theirs.contains { TCPOptionScan.scan($0.tcp).sack.count > 0 } == sack, "\(theirs.map { TCPOptionScan.scan($0.tcp) })")
     }
+
+    /// PAWS against the kernel (RFC 7323 §5.3; tcp_validate_incoming): once Timestamps are agreed, text with a TSval
+    /// older than any the tester sent is refused with a duplicate ACK, a pure ACK before RCV.NXT with one is dropped
+    /// without a reply (6.14's "Old ACK are common"), and a RST with one still resets. The linux profile predicts every
+    /// step; rfc9293 differs on the pure ACK only, as a deviation (the reply is RFC 793's "should").
+    @Test("PAWS: old text refused and acknowledged, an old pure ACK dropped silently, an old RST taken")
+    func paws() throws {
+        let offer = TesterOptions(mss: 1460, windowScale: nil, sackPermitted: false, timestamps: true)
+        let steps = FuzzStep.passiveOpen + [
+            .segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 65535, dataLength: 10, tsOld: true)),
+            .segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 65535, dataLength: 10)),
+            .segment(Segment(seq: 5, ack: 1, ctl: .ack, window: 65535, tsOld: true)),
+            .segment(Segment(seq: 11, ack: 1, ctl: .rst, window: 0, tsOld: true)),
+        ]
+        let k = FuzzStep.passiveOpen.count
+        for profile in ["linux", "rfc9293"] {
+            let spec = try Repository.spec(profile)
+            let target = try LinuxTarget()
+            defer { target.close() }
+            let r = try #require(try Fuzzer.replay(steps, spec: spec, on: target, options: offer))
+            #expect(r.log.count == steps.count, "\(profile)")
+            let diverged = r.log.indices.filter { r.log[$0].diverged || !r.log[$0].mismatches.isEmpty }
+            #expect(diverged == (profile == "linux" ? [] : [k + 2]), "\(profile): \(diverged.map { "\(r.log[$0].step): \(r.log[$0].expected) / \(r.log[$0].observed): \(r.log[$0].mismatches)" })")
+            guard r.log.count == steps.count else { continue }
+            #expect(r.log[k].observed.map(\.ctl) == [.ack] && r.log[k].observed.first?.ack == 1, "the old text is acknowledged, not taken: \(r.log[k].observed)")
+            #expect(r.log[k + 2].observed.isEmpty, "\(r.log[k + 2].observed)")
+            #expect(r.log[k + 3].observedState == .closed, "a RST with an old TSval resets: \(String(describing: r.log[k + 3].observedState))")
+            // The old TSval went on the wire.
+            let ours = r.frames.compactMap { try? Packet.decode($0.bytes, link: .ethernet) }.filter { $0.tcp.sourcePort >= 30000 }
+            #expect(ours.filter { TCPOptionScan.scan($0.tcp).tsVal == OptionAgreement.oldTSval }.count == 3, "\(ours.map { TCPOptionScan.scan($0.tcp) })")
+        }
+    }
 }

@@ -311,9 +311,13 @@ struct WindowScaleModelTests {
         #expect(m[.sndWindShift] == 14 && m[.rcvWindShift] == 7)
         _ = m.adopt(.sendMSS(536 - 12))
         #expect(m.configuration.sendMSS == 524)
-        #expect(Register.allCases.count <= 35, "the TCB holds 35 registers")
+        #expect(Register.allCases.count <= 36, "the TCB holds 36 registers")
         _ = m.adopt(.sackPermitted(true))
         #expect(m[.sackOK] == 1)
+        _ = m.adopt(.timestampsAgreed(true))
+        #expect(m[.tsOK] == 1)
+        _ = m.adopt(.timestampsAgreed(false))
+        #expect(m[.tsOK] == 0)
     }
 
     /// Linux resets on a RST at the right edge of its highest SACK block as on one at RCV.NXT (tcp_validate_incoming's

@@ -298,6 +298,39 @@ struct CompilerErrorTests {
         #expect(d?.message.contains("rule 'open' does not apply in LISTEN; it applies in CLOSED") == true, "\(String(describing: d?.message))")
     }
 
+    /// A base with a classifier for `prepend` to extend: `size` on SEGMENT in CLOSED and LISTEN.
+    static let sizedBase = miniSpec.replacingOccurrences(of: "on SEGMENT in CLOSED, LISTEN step second", with: """
+    classify size on SEGMENT in CLOSED, LISTEN
+      cite RFC 9293 §3.3.1
+      case big     if SEG.LEN > 0
+      case small   otherwise
+    on SEGMENT in CLOSED, LISTEN step second
+    """)
+
+    @Test("prepend: an overlay's cases go before the inherited classifier's; unknown, elsewhere or 'otherwise' is an error")
+    func prepend() throws {
+        func overlay(_ head: String, _ cases: String = "  case huge    if SEG.LEN > 1000\n") -> String {
+            "profile extra extends mini \"x\"\n" + head + "\n  cite RFC 7323 §5.3\n" + cases
+        }
+        let good = compileTexts([("mini.tcpspec", CompilerErrorTests.sizedBase), ("extra.tcpspec", overlay("classify size prepend on SEGMENT in CLOSED, LISTEN"))], profile: "extra")
+        #expect(good.diagnostics.isEmpty, "\(good.diagnostics.map(\.rendered))")
+        let size = try #require(good.spec?.classifiers.first { $0.name == "size" })
+        #expect(size.values == ["huge", "big", "small"], "the prepended value first, the inherited ones after it")
+        #expect(size.cases.count == 3)
+        let unknown = compileTexts([("mini.tcpspec", CompilerErrorTests.sizedBase), ("extra.tcpspec", overlay("classify nosuch prepend on SEGMENT in CLOSED, LISTEN"))], profile: "extra")
+        let u = unknown.diagnostics.first { $0.kind == .overlayTarget }
+        #expect(u?.location == Core.SourceLocation(file: "extra.tcpspec", line: 2, column: 10), "\(unknown.diagnostics.map(\.rendered))")
+        #expect(u?.message.contains("'prepend' names classifier 'nosuch'") == true)
+        let elsewhere = compileTexts([("mini.tcpspec", CompilerErrorTests.sizedBase), ("extra.tcpspec", overlay("classify size prepend on SEGMENT in CLOSED"))], profile: "extra")
+        let e = elsewhere.diagnostics.first { $0.kind == .type }
+        #expect(e?.location == Core.SourceLocation(file: "extra.tcpspec", line: 2, column: 10), "\(elsewhere.diagnostics.map(\.rendered))")
+        #expect(e?.message.contains("must name the events and states classifier 'size' applies to") == true)
+        let otherwise = compileTexts([("mini.tcpspec", CompilerErrorTests.sizedBase), ("extra.tcpspec", overlay("classify size prepend on SEGMENT in CLOSED, LISTEN", "  case huge    otherwise\n"))], profile: "extra")
+        let o = otherwise.diagnostics.first { $0.kind == .deadRule }
+        #expect(o?.location == Core.SourceLocation(file: "extra.tcpspec", line: 4, column: 8), "\(otherwise.diagnostics.map(\.rendered))")
+        #expect(o?.message.contains("a prepended case needs a condition") == true)
+    }
+
     @Test("nondeterministic: two rules decide one input")
     func nondeterministic() {
         let text = miniSpec.replacingOccurrences(of: "rule first.other when not RST", with: "rule first.other when not RST or SYN")

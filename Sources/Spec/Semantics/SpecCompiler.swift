@@ -265,6 +265,10 @@ public struct SpecCompiler {
         for d in f.classifiers {
             let name = d.name.value
             if d.citations.isEmpty { err(.citation, "classifier '\(name)' needs a citation", d.name.loc) }
+            if d.isPrepend {
+                prependClassifier(d)
+                continue
+            }
             var events = Set<EventKind>()
             for e in d.events {
                 if let ev = EventKind.bySpelling[e.value] { events.insert(ev) } else {
@@ -297,6 +301,35 @@ public struct SpecCompiler {
                 classifierDecls.append(d)
             }
         }
+    }
+
+    /// `classify NAME prepend on ...`: its cases go first, before the inherited classifier's, which must apply to the
+    /// same events and states (the extension is of that classifier, nowhere else). Each prepended case needs a
+    /// condition: the inherited `otherwise` stays the last case.
+    private mutating func prependClassifier(_ d: ClassifierDecl) {
+        let name = d.name.value
+        guard let k = classifierIndex[name] else {
+            err(.overlayTarget, "'prepend' names classifier '\(name)', which no base profile declares", d.name.loc)
+            return
+        }
+        var merged = classifierDecls[k]
+        let same = Set(d.events.map(\.value)) == Set(merged.events.map(\.value)) && Set(d.states.map(\.value)) == Set(merged.states.map(\.value))
+        if !same {
+            err(.type, "'prepend' must name the events and states classifier '\(name)' applies to (\(merged.name.loc)): it extends that classifier, nowhere else", d.name.loc)
+            return
+        }
+        if d.cases.isEmpty { err(.syntax, "classifier '\(name)' has no 'case' lines", d.name.loc) }
+        for c in d.cases where c.condition == nil {
+            err(.deadRule, "a prepended case needs a condition: the inherited classifier's 'otherwise' stays its last case", c.value.loc)
+        }
+        merged.cases = d.cases + merged.cases
+        merged.citations += d.citations
+        var values: [String] = []
+        for c in merged.cases where !values.contains(c.value.value) { values.append(c.value.value) }
+        if values.count > 64 { err(.type, "a classifier has at most 64 values", d.name.loc) }
+        let old = classifiers[k]
+        classifiers[k] = ClassifierInfo(name: name, values: values, cases: [], events: old.events, states: old.states, citations: merged.citations, loc: old.loc)
+        classifierDecls[k] = merged
     }
 
     private mutating func compileClassifierCases() {

@@ -37,6 +37,10 @@ public enum Register: UInt8, CaseIterable, Sendable {
     /// 1 once both SYNs carried SACK-Permitted (RFC 2018 §2): the endpoint reports the text it holds beyond RCV.NXT
     /// in SACK blocks (`TCPModel.Choice.sackPermitted`; the highest block's end is HELD.END).
     case sackOK
+    /// 1 once both SYNs carried Timestamps (RFC 7323 §3.2): TS.Recent is valid and PAWS applies (§5.3;
+    /// `TCPModel.Choice.timestampsAgreed`). TS.Recent itself is not a register: the tester's TSvals only grow, so an
+    /// input is old exactly when it says so (SEG.TSOLD).
+    case tsOK
 
     public var spelling: String {
         switch self {
@@ -75,6 +79,7 @@ public enum Register: UInt8, CaseIterable, Sendable {
         case .sndWindShift: "SND.WIND.SHIFT"
         case .rcvWindShift: "RCV.WIND.SHIFT"
         case .sackOK: "SACK.OK"
+        case .tsOK: "TS.OK"
         }
     }
 
@@ -92,6 +97,8 @@ public enum Register: UInt8, CaseIterable, Sendable {
 /// Fields of the arriving segment (RFC 9293 §3.3.1 "Current Segment Variables") and of the user call.
 public enum InputField: UInt8, CaseIterable, Sendable {
     case segSeq, segAck, segLen, segWnd, segUp, segData, callLen
+    /// 1 when the segment's TSval is older than TS.Recent (RFC 7323 §5.3 R1), 0 otherwise (`Segment.tsOld`).
+    case segTSOld
     /// Derived from the segment and the TCB, not carried by either: the held text (HELD.NEXT, octets) and held
     /// FIN (HELD.FIN, 0 or 1) that become contiguous with RCV.NXT once this segment's own text is taken — what a
     /// segment that fills a gap, or the ACK that completes a handshake after text came with the SYN, releases.
@@ -112,6 +119,7 @@ public enum InputField: UInt8, CaseIterable, Sendable {
         case .segUp: "SEG.UP"
         case .segData: "SEG.DATA"
         case .callLen: "CALL.LEN"
+        case .segTSOld: "SEG.TSOLD"
         case .heldNext: "HELD.NEXT"
         case .heldFin: "HELD.FIN"
         case .keepaliveLeft: "KEEPALIVE.LEFT"

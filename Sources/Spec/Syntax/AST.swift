@@ -138,6 +138,9 @@ public struct ClassifierDecl: Sendable {
     public var cases: [ClassifierCase]
     public var citations: [Citation]
     public var isOverride: Bool
+    /// `classify NAME prepend ...`: the cases go before the inherited classifier's (an overlay's test that comes
+    /// first, as PAWS comes before the acceptability test), the rest of it unchanged.
+    public var isPrepend: Bool = false
     public var loc: SourceLocation
 }
 

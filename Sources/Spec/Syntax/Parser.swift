@@ -288,9 +288,12 @@ public struct Parser {
         let l = loc
         advance()
         let name = try expectName("a classifier name")
-        var isOverride = false
+        var isOverride = false, isPrepend = false
         if isName("override") {
             isOverride = true
+            advance()
+        } else if isName("prepend") {
+            isPrepend = true
             advance()
         }
         try expectKeyword("on")
@@ -304,7 +307,7 @@ public struct Parser {
             advance()
             states = try parseStateList(until: [], allowColon: false)
         }
-        return ClassifierDecl(name: name, events: events, states: states, cases: [], citations: [], isOverride: isOverride, loc: l)
+        return ClassifierDecl(name: name, events: events, states: states, cases: [], citations: [], isOverride: isOverride, isPrepend: isPrepend, loc: l)
     }
 
     private mutating func parseCase() throws -> ClassifierCase {

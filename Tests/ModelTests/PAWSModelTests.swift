@@ -1,0 +1,100 @@
+import Core
+import Model
+import Spec
+import Testing
+
+/// PAWS (RFC 7323 §5.3 R1) in the profiles: once both SYNs carried Timestamps (TS.OK), a segment whose TSval is older
+/// than TS.Recent (SEG.TSOLD) is not acceptable unless it is a RST; Linux's kinds of socket each answer it their way.
+@Suite("PAWS in the model")
+struct PAWSModelTests {
+    /// ESTABLISHED from an active open: ISS 1000 (SND.NXT 1001), the peer's 5000 (RCV.NXT 5001).
+    static func established(_ profile: String, timestamps: Bool = true) throws -> Endpoint {
+        var e = Endpoint(try spec(profile), profile)
+        _ = e.call(.openActive, iss: 1000)
+        _ = e.m.adopt(.timestampsAgreed(timestamps))
+        _ = e.receive(Segment(seq: 5000, ack: 1001, ctl: [.syn, .ack], window: 65535))
+        #expect(e.state == "ESTABLISHED")
+        #expect(e.m[.tsOK] == (timestamps ? 1 : 0))
+        return e
+    }
+
+    static let dupACK = "<SEQ=1001><ACK=5001><CTL=ACK>"
+
+    @Test("text with an old TSval is acknowledged and dropped (rfc9293, linux); without Timestamps agreed, or under rfc793, it is taken", arguments: ["rfc9293", "linux", "rfc793"])
+    func oldText(profile: String) throws {
+        let paws = profile != "rfc793"
+        var e = try PAWSModelTests.established(profile)
+        let out = e.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 65535, dataLength: 10, tsOld: true))
+        if paws {
+            #expect(figures(out) == [PAWSModelTests.dupACK], "\(profile)")
+            #expect(e.m[.rcvNxt] == 5001 && e.state == "ESTABLISHED", "\(profile)")
+        } else {
+            #expect(e.m[.rcvNxt] == 5011, "RFC 793 has no PAWS")
+        }
+        var off = try PAWSModelTests.established(profile, timestamps: false)
+        _ = off.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 65535, dataLength: 10, tsOld: true))
+        #expect(off.m[.rcvNxt] == 5011, "\(profile): no TS.OK, no PAWS")
+    }
+
+    @Test("a RST with an old TSval resets all the same (R1's exception)", arguments: ["rfc9293", "linux"])
+    func oldRST(profile: String) throws {
+        var e = try PAWSModelTests.established(profile)
+        let out = e.receive(Segment(seq: 5001, ctl: .rst, window: 0, tsOld: true))
+        #expect(out.isEmpty && e.state == "CLOSED", "\(profile): \(figures(out)) \(e.state)")
+    }
+
+    @Test("linux drops a pure ACK before RCV.NXT with an old TSval without the duplicate ACK rfc9293 sends; a SYN gets the challenge ACK")
+    func oldPureACK() throws {
+        for (profile, expected) in [("rfc9293", [PAWSModelTests.dupACK]), ("linux", [])] {
+            var e = try PAWSModelTests.established(profile)
+            let out = e.receive(Segment(seq: 5000, ack: 1001, ctl: .ack, window: 65535, tsOld: true))
+            #expect(figures(out) == expected && e.state == "ESTABLISHED", "\(profile): \(figures(out))")
+            // At RCV.NXT it is not "old" to tcp_disordered_ack_check: acknowledged.
+            let atNext = e.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 65535, tsOld: true))
+            #expect(figures(atNext) == [PAWSModelTests.dupACK], "\(profile)")
+            let syn = e.receive(Segment(seq: 5001, ack: 1001, ctl: [.syn, .ack], window: 65535, tsOld: true))
+            #expect(figures(syn) == [PAWSModelTests.dupACK] && e.state == "ESTABLISHED", "\(profile): \(figures(syn))")
+        }
+        // A segment without ACK, RST or SYN is dropped by Linux before PAWS is checked.
+        var l = try PAWSModelTests.established("linux")
+        #expect(l.receive(Segment(seq: 5001, ctl: [], window: 65535, dataLength: 10, tsOld: true)).isEmpty)
+    }
+
+    @Test("linux's request socket checks the ACK field before PAWS; a full SYN-RECEIVED checks PAWS first")
+    func synReceived() throws {
+        func request(ack: UInt32) throws -> (String, [String]) {
+            var e = Endpoint(try spec("linux"), "linux")
+            _ = e.call(.openPassive)
+            _ = e.receive(Segment(seq: 5000, ctl: .syn, window: 65535), iss: 1000)
+            _ = e.m.adopt(.timestampsAgreed(true))
+            #expect(e.state == "SYN-RECEIVED")
+            let out = e.receive(Segment(seq: 5001, ack: ack, ctl: .ack, window: 65535, tsOld: true))
+            return (e.state, figures(out))
+        }
+        let good = try request(ack: 1001)
+        #expect(good.0 == "SYN-RECEIVED" && good.1 == [PAWSModelTests.dupACK], "\(good)")
+        let bad = try request(ack: 999)
+        #expect(bad.1 == ["<SEQ=999><CTL=RST>"], "a wrong ACK still goes to the listener: \(bad)")
+        // rfc9293: the same ACK with an old TSval is refused in SYN-RECEIVED too.
+        var r = Endpoint(try spec("rfc9293"), "rfc9293")
+        _ = r.call(.openPassive)
+        _ = r.receive(Segment(seq: 5000, ctl: .syn, window: 65535), iss: 1000)
+        _ = r.m.adopt(.timestampsAgreed(true))
+        #expect(figures(r.receive(Segment(seq: 5001, ack: 1001, ctl: .ack, window: 65535, tsOld: true))) == [PAWSModelTests.dupACK])
+        #expect(r.state == "SYN-RECEIVED")
+    }
+
+    @Test("TIME-WAIT: an old TSval is acknowledged; linux restarts its timer even for a bare ACK at RCV.NXT", arguments: ["rfc9293", "linux"])
+    func timeWait(profile: String) throws {
+        var e = try PAWSModelTests.established(profile)
+        _ = e.call(.close)
+        #expect(e.state == "FIN-WAIT-1")
+        _ = e.receive(Segment(seq: 5001, ack: 1002, ctl: [.fin, .ack], window: 65535))
+        #expect(e.state == "TIME-WAIT", "\(profile)")
+        let t = e.m.receive(Segment(seq: 5002, ack: 1002, ctl: .ack, window: 65535, tsOld: true))
+        #expect(t.outputs.map { figure($0.segment) } == ["<SEQ=1002><ACK=5002><CTL=ACK>"], "\(profile)")
+        #expect(e.state == "TIME-WAIT")
+        let restarted = t.timersStarted & (1 << TimerName.timeWait.rawValue) != 0
+        #expect(restarted == (profile == "linux"), "\(profile): timers started \(t.timersStarted)")
+    }
+}

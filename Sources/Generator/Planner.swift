@@ -345,8 +345,14 @@ public final class Planner {
         case .segment:
             let bits = controlBits(state: state, cell: cell)
             for _ in 0..<120 {
-                let s = Planner.candidate(sampler.segment(for: lane.model), bits: bits)
+                var s = Planner.candidate(sampler.segment(for: lane.model), bits: bits)
                 if model.falls(.segment(s), in: cell) { return lane.step(fromModel: s) }
+                // Once Timestamps are agreed the same segment with the other TSval (old or current) is a second
+                // candidate: a PAWS class (drawn one time in eight) then needs no rarer luck than its neighbours.
+                if lane.model[.tsOK] == 1 {
+                    s.tsOld.toggle()
+                    if model.falls(.segment(s), in: cell) { return lane.step(fromModel: s) }
+                }
             }
             return nil
         case .openPassive: return lane.callAllowed(.openPassive) ? .call(.openPassive) : nil

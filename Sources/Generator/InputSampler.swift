@@ -38,6 +38,17 @@ public struct InputSampler: Sendable {
         }
     }
 
+    /// Whether an old TSval means anything to the endpoint: Timestamps agreed (TS.OK) and TS.Recent set, which it is
+    /// from SYN-RECEIVED on (from the peer's SYN). In SYN-SENT TS.OK may already hold (the target's SYN offered them)
+    /// while the target has no TS.Recent yet: a simultaneous open's SYN takes any TSval.
+    public static func pawsApplies(_ m: TCPModel) -> Bool {
+        guard m[.tsOK] == 1 else { return false }
+        switch m.spec.states[m.state].state {
+        case .closed, .listen, .synSent: return false
+        default: return true
+        }
+    }
+
     public mutating func segment(for m: TCPModel) -> Segment {
         var ctl = ControlBits()
         if chance(80) { ctl.insert(.ack) }
@@ -91,7 +102,7 @@ public struct InputSampler: Sendable {
         let urgentPointer: UInt32 = rng.next() % 2 == 0 ? 0 : 1
         // Once Timestamps are agreed, one segment in eight carries a TSval older than TS.Recent (PAWS, RFC 7323
         // §5.3); drawn only then, so connections without Timestamps draw what they drew before.
-        let tsOld = m[.tsOK] == 1 && rng.next() % 8 == 0
+        let tsOld = InputSampler.pawsApplies(m) && rng.next() % 8 == 0
         return Segment(seq: seq, ack: ack, ctl: ctl, window: window, urgentPointer: urgentPointer, dataLength: data, tsOld: tsOld)
     }
 }

@@ -349,7 +349,7 @@ public final class Planner {
                 if model.falls(.segment(s), in: cell) { return lane.step(fromModel: s) }
                 // Once Timestamps are agreed the same segment with the other TSval (old or current) is a second
                 // candidate: a PAWS class (drawn one time in eight) then needs no rarer luck than its neighbours.
-                if lane.model[.tsOK] == 1 {
+                if InputSampler.pawsApplies(lane.model) {
                     s.tsOld.toggle()
                     if model.falls(.segment(s), in: cell) { return lane.step(fromModel: s) }
                 }

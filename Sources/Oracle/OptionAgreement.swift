@@ -23,6 +23,8 @@ public struct OptionAgreement: Sendable, Equatable {
     /// it sends from there carry later ones (an echo of those is still "a recently received TSval", RFC 7323 §3.2,
     /// but Linux drops the segment, and whether it does depends on a clock tick between the two).
     public private(set) var tsRecent: UInt32?
+    /// The tester sent `oldTSval` (a segment marked old): an echo of it is an echo of a TSval the tester sent.
+    public private(set) var oldTSvalSent = false
     /// Last.ACK.sent (RFC 7323 §4.3): the ACK field of the tester's latest segment with ACK (absolute).
     public private(set) var lastAckSent: UInt32?
     /// The sequence space the tester's segments occupied (absolute, start and end), newest last, at most
@@ -96,6 +98,7 @@ public struct OptionAgreement: Sendable, Equatable {
         if s.ctl.contains(.ack) { lastAckSent = s.ack }
         // An old TSval (SEG.TSOLD) leaves the clock where it is: the next segment's is still newer than any sent.
         let old = s.tsOld && timestampsAgreed
+        if old { oldTSvalSent = true }
         if syn {
             if let m = offer.mss { out.append(.maxSegmentSize(m)) }
             if offer.sackPermitted { out.append(.sackPermitted) }
@@ -162,7 +165,9 @@ public struct OptionAgreement: Sendable, Equatable {
         }
         if let v = o.tsVal {
             // A TSecr is an echo only where the tester sent that TSval: from the first value of its clock to the last.
-            if timestampsAgreed, seg.ctl.contains(.ack),
+            // (An echo of the old TSval is of one the tester sent: a simultaneous open's SYN may carry it, TS.Recent
+            // being unset in SYN-SENT.)
+            if timestampsAgreed, seg.ctl.contains(.ack), !(oldTSvalSent && o.tsEcr == OptionAgreement.oldTSval),
                o.tsEcr < OptionAgreement.firstTSval || o.tsEcr >= testerClock {
                 let sent = testerClock > OptionAgreement.firstTSval ? "\(OptionAgreement.firstTSval)…\(testerClock - 1)" : "none yet"
                 found.append((.timestampEcho, "a TSecr echoing a TSval the tester sent (\(sent))", "echoes TSecr \(o.tsEcr), a TSval the tester never sent"))

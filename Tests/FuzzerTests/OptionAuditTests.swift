@@ -108,6 +108,10 @@ struct OptionAuditTests {
         #expect(TCPModel.seqLess(OptionAgreement.oldTSval, OptionAgreement.firstTSval) && OptionAgreement.firstTSval &- OptionAgreement.oldTSval == 1 << 20)
         #expect(a.testerClock == 2, "an old TSval does not tick the clock")
         #expect(a.prepare(Segment(seq: 1001, ack: 5001, ctl: .ack, window: 65535)) == [.noOperation, .noOperation, .timestamps(value: 2, echo: 7000)])
+        // The old TSval was sent: an echo of it is no "TSval the tester never sent" (a conformance run's false verdict, after a
+        // simultaneous open's SYN carried it).
+        #expect(Self.judge(&a, try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 7003, echo: OptionAgreement.oldTSval)], seq: 5001)).isEmpty)
+        #expect(Self.judge(&a, try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 7004, echo: OptionAgreement.oldTSval &- 1)], seq: 5001)) == [.timestampEcho])
         // A SYN to TIME-WAIT goes without Timestamps (no RFC 6191 reuse), unless it is old: PAWS refuses it first.
         let reuse = a.prepare(Segment(seq: 9000, ctl: .syn, window: 65535), reuse: true)
         #expect(!reuse.contains { if case .timestamps = $0 { true } else { false } })
@@ -171,7 +175,7 @@ struct OptionAuditTests {
         let none = try TesterOptions(parsing: "none"), two = try TesterOptions(parsing: "TS,wscale 0")
         #expect(none == TesterOptions(mss: nil))
         #expect(two == TesterOptions(mss: nil, windowScale: 0, timestamps: true))
-        #expect(TesterOptions.combinations.count == 32 && Set(TesterOptions.combinations).count == 32)
+        #expect(TesterOptions.combinations.count == 40 && Set(TesterOptions.combinations).count == 40)
         do {
             _ = try TesterOptions(parsing: "mss 1460,sack")
             Issue.record("accepted 'sack'")

@@ -182,6 +182,30 @@ struct PropertyTests {
         for (name, v) in ackEdges { #expect(acks[v, default: 0] * 100 >= 4 * n, "SEG.ACK = \(name): \(acks[v, default: 0]) of \(n)") }
     }
 
+    /// PAWS inputs: an old TSval is drawn about one segment in eight once Timestamps are agreed and TS.Recent is set
+    /// (SYN-RECEIVED on), never without TS.OK, and never in SYN-SENT, where the target holds no TS.Recent yet (a
+    /// simultaneous open's SYN with one was judged an echo of a TSval never sent).
+    @Test("the sampler draws an old TSval only where PAWS applies, about one segment in eight")
+    func samplerDrawsOldTSval() throws {
+        let spec = try spec("rfc9293")
+        func count(_ m: TCPModel) -> Int {
+            var sampler = InputSampler(seed: 9)
+            return (0..<8_000).filter { _ in sampler.segment(for: m).tsOld }.count
+        }
+        var m = TCPModel(spec: spec)
+        _ = m.call(.openPassive)
+        _ = m.receive(Segment(seq: 5000, ctl: .syn, window: 1000), iss: 777)
+        #expect(m.stateName == "SYN-RECEIVED" && count(m) == 0, "no TS.OK")
+        _ = m.adopt(.timestampsAgreed(true))
+        #expect((800...1_200).contains(count(m)), "\(count(m)) of 8,000 in SYN-RECEIVED")
+        _ = m.receive(Segment(seq: 5001, ack: 778, ctl: .ack, window: 3000))
+        #expect(m.stateName == "ESTABLISHED" && (800...1_200).contains(count(m)))
+        var active = TCPModel(spec: spec)
+        _ = active.call(.openActive, iss: 777)
+        _ = active.adopt(.timestampsAgreed(true))
+        #expect(active.stateName == "SYN-SENT" && count(active) == 0, "SYN-SENT: no TS.Recent to be older than")
+    }
+
     /// TimerReach's "never runs" is a proof the conform report states: a random walk of the model (timeouts
     /// included) must never find a timer running where it says none can, and it must prove something.
     @Test("a timer the spec says never runs in a state never runs there on a random walk", arguments: ["rfc793", "rfc9293", "linux"])

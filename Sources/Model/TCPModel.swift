@@ -4,7 +4,7 @@ import Spec
 /// The TCB variables as one value: RFC 9293 §3.3.1 plus the model's queues (see `Register`).
 public struct TCB: Hashable, Sendable {
     /// One slot per `Register` (a new register needs the count raised: an InlineArray's count is a literal).
-    @usableFromInline var r: InlineArray<36, UInt32> = .init(repeating: 0)
+    @usableFromInline var r: InlineArray<37, UInt32> = .init(repeating: 0)
 
     /// How many separate out-of-order ranges the model holds (`Register.holdSeq1`…): more than RFC 2018's SACK
     /// option can report (four blocks), and more than any case of a few dozen steps makes in practice. A range
@@ -687,6 +687,9 @@ public struct TCPModel: Sendable {
             if len > 0 { holdText(start, len) }
             // The FIN occupies the octet after the text: held if that octet is inside the window.
             if seg.ctl.contains(.fin), seg.dataLength < room {
+                let end = start &+ seg.dataLength &+ 1
+                let before = tcb[.holdFin] == 1 ? max(tcb[.holdFinEnd] &- tcb[.rcvNxt], tcb[.holdFinSeq] &+ 1 &- tcb[.rcvNxt]) : 0
+                tcb[.holdFinEnd] = tcb[.rcvNxt] &+ max(before, end &- tcb[.rcvNxt])
                 tcb[.holdFin] = 1
                 tcb[.holdFinSeq] = start &+ seg.dataLength
             }
@@ -795,7 +798,7 @@ public struct TCPModel: Sendable {
             guard len > 0 else { break }
             end = max(end, tcb[TCPModel.holdSeq(k)] &- base &+ len)
         }
-        if tcb[.holdFin] == 1 { end = max(end, tcb[.holdFinSeq] &- base &+ 1) }
+        if tcb[.holdFin] == 1 { end = max(end, tcb[.holdFinSeq] &- base &+ 1, tcb[.holdFinEnd] &- base) }
         return base &+ end
     }
 

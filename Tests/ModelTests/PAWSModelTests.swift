@@ -75,6 +75,14 @@ struct PAWSModelTests {
         #expect(good.0 == "SYN-RECEIVED" && good.1 == [PAWSModelTests.dupACK], "\(good)")
         let bad = try request(ack: 999)
         #expect(bad.1 == ["<SEQ=999><CTL=RST>"], "a wrong ACK still goes to the listener: \(bad)")
+        // Linux's request socket applies PAWS to a RST too (tcp_paws_reject, within a minute): dropped, no reset —
+        // where its full sockets, and RFC 7323 R1, take it (a main-job run showed both).
+        var req = Endpoint(try spec("linux"), "linux")
+        _ = req.call(.openPassive)
+        _ = req.receive(Segment(seq: 5000, ctl: .syn, window: 65535), iss: 1000)
+        _ = req.m.adopt(.timestampsAgreed(true))
+        #expect(req.receive(Segment(seq: 5001, ctl: .rst, window: 0, tsOld: true)).isEmpty && req.state == "SYN-RECEIVED")
+        #expect(req.receive(Segment(seq: 5001, ctl: .rst, window: 0)).isEmpty && req.state == "LISTEN")
         // rfc9293: the same ACK with an old TSval is refused in SYN-RECEIVED too.
         var r = Endpoint(try spec("rfc9293"), "rfc9293")
         _ = r.call(.openPassive)
@@ -96,5 +104,8 @@ struct PAWSModelTests {
         #expect(e.state == "TIME-WAIT")
         let restarted = t.timersStarted & (1 << TimerName.timeWait.rawValue) != 0
         #expect(restarted == (profile == "linux"), "\(profile): timers started \(t.timersStarted)")
+        // A RST at RCV.NXT with an old TSval: RFC 7323 R1 exempts it (rfc9293 closes); Linux's minisocket does not.
+        _ = e.receive(Segment(seq: 5002, ctl: .rst, window: 0, tsOld: true))
+        #expect(e.state == (profile == "linux" ? "TIME-WAIT" : "CLOSED"), "\(profile)")
     }
 }

@@ -311,7 +311,7 @@ struct WindowScaleModelTests {
         #expect(m[.sndWindShift] == 14 && m[.rcvWindShift] == 7)
         _ = m.adopt(.sendMSS(536 - 12))
         #expect(m.configuration.sendMSS == 524)
-        #expect(Register.allCases.count <= 36, "the TCB holds 36 registers")
+        #expect(Register.allCases.count <= 37, "the TCB holds 37 registers")
         _ = m.adopt(.sackPermitted(true))
         #expect(m[.sackOK] == 1)
         _ = m.adopt(.timestampsAgreed(true))
@@ -344,6 +344,16 @@ struct WindowScaleModelTests {
             let r = answer(sack: sack, rstAt: seq)
             #expect(r.state == "ESTABLISHED" && r.out.map(figure) == ["<SEQ=1001><ACK=5001><CTL=ACK>"], "SACK \(sack), RST at \(seq): \(r)")
         }
+        // A second FIN held at a lower sequence number replaces the held FIN, not the extent: a stack that queues
+        // segments (Linux's out-of-order queue) still reports the farther one's end (a main-job run's false verdict).
+        var twoFINs = Endpoint(linux, "linux")
+        _ = twoFINs.call(.openActive, iss: 1000)
+        _ = twoFINs.m.adopt(.sackPermitted(true))
+        _ = twoFINs.receive(Segment(seq: 5000, ack: 1001, ctl: [.syn, .ack], window: 65535))
+        _ = twoFINs.receive(Segment(seq: 5101, ack: 1001, ctl: [.fin, .ack], window: 65535, dataLength: 10))
+        #expect(twoFINs.m.heldEnd == 5112)
+        _ = twoFINs.receive(Segment(seq: 5051, ack: 1001, ctl: [.fin, .ack], window: 65535))
+        #expect(twoFINs.m.heldEnd == 5112, "the farther FIN's end")
         var none = Endpoint(linux, "linux")
         _ = none.call(.openActive, iss: 1000)
         _ = none.receive(Segment(seq: 5000, ack: 1001, ctl: [.syn, .ack], window: 65535))

@@ -41,6 +41,9 @@ public enum Register: UInt8, CaseIterable, Sendable {
     /// `TCPModel.Choice.timestampsAgreed`). TS.Recent itself is not a register: the tester's TSvals only grow, so an
     /// input is old exactly when it says so (SEG.TSOLD).
     case tsOK
+    /// While a FIN is held: just past the farthest FIN held since (a later FIN at another sequence number replaces
+    /// RCV.HOLD.FINSEQ, but a stack that queues segments keeps both: Linux's highest SACK block ends past the farther).
+    case holdFinEnd
 
     public var spelling: String {
         switch self {
@@ -80,6 +83,7 @@ public enum Register: UInt8, CaseIterable, Sendable {
         case .rcvWindShift: "RCV.WIND.SHIFT"
         case .sackOK: "SACK.OK"
         case .tsOK: "TS.OK"
+        case .holdFinEnd: "RCV.HOLD.FINEND"
         }
     }
 

@@ -444,6 +444,10 @@ final class Session {
                 lane.log[n].expected.append(a)
             }
             note(settled, lane)
+            if let input = inputs[k], let held = Session.heldOutOfOrder(input, before: cores[k], after: lane.model),
+               let m = lane.agreement.judgeFirstBlock(held: held, answers: raw) {
+                lane.optionFaults.append(m)
+            }
             noteOptionFaults(lane)
             noteTimers(lane, step, transitions[k], raw, sentAt: sentAt)
         }
@@ -462,6 +466,19 @@ final class Session {
     }
 
     static func isPureAck(_ s: Segment) -> Bool { s.ctl == .ack && s.dataLength == 0 }
+
+    /// The text of the step's segment the model now holds out of order (its part inside the window as it was, absolute),
+    /// when the segment did not move RCV.NXT: what RFC 2018 §4's first SACK block of the ACK it draws must contain.
+    static func heldOutOfOrder(_ input: Input, before: TCPModel.Core, after: TCPModel) -> OptionAgreement.SentRange? {
+        guard case .segment(let s) = input, s.dataLength > 0, !s.ctl.contains(.syn), !s.ctl.contains(.rst) else { return nil }
+        var pre = after
+        pre.core = before
+        let nxt = pre[.rcvNxt], edge = pre[.rcvNxt] &+ pre[.rcvWnd]
+        guard after[.rcvNxt] == nxt, TCPModel.seqLess(nxt, s.seq), TCPModel.seqLess(s.seq, edge),
+              after.heldRange(holding: s.seq) != nil else { return nil }
+        let end = s.seq &+ s.dataLength
+        return OptionAgreement.SentRange(start: s.seq, end: TCPModel.seqLess(edge, end) ? edge : end)
+    }
 
     /// Whether the target's segment `s` acknowledges up to `ack` or beyond (both in the model's numbering: the
     /// tester's sequence numbers as sent).

@@ -790,6 +790,17 @@ public struct TCPModel: Sendable {
 
     /// HELD.END: just past the highest held octet or held FIN (RCV.NXT when nothing is held) — the right edge of the
     /// highest SACK block (Linux's `max_sack` in tcp_validate_incoming). Ranges are kept nearest first.
+    /// The held range (start, length) holding sequence number `seq`, if any.
+    public func heldRange(holding seq: UInt32) -> (start: UInt32, length: UInt32)? {
+        for k in 0..<TCB.heldRanges {
+            let len = tcb[TCPModel.holdLen(k)]
+            guard len > 0 else { break }
+            let start = tcb[TCPModel.holdSeq(k)]
+            if seq &- start < len { return (start, len) }
+        }
+        return nil
+    }
+
     public var heldEnd: UInt32 {
         let base = tcb[.rcvNxt]
         var end: UInt32 = 0 // offset from RCV.NXT

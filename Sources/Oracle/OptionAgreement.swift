@@ -38,6 +38,10 @@ public struct OptionAgreement: Sendable, Equatable {
     public struct SentRange: Sendable, Equatable {
         public var start: UInt32
         public var end: UInt32
+        public init(start: UInt32, end: UInt32) {
+            self.start = start
+            self.end = end
+        }
     }
 
     public static let firstTSval: UInt32 = 1
@@ -191,6 +195,40 @@ public struct OptionAgreement: Sendable, Equatable {
         count(seg, o, syn: syn, whole: s.whole)
         for f in found { tally.broke(f.rule) }
         return found.map { .option(OptionMismatch(rule: $0.rule, expected: $0.expected, observed: $0.note)) }
+    }
+
+    /// RFC 2018 §4's first block, over the target's segments answering a step whose text the receiver holds out of order
+    /// (`held`, the part of it inside the window, absolute): a pure ACK with SACK blocks answers it if its first block —
+    /// the second, after a D-SACK (RFC 2883 §4: a first block below the ACK field, or inside the second) — contains
+    /// `held`. Broken only when no such ACK does while one reports `held` in a later block: an ACK the step drew for
+    /// something else (a delayed ACK crossing the segment) is excused by the one that answers it, and a stack that
+    /// reports the segment nowhere did not hold it (what that means is the model's to judge, not this rule's).
+    public mutating func judgeFirstBlock(held: SentRange, answers: [TimedSegment]) -> Mismatch? {
+        guard sackAgreed else { return nil }
+        let acks = answers.filter { $0.segment.ctl == .ack && $0.segment.dataLength == 0 && $0.options.sack.count > 0 }
+        guard !acks.isEmpty else { return nil }
+        func covers(_ b: (left: UInt32, right: UInt32), _ r: SentRange) -> Bool {
+            !TCPModel.seqLess(r.start, b.left) && !TCPModel.seqLess(b.right, r.end)
+        }
+        func meets(_ b: (left: UInt32, right: UInt32), _ r: SentRange) -> Bool {
+            TCPModel.seqLess(b.left, r.end) && TCPModel.seqLess(r.start, b.right)
+        }
+        tally.judge(.sackFirstBlock)
+        var reportedLater: (left: UInt32, right: UInt32, first: (left: UInt32, right: UInt32))?
+        for a in acks {
+            let b = a.options.sack
+            var first = 0
+            if TCPModel.seqLess(b[0].left, a.segment.ack) || (b.count > 1 && covers(b[1], SentRange(start: b[0].left, end: b[0].right))) {
+                guard b.count > 1 else { return nil }  // a D-SACK alone: nothing said about the held text
+                first = 1
+            }
+            if covers(b[first], held) { return nil }
+            for i in (first + 1)..<max(first + 1, b.count) where meets(b[i], held) { reportedLater = (b[i].left, b[i].right, b[first]) }
+        }
+        guard let later = reportedLater else { return nil }
+        tally.broke(.sackFirstBlock)
+        return .option(OptionMismatch(rule: .sackFirstBlock, expected: "a first SACK block containing \(held.start)–\(held.end), the text that drew the ACK (held out of order)",
+                                      observed: "reports it in a later block \(later.left)–\(later.right), first \(later.first.left)–\(later.first.right)"))
     }
 
     /// The rules `observe` applied to this segment: those it could have broken.

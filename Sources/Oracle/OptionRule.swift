@@ -19,6 +19,7 @@ public enum OptionRule: String, Hashable, Sendable, CaseIterable, Codable {
     case sackPermission = "sack-without-permission"
     case sackBlockEdges = "sack-block-edges"
     case sackReceivedData = "sack-block-unsent"
+    case sackFirstBlock = "sack-first-block"
 
     /// The Appendix B ID, where RFC 9293 gives the clause one.
     public var requirement: RequirementID? {
@@ -45,7 +46,7 @@ public enum OptionRule: String, Hashable, Sendable, CaseIterable, Codable {
         case .timestampsOnSYNACK, .timestampsEverySegment, .timestampEcho: "RFC 7323 §3.2"
         case .paws: "RFC 7323 §5.3"
         case .sackPermittedOnlyOnSYN: "RFC 2018 §2"
-        case .sackPermission: "RFC 2018 §4"
+        case .sackPermission, .sackFirstBlock: "RFC 2018 §4"
         case .sackBlockEdges, .sackReceivedData: "RFC 2018 §3"
         }
     }
@@ -67,6 +68,7 @@ public enum OptionRule: String, Hashable, Sendable, CaseIterable, Codable {
         case .sackPermission: "RFC 2018 §4 \"If the data receiver has not received a SACK-Permitted option for a given connection, it MUST NOT send SACK options on that connection\""
         case .sackBlockEdges: "RFC 2018 §3 \"Left Edge of Block ... the first sequence number of this block. Right Edge of Block ... the sequence number immediately following the last sequence number of this block\""
         case .sackReceivedData: "RFC 2018 §3 \"This option contains a list of some of the blocks of contiguous sequence space occupied by data that has been received and queued within the window\""
+        case .sackFirstBlock: "RFC 2018 §4 \"The first SACK block (i.e., the one immediately following the kind and length fields in the option) MUST specify the contiguous block of data containing the segment which triggered this ACK, unless that segment advanced the Acknowledgment Number field in the header\"; RFC 2883 §4 (a D-SACK block may come first)"
         }
     }
 

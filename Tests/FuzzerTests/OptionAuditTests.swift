@@ -124,6 +124,33 @@ struct OptionAuditTests {
         #expect(!plain.contains("TS val"))
     }
 
+    @Test("RFC 2018 §4: the first SACK block holds the text that drew the ACK (a D-SACK may precede it); reported only later breaks it, reported nowhere is not this rule's")
+    func sackFirstBlock() throws {
+        var a = OptionAgreement(offer: TesterOptions(mss: 1460, windowScale: nil, sackPermitted: true, timestamps: false))
+        _ = a.prepare(Segment(seq: 1000, ctl: .syn, window: 65535))
+        #expect(Self.judge(&a, try Self.sent([.syn, .ack], options: [.maxSegmentSize(1460), .sackPermitted], seq: 5000, ack: 1001)).isEmpty)
+        #expect(a.sackAgreed)
+        let held = OptionAgreement.SentRange(start: 1101, end: 1111)
+        func ack(_ blocks: [(UInt32, UInt32)]) throws -> TimedSegment {
+            try Self.sent(.ack, options: [.noOperation, .noOperation, .sack(blocks.map { TCPOption.SACKBlock(left: $0.0, right: $0.1) })], seq: 5001, ack: 1001)
+        }
+        func verdict(_ answers: [[(UInt32, UInt32)]]) throws -> OptionRule? {
+            guard case .option(let m)? = a.judgeFirstBlock(held: held, answers: try answers.map(ack)) else { return nil }
+            return m.rule
+        }
+        #expect(try verdict([[(1101, 1111)]]) == nil)
+        #expect(try verdict([[(1051, 1121), (1201, 1211)]]) == nil, "a first block holding more than the segment")
+        #expect(try verdict([[(1201, 1211), (1101, 1111)]]) == .sackFirstBlock, "reported, but not first")
+        #expect(try verdict([[(1201, 1211)]]) == nil, "not reported at all: the stack did not hold it, the model's to judge")
+        #expect(try verdict([[(990, 1000), (1101, 1111)]]) == nil, "a D-SACK below the ACK field first")
+        #expect(try verdict([[(1103, 1105), (1101, 1111)]]) == nil, "a D-SACK inside the second block first")
+        #expect(try verdict([[(1201, 1211), (1101, 1111)], [(1101, 1111), (1201, 1211)]]) == nil, "a crossing ACK is excused by the one that answers")
+        #expect(try verdict([]) == nil)
+        #expect(a.tally.judged[.sackFirstBlock] == 7 && a.tally.broken[.sackFirstBlock] == 1, "\(a.tally)")
+        var off = OptionAgreement(offer: .mssOnly)
+        #expect(off.judgeFirstBlock(held: held, answers: [try ack([(1201, 1211), (1101, 1111)])]) == nil, "no SACK agreed: not judged")
+    }
+
     @Test("SACK blocks: none without SACK-Permitted, edges in order, within what the tester sent")
     func sack() throws {
         var off = OptionAgreement(offer: .mssOnly)

@@ -788,8 +788,6 @@ public struct TCPModel: Sendable {
         return UInt32(room - own)
     }
 
-    /// HELD.END: just past the highest held octet or held FIN (RCV.NXT when nothing is held) — the right edge of the
-    /// highest SACK block (Linux's `max_sack` in tcp_validate_incoming). Ranges are kept nearest first.
     /// The held range (start, length) holding sequence number `seq`, if any.
     public func heldRange(holding seq: UInt32) -> (start: UInt32, length: UInt32)? {
         for k in 0..<TCB.heldRanges {
@@ -801,6 +799,9 @@ public struct TCPModel: Sendable {
         return nil
     }
 
+    /// HELD.END: just past the highest held octet or held FIN (RCV.NXT when nothing is held; the farthest FIN held, a
+    /// second FIN having replaced it, counts) — the right edge of the highest SACK block (Linux's `max_sack` in
+    /// tcp_validate_incoming). Ranges are kept nearest first.
     public var heldEnd: UInt32 {
         let base = tcb[.rcvNxt]
         var end: UInt32 = 0 // offset from RCV.NXT

@@ -59,7 +59,7 @@ public struct OptionCoverage: Sendable {
         if a.sackAgreed { sack += 1 }
     }
 
-    /// `options: 40 of 40 offers drawn; of 9,120 connections whose SYN the target sent, Window Scale agreed on …`.
+    /// `options: 32 of 32 offers drawn; of 9,120 connections whose SYN the target sent, Window Scale agreed on …`.
     public var description: String {
         "options: \(offers.count) of \(TesterOptions.combinations.count) offers drawn; of \(synSeen) connections whose SYN the target sent, "
             + "agreed: Window Scale \(windowScale), Timestamps \(timestamps), SACK both ways \(sack)"

@@ -18,7 +18,7 @@ struct TargetOptions: ParsableArguments {
     var keepalive: String = "off"
     @Flag(help: "Let the linux or reference target delay its ACKs (Linux: its route without quickack; the reference stack: 200 ms) and judge each delayed ACK against the profile's bound (RFC 9293 §3.8.6.3 MUST-40: under 0.5 s). Off, the target acknowledges at once.")
     var delayedAcks = false
-    @Option(help: "What the tester offers on its SYNs: 'draw' (the default: one of 40 combinations per connection, seeded — MSS or none; Window Scale off, 0, 7, 14 or 15 (read as 14, RFC 7323 §2.3); SACK-Permitted; Timestamps), or one offer for every connection, like 'mss 1460,sackOK,TS,wscale 7' or 'none'. Once the target's SYN agrees, the tester sends Timestamps on every segment and its windows are read scaled; the target's windows are scaled and its options judged (RFC 9293 §3.7.1, RFC 7323, RFC 2018).")
+    @Option(help: "What the tester offers on its SYNs: 'draw' (the default: one of 32 combinations per connection, seeded — MSS or none; Window Scale off, 0, 7 or 14; SACK-Permitted; Timestamps), or one offer for every connection, like 'mss 1460,sackOK,TS,wscale 7' or 'none' (a shift above 14, e.g. 'wscale 15', the target must read as 14). Once the target's SYN agrees, the tester sends Timestamps on every segment and its windows are read scaled; the target's windows are scaled and its options judged (RFC 9293 §3.7.1, RFC 7323, RFC 2018).")
     var testerOptions: String = "draw"
     @OptionGroup var safety: SafetyOptions
 

@@ -444,7 +444,7 @@ final class Session {
                 lane.log[n].expected.append(a)
             }
             note(settled, lane)
-            if let input = inputs[k], let held = Session.heldOutOfOrder(input, before: cores[k], after: lane.model),
+            if lane.agreement.sackAgreed, let input = inputs[k], let held = Session.heldOutOfOrder(input, before: cores[k], after: lane.model),
                let m = lane.agreement.judgeFirstBlock(held: held, answers: raw) {
                 lane.optionFaults.append(m)
             }

@@ -687,9 +687,9 @@ public struct TCPModel: Sendable {
             if len > 0 { holdText(start, len) }
             // The FIN occupies the octet after the text: held if that octet is inside the window.
             if seg.ctl.contains(.fin), seg.dataLength < room {
+                // RCV.HOLD.FINEND is at least the held FIN's end whenever one is held (set only here): the farther end.
                 let end = start &+ seg.dataLength &+ 1
-                let before = tcb[.holdFin] == 1 ? max(tcb[.holdFinEnd] &- tcb[.rcvNxt], tcb[.holdFinSeq] &+ 1 &- tcb[.rcvNxt]) : 0
-                tcb[.holdFinEnd] = tcb[.rcvNxt] &+ max(before, end &- tcb[.rcvNxt])
+                if tcb[.holdFin] == 0 || TCPModel.seqLess(tcb[.holdFinEnd], end) { tcb[.holdFinEnd] = end }
                 tcb[.holdFin] = 1
                 tcb[.holdFinSeq] = start &+ seg.dataLength
             }

@@ -30,6 +30,8 @@ public struct SegmentSpec: Hashable, Sendable {
     public var badChecksum = false
     public var dataOffset: UInt8?
     public var reserved: UInt8?
+    /// `[odd-options KIND]`: the tester's options carry an oddity that leaves their meaning unchanged (`OptionOddity`).
+    public var oddity: OptionOddity = .none
 
     public init(flags: ControlBits, seq: Expect<UInt32>, length: Expect<UInt32>, ack: Expect<UInt32>? = nil, window: Expect<UInt32>? = nil,
                 urgent: Expect<UInt32>? = nil, options: [OptionSpec]? = nil, moreOptions: Bool = false) {

@@ -309,7 +309,13 @@ public enum CaseParser {
                 case "reserved":
                     guard w.count == 2, let v = UInt8(w[1]), v < 16 else { throw c.error("[reserved N] takes 0 to 15", at: mcol) }
                     seg.reserved = v
-                default: throw c.error("unknown modifier '[\(text)]'; modifiers are [bad-checksum], [doff N], [reserved N]", at: mcol)
+                case "odd-options":
+                    let kinds = OptionOddity.drawn.map(\.description)
+                    guard w.count == 2, let o = OptionOddity.drawn.first(where: { $0.description == w[1] }) else {
+                        throw c.error("[odd-options KIND] takes one of \(kinds.joined(separator: ", "))", at: mcol)
+                    }
+                    seg.oddity = o
+                default: throw c.error("unknown modifier '[\(text)]'; modifiers are [bad-checksum], [doff N], [reserved N], [odd-options KIND]", at: mcol)
                 }
                 continue
             }

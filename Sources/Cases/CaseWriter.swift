@@ -34,6 +34,10 @@ public enum CaseWriter {
         if let w = s.window { out += " win \(show(w))" }
         if let u = s.urgent { out += " urg \(show(u))" }
         if let o = s.options { out += " <" + o.map(option).joined(separator: ",") + (s.moreOptions ? ",..." : "") + ">" }
+        if s.badChecksum { out += " [bad-checksum]" }
+        if let d = s.dataOffset { out += " [doff \(d)]" }
+        if let r = s.reserved { out += " [reserved \(r)]" }
+        if s.oddity != .none { out += " [odd-options \(s.oddity)]" }
         return out
     }
 

@@ -137,6 +137,9 @@ public enum PacketdrillExport {
                 if s.options == nil, s.flags.contains(.syn), let o = offer {
                     s.options = o.synOptionsWithoutTimestamps
                 }
+                if s.oddity != .none {
+                    body += "// tcpspec sends this segment's options with an oddity, [odd-options \(s.oddity)] (\(s.oddity.clause)); packetdrill's grammar has no spelling for it: sent plain here\n"
+                }
                 body += "\(t())  < " + segment(s, expectation: false, base: base) + "\n"
             case .expectSegment(let s):
                 let held = delayedAcks && s.flags == .ack && s.length.matches(0) && !s.length.matches(1)

@@ -245,7 +245,15 @@ public final class CaseRunner {
                 tcp.options.append(.timestamps(value: v, echo: e))
             }
         }
-        if s.options == nil, agreement != nil { tcp.options = agreement!.prepare(tcp.segment) }
+        if s.options == nil, agreement != nil {
+            var seg = tcp.segment
+            seg.oddity = s.oddity
+            tcp.options = agreement!.prepare(seg)
+        } else if s.oddity != .none {
+            // Options as written (or none), with the oddity put in as the fuzzer's agreement would.
+            let a = agreement ?? OptionAgreement(offer: TesterOptions(mss: nil), ipv6: target.targetIP.isV6)
+            tcp.options = a.withOddity(s.oddity, tcp.options, syn: s.flags.contains(.syn), echo: lastTSval ?? 0)
+        }
         tcp.dataOffsetOverride = s.dataOffset
         if let r = s.reserved { tcp.reserved = r }
         var p = target.frame(tcp)

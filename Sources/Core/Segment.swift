@@ -11,8 +11,12 @@ public struct Segment: Hashable, Sendable, BitwiseCopyable, CustomStringConverti
     /// older than the receiver's TS.Recent (RFC 7323 §5.3 R1's SEG.TSval < TS.Recent): SEG.TSOLD in the spec. Only
     /// meaningful once both SYNs agreed Timestamps; the target's segments never set it.
     public var tsOld: Bool
+    /// An oddity in the tester's option list that leaves the segment's meaning unchanged (`OptionOddity`): the model
+    /// ignores it, the tester's options carry it, a divergence on it names its requirement.
+    public var oddity: OptionOddity
 
-    public init(seq: UInt32, ack: UInt32 = 0, ctl: ControlBits, window: UInt32 = 65535, urgentPointer: UInt32 = 0, dataLength: UInt32 = 0, tsOld: Bool = false) {
+    public init(seq: UInt32, ack: UInt32 = 0, ctl: ControlBits, window: UInt32 = 65535, urgentPointer: UInt32 = 0, dataLength: UInt32 = 0, tsOld: Bool = false,
+                oddity: OptionOddity = .none) {
         self.seq = seq
         self.ack = ack
         self.ctl = ctl
@@ -20,6 +24,7 @@ public struct Segment: Hashable, Sendable, BitwiseCopyable, CustomStringConverti
         self.urgentPointer = urgentPointer
         self.dataLength = dataLength
         self.tsOld = tsOld
+        self.oddity = oddity
     }
 
     /// SEG.LEN: text plus the sequence numbers SYN and FIN occupy (RFC 9293 §3.3.1).
@@ -34,6 +39,7 @@ public struct Segment: Hashable, Sendable, BitwiseCopyable, CustomStringConverti
         s += "<CTL=\(ctl)>"
         if dataLength > 0 { s += "<DATA=\(dataLength)>" }
         if tsOld { s += "<TSVAL=old>" }
+        if oddity != .none { s += "<OPT=\(oddity)>" }
         return s
     }
 }

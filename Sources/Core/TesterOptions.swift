@@ -9,13 +9,23 @@ public struct TesterOptions: Hashable, Sendable, CustomStringConvertible {
     public var windowScale: UInt8?
     public var sackPermitted: Bool
     public var timestamps: Bool
+    /// The tester's first TSval (its timestamp clock ticks once per segment from there): `defaultTimestampStart`, or
+    /// `wrappingTimestampStart`, which takes the clock through 2^32 on the connection's fourth segment — RFC 7323 §5.2
+    /// compares timestamps modulo 2^32, and a receiver that does not refuses every segment after the wrap as old.
+    public var timestampStart: UInt32
 
-    public init(mss: UInt16? = 1460, windowScale: UInt8? = nil, sackPermitted: Bool = false, timestamps: Bool = false) {
+    public init(mss: UInt16? = 1460, windowScale: UInt8? = nil, sackPermitted: Bool = false, timestamps: Bool = false,
+                timestampStart: UInt32 = TesterOptions.defaultTimestampStart) {
         self.mss = mss
         self.windowScale = windowScale
         self.sackPermitted = sackPermitted
         self.timestamps = timestamps
+        self.timestampStart = timestampStart
     }
+
+    public static let defaultTimestampStart: UInt32 = 1
+    /// 2^32 − 3: the SYN, the ACK and the next segment carry the three largest TSvals, the fourth 0.
+    public static let wrappingTimestampStart: UInt32 = UInt32.max - 2
 
     /// What the tester offered before options were a dimension: an MSS of 1460 alone (so no window scaling,
     /// timestamps or SACK on the connection). Cases without `option tester-options` run so.
@@ -40,16 +50,18 @@ public struct TesterOptions: Hashable, Sendable, CustomStringConvertible {
 
     /// The option dimensions as a coverage key: which options are offered (the shift's value apart).
     public var dimensions: String {
-        [mss != nil ? "mss" : nil, windowScale != nil ? "wscale" : nil, sackPermitted ? "sackOK" : nil, timestamps ? "TS" : nil]
+        [mss != nil ? "mss" : nil, windowScale != nil ? "wscale" : nil, sackPermitted ? "sackOK" : nil,
+         timestamps ? (timestampStart == TesterOptions.defaultTimestampStart ? "TS" : "TS-wrapping") : nil]
             .compactMap { $0 }.joined(separator: ",").nonEmpty ?? "none"
     }
 
-    /// As a case file and the command line write it: `mss 1460,sackOK,TS,wscale 7`, or `none`.
+    /// As a case file and the command line write it: `mss 1460,sackOK,TS,wscale 7`, or `none`; a first TSval other
+    /// than 1 follows TS (`TS 4294967293`).
     public var description: String {
         var parts: [String] = []
         if let mss { parts.append("mss \(mss)") }
         if sackPermitted { parts.append("sackOK") }
-        if timestamps { parts.append("TS") }
+        if timestamps { parts.append(timestampStart == TesterOptions.defaultTimestampStart ? "TS" : "TS \(timestampStart)") }
         if let windowScale { parts.append("wscale \(windowScale)") }
         return parts.isEmpty ? "none" : parts.joined(separator: ",")
     }
@@ -76,11 +88,15 @@ public struct TesterOptions: Hashable, Sendable, CustomStringConvertible {
             case "sackOK"? where words.count == 1:
                 guard !sackPermitted else { throw .init(column: at, reason: "sackOK given twice") }
                 sackPermitted = true
-            case "TS"? where words.count == 1:
+            case "TS"? where words.count <= 2:
                 guard !timestamps else { throw .init(column: at, reason: "TS given twice") }
+                if words.count == 2 {
+                    guard let v = UInt32(words[1]) else { throw .init(column: at, reason: "'TS' takes an optional first TSval from 0 to 4294967295") }
+                    timestampStart = v
+                }
                 timestamps = true
             default:
-                throw .init(column: at, reason: "unknown option '\(item.trimmingSpaces)'; the tester offers mss N, wscale N, sackOK, TS (comma-separated), or none")
+                throw .init(column: at, reason: "unknown option '\(item.trimmingSpaces)'; the tester offers mss N, wscale N, sackOK, TS [FIRST-TSVAL] (comma-separated), or none")
             }
         }
     }

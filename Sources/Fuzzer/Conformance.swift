@@ -97,6 +97,10 @@ extension Fuzzer {
         // clock's waits cost nothing.
         if !(target.clock is VirtualClock) { planner.randomMaxWait = Fuzzer.defaultMaxWait }
         defer { planner.randomMaxWait = nil }
+        // A test is its input class, plain: no odd option lists, no wrapping clock (the fuzzer's, not the suite's).
+        let oddities = drawsOddities
+        drawsOddities = false
+        defer { drawsOddities = oddities }
         // Warm-up: fuzz for a while, keeping the first way into each input class, so that tests whose classes
         // need a history the model search does not set up can replay one. Its own findings are not kept.
         if warmup > 0 || warmupCases != nil {

@@ -85,6 +85,7 @@ public enum CaseText {
                                window: expectation ? .any : .value(s.window))
         if !expectation, s.ctl.contains(.urg) || s.urgentPointer != 0 { spec.urgent = .value(s.urgentPointer) }
         spec.options = options
+        if !expectation { spec.oddity = s.oddity }
         return dir + " " + CaseWriter.segment(spec)
     }
 
@@ -94,7 +95,7 @@ public enum CaseText {
     static func stepLine(_ step: FuzzStep, offer: TesterOptions = .mssOnly, stateBefore: TCPState? = nil) -> String {
         if case .segment(let s) = step, s.tsOld, offer.timestamps {
             // An old TSval (PAWS) is written out; its TSecr echoes the target's last TSval, as the runner's `ecr *` does.
-            let ts = OptionSpec.timestamps(val: .value(OptionAgreement.oldTSval), ecr: s.ctl.contains(.ack) ? .any : .value(0))
+            let ts = OptionSpec.timestamps(val: .value(OptionAgreement.oldTSval(offer)), ecr: s.ctl.contains(.ack) ? .any : .value(0))
             let opts = (s.ctl.contains(.syn) ? offer.synOptionsWithoutTimestamps : []) + [.nop, .nop, ts]
             return segmentLine("<", s, expectation: false, options: opts) + "\n"
         }
@@ -121,6 +122,7 @@ public enum CaseText {
         out += CorpusWriter.signaturePrefix + d.signature.description + "\n"
         // What the divergence is, as RFC 9293 decides it: a bug (violates), a SHOULD not followed, a permitted choice.
         if let j = d.signature.judgement { out += "# verdict: \(j.description)\n" }
+        if let n = d.oddityNote { out += "# odd options: \(n)\n" }
         if !d.examined {
             out += "# unexamined: set aside to be replayed after the run (it waits on the stack's clock), and not replayed: the run's budget for that was spent. Not confirmed, not minimized; the pcap is empty. Replay it: tcpspec run\n"
         } else if d.replays > 0 {

@@ -62,10 +62,10 @@ extension Fuzzer {
     /// Keeps a finished case's first divergence, if its signature is new: minimized, written to the corpus.
     func record(_ lane: Lane, minimize: Bool = true) throws {
         guard let bad = lane.log.firstIndex(where: \.diverged) else { return }
-        let sig = signature(lane.log[bad])
+        var found = signature(lane.log[bad])
         // A deferred one is already known (its signature was taken when it was set aside).
-        guard recordingDeferred || !signatures.contains(sig) else { return }
-        signatures.insert(sig)
+        guard recordingDeferred || !signatures.contains(found) else { return }
+        signatures.insert(found)
         // A case that waits on a real clock takes its waits again in every replay, and replays stop the run: it
         // is kept once the run's lanes are done (`recordDeferred`), minimized only by shortening its waits.
         let waits = lane.steps.prefix(bad + 1).contains { if case .wait = $0 { true } else { false } }
@@ -76,9 +76,29 @@ extension Fuzzer {
         var steps = Array(lane.steps.prefix(bad + 1))
         var log = Array(lane.log.prefix(bad + 1))
         var frames: [Frame] = []
+        // Odd option lists (`OptionOddity`) are the cause only if the case without them shows nothing there: it is
+        // replayed plain first, and a divergence that stays is the plain one's finding (known already, or kept plain).
+        var oddityNote: String?
+        let odd = steps.enumerated().compactMap { i, s in if case .segment(let x) = s, x.oddity != .none { (i, x.oddity) } else { nil } }
+        if !odd.isEmpty, found.failureKind == nil, found != .windowShrink {
+            let plain = steps.map { s in if case .segment(var x) = s { x.oddity = .none; return FuzzStep.segment(x) } else { return s } }
+            if let r = try replay(plain, isn: lane.testerISN, options: lane.agreement.offer), r.log.count == plain.count, let last = r.log.last, last.diverged {
+                let plainSig = signature(last)
+                if plainSig != found {
+                    guard recordingDeferred || !signatures.contains(plainSig) else { return }
+                    signatures.insert(plainSig)
+                    found = plainSig
+                }
+                steps = r.steps
+                log = r.log
+            } else {
+                oddityNote = "replayed without its odd options (" + odd.map { "step \($0.0 + 1): \($0.1)" }.joined(separator: ", ") + "), the case shows no divergence at its last step: they are the cause"
+            }
+        }
         // The minimizer keeps a candidate only when a replay of it alone shows the divergence: its result, if any
         // was kept, is one confirmation already.
         var minimizerReproduced = false
+        let sig = found
         if keeping.minimize && minimize {
             let isn = lane.testerISN, offer = lane.agreement.offer, shrink = sig == .windowShrink
             var m = Minimizer<([StepLog], [Frame])>(reproduces: { candidate in
@@ -126,6 +146,7 @@ extension Fuzzer {
         }
         var d = divergence(sig, log: log, steps: steps.count, testerISN: lane.testerISN)
         d.testerOptions = lane.agreement.offer
+        d.oddityNote = oddityNote
         d.reproduced = reproduced
         d.replays = replays
         if let corpus = keeping.corpus {
@@ -221,6 +242,7 @@ extension Fuzzer {
     func judgement(_ l: StepLog) -> Judgement {
         let j = Judgement(spec: spec, chain: l.chain, chainRules: l.rules, outputRules: l.outputRules, mismatches: l.mismatches)
         if l.keepaliveQueued { return j.unspecified(because: Judgement.keepaliveQueuedClause, l.mismatches) }
+        if case .segment(let s) = l.step, s.oddity != .none { return j.odd(s.oddity, l.mismatches) }
         return l.halfWay ? j.halfWay(l.mismatches) : j
     }
 
@@ -238,6 +260,7 @@ extension Fuzzer {
             head = bits.isEmpty ? "<none>" : bits.description
         }
         var parts = [head]
+        if case .segment(let seg) = l.step, seg.oddity != .none { parts.append("odd-options=\(seg.oddity)") }
         for r in j.ruleIndices {
             for dim in spec.rules[r].reads {
                 guard case .classifier(let c) = dim, let d = t.dimensions.firstIndex(of: dim) else { continue }

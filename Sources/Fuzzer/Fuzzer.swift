@@ -23,6 +23,8 @@ public struct Divergence: Sendable {
     public var testerISN: UInt32
     /// What the tester offered on its SYNs in the case.
     public var testerOptions: TesterOptions = .mssOnly
+    /// Set when the case's odd option lists are its cause: a replay without them showed nothing (`record`).
+    public var oddityNote: String?
     public var casePath: String?
     public var pcapPath: String?
     public var log: [StepLog]
@@ -131,6 +133,11 @@ public final class Fuzzer {
         /// What the tester offers on each connection's SYNs; nil: drawn per connection from
         /// `TesterOptions.combinations` (seeded, as the ISN is).
         public var testerOptions: TesterOptions?
+        /// Odd option lists on the tester's segments (`OptionOddity`, one segment in eight) and a timestamp clock
+        /// that wraps (`TesterOptions.wrappingTimestampStart`, one Timestamps offer in four), drawn from a stream
+        /// of their own so that the rest of a seeded run draws what it drew without them. Conformance runs go
+        /// without (a test is its input class, plain).
+        public var oddities = true
         public init() {}
     }
 
@@ -145,6 +152,10 @@ public final class Fuzzer {
     var keeping: Keeping
     let planner: Planner
     var sampler: InputSampler
+    /// The stream the oddities are drawn from (`Configuration.oddities`), seeded from the run's seed.
+    var odditySampler: SplitMix64
+    /// Off while a conformance suite runs (its warm-up included).
+    var drawsOddities: Bool
     var nextTuple = 0
     var signatures = KnownSignatures()
     /// When set, the first step sequence that exercised each input class (by the planner's key): conformance runs
@@ -181,6 +192,8 @@ public final class Fuzzer {
         planner.timerMargin = target.timerMargin
         planner.maxWait = target.timersNotJudged != nil ? 0 : configuration.maxWait ?? (target.clock is VirtualClock ? .infinity : Fuzzer.defaultMaxWait)
         sampler = InputSampler(seed: configuration.seed)
+        odditySampler = SplitMix64(seed: configuration.seed ^ 0x6F64_6469_7469_6573)
+        drawsOddities = configuration.oddities
         summary.cellsTotal = planner.universe.count
         if let dir = configuration.corpus { signatures = KnownSignatures(corpus: dir) }
         choices = ChoiceRun(configuration.choices)
@@ -214,7 +227,10 @@ public final class Fuzzer {
 
     /// The tester's options for a new connection: the configuration's, else one of the combinations, drawn.
     func testerOptions() -> TesterOptions {
-        config.testerOptions ?? TesterOptions.combinations[Int(sampler.rng.next() % UInt64(TesterOptions.combinations.count))]
+        if let o = config.testerOptions { return o }
+        var o = TesterOptions.combinations[Int(sampler.rng.next() % UInt64(TesterOptions.combinations.count))]
+        if drawsOddities, o.timestamps, odditySampler.next() % 4 == 0 { o.timestampStart = TesterOptions.wrappingTimestampStart }
+        return o
     }
 
     func lane(_ id: Int, purpose: Lane.Purpose) -> Lane {
@@ -224,8 +240,19 @@ public final class Fuzzer {
         return lane
     }
 
-    /// The next step of a lane's plan, or nil when the case is over.
+    /// The next step of a lane's plan, or nil when the case is over; in a fuzz case, one segment in eight with an
+    /// odd option list (`OptionOddity`, one that applies: SYN-only options only without SYN, unaligned ones only
+    /// where there are options).
     func nextStep(_ lane: Lane) -> FuzzStep? {
+        let step = plannedStep(lane)
+        guard drawsOddities, case .fuzz = lane.purpose, case .segment(var s)? = step, s.oddity == .none, odditySampler.next() % 8 == 0 else { return step }
+        let fitting = OptionOddity.drawn.filter { lane.agreement.applies($0, syn: s.ctl.contains(.syn)) }
+        s.oddity = fitting[Int(odditySampler.next() % UInt64(fitting.count))]
+        return .segment(s)
+    }
+
+    /// The next step of a lane's plan as the planner makes it.
+    func plannedStep(_ lane: Lane) -> FuzzStep? {
         // After a divergence the model no longer knows the target's state: the case ends there.
         if lane.diverged { return nil }
         // An orphan the stack may have given up: what it answers next is no connection's (Lane.mayHaveBeenGivenUp).

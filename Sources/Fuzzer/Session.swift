@@ -827,7 +827,7 @@ extension Session {
     /// A step as logs say it: `< S. 0:0(0) ack 1`, `CLOSE`, `accept`.
     static func describe(_ step: FuzzStep) -> String {
         switch step {
-        case .segment(let s): "< " + SegmentKey(s).description
+        case .segment(let s): "< " + SegmentKey(s).description + (s.oddity != .none ? " [odd-options \(s.oddity)]" : "")
         case .call(let c): "\(c)"
         case .accept: "accept"
         case .wait(let d): "wait \(Durations.text(d))"

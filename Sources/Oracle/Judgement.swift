@@ -183,6 +183,19 @@ public struct Judgement: Hashable, Sendable, Codable {
         return j
     }
 
+    /// This judgement of a segment whose options carried `oddity` (`OptionOddity`): what diverged in segments or
+    /// state breaks the oddity's requirement (MUST-6 for an unknown option), with the step's rules beside it. Only
+    /// once a replay without the oddity showed no divergence there (`Findings.record`); a stack failure, a timer, an
+    /// option fault or a choice taken both ways keeps its class.
+    public func odd(_ oddity: OptionOddity, _ mismatches: [Mismatch]) -> Judgement {
+        guard oddity != .none, inconsistentChoice == nil, mismatches.contains(where: { !$0.isOption }),
+              mismatches.allSatisfy({ if case .segments = $0 { true } else if case .state = $0 { true } else { $0.isOption } }) else { return self }
+        var j = Judgement(verdictClass: oddity.requirement?.divergenceClass ?? .violates, requirements: oddity.requirement.map { [$0] } ?? [],
+                          rules: rules, clauses: [oddity.clause])
+        j.ruleIndices = ruleIndices
+        return j
+    }
+
     /// The stack failed as a program: it breaks the whole contract.
     public static let stackFailure = Judgement(verdictClass: .violates, requirements: [], rules: [], clauses: ["the stack failed as a program"])
     /// The target's options break a rule on options (its Appendix B ID where RFC 9293 gives one).

@@ -15,7 +15,7 @@ public struct OptionAgreement: Sendable, Equatable {
     public private(set) var targetSYN: TCPOptionScan?
     /// The tester's timestamp clock: it ticks once per segment the tester sends, so a replay sends the same values
     /// (RFC 7323 §5.4 asks only that it be monotone and not too fast; one tick a segment is far below 1 per ms).
-    public private(set) var testerClock: UInt32 = OptionAgreement.firstTSval
+    public private(set) var testerClock: UInt32
     /// The tester's TS.Recent (RFC 7323 §4.3): the TSval it echoes. Set by the target's SYN, then by R3: a segment's
     /// TSval at least TS.Recent, if its SEQ is at or below Last.ACK.sent (the ACK field the tester last sent). While
     /// the target is still in SYN-RECEIVED (`observe`'s `handshakeDone` false) only its SYN,ACKs move it: Linux's
@@ -44,16 +44,19 @@ public struct OptionAgreement: Sendable, Equatable {
         }
     }
 
-    public static let firstTSval: UInt32 = 1
+    /// The tester's first TSval (the offer's: 1, or just below 2^32 so that the clock wraps).
+    public var firstTSval: UInt32 { offer.timestampStart }
     /// The TSval of a segment the tester sends as old (`Segment.tsOld`): 2^20 ticks before its first, so before
     /// every TSval it sent and any TS.Recent the target holds (RFC 7323 §5.3 R1), far outside Linux's one-tick
     /// PAWS slack (TCP_PAWS_WINDOW) and its replay window for a disordered ACK (tcp_disordered_ack_check), and
     /// within 2^31 of them, so it is ordered (§5.2).
-    public static let oldTSval: UInt32 = firstTSval &- (1 << 20)
+    public var oldTSval: UInt32 { OptionAgreement.oldTSval(offer) }
+    public static func oldTSval(_ offer: TesterOptions) -> UInt32 { offer.timestampStart &- (1 << 20) }
 
     public init(offer: TesterOptions, ipv6: Bool = false) {
         self.offer = offer
         self.ipv6 = ipv6
+        testerClock = offer.timestampStart
     }
 
     /// Both SYNs carried a Window Scale (RFC 7323 §2.2 "... only if both sides ..."), so every later window is scaled.
@@ -107,11 +110,12 @@ public struct OptionAgreement: Sendable, Equatable {
             if let m = offer.mss { out.append(.maxSegmentSize(m)) }
             if offer.sackPermitted { out.append(.sackPermitted) }
             // An old TSval cannot open a new incarnation (PAWS rejects it first), so it goes even to TIME-WAIT.
-            if offer.timestamps, !reuse || old { out.append(.timestamps(value: old ? OptionAgreement.oldTSval : tick(), echo: echo)) }
+            if offer.timestamps, !reuse || old { out.append(.timestamps(value: tsVal(old: old), echo: echo)) }
             if let k = offer.windowScale { out += [.noOperation, .windowScale(k)] }
         } else if timestampsAgreed {
-            out += [.noOperation, .noOperation, .timestamps(value: old ? OptionAgreement.oldTSval : tick(), echo: echo)]
+            out += [.noOperation, .noOperation, .timestamps(value: tsVal(old: old), echo: echo)]
         }
+        out = withOddity(s.oddity, out, syn: syn, echo: echo)
         if s.length > 0 {
             if sentRanges.count == OptionAgreement.sentRangesKept {
                 sentRanges.removeFirst()
@@ -128,9 +132,50 @@ public struct OptionAgreement: Sendable, Equatable {
         UInt32(UInt16(clamping: field)) << (syn ? 0 : UInt32(testerShift))
     }
 
-    private mutating func tick() -> UInt32 {
+    /// The TSval of the tester's next segment: the old one (the clock stays), else the clock's, which moves on.
+    private mutating func tsVal(old: Bool) -> UInt32 {
+        if old { return oldTSval }
         defer { testerClock &+= 1 }
         return testerClock
+    }
+
+    /// Whether the oddity `o` changes the option list of the tester's next segment (SYN or not): SYN-only options
+    /// only without SYN, unaligned options only where there are some.
+    public func applies(_ o: OptionOddity, syn: Bool) -> Bool {
+        switch o {
+        case .none: false
+        case .unknownKind, .afterEOL: true
+        case .synOptionsOnNonSYN: !syn
+        case .unaligned: syn ? offer.mss != nil || offer.sackPermitted || offer.timestamps || offer.windowScale != nil : timestampsAgreed
+        }
+    }
+
+    /// The option list `out` with the oddity `o` put in (`OptionOddity`; a receiver that reads options as RFC 9293
+    /// says reads the same list). An oddity with nothing to act on (unaligned options where there are none) leaves
+    /// the list as it is. At most 40 octets: the largest offer (20) with any oddity stays within 24.
+    public func withOddity(_ o: OptionOddity, _ out: [TCPOption], syn: Bool, echo: UInt32) -> [TCPOption] {
+        switch o {
+        case .none:
+            return out
+        case .unknownKind:
+            // RFC 6994's experimental kind with an ExID no one registered: "tc".
+            return [.unknown(kind: 253, data: [0x74, 0x63])] + out
+        case .synOptionsOnNonSYN:
+            guard !syn else { return out }
+            return [.maxSegmentSize(UInt16(clamping: sendMSS)), .noOperation, .windowScale(14), .noOperation, .noOperation, .sackPermitted] + out
+        case .unaligned:
+            let options = out.filter { $0 != .noOperation }
+            return options.isEmpty ? out : [.noOperation] + options
+        case .afterEOL:
+            // Bytes a reader past EOL would take as an option that matters: an old TSval once Timestamps are agreed
+            // (PAWS would refuse the segment), a Window Scale 14 on a SYN (scaling the tester never offered, or
+            // another shift), else an MSS (harmless either way).
+            var junk: [UInt8] = []
+            let meaning: TCPOption = syn ? .windowScale(14)
+                : timestampsAgreed ? .timestamps(value: oldTSval, echo: echo) : .maxSegmentSize(64)
+            meaning.encode(into: &junk)
+            return out + [.endOfList, .raw(junk)]
+        }
     }
 
     /// The first sequence number in left..<right that no segment the tester sent occupied, if any.
@@ -171,9 +216,10 @@ public struct OptionAgreement: Sendable, Equatable {
             // A TSecr is an echo only where the tester sent that TSval: from the first value of its clock to the last.
             // (An echo of the old TSval is of one the tester sent: a simultaneous open's SYN may carry it, TS.Recent
             // being unset in SYN-SENT.)
-            if timestampsAgreed, seg.ctl.contains(.ack), !(oldTSvalSent && o.tsEcr == OptionAgreement.oldTSval),
-               o.tsEcr < OptionAgreement.firstTSval || o.tsEcr >= testerClock {
-                let sent = testerClock > OptionAgreement.firstTSval ? "\(OptionAgreement.firstTSval)…\(testerClock - 1)" : "none yet"
+            // Modulo 2^32: the clock may have wrapped (`TesterOptions.wrappingTimestampStart`).
+            if timestampsAgreed, seg.ctl.contains(.ack), !(oldTSvalSent && o.tsEcr == oldTSval),
+               o.tsEcr &- firstTSval >= testerClock &- firstTSval {
+                let sent = testerClock != firstTSval ? "\(firstTSval)…\(testerClock &- 1)" : "none yet"
                 found.append((.timestampEcho, "a TSecr echoing a TSval the tester sent (\(sent))", "echoes TSecr \(o.tsEcr), a TSval the tester never sent"))
             }
             let newer = tsRecent.map { !TCPModel.seqLess(v, $0) } ?? true

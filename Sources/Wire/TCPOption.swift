@@ -22,7 +22,7 @@ public enum TCPOption: Hashable, Sendable {
         }
     }
 
-    func encode(into out: inout [UInt8]) {
+    public func encode(into out: inout [UInt8]) {
         switch self {
         case .endOfList: out.append(0)
         case .noOperation: out.append(1)

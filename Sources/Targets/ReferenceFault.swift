@@ -11,6 +11,9 @@ public struct ReferenceFault: Hashable, Sendable {
     public var keepalive: KeepaliveSetting? = nil
     /// The stack delays its acknowledgments this long (a delayed-ACK fault); nil: it acknowledges at once.
     public var ackDelay: Double? = nil
+    /// The stack drops a segment carrying an option kind it does not implement (breaking MUST-6): a fault in reading
+    /// options, which the spec's tables do not hold; found only through the tester's odd option lists.
+    public var dropsUnknownOptions = false
 
     public func overlay(extending profile: String) -> String {
         "profile fault-\(name) extends \(profile) \"reference stack with a seeded fault: \(summary)\"\n" + body
@@ -176,5 +179,6 @@ public struct ReferenceFault: Hashable, Sendable {
         """, keepalive: KeepaliveSetting(idle: 60, interval: 10, probes: 3)),
         // Its rules are the profile's; it holds every ACK of text or a FIN 600 ms, past RFC 9293's bound.
         ReferenceFault(name: "ack-delay-late", summary: "holds the ACK of text or a FIN back 600 ms (a delayed ACK past 0.5 s)", body: "", ackDelay: 0.6),
+        ReferenceFault(name: "unknown-option-drop", summary: "drops a segment carrying an option kind it does not implement (MUST-6)", body: "", dropsUnknownOptions: true),
     ]
 }

@@ -211,6 +211,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         for f in frames {
             // What a stack does with a frame it cannot parse: nothing.
             guard let p = try? Packet.decode(f, link: .ethernet), p.tcp.checksumValid != false else { continue }
+            if fault?.dropsUnknownOptions == true, p.tcp.options.contains(where: { if case .unknown = $0 { true } else { false } }) { continue }
             let t = Tuple(targetPort: p.tcp.destinationPort, testerPort: p.tcp.sourcePort)
             if p.tcp.flags.contains(.syn) { peerMSS[t] = TCPOptionScan.scan(p.tcp).mss.map(UInt32.init) ?? 536 }
             var m = model(t)

@@ -83,8 +83,15 @@ struct FuzzerTests {
         // (An unspecified divergence — an input half way round, whose order no RFC fixes — is no failure to bound.)
         let failing = s.findings.filter { $0.signature.verdictClass != .unspecified }
         #expect(timerFault || failing.allSatisfy { $0.steps <= 7 }, "\(failing.filter { $0.steps > 7 }.map { "\($0.signature): \($0.steps) steps, \($0.casePath ?? "")" })")
+        // A fault in reading options is found through the odd option lists, and named by the requirement it breaks
+        // (each finding: a replay without the oddity conformed), not by the rule of the step it hit.
+        if name == "unknown-option-drop" {
+            #expect(failing.allSatisfy { $0.signature.judgement?.requirements == [RequirementID(.must, 6)] && $0.oddityNote != nil },
+                    "\(failing.map { "\($0.signature)" })")
+        }
         // Kept as a readable case and a pcap.
         let text = try String(contentsOfFile: try #require(d.casePath), encoding: .utf8)
+        if name == "unknown-option-drop" { #expect(text.contains("[odd-options unknown-kind]") && text.contains("# odd options: replayed without")) }
         #expect(text.contains("# signature: \(d.signature)"))
         #expect(text.contains("option tester-isn"))
         #expect(FileManager.default.fileExists(atPath: try #require(d.pcapPath)))

@@ -94,6 +94,66 @@ struct OptionAuditTests {
         #expect(Self.judge(&a, try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 7002, echo: 99)], seq: 5001)) == [.timestampEcho])
     }
 
+    @Test("a wrapping clock: TSvals go through 2^32, echoes of any sent are echoes (modulo 2^32), others are not; the offer reads back")
+    func wrappingClock() throws {
+        let offer = TesterOptions(mss: 1460, timestamps: true, timestampStart: TesterOptions.wrappingTimestampStart)
+        let back = try TesterOptions(parsing: offer.description), ts = try TesterOptions(parsing: "TS")
+        #expect(offer.description == "mss 1460,TS 4294967293" && back == offer)
+        #expect(ts.timestampStart == 1)
+        #expect(throws: TesterOptionsError.self) { try TesterOptions(parsing: "mss 1460,TS x") }
+        var a = OptionAgreement(offer: offer)
+        #expect(a.oldTSval == 4293918717 && TCPModel.seqLess(a.oldTSval, a.firstTSval))
+        _ = a.prepare(Segment(seq: 1000, ctl: .syn, window: 65535))
+        // Linux's SYN,ACK echoing 1 would echo a TSval never sent: this SYN carried 4294967293.
+        #expect(Self.judge(&a, try Self.sent([.syn, .ack], options: Self.linuxSYNACK, seq: 5000, ack: 1001, window: 65160)) == [.timestampEcho])
+        #expect(Self.judge(&a, try Self.sent([.syn, .ack], options: [.maxSegmentSize(1460), .timestamps(value: 7000, echo: 4294967293)], seq: 5000, ack: 1001, window: 65160)).isEmpty)
+        var vals: [UInt32] = []
+        for _ in 0..<4 {
+            if case .timestamps(let v, _)? = a.prepare(Segment(seq: 1001, ack: 5001, ctl: .ack, window: 65535)).last { vals.append(v) }
+        }
+        #expect(vals == [4294967294, 4294967295, 0, 1])
+        for echo: UInt32 in [4294967293, 4294967295, 0, 1] {
+            #expect(Self.judge(&a, try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 7001, echo: echo)], seq: 5001)).isEmpty, "\(echo)")
+        }
+        for echo: UInt32 in [2, 4294967292, 1 << 31] {
+            #expect(Self.judge(&a, try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 7002, echo: echo)], seq: 5001)) == [.timestampEcho], "\(echo)")
+        }
+    }
+
+    /// Each oddity leaves what a reader of RFC 9293 §3.1–§3.2 reads unchanged: the same Timestamps, the same offer
+    /// on a SYN, no SYN-only option taken on a SYN; the bytes carry the oddity.
+    @Test("odd option lists: the same meaning to an RFC reader, the oddity in the bytes", arguments: OptionOddity.drawn)
+    func oddities(_ oddity: OptionOddity) throws {
+        let offer = TesterOptions(mss: 1460, windowScale: 7, sackPermitted: true, timestamps: true)
+        var plain = OptionAgreement(offer: offer), odd = plain
+        func header(_ o: [TCPOption], _ flags: ControlBits) -> TCPHeader { TCPHeader(sourcePort: 1, destinationPort: 2, seq: 0, ack: 0, flags: flags, window: 1, options: o) }
+        for (flags, agree) in [(ControlBits.syn, true), (ControlBits.ack, false)] {
+            let s = Segment(seq: 1000, ack: 5001, ctl: flags, window: 65535)
+            var o = s
+            o.oddity = oddity
+            let p = plain.prepare(s), q = odd.prepare(o)
+            let bp = header(p, flags).optionBytes, bq = header(q, flags).optionBytes
+            #expect(bq.count <= 40)
+            let sp = TCPOptionScan.scan(header(p, flags)), sq = TCPOptionScan.scan(header(q, flags))
+            #expect(sq.tsVal == sp.tsVal && sq.tsEcr == sp.tsEcr && sq.mss == sp.mss && sq.windowScale == sp.windowScale && sq.sackPermitted == sp.sackPermitted || oddity == .synOptionsOnNonSYN && !flags.contains(.syn),
+                    "\(flags): \(p) / \(q)")
+            #expect(odd.applies(oddity, syn: flags.contains(.syn)) == (bq != bp), "\(flags): \(bp) / \(bq)")
+            switch oddity {
+            case .unknownKind: #expect(bq.prefix(4) == [253, 4, 0x74, 0x63])
+            case .synOptionsOnNonSYN: #expect(flags.contains(.syn) ? bq == bp : sq.synOnlyKinds == [.mss, .windowScale, .sackPermitted])
+            case .unaligned: #expect(bq.first == 1 && bq[1] != 1 && !q.dropFirst().contains(.noOperation))
+            case .afterEOL:
+                // The reader stops at EOL; what follows is padding that is not zero (the tester's MUST-69, on purpose).
+                if case .paddingNotZero? = sq.fault {} else { Issue.record("\(flags): \(String(describing: sq.fault))") }
+            case .none: break
+            }
+            if agree {
+                #expect(Self.judge(&plain, try Self.sent([.syn, .ack], options: Self.linuxSYNACK, seq: 5000, ack: 1001, window: 65160)).isEmpty)
+                #expect(Self.judge(&odd, try Self.sent([.syn, .ack], options: Self.linuxSYNACK, seq: 5000, ack: 1001, window: 65160)).isEmpty)
+            }
+        }
+    }
+
     @Test("PAWS: a segment marked old carries a TSval before every one the tester sent, leaves its clock alone, goes even to TIME-WAIT, and is written out in a case")
     func oldTSval() throws {
         let offer = TesterOptions(mss: 1460, windowScale: nil, sackPermitted: false, timestamps: true)
@@ -104,19 +164,19 @@ struct OptionAuditTests {
         #expect(Self.judge(&a, try Self.sent([.syn, .ack], options: Self.linuxSYNACK, seq: 5000, ack: 1001, window: 65160)).isEmpty)
         #expect(a.timestampsAgreed)
         let old = a.prepare(Segment(seq: 1001, ack: 5001, ctl: .ack, window: 65535, dataLength: 10, tsOld: true))
-        #expect(old == [.noOperation, .noOperation, .timestamps(value: OptionAgreement.oldTSval, echo: 7000)])
-        #expect(TCPModel.seqLess(OptionAgreement.oldTSval, OptionAgreement.firstTSval) && OptionAgreement.firstTSval &- OptionAgreement.oldTSval == 1 << 20)
+        #expect(old == [.noOperation, .noOperation, .timestamps(value: a.oldTSval, echo: 7000)])
+        #expect(TCPModel.seqLess(a.oldTSval, a.firstTSval) && a.firstTSval &- a.oldTSval == 1 << 20)
         #expect(a.testerClock == 2, "an old TSval does not tick the clock")
         #expect(a.prepare(Segment(seq: 1001, ack: 5001, ctl: .ack, window: 65535)) == [.noOperation, .noOperation, .timestamps(value: 2, echo: 7000)])
         // The old TSval was sent: an echo of it is no "TSval the tester never sent" (a conformance run's false verdict, after a
         // simultaneous open's SYN carried it).
-        #expect(Self.judge(&a, try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 7003, echo: OptionAgreement.oldTSval)], seq: 5001)).isEmpty)
-        #expect(Self.judge(&a, try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 7004, echo: OptionAgreement.oldTSval &- 1)], seq: 5001)) == [.timestampEcho])
+        #expect(Self.judge(&a, try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 7003, echo: a.oldTSval)], seq: 5001)).isEmpty)
+        #expect(Self.judge(&a, try Self.sent(.ack, options: [.noOperation, .noOperation, .timestamps(value: 7004, echo: a.oldTSval &- 1)], seq: 5001)) == [.timestampEcho])
         // A SYN to TIME-WAIT goes without Timestamps (no RFC 6191 reuse), unless it is old: PAWS refuses it first.
         let reuse = a.prepare(Segment(seq: 9000, ctl: .syn, window: 65535), reuse: true)
         #expect(!reuse.contains { if case .timestamps = $0 { true } else { false } })
         let oldSYN = a.prepare(Segment(seq: 9000, ctl: .syn, window: 65535, tsOld: true), reuse: true)
-        #expect(oldSYN.contains(.timestamps(value: OptionAgreement.oldTSval, echo: 0)), "\(oldSYN)")
+        #expect(oldSYN.contains(.timestamps(value: a.oldTSval, echo: 0)), "\(oldSYN)")
         // A kept case writes the old TSval out; its TSecr echoes the target's last TSval (`ecr *`), and it parses back.
         let line = CaseText.stepLine(.segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 65535, dataLength: 10, tsOld: true)), offer: offer)
         #expect(line == "< . 1:11(10) ack 1 win 65535 <nop,nop,TS val 4293918721 ecr *>\n", "\(line)")

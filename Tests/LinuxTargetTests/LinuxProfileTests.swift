@@ -159,6 +159,58 @@ struct LinuxOptionTests {
         #expect(theirs.contains { TCPOptionScan.scan($0.tcp).sack.count > 0 } == sack, "\(theirs.map { TCPOptionScan.scan($0.tcp) })")
     }
 
+    /// The tester's odd option lists against the kernel (`OptionOddity`): an unknown kind on the SYN and on text,
+    /// unaligned options on the handshake's ACK and on text, MSS/Window Scale 14/SACK-Permitted without SYN, an old
+    /// Timestamps option after EOL — Linux reads each as RFC 9293 §3.1–§3.2 say (tcp_parse_options stops at EOL,
+    /// takes SYN-only options on SYNs only), so the linux profile predicts every step as for plain segments. The
+    /// window 1 after the Window Scale 14 without SYN is 128 octets at the agreed shift 7: the model and Linux send
+    /// none of send(3000) into it, where a stack that took the 14 (16,384 octets) would send it all.
+    @Test("odd option lists: Linux reads them as the RFC does, every step as for plain segments")
+    func oddities() throws {
+        let spec = try Repository.spec("linux")
+        let target = try LinuxTarget()
+        defer { target.close() }
+        let offer = TesterOptions(mss: 1460, windowScale: 7, sackPermitted: true, timestamps: true)
+        let steps: [FuzzStep] = [
+            .call(.openPassive),
+            .segment(Segment(seq: 0, ctl: .syn, window: 65535, oddity: .unknownKind)),
+            .segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 65535, oddity: .unaligned)),
+            .accept,
+            .segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 65535, dataLength: 10, oddity: .unknownKind)),
+            .segment(Segment(seq: 11, ack: 1, ctl: .ack, window: 65535, dataLength: 10, oddity: .unaligned)),
+            .segment(Segment(seq: 21, ack: 1, ctl: .ack, window: 65535, dataLength: 10, oddity: .afterEOL)),
+            .segment(Segment(seq: 31, ack: 1, ctl: .ack, window: 1, dataLength: 10, oddity: .synOptionsOnNonSYN)),
+            .call(.send(3000)),
+        ]
+        let r = try #require(try Fuzzer.replay(steps, spec: spec, on: target, options: offer))
+        #expect(r.log.count == steps.count)
+        #expect(r.log.allSatisfy { !$0.diverged && $0.mismatches.isEmpty }, "\(r.log.filter { !$0.mismatches.isEmpty }.map { "\($0.step): \($0.expected) / \($0.observed): \($0.mismatches)" })")
+        let text = r.log.last?.observed.reduce(0) { $0 + $1.dataLength }
+        #expect(text == 0, "\(String(describing: r.log.last?.observed))")
+        // The oddities went on the wire: the tester's frames carry kind 253, SYN-only options without SYN, bytes after EOL.
+        let ours = r.frames.compactMap { try? Packet.decode($0.bytes, link: .ethernet) }.filter { $0.tcp.sourcePort >= 30000 }
+        #expect(ours.filter { $0.tcp.optionBytes.first == 253 }.count == 2)
+        #expect(ours.contains { TCPOptionScan.scan($0.tcp).synOnlyKinds == [.mss, .windowScale, .sackPermitted] })
+        #expect(ours.contains { if case .paddingNotZero? = TCPOptionScan.scan($0.tcp).fault { true } else { false } })
+    }
+
+    /// The tester's timestamp clock through 2^32 (`TesterOptions.wrappingTimestampStart`): Linux compares TSvals
+    /// modulo 2^32 (RFC 7323 §5.2), so text after the wrap is taken, not refused by PAWS; and it echoes each.
+    @Test("a wrapping timestamp clock: text after 2^32 is taken, every step as predicted")
+    func wrappingTimestamps() throws {
+        let spec = try Repository.spec("linux")
+        let target = try LinuxTarget()
+        defer { target.close() }
+        let offer = TesterOptions(mss: 1460, timestamps: true, timestampStart: TesterOptions.wrappingTimestampStart)
+        let steps = FuzzStep.passiveOpen + (0..<5).map { i in .segment(Segment(seq: 1 + 10 * UInt32(i), ack: 1, ctl: .ack, window: 65535, dataLength: 10)) }
+        let r = try #require(try Fuzzer.replay(steps, spec: spec, on: target, options: offer))
+        #expect(r.log.count == steps.count)
+        #expect(r.log.allSatisfy { !$0.diverged && $0.mismatches.isEmpty }, "\(r.log.filter { !$0.mismatches.isEmpty }.map { "\($0.step): \($0.expected) / \($0.observed): \($0.mismatches)" })")
+        #expect(r.log.last?.observed.last?.ack == 51, "\(String(describing: r.log.last?.observed))")
+        let theirs = r.frames.compactMap { try? Packet.decode($0.bytes, link: .ethernet) }.filter { $0.tcp.sourcePort < 30000 }
+        #expect(theirs.contains { TCPOptionScan.scan($0.tcp).tsEcr == 1 }, "an echo of a TSval after the wrap: \(theirs.map { TCPOptionScan.scan($0.tcp).tsEcr })")
+    }
+
     /// PAWS against the kernel (RFC 7323 §5.3; tcp_validate_incoming): once Timestamps are agreed, text with a TSval
     /// older than any the tester sent is refused with a duplicate ACK, a pure ACK before RCV.NXT with one is dropped
     /// without a reply (6.14's "Old ACK are common"), and a RST with one still resets. The linux profile predicts every
@@ -187,7 +239,7 @@ struct LinuxOptionTests {
             #expect(r.log[k + 3].observedState == .closed, "a RST with an old TSval resets: \(String(describing: r.log[k + 3].observedState))")
             // The old TSval went on the wire.
             let ours = r.frames.compactMap { try? Packet.decode($0.bytes, link: .ethernet) }.filter { $0.tcp.sourcePort >= 30000 }
-            #expect(ours.filter { TCPOptionScan.scan($0.tcp).tsVal == OptionAgreement.oldTSval }.count == 3, "\(ours.map { TCPOptionScan.scan($0.tcp) })")
+            #expect(ours.filter { TCPOptionScan.scan($0.tcp).tsVal == OptionAgreement.oldTSval(offer) }.count == 3, "\(ours.map { TCPOptionScan.scan($0.tcp) })")
         }
     }
 }

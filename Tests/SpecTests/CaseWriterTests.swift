@@ -41,4 +41,22 @@ struct CaseWriterTests {
         #expect(CaseWriter.line(.state(.finWait1)) == "state FIN-WAIT-1")
         #expect(CaseWriter.line(.expectNone) == "> none")
     }
+
+    @Test("modifiers of injected segments are written and read back; an unknown odd-options kind is an error at its column")
+    func modifiers() {
+        for oddity in OptionOddity.drawn {
+            var s = SegmentSpec(flags: .ack, seq: .value(1), length: .value(0), ack: .value(1), window: .value(502))
+            s.oddity = oddity
+            s.badChecksum = oddity == .unknownKind
+            s.reserved = oddity == .afterEOL ? 3 : nil
+            let line = CaseWriter.line(.inject(s))
+            #expect(line.hasSuffix("[odd-options \(oddity)]"), "\(line)")
+            let (file, diags) = CaseParser.parse(path: "m.case", text: line + "\n")
+            #expect(diags.isEmpty, "\(diags)")
+            #expect(file.lines.map(\.step) == [.inject(s)], "\(line)")
+        }
+        let (_, diags) = CaseParser.parse(path: "m.case", text: "< . 1:1(0) ack 1 [odd-options eol-first]\n")
+        #expect(diags.count == 1 && diags.first?.message.contains("unknown-kind, syn-options, unaligned, after-eol") == true, "\(diags)")
+        #expect(diags.first?.location?.line == 1 && diags.first?.location?.column == 19, "\(diags)")
+    }
 }

@@ -1,7 +1,9 @@
-/// An oddity the tester puts in its option list on purpose (issue 20: "valid and malformed"). Each leaves what the
+/// An oddity the tester puts in its option list on purpose (issue 20: "valid and malformed"). Most leave what the
 /// segment means unchanged for a receiver that reads options as RFC 9293 §3.1–§3.2 say, so the model predicts what
-/// it predicts for the plain segment; a stack that reacts otherwise breaks the oddity's requirement. (An illegal
-/// length, MUST-7, is not one of them: RFC 9293 lets the receiver reset the connection, so it changes the outcome.)
+/// it predicts for the plain segment, and a stack that reacts otherwise breaks the oddity's requirement. An illegal
+/// length (MUST-7) is the receiver's to handle as it will short of crashing: the oracle takes any of the three
+/// outcomes a stack can reasonably give — the segment processed with the options before it, the segment dropped,
+/// the connection reset ("a suggested procedure") — and a stack that crashes or hangs fails as a program.
 public enum OptionOddity: UInt8, Sendable, CaseIterable, BitwiseCopyable, CustomStringConvertible {
     case none
     /// An option of a kind the receiver does not implement, with its length field, first in the list: an
@@ -18,9 +20,20 @@ public enum OptionOddity: UInt8, Sendable, CaseIterable, BitwiseCopyable, Custom
     /// option with an old TSval; on a SYN, a Window Scale 14). RFC 9293 §3.2: EOL "indicates the end of the option
     /// list"; the tester breaks MUST-69 (zero padding) on purpose.
     case afterEOL
+    /// Last in the list, an option whose length octet is 0 (MUST-7's own example; MUST-68: at least 2).
+    case zeroLength
+    /// Last in the list, an option whose length runs past the end of the header (the data offset).
+    case lengthPastEnd
 
     /// The oddities the fuzzer draws (all but `none`).
-    public static let drawn: [OptionOddity] = [.unknownKind, .synOptionsOnNonSYN, .unaligned, .afterEOL]
+    public static let drawn: [OptionOddity] = [.unknownKind, .synOptionsOnNonSYN, .unaligned, .afterEOL, .zeroLength, .lengthPastEnd]
+
+    /// An illegal length (MUST-7): the receiver may process the segment, drop it or reset the connection.
+    public var illegalLength: Bool { self == .zeroLength || self == .lengthPastEnd }
+
+    /// What a divergence the oddity causes is: a violation of its requirement; for an illegal length, which RFC 9293
+    /// lets the receiver handle as it will short of crashing, an outcome no RFC decides (`unspecified`).
+    public var divergenceClass: VerdictClass { illegalLength ? .unspecified : requirement?.divergenceClass ?? .violates }
 
     /// Case files and reports: `unknown-kind`, `syn-options`, `unaligned`, `after-eol`.
     public var description: String {
@@ -30,6 +43,8 @@ public enum OptionOddity: UInt8, Sendable, CaseIterable, BitwiseCopyable, Custom
         case .synOptionsOnNonSYN: "syn-options"
         case .unaligned: "unaligned"
         case .afterEOL: "after-eol"
+        case .zeroLength: "zero-length"
+        case .lengthPastEnd: "length-past-end"
         }
     }
 
@@ -41,6 +56,7 @@ public enum OptionOddity: UInt8, Sendable, CaseIterable, BitwiseCopyable, Custom
         case .unknownKind: RequirementID(.must, 6)
         case .synOptionsOnNonSYN: RequirementID(.must, 5)
         case .unaligned: RequirementID(.must, 64)
+        case .zeroLength, .lengthPastEnd: RequirementID(.must, 7)
         }
     }
 
@@ -52,6 +68,8 @@ public enum OptionOddity: UInt8, Sendable, CaseIterable, BitwiseCopyable, Custom
         case .synOptionsOnNonSYN: "RFC 9293 §3.1 MUST-5: an option is received in any segment; RFC 7323 §2.2: a Window Scale option without SYN is ignored (the segment carried MSS, Window Scale 14 and SACK-Permitted without SYN)"
         case .unaligned: "RFC 9293 §3.2 MUST-64: options are processed when they do not begin on a word boundary (the segment's options were unaligned)"
         case .afterEOL: "RFC 9293 §3.2: End of Option List \"indicates the end of the option list\" (the segment carried an option's bytes after EOL)"
+        case .zeroLength, .lengthPastEnd:
+            "RFC 9293 §3.1 MUST-7: an illegal option length (here \(self == .zeroLength ? "0" : "past the header's end")) is handled without crashing, \"a suggested procedure is to reset the connection\"; the stack neither processed the segment, dropped it, nor reset"
         }
     }
 }

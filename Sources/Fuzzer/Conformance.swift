@@ -409,13 +409,13 @@ final class ConformRun: LaneDriver {
             guard lane === culprit || isolating else { alone.append(c); continue }
             let failure = Mismatch.failure(f.kind, detail: f.detail)
             if lane.carriedAt != nil {
-                decided(c, (.error, "the stack failed: \(failure)", nil, lane.log.last.map(fuzzer.signature)))
+                decided(c, (.error, "the stack failed: \(failure)", nil, lane.log.last.map { fuzzer.signature($0) }))
             } else if mayRetry(c) {
                 // It failed on the way into the state (a random step that keeps it, say): not the test's input.
                 attempts[c] += 1
                 if isolating { pending.append(c) } else { alone.append(c) }
             } else {
-                decided(c, (.error, "the stack failed on the way to the test's input, on every way tried (the last: \(failure))", nil, lane.log.last.map(fuzzer.signature)))
+                decided(c, (.error, "the stack failed on the way to the test's input, on every way tried (the last: \(failure))", nil, lane.log.last.map { fuzzer.signature($0) }))
             }
         }
         return round

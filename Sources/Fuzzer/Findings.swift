@@ -25,7 +25,7 @@ extension Fuzzer {
     /// the one that makes it fail, and keep that case (minimized) as a finding. Returns the culprit, if found.
     func recover(from f: TargetFailure, _ failed: [Lane]) throws -> Lane? {
         try restartAfter(f)
-        guard let first = failed.first, let sig = first.log.last.map(signature) else { return nil }
+        guard let first = failed.first, let sig = first.log.last.map({ signature($0) }) else { return nil }
         // A failure kept from a case that never made the stack fail again alone (the first connection of a round
         // in which a neighbour's input did it) is replaced by the first case that does: a later round's, or a
         // test run alone after the round. Until then every such failure looks for it (a run alone for certain;
@@ -76,34 +76,15 @@ extension Fuzzer {
         var steps = Array(lane.steps.prefix(bad + 1))
         var log = Array(lane.log.prefix(bad + 1))
         var frames: [Frame] = []
-        // Odd option lists (`OptionOddity`) are the cause only if the case without them shows nothing there: it is
-        // replayed plain first, and a divergence that stays is the plain one's finding (known already, or kept plain).
-        var oddityNote: String?
-        let odd = steps.enumerated().compactMap { i, s in if case .segment(let x) = s, x.oddity != .none { (i, x.oddity) } else { nil } }
-        if !odd.isEmpty, found.failureKind == nil, found != .windowShrink {
-            let plain = steps.map { s in if case .segment(var x) = s { x.oddity = .none; return FuzzStep.segment(x) } else { return s } }
-            if let r = try replay(plain, isn: lane.testerISN, options: lane.agreement.offer), r.log.count == plain.count, let last = r.log.last, last.diverged {
-                let plainSig = signature(last)
-                if plainSig != found {
-                    guard recordingDeferred || !signatures.contains(plainSig) else { return }
-                    signatures.insert(plainSig)
-                    found = plainSig
-                }
-                steps = r.steps
-                log = r.log
-            } else {
-                oddityNote = "replayed without its odd options (" + odd.map { "step \($0.0 + 1): \($0.1)" }.joined(separator: ", ") + "), the case shows no divergence at its last step: they are the cause"
-            }
-        }
+        var sig = found
         // The minimizer keeps a candidate only when a replay of it alone shows the divergence: its result, if any
         // was kept, is one confirmation already.
         var minimizerReproduced = false
-        let sig = found
         if keeping.minimize && minimize {
-            let isn = lane.testerISN, offer = lane.agreement.offer, shrink = sig == .windowShrink
+            let isn = lane.testerISN, offer = lane.agreement.offer, shrink = sig == .windowShrink, wanted = sig
             var m = Minimizer<([StepLog], [Frame])>(reproduces: { candidate in
                 guard let r = try self.replay(candidate, isn: isn, options: offer, windowShrink: shrink), let last = r.log.last, last.diverged,
-                      self.shows(last, sig) else { return nil }
+                      self.shows(last, wanted) else { return nil }
                 minimizerReproduced = true
                 return (r.steps, (r.log, r.frames))
             }, asFound: { candidate in
@@ -128,6 +109,14 @@ extension Fuzzer {
                 log = r.log
             }
             frames = r.frames
+        }
+        // Odd option lists (`OptionOddity`) take the blame only if the case without them conforms at its last step.
+        var oddityNote: String?
+        if let b = try blameOddities(steps, log: log, sig: sig, lane: lane) {
+            (sig, steps, log, oddityNote) = (b.sig, b.steps, b.log, b.note)
+            if let f = b.frames { frames = f }
+        } else {
+            return
         }
         // Kept as a finding only if the case shows it again: replayed alone a few times. One that never does is
         // timing-dependent (a stack's transmit tick landing in the next step, say): kept apart with the pcap of a
@@ -215,13 +204,48 @@ extension Fuzzer {
     func shows(_ l: StepLog, _ sig: Signature) -> Bool {
         let s = signature(l)
         if let a = sig.failureKind, let b = s.failureKind { return a == b }
-        return s == sig
+        // A finding whose odd options were not shown to be its cause is judged without them (`blameOddities`).
+        return s == sig || l.oddity != .none && signature(l, blameOddity: false) == sig
+    }
+
+    /// Who is to blame for a kept case whose segments carry odd option lists (`OptionOddity`): the case is replayed
+    /// without them. Diverging the same at its last step, the plain case is the finding (nil when that finding is
+    /// known already); conforming there, the oddities are the cause (the signature keeps them); diverging earlier or
+    /// not replayed, nothing is shown either way, and the step is judged without them (the case keeps them, as found).
+    func blameOddities(_ steps: [FuzzStep], log: [StepLog], sig: Signature, lane: Lane) throws
+        -> (sig: Signature, steps: [FuzzStep], log: [StepLog], frames: [Frame]?, note: String?)? {
+        let odd = steps.enumerated().compactMap { i, s in if case .segment(let x) = s, x.oddity != .none { "step \(i + 1): \(x.oddity)" } else { nil } }
+        guard !odd.isEmpty, sig.failureKind == nil, sig != .windowShrink, let last = log.last else { return (sig, steps, log, nil, nil) }
+        let plain = steps.map { s in if case .segment(var x) = s { x.oddity = .none; return FuzzStep.segment(x) } else { return s } }
+        let r = try replay(plain, isn: lane.testerISN, options: lane.agreement.offer)
+        let list = odd.joined(separator: ", ")
+        if let r, r.log.count == plain.count, let p = r.log.last {
+            guard p.diverged else {
+                return (sig, steps, log, nil, "replayed without its odd options (\(list)), the case conforms at its last step: they are the cause")
+            }
+            let plainSig = signature(p)
+            if plainSig != sig {
+                guard recordingDeferred || !signatures.contains(plainSig) else { return nil }
+                signatures.insert(plainSig)
+            }
+            return (plainSig, r.steps, r.log, r.frames, nil)
+        }
+        let why = r.map { "diverged at step \($0.log.count) of \(plain.count)" } ?? "could not be replayed"
+        var judged = sig
+        if last.oddity != .none {
+            judged = signature(last, blameOddity: false)
+            if judged != sig {
+                guard recordingDeferred || !signatures.contains(judged) else { return nil }
+                signatures.insert(judged)
+            }
+        }
+        return (judged, steps, log, nil, "not shown to be the cause: replayed without its odd options (\(list)), the case \(why); judged without them")
     }
 
     /// What identifies a divergence (`Signature`): the state, the rules that decided the input, and how
     /// expected and observed differ. One faulty rule is one divergence, whichever flags or numbers of its inputs
     /// first showed it.
-    func signature(_ l: StepLog) -> Signature {
+    func signature(_ l: StepLog, blameOddity: Bool = true) -> Signature {
         // A delayed ACK past its bound is a finding of the step that took what it acknowledges, whichever later
         // step (a wait, another input) showed it.
         if let o = l.owedBy.first {
@@ -229,26 +253,26 @@ extension Fuzzer {
             if !late.isEmpty {
                 var x = o
                 x.mismatches = late
-                return signature(x)
+                return signature(x, blameOddity: blameOddity)
             }
         }
         let rules = l.rules.isEmpty ? describeInput(l) : l.rules.map { spec.rules[$0].id }.joined(separator: " › ")
-        let j = judgement(l)
-        return Signature(state: l.stateBefore, input: inputClass(l, j), decidedBy: rules, expected: l.expected, expectedState: l.expectedState,
+        let j = judgement(l, blameOddity: blameOddity)
+        return Signature(state: l.stateBefore, input: inputClass(l, j, blameOddity: blameOddity), decidedBy: rules, expected: l.expected, expectedState: l.expectedState,
                          observed: l.observed, observedState: l.observedState, mismatches: l.mismatches, judgement: j)
     }
 
     /// What the divergence of a step is, as RFC 9293 decides it.
-    func judgement(_ l: StepLog) -> Judgement {
+    func judgement(_ l: StepLog, blameOddity: Bool = true) -> Judgement {
         let j = Judgement(spec: spec, chain: l.chain, chainRules: l.rules, outputRules: l.outputRules, mismatches: l.mismatches)
         if l.keepaliveQueued { return j.unspecified(because: Judgement.keepaliveQueuedClause, l.mismatches) }
-        if case .segment(let s) = l.step, s.oddity != .none { return j.odd(s.oddity, l.mismatches) }
+        if blameOddity, l.oddity != .none { return j.odd(l.oddity, l.mismatches) }
         return l.halfWay ? j.halfWay(l.mismatches) : j
     }
 
     /// The input class as the responsible rules see it: the segment's control bits (or the call) and the values
     /// of the classifiers they read.
-    func inputClass(_ l: StepLog, _ j: Judgement) -> String {
+    func inputClass(_ l: StepLog, _ j: Judgement, blameOddity: Bool = true) -> String {
         if let c = j.inconsistentChoice { return "choice \(c)" }
         guard let event = l.event, l.cell >= 0, let s = spec.stateIndex(named: l.stateBefore.rawValue) else { return "" }
         let t = spec.table(state: s, event: event)
@@ -260,7 +284,7 @@ extension Fuzzer {
             head = bits.isEmpty ? "<none>" : bits.description
         }
         var parts = [head]
-        if case .segment(let seg) = l.step, seg.oddity != .none { parts.append("odd-options=\(seg.oddity)") }
+        if blameOddity, l.oddity != .none { parts.append("odd-options=\(l.oddity)") }
         for r in j.ruleIndices {
             for dim in spec.rules[r].reads {
                 guard case .classifier(let c) = dim, let d = t.dimensions.firstIndex(of: dim) else { continue }

@@ -50,9 +50,17 @@ public struct OptionCoverage: Sendable {
     public var sack = 0
     /// The option rules' verdicts over the target's segments (`OptionAgreement.tally`).
     public var rules = OptionTally()
+    /// Tester segments sent with each odd option list (`OptionOddity`), and connections whose timestamp clock wrapped.
+    public var oddities: [OptionOddity: Int] = [:]
+    public var wrappingClocks = 0
 
     mutating func count(_ a: OptionAgreement) {
-        offers[a.offer, default: 0] += 1
+        var offer = a.offer
+        if offer.timestampStart != TesterOptions.defaultTimestampStart {
+            wrappingClocks += 1
+            offer.timestampStart = TesterOptions.defaultTimestampStart
+        }
+        offers[offer, default: 0] += 1
         rules.merge(a.tally)
         guard a.targetSYN != nil else { return }
         synSeen += 1
@@ -63,8 +71,9 @@ public struct OptionCoverage: Sendable {
 
     /// `options: 32 of 32 offers drawn; of 9,120 connections whose SYN the target sent, Window Scale agreed on …`.
     public var description: String {
-        "options: \(offers.count) of \(TesterOptions.combinations.count) offers drawn; of \(synSeen) connections whose SYN the target sent, "
+        "options: \(offers.count) of \(TesterOptions.combinations.count) offers drawn (\(wrappingClocks) connections with a wrapping timestamp clock); of \(synSeen) connections whose SYN the target sent, "
             + "agreed: Window Scale \(windowScale), Timestamps \(timestamps), SACK both ways \(sack)"
+            + (oddities.isEmpty ? "" : "; odd option lists sent: " + OptionOddity.drawn.map { "\($0) \(oddities[$0, default: 0])" }.joined(separator: ", "))
     }
 }
 
@@ -248,6 +257,7 @@ public final class Fuzzer {
         guard drawsOddities, case .fuzz = lane.purpose, case .segment(var s)? = step, s.oddity == .none, odditySampler.next() % 8 == 0 else { return step }
         let fitting = OptionOddity.drawn.filter { lane.agreement.applies($0, syn: s.ctl.contains(.syn)) }
         s.oddity = fitting[Int(odditySampler.next() % UInt64(fitting.count))]
+        summary.options.oddities[s.oddity, default: 0] += 1
         return .segment(s)
     }
 

@@ -54,6 +54,8 @@ public struct StepLog: Sendable {
     public var owedBy: [StepLog] = []
 
     public var diverged: Bool { !mismatches.isEmpty }
+    /// The odd option list the step's segment carried (`OptionOddity`), if it was a segment.
+    public var oddity: OptionOddity { if case .segment(let s) = step { s.oddity } else { .none } }
 }
 
 /// An acknowledgment a stack that delays ACKs still owes (RFC 9293 §3.8.6.3): the model sent it at once for the
@@ -780,6 +782,22 @@ final class Session {
             var o2 = oracleBefore
             let v2 = o2.judge(&m, tr2, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink, peerSynchronized: peerSynchronized)
             if v2.mismatches.isEmpty { (lane.model, lane.oracle, v, tr) = (m, o2, v2, tr2) }
+        }
+        // An illegal option length (MUST-7) is the stack's to handle short of crashing: besides processing the segment
+        // with the options before it (the model's prediction), it may drop the segment or reset the connection (RFC
+        // 9293's suggestion: the model's ABORT). A stack that did either conforms, and the model follows it.
+        if !v.mismatches.isEmpty, chose == nil, crossed == nil, case .segment(let seg)? = input, seg.oddity.illegalLength {
+            for reaction in [nil, UserCall.abort] as [UserCall?] {
+                var m = lane.model
+                m.core = core
+                let tr2 = reaction.flatMap { Session.withoutHeld(m.apply(.call($0)), holding) }
+                var o2 = oracleBefore
+                let v2 = o2.judge(&m, tr2, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink, peerSynchronized: peerSynchronized)
+                if v2.mismatches.isEmpty {
+                    (lane.model, lane.oracle, v, tr) = (m, o2, v2, tr2)
+                    break
+                }
+            }
         }
         // Past the model's capacity for held ranges its expectations of the text beyond them are its own limit:
         // such steps are not judged (a case needs more than five separate gaps open at once to get here).

@@ -190,7 +190,8 @@ public struct Judgement: Hashable, Sendable, Codable {
     public func odd(_ oddity: OptionOddity, _ mismatches: [Mismatch]) -> Judgement {
         guard oddity != .none, inconsistentChoice == nil, mismatches.contains(where: { !$0.isOption }),
               mismatches.allSatisfy({ if case .segments = $0 { true } else if case .state = $0 { true } else { $0.isOption } }) else { return self }
-        var j = Judgement(verdictClass: oddity.requirement?.divergenceClass ?? .violates, requirements: oddity.requirement.map { [$0] } ?? [],
+        let cls = oddity.divergenceClass
+        var j = Judgement(verdictClass: cls, requirements: cls == .unspecified ? [] : oddity.requirement.map { [$0] } ?? [],
                           rules: rules, clauses: [oddity.clause])
         j.ruleIndices = ruleIndices
         return j

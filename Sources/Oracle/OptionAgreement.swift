@@ -144,7 +144,7 @@ public struct OptionAgreement: Sendable, Equatable {
     public func applies(_ o: OptionOddity, syn: Bool) -> Bool {
         switch o {
         case .none: false
-        case .unknownKind, .afterEOL: true
+        case .unknownKind, .afterEOL, .zeroLength, .lengthPastEnd: true
         case .synOptionsOnNonSYN: !syn
         case .unaligned: syn ? offer.mss != nil || offer.sackPermitted || offer.timestamps || offer.windowScale != nil : timestampsAgreed
         }
@@ -175,6 +175,12 @@ public struct OptionAgreement: Sendable, Equatable {
                 : timestampsAgreed ? .timestamps(value: oldTSval, echo: echo) : .maxSegmentSize(64)
             meaning.encode(into: &junk)
             return out + [.endOfList, .raw(junk)]
+        case .zeroLength:
+            // Two octets, so that the header's padding cannot hide it; a reader stops here (or drops, or resets).
+            return out + [.raw([253, 0])]
+        case .lengthPastEnd:
+            // 40 octets claimed where at most 24 remain, the header padded to a word after it.
+            return out + [.raw([253, 40])]
         }
     }
 

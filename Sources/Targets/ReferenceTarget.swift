@@ -12,6 +12,17 @@ import Wire
 public final class ReferenceTarget: Target, @unchecked Sendable {
     public let spec: CompiledSpec
     public let fault: ReferenceFault?
+    /// What the stack does with a segment whose options have an illegal length (MUST-7: its choice, short of crashing).
+    public var illegalOptionLength: IllegalOptionLength = .process
+
+    public enum IllegalOptionLength: Sendable, CaseIterable {
+        /// Reads the options before it and processes the segment (Linux, lwIP).
+        case process
+        /// Drops the segment (PyTCP's integrity check).
+        case drop
+        /// Resets the connection, RFC 9293's "suggested procedure" (ABORT), in a synchronized state; elsewhere drops.
+        case reset
+    }
     private let virtual = VirtualLink()
     public var link: FrameLink { virtual }
     /// The stack's time: it moves when the tester waits (and by `roundTime` each exchange), so timer tests take
@@ -213,6 +224,14 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
             guard let p = try? Packet.decode(f, link: .ethernet), p.tcp.checksumValid != false else { continue }
             if fault?.dropsUnknownOptions == true, p.tcp.options.contains(where: { if case .unknown = $0 { true } else { false } }) { continue }
             let t = Tuple(targetPort: p.tcp.destinationPort, testerPort: p.tcp.sourcePort)
+            if illegalOptionLength != .process, TCPOptionScan.scan(p.tcp).fault?.illegalLength == true {
+                var m = model(t)
+                guard illegalOptionLength == .reset, spec.states[m.state].synchronized else { continue }
+                let tr = m.call(.abort, iss: Self.iss(t))
+                send(tr.outputs, t)
+                store(m, t, tr)
+                continue
+            }
             if p.tcp.flags.contains(.syn) { peerMSS[t] = TCPOptionScan.scan(p.tcp).mss.map(UInt32.init) ?? 536 }
             var m = model(t)
             let taken = m.core.receiveNext

@@ -66,6 +66,14 @@ public struct TCPOptionScan: Sendable, Equatable {
         case wrongLength(kind: UInt8, length: UInt8, at: UInt8)
         /// Non-zero octets after the End of Option List (MUST-69: header padding of zeros).
         case paddingNotZero(at: UInt8)
+
+        /// A length below 2 or past the header's end: what MUST-7 calls an illegal option length.
+        public var illegalLength: Bool {
+            switch self {
+            case .lengthBelowTwo, .overruns: true
+            case .wrongLength, .paddingNotZero: false
+            }
+        }
     }
 
     @inline(__always) static func be16(_ p: UnsafeRawBufferPointer, _ i: Int) -> UInt16 { UInt16(p[i]) << 8 | UInt16(p[i + 1]) }

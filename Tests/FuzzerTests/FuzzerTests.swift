@@ -97,6 +97,20 @@ struct FuzzerTests {
         #expect(FileManager.default.fileExists(atPath: try #require(d.pcapPath)))
     }
 
+    /// MUST-7 lets a receiver handle an illegal option length as it will short of crashing: a stack that drops such a
+    /// segment, or resets the connection (RFC 9293's suggestion), conforms — the oracle takes either and the model
+    /// follows it; one that processes the segment is the model's own prediction.
+    @Test("an illegal option length dropped, or answered by a reset, or processed, is no finding (MUST-7)", arguments: ReferenceTarget.IllegalOptionLength.allCases)
+    func illegalOptionLength(_ handling: ReferenceTarget.IllegalOptionLength) throws {
+        let t = try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory)
+        t.illegalOptionLength = handling
+        let s = try Self.fuzz(t, cases: 1500)
+        #expect(s.divergences.isEmpty, "\(handling): \(s.divergences.map { "\($0.signature)" })")
+        // The run sent them: each odd list on some tens of segments.
+        #expect(OptionOddity.drawn.allSatisfy { s.options.oddities[$0, default: 0] >= 20 }, "\(s.options.oddities)")
+        #expect(s.options.wrappingClocks > 0)
+    }
+
     @Test("the same seed generates the same cases; another seed others")
     func determinism() throws {
         func run(_ seed: UInt64) throws -> [String] {

@@ -121,7 +121,8 @@ struct OptionAuditTests {
     }
 
     /// Each oddity leaves what a reader of RFC 9293 §3.1–§3.2 reads unchanged: the same Timestamps, the same offer
-    /// on a SYN, no SYN-only option taken on a SYN; the bytes carry the oddity.
+    /// on a SYN, no SYN-only option taken on a SYN; the bytes carry the oddity (an illegal length last, after the
+    /// options that mean something, so a reader that stops there has read them).
     @Test("odd option lists: the same meaning to an RFC reader, the oddity in the bytes", arguments: OptionOddity.drawn)
     func oddities(_ oddity: OptionOddity) throws {
         let offer = TesterOptions(mss: 1460, windowScale: 7, sackPermitted: true, timestamps: true)
@@ -145,6 +146,8 @@ struct OptionAuditTests {
             case .afterEOL:
                 // The reader stops at EOL; what follows is padding that is not zero (the tester's MUST-69, on purpose).
                 if case .paddingNotZero? = sq.fault {} else { Issue.record("\(flags): \(String(describing: sq.fault))") }
+            case .zeroLength: if case .lengthBelowTwo(253, 0, _)? = sq.fault {} else { Issue.record("\(flags): \(String(describing: sq.fault))") }
+            case .lengthPastEnd: if case .overruns? = sq.fault {} else { Issue.record("\(flags): \(String(describing: sq.fault))") }
             case .none: break
             }
             if agree {

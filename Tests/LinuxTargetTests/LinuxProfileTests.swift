@@ -161,8 +161,10 @@ struct LinuxOptionTests {
 
     /// The tester's odd option lists against the kernel (`OptionOddity`): an unknown kind on the SYN and on text,
     /// unaligned options on the handshake's ACK and on text, MSS/Window Scale 14/SACK-Permitted without SYN, an old
-    /// Timestamps option after EOL — Linux reads each as RFC 9293 §3.1–§3.2 say (tcp_parse_options stops at EOL,
-    /// takes SYN-only options on SYNs only), so the linux profile predicts every step as for plain segments. The
+    /// Timestamps option after EOL, an option of length 0 and one past the header's end last — Linux reads each as RFC
+    /// 9293 §3.1–§3.2 say (tcp_parse_options stops at EOL and at an illegal length, "silly options" / "don't parse
+    /// partial options", takes SYN-only options on SYNs only), so the linux profile predicts every step as for plain
+    /// segments (for the illegal lengths, MUST-7's first way: the segment processed). The
     /// window 1 after the Window Scale 14 without SYN is 128 octets at the agreed shift 7: the model and Linux send
     /// none of send(3000) into it, where a stack that took the 14 (16,384 octets) would send it all.
     @Test("odd option lists: Linux reads them as the RFC does, every step as for plain segments")
@@ -179,7 +181,9 @@ struct LinuxOptionTests {
             .segment(Segment(seq: 1, ack: 1, ctl: .ack, window: 65535, dataLength: 10, oddity: .unknownKind)),
             .segment(Segment(seq: 11, ack: 1, ctl: .ack, window: 65535, dataLength: 10, oddity: .unaligned)),
             .segment(Segment(seq: 21, ack: 1, ctl: .ack, window: 65535, dataLength: 10, oddity: .afterEOL)),
-            .segment(Segment(seq: 31, ack: 1, ctl: .ack, window: 1, dataLength: 10, oddity: .synOptionsOnNonSYN)),
+            .segment(Segment(seq: 31, ack: 1, ctl: .ack, window: 65535, dataLength: 10, oddity: .zeroLength)),
+            .segment(Segment(seq: 41, ack: 1, ctl: .ack, window: 65535, dataLength: 10, oddity: .lengthPastEnd)),
+            .segment(Segment(seq: 51, ack: 1, ctl: .ack, window: 1, dataLength: 10, oddity: .synOptionsOnNonSYN)),
             .call(.send(3000)),
         ]
         let r = try #require(try Fuzzer.replay(steps, spec: spec, on: target, options: offer))
@@ -192,6 +196,9 @@ struct LinuxOptionTests {
         #expect(ours.filter { $0.tcp.optionBytes.first == 253 }.count == 2)
         #expect(ours.contains { TCPOptionScan.scan($0.tcp).synOnlyKinds == [.mss, .windowScale, .sackPermitted] })
         #expect(ours.contains { if case .paddingNotZero? = TCPOptionScan.scan($0.tcp).fault { true } else { false } })
+        #expect(ours.filter { TCPOptionScan.scan($0.tcp).fault?.illegalLength == true }.count == 2)
+        // Every text segment was taken: the last ACK before the send acknowledges all 60 octets.
+        #expect(r.log[r.log.count - 2].observed.last?.ack == 61, "\(r.log[r.log.count - 2].observed)")
     }
 
     /// The tester's timestamp clock through 2^32 (`TesterOptions.wrappingTimestampStart`): Linux compares TSvals

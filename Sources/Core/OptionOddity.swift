@@ -20,20 +20,32 @@ public enum OptionOddity: UInt8, Sendable, CaseIterable, BitwiseCopyable, Custom
     /// option with an old TSval; on a SYN, a Window Scale 14). RFC 9293 §3.2: EOL "indicates the end of the option
     /// list"; the tester breaks MUST-69 (zero padding) on purpose.
     case afterEOL
+    /// Once SACK is agreed, a SACK option with two overlapping blocks 2^20 beyond anything the receiver sent (RFC 2018
+    /// §3 reports data held; the blocks inform of nothing, and the segment is processed by its ACK field).
+    case sackBeyondSent
+    /// Once Timestamps are agreed, a TSecr 2^20 ahead of the receiver's latest TSval: an echo from the future. RFC
+    /// 7323 §4 uses TSecr for RTTM only; acceptability (PAWS, §5.3) reads TSval.
+    case futureEcho
     /// Last in the list, an option whose length octet is 0 (MUST-7's own example; MUST-68: at least 2).
     case zeroLength
     /// Last in the list, an option whose length runs past the end of the header (the data offset).
     case lengthPastEnd
 
     /// The oddities the fuzzer draws (all but `none`).
-    public static let drawn: [OptionOddity] = [.unknownKind, .synOptionsOnNonSYN, .unaligned, .afterEOL, .zeroLength, .lengthPastEnd]
+    public static let drawn: [OptionOddity] = [.unknownKind, .synOptionsOnNonSYN, .unaligned, .afterEOL, .sackBeyondSent, .futureEcho, .zeroLength, .lengthPastEnd]
 
     /// An illegal length (MUST-7): the receiver may process the segment, drop it or reset the connection.
     public var illegalLength: Bool { self == .zeroLength || self == .lengthPastEnd }
 
     /// What a divergence the oddity causes is: a violation of its requirement; for an illegal length, which RFC 9293
-    /// lets the receiver handle as it will short of crashing, an outcome no RFC decides (`unspecified`).
-    public var divergenceClass: VerdictClass { illegalLength ? .unspecified : requirement?.divergenceClass ?? .violates }
+    /// lets the receiver handle as it will short of crashing, and for SACK blocks or an echo no RFC tells a receiver
+    /// to check, an outcome no RFC decides (`unspecified`: reported, never a failure).
+    public var divergenceClass: VerdictClass {
+        switch self {
+        case .zeroLength, .lengthPastEnd, .sackBeyondSent, .futureEcho: .unspecified
+        default: requirement?.divergenceClass ?? .violates
+        }
+    }
 
     /// Case files and reports: `unknown-kind`, `syn-options`, `unaligned`, `after-eol`.
     public var description: String {
@@ -43,6 +55,8 @@ public enum OptionOddity: UInt8, Sendable, CaseIterable, BitwiseCopyable, Custom
         case .synOptionsOnNonSYN: "syn-options"
         case .unaligned: "unaligned"
         case .afterEOL: "after-eol"
+        case .sackBeyondSent: "sack-beyond-sent"
+        case .futureEcho: "future-echo"
         case .zeroLength: "zero-length"
         case .lengthPastEnd: "length-past-end"
         }
@@ -52,7 +66,7 @@ public enum OptionOddity: UInt8, Sendable, CaseIterable, BitwiseCopyable, Custom
     /// an Appendix B ID, `clause` says which).
     public var requirement: RequirementID? {
         switch self {
-        case .none, .afterEOL: nil
+        case .none, .afterEOL, .sackBeyondSent, .futureEcho: nil
         case .unknownKind: RequirementID(.must, 6)
         case .synOptionsOnNonSYN: RequirementID(.must, 5)
         case .unaligned: RequirementID(.must, 64)
@@ -68,6 +82,8 @@ public enum OptionOddity: UInt8, Sendable, CaseIterable, BitwiseCopyable, Custom
         case .synOptionsOnNonSYN: "RFC 9293 §3.1 MUST-5: an option is received in any segment; RFC 7323 §2.2: a Window Scale option without SYN is ignored (the segment carried MSS, Window Scale 14 and SACK-Permitted without SYN)"
         case .unaligned: "RFC 9293 §3.2 MUST-64: options are processed when they do not begin on a word boundary (the segment's options were unaligned)"
         case .afterEOL: "RFC 9293 §3.2: End of Option List \"indicates the end of the option list\" (the segment carried an option's bytes after EOL)"
+        case .sackBeyondSent: "RFC 2018 §3: SACK blocks report data the receiver holds; these two overlapping blocks lie 2^20 beyond anything it sent, inform of nothing, and no RFC tells it to answer them (the segment is processed by its ACK field, RFC 9293 §3.10.7.4)"
+        case .futureEcho: "RFC 7323 §4: TSecr serves RTTM; acceptability reads TSval (§5.3), and no RFC tells a receiver to check an echo it never sent (the segment echoed a TSval 2^20 ahead of the receiver's)"
         case .zeroLength, .lengthPastEnd:
             "RFC 9293 §3.1 MUST-7: an illegal option length (here \(self == .zeroLength ? "0" : "past the header's end")) is handled without crashing, \"a suggested procedure is to reset the connection\"; the stack neither processed the segment, dropped it, nor reset"
         }

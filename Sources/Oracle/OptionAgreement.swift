@@ -33,6 +33,11 @@ public struct OptionAgreement: Sendable, Equatable {
     public private(set) var sentRanges: [SentRange] = []
     /// More segments than `sentRangesKept` were sent: a block the kept ranges do not cover may be older data.
     public private(set) var sentRangesForgotten = false
+    /// The end of the farthest segment the target sent (absolute; SYN and FIN counted): SACK blocks beyond it report
+    /// data the target never sent (`OptionOddity.sackBeyondSent`).
+    public private(set) var targetHighest: UInt32?
+    /// The latest TSval the target sent (`OptionOddity.futureEcho` echoes one 2^20 after it).
+    public private(set) var targetTSval: UInt32?
     public static let sentRangesKept = 256
 
     public struct SentRange: Sendable, Equatable {
@@ -145,6 +150,8 @@ public struct OptionAgreement: Sendable, Equatable {
         switch o {
         case .none: false
         case .unknownKind, .afterEOL, .zeroLength, .lengthPastEnd: true
+        case .sackBeyondSent: !syn && sackAgreed && targetHighest != nil
+        case .futureEcho: !syn && timestampsAgreed
         case .synOptionsOnNonSYN: !syn
         case .unaligned: syn ? offer.mss != nil || offer.sackPermitted || offer.timestamps || offer.windowScale != nil : timestampsAgreed
         }
@@ -175,6 +182,16 @@ public struct OptionAgreement: Sendable, Equatable {
                 : timestampsAgreed ? .timestamps(value: oldTSval, echo: echo) : .maxSegmentSize(64)
             meaning.encode(into: &junk)
             return out + [.endOfList, .raw(junk)]
+        case .sackBeyondSent:
+            guard !syn, sackAgreed, let h = targetHighest else { return out }
+            let b = h &+ (1 << 20)
+            return out + [.noOperation, .noOperation, .sack([.init(left: b, right: b &+ 1000), .init(left: b &+ 500, right: b &+ 1500)])]
+        case .futureEcho:
+            // The echo of a TSval the target would send a good while from now (on an ACK-less segment too: its TSecr,
+            // meant to be 0, is then from the future as well).
+            guard !syn, timestampsAgreed else { return out }
+            let future = (targetTSval ?? 0) &+ (1 << 20)
+            return out.map { if case .timestamps(let v, _) = $0 { .timestamps(value: v, echo: future) } else { $0 } }
         case .zeroLength:
             // Two octets, so that the header's padding cannot hide it; a reader stops here (or drops, or resets).
             return out + [.raw([253, 0])]
@@ -228,6 +245,7 @@ public struct OptionAgreement: Sendable, Equatable {
                 let sent = testerClock != firstTSval ? "\(firstTSval)…\(testerClock &- 1)" : "none yet"
                 found.append((.timestampEcho, "a TSecr echoing a TSval the tester sent (\(sent))", "echoes TSecr \(o.tsEcr), a TSval the tester never sent"))
             }
+            if syn || targetTSval.map({ TCPModel.seqLess($0, v) }) ?? true { targetTSval = v }
             let newer = tsRecent.map { !TCPModel.seqLess(v, $0) } ?? true
             if newer, syn || (handshakeDone && lastAckSent.map({ !TCPModel.seqLess($0, seg.seq) }) == true) { tsRecent = v }
         }
@@ -244,6 +262,8 @@ public struct OptionAgreement: Sendable, Equatable {
                 }
             }
         }
+        let end = seg.seq &+ seg.length
+        if let h = targetHighest, !syn, !TCPModel.seqLess(h, end) {} else { targetHighest = end }
         count(seg, o, syn: syn, whole: s.whole)
         for f in found { tally.broke(f.rule) }
         return found.map { .option(OptionMismatch(rule: $0.rule, expected: $0.expected, observed: $0.note)) }

@@ -310,8 +310,8 @@ public enum CaseParser {
                     guard w.count == 2, let v = UInt8(w[1]), v < 16 else { throw c.error("[reserved N] takes 0 to 15", at: mcol) }
                     seg.reserved = v
                 case "odd-options":
-                    let kinds = OptionOddity.drawn.map(\.description)
-                    guard w.count == 2, let o = OptionOddity.drawn.first(where: { $0.description == w[1] }) else {
+                    let kinds = OptionOddity.written.map(\.description)
+                    guard w.count == 2, let o = OptionOddity.written.first(where: { $0.description == w[1] }) else {
                         throw c.error("[odd-options KIND] takes one of \(kinds.joined(separator: ", "))", at: mcol)
                     }
                     seg.oddity = o

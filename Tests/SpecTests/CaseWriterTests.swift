@@ -44,7 +44,7 @@ struct CaseWriterTests {
 
     @Test("modifiers of injected segments are written and read back; an unknown odd-options kind is an error at its column")
     func modifiers() {
-        for oddity in OptionOddity.drawn {
+        for oddity in OptionOddity.written {
             var s = SegmentSpec(flags: .ack, seq: .value(1), length: .value(0), ack: .value(1), window: .value(502))
             s.oddity = oddity
             s.badChecksum = oddity == .unknownKind

@@ -20,6 +20,9 @@ public enum OptionOddity: UInt8, Sendable, CaseIterable, BitwiseCopyable, Custom
     /// option with an old TSval; on a SYN, a Window Scale 14). RFC 9293 §3.2: EOL "indicates the end of the option
     /// list"; the tester breaks MUST-69 (zero padding) on purpose.
     case afterEOL
+    /// The list's first option that means something (MSS on a SYN, Timestamps after), twice, the copies identical:
+    /// no RFC says which of two copies counts, and identical ones mean the same either way.
+    case duplicated
     /// Once SACK is agreed, a SACK option with two overlapping blocks 2^20 beyond anything the receiver sent (RFC 2018
     /// §3 reports data held; the blocks inform of nothing, and the segment is processed by its ACK field).
     case sackBeyondSent
@@ -36,7 +39,7 @@ public enum OptionOddity: UInt8, Sendable, CaseIterable, BitwiseCopyable, Custom
     /// "tsecr_reject"; in SYN-SENT any ACK with such an echo draws a RST, tcp_rcv_synsent_state_process) and the
     /// linux profile does not state those checks yet: drawn, each of its ten or so classes was a divergence of the
     /// profile's, not of Linux (measured: the main job, 60 s).
-    public static let drawn: [OptionOddity] = [.unknownKind, .synOptionsOnNonSYN, .unaligned, .afterEOL, .sackBeyondSent, .zeroLength, .lengthPastEnd]
+    public static let drawn: [OptionOddity] = [.unknownKind, .synOptionsOnNonSYN, .unaligned, .afterEOL, .duplicated, .sackBeyondSent, .zeroLength, .lengthPastEnd]
     /// What `[odd-options KIND]` accepts.
     public static let written: [OptionOddity] = allCases.filter { $0 != .none }
 
@@ -48,7 +51,7 @@ public enum OptionOddity: UInt8, Sendable, CaseIterable, BitwiseCopyable, Custom
     /// to check, an outcome no RFC decides (`unspecified`: reported, never a failure).
     public var divergenceClass: VerdictClass {
         switch self {
-        case .zeroLength, .lengthPastEnd, .sackBeyondSent, .futureEcho: .unspecified
+        case .zeroLength, .lengthPastEnd, .duplicated, .sackBeyondSent, .futureEcho: .unspecified
         default: requirement?.divergenceClass ?? .violates
         }
     }
@@ -61,6 +64,7 @@ public enum OptionOddity: UInt8, Sendable, CaseIterable, BitwiseCopyable, Custom
         case .synOptionsOnNonSYN: "syn-options"
         case .unaligned: "unaligned"
         case .afterEOL: "after-eol"
+        case .duplicated: "duplicated"
         case .sackBeyondSent: "sack-beyond-sent"
         case .futureEcho: "future-echo"
         case .zeroLength: "zero-length"
@@ -72,7 +76,7 @@ public enum OptionOddity: UInt8, Sendable, CaseIterable, BitwiseCopyable, Custom
     /// an Appendix B ID, `clause` says which).
     public var requirement: RequirementID? {
         switch self {
-        case .none, .afterEOL, .sackBeyondSent, .futureEcho: nil
+        case .none, .afterEOL, .duplicated, .sackBeyondSent, .futureEcho: nil
         case .unknownKind: RequirementID(.must, 6)
         case .synOptionsOnNonSYN: RequirementID(.must, 5)
         case .unaligned: RequirementID(.must, 64)
@@ -88,6 +92,7 @@ public enum OptionOddity: UInt8, Sendable, CaseIterable, BitwiseCopyable, Custom
         case .synOptionsOnNonSYN: "RFC 9293 §3.1 MUST-5: an option is received in any segment; RFC 7323 §2.2: a Window Scale option without SYN is ignored (the segment carried MSS, Window Scale 14 and SACK-Permitted without SYN)"
         case .unaligned: "RFC 9293 §3.2 MUST-64: options are processed when they do not begin on a word boundary (the segment's options were unaligned)"
         case .afterEOL: "RFC 9293 §3.2: End of Option List \"indicates the end of the option list\" (the segment carried an option's bytes after EOL)"
+        case .duplicated: "RFC 9293 §3.1: no RFC says which of two copies of an option counts; these were identical (the segment carried its first option twice), so either reading means the same"
         case .sackBeyondSent: "RFC 2018 §3: SACK blocks report data the receiver holds; these two overlapping blocks lie 2^20 beyond anything it sent, inform of nothing, and no RFC tells it to answer them (the segment is processed by its ACK field, RFC 9293 §3.10.7.4)"
         case .futureEcho: "RFC 7323 §4: TSecr serves RTTM; acceptability reads TSval (§5.3), and no RFC tells a receiver to check an echo it never sent (the segment echoed a TSval 2^20 ahead of the receiver's)"
         case .zeroLength, .lengthPastEnd:

@@ -150,6 +150,7 @@ public struct OptionAgreement: Sendable, Equatable {
         switch o {
         case .none: false
         case .unknownKind, .afterEOL, .zeroLength, .lengthPastEnd: true
+        case .duplicated: syn ? offer.mss != nil || offer.sackPermitted || offer.timestamps || offer.windowScale != nil : timestampsAgreed
         case .sackBeyondSent: !syn && sackAgreed && targetHighest != nil
         case .futureEcho: !syn && timestampsAgreed
         case .synOptionsOnNonSYN: !syn
@@ -182,6 +183,11 @@ public struct OptionAgreement: Sendable, Equatable {
                 : timestampsAgreed ? .timestamps(value: oldTSval, echo: echo) : .maxSegmentSize(64)
             meaning.encode(into: &junk)
             return out + [.endOfList, .raw(junk)]
+        case .duplicated:
+            guard let i = out.firstIndex(where: { $0 != .noOperation && $0 != .endOfList }) else { return out }
+            var twice = out
+            twice.insert(out[i], at: i + 1)
+            return twice
         case .sackBeyondSent:
             guard !syn, sackAgreed, let h = targetHighest else { return out }
             let b = h &+ (1 << 20)

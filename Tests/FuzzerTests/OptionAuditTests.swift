@@ -147,6 +147,9 @@ struct OptionAuditTests {
             case .afterEOL:
                 // The reader stops at EOL; what follows is padding that is not zero (the tester's MUST-69, on purpose).
                 if case .paddingNotZero? = sq.fault {} else { Issue.record("\(flags): \(String(describing: sq.fault))") }
+            case .duplicated:
+                // The first option that means something, twice: the MSS on the SYN, the Timestamps after it.
+                #expect(bq.count == bp.count + (flags.contains(.syn) ? 4 : 12) && q.filter { $0 == q.first { $0 != .noOperation } }.count == 2, "\(q)")
             case .sackBeyondSent:
                 // Two overlapping blocks 2^20 past the end of the target's SYN,ACK (5001).
                 #expect(flags.contains(.syn) ? bq == bp : sq.sack.count == 2 && sq.sack[0] == (5001 + (1 << 20), 5001 + (1 << 20) + 1000) && sq.sack[1].left == sq.sack[0].left + 500,

@@ -161,7 +161,8 @@ struct LinuxOptionTests {
 
     /// The tester's odd option lists against the kernel (`OptionOddity`): an unknown kind on the SYN and on text,
     /// unaligned options on the handshake's ACK and on text, MSS/Window Scale 14/SACK-Permitted without SYN, an old
-    /// Timestamps option after EOL, SACK blocks past anything it sent, an echo from the future, an option of length 0
+    /// Timestamps option after EOL, SACK blocks past anything it sent, an echo from the future, Timestamps twice, an
+    /// option of length 0
     /// and one past the header's end last — Linux reads each as RFC
     /// 9293 §3.1–§3.2 say (tcp_parse_options stops at EOL and at an illegal length, "silly options" / "don't parse
     /// partial options", takes SYN-only options on SYNs only), so the linux profile predicts every step as for plain
@@ -186,7 +187,8 @@ struct LinuxOptionTests {
             .segment(Segment(seq: 41, ack: 1, ctl: .ack, window: 65535, dataLength: 10, oddity: .lengthPastEnd)),
             .segment(Segment(seq: 51, ack: 1, ctl: .ack, window: 65535, dataLength: 10, oddity: .sackBeyondSent)),
             .segment(Segment(seq: 61, ack: 1, ctl: .ack, window: 65535, dataLength: 10, oddity: .futureEcho)),
-            .segment(Segment(seq: 71, ack: 1, ctl: .ack, window: 1, dataLength: 10, oddity: .synOptionsOnNonSYN)),
+            .segment(Segment(seq: 71, ack: 1, ctl: .ack, window: 65535, dataLength: 10, oddity: .duplicated)),
+            .segment(Segment(seq: 81, ack: 1, ctl: .ack, window: 1, dataLength: 10, oddity: .synOptionsOnNonSYN)),
             .call(.send(3000)),
         ]
         let r = try #require(try Fuzzer.replay(steps, spec: spec, on: target, options: offer))
@@ -200,8 +202,8 @@ struct LinuxOptionTests {
         #expect(ours.contains { TCPOptionScan.scan($0.tcp).synOnlyKinds == [.mss, .windowScale, .sackPermitted] })
         #expect(ours.contains { if case .paddingNotZero? = TCPOptionScan.scan($0.tcp).fault { true } else { false } })
         #expect(ours.filter { TCPOptionScan.scan($0.tcp).fault?.illegalLength == true }.count == 2)
-        // Every text segment was taken: the last ACK before the send acknowledges all 80 octets.
-        #expect(r.log[r.log.count - 2].observed.last?.ack == 81, "\(r.log[r.log.count - 2].observed)")
+        // Every text segment was taken: the last ACK before the send acknowledges all 90 octets.
+        #expect(r.log[r.log.count - 2].observed.last?.ack == 91, "\(r.log[r.log.count - 2].observed)")
     }
 
     /// The tester's timestamp clock through 2^32 (`TesterOptions.wrappingTimestampStart`): Linux compares TSvals

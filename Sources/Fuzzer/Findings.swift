@@ -111,9 +111,9 @@ extension Fuzzer {
             frames = r.frames
         }
         // Odd option lists (`OptionOddity`) take the blame only if the case without them conforms at its last step.
-        var oddityNote: String?
+        var oddityNote: String?, blamed: OptionOddity?
         if let b = try blameOddities(steps, log: log, sig: sig, lane: lane) {
-            (sig, steps, log, oddityNote) = (b.sig, b.steps, b.log, b.note)
+            (sig, steps, log, oddityNote, blamed) = (b.sig, b.steps, b.log, b.note, b.blamed)
             if let f = b.frames { frames = f }
         } else {
             return
@@ -126,7 +126,7 @@ extension Fuzzer {
             for _ in replays..<Fuzzer.confirmations {
                 replays += 1
                 guard let r = try replay(steps, isn: lane.testerISN, options: lane.agreement.offer, windowShrink: sig == .windowShrink) else { continue }
-                if let l = r.log.last, l.diverged, shows(l, sig) {
+                if let l = r.log.last, l.diverged, shows(l, sig) || blamed.map({ signature(l, blaming: $0) == sig }) == true {
                     reproduced += 1
                 } else if reproduced == 0 {
                     frames = r.frames
@@ -205,7 +205,7 @@ extension Fuzzer {
         let s = signature(l)
         if let a = sig.failureKind, let b = s.failureKind { return a == b }
         // A finding whose odd options were not shown to be its cause is judged without them (`blameOddities`).
-        return s == sig || l.oddity != .none && signature(l, blameOddity: false) == sig
+        return s == sig || l.oddity != .none && signature(l, blaming: OptionOddity.none) == sig
     }
 
     /// Who is to blame for a kept case whose segments carry odd option lists (`OptionOddity`): the case is replayed
@@ -213,39 +213,50 @@ extension Fuzzer {
     /// known already); conforming there, the oddities are the cause (the signature keeps them); diverging earlier or
     /// not replayed, nothing is shown either way, and the step is judged without them (the case keeps them, as found).
     func blameOddities(_ steps: [FuzzStep], log: [StepLog], sig: Signature, lane: Lane) throws
-        -> (sig: Signature, steps: [FuzzStep], log: [StepLog], frames: [Frame]?, note: String?)? {
-        let odd = steps.enumerated().compactMap { i, s in if case .segment(let x) = s, x.oddity != .none { "step \(i + 1): \(x.oddity)" } else { nil } }
-        guard !odd.isEmpty, sig.failureKind == nil, sig != .windowShrink, let last = log.last else { return (sig, steps, log, nil, nil) }
+        -> (sig: Signature, steps: [FuzzStep], log: [StepLog], frames: [Frame]?, note: String?, blamed: OptionOddity?)? {
+        let oddSteps = steps.enumerated().compactMap { i, s in if case .segment(let x) = s, x.oddity != .none { (i, x.oddity) } else { nil } }
+        let odd = oddSteps.map { "step \($0.0 + 1): \($0.1)" }
+        guard !odd.isEmpty, sig.failureKind == nil, sig != .windowShrink, let last = log.last else { return (sig, steps, log, nil, nil, nil) }
         let plain = steps.map { s in if case .segment(var x) = s { x.oddity = .none; return FuzzStep.segment(x) } else { return s } }
         let r = try replay(plain, isn: lane.testerISN, options: lane.agreement.offer)
         let list = odd.joined(separator: ", ")
         if let r, r.log.count == plain.count, let p = r.log.last {
             guard p.diverged else {
-                return (sig, steps, log, nil, "replayed without its odd options (\(list)), the case conforms at its last step: they are the cause")
+                let note = "replayed without its odd options (\(list)), the case conforms at its last step: they are the cause"
+                // A step after the odd one diverged (the odd segment dropped, say): put down to the first odd list.
+                guard last.oddity == .none, let first = oddSteps.first?.1 else { return (sig, steps, log, nil, note, nil) }
+                let blamedSig = signature(last, blaming: first)
+                if blamedSig != sig {
+                    guard recordingDeferred || !signatures.contains(blamedSig) else { return nil }
+                    signatures.insert(blamedSig)
+                }
+                return (blamedSig, steps, log, nil, note, first)
             }
             let plainSig = signature(p)
             if plainSig != sig {
                 guard recordingDeferred || !signatures.contains(plainSig) else { return nil }
                 signatures.insert(plainSig)
             }
-            return (plainSig, r.steps, r.log, r.frames, nil)
+            return (plainSig, r.steps, r.log, r.frames, nil, nil)
         }
         let why = r.map { "diverged at step \($0.log.count) of \(plain.count)" } ?? "could not be replayed"
         var judged = sig
         if last.oddity != .none {
-            judged = signature(last, blameOddity: false)
+            judged = signature(last, blaming: OptionOddity.none)
             if judged != sig {
                 guard recordingDeferred || !signatures.contains(judged) else { return nil }
                 signatures.insert(judged)
             }
         }
-        return (judged, steps, log, nil, "not shown to be the cause: replayed without its odd options (\(list)), the case \(why); judged without them")
+        return (judged, steps, log, nil, "not shown to be the cause: replayed without its odd options (\(list)), the case \(why); judged without them", nil)
     }
 
     /// What identifies a divergence (`Signature`): the state, the rules that decided the input, and how
     /// expected and observed differ. One faulty rule is one divergence, whichever flags or numbers of its inputs
     /// first showed it.
-    func signature(_ l: StepLog, blameOddity: Bool = true) -> Signature {
+    /// `blaming`: the odd option list the divergence is put down to (`Judgement.odd`): nil for the step's own,
+    /// `.none` for none, another for a step after an odd one (`blameOddities`).
+    func signature(_ l: StepLog, blaming oddity: OptionOddity? = nil) -> Signature {
         // A delayed ACK past its bound is a finding of the step that took what it acknowledges, whichever later
         // step (a wait, another input) showed it.
         if let o = l.owedBy.first {
@@ -253,26 +264,27 @@ extension Fuzzer {
             if !late.isEmpty {
                 var x = o
                 x.mismatches = late
-                return signature(x, blameOddity: blameOddity)
+                return signature(x, blaming: oddity)
             }
         }
         let rules = l.rules.isEmpty ? describeInput(l) : l.rules.map { spec.rules[$0].id }.joined(separator: " › ")
-        let j = judgement(l, blameOddity: blameOddity)
-        return Signature(state: l.stateBefore, input: inputClass(l, j, blameOddity: blameOddity), decidedBy: rules, expected: l.expected, expectedState: l.expectedState,
+        let j = judgement(l, blaming: oddity)
+        return Signature(state: l.stateBefore, input: inputClass(l, j, blaming: oddity), decidedBy: rules, expected: l.expected, expectedState: l.expectedState,
                          observed: l.observed, observedState: l.observedState, mismatches: l.mismatches, judgement: j)
     }
 
     /// What the divergence of a step is, as RFC 9293 decides it.
-    func judgement(_ l: StepLog, blameOddity: Bool = true) -> Judgement {
+    func judgement(_ l: StepLog, blaming oddity: OptionOddity? = nil) -> Judgement {
         let j = Judgement(spec: spec, chain: l.chain, chainRules: l.rules, outputRules: l.outputRules, mismatches: l.mismatches)
         if l.keepaliveQueued { return j.unspecified(because: Judgement.keepaliveQueuedClause, l.mismatches) }
-        if blameOddity, l.oddity != .none { return j.odd(l.oddity, l.mismatches) }
+        let odd = oddity ?? l.oddity
+        if odd != .none { return j.odd(odd, l.mismatches) }
         return l.halfWay ? j.halfWay(l.mismatches) : j
     }
 
     /// The input class as the responsible rules see it: the segment's control bits (or the call) and the values
     /// of the classifiers they read.
-    func inputClass(_ l: StepLog, _ j: Judgement, blameOddity: Bool = true) -> String {
+    func inputClass(_ l: StepLog, _ j: Judgement, blaming oddity: OptionOddity? = nil) -> String {
         if let c = j.inconsistentChoice { return "choice \(c)" }
         guard let event = l.event, l.cell >= 0, let s = spec.stateIndex(named: l.stateBefore.rawValue) else { return "" }
         let t = spec.table(state: s, event: event)
@@ -284,7 +296,8 @@ extension Fuzzer {
             head = bits.isEmpty ? "<none>" : bits.description
         }
         var parts = [head]
-        if blameOddity, l.oddity != .none { parts.append("odd-options=\(l.oddity)") }
+        let odd = oddity ?? l.oddity
+        if odd != .none { parts.append((odd == l.oddity ? "" : "after-") + "odd-options=\(odd)") }
         for r in j.ruleIndices {
             for dim in spec.rules[r].reads {
                 guard case .classifier(let c) = dim, let d = t.dimensions.firstIndex(of: dim) else { continue }

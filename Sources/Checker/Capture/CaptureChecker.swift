@@ -616,7 +616,7 @@ final class Flow {
             }
         }
         beyondWindow(n, time, s, from: e, state: stateBefore)
-        shrunkWindow(n, time, s, from: e)
+        shrunkWindow(n, time, s, from: e, state: stateBefore)
         if fastOpen(n, s, from: e) { return }
         // Its ACK field says what it had received when it sent this: behind RCV.NXT, at where RCV.NXT was before
         // the last input, it left before that input arrived (they crossed in flight): judged from there first.
@@ -660,20 +660,26 @@ final class Flow {
     }
 
     /// New text past the peer's current right edge but within one it offered before: the peer shrank its
-    /// window (RFC 9293 §3.8.6: a receiver SHOULD NOT, SHLD-14; a sender MUST be robust to it, MUST-34), and
-    /// this text may have been on its way before the smaller window reached the sender (SHLD-15 asks it not to
-    /// send new data past the new edge once it knows). Noted; the model's window is opened to the edge offered.
-    func shrunkWindow(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int) {
+    /// window (RFC 9293 §3.8.6: a receiver SHOULD NOT, SHLD-14; a sender MUST be robust to it, MUST-34). Within
+    /// a round trip of the peer's last segment this text may have been on its way before the smaller window
+    /// reached the sender: noted. Later the sender knew the new edge, and SHLD-15 asks it not to send new data
+    /// past it: flagged as that, once (not as text the send rule never allowed). Either way the model's window is
+    /// opened to the edge offered.
+    func shrunkWindow(_ n: Int, _ time: Double, _ s: CapturedSegment, from e: Int, state: TCPState) {
         guard windowsKnown, s.dataLength > 0, !s.flags.contains(.syn), !s.flags.contains(.rst), synchronized[ends[e].model.state],
               let offer = ends[e].offeredEdge else { return }
         let m = ends[e].model
         let end = s.seq &+ s.dataLength, edge = m[.sndUna] &+ m[.sndWnd]
         guard TCPModel.seqLess(edge, end), !TCPModel.seqLess(offer.edge, end), offer.edge &- edge < 1 << 30 else { return }
-        // Only within a round trip of the peer's last segment (the update that shrank it, or one after it): later,
-        // the sender knew the new edge, and the text is judged against it.
-        guard let last = ends[e].recentInputs.last, time - last.time < crossingWindow else { return }
+        // Within a round trip of the peer's last segment (the update that shrank it, or one after it) it may have
+        // crossed that update; later, the sender knew the new edge.
+        let crossing = ends[e].recentInputs.last.map { time - $0.time < crossingWindow } ?? false
         Flow.openWindow(&ends[e].model, to: offer.edge)
-        if report.captureNotes.count < 50 {
+        if !crossing {
+            fault(n, time, s, from: e, state: state, expected: "no new text past the right edge \(ends[1 - e].name) now offers (\(edge &- ends[e].iss)), once the sender knows it",
+                  citation: "RFC 9293 §3.8.6 SHLD-15 \"If this happens, the sender SHOULD NOT send new data, but SHOULD retransmit normally the old unacknowledged data\"",
+                  note: "sends new text past the right edge \(ends[1 - e].name) shrank its window to, within the one it offered in frame \(offer.frame)")
+        } else if report.captureNotes.count < 50 {
             report.captureNotes.append("frame \(n): \(ends[e].name) sends text past the right edge \(ends[1 - e].name) now offers but within the one it offered in frame \(offer.frame): the peer shrank its window (RFC 9293 §3.8.6, SHLD-14), and this may have left before the smaller window arrived")
         }
     }

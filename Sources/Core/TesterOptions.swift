@@ -48,6 +48,9 @@ public struct TesterOptions: Hashable, Sendable, CustomStringConvertible {
         return out
     }()
 
+    /// Whether the offer puts any option on the tester's SYN (`none` puts none).
+    public var offersAny: Bool { mss != nil || windowScale != nil || sackPermitted || timestamps }
+
     /// The option dimensions as a coverage key: which options are offered (the shift's value apart).
     public var dimensions: String {
         [mss != nil ? "mss" : nil, windowScale != nil ? "wscale" : nil, sackPermitted ? "sackOK" : nil,

@@ -62,10 +62,10 @@ extension Fuzzer {
     /// Keeps a finished case's first divergence, if its signature is new: minimized, written to the corpus.
     func record(_ lane: Lane, minimize: Bool = true) throws {
         guard let bad = lane.log.firstIndex(where: \.diverged) else { return }
-        var found = signature(lane.log[bad])
+        var sig = signature(lane.log[bad])
         // A deferred one is already known (its signature was taken when it was set aside).
-        guard recordingDeferred || !signatures.contains(found) else { return }
-        signatures.insert(found)
+        guard recordingDeferred || !signatures.contains(sig) else { return }
+        signatures.insert(sig)
         // A case that waits on a real clock takes its waits again in every replay, and replays stop the run: it
         // is kept once the run's lanes are done (`recordDeferred`), minimized only by shortening its waits.
         let waits = lane.steps.prefix(bad + 1).contains { if case .wait = $0 { true } else { false } }
@@ -76,7 +76,6 @@ extension Fuzzer {
         var steps = Array(lane.steps.prefix(bad + 1))
         var log = Array(lane.log.prefix(bad + 1))
         var frames: [Frame] = []
-        var sig = found
         // The minimizer keeps a candidate only when a replay of it alone shows the divergence: its result, if any
         // was kept, is one confirmation already.
         var minimizerReproduced = false

@@ -713,6 +713,13 @@ final class Session {
         let peerSynchronized = spec.states.first { $0.state == stateBefore }?.synchronized ?? false
         var v = lane.oracle.judge(&lane.model, tr, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink,
                                   peerSynchronized: peerSynchronized)
+        // The step judged again on an alternative model `m` that took `tr2` (a choice's other alternative, a timer that
+        // crossed the input, …), from the oracle as it was before the step.
+        func rejudge(_ m: inout TCPModel, _ tr2: Transition?) -> (StepOracle, StepOracle.Verdict) {
+            var o = oracleBefore
+            let v = o.judge(&m, tr2, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink, peerSynchronized: peerSynchronized)
+            return (o, v)
+        }
         var chose: (String, ChoiceBook.Alternative)?
         if let choices, let tr, tr.chain >= 0, let input {
             // A step decided by a rule of a choice is judged under both alternatives: the one the stack took binds
@@ -725,9 +732,7 @@ final class Session {
                 var alt = TCPModel(spec: otherSpec, configuration: lane.model.configuration)
                 alt.core = core
                 let tr2 = Session.withoutHeld(alt.apply(input), holding)
-                var o2 = oracleBefore
-                let v2 = o2.judge(&alt, tr2, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink,
-                                  peerSynchronized: peerSynchronized)
+                let (o2, v2) = rejudge(&alt, tr2)
                 let primaryOK = v.mismatches.isEmpty, otherOK = v2.mismatches.isEmpty
                 guard primaryOK != otherOK else { continue }
                 let (alternative, inconsistent) = observe(c, primaryOK: primaryOK, lane, step, stateBefore, chain: chain)
@@ -761,8 +766,7 @@ final class Session {
                 var m = before
                 guard m.apply(.timeout(Timeout(t))).outputs.isEmpty else { continue }
                 let tr2 = Session.withoutHeld(m.apply(input), holding)
-                var o2 = oracleBefore
-                let v2 = o2.judge(&m, tr2, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink, peerSynchronized: peerSynchronized)
+                let (o2, v2) = rejudge(&m, tr2)
                 guard v2.mismatches.isEmpty else { continue }
                 (lane.model, lane.oracle, v, tr) = (m, o2, v2, tr2)
                 crossed = TimedExpiry(timer: t, window: w, after: nil, margin: w.upper.map { margin.late(after: $0) } ?? margin.late)
@@ -779,8 +783,7 @@ final class Session {
             m.core = core
             _ = m.adopt(.receiveWindow(m[.rcvWnd] &+ (UInt32(1) << UInt32(lane.agreement.targetShift)) &- 1))
             let tr2 = Session.withoutHeld(m.apply(input), holding)
-            var o2 = oracleBefore
-            let v2 = o2.judge(&m, tr2, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink, peerSynchronized: peerSynchronized)
+            let (o2, v2) = rejudge(&m, tr2)
             if v2.mismatches.isEmpty { (lane.model, lane.oracle, v, tr) = (m, o2, v2, tr2) }
         }
         // An illegal option length (MUST-7) is the stack's to handle short of crashing: besides processing the segment
@@ -791,8 +794,7 @@ final class Session {
                 var m = lane.model
                 m.core = core
                 let tr2 = reaction.flatMap { Session.withoutHeld(m.apply(.call($0)), holding) }
-                var o2 = oracleBefore
-                let v2 = o2.judge(&m, tr2, raw: raw, observedState: observedState, reportsWindowShrink: reportsWindowShrink, peerSynchronized: peerSynchronized)
+                let (o2, v2) = rejudge(&m, tr2)
                 if v2.mismatches.isEmpty {
                     (lane.model, lane.oracle, v, tr) = (m, o2, v2, tr2)
                     break

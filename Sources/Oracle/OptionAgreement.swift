@@ -150,11 +150,11 @@ public struct OptionAgreement: Sendable, Equatable {
         switch o {
         case .none: false
         case .unknownKind, .afterEOL, .zeroLength, .lengthPastEnd: true
-        case .duplicated: syn ? offer.mss != nil || offer.sackPermitted || offer.timestamps || offer.windowScale != nil : timestampsAgreed
+        // Both act on the options the segment carries: the offer on a SYN, Timestamps after it.
+        case .duplicated, .unaligned: syn ? offer.offersAny : timestampsAgreed
         case .sackBeyondSent: !syn && sackAgreed && targetHighest != nil
         case .futureEcho: !syn && timestampsAgreed
         case .synOptionsOnNonSYN: !syn
-        case .unaligned: syn ? offer.mss != nil || offer.sackPermitted || offer.timestamps || offer.windowScale != nil : timestampsAgreed
         }
     }
 

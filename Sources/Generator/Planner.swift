@@ -353,6 +353,12 @@ public final class Planner {
                     s.tsOld.toggle()
                     if model.falls(.segment(s), in: cell) { return lane.step(fromModel: s) }
                 }
+                // A profile that reads TSecr (SEG.ECRFUTURE) has classes only an echo from the future reaches: one a
+                // non-SYN segment can carry once TS.OK (in SYN-SENT too, where the tester's SYN,ACK will agree).
+                if lane.model[.tsOK] == 1, !s.ctl.contains(.syn) {
+                    s.oddity = .futureEcho
+                    if model.falls(.segment(s), in: cell) { return lane.step(fromModel: s) }
+                }
             }
             return nil
         case .openPassive: return lane.callAllowed(.openPassive) ? .call(.openPassive) : nil

@@ -365,6 +365,7 @@ public struct TCPModel: Sendable {
         case .register: tcb.r[Int(v)]
         case .field: v < 8 ? ctx.fields[Int(v)] : v == UInt32(InputField.keepaliveLeft.rawValue) ? keepaliveLeft
             : v == UInt32(InputField.heldEnd.rawValue) ? heldEnd
+            : v == UInt32(InputField.segECRFuture.rawValue) ? (ctx.seg.oddity == .futureEcho ? 1 : 0)
             : held(ctx.seg, fin: v == UInt32(InputField.heldFin.rawValue))
         case .constant: v
         }

@@ -113,6 +113,10 @@ public enum InputField: UInt8, CaseIterable, Sendable {
     /// Derived from the TCB: the sequence number just past the highest text (or FIN) held beyond RCV.NXT — the right
     /// edge of the highest SACK block the endpoint reports — or RCV.NXT when nothing is held.
     case heldEnd
+    /// 1 when the segment's TSecr echoes a TSval the receiver never sent, one 2^20 ahead of its latest
+    /// (`OptionOddity.futureEcho`), 0 otherwise. RFC 7323 reads TSecr for RTTM only; a profile states a stack that
+    /// checks it (linux: a request socket's tcp_check_req "tsecr_reject").
+    case segECRFuture
 
     public var spelling: String {
         switch self {
@@ -128,6 +132,7 @@ public enum InputField: UInt8, CaseIterable, Sendable {
         case .heldFin: "HELD.FIN"
         case .keepaliveLeft: "KEEPALIVE.LEFT"
         case .heldEnd: "HELD.END"
+        case .segECRFuture: "SEG.ECRFUTURE"
         }
     }
 

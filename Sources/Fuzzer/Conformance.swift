@@ -244,7 +244,7 @@ extension Fuzzer {
     /// A finished conformance lane's verdict: the step that carried the test's input decides.
     func verdict(_ lane: Lane) -> (ConformVerdict, String?, StepLog?, Signature?) {
         let firstBad = lane.log.firstIndex(where: \.diverged)
-        guard case .conform(_, let carried, let missed) = lane.purpose, let i = carried, i < lane.log.count else {
+        guard case .conform(_, let carried, _) = lane.purpose, let i = carried, i < lane.log.count else {
             if let b = firstBad {
                 return (.unreachable, "the target left the model on the way, at step \(b + 1): \(signature(lane.log[b]))", nil, nil)
             }

@@ -60,8 +60,9 @@ extension Fuzzer {
     static let failureSuspects = 16
 
     /// Keeps a finished case's first divergence, if its signature is new: minimized, written to the corpus.
-    func record(_ lane: Lane, minimize: Bool = true) throws {
+    func record(_ lane: Lane, minimize: Bool = true, seen: Double? = nil) throws {
         guard let bad = lane.log.firstIndex(where: \.diverged) else { return }
+        let seen = seen ?? runClock.now - started
         var sig = signature(lane.log[bad])
         // A deferred one is already known (its signature was taken when it was set aside).
         guard recordingDeferred || !signatures.contains(sig) else { return }
@@ -70,7 +71,7 @@ extension Fuzzer {
         // is kept once the run's lanes are done (`recordDeferred`), minimized only by shortening its waits.
         let waits = lane.steps.prefix(bad + 1).contains { if case .wait = $0 { true } else { false } }
         if waits, !(target.clock is VirtualClock), !recordingDeferred {
-            deferred.append((lane, minimize))
+            deferred.append((lane, minimize, seen))
             return
         }
         var steps = Array(lane.steps.prefix(bad + 1))
@@ -137,6 +138,7 @@ extension Fuzzer {
         d.oddityNote = oddityNote
         d.reproduced = reproduced
         d.replays = replays
+        d.foundAfter = seen
         if let corpus = keeping.corpus {
             let dir = d.timingDependent ? (corpus as NSString).appendingPathComponent("timing-dependent") : corpus
             let w = CorpusWriter(directory: dir, spec: spec, settings: target.settings, targetName: config.targetName, sockets: target.socketSettings, delayedAcks: target.delaysAcknowledgments)
@@ -160,12 +162,12 @@ extension Fuzzer {
         let queued = budget == nil ? deferred : deferred.sorted { waited($0.lane) < waited($1.lane) }
         deferred.removeAll()
         let deadline = budget.map { runClock.now + $0 }
-        for (lane, minimize) in queued {
+        for (lane, minimize, seen) in queued {
             if let deadline, runClock.now >= deadline {
-                try keepUnexamined(lane)
+                try keepUnexamined(lane, seen: seen)
                 continue
             }
-            try record(lane, minimize: minimize)
+            try record(lane, minimize: minimize, seen: seen)
         }
         return Array(summary.divergences[before...])
     }
@@ -183,9 +185,10 @@ extension Fuzzer {
     }
 
     /// Keeps a set-aside case as found, without replaying it: under CORPUS/unexamined/, with no pcap of its own.
-    private func keepUnexamined(_ lane: Lane) throws {
+    private func keepUnexamined(_ lane: Lane, seen: Double) throws {
         guard let bad = lane.log.firstIndex(where: \.diverged) else { return }
         var d = divergence(signature(lane.log[bad]), log: Array(lane.log.prefix(bad + 1)), steps: bad + 1, testerISN: lane.testerISN)
+        d.foundAfter = seen
         d.testerOptions = lane.agreement.offer
         d.examined = false
         if let corpus = keeping.corpus {

@@ -37,6 +37,9 @@ public struct Divergence: Sendable {
     /// Replayed at all: false for a case set aside to wait for its replays once the run's budget for them was
     /// spent (`Fuzzer.deferredBudget`): kept as found, neither a finding nor timing-dependent.
     public var examined = true
+    /// Seconds from the run's start to the case that first showed it (before minimizing and replays): the time to
+    /// find it (`tcpspec-bench faults`).
+    public var foundAfter = 0.0
 }
 
 /// The option dimensions a run covered: the offers drawn, and what the targets' SYNs agreed to.
@@ -183,7 +186,7 @@ public final class Fuzzer {
     /// What one session captured for another's connections (a replay in the middle of the run).
     let stash = FrameStash()
     /// Findings whose cases wait on a real clock, kept once the lanes are done (see `record`).
-    var deferred: [(lane: Lane, minimize: Bool)] = []
+    var deferred: [(lane: Lane, minimize: Bool, seen: Double)] = []
     /// Rounds searched again for the case that makes the stack fail, by failure signature (`recover`).
     var failureSearches: [Signature: Int] = [:]
     var recordingDeferred = false

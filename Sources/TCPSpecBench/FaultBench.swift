@@ -43,22 +43,21 @@ enum FaultBench {
         return ((try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "", p.terminationStatus)
     }
 
-    /// The findings of a `tcpspec fuzz --json` summary: reproduced, examined, in the order they were first seen.
+    /// The divergences of a `tcpspec fuzz --json` summary, as JSON objects.
+    static func divergences(_ json: String) -> [[String: Any]] {
+        ((try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any])?["divergences"] as? [[String: Any]] ?? []
+    }
+
+    /// The findings of a summary: reproduced, examined, in the order they were first seen.
     static func findings(_ json: String) -> [Finding] {
-        guard let o = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-              let ds = o["divergences"] as? [[String: Any]] else { return [] }
-        return ds.compactMap { d in
+        divergences(json).compactMap { d in
             guard let sig = d["signature"] as? String, (d["reproduced"] as? Int ?? 0) > 0, d["examined"] as? Bool != false,
                   let path = d["case"] as? String else { return nil }
             return Finding(signature: sig, foundAfter: d["found_after_s"] as? Double ?? .infinity, breaks: d["breaks"] as? [String] ?? [], casePath: path)
         }.sorted { $0.foundAfter < $1.foundAfter }
     }
 
-    static func signatures(_ json: String) -> Set<String> {
-        guard let o = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-              let ds = o["divergences"] as? [[String: Any]] else { return [] }
-        return Set(ds.compactMap { $0["signature"] as? String })
-    }
+    static func signatures(_ json: String) -> Set<String> { Set(divergences(json).compactMap { $0["signature"] as? String }) }
 
     static func run(seconds: Double) throws {
         let root = URL(fileURLWithPath: specDir()).deletingLastPathComponent().path

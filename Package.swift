@@ -23,8 +23,12 @@ let package = Package(
         // The model and the offline checker run per segment: release builds skip dynamic exclusivity checks
         // (debug builds and the tests keep them).
         .target(name: "Model", dependencies: ["Core", "Spec"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
+        // solver: input classes decided by solving their classifiers' conditions with Z3 (libz3-dev): a class no
+        // TCB and no input can give is proven unreachable; for a TCB at hand, a segment of the class.
+        .systemLibrary(name: "CZ3", path: "Sources/CZ3"),
+        .target(name: "Solver", dependencies: ["Core", "Spec", "Model", "CZ3"]),
         // generator: seeded inputs drawn from the partitions of the model's input classes.
-        .target(name: "Generator", dependencies: ["Core", "Spec", "Model"]),
+        .target(name: "Generator", dependencies: ["Core", "Spec", "Model", "Solver"]),
         // C shims: the Linux interfaces Swift's Glibc lacks (namespaces, rtnetlink, sock_diag, TUN), and libpcap.
         .target(name: "CNetShim"),
         // libpcap is loaded at run time (dlopen), so tcpspec starts without it; its headers (libpcap-dev) are
@@ -45,18 +49,18 @@ let package = Package(
         // typed mismatches and signatures; pure, so it is tested without privileges.
         .target(name: "Oracle", dependencies: ["Core", "Spec", "Model", "Wire", "Targets"]),
         // fuzzer: model-guided generation, the oracle, minimization and the corpus.
-        .target(name: "Fuzzer", dependencies: ["Core", "Oracle", "Spec", "Model", "Generator", "Wire", "Link", "Targets", "Cases", "Report"]),
+        .target(name: "Fuzzer", dependencies: ["Core", "Oracle", "Spec", "Model", "Solver", "Generator", "Wire", "Link", "Targets", "Cases", "Report"]),
         // report: renderings of specs and results (Markdown tables, Graphviz state diagrams, explanations).
         .target(name: "Report", dependencies: ["Core", "Spec"]),
         .executableTarget(
             name: "TCPSpecCLI",
             dependencies: ["Core", "Spec", "Report", "Cases", "Checker", "Targets", "Link", "Fuzzer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .executableTarget(name: "TCPSpecBench", dependencies: ["Core", "Spec", "Model", "Generator", "Link", "Targets", "Wire", "Fuzzer", "Report", "Checker"]),
+        .executableTarget(name: "TCPSpecBench", dependencies: ["Core", "Spec", "Model", "Solver", "Generator", "Link", "Targets", "Wire", "Fuzzer", "Report", "Checker"]),
         // What the test targets share: the repository's root and Spec/ directory, and its profiles compiled once.
         .target(name: "TestSupport", dependencies: ["Spec", "Core", "Generator"], path: "Tests/TestSupport"),
         .testTarget(name: "SpecTests", dependencies: ["Core", "Spec", "Generator", "Cases", "TestSupport"]),
-        .testTarget(name: "ModelTests", dependencies: ["Core", "Spec", "Model", "Generator", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["Core", "Spec", "Model", "Solver", "Generator", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Core", "Wire", "Spec", "Generator"]),
         // Against the real kernel in namespaces the tests make (needs root or a user namespace).
         .testTarget(name: "LinuxTargetTests", dependencies: ["Core", "Targets", "Link", "Wire", "Spec", "Cases", "Checker", "Fuzzer", "TCPSpecCLI", "TestSupport"]),

@@ -5,6 +5,7 @@ import Generator
 import Model
 import Oracle
 import Report
+import Solver
 import Spec
 import Targets
 
@@ -22,6 +23,11 @@ public struct ConformCase: Sendable {
     public var input: String
     /// The state the rule's chain leaves the connection in, when it changes.
     public var to: Int?
+}
+
+/// Tests that share their input classes (and so their run).
+struct ConformGroupKey: Hashable {
+    var state: Int, event: EventKind, cells: [Int]
 }
 
 /// The deterministic suite `tcpspec conform` runs, generated from the spec alone.
@@ -62,6 +68,47 @@ public enum ConformSuite {
             }
         }
         return out
+    }
+
+    /// Why no input reaches tests that share their classes, when the solver proves it: one test's partition whose
+    /// values contradict whatever the TCB (every class of the tests has them), or, for a few classes, each class's
+    /// own. Nil when some class may be reached (or the solver did not decide).
+    public static func contradiction(_ tests: [ConformCase], spec: CompiledSpec, solver: ClassSolver) -> String? {
+        guard let first = tests.first else { return nil }
+        let t = spec.table(state: first.state, event: first.event)
+        let name = spec.states[first.state].name
+        func text(_ dims: [Int], _ coords: [Int]) -> String {
+            "proven: no \(first.event.spelling) in \(name) has " + dims.map { describe(spec, t.dimensions[$0], coords[$0]) }.joined(separator: ", ")
+                + " at once (their conditions contradict, whatever the TCB)"
+        }
+        func partition(_ test: ConformCase) -> [Int: Int] {
+            let coords = t.coordinates(of: test.cells[0])
+            var fixing: [Int: Int] = [:]
+            for dim in spec.rules[test.rule].reads { if let d = t.dimensions.firstIndex(of: dim) { fixing[d] = coords[d] } }
+            return fixing
+        }
+        // One query for every class of the tests at once when they are few; else each test's partition.
+        if first.cells.count > 512 {
+            for test in tests {
+                if case .contradiction(let dims) = solver.decide(state: test.state, event: test.event, fixing: partition(test)) {
+                    return text(dims, t.coordinates(of: test.cells[0]))
+                }
+            }
+            return nil
+        }
+        guard case .contradiction = solver.decide(state: first.state, event: first.event, anyOf: first.cells) else { return nil }
+        // The reason: a test's partition that contradicts, else the first class's own values.
+        for test in tests {
+            if case .contradiction(let dims) = solver.decide(state: test.state, event: test.event, fixing: partition(test)) {
+                return text(dims, t.coordinates(of: test.cells[0]))
+            }
+        }
+        let coords = t.coordinates(of: first.cells[0])
+        var fixing: [Int: Int] = [:]
+        for d in t.dimensions.indices { fixing[d] = coords[d] }
+        guard case .contradiction(let dims) = solver.decide(state: first.state, event: first.event, fixing: fixing) else { return nil }
+        return first.cells.count == 1 ? text(dims, coords)
+            : "proven: each of its \(first.cells.count) input classes is contradictory; the first: " + text(dims, coords).dropFirst("proven: ".count)
     }
 
     static func describe(_ spec: CompiledSpec, _ dim: Spec.Dimension, _ v: Int) -> String {
@@ -125,7 +172,7 @@ extension Fuzzer {
         let ownCount = mine.filter { $0 }.count
         let tests = all.indices.filter { mine[$0] }.map { all[$0] } + all.indices.filter { !mine[$0] && bindsChoice(all[$0]) }.map { all[$0] }
         // Each test is its own run; tests that share their first input class share it.
-        struct Key: Hashable { var state: Int, event: EventKind, cells: [Int] }
+        typealias Key = ConformGroupKey
         var cellOf: [Key: Int] = [:]
         var cells: [(state: Int, event: EventKind, candidates: [Int])] = []
         var testsOf: [[Int]] = []
@@ -144,6 +191,19 @@ extension Fuzzer {
         // Where each timer can run at all, under the profile or any alternative of its choices.
         let reach = TimerReach(specs: [spec] + config.choices.choices.compactMap { $0.other })
         var proven: Set<Int> = []
+        // The solver is asked about the groups of tests no input drawn so far reached (a class some way draws, or
+        // the warm-up reached, is possible): the rest of the suite needs no proof.
+        var solverProven = 0, solverAsked = 0
+        let solverStart = runClock.now
+        func contradiction(_ c: Int) -> String? {
+            let cell = cells[c]
+            if witness(cell.state, cell.event, cell.candidates) != nil
+                || cell.candidates.contains(where: { planner.drawingWay(state: cell.state, event: cell.event, cell: $0) != nil }) {
+                return nil
+            }
+            solverAsked += 1
+            return ConformSuite.contradiction(testsOf[c].map { tests[$0] }, spec: spec, solver: planner.solver)
+        }
         for (c, cell) in cells.enumerated() {
             let name = spec.states[cell.state].name
             if let call = Planner.socketCallName(cell.event), !target.capabilities.calls.contains(call) {
@@ -166,10 +226,15 @@ extension Fuzzer {
                 outcome[c] = (.unreachable, why, nil, nil)
             } else if planner.shortestWay[spec.states[cell.state].state] == nil {
                 outcome[c] = (.unreachable, "no way to \(name) found by searching the model from CLOSED", nil, nil)
+            } else if !cell.event.isTimeout, let why = contradiction(c) {
+                proven.insert(c)
+                solverProven += testsOf[c].count { $0 < ownCount }
+                outcome[c] = (.unreachable, why, nil, nil)
             } else {
                 pending.append(c)
             }
         }
+        let solverSeconds = runClock.now - solverStart
         let binding = Set(testsOf.indices.filter { c in testsOf[c].contains { bindsChoice(tests[$0]) } })
         let run = ConformRun(fuzzer: self, cells: cells, pending: pending.filter(binding.contains), outcome: outcome, progress: progress)
         let scheduler = LaneScheduler(session: session(keepFrames: false)) { [unowned self] in !signatures.contains(.windowShrink) }
@@ -230,6 +295,7 @@ extension Fuzzer {
         report.choices = choiceRecords.isEmpty ? nil : choiceRecords
         report.options = summary.options.rules.records
         report.optionAgreement = summary.options.description
+        report.solver = SolverRecord(proven: solverProven, asked: solverAsked, seconds: solverSeconds)
         return report
     }
 

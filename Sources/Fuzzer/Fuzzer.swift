@@ -286,7 +286,8 @@ public final class Fuzzer {
                 if case .call(let c) = s, !lane.connection.callAllowed(c) { continue }
                 return s
             case .cell(let st, let ev, let c):
-                if let s = planner.input(for: lane.connection, state: st, event: ev, cell: c, sampler: &sampler) {
+                let conforming: Bool = if case .conform = lane.purpose { true } else { false }
+                if let s = planner.input(for: lane.connection, state: st, event: ev, cell: c, sampler: &sampler, solve: conforming) {
                     // An input that restarts a timer whose expiry sends nothing (a FIN again in TIME-WAIT): a fuzz
                     // case lets the timer age first, so that a wait after the input can tell a restart from none.
                     if case .fuzz = lane.purpose, let input = lane.modelInput(s), let t = planner.silentRestart(by: input, on: lane.model),

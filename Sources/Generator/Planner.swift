@@ -1,5 +1,6 @@
 import Core
 import Model
+import Solver
 import Spec
 
 /// Coverage of the model's input classes and the plans that reach the least covered: a path to the class's
@@ -62,6 +63,8 @@ public final class Planner {
     /// Reachable cells by (hits, attempts), least first; entries go stale as scores grow and are re-queued
     /// when popped (scores only grow), so a plan costs O(log n) instead of a scan of every cell.
     var queue = MinHeap()
+    /// Solves a class's conditions for the TCB at hand when drawing found no input of it.
+    public let solver: ClassSolver
 
     /// The socket call that makes an RFC user call on a real stack.
     public static func socketCallName(_ e: EventKind) -> String? {
@@ -79,6 +82,7 @@ public final class Planner {
 
     public init(spec: CompiledSpec, seed: UInt64, offered: Set<String>? = nil) {
         self.spec = spec
+        solver = ClassSolver(spec: spec)
         rng = SplitMix64(seed: seed ^ 0x7063_7370_6563)
         probeSampler = InputSampler(seed: seed ^ 0x7072_6f62_6573)
         var total = 0
@@ -338,7 +342,9 @@ public final class Planner {
     }
 
     /// An input in the given class for the model as it is now, or nil if none was found.
-    public func input(for lane: Connection, state: Int, event: EventKind, cell: Int, sampler: inout InputSampler) -> FuzzStep? {
+    /// `solve`: when drawing finds none, solve the class for the TCB (`ClassSolver`, about a millisecond): what a
+    /// conformance test needs decided, and more than a fuzz case's plan can spend.
+    public func input(for lane: Connection, state: Int, event: EventKind, cell: Int, sampler: inout InputSampler, solve: Bool = false) -> FuzzStep? {
         guard lane.model.state == state else { return nil }
         var model = lane.model
         switch event {
@@ -360,7 +366,9 @@ public final class Planner {
                     if model.falls(.segment(s), in: cell) { return lane.step(fromModel: s) }
                 }
             }
-            return nil
+            // Drawing is cheap and spreads the values; what it misses (an exact boundary, a sum two fields must
+            // meet) is solved for this TCB.
+            return solve ? solvedSegment(for: lane.model, cell: cell).map { lane.step(fromModel: $0) } : nil
         case .openPassive: return lane.callAllowed(.openPassive) ? .call(.openPassive) : nil
         case .openActive: return lane.callAllowed(.openActive) ? .call(.openActive) : nil
         case .close: return lane.callAllowed(.close) ? .call(.close) : nil
@@ -403,7 +411,13 @@ public final class Planner {
         for _ in 0..<120 where m.falls(.segment(Planner.candidate(sampler.segment(for: m), bits: bits)), in: cell) {
             return lane.step(fromModel: hold)
         }
-        return nil
+        return solvedSegment(for: m, cell: cell) != nil ? lane.step(fromModel: hold) : nil
+    }
+
+    /// A segment of `cell` for the model's TCB as it is, solved (`ClassSolver`), with what the tester can write: an
+    /// old TSval once PAWS applies, an echo from the future on a non-SYN once Timestamps are on.
+    func solvedSegment(for m: TCPModel, cell: Int) -> Segment? {
+        solver.segment(in: cell, for: m, tsOld: InputSampler.pawsApplies(m), futureEcho: m[.tsOK] == 1)
     }
 
     /// A wait that lets timer `t` expire at its latest, with the target's margin and a little more.

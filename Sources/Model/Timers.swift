@@ -112,7 +112,7 @@ extension TCPModel {
     }
 
     /// `KEEPALIVE.LEFT`: probes the application allows before giving the connection up, less those sent.
-    var keepaliveLeft: UInt32 {
+    public var keepaliveLeft: UInt32 {
         guard let n = spec.timings[.keepaliveProbes]?.lower else { return .max }
         return UInt32(max(0, Int(n) - Int(timers.keepaliveProbes)))
     }

@@ -94,6 +94,23 @@ public struct ConformResult: Codable, Sendable {
 }
 
 /// A whole run (or the merge of shards): what `conform` writes as JSON and renders as JUnit, Markdown and HTML.
+/// What the class solver decided before a conformance run, and what it cost.
+public struct SolverRecord: Codable, Sendable {
+    /// Tests proven unreachable: their classes' conditions contradict whatever the TCB.
+    public var proven: Int
+    /// Groups of tests sharing their classes it was asked about (those no input drawn had reached), and its time.
+    public var asked: Int
+    public var seconds: Double
+    public init(proven: Int, asked: Int, seconds: Double) {
+        self.proven = proven
+        self.asked = asked
+        self.seconds = seconds
+    }
+    public var line: String {
+        String(format: "solver: %d tests proven unreachable (their classifiers' conditions contradict whatever the TCB); %d groups of tests no drawn input had reached asked, in %.1f s", proven, asked, seconds)
+    }
+}
+
 public struct ConformReport: Codable, Sendable {
     public var target: String
     public var profile: String
@@ -112,6 +129,8 @@ public struct ConformReport: Codable, Sendable {
     /// and what the tester offered and the target agreed.
     public var options: [OptionRuleRecord]?
     public var optionAgreement: String?
+    /// The class solver's part (issue 21): tests it proved unreachable before the run, and its time.
+    public var solver: SolverRecord?
 
     /// The option rules in one line, as conform and fuzz print them (the full table is in the reports):
     /// `options: 12 option rules judged 39637 rule×segment checks; broken: none`, or the rules some segment broke.
@@ -452,6 +471,7 @@ public enum ConformRender {
         let why = Dictionary(grouping: r.results.filter { $0.verdict == .unreachable }, by: { $0.why ?? "" })
         if !why.isEmpty {
             out += "### Unreachable, by reason\n\n"
+            if let sv = r.solver { out += sv.line + "\n\n" }
             for (w, ts) in why.sorted(by: { $0.value.count > $1.value.count }) { out += "- \(ts.count) × \(w)\n" }
             out += "\n"
         }

@@ -9,7 +9,7 @@ import Foundation
 /// $ tcpspec-bench --help
 /// ```
 enum BenchArguments {
-    static let benchmarks = ["all", "compile", "model", "link", "fuzz", "conform", "exchange", "check", "check-keep", "soak", "faults"]
+    static let benchmarks = ["all", "compile", "model", "link", "fuzz", "conform", "exchange", "check", "check-keep", "soak", "faults", "solver"]
     /// Every flag takes a value.
     static let valueFlags = ["--spec-dir", "--seconds", "--connections", "--minutes", "--interval", "--target", "--profile", "--jobs"]
     static let numericFlags: Set = ["--seconds", "--connections", "--minutes", "--interval", "--jobs"]

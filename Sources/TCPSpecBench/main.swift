@@ -10,6 +10,7 @@ import Spec
 //   $ swift run -c release tcpspec-bench            # all
 //   $ swift run -c release tcpspec-bench model      # model transitions per second
 //   $ swift run -c release tcpspec-bench compile    # profile compile time
+//   $ swift run -c release tcpspec-bench solver    # the class solver: classes it adds to drawing, ms a query
 //   $ swift run -c release tcpspec-bench link       # SYN→RST round trips through the link vs raw AF_PACKET (root)
 //   $ swift run -c release tcpspec-bench fuzz [--seconds N]   # cases/s against Linux, coverage growth, RSS (root)
 //   $ swift run -c release tcpspec-bench conform   # the whole conformance suite against Linux, wall time (root)
@@ -91,6 +92,9 @@ let what = BenchArguments.parsed.what
 if what == "all" || what == "compile" || what == "model" {
     let spec = benchCompile("rfc9293")
     if what != "compile" { benchModel(spec) }
+}
+if what == "all" || what == "solver" {
+    SolverBench.run(spec: SpecLoader.compile(profile: "linux", directory: specDir()).spec!)
 }
 if what == "all" || what == "link" {
     do { try LinkBench.run() } catch { print("link: not measured: \(error)") }

@@ -1,0 +1,78 @@
+import Core
+import Foundation
+import Fuzzer
+import Generator
+import Model
+import Solver
+import Spec
+
+/// The class solver's cost and what it adds (issue 21), against the drawing it backs up, in the same run: for each
+/// way into each state the model search finds, every SEGMENT class of the state, first drawn as the planner draws
+/// (120 candidates), then solved for that TCB (up to 250 classes a way); and the conformance suite's proofs (linux,
+/// rfc9293): what they prove and what they cost.
+enum SolverBench {
+    static func run(spec: CompiledSpec) {
+        let planner = Planner(spec: spec, seed: 1)
+        let solver = ClassSolver(spec: spec)
+        var sampler = InputSampler(seed: 1)
+        var classes = 0, drawn = 0, solvedOnly = 0, neither = 0
+        var drawNs: UInt64 = 0, solveNs: UInt64 = 0, solves = 0
+        for st in spec.states {
+            // Each way into the state, and up to 250 of its classes (evenly spread over the table).
+            for way in planner.everyWay[st.state] ?? [] {
+                var c = Connection(spec: spec, testerISN: 0, offered: nil)
+                for s in way { c.apply(s) }
+                var m = c.model
+                let t = spec.table(state: m.state, event: .segment)
+                let live = t.cellChains.indices.filter { t.cellChains[$0] >= 0 }
+                for cell in stride(from: 0, to: live.count, by: max(1, live.count / 250)).map({ live[$0] }) {
+                    classes += 1
+                    let t0 = now()
+                    var hit = false
+                    for _ in 0..<120 where !hit {
+                        var s = sampler.segment(for: m)
+                        s.ctl = ControlBits(t.coordinates(of: cell).enumerated().compactMap { d, v in
+                            if case .bit(let b) = t.dimensions[d], v == 1 { b } else { nil }
+                        }).union(s.ctl.intersection([.psh, .urg]))
+                        hit = m.falls(.segment(Connection.fitLink(s)), in: cell)
+                    }
+                    let t1 = now()
+                    let solved = solver.segment(in: cell, for: m, tsOld: InputSampler.pawsApplies(m), futureEcho: m[.tsOK] == 1) != nil
+                    let t2 = now()
+                    drawNs += t1 - t0
+                    solveNs += t2 - t1
+                    solves += 1
+                    if hit { drawn += 1 } else if solved { solvedOnly += 1 } else { neither += 1 }
+                }
+            }
+        }
+        let drawMs = Double(drawNs) / 1e6 / Double(max(1, classes)), solveMs = Double(solveNs) / 1e6 / Double(max(1, solves))
+        print(String(format: "solver %@: %d (way, class) pairs: drawn %d, solved only %d, neither %d (no segment for that TCB); per class: drawing (120 candidates) %.3f ms, solving %.3f ms (%.1fx)",
+                     spec.profile, classes, drawn, solvedOnly, neither, drawMs, solveMs, solveMs / max(drawMs, 1e-9)))
+        // The conformance suite's proofs, as `tcpspec conform` asks them (every group of tests sharing their classes,
+        // here all of them, where conform asks only those no drawn input reached).
+        for profile in [spec.profile, "rfc9293"] {
+            guard let sp = profile == spec.profile ? spec : SpecLoader.compile(profile: profile, directory: specDir()).spec else { continue }
+            let proofSolver = ClassSolver(spec: sp)
+            var groups: [[ConformCase]] = []
+            var index: [String: Int] = [:]
+            for t in ConformSuite.build(sp) where Planner.drives(t.event, under: sp) && !t.event.isTimeout {
+                let k = "\(t.state)|\(t.event.rawValue)|\(t.cells)"
+                if let i = index[k] { groups[i].append(t) } else { index[k] = groups.count; groups.append([t]) }
+            }
+            var proven = 0, times: [Double] = []
+            let p0 = now()
+            for g in groups {
+                let q0 = now()
+                if ConformSuite.contradiction(g, spec: sp, solver: proofSolver) != nil { proven += g.count }
+                times.append(Double(now() - q0) / 1e6)
+            }
+            let total = Double(now() - p0) / 1e9
+            times.sort()
+            func pct(_ p: Double) -> Double { times.isEmpty ? 0 : times[min(times.count - 1, Int(Double(times.count) * p))] }
+            print(String(format: "solver %@: conformance suite, %d groups of tests: %d tests proven unreachable, %d queries undecided; %.1f s (per group median %.1f ms, p90 %.1f, max %.1f)",
+                         sp.profile, groups.count, proven, proofSolver.undecided, total, pct(0.5), pct(0.9), times.last ?? 0))
+        }
+    }
+}
+

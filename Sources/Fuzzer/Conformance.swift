@@ -87,22 +87,14 @@ public enum ConformSuite {
             for dim in spec.rules[test.rule].reads { if let d = t.dimensions.firstIndex(of: dim) { fixing[d] = coords[d] } }
             return fixing
         }
-        // One query for every class of the tests at once when they are few; else each test's partition.
-        if first.cells.count > 512 {
-            for test in tests {
-                if case .contradiction(let dims) = solver.decide(state: test.state, event: test.event, fixing: partition(test)) {
-                    return text(dims, t.coordinates(of: test.cells[0]))
-                }
-            }
-            return nil
-        }
-        guard case .contradiction = solver.decide(state: first.state, event: first.event, anyOf: first.cells) else { return nil }
-        // The reason: a test's partition that contradicts, else the first class's own values.
+        // Each test's partition first (few values, a quick query, and its contradiction is the reason); then every
+        // class of the tests at once, when they are few enough for one query.
         for test in tests {
             if case .contradiction(let dims) = solver.decide(state: test.state, event: test.event, fixing: partition(test)) {
                 return text(dims, t.coordinates(of: test.cells[0]))
             }
         }
+        guard first.cells.count <= 512, case .contradiction = solver.decide(state: first.state, event: first.event, anyOf: first.cells) else { return nil }
         let coords = t.coordinates(of: first.cells[0])
         var fixing: [Int: Int] = [:]
         for d in t.dimensions.indices { fixing[d] = coords[d] }
@@ -295,7 +287,7 @@ extension Fuzzer {
         report.choices = choiceRecords.isEmpty ? nil : choiceRecords
         report.options = summary.options.rules.records
         report.optionAgreement = summary.options.description
-        report.solver = SolverRecord(proven: solverProven, asked: solverAsked, seconds: solverSeconds)
+        report.solver = SolverRecord(proven: solverProven, asked: solverAsked, seconds: solverSeconds, undecided: planner.solver.undecided)
         return report
     }
 

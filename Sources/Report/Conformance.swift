@@ -101,13 +101,16 @@ public struct SolverRecord: Codable, Sendable {
     /// Groups of tests sharing their classes it was asked about (those no input drawn had reached), and its time.
     public var asked: Int
     public var seconds: Double
-    public init(proven: Int, asked: Int, seconds: Double) {
+    /// Queries left undecided within the solver's bound (never a proof).
+    public var undecided: Int
+    public init(proven: Int, asked: Int, seconds: Double, undecided: Int) {
         self.proven = proven
         self.asked = asked
         self.seconds = seconds
+        self.undecided = undecided
     }
     public var line: String {
-        String(format: "solver: %d tests proven unreachable (their classifiers' conditions contradict whatever the TCB); %d groups of tests no drawn input had reached asked, in %.1f s", proven, asked, seconds)
+        String(format: "solver: %d tests proven unreachable (their classifiers' conditions contradict whatever the TCB); %d groups of tests no drawn input had reached asked, in %.1f s; %d queries undecided", proven, asked, seconds, undecided)
     }
 }
 

@@ -145,6 +145,17 @@ public final class ClassSolver: @unchecked Sendable {
         facts.append(z.ule(u.fields[.segWnd]!, z.num(65535)))
         facts.append(z.ule(u.fields[.segUp]!, z.num(65535)))
         facts.append(z.or([z.not(echo), z.not(syn)]))
+        // Nothing exactly half way round from what its classes order it against (`TCPModel.halfWayApart`): no order
+        // exists there, so such a segment's verdict would be unspecified whatever the stack did — a class reached
+        // only that way is not reached.
+        let half = z.num(0x8000_0000), reg = { (r: Register) in u.registers[r]! }
+        let seq = u.fields[.segSeq]!, end = z.add(seq, u.fields[.segLen]!), ack = u.fields[.segAck]!
+        for x in [seq, end] {
+            for r in [reg(.rcvNxt), z.add(reg(.rcvNxt), reg(.rcvWnd))] { facts.append(z.not(z.eq(z.sub(x, r), half))) }
+        }
+        for r in [reg(.sndUna), reg(.sndNxt), reg(.iss), z.sub(reg(.sndUna), reg(.maxSndWnd))] {
+            facts.append(z.or([z.not(u.bit(.ack, z)), z.not(z.eq(z.sub(ack, r), half))]))
+        }
         let coords = t.coordinates(of: cell)
         let marks = coords.enumerated().map { tab.literals[$0.offset][$0.element] }
         let bits = ControlBits.names.map(\.1)
@@ -161,7 +172,7 @@ public final class ClassSolver: @unchecked Sendable {
                 var s = Segment(seq: v[0], ack: v[1], ctl: ctl, window: v[3], urgentPointer: v[4], dataLength: v[2], tsOld: v[5] == 1)
                 if v[6] == 1 { s.oddity = .futureEcho }
                 var m = model
-                if m.falls(.segment(s), in: cell) { return s }
+                if m.falls(.segment(s), in: cell), !m.halfWayApart(s) { return s }
                 tab.solver.assert([z.not(z.and([z.eq(read[0], z.num(v[0])), z.eq(read[2], z.num(v[2]))]))])
             }
             return nil

@@ -79,10 +79,15 @@ final class Z3 {
             self.z = z
             s = Z3_mk_solver(z.ctx)!
             Z3_solver_inc_ref(z.ctx, s)
+            limit(rlimit: rlimit, timeoutMs: timeoutMs)
+        }
+
+        /// The bounds of the checks from now on. A deterministic bound first (Z3's resource count, the same on
+        /// every machine and load), so that what is proven does not depend on how busy the machine was; the
+        /// wall-clock bound only as a last resort.
+        func limit(rlimit: UInt32, timeoutMs: UInt32) {
             let p = Z3_mk_params(z.ctx)
             Z3_params_inc_ref(z.ctx, p)
-            // A deterministic bound first (Z3's resource count, the same on every machine and load), so that what is
-            // proven does not depend on how busy the machine was; the wall-clock bound only as a last resort.
             Z3_params_set_uint(z.ctx, p, Z3_mk_string_symbol(z.ctx, "rlimit"), rlimit)
             Z3_params_set_uint(z.ctx, p, Z3_mk_string_symbol(z.ctx, "timeout"), timeoutMs)
             Z3_solver_set_params(z.ctx, s, p)

@@ -342,7 +342,7 @@ public final class Planner {
     }
 
     /// An input in the given class for the model as it is now, or nil if none was found.
-    /// `solve`: when drawing finds none, solve the class for the TCB (`ClassSolver`, about a millisecond): what a
+    /// `solve`: when drawing finds none, solve the class for the TCB (`ClassSolver`, a few milliseconds): what a
     /// conformance test needs decided, and more than a fuzz case's plan can spend.
     public func input(for lane: Connection, state: Int, event: EventKind, cell: Int, sampler: inout InputSampler, solve: Bool = false) -> FuzzStep? {
         guard lane.model.state == state else { return nil }

@@ -11,8 +11,8 @@ import Spec
 /// modulo 2^32 exactly as the model makes them (`TCPModel.relation`), every register and field an unknown. Z3
 /// (Debian's libz3-dev, C API) decides them: bit-vector arithmetic is its own theory, and a class reads up to a
 /// dozen sums and comparisons over a dozen unknowns, where enumerating the boundary values by hand would have to be
-/// proven complete for every new classifier a profile writes. A query takes about a millisecond (measured by
-/// `tcpspec-bench solver`).
+/// proven complete for every new classifier a profile writes. A query takes a few milliseconds (measured by
+/// `tcpspec-bench solver`: 2.7 ms a class solved for a TCB, a proof's median 4 ms).
 public final class ClassSolver: @unchecked Sendable {
     public let spec: CompiledSpec
     private let z = Z3()

@@ -42,10 +42,14 @@ struct ConformTests {
         #expect(clean.count(.conforms) > clean.results.count / 2, "\(clean.count(.conforms)) of \(clean.results.count)")
         // Every unreachable test says why.
         #expect(clean.results.allSatisfy { $0.verdict != .unreachable || !($0.why ?? "").isEmpty })
-        // Timer cells where the timer never runs are proven unreachable, and only unreachable tests are proven
-        // (the reference stack on its virtual clock reaches the rest: TIME-WAIT's expiry in TIME-WAIT conforms).
+        // Timer cells where the timer never runs are proven unreachable, and so are classes whose classifiers'
+        // conditions contradict (the solver's proofs); only unreachable tests are proven (the reference stack on its
+        // virtual clock reaches the rest: TIME-WAIT's expiry in TIME-WAIT conforms).
         let proven = clean.results.filter { $0.proven == true }
-        #expect(proven.allSatisfy { $0.verdict == .unreachable && $0.event.hasSuffix("-TIMEOUT") && ($0.why ?? "").hasPrefix("proven: ") })
+        #expect(proven.allSatisfy { $0.verdict == .unreachable && ($0.why ?? "").hasPrefix("proven: ") })
+        let solved = proven.filter { !$0.event.hasSuffix("-TIMEOUT") }
+        #expect(solved.allSatisfy { ($0.why ?? "").contains("contradict, whatever the TCB") }, "\(solved.map(\.why))")
+        #expect(!solved.isEmpty && clean.solver?.proven == solved.count, "\(solved.count) proven by the solver, record \(String(describing: clean.solver))")
         #expect(proven.contains { $0.state == "ESTABLISHED" && $0.event == "TIME-WAIT-TIMEOUT" } && proven.contains { $0.state == "LISTEN" })
         #expect(clean.results.contains { $0.state == "TIME-WAIT" && $0.event == "TIME-WAIT-TIMEOUT" && $0.verdict == .conforms })
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tcpspec-conform-\(UUID().uuidString)").path

@@ -335,7 +335,7 @@ public final class Planner {
     public static let receiveSizes: [UInt32] = [1, 100, 100_000]
 
     /// A drawn segment with a class's control bits (PSH and URG as drawn), cut to fit one frame.
-    static func candidate(_ drawn: Segment, bits: ControlBits) -> Segment {
+    public static func candidate(_ drawn: Segment, bits: ControlBits) -> Segment {
         var s = drawn
         s.ctl = bits.union(s.ctl.intersection([.psh, .urg]))
         return Connection.fitLink(s)
@@ -389,7 +389,7 @@ public final class Planner {
     }
 
     /// The control bits a segment class of `state` sets.
-    func controlBits(state: Int, cell: Int) -> ControlBits {
+    public func controlBits(state: Int, cell: Int) -> ControlBits {
         let t = spec.table(state: state, event: .segment)
         let coords = t.coordinates(of: cell)
         var bits = ControlBits()

@@ -29,12 +29,9 @@ enum SolverBench {
                     classes += 1
                     let t0 = now()
                     var hit = false
+                    let bits = planner.controlBits(state: m.state, cell: cell)
                     for _ in 0..<120 where !hit {
-                        var s = sampler.segment(for: m)
-                        s.ctl = ControlBits(t.coordinates(of: cell).enumerated().compactMap { d, v in
-                            if case .bit(let b) = t.dimensions[d], v == 1 { b } else { nil }
-                        }).union(s.ctl.intersection([.psh, .urg]))
-                        hit = m.falls(.segment(Connection.fitLink(s)), in: cell)
+                        hit = m.falls(.segment(Planner.candidate(sampler.segment(for: m), bits: bits)), in: cell)
                     }
                     let t1 = now()
                     let solved = solver.segment(in: cell, for: m, tsOld: InputSampler.pawsApplies(m), futureEcho: m[.tsOK] == 1) != nil

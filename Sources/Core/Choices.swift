@@ -21,7 +21,8 @@ public struct ChoiceRecord: Codable, Sendable {
     public var inconsistent = 0
     /// Where the first few inconsistent steps were.
     public var inconsistentAt: [String] = []
-    /// Steps in states that do not bind the choice, seen before it was bound: accepted under either alternative.
+    /// Steps that do not bind the choice (in states that do not, or of rules that do not), seen before it was
+    /// bound: accepted under either alternative.
     public var beforeBinding: Int?
     /// Never bound: judged per step (`ChoiceCatalog.Choice.perStep`).
     public var perStep: Bool?
@@ -42,12 +43,12 @@ public struct ChoiceRecord: Codable, Sendable {
                 let n = beforeBinding ?? 0
                 return "\(title): judged per step, never bound (\(n) step\(n == 1 ? "" : "s") told the alternatives apart, each judged under either)"
             }
-            if let n = beforeBinding, n > 0 { return "\(title): not bound (\(n) step\(n == 1 ? "" : "s") told the alternatives apart, none in a state that binds it; each judged under either alternative)" }
+            if let n = beforeBinding, n > 0 { return "\(title): not bound (\(n) step\(n == 1 ? "" : "s") told the alternatives apart, none in a state or of a rule that binds it; each judged under either alternative)" }
             return "\(title): not observed (no step told the alternatives apart)"
         }
         var s = "\(title): \(bound == .taken ? taken : other), first seen \(firstSeen ?? "?"); \(consistent) step\(consistent == 1 ? "" : "s") agree"
         if inconsistent > 0 { s += ", \(inconsistent) INCONSISTENT (\(inconsistentAt.joined(separator: "; ")))" }
-        if let n = beforeBinding, n > 0 { s += "; \(n) earlier step\(n == 1 ? "" : "s") in states that do not bind it, judged under either alternative" }
+        if let n = beforeBinding, n > 0 { s += "; \(n) earlier step\(n == 1 ? "" : "s") that do not bind it (their state or rule), judged under either alternative" }
         return s
     }
 }

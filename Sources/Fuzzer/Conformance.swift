@@ -153,11 +153,13 @@ extension Fuzzer {
             choices.reset()
         }
         let all = ConformSuite.build(spec)
-        // A test of a choice's rule in a state that binds it (`binds-in`) runs first, in every shard (reported by
-        // its own): the choice is then bound the same way whatever the order and the sharding, and the tests in
-        // other states are held to it.
+        // A test of a choice's rule in a state that binds it (`binds-in`), or of a rule that binds a choice some
+        // of whose rules do not (`non-binding`), runs first, in every shard (reported by its own): the choice is
+        // then bound the same way whatever the order and the sharding, and the other tests are held to it.
         func bindsChoice(_ t: ConformCase) -> Bool {
-            choices.set.choices.contains { !$0.choice.bindsIn.isEmpty && $0.rules.contains(t.rule) && $0.binds(in: spec.states[t.state].state) }
+            choices.set.choices.contains {
+                (!$0.choice.bindsIn.isEmpty || !$0.nonBinding.isEmpty) && $0.binds(chain: [t.rule]) && $0.binds(in: spec.states[t.state].state)
+            }
         }
         // This shard's tests first (the report's), then the other shards' tests that bind a choice.
         let mine = all.indices.map { $0 % shard.count == shard.index - 1 }

@@ -666,7 +666,7 @@ final class Session {
                 // FIN-WAIT-2: RFC 9293 §3.8.4 names no states), fits the primary as well: it binds nothing and
                 // contradicts no binding to the primary; a stack bound to the other is judged under it.
                 if !primaryOK, loose, choices.book.binding(c.choice.name)?.bound != .other { continue }
-                let (alternative, inconsistent) = observe(c, primaryOK: primaryOK, lane, step, stateBefore, chain: chain)
+                guard let (alternative, inconsistent) = observe(c, primaryOK: primaryOK, lane, step, stateBefore, chain: chain) else { continue }
                 chose = (c.choice.name, alternative)
                 if let inconsistent {
                     w.verdict.mismatches = [inconsistent]
@@ -735,7 +735,7 @@ final class Session {
                 let (o2, v2) = rejudge(&alt, tr2)
                 let primaryOK = v.mismatches.isEmpty, otherOK = v2.mismatches.isEmpty
                 guard primaryOK != otherOK else { continue }
-                let (alternative, inconsistent) = observe(c, primaryOK: primaryOK, lane, step, stateBefore, chain: chain)
+                guard let (alternative, inconsistent) = observe(c, primaryOK: primaryOK, lane, step, stateBefore, chain: chain) else { continue }
                 if chose == nil { chose = (c.choice.name, alternative) }
                 if let inconsistent {
                     v.mismatches = [inconsistent]
@@ -819,12 +819,18 @@ final class Session {
     }
 
     /// The stack took one alternative of choice `c` at this step (the profile's when `primaryOK`): the run's book
-    /// binds it, or, against an earlier binding, says how it was inconsistent.
-    func observe(_ c: ChoiceSet.Bound, primaryOK: Bool, _ lane: Lane, _ step: FuzzStep, _ stateBefore: TCPState, chain: [Int]) -> (ChoiceBook.Alternative, Mismatch?) {
+    /// binds it, or, against an earlier binding, says how it was inconsistent. Nil: the choice does not explain
+    /// the step (a rule that does not bind it, the other alternative taken against a binding to the profile's),
+    /// which the profile judges.
+    func observe(_ c: ChoiceSet.Bound, primaryOK: Bool, _ lane: Lane, _ step: FuzzStep, _ stateBefore: TCPState, chain: [Int]) -> (ChoiceBook.Alternative, Mismatch?)? {
         let alternative: ChoiceBook.Alternative = primaryOK ? .taken : .other
         let place = "\(lane.purposeDescription): \(stateBefore) on \(Session.describe(step))"
         var replaying = false
         if case .replay = lane.purpose { replaying = true }
+        if !c.binds(chain: chain) {
+            if primaryOK { return (.taken, nil) }
+            return choices?.book.explainsOther(c.choice.name, recording: !replaying) == true ? (.other, nil) : nil
+        }
         guard let choices, let bound = choices.book.observe(c.choice.name, alternative, at: place, recording: !replaying, binding: c.binds(in: stateBefore)) else {
             return (alternative, nil)
         }

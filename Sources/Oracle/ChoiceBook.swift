@@ -21,6 +21,24 @@ public struct ChoiceBook: Sendable {
 
     public func binding(_ name: String) -> Record? { records.first { $0.name == name } }
 
+    /// A step decided by a rule that explains choice `name` without binding it (`ChoiceSet.Bound.nonBinding`)
+    /// took the other alternative: whether that alternative explains it — before the binding and when bound to
+    /// it, not when bound to the profile's (the step is then the profile's to judge). It binds nothing.
+    /// `recording` false (a replay): nothing is counted.
+    public mutating func explainsOther(_ name: String, recording: Bool = true) -> Bool {
+        guard let i = records.firstIndex(where: { $0.name == name }) else { return false }
+        switch records[i].bound {
+        case nil:
+            if recording { records[i].beforeBinding = (records[i].beforeBinding ?? 0) + 1 }
+            return true
+        case .other?:
+            if recording { records[i].consistent += 1 }
+            return true
+        case .taken?:
+            return false
+        }
+    }
+
     /// A step showed alternative `alt` of choice `name` at `place`: the first binds it; a later one that disagrees
     /// is returned as the record it contradicts.
     /// `recording` false (a replay of a case already counted): compare with the binding only, never bind or count.

@@ -191,6 +191,51 @@ struct ChoiceTests {
         #expect(contra?.bound == .taken && b.binding("c")?.inconsistentAt == ["SYN-SENT again"])
     }
 
+    @Test("a non-binding rule's step: either alternative before the binding, the other only when bound to it, never an inconsistency; 'non-binding' is parsed and checked")
+    func nonBinding() throws {
+        var b = ChoiceBook()
+        b.declare(name: "c", title: "t", source: "s", requirement: nil, taken: "closes", other: "ignores")
+        let before = b.explainsOther("c")
+        #expect(before && b.binding("c")?.bound == nil && b.binding("c")?.beforeBinding == 1)
+        let binds = b.observe("c", .taken, at: "a RST at RCV.NXT")
+        #expect(binds == nil)
+        // Bound to the profile's alternative: the other no longer explains such a step (the profile judges it),
+        // and nothing is counted as inconsistent.
+        let after = b.explainsOther("c")
+        #expect(!after && b.binding("c")?.inconsistent == 0 && b.binding("c")?.consistent == 1)
+        var o = ChoiceBook()
+        o.declare(name: "c", title: "t", source: "s", requirement: nil, taken: "closes", other: "ignores")
+        let bindsOther = o.observe("c", .other, at: "a RST at RCV.NXT")
+        #expect(bindsOther == nil)
+        let replayed = o.explainsOther("c", recording: false)
+        #expect(replayed && o.binding("c")?.consistent == 1)
+        let counted = o.explainsOther("c")
+        #expect(counted && o.binding("c")?.consistent == 2)
+
+        let set = try ChoiceSet.load(for: try Repository.spec("rfc9293"), directory: Repository.specDirectory)
+        let spec = try Repository.spec("rfc9293")
+        let c = try #require(set.choices.first { $0.choice.name == "rfc1337-timewait-rst" })
+        let exact = try #require(spec.rules.firstIndex { $0.id == "rst.close.exact" }), paws = try #require(spec.rules.firstIndex { $0.id == "rst.close.paws" })
+        #expect(c.choice.nonBinding == ["rst.close.paws"] && c.rules.contains(paws) && c.nonBinding == [paws])
+        #expect(c.binds(chain: [exact]) && !c.binds(chain: [paws]))
+        let bad = """
+        [[choice]]
+        name = "x"
+        title = "x"
+        source = "s"
+        profile = "rfc9293"
+        rules = ["rst.close.exact"]
+        non-binding = ["rst.close.exact"]
+        taken = "a"
+        other = "b"
+        other-profile = "rfc9293.rfc1337"
+        """
+        do {
+            _ = try ChoiceCatalog.parse(bad, file: "c.toml")
+            Issue.record("a rule both binding and non-binding was accepted")
+        } catch { #expect(error.description.hasPrefix("c.toml:7:16: error: rule 'rst.close.exact' is in 'rules' already"), "\(error)") }
+    }
+
     /// The RFC 5961 choices bind in ESTABLISHED (`binds-in`): a stack's reset in SYN-SENT or in a state it handles
     /// apart must not decide them, as the first step of a random order once did (conform against Linux bound
     /// rfc5961-rst from SYN-SENT and reported 308 steps in six states INCONSISTENT).

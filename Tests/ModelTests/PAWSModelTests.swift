@@ -108,4 +108,31 @@ struct PAWSModelTests {
         _ = e.receive(Segment(seq: 5002, ctl: .rst, window: 0, tsOld: true))
         #expect(e.state == (profile == "linux" ? "TIME-WAIT" : "CLOSED"), "\(profile)")
     }
+
+    /// Ignoring that RST is RFC 1337's choice or PAWS applied to a RST: the class of its own lets the choice's
+    /// binding come only from a RST PAWS does not concern (`non-binding` in Spec/choices.toml).
+    @Test("TIME-WAIT: a RST at RCV.NXT with an old TSval is a class of its own (rst.close.paws); RFC 1337's alternative ignores it as every RST there")
+    func timeWaitOldRST() throws {
+        for (profile, rule, plainRule, closes) in [("rfc9293", "rst.close.paws", "rst.close.exact", true), ("rfc9293.rfc1337", "timewait.rst.ignore", "timewait.rst.ignore", false),
+                                                  ("linux", "linux.tw.rst", "linux.tw.kill", false)] {
+            let sp = try spec(profile)
+            var e = Endpoint(sp, profile)
+            _ = e.call(.openActive, iss: 1000)
+            _ = e.m.adopt(.timestampsAgreed(true))
+            _ = e.receive(Segment(seq: 5000, ack: 1001, ctl: [.syn, .ack], window: 65535))
+            _ = e.call(.close)
+            _ = e.receive(Segment(seq: 5001, ack: 1002, ctl: [.fin, .ack], window: 65535))
+            #expect(e.state == "TIME-WAIT", "\(profile)")
+            var fresh = e
+            let t = e.m.receive(Segment(seq: 5002, ctl: .rst, window: 0, tsOld: true))
+            let rules = t.chain >= 0 ? sp.chains[t.chain].rules.map { sp.rules[$0].id } : []
+            #expect(rules.contains(rule), "\(profile): \(rules)")
+            #expect(t.outputs.isEmpty && e.state == (closes ? "CLOSED" : "TIME-WAIT"), "\(profile)")
+            // The same RST with a current TSval is the choice's binding class (linux: Linux kills the minisocket).
+            let plain = fresh.m.receive(Segment(seq: 5002, ctl: .rst, window: 0))
+            let plainRules = plain.chain >= 0 ? sp.chains[plain.chain].rules.map { sp.rules[$0].id } : []
+            #expect(plainRules.contains(plainRule), "\(profile): \(plainRules)")
+            #expect(fresh.state == (profile == "rfc9293.rfc1337" ? "TIME-WAIT" : "CLOSED"), "\(profile)")
+        }
+    }
 }

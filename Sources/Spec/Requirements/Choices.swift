@@ -35,6 +35,12 @@ public struct ChoiceCatalog: Sendable {
         /// Never bound (`per-step = true`): every step that tells the alternatives apart is judged under either.
         /// For what the stack decides by something the oracle cannot see (Linux's socket memory), not by design.
         public var perStep = false
+        /// Rules the other alternative also replaces whose steps never bind the choice (`non-binding`): their
+        /// input tells the alternatives apart only together with something else the stack may do. A RST at RCV.NXT
+        /// with an old TSval in TIME-WAIT, ignored, is RFC 1337's choice or PAWS applied to a RST (RFC 7323 §5.3
+        /// exempts it): before the binding either passes; bound to the other alternative, the step is judged under
+        /// it; bound to the profile's, under the profile — the rule's own requirement, not an inconsistency.
+        public var nonBinding: [String] = []
         public var location: SourceLocation
     }
 
@@ -59,7 +65,7 @@ public struct ChoiceCatalog: Sendable {
         do { tables = try TOMLReader.read(text, file: file) } catch { throw Failure(description: error.description) }
         func fail(_ at: TOMLReader.Position, _ m: String) -> Failure { Failure(description: "\(file):\(at.line):\(at.column): error: \(m)") }
         var out: [Choice] = []
-        let known: Set = ["name", "title", "source", "requirement", "profile", "rules", "taken", "other", "other-profile", "binds-in", "per-step"]
+        let known: Set = ["name", "title", "source", "requirement", "profile", "rules", "taken", "other", "other-profile", "binds-in", "per-step", "non-binding"]
         for t in tables where !(t.name.isEmpty && t.entries.isEmpty) {
             guard t.name == "choice", t.isArrayElement else { throw fail(t.at, "expected [[choice]] tables only, found [\(t.name)]") }
             var fields: [String: TOMLReader.Entry] = [:]
@@ -82,6 +88,15 @@ public struct ChoiceCatalog: Sendable {
             for i in items {
                 guard case .string(let s) = i.value else { throw fail(i.at, "'rules' must be an array of strings") }
                 rules.append(s)
+            }
+            var nonBinding: [String] = []
+            if let ne = fields["non-binding"] {
+                guard case .array(let items) = ne.value.value, !items.isEmpty else { throw fail(ne.value.at, "'non-binding' must be a non-empty array of rule ids") }
+                for i in items {
+                    guard case .string(let s) = i.value else { throw fail(i.at, "'non-binding' must be an array of strings") }
+                    if rules.contains(s) { throw fail(i.at, "rule '\(s)' is in 'rules' already: a non-binding rule is listed only in 'non-binding'") }
+                    nonBinding.append(s)
+                }
             }
             var bindsIn: [String] = []
             if let be = fields["binds-in"] {
@@ -106,7 +121,7 @@ public struct ChoiceCatalog: Sendable {
             if out.contains(where: { $0.name == name }) { throw fail(fields["name"]!.value.at, "duplicate choice '\(name)'") }
             out.append(Choice(name: name, title: try string("title")!, source: try string("source")!, requirement: requirement,
                               profile: try string("profile")!, rules: rules, taken: try string("taken")!, other: try string("other")!,
-                              otherProfile: try string("other-profile")!, bindsIn: bindsIn, perStep: perStep,
+                              otherProfile: try string("other-profile")!, bindsIn: bindsIn, perStep: perStep, nonBinding: nonBinding,
                               location: SourceLocation(file: file, line: t.at.line, column: t.at.column)))
         }
         return ChoiceCatalog(choices: out)
@@ -124,8 +139,12 @@ public struct ChoiceSet: Sendable {
         let compiled: Pending
         /// The other alternative's spec, once compiled; nil if it does not compile (`spec check` reports why).
         public var other: CompiledSpec? { try? compiled.value.get() }
-        /// The profile's rules that take the first alternative (indices into its rules).
+        /// The profile's rules that take the first alternative (indices into its rules), the non-binding ones too.
         public var rules: Set<Int>
+        /// Those of them that never bind the choice (`Choice.nonBinding`).
+        public var nonBinding: Set<Int> = []
+        /// Whether a step decided by the rules `chain` may bind the choice (one of its binding rules decided it).
+        public func binds(chain: [Int]) -> Bool { chain.contains { rules.contains($0) && !nonBinding.contains($0) } }
         /// Whether a step in `state` may bind the choice (`Choice.bindsIn`).
         public func binds(in state: TCPState) -> Bool { !choice.perStep && (choice.bindsIn.isEmpty || choice.bindsIn.contains(state.rawValue)) }
     }
@@ -163,11 +182,12 @@ public struct ChoiceSet: Sendable {
         let catalog = try ChoiceCatalog.load(directory: directory)
         var out: [Bound] = []
         for c in catalog.choices where c.profile == spec.profile {
-            var rules: Set<Int> = []
-            for name in c.rules {
+            var rules: Set<Int> = [], nonBinding: Set<Int> = []
+            for name in c.rules + c.nonBinding {
                 let idx = spec.rules.indices.filter { spec.rules[$0].id == name }
                 guard !idx.isEmpty else { throw ChoiceCatalog.Failure(description: "\(c.location): error: choice '\(c.name)' names rule '\(name)', which profile \(c.profile) does not have") }
                 rules.formUnion(idx)
+                if c.nonBinding.contains(name) { nonBinding.formUnion(idx) }
             }
             let lineage = spec.lineage, states = spec.states.map(\.state)
             let pending = Pending {
@@ -181,13 +201,13 @@ public struct ChoiceSet: Sendable {
                 }
                 // The alternative replaces the choice's rules and nothing else.
                 for rule in other.rules where rule.profile == c.otherProfile {
-                    for replaced in rule.replaced where !c.rules.contains(replaced) {
-                        return .failure(ChoiceCatalog.Failure(description: "\(rule.loc): error: rule \(rule.id) of the alternative of choice '\(c.name)' replaces \(replaced), which is not one of the choice's rules (\(c.rules.joined(separator: ", ")))"))
+                    for replaced in rule.replaced where !c.rules.contains(replaced) && !c.nonBinding.contains(replaced) {
+                        return .failure(ChoiceCatalog.Failure(description: "\(rule.loc): error: rule \(rule.id) of the alternative of choice '\(c.name)' replaces \(replaced), which is not one of the choice's rules (\((c.rules + c.nonBinding).joined(separator: ", ")))"))
                     }
                 }
                 return .success(other)
             }
-            out.append(Bound(choice: c, compiled: pending, rules: rules))
+            out.append(Bound(choice: c, compiled: pending, rules: rules, nonBinding: nonBinding))
         }
         return ChoiceSet(choices: out)
     }

@@ -420,6 +420,12 @@ public final class Planner {
         solver.segment(in: cell, for: m, tsOld: InputSampler.pawsApplies(m), futureEcho: m[.tsOK] == 1)
     }
 
+    /// Why `cell` has no segment for the model's TCB as it is (`ClassSolver.blocking`), with the same tester limits
+    /// as `solvedSegment`: the registers this way set that rule it out, or what the tester does not send.
+    public func blocking(for m: TCPModel, cell: Int) -> ClassSolver.Blocking? {
+        solver.blocking(in: cell, for: m, tsOld: InputSampler.pawsApplies(m), futureEcho: m[.tsOK] == 1)
+    }
+
     /// A wait that lets timer `t` expire at its latest, with the target's margin and a little more.
     public func wait(for t: TimerName, on lane: Connection) -> Double? {
         guard let w = lane.model.expiry(t), let u = w.upper else { return nil }

@@ -64,6 +64,14 @@ public struct TCPModel: Sendable {
     let keepaliveStates: UInt64
     public private(set) var state: Int
     public internal(set) var tcb = TCB()
+
+    /// This model with register `r` at `v` and nothing else changed: a what-if (the class solver checks an
+    /// explanation with it), not a transition.
+    public func with(_ r: Register, _ v: UInt32) -> TCPModel {
+        var m = self
+        m.tcb[r] = v
+        return m
+    }
     /// The ISS the event being run chose (its `iss:` argument); nil leaves ISS symbolic until adopted.
     var nextISS: UInt32?
     public private(set) var issBound = false

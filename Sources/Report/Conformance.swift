@@ -115,6 +115,24 @@ public struct SolverRecord: Codable, Sendable {
 }
 
 public struct ConformReport: Codable, Sendable {
+    /// A reason without its per-test details (values in brackets, `ruled out by RCV.WND [65535 on this way; 0
+    /// admits it]`): what the summary groups unreachable tests by.
+    public static func reasonGroup(_ why: String) -> String {
+        var out = "", depth = 0
+        for ch in why {
+            switch ch {
+            case "[":
+                if depth == 0, out.hasSuffix(" ") { out.removeLast() }
+                depth += 1
+            case "]" where depth > 0:
+                depth -= 1
+            default:
+                if depth == 0 { out.append(ch) }
+            }
+        }
+        return out
+    }
+
     public var target: String
     public var profile: String
     public var shards: [String]
@@ -471,7 +489,7 @@ public enum ConformRender {
             for g in groups { out += "| \(g.requirement) | \(g.tests) | \(g.counts.map { "\($0.1) \($0.0)" }.joined(separator: ", ")) |\n" }
             out += "\n"
         }
-        let why = Dictionary(grouping: r.results.filter { $0.verdict == .unreachable }, by: { $0.why ?? "" })
+        let why = Dictionary(grouping: r.results.filter { $0.verdict == .unreachable }, by: { ConformReport.reasonGroup($0.why ?? "") })
         if !why.isEmpty {
             out += "### Unreachable, by reason\n\n"
             if let sv = r.solver { out += sv.line + "\n\n" }

@@ -49,6 +49,8 @@ struct ClassEncoding {
     let z: Z3
     let u: Unknowns
     private var memo: [Int: Z3.Term] = [:]
+    /// The registers and fields the programs encoded so far read: what a class of the state can depend on.
+    private(set) var read: Set<Operand> = []
 
     init(spec: CompiledSpec, state: Int, z: Z3, unknowns: Unknowns) {
         self.spec = spec
@@ -103,8 +105,9 @@ struct ClassEncoding {
         }
     }
 
-    func operand(_ o: Operand) -> Z3.Term {
-        switch o {
+    mutating func operand(_ o: Operand) -> Z3.Term {
+        read.insert(o)
+        return switch o {
         case .const(let v): z.num(v)
         case .reg(let r): u.registers[r]!
         case .field(let f): u.fields[f]!
@@ -133,8 +136,8 @@ struct ClassEncoding {
         for op in p.ops {
             switch op {
             case .const(let v): st.append(.num(z.num(v)))
-            case .reg(let r): st.append(.num(u.registers[r]!))
-            case .field(let f): st.append(.num(u.fields[f]!))
+            case .reg(let r): st.append(.num(operand(.reg(r))))
+            case .field(let f): st.append(.num(operand(.field(f))))
             case .flag(let b): st.append(.bool(u.bit(b, z)))
             case .classIn(let k, let mask):
                 let v = value(k)

@@ -48,6 +48,8 @@ public final class ClassSolver: @unchecked Sendable {
         let solver: Z3.Solver
         let u: Unknowns
         let literals: [[Z3.Term]]
+        /// What the state's classifiers read (registers, fields): all a class of it can depend on.
+        let read: Set<Operand>
 
         init(_ z: Z3, spec: CompiledSpec, state: Int, event: EventKind, rlimit: UInt32, timeoutMs: UInt32) {
             let solver = Z3.Solver(z, rlimit: rlimit, timeoutMs: timeoutMs)
@@ -64,6 +66,7 @@ public final class ClassSolver: @unchecked Sendable {
                 })
             }
             literals = lits
+            read = enc.read
             // What every input of the kind is, whoever sends it: a segment's text fits one IP datagram.
             if event == .segment { solver.assert([z.ule(u.data, z.num(65535))]) }
         }
@@ -122,6 +125,67 @@ public final class ClassSolver: @unchecked Sendable {
         }
     }
 
+    /// What rules a class out for one TCB: a register's value (the way in made it), or a limit of what the tester
+    /// writes.
+    public enum Constraint: Hashable, Sendable, CustomStringConvertible {
+        case register(Register)
+        /// A value the model derives from the TCB (HELD.END, KEEPALIVE.LEFT).
+        case derived(InputField)
+        case limit(TesterLimit)
+
+        public var description: String {
+            switch self {
+            case .register(let r): r.spelling
+            case .derived(let f): f.spelling
+            case .limit(let l): l.rawValue
+            }
+        }
+    }
+
+    /// What the tester does not send (`segment`'s limits): a class that needs one of these is out of its reach.
+    public enum TesterLimit: String, Hashable, Sendable, CaseIterable {
+        case oneFrame = "text that fits one frame (1428 octets, 1420 on a SYN)"
+        case window = "a window that fits 16 bits"
+        case urgent = "an urgent pointer that fits 16 bits"
+        case noOldTSval = "no old TSval before PAWS applies (Timestamps agreed, the connection synchronized)"
+        case noFutureEcho = "no echo from the future before Timestamps are agreed"
+        case noEchoOnSYN = "no echo from the future on a SYN"
+        case notHalfWay = "nothing half way round from what the class orders it against (no order exists there)"
+    }
+
+    /// The facts `segment` solves under for `model`'s TCB, each labelled by what it states.
+    private func facts(_ tab: Table, for model: TCPModel, tsOld: Bool, futureEcho: Bool) -> [(Constraint, Z3.Term)] {
+        let u = tab.u
+        // This TCB, and what the model derives from it alone.
+        var facts: [(Constraint, Z3.Term)] = Register.allCases.map { (.register($0), z.eq(u.registers[$0]!, z.num(model[$0]))) }
+        facts.append((.derived(.heldEnd), z.eq(u.fields[.heldEnd]!, z.num(model.heldEnd))))
+        facts.append((.derived(.keepaliveLeft), z.eq(u.fields[.keepaliveLeft]!, z.num(model.keepaliveLeft))))
+        let old = z.bool(InputField.segTSOld.spelling), echo = z.bool(InputField.segECRFuture.spelling)
+        if !tsOld { facts.append((.limit(.noOldTSval), z.not(old))) }
+        if !futureEcho { facts.append((.limit(.noFutureEcho), z.not(echo))) }
+        // The tester's own limits: one frame of text (`Connection.fitLink`), 16-bit window and urgent fields, an
+        // echo from the future never on a SYN (the planner's rule too).
+        let syn = u.bit(.syn, z)
+        facts.append((.limit(.oneFrame), z.ule(u.data, z.ite(syn, z.num(1420), z.num(1428)))))
+        facts.append((.limit(.window), z.ule(u.fields[.segWnd]!, z.num(65535))))
+        facts.append((.limit(.urgent), z.ule(u.fields[.segUp]!, z.num(65535))))
+        facts.append((.limit(.noEchoOnSYN), z.or([z.not(echo), z.not(syn)])))
+        // Nothing exactly half way round from what its classes order it against (`TCPModel.halfWayApart`): no order
+        // exists there, so such a segment's verdict would be unspecified whatever the stack did — a class reached
+        // only that way is not reached.
+        let half = z.num(0x8000_0000), reg = { (r: Register) in u.registers[r]! }
+        let seq = u.fields[.segSeq]!, end = z.add(seq, u.fields[.segLen]!), ack = u.fields[.segAck]!
+        var apart: [Z3.Term] = []
+        for x in [seq, end] {
+            for r in [reg(.rcvNxt), z.add(reg(.rcvNxt), reg(.rcvWnd))] { apart.append(z.not(z.eq(z.sub(x, r), half))) }
+        }
+        for r in [reg(.sndUna), reg(.sndNxt), reg(.iss), z.sub(reg(.sndUna), reg(.maxSndWnd))] {
+            apart.append(z.or([z.not(u.bit(.ack, z)), z.not(z.eq(z.sub(ack, r), half))]))
+        }
+        facts.append((.limit(.notHalfWay), z.and(apart)))
+        return facts
+    }
+
     /// A segment of input class `cell` for `model` as it is now (its state's SEGMENT table), or nil when the
     /// model's TCB admits none (or the solver did not decide). `tsOld`, `futureEcho`: whether the tester can send an
     /// old TSval, an echo from the future. The segment fits one frame and is checked against the model itself.
@@ -131,37 +195,13 @@ public final class ClassSolver: @unchecked Sendable {
         let tab = table(model.state, .segment)
         let u = tab.u
         let t = spec.table(state: model.state, event: .segment)
-        // This TCB, and what the model derives from it alone.
-        var facts = Register.allCases.map { z.eq(u.registers[$0]!, z.num(model[$0])) }
-        facts.append(z.eq(u.fields[.heldEnd]!, z.num(model.heldEnd)))
-        facts.append(z.eq(u.fields[.keepaliveLeft]!, z.num(model.keepaliveLeft)))
-        let old = z.bool(InputField.segTSOld.spelling), echo = z.bool(InputField.segECRFuture.spelling)
-        if !tsOld { facts.append(z.not(old)) }
-        if !futureEcho { facts.append(z.not(echo)) }
-        // The tester's own limits: one frame of text (`Connection.fitLink`), 16-bit window and urgent fields, an
-        // echo from the future never on a SYN (the planner's rule too).
-        let syn = u.bit(.syn, z)
-        facts.append(z.ule(u.data, z.ite(syn, z.num(1420), z.num(1428))))
-        facts.append(z.ule(u.fields[.segWnd]!, z.num(65535)))
-        facts.append(z.ule(u.fields[.segUp]!, z.num(65535)))
-        facts.append(z.or([z.not(echo), z.not(syn)]))
-        // Nothing exactly half way round from what its classes order it against (`TCPModel.halfWayApart`): no order
-        // exists there, so such a segment's verdict would be unspecified whatever the stack did — a class reached
-        // only that way is not reached.
-        let half = z.num(0x8000_0000), reg = { (r: Register) in u.registers[r]! }
-        let seq = u.fields[.segSeq]!, end = z.add(seq, u.fields[.segLen]!), ack = u.fields[.segAck]!
-        for x in [seq, end] {
-            for r in [reg(.rcvNxt), z.add(reg(.rcvNxt), reg(.rcvWnd))] { facts.append(z.not(z.eq(z.sub(x, r), half))) }
-        }
-        for r in [reg(.sndUna), reg(.sndNxt), reg(.iss), z.sub(reg(.sndUna), reg(.maxSndWnd))] {
-            facts.append(z.or([z.not(u.bit(.ack, z)), z.not(z.eq(z.sub(ack, r), half))]))
-        }
         let coords = t.coordinates(of: cell)
         let marks = coords.enumerated().map { tab.literals[$0.offset][$0.element] }
+        let old = z.bool(InputField.segTSOld.spelling), echo = z.bool(InputField.segECRFuture.spelling)
         let bits = ControlBits.names.map(\.1)
         let read: [Z3.Term] = [u.fields[.segSeq]!, u.fields[.segAck]!, u.data, u.fields[.segWnd]!, u.fields[.segUp]!, old, echo]
             + bits.map { u.bits[$0.rawValue]! }
-        return tab.solver.scope(facts) {
+        return tab.solver.scope(facts(tab, for: model, tsOld: tsOld, futureEcho: futureEcho).map(\.1)) {
             // What the model derives from the segment too (the text it releases) is free above: a witness the
             // model refutes is excluded and another sought.
             for _ in 0..<4 {
@@ -176,6 +216,101 @@ public final class ClassSolver: @unchecked Sendable {
                 tab.solver.assert([z.not(z.and([z.eq(read[0], z.num(v[0])), z.eq(read[2], z.num(v[2]))]))])
             }
             return nil
+        }
+    }
+
+    /// Why no segment of `cell` exists for `model`'s TCB (when `segment` finds none): the registers whose values
+    /// rule it out, each with a value that admits it, and the tester's limits the class needs broken.
+    public struct Blocking: Sendable, Equatable, CustomStringConvertible {
+        public struct Need: Sendable, Equatable {
+            public var what: Constraint
+            /// Its value on this way (registers and derived values).
+            public var now: UInt32?
+            /// A value with which (and the other needs') the class has a segment.
+            public var admits: UInt32?
+        }
+        public var needs: [Need]
+
+        /// `ruled out by RCV.WND [65535 on this way; 0 admits it]`: each need alone stands in the way (another value
+        /// of it alone admits the class). The values in brackets, so that reports can group tests by what stands in
+        /// the way (`ConformReport.reasonGroup`).
+        public var description: String {
+            let regs = needs.filter { if case .limit = $0.what { false } else { true } }
+            let limits = needs.compactMap { if case .limit(let l) = $0.what { l } else { nil } }
+            var parts: [String] = []
+            if !regs.isEmpty {
+                parts.append("ruled out by this way's " + regs.map { "\($0.what) [\($0.now ?? 0) here; \($0.admits ?? 0) admits it]" }.joined(separator: " or "))
+            }
+            if !limits.isEmpty { parts.append("it needs what the tester does not send (" + limits.map(\.rawValue).joined(separator: "; or ") + ")") }
+            return parts.joined(separator: "; or ")
+        }
+    }
+
+    /// The constraints of `segment` that rule `cell` out for `model`, each alone: a value of this TCB the class's
+    /// classifiers read, or a limit of the tester, without which the class has a segment (one check each, with all
+    /// else fixed: a few milliseconds). Nil when the class has a segment already, when no one constraint alone
+    /// stands in the way (several together, or the class contradicts whatever the TCB: `decide`'s business), or
+    /// when the solver did not decide.
+    public func blocking(in cell: Int, for model: TCPModel, tsOld: Bool, futureEcho: Bool) -> Blocking? {
+        guard let (found, readsHeld) = candidateNeeds(in: cell, for: model, tsOld: tsOld, futureEcho: futureEcho) else { return nil }
+        // What the model derives from the segment (the held text it joins) is free to the solver: a value named is
+        // kept only if the model itself, with it set, has a segment of the class; a limit only where the class
+        // reads no such derived value.
+        let needs = found.filter { n in
+            switch n.what {
+            case .register(let r):
+                return segment(in: cell, for: model.with(r, n.admits ?? 0), tsOld: tsOld, futureEcho: futureEcho) != nil
+            case .derived: return false
+            case .limit: return !readsHeld
+            }
+        }
+        return needs.isEmpty ? nil : Blocking(needs: needs)
+    }
+
+    private func candidateNeeds(in cell: Int, for model: TCPModel, tsOld: Bool, futureEcho: Bool) -> (needs: [Blocking.Need], readsHeld: Bool)? {
+        lock.lock()
+        defer { lock.unlock() }
+        let tab = table(model.state, .segment)
+        let t = spec.table(state: model.state, event: .segment)
+        let marks = t.coordinates(of: cell).enumerated().map { tab.literals[$0.offset][$0.element] }
+        let fs = facts(tab, for: model, tsOld: tsOld, futureEcho: futureEcho)
+        let lits = fs.indices.map { z.bool("why\($0)") }
+        let guarded = zip(lits, fs).map { z.or([z.not($0.0), $0.1.1]) }
+        // Only what the classifiers read can stand in the way, and of the registers only those a way sets by what it
+        // does (windows, queues, flags, the kind of open): a sequence number (ISS, RCV.NXT, …) is the stacks' draw
+        // or the way's length, nothing a plan chooses, and freeing one makes the hardest checks.
+        let sequence: Set<Register> = [.sndUna, .sndNxt, .sndWl1, .sndWl2, .iss, .rcvNxt, .irs, .sndUp, .rcvUp, .holdFinSeq,
+                                        .holdSeq1, .holdSeq2, .holdSeq3, .holdSeq4, .holdSeq5]
+        let candidates = fs.indices.filter { i in
+            switch fs[i].0 {
+            case .register(let r): tab.read.contains(.reg(r)) && !sequence.contains(r)
+            case .derived: false
+            case .limit: true
+            }
+        }
+        let readsHeld = tab.read.contains(.field(.heldNext)) || tab.read.contains(.field(.heldFin))
+        return tab.solver.scope(guarded) { () -> (needs: [Blocking.Need], readsHeld: Bool)? in
+            // Cheap checks (all but one value fixed), bounded deterministically all the same.
+            tab.solver.limit(rlimit: rlimit / 40, timeoutMs: timeoutMs)
+            defer { tab.solver.limit(rlimit: rlimit, timeoutMs: timeoutMs) }
+            guard case .unsat = tab.solver.check(assuming: marks + lits) else { return nil }
+            var needs: [Blocking.Need] = []
+            let u = tab.u
+            for i in candidates {
+                guard case .sat = tab.solver.check(assuming: marks + lits.indices.filter { $0 != i }.map { lits[$0] }) else { continue }
+                var n = Blocking.Need(what: fs[i].0)
+                switch fs[i].0 {
+                case .register(let r):
+                    n.now = model[r]
+                    n.admits = tab.solver.values([u.registers[r]!])[0]
+                case .derived(let f):
+                    n.now = f == .heldEnd ? model.heldEnd : model.keepaliveLeft
+                    n.admits = tab.solver.values([u.fields[f]!])[0]
+                case .limit: break
+                }
+                needs.append(n)
+            }
+            return needs.isEmpty ? nil : (needs, readsHeld)
         }
     }
 }

@@ -17,6 +17,8 @@ enum SolverBench {
         var sampler = InputSampler(seed: 1)
         var classes = 0, drawn = 0, solvedOnly = 0, neither = 0
         var drawNs: UInt64 = 0, solveNs: UInt64 = 0, solves = 0
+        // Why no segment, for one pair in ten of those with none (`ClassSolver.blocking`, what conform reports).
+        var blockTimes: [Double] = [], explained = 0, blockedBy: [String: Int] = [:]
         for st in spec.states {
             // Each way into the state, and up to 250 of its classes (evenly spread over the table).
             for way in planner.everyWay[st.state] ?? [] {
@@ -40,12 +42,26 @@ enum SolverBench {
                     solveNs += t2 - t1
                     solves += 1
                     if hit { drawn += 1 } else if solved { solvedOnly += 1 } else { neither += 1 }
+                    if !hit, !solved, neither % 10 == 1 {
+                        let b0 = now()
+                        let b = solver.blocking(in: cell, for: m, tsOld: InputSampler.pawsApplies(m), futureEcho: m[.tsOK] == 1)
+                        blockTimes.append(Double(now() - b0) / 1e6)
+                        if let b {
+                            explained += 1
+                            blockedBy[b.needs.map(\.what.description).sorted().joined(separator: " + "), default: 0] += 1
+                        }
+                    }
                 }
             }
         }
         let drawMs = Double(drawNs) / 1e6 / Double(max(1, classes)), solveMs = Double(solveNs) / 1e6 / Double(max(1, solves))
         print(String(format: "solver %@: %d (way, class) pairs: drawn %d, solved only %d, neither %d (no segment for that TCB); per class: drawing (120 candidates) %.3f ms, solving %.3f ms (%.1fx)",
                      spec.profile, classes, drawn, solvedOnly, neither, drawMs, solveMs, solveMs / max(drawMs, 1e-9)))
+        blockTimes.sort()
+        print(String(format: "solver %@: why no segment, %d of those pairs asked: %d explained (the rest contradict whatever the TCB, or undecided); per pair median %.1f ms, p90 %.1f, max %.1f",
+                     spec.profile, blockTimes.count, explained, blockTimes.isEmpty ? 0 : blockTimes[blockTimes.count / 2],
+                     blockTimes.isEmpty ? 0 : blockTimes[blockTimes.count * 9 / 10], blockTimes.last ?? 0))
+        for (k, n) in blockedBy.sorted(by: { $0.value > $1.value }).prefix(8) { print("  \(n) × ruled out by \(k)") }
         // The conformance suite's proofs, as `tcpspec conform` asks them (every group of tests sharing their classes,
         // here all of them, where conform asks only those no drawn input reached).
         for profile in [spec.profile, "rfc9293"] {

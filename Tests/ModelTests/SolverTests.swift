@@ -105,6 +105,49 @@ struct SolverTests {
         }
         #expect(solved > 100 && refused > 0, "solved \(solved), refused \(refused)")
     }
+
+    /// On the ways the planner searches: a class some TCB admits but this way's does not is explained by the one value
+    /// (of those a way sets: the kind of open, windows, flags) or tester limit that stands in the way; set to the value
+    /// named, the TCB has a segment of the class (an explanation the model refutes — held text the solver leaves
+    /// free — is not given).
+    @Test("why a class has no segment on a way: the one value that rules it out, and set to the value named, one exists (linux)")
+    func blocking() throws {
+        let spec = try spec("linux")
+        let solver = ClassSolver(spec: spec)
+        let planner = Planner(spec: spec, seed: 3)
+        var possible = 0, explained = 0, readmitted = 0, resettable = 0, named: [String: Int] = [:], refused: [String] = []
+        for st in spec.states {
+            for way in (planner.everyWay[st.state] ?? []).prefix(3) where possible < 120 {
+                var c = Connection(spec: spec, testerISN: 0, offered: nil)
+                for s in way { c.apply(s) }
+                let m = c.model
+                let t = spec.table(state: m.state, event: .segment)
+                let live = t.cellChains.indices.filter { t.cellChains[$0] >= 0 }
+                for cell in stride(from: 0, to: live.count, by: max(1, live.count / 60)).map({ live[$0] }) where possible < 120 {
+                    guard solver.segment(in: cell, for: m, tsOld: true, futureEcho: true) == nil else { continue }
+                    let coords = t.coordinates(of: cell)
+                    var fixing: [Int: Int] = [:]
+                    for d in t.dimensions.indices { fixing[d] = coords[d] }
+                    guard solver.decide(state: m.state, event: .segment, fixing: fixing) == .possible else { continue }
+                    possible += 1
+                    guard let b = solver.blocking(in: cell, for: m, tsOld: true, futureEcho: true) else { continue }
+                    explained += 1
+                    for n in b.needs { named[n.what.description, default: 0] += 1 }
+                    #expect(!b.needs.isEmpty && b.needs.allSatisfy { $0.now == nil || $0.now != $0.admits }, "\(b)")
+                    // Each register named alone admits the class.
+                    for n in b.needs {
+                        guard case .register(let r) = n.what else { continue }
+                        resettable += 1
+                        var m2 = m
+                        m2.tcb[r] = try #require(n.admits)
+                        if solver.segment(in: cell, for: m2, tsOld: true, futureEcho: true) != nil { readmitted += 1 } else { refused.append("\(m.stateName) \(spec.describeCell(state: m.state, event: .segment, cell: cell)) \(n.what)=\(n.admits!)") }
+                    }
+                }
+            }
+        }
+        #expect(possible > 20 && explained > 5 && resettable > 5 && readmitted == resettable,
+                "possible for some TCB \(possible), explained \(explained) (\(named)), registers named \(resettable), admitting when set \(readmitted); not: \(refused.prefix(6))")
+    }
 }
 
 enum SolverTestError: Error { case notAClassifier }

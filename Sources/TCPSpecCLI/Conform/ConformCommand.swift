@@ -42,6 +42,7 @@ struct ConformCommand: ParsableCommand {
     @Option(help: "Warm up with this many seeded fuzz cases first, to find ways into input classes the model's own search does not set up (default \(ConformCommand.defaultWarmupCases); the same seed then reaches the same classes on any machine).") var warmupCases: Int?
     @Option(help: "Warm up for this long instead (e.g. 3s; 0 to skip): a time bound, so a faster machine reaches more.") var warmup: String?
     @Flag(help: "With --baseline: a baseline entry this run did not see fails the run too (the baseline is stale).") var strictBaseline = false
+    @Flag(help: "Say why each test whose class had no segment missed it: the values of the way's TCB that rule the class out (the class solver; slow: about doubles the run against Linux).") var explainMisses = false
     @Flag(help: "Deviations from a SHOULD fail the run, as violations do.") var strict = false
 
     static let defaultWarmupCases = 3000
@@ -81,6 +82,7 @@ struct ConformCommand: ParsableCommand {
         ConformOutput.clearCases(config.corpus!)
         config.targetName = targetOptions.target
         config.maxWait = targetOptions.maxWaitSeconds
+        config.explainMisses = explainMisses
         config.testerOptions = targetOptions.testerOffer
         config.choices = choices
         try specOptions.validate(choices)

@@ -435,8 +435,8 @@ final class Session {
                 raw.contains { acknowledges($0.segment, a) } ? nil : a
             }
             if case .segment = step { lane.lastInput = sentAt }
-            judge(lane, step, before[k], transitions[k], raw.map(\.segment), ex.states[lane.tuple] ?? nil, r, core: cores[k], input: inputs[k], sentAt: sentAt,
-                  holding: holding)
+            let adopted = judge(lane, step, before[k], transitions[k], raw.map(\.segment), ex.states[lane.tuple] ?? nil, r, core: cores[k], input: inputs[k],
+                                sentAt: sentAt, holding: holding)
             if let holding, var a = transitions[k]?.outputs.first(where: { Session.isPureAck($0.segment) && $0.segment.ack == holding })?.segment {
                 let n = lane.log.count - 1
                 lane.heldAcks.append(HeldAck(ack: holding, seq: a.seq, since: sentAt, step: n))
@@ -451,7 +451,9 @@ final class Session {
                 lane.optionFaults.append(m)
             }
             noteOptionFaults(lane)
-            noteTimers(lane, step, transitions[k], raw, sentAt: sentAt)
+            // The timers the step the model went on with started (an alternative the oracle took: a choice's other
+            // alternative, a timer crossing the input, a segment with an illegal option length dropped).
+            noteTimers(lane, step, adopted, raw, sentAt: sentAt)
         }
     }
 
@@ -700,14 +702,18 @@ final class Session {
         lane.log.append(l)
     }
 
+    /// Returns the transition the model went on with: `tr`, or the one of the alternative the step was judged
+    /// under (its timers are what the lane's timer starts follow).
+    @discardableResult
     func judge(_ lane: Lane, _ step: FuzzStep, _ stateBefore: TCPState, _ tr: Transition?, _ raw: [Segment], _ observedState: TCPState?, _ result: CallResult?,
-               core: TCPModel.Core, input: Input?, sentAt: Double? = nil, holding: UInt32? = nil) {
+               core: TCPModel.Core, input: Input?, sentAt: Double? = nil, holding: UInt32? = nil) -> Transition? {
         var tr = Session.withoutHeld(tr, holding), core = core
         if let input, let p = lane.oracle.probeBefore(&lane.model, core: core, input: input, raw: raw) {
             // The stack probed before it took the input: the model did too, and its timers are no longer the stack's.
             (core, tr) = (p.core, Session.withoutHeld(p.transition, holding))
             lane.timersUnknown = true
         }
+        var adopted = tr
         let oracleBefore = lane.oracle
         // The target's state before the step says whether its peer (the tester) is synchronized.
         let peerSynchronized = spec.states.first { $0.state == stateBefore }?.synchronized ?? false
@@ -744,6 +750,7 @@ final class Session {
                     lane.model.core = alt.core
                     lane.oracle = o2
                     v = v2
+                    adopted = tr2
                     break
                 }
                 // The stack took the profile's alternative: every other choice this step tells apart is
@@ -768,7 +775,7 @@ final class Session {
                 let tr2 = Session.withoutHeld(m.apply(input), holding)
                 let (o2, v2) = rejudge(&m, tr2)
                 guard v2.mismatches.isEmpty else { continue }
-                (lane.model, lane.oracle, v, tr) = (m, o2, v2, tr2)
+                (lane.model, lane.oracle, v, tr, adopted) = (m, o2, v2, tr2, tr2)
                 crossed = TimedExpiry(timer: t, window: w, after: nil, margin: w.upper.map { margin.late(after: $0) } ?? margin.late)
                 break
             }
@@ -784,7 +791,7 @@ final class Session {
             _ = m.adopt(.receiveWindow(m[.rcvWnd] &+ (UInt32(1) << UInt32(lane.agreement.targetShift)) &- 1))
             let tr2 = Session.withoutHeld(m.apply(input), holding)
             let (o2, v2) = rejudge(&m, tr2)
-            if v2.mismatches.isEmpty { (lane.model, lane.oracle, v, tr) = (m, o2, v2, tr2) }
+            if v2.mismatches.isEmpty { (lane.model, lane.oracle, v, tr, adopted) = (m, o2, v2, tr2, tr2) }
         }
         // An illegal option length (MUST-7) is the stack's to handle short of crashing: besides processing the segment
         // with the options before it (the model's prediction), it may drop the segment or reset the connection (RFC
@@ -796,7 +803,7 @@ final class Session {
                 let tr2 = reaction.flatMap { Session.withoutHeld(m.apply(.call($0)), holding) }
                 let (o2, v2) = rejudge(&m, tr2)
                 if v2.mismatches.isEmpty {
-                    (lane.model, lane.oracle, v, tr) = (m, o2, v2, tr2)
+                    (lane.model, lane.oracle, v, tr, adopted) = (m, o2, v2, tr2, tr2)
                     break
                 }
             }
@@ -816,6 +823,7 @@ final class Session {
         l.resent = v.resent
         l.equivalentDifference = v.equivalentDifference
         lane.log.append(l)
+        return adopted
     }
 
     /// The stack took one alternative of choice `c` at this step (the profile's when `primaryOK`): the run's book

@@ -108,8 +108,10 @@ struct LwIPTests {
         // The knob crashes on injected frames only: a test whose input is a call can fail only on the way to it.
         for e in own { #expect(e.event == "SEGMENT", "\(e.name): \(e.why ?? "")") }
         for e in errors { #expect((e.why ?? "").contains("target-crash"), "\(e.name): \(e.why ?? "")") }
-        // Tests no long frame reaches are judged as without the knob.
-        for name in ["CLOSED / OPEN-ACTIVE / open.active.r2", "CLOSED / OPEN-PASSIVE / open.passive", "CLOSED / SEGMENT RST text=none / closed.rst"] {
+        // Tests no long frame reaches are judged as without the knob: calls in CLOSED. (Not a segment test: its
+        // input may be drawn with up to 1428 octets of text — a RST to CLOSED with 1428 octets crashed the knob and
+        // was rightly laid on its test.)
+        for name in ["CLOSED / OPEN-ACTIVE / open.active.r2", "CLOSED / OPEN-PASSIVE / open.passive"] {
             #expect(report.results.first { $0.name == name }?.verdict == .conforms, "\(name)")
         }
         let judged = report.results.filter { $0.verdict == .conforms || $0.verdict == .diverges }.count

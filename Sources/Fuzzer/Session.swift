@@ -409,6 +409,7 @@ final class Session {
             }
             let r = callOf[k].map { ex.results[$0] }
             lane.connection.track(step, acceptSucceeded: r?.errno == 0)
+            lane.oracle.listenerOpen = lane.connection.listenerOpen
             var raw = byTuple[lane.tuple] ?? []
             let pureAck = transitions[k]?.outputs.first { Session.isPureAck($0.segment) }?.segment.ack
             let windowBefore = lane.model.tcb[.rcvWnd]

@@ -64,6 +64,9 @@ public struct Connection: Sendable {
     }
 
     public var acceptTried: Bool { accept != .notTried }
+    /// The application's listener is open still: `listen()`ed, its connection neither accepted nor closed
+    /// (`TCPModel.listenAgain`).
+    public var listenerOpen: Bool { if case .listener(let a) = socket { a != .taken } else { false } }
     public var accepted: Bool { accept == .taken }
 
     /// What tells one way into a state from another for the search: the state and the socket.
@@ -121,6 +124,7 @@ public struct Connection: Sendable {
             restartAges(model.apply(input).timersStarted)
         }
         track(step)
+        model.listenAgain(listenerOpen: listenerOpen)
         steps.append(step)
     }
 
@@ -138,6 +142,7 @@ public struct Connection: Sendable {
             left -= due
             for i in timerAges.indices { timerAges[i] += due }
             restartAges(model.apply(.timeout(Timeout(t))).timersStarted)
+            model.listenAgain(listenerOpen: listenerOpen)
         }
         for i in timerAges.indices { timerAges[i] += left }
     }

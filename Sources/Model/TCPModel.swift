@@ -170,6 +170,18 @@ public struct TCPModel: Sendable {
         }
     }
 
+    /// RFC 9293's passive OPEN makes one connection (§3.10.1: LISTEN becomes SYN-RECEIVED); the sockets API's
+    /// listener stays open for more until it is closed. tcpspec's targets close it once its connection is accepted
+    /// (one connection per listener), so a connection that ends (CLOSED) before that leaves the port listening, as
+    /// a passive OPEN made afresh: the targets' state lookups find the listener, and a new SYN is answered.
+    /// `listenerOpen`: the application's listener is still open. Returns whether the model listens again.
+    @discardableResult
+    public mutating func listenAgain(listenerOpen: Bool) -> Bool {
+        guard listenerOpen, state == spec.initialState else { return false }
+        _ = call(.openPassive)
+        return true
+    }
+
     /// The input class an input falls in, without acting on it.
     public func classify(_ input: Input) -> (cell: Int, chain: Int) {
         var m = self

@@ -28,6 +28,9 @@ public struct StepOracle: Sendable {
     /// granularity RFC 7323 §2.4 foresees ("there are instances when a retracted window can be offered"), not a
     /// shrink.
     public var agreedWindowShift: Int?
+    /// The application's listener is open still (`TCPModel.listenAgain`): a connection that ends before it is
+    /// accepted leaves the port listening, and the state a target reports for the tuple is then LISTEN.
+    public var listenerOpen = false
 
     public init(testerISN: UInt32) {
         self.testerISN = testerISN
@@ -106,6 +109,7 @@ public struct StepOracle: Sendable {
             return true
         }
         seen.formUnion(seenNow)
+        model.listenAgain(listenerOpen: listenerOpen)
         let expectedState = model.spec.states[model.state].state
         // Acknowledgments are numbered from the tester's ISN, as case files do.
         expected = relative(expected)

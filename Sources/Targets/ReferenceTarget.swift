@@ -39,6 +39,8 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     /// When each connection's next timer fires (virtual time), kept beside `timerStarts`.
     private var nextDue: [Tuple: Double] = [:]
     private var connections: [Tuple: TCPModel] = [:]
+    /// The tuples whose application listener is open (listened, neither accepted from nor closed).
+    private var listening: Set<Tuple> = []
     /// The MSS each peer's SYN offered (RFC 9293 §3.7.1; none: 536, MUST-15): the largest segment sent to it.
     private var peerMSS: [Tuple: UInt32] = [:]
     /// The stack delays acknowledgments (RFC 9293 §3.8.6.3): the pure ACK of text or a FIN it took goes this long
@@ -140,6 +142,9 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
 
     /// Keeps a connection after a transition, and when its timers (re)started (`at`: virtual time).
     private func store(_ m: TCPModel, _ t: Tuple, _ tr: Transition, at: Double? = nil) {
+        var m = m
+        // A connection that ends before its listener is accepted from leaves the port listening (`listenAgain`).
+        m.listenAgain(listenerOpen: listening.contains(t))
         // A connection back in CLOSED holds nothing: forget it, as the stack deletes the TCB.
         if m.state == spec.initialState {
             connections[t] = nil
@@ -275,10 +280,13 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
         case .close: call = .close
         case .abort: call = .abort
         case .accept:
-            return spec.states[m.state].synchronized ? CallResult(value: 0) : CallResult(value: -1, errno: EAGAIN)
+            guard spec.states[m.state].synchronized else { return CallResult(value: -1, errno: EAGAIN) }
+            listening.remove(t)  // one connection per listener, as the Linux target's
+            return CallResult(value: 0)
         case .shutdown(.wr), .shutdown(.rdwr): call = .shutdown
         case .shutdown(.rd), .setsockopt: return CallResult(value: 0)
         case .release:
+            listening.remove(t)
             connections[t] = nil
             peerMSS[t] = nil
             timerStarts[t] = nil
@@ -287,6 +295,8 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
             return CallResult(value: 0)
         }
         let tr = m.call(call, iss: Self.iss(t))
+        if c == .close || c == .abort { listening.remove(t) }
+        if case .listen = c, spec.states[m.state].state == .listen { listening.insert(t) }
         send(tr.outputs, t)
         store(m, t, tr)
         switch (c, tr.reply.map(spec.reply) ?? .ok) {

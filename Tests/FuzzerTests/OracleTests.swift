@@ -222,4 +222,35 @@ struct OracleTests {
         #expect(crash.description == "any state | target-crash: the agent exited (status N) after N requests")
         #expect(Signature.windowShrink.description == "any state | window | the target moved the right edge of its receive window left (RFC 9293 §3.8.6.2.2 SHLD-14)")
     }
+
+    /// A passive connection reset before it was accepted: RFC 9293 deletes the TCB (CLOSED), and the application's
+    /// listener, still open, answers for the port (LISTEN). Found by the main job as "CLOSE-WAIT | RST,ACK
+    /// seq=exact | … | expected none → CLOSED | observed none → LISTEN | violates MUST-66": tcpspec's mistake, the
+    /// kernel had reset the child and its listener answered the state lookup.
+    @Test("a connection that ends before accept leaves the port listening while the application's listener is open",
+          arguments: [true, false])
+    func listenerAnswersAfterReset(listenerOpen: Bool) {
+        var (m, o, tr) = Self.synReceived()
+        o.listenerOpen = listenerOpen
+        _ = o.judge(&m, tr, raw: [Segment(seq: 0, ack: Self.testerISN &+ 1, ctl: [.syn, .ack], window: 64240)], observedState: .synReceived,
+                    reportsWindowShrink: true)
+        let fin = m.apply(.segment(Segment(seq: Self.testerISN &+ 1, ack: 1, ctl: [.fin, .ack], window: 65535)))
+        let v1 = o.judge(&m, fin, raw: [Segment(seq: 1, ack: Self.testerISN &+ 2, ctl: .ack, window: 64240)], observedState: .closeWait,
+                         reportsWindowShrink: true)
+        #expect(v1.mismatches.isEmpty, "\(v1.mismatches)")
+        let rst = m.apply(.segment(Segment(seq: Self.testerISN &+ 2, ack: 1, ctl: [.rst, .ack], window: 65535)))
+        let v2 = o.judge(&m, rst, raw: [], observedState: .listen, reportsWindowShrink: true)
+        if listenerOpen {
+            #expect(v2.expectedState == .listen && v2.mismatches.isEmpty, "\(v2.mismatches)")
+            // A new SYN opens a new incarnation through the listener, with an ISS of its own.
+            let syn = m.apply(.segment(Segment(seq: Self.testerISN &+ 100_000, ctl: .syn, window: 65535)))
+            let v3 = o.judge(&m, syn, raw: [Segment(seq: 777_777, ack: Self.testerISN &+ 100_001, ctl: [.syn, .ack], window: 64240)],
+                             observedState: .synReceived, reportsWindowShrink: true)
+            #expect(v3.mismatches.isEmpty, "\(v3.mismatches)")
+        } else {
+            // Without a listener the tuple is CLOSED: LISTEN there is a divergence.
+            #expect(v2.expectedState == .closed)
+            #expect(v2.mismatches.contains(.state(expected: .closed, observed: .listen)), "\(v2.mismatches)")
+        }
+    }
 }

@@ -42,6 +42,28 @@ struct LinuxProfileTests {
         let rest = r.log[6].observed.reduce(UInt32(0)) { $0 + $1.dataLength }
         #expect(rest >= 48 && rest <= 520 && r.log[6].observed.allSatisfy { $0.dataLength <= 48 }, "\(r.log[6].observed)")
     }
+
+    /// The main job's false finding "CLOSE-WAIT | RST,ACK seq=exact | … | observed none → LISTEN": the child reset
+    /// before accept is gone and the listener answers for the port; a new SYN then opens a new connection.
+    @Test("a child reset before accept leaves its listener: LISTEN, and a new SYN is answered", arguments: ["linux", "rfc9293"])
+    func listenerAfterChildReset(profile: String) throws {
+        let spec = try Repository.spec(profile)
+        let steps: [FuzzStep] = [
+            .call(.openPassive),
+            .segment(Segment(seq: 0, ctl: .syn, window: 65535)),
+            .segment(Segment(seq: 1, ack: 1, ctl: [.fin, .ack], window: 65535)),
+            .segment(Segment(seq: 2, ack: 1, ctl: [.rst, .ack], window: 65535)),
+            .segment(Segment(seq: 100_000, ctl: .syn, window: 65535)),
+        ]
+        for target in [try LinuxTarget() as Target, ReferenceTarget(spec: spec)] {
+            defer { target.close() }
+            let r = try #require(try Fuzzer.replay(steps, spec: spec, on: target))
+            #expect(r.log.count == steps.count)
+            #expect(r.log.allSatisfy { !$0.diverged }, "\(r.log.filter(\.diverged).map { "\($0.step): \($0.expected) / \($0.observed): \($0.mismatches)" })")
+            #expect(r.log.map(\.observedState) == [.listen, .synReceived, .closeWait, .listen, .synReceived])
+            #expect(r.log.last?.observed.first?.ctl == [.syn, .ack], "\(r.log.last?.observed ?? [])")
+        }
+    }
 }
 
 /// Delayed ACKs judged against RFC 9293 §3.8.6.3's bound on the kernel that has them (its route without quickack).

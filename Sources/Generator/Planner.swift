@@ -65,6 +65,10 @@ public final class Planner {
     var queue = MinHeap()
     /// Solves a class's conditions for the TCB at hand when drawing found no input of it.
     public let solver: ClassSolver
+    /// The calls the target offers (`Connection.offered`).
+    let offered: Set<String>?
+    /// Per class key: the indices in `everyWay` of the ways whose TCB admits an input of it (`waysAdmitting`).
+    private var admitting: [Int: [Int]] = [:]
 
     /// The socket call that makes an RFC user call on a real stack.
     public static func socketCallName(_ e: EventKind) -> String? {
@@ -82,6 +86,7 @@ public final class Planner {
 
     public init(spec: CompiledSpec, seed: UInt64, offered: Set<String>? = nil) {
         self.spec = spec
+        self.offered = offered
         solver = ClassSolver(spec: spec)
         rng = SplitMix64(seed: seed ^ 0x7063_7370_6563)
         probeSampler = InputSampler(seed: seed ^ 0x7072_6f62_6573)
@@ -176,6 +181,24 @@ public final class Planner {
     public func drawingWay(state: Int, event: EventKind, cell: Int) -> Way? {
         let u = Int(universeIndex[key(state: state, event: event, cell: cell)])
         return u >= 0 && drawingWayOfCell[u] >= 0 ? drawingWays[Int(drawingWayOfCell[u])] : nil
+    }
+
+    /// The search's ways into the class's state whose TCB, on the model alone, admits an input of the class (drawn,
+    /// else solved: `input(solve: true)`), in the search's order; empty when none does. A test tries these first: a
+    /// class may need the other kind of open, a window or a flag only some ways set (`ClassSolver.blocking` names
+    /// which), and trying ways in a fixed rotation beside the class's candidates can miss the one pair that works.
+    /// Cached per class (a solve costs a few milliseconds).
+    public func waysAdmitting(state: Int, event: EventKind, cell: Int) -> [Way] {
+        let ways = everyWay[spec.states[state].state] ?? []
+        let k = key(state: state, event: event, cell: cell)
+        if let known = admitting[k] { return known.map { ways[$0] } }
+        var sampler = InputSampler(seed: UInt64(k) ^ 0x7761_7973)
+        let found = ways.indices.filter { i in
+            let c = Planner.replay(ways[i], spec: spec, offered: offered)
+            return input(for: c, state: state, event: event, cell: cell, sampler: &sampler, solve: true) != nil
+        }
+        admitting[k] = found
+        return found.map { ways[$0] }
     }
 
     /// Draws inputs on a connection's model and records `way` for every class they fall in that had no way yet.
@@ -497,6 +520,16 @@ public final class Planner {
     public func timerSetup(for lane: Connection, event: EventKind, cell: Int? = nil) -> (why: String, step: FuzzStep?) {
         guard let t = TimerName(expiring: event) else { return ("\(event.spelling) is not a timer's expiry", nil) }
         let state = spec.states[lane.model.state].name
+        // The waits this set-up made in a row. Each was for an expiry that moves the model toward the class; one the
+        // model never saw (the stack sent nothing: its connection gone, judged with its timers unknown) leaves the
+        // model where it was, and the same wait would be asked again for ever (a conform lane waited 173 times in
+        // CLOSING for a retransmission that R2 had ended, every other lane done). Bounded: the probes the
+        // application allows and one more for keep-alives, a few for the rest.
+        let waits = lane.steps.reversed().prefix { if case .wait = $0 { true } else { false } }.count
+        let allowedProbes = spec.timings[.keepaliveProbes].map { Int($0.lower ?? 0) }
+        if waits >= (t == .keepalive ? (allowedProbes ?? 0) + 1 : 4) {
+            return ("\(waits) waits in \(state) did not set the \(t.spelling) timer's class up on this way (the expiries they waited for did not reach the model)", nil)
+        }
         if let w = lane.model.expiry(t) {
             guard let u = w.upper else { return ("the profile gives the \(t.spelling) timer no upper bound (\(w.text)): no wait is sure to see it expire", nil) }
             // With the margin the wait itself takes (`wait(for:on:)`): a timer due just inside the limit is not.
@@ -505,10 +538,11 @@ public final class Planner {
                 return ("a wait of \(Durations.text(d)) for the \(t.spelling) timer is longer than the longest allowed (\(Durations.text(maxWait)); --max-wait)", nil)
             }
             // Keep-alive probes go unanswered until the count the application allows is spent: wait through one,
-            // as long as each wait so far brought its probe (a stack that sends none is judged at the first).
+            // as long as each wait so far brought its probe (a stack that sends none is judged at the first), and
+            // no more than that count (a state whose expiry probes on past it never reaches a class of a count
+            // spent: a conform lane waited there a probe interval at a time, for minutes, while nothing else ran).
             var m = lane.model
-            let waits = lane.steps.reversed().prefix { if case .wait = $0 { true } else { false } }.count
-            if t == .keepalive, spec.timings[.keepaliveProbes] != nil, let cell, waits <= Int(lane.model.timers.keepaliveProbes),
+            if t == .keepalive, let allowed = allowedProbes, let cell, waits <= min(Int(lane.model.timers.keepaliveProbes), allowed),
                !m.falls(.timeout(Timeout(t)), in: cell), m.apply(.timeout(Timeout(t))).timersStarted & (1 << t.rawValue) != 0 {
                 return ("", .wait(d))
             }

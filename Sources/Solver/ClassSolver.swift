@@ -224,7 +224,7 @@ public final class ClassSolver: @unchecked Sendable {
     public struct Blocking: Sendable, Equatable, CustomStringConvertible {
         public struct Need: Sendable, Equatable {
             public var what: Constraint
-            /// Its value on this way (registers and derived values).
+            /// Its value on this way (a register's).
             public var now: UInt32?
             /// A value with which (and the other needs') the class has a segment.
             public var admits: UInt32?
@@ -260,7 +260,7 @@ public final class ClassSolver: @unchecked Sendable {
             switch n.what {
             case .register(let r):
                 return segment(in: cell, for: model.with(r, n.admits ?? 0), tsOld: tsOld, futureEcho: futureEcho) != nil
-            case .derived: return false
+            case .derived: return false  // never a candidate
             case .limit: return !readsHeld
             }
         }
@@ -303,10 +303,7 @@ public final class ClassSolver: @unchecked Sendable {
                 case .register(let r):
                     n.now = model[r]
                     n.admits = tab.solver.values([u.registers[r]!])[0]
-                case .derived(let f):
-                    n.now = f == .heldEnd ? model.heldEnd : model.keepaliveLeft
-                    n.admits = tab.solver.values([u.fields[f]!])[0]
-                case .limit: break
+                case .derived, .limit: break  // (derived values are never candidates)
                 }
                 needs.append(n)
             }

@@ -135,4 +135,24 @@ struct PAWSModelTests {
             #expect(fresh.state == (profile == "rfc9293.rfc1337" ? "TIME-WAIT" : "CLOSED"), "\(profile)")
         }
     }
+
+    /// A RST at RCV.NXT with an old TSval in SYN-RECEIVED: R1 exempts it, so RFC 9293 resets as the origin says
+    /// (a verdict against a stack that drops it names RFC 7323 §5.3, not MUST-11); Linux's request socket drops it
+    /// (tcp_paws_reject), its full socket (a simultaneous open) takes it.
+    @Test("SYN-RECEIVED: a RST at RCV.NXT with an old TSval is exempt from PAWS (synrcvd.rst.*.paws); Linux's request socket drops it")
+    func synReceivedOldRST() throws {
+        for (profile, passive, rule, state) in [("rfc9293", true, "synrcvd.rst.passive.paws", "LISTEN"), ("rfc9293", false, "synrcvd.rst.active.paws", "CLOSED"),
+                                                ("linux", true, "linux.req.paws.rst", "SYN-RECEIVED"), ("linux", false, "linux.synrcvd.rst.full", "CLOSED")] {
+            let sp = try spec(profile)
+            var e = Endpoint(sp, profile)
+            _ = e.call(passive ? .openPassive : .openActive, iss: 1000)
+            _ = e.receive(Segment(seq: 5000, ctl: .syn, window: 65535), iss: 1000)
+            _ = e.m.adopt(.timestampsAgreed(true))
+            #expect(e.state == "SYN-RECEIVED", "\(profile)")
+            let t = e.m.receive(Segment(seq: 5001, ctl: .rst, window: 0, tsOld: true))
+            let rules = t.chain >= 0 ? sp.chains[t.chain].rules.map { sp.rules[$0].id } : []
+            #expect(rules.contains(rule), "\(profile) \(passive): \(rules)")
+            #expect(t.outputs.isEmpty && e.state == state, "\(profile) \(passive): \(e.state)")
+        }
+    }
 }

@@ -380,11 +380,11 @@ final class ConformRun: LaneDriver {
         fuzzer.planner.record(state: stateBefore, event: l.event, cell: l.cell)
     }
 
-    /// Attempt k tries candidate class k mod n; with r = k div n, along the r-th (mod their number) of the ways
-    /// into the state whose TCB admits the class on the model (`Planner.waysAdmitting`; every way when none does),
-    /// after r mod 4 random steps that keep the state; the first attempt takes the warm-up's way to one of the
-    /// test's classes, if any. A way that began with a step the target left the model on is passed over while
-    /// another remains (the admitting ones first, then the rest).
+    /// The first attempt takes the warm-up's way to one of the test's classes, if any. Attempt k tries candidate
+    /// class k mod n; with r = k div n, along the r-th (mod their number) of the ways into the state — those whose
+    /// TCB admits the class on the model first (`Planner.waysAdmitting`), then the rest — after r mod 4 random
+    /// steps that keep the state. A way that began with a step the target left the model on is passed over while
+    /// another remains.
     func newLane(_ id: Int) -> Lane? {
         guard next < pending.count else { return nil }
         let c = pending[next]
@@ -394,23 +394,24 @@ final class ConformRun: LaneDriver {
         let cell = cells[c]
         let n = cell.candidates.count
         let state = spec.states[cell.state].state
-        let target = cell.candidates[attempts[c] % n]
-        // The survey's way to the class first, where the way decides it (keep-alive in FIN-WAIT-2 after shutdown()).
-        let drawn = fuzzer.planner.drawingWay(state: cell.state, event: cell.event, cell: target).map { [$0] } ?? []
-        let all = fuzzer.planner.everyWay[state] ?? [fuzzer.planner.shortestWay[state]!]
-        let admitting = fuzzer.planner.waysAdmitting(state: cell.state, event: cell.event, cell: target)
-        let preferred = drawn + admitting
-        let ways = preferred + all.filter { !preferred.contains($0) }
-        let round = attempts[c] / n
-        let detour = Array(repeating: PlanItem.stay, count: round % 4)
-        let first = round % (preferred.isEmpty ? ways.count : preferred.count)
-        let way = (0..<ways.count).lazy.map { ways[(first + $0) % ways.count] }
-            .first { w in !self.diverging.contains { w.starts(with: $0) } } ?? ways[first]
-        lane.plan = way.map { PlanItem.step($0) } + detour + [.cell(state: cell.state, event: cell.event, cell: target)]
         if attempts[c] == 0, let w = fuzzer.witness(cell.state, cell.event, cell.candidates) {
             lane.plan = w.steps.dropLast().filter { if case .accept = $0 { false } else { true } }.map { PlanItem.step($0) }
                 + [.cell(state: cell.state, event: cell.event, cell: w.cell)]
+            return lane
         }
+        let target = cell.candidates[attempts[c] % n]
+        // The survey's way to the class first, where the way decides it (keep-alive in FIN-WAIT-2 after shutdown()),
+        // then those whose TCB admits the class on the model (solved only for tests the warm-up did not decide).
+        let drawn = fuzzer.planner.drawingWay(state: cell.state, event: cell.event, cell: target).map { [$0] } ?? []
+        let all = fuzzer.planner.everyWay[state] ?? [fuzzer.planner.shortestWay[state]!]
+        let preferred = drawn + fuzzer.planner.waysAdmitting(state: cell.state, event: cell.event, cell: target)
+        let ways = preferred + all.filter { !preferred.contains($0) }
+        let round = attempts[c] / n
+        let detour = Array(repeating: PlanItem.stay, count: round % 4)
+        let first = round % ways.count
+        let way = (0..<ways.count).lazy.map { ways[(first + $0) % ways.count] }
+            .first { w in !self.diverging.contains { w.starts(with: $0) } } ?? ways[first]
+        lane.plan = way.map { PlanItem.step($0) } + detour + [.cell(state: cell.state, event: cell.event, cell: target)]
         return lane
     }
 

@@ -148,6 +148,43 @@ struct SolverTests {
         #expect(possible > 20 && explained > 5 && resettable > 5 && readmitted == resettable,
                 "possible for some TCB \(possible), explained \(explained) (\(named)), registers named \(resettable), admitting when set \(readmitted); not: \(refused.prefix(6))")
     }
+
+    /// Issue 21: a conformance test tries first the ways whose TCB admits its class. The search keeps several ways
+    /// into a state (passive and active, socket held or not); a class one of them rules out (the other kind of open,
+    /// a window only some set) is admitted by another, which a fixed rotation of ways beside the class's candidates
+    /// could miss.
+    @Test("the ways a class is tried on first are those whose TCB admits it, each checked by replaying it (linux)")
+    func waysAdmitting() throws {
+        let spec = try spec("linux")
+        let planner = Planner(spec: spec, seed: 5)
+        var sampler = InputSampler(seed: 5)
+        var classes = 0, notFirst = 0, checked = 0
+        for (s, st) in spec.states.enumerated() {
+            let ways = planner.everyWay[st.state] ?? []
+            guard ways.count > 1 else { continue }
+            let t = spec.table(state: s, event: .segment)
+            let live = t.cellChains.indices.filter { t.cellChains[$0] >= 0 }
+            for cell in stride(from: 0, to: live.count, by: max(1, live.count / 40)).map({ live[$0] }) {
+                let admitting = planner.waysAdmitting(state: s, event: .segment, cell: cell)
+                #expect(admitting == planner.waysAdmitting(state: s, event: .segment, cell: cell), "cached answers differ")
+                guard !admitting.isEmpty else { continue }
+                classes += 1
+                if admitting.first != ways.first { notFirst += 1 }
+                // Every way named admits the class on a replay of it: an input drawn or solved there falls in it.
+                for way in admitting {
+                    var c = Connection(spec: spec, testerISN: 0, offered: nil)
+                    for step in way { c.apply(step) }
+                    let step = try #require(planner.input(for: c, state: s, event: .segment, cell: cell, sampler: &sampler, solve: true),
+                                            "\(st.state) \(spec.describeCell(state: s, event: .segment, cell: cell)): the way named admits nothing")
+                    let input = try #require(c.modelInput(step))
+                    #expect(c.model.classify(input).cell == cell)
+                    checked += 1
+                }
+            }
+        }
+        // Some classes are admitted only by a way other than the search's first into their state.
+        #expect(classes > 50 && checked >= classes && notFirst > 0, "classes \(classes), ways checked \(checked), first way not the search's first \(notFirst)")
+    }
 }
 
 enum SolverTestError: Error { case notAClassifier }

@@ -74,6 +74,14 @@ public enum CaseStep: Hashable, Sendable {
     case expectNone
     case state(TCPState)
     case wait(Double)
+
+    /// A step of the tester's (a call, a segment sent, a wait) rather than an expectation of the target's.
+    public var isAction: Bool {
+        switch self {
+        case .call, .inject, .wait: true
+        case .expectSegment, .expectNone, .state: false
+        }
+    }
 }
 
 /// `= 10`, `= -1 ECONNRESET`, `= -1 *`.

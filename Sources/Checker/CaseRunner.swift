@@ -77,6 +77,8 @@ public final class CaseRunner {
     var queue: [Packet] = []
     /// The lines being run follow a `wait`: retransmissions are expected or not, as written.
     var afterWait = false
+    /// A round has begun: the next action charges its cost (`Target.roundCost`).
+    var roundsBegun = false
     /// What the target has been seen to send: the same again later is a retransmission of it.
     var sent = SentSegments()
     public private(set) var frames: [Frame] = []
@@ -106,6 +108,13 @@ public final class CaseRunner {
             if afterWait, !expectation {
                 if let extra = timersSentMore(at: line.line) { steps.append(extra) }
                 afterWait = false
+            }
+            // Each action (a call, a segment, a wait's end) is a round of the run that wrote the case: the round
+            // before it is charged first, as the run's clock charged it (a virtual clock's 1 ms), so a timer the
+            // case's waits bring due in the run comes due here too.
+            if line.step.isAction {
+                if roundsBegun, target.roundCost > 0 { target.clock.sleep(target.roundCost) }
+                roundsBegun = true
             }
             steps.append(step(line))
             if case .wait = line.step { afterWait = true }

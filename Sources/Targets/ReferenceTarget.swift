@@ -34,6 +34,7 @@ public final class ReferenceTarget: Target, @unchecked Sendable {
     public var timerMargin: TimerMargin { .exact }
     /// What one exchange costs on the virtual clock: waiting lanes come due while others keep the stack busy.
     public static let roundTime = 0.001
+    public var roundCost: Double { Self.roundTime }
     /// When each connection's running timers were (re)started (virtual time).
     private var timerStarts: [Tuple: [TimerName: Double]] = [:]
     /// When each connection's next timer fires (virtual time), kept beside `timerStarts`.

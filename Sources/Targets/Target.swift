@@ -45,6 +45,10 @@ public protocol Target: AnyObject, Sendable {
     var timerMargin: TimerMargin { get }
     /// Now, on the clock the captured frames' times are on (libpcap stamps them with the wall clock).
     var frameNow: Double { get }
+    /// What one round (a step: its action, barrier and state query) costs on `clock` beyond the time it takes: a
+    /// virtual clock's charge (0 on a real one). A case runner charges it per step, so a kept case replays on the
+    /// time the run that found it kept.
+    var roundCost: Double { get }
     /// Why the stack's timers are not judged (its description slows them), or nil when they are.
     var timersNotJudged: String? { get }
     /// Retransmissions after which the stack may give up a connection the application closed (Linux's
@@ -78,6 +82,9 @@ extension Target {
     public func failure() -> TargetFailure? { nil }
 
     public var frameNow: Double { Sys.wallClockNow() }
+
+    /// Real time passes by itself.
+    public var roundCost: Double { 0 }
 
     public var timingSettings: (profile: String, timings: [TimingName: Timing])? { nil }
 

@@ -213,19 +213,9 @@ struct TimerFaultTests {
         o.timeout = 0.05
         o.settle = 0.01
         let faulty = CaseRunner(target: try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, fault: fault), file: file, options: o).run()
-        if name == "timewait-no-restart" {
-            // Known defect (stop 49, open): the run found the fault (TIME-WAIT left 120 s after the FIN that should
-            // have restarted it), but its case waits 119.999 s before that FIN and 120 s after it — the second wait a
-            // random step's "half way to the earliest expiry" of the restarted timer, which the first wait had aged
-            // to exactly half — so it shows the fault only with the 1 ms the run's rounds cost on the virtual clock,
-            // which the case runner does not charge (239.999 s < 240 s). The fix is for the case runner's time or the
-            // corpus writer's waits, not this expectation.
-            withKnownIssue("a kept case that reproduces only with the run's round time", isIntermittent: true) {
-                #expect(!faulty.passed, "\(name): the case does not show the fault\n\(text)")
-            }
-        } else {
-            #expect(!faulty.passed, "\(name): the case does not show the fault\n\(text)")
-        }
+        // The case runner charges each step the round time the run's virtual clock charged (`Target.roundCost`):
+        // timewait-no-restart's kept case waits 119.999 s, then 120 s, and shows the fault only with those rounds.
+        #expect(!faulty.passed, "\(name): the case does not show the fault\n\(text)")
         // The clean stack with the application setting the fault needs (keep-alives on).
         let cleanStack = fault.keepalive == nil ? ReferenceTarget(spec: compiled9293)
             : try ReferenceTarget(profile: "rfc9293", specDirectory: Repository.specDirectory, keepalive: fault.keepalive)

@@ -183,8 +183,9 @@ public final class Planner {
         return u >= 0 && drawingWayOfCell[u] >= 0 ? drawingWays[Int(drawingWayOfCell[u])] : nil
     }
 
-    /// The search's ways into the class's state whose TCB, on the model alone, admits an input of the class (drawn,
-    /// else solved: `input(solve: true)`), in the search's order; empty when none does. A test tries these first: a
+    /// The search's ways into the class's state whose TCB, on the model alone, admits an input of the class, in the search's
+    /// order: those where a drawn input falls in it, or, when none does, those where one is solved (`input(solve:
+    /// true)`); empty when none does. A test tries these first: a
     /// class may need the other kind of open, a window or a flag only some ways set (`ClassSolver.blocking` names
     /// which), and trying ways in a fixed rotation beside the class's candidates can miss the one pair that works.
     /// Cached per class (a solve costs a few milliseconds).
@@ -193,9 +194,12 @@ public final class Planner {
         let k = key(state: state, event: event, cell: cell)
         if let known = admitting[k] { return known.map { ways[$0] } }
         var sampler = InputSampler(seed: UInt64(k) ^ 0x7761_7973)
-        let found = ways.indices.filter { i in
-            let c = Planner.replay(ways[i], spec: spec, offered: offered)
-            return input(for: c, state: state, event: event, cell: cell, sampler: &sampler, solve: true) != nil
+        let lanes = ways.map { Planner.replay($0, spec: spec, offered: offered) }
+        // Drawing first, on every way: a solve costs far more than a draw, and is needed only where no way's TCB
+        // lets a drawn input fall in the class (an exact boundary, a sum two fields must meet).
+        var found = lanes.indices.filter { input(for: lanes[$0], state: state, event: event, cell: cell, sampler: &sampler) != nil }
+        if found.isEmpty {
+            found = lanes.indices.filter { input(for: lanes[$0], state: state, event: event, cell: cell, sampler: &sampler, solve: true) != nil }
         }
         admitting[k] = found
         return found.map { ways[$0] }

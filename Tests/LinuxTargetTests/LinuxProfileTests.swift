@@ -64,6 +64,40 @@ struct LinuxProfileTests {
             #expect(r.log.last?.observed.first?.ctl == [.syn, .ack], "\(r.log.last?.observed ?? [])")
         }
     }
+
+    /// The main job's "LAST-ACK | ACK seq=ahead | … linux.rcvshut.unread | expected none | observed ." (unspecified):
+    /// a second FIN behind old text (`< F. 1:2(1)` once RCV.NXT is 2, linux.fin.remain) leaves its segment in the
+    /// receive queue, and tcp_sequence refuses a segment that starts at the window's edge and reaches past it only
+    /// while the queue holds something. Without the second FIN (the first read: the queue empty) it is taken, then
+    /// dropped unread (linux.rcvshut.unread).
+    @Test("after a second FIN's segment is queued, one reaching past the edge is refused (duplicate ACK)", arguments: [true, false])
+    func secondFinQueued(secondFin: Bool) throws {
+        let spec = try Repository.spec("linux")
+        var prefix = FuzzStep.passiveOpen + [
+            .segment(Segment(seq: 1, ack: 1, ctl: [.fin, .ack], window: 65535)),
+            .call(.receive(100)),
+        ]
+        if secondFin { prefix.append(.segment(Segment(seq: 1, ack: 1, ctl: [.fin, .ack], window: 65535, dataLength: 1))) }
+        let rcvNxt: UInt32 = secondFin ? 3 : 2
+        for make in [{ try LinuxTarget() as Target }, { ReferenceTarget(spec: spec) as Target }] {
+            // The edge the target advertised last, from a first run of the way in.
+            let t1 = try make()
+            let way = try #require(try Fuzzer.replay(prefix, spec: spec, on: t1))
+            t1.close()
+            #expect(way.log.allSatisfy { !$0.diverged }, "\(way.log.filter(\.diverged).map { "\($0.step): \($0.expected) / \($0.observed)" })")
+            let ack = try #require(way.log.last { !$0.observed.isEmpty }?.observed.last)
+            #expect(ack.ack == rcvNxt, "\(ack)")
+            let edge = rcvNxt &+ UInt32(ack.window)
+            let t2 = try make()
+            defer { t2.close() }
+            let steps = prefix + [.segment(Segment(seq: edge, ack: 1, ctl: .ack, window: 65535, dataLength: 1))]
+            let r = try #require(try Fuzzer.replay(steps, spec: spec, on: t2))
+            #expect(r.log.allSatisfy { !$0.diverged }, "\(r.log.filter(\.diverged).map { "\($0.step): \($0.expected) / \($0.observed): \($0.mismatches)" })")
+            let last = try #require(r.log.last)
+            #expect(last.observed.map(\.ctl) == (secondFin ? [.ack] : []), "\(last.observed)")
+            #expect(last.observedState == .closeWait)
+        }
+    }
 }
 
 /// Delayed ACKs judged against RFC 9293 §3.8.6.3's bound on the kernel that has them (its route without quickack).

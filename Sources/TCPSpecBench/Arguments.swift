@@ -11,7 +11,7 @@ import Foundation
 enum BenchArguments {
     static let benchmarks = ["all", "compile", "model", "link", "fuzz", "conform", "exchange", "check", "check-keep", "soak", "faults", "solver"]
     /// Every flag takes a value.
-    static let valueFlags = ["--spec-dir", "--seconds", "--connections", "--minutes", "--interval", "--target", "--profile", "--jobs"]
+    static let valueFlags = ["--spec-dir", "--seconds", "--connections", "--minutes", "--interval", "--target", "--profile", "--jobs", "--faults"]
     static let numericFlags: Set = ["--seconds", "--connections", "--minutes", "--interval", "--jobs"]
 
     static let parsed: (what: String, values: [String: String]) = parse(Array(CommandLine.arguments.dropFirst()))
@@ -19,7 +19,7 @@ enum BenchArguments {
     static func value(_ flag: String) -> String? { parsed.values[flag] }
 
     static var usage: String {
-        "usage: tcpspec-bench [\(benchmarks.joined(separator: "|"))] [--seconds N] [--connections N] [--minutes N] [--interval S] [--target linux|pytcp] [--profile P] [--jobs N] [--spec-dir DIR]"
+        "usage: tcpspec-bench [\(benchmarks.joined(separator: "|"))] [--seconds N] [--connections N] [--minutes N] [--interval S] [--target linux|pytcp] [--profile P] [--jobs N] [--faults 04,08] [--spec-dir DIR]"
     }
 
     static func parse(_ args: [String]) -> (what: String, values: [String: String]) {

@@ -17,7 +17,7 @@ import Spec
 //   $ swift run -c release tcpspec-bench exchange  # a fuzzing round's exchange with Linux, part by part (root; not in all)
 //   $ swift run -c release tcpspec-bench check     # offline checker segments/s on one core, and tshark on the same file
 //   $ swift run -c release tcpspec-bench check-keep [--jobs 1]  # the same capture kept in /tmp, judged once (for perf record)
-//   $ swift build -c release && .build/release/tcpspec-bench faults [--seconds 60]
+//   $ swift build -c release && .build/release/tcpspec-bench faults [--seconds 60] [--faults 04,08]
 //                                                   # opt-in: seeded PyTCP faults, how many found and how fast (root)
 //   $ swift build -c release && .build/release/tcpspec-bench soak [--minutes 60] [--target linux|pytcp]
 //                                                   # opt-in (not in `all`): RSS and descriptors of a long fuzz run
@@ -134,7 +134,10 @@ if what == "soak" {
 }
 if what == "faults" {
     // Opt-in (not in `all`): eleven fuzz runs of --seconds each (default 60) against PyTCP copies.
-    do { try FaultBench.run(seconds: BenchArguments.value("--seconds").flatMap(Double.init) ?? 60) } catch { print("faults: not measured: \(error)") }
+    do { try FaultBench.run(seconds: BenchArguments.value("--seconds").flatMap(Double.init) ?? 60, only: BenchArguments.value("--faults")) } catch let e as FaultBench.UsageError {
+        FileHandle.standardError.write(Data("tcpspec-bench: \(e)\n\(BenchArguments.usage)\n".utf8))
+        exit(2)
+    } catch { print("faults: not measured: \(error)") }
 }
 if what == "exchange" {
     do { try ExchangeBench.run() } catch { print("exchange: not measured: \(error)") }

@@ -96,7 +96,16 @@ public struct FuzzSummary: Sendable {
     public var steps = 0
     public var seconds = 0.0
     public var cellsCovered = 0
+    /// The classes coverage counts over: the reachable ones, less those proven unreachable (`cellsProven`).
     public var cellsTotal = 0
+    /// Classes the solver proved unreachable, left out of `cellsTotal` (`Configuration.proveUniverse`).
+    public var cellsProven = 0
+    /// The (state, event, rule chain) triples of the universe, and those an input ran: the distinct ways the spec
+    /// answers, which the planner reaches before it counts classes (`Planner.score`).
+    public var chainsCovered = 0
+    public var chainsTotal = 0
+    /// Proven-unreachable classes a connection reached anyway: a wrong proof, to be 0.
+    public var cellsReachedThoughProven = 0
     public var divergences: [Divergence] = []
     /// The divergences that reproduce: the findings.
     public var findings: [Divergence] { divergences.filter { !$0.timingDependent && $0.examined } }
@@ -155,6 +164,9 @@ public final class Fuzzer {
         /// of their own so that the rest of a seeded run draws what it drew without them. Conformance runs go
         /// without (a test is its input class, plain).
         public var oddities = true
+        /// Leave the classes the solver proves unreachable out of the universe (`Planner.proveUniverse`): what
+        /// `tcpspec fuzz` reports coverage over. Off where a few seconds of proofs would outweigh the run.
+        public var proveUniverse = false
         public init() {}
     }
 
@@ -205,13 +217,14 @@ public final class Fuzzer {
         config = configuration
         limits = Limits(duration: configuration.duration, maxCases: configuration.maxCases)
         keeping = Keeping(corpus: configuration.corpus, minimize: configuration.minimize)
-        planner = Planner(spec: self.spec, seed: configuration.seed, offered: target.capabilities.calls)
+        planner = Planner(spec: self.spec, seed: configuration.seed, offered: target.capabilities.calls, proveUniverse: configuration.proveUniverse)
         planner.timerMargin = target.timerMargin
         planner.maxWait = target.timersNotJudged != nil ? 0 : configuration.maxWait ?? (target.clock is VirtualClock ? .infinity : Fuzzer.defaultMaxWait)
         sampler = InputSampler(seed: configuration.seed)
         odditySampler = SplitMix64(seed: configuration.seed ^ 0x6F64_6469_7469_6573)
         drawsOddities = configuration.oddities
         summary.cellsTotal = planner.universe.count
+        summary.cellsProven = planner.provenUnreachable
         if let dir = configuration.corpus { signatures = KnownSignatures(corpus: dir) }
         choices = ChoiceRun(configuration.choices)
     }
@@ -405,6 +418,8 @@ public final class Fuzzer {
         summary.replayBudget = Fuzzer.deferredBudget(duration: limits.duration)
         try recordDeferred(budget: summary.replayBudget)
         summary.cellsCovered = planner.covered
+        summary.cellsReachedThoughProven = planner.reachedProven
+        (summary.chainsCovered, summary.chainsTotal) = (planner.chainsCovered, planner.chainsInUniverse)
         return summary
     }
 

@@ -37,11 +37,28 @@ public final class Planner {
     var offset: [Int] = []
     var hits: [UInt32] = []
     var attempts: [UInt32] = []
-    /// Cells of the driven events that the compiler found possible, with their (state, event, cell).
+    /// Cells of the driven events that the compiler found possible, with their (state, event, cell); with
+    /// `proveUniverse`, less those the solver proves no TCB and no input give (`ClassSolver.Exclusions`).
     public private(set) var universe: [Int] = []
+    /// Classes left out of the universe as proven unreachable (`proveUniverse`).
+    public private(set) var provenUnreachable = 0
+    /// The solver checks the proofs took, and the values and pairs they decided.
+    public private(set) var proofChecks = 0, proofQuestions = 0
+    /// The key (`key(state:event:cell:)`) of each class proven unreachable: one the model still reached would be
+    /// a wrong proof (`reachedProven`).
+    var proven: Set<Int> = []
+    /// Proven-unreachable classes a connection reached anyway: a contradiction between the solver's encoding of the
+    /// classifiers and the model's own evaluation, to be 0.
+    public private(set) var reachedProven = 0
     var universeCells: [(state: Int, event: EventKind, cell: Int)] = []
     /// Whether the search found a way to the cell's state.
     var reachable: [Bool] = []
+    /// Per universe cell, its (state, event, rule chain) as an index into `chainHits`: inputs judged per chain.
+    var chainKey: [Int32] = []
+    var chainHits: [UInt32] = []
+    /// The (state, event, rule chain) triples of the universe: the distinct ways the spec answers there.
+    public var chainsInUniverse: Int { chainHits.count }
+    public var chainsCovered: Int { chainHits.reduce(0) { $0 + ($1 > 0 ? 1 : 0) } }
     /// The shortest way into each state the search reached.
     public private(set) var shortestWay: [TCPState: Way] = [:]
     /// Every distinct way the search found into a state (passive or active, socket held or not): conformance
@@ -86,7 +103,9 @@ public final class Planner {
         }
     }
 
-    public init(spec: CompiledSpec, seed: UInt64, offered: Set<String>? = nil) {
+    /// `proveUniverse`: leave out of the universe the classes the solver proves unreachable (pairs of values that
+    /// contradict; a few seconds for a profile), so that coverage counts over what can be covered.
+    public init(spec: CompiledSpec, seed: UInt64, offered: Set<String>? = nil, proveUniverse: Bool = false) {
         self.spec = spec
         self.offered = offered
         solver = ClassSolver(spec: spec)
@@ -101,7 +120,14 @@ public final class Planner {
                 offset.append(total)
                 let t = spec.table(state: s, event: e)
                 if Planner.drives(e, under: spec), TimerName(expiring: e).map({ timers.mayRun($0, in: s) }) ?? true {
+                    let excluded = proveUniverse && t.cellChains.contains { $0 >= 0 } ? solver.exclusions(state: s, event: e) : nil
+                    proofChecks += excluded?.checks ?? 0
+                    proofQuestions += excluded?.questions ?? 0
                     for (c, ch) in t.cellChains.enumerated() where ch >= 0 {
+                        if let excluded, excluded.excludes(t.coordinates(of: c)) {
+                            proven.insert(total + c)
+                            continue
+                        }
                         universe.append(total + c)
                         universeCells.append((s, e, c))
                     }
@@ -109,11 +135,20 @@ public final class Planner {
                 total += t.cellCount
             }
         }
+        provenUnreachable = proven.count
         hits = Array(repeating: 0, count: total)
         attempts = Array(repeating: 0, count: total)
         (shortestWay, everyWay) = Planner.searchWays(spec, offered: offered)
         reachable = universeCells.map { shortestWay[spec.states[$0.state].state] != nil }
         misses = Array(repeating: 0, count: universe.count)
+        var chainIndex: [Int: Int32] = [:]
+        chainKey = universeCells.map { (s, e, c) in
+            let k = (s * EventKind.count + Int(e.rawValue)) * spec.chains.count + spec.table(state: s, event: e).cellChains[c]
+            if let i = chainIndex[k] { return i }
+            chainIndex[k] = Int32(chainIndex.count)
+            return Int32(chainIndex.count - 1)
+        }
+        chainHits = Array(repeating: 0, count: chainIndex.count)
         drawingWayOfCell = Array(repeating: -1, count: universe.count)
         universeIndex = Array(repeating: -1, count: total)
         for (u, k) in universe.enumerated() { universeIndex[k] = Int32(u) }
@@ -125,12 +160,17 @@ public final class Planner {
         for (i, r) in reachable.enumerated() where r { queue.push(.init(score: 0, tie: rng.next(), index: i)) }
     }
 
-    /// Least covered first. A cell whose input could not be drawn waits as if it had been covered 4^misses
-    /// times: retried ever more rarely, so that draws that keep failing cost little, yet never given up (the
-    /// random steps of other cases may reach a TCB where it can be drawn, and the target may differ).
+    /// Least covered first, and before them a class whose rule chain no input has run yet in its state: a chain
+    /// is one way the spec answers, and a stack's fault sits on one (a seeded fault in LAST-ACK's dup-ACK rule waits
+    /// for any of that chain's classes, not for the one among the table's thousands the cell order reaches last).
+    /// A cell whose input could not be drawn waits as if it had been covered 4^misses times: retried ever more
+    /// rarely, so that draws that keep failing cost little, yet never given up (the random steps of other cases may
+    /// reach a TCB where it can be drawn, and the target may differ); it gets no chain priority meanwhile.
     func score(_ i: Int) -> UInt64 {
         let penalty: UInt64 = misses[i] == 0 ? 0 : 1 << min(2 * UInt64(misses[i]), 30)
-        return (UInt64(hits[universe[i]]) + penalty) << 32 | UInt64(attempts[universe[i]])
+        let cellScore = min(UInt64(hits[universe[i]]) + penalty, 1 << 30) << 32 | UInt64(attempts[universe[i]])
+        let chainRun = misses[i] != 0 || chainHits[Int(chainKey[i])] > 0
+        return (chainRun ? 1 << 62 : 0) | cellScore
     }
 
     public func key(state: Int, event: EventKind, cell: Int) -> Int { offset[state * EventKind.count + Int(event.rawValue)] + cell }
@@ -139,7 +179,11 @@ public final class Planner {
     /// An input of this class was judged in `state`.
     public func record(state: Int, event: EventKind?, cell: Int) {
         guard let ev = event, cell >= 0 else { return }
-        hits[key(state: state, event: ev, cell: cell)] &+= 1
+        let k = key(state: state, event: ev, cell: cell)
+        if hits[k] == 0, !proven.isEmpty, proven.contains(k) { reachedProven += 1 }
+        hits[k] &+= 1
+        let u = Int(universeIndex[k])
+        if u >= 0 { chainHits[Int(chainKey[u])] &+= 1 }
     }
 
     public var covered: Int { universe.reduce(0) { $0 + (hits[$1] > 0 ? 1 : 0) } }

@@ -125,6 +125,86 @@ public final class ClassSolver: @unchecked Sendable {
         }
     }
 
+    /// Values of a (state, event) table that no TCB and no input give, alone or two together (`proven`): a class
+    /// holding one is unreachable in every run of every stack — a proof, as `decide`'s. Not every unreachable class
+    /// holds one (three values may contradict where no two do); a query the solver left undecided proves nothing.
+    public struct Exclusions: Sendable {
+        /// The flat index of value v of dimension d: `base[d] + v`.
+        let base: [Int]
+        let values: Int
+        let single: [Bool]
+        let pair: Set<Int>
+        /// The solver checks it took (`exclusions`), and the values and pairs it had to decide (one check each
+        /// without the assignments' shortcut).
+        public let checks: Int
+        public let questions: Int
+
+        /// Whether the class at `coords` holds an excluded value or pair.
+        public func excludes(_ coords: [Int]) -> Bool {
+            let ids = coords.enumerated().map { base[$0.offset] + $0.element }
+            for i in ids.indices {
+                if single[ids[i]] { return true }
+                for j in ids.indices where j > i && pair.contains(ids[i] * values + ids[j]) { return true }
+            }
+            return false
+        }
+
+        public var count: (single: Int, pair: Int) { (single.filter { $0 }.count, pair.count) }
+    }
+
+    /// The values and pairs of values of the (state, event) table that contradict (`Exclusions`): one check per
+    /// value and per pair of values of two dimensions, each under the table's incremental solver — but a pair that
+    /// some earlier satisfying assignment already gave together needs none (each assignment gives one value of every
+    /// dimension, so it settles a pair for every two of them: most pairs are settled so; `tcpspec-bench solver`
+    /// prints the checks beside the questions).
+    public func exclusions(state: Int, event: EventKind) -> Exclusions {
+        lock.lock()
+        defer { lock.unlock() }
+        let t = spec.table(state: state, event: event)
+        var base: [Int] = []
+        var n = 0
+        for r in t.radices {
+            base.append(n)
+            n += r
+        }
+        var single = [Bool](repeating: false, count: n)
+        var pair = Set<Int>()
+        guard t.dimensions.count > 0 else { return Exclusions(base: base, values: n, single: single, pair: pair, checks: 0, questions: 0) }
+        let tab = table(state, event)
+        var checks = 0, questions = n
+        let lits = t.dimensions.indices.flatMap { tab.literals[$0] }
+        var seen = [Bool](repeating: false, count: n)
+        var together = Set<Int>()
+        func check(_ ids: [Int]) -> Z3.Outcome {
+            checks += 1
+            let r = tab.solver.check(assuming: ids.map { lits[$0] })
+            if case .sat = r {
+                let on = tab.solver.values(lits).enumerated().filter { $0.element == 1 }.map(\.offset)
+                for (k, i) in on.enumerated() {
+                    seen[i] = true
+                    for j in on[(k + 1)...] { together.insert(min(i, j) * n + max(i, j)) }
+                }
+            }
+            return r
+        }
+        for i in 0..<n where !seen[i] {
+            if case .unsat = check([i]) { single[i] = true }
+        }
+        for d in t.dimensions.indices {
+            for e in t.dimensions.indices where e > d {
+                for v in 0..<t.radices[d] where !single[base[d] + v] {
+                    for w in 0..<t.radices[e] where !single[base[e] + w] {
+                        let key = (base[d] + v) * n + base[e] + w
+                        questions += 1
+                        guard !together.contains(key) else { continue }
+                        if case .unsat = check([base[d] + v, base[e] + w]) { pair.insert(key) }
+                    }
+                }
+            }
+        }
+        return Exclusions(base: base, values: n, single: single, pair: pair, checks: checks, questions: questions)
+    }
+
     /// What rules a class out for one TCB: a register's value (the way in made it), or a limit of what the tester
     /// writes.
     public enum Constraint: Hashable, Sendable, CustomStringConvertible {

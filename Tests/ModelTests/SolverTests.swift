@@ -65,6 +65,47 @@ struct SolverTests {
         #expect(contradictory.isEmpty, "\(contradictory.prefix(3))")
     }
 
+    @Test("the values and pairs the fuzzer leaves out of its universe exclude no class an input falls in, and each class they exclude is proven contradictory (linux)")
+    func exclusions() throws {
+        let spec = try spec("linux")
+        let solver = ClassSolver(spec: spec)
+        var sampler = InputSampler(seed: 13)
+        var excluded: [Int: ClassSolver.Exclusions] = [:]
+        var fell = 0, wrong: [String] = []
+        for var m in SolverTests.scrambled(spec, seed: 7) {
+            let t = spec.table(state: m.state, event: .segment)
+            let x = excluded[m.state] ?? solver.exclusions(state: m.state, event: .segment)
+            excluded[m.state] = x
+            for _ in 0..<100 {
+                var s = sampler.segment(for: m)
+                if sampler.rng.next() % 4 == 0 { s.tsOld.toggle() }
+                if sampler.rng.next() % 4 == 0 { s.oddity = .futureEcho }
+                let cell = m.cell(of: .segment(s))
+                fell += 1
+                if x.excludes(t.coordinates(of: cell)) { wrong.append("\(m.stateName) \(s)") }
+            }
+        }
+        #expect(fell > 5000)
+        #expect(wrong.isEmpty, "\(wrong.count) inputs fell in excluded classes: \(wrong.prefix(3))")
+        // The exclusions prove something, and what they exclude the whole-class query proves too.
+        let est = spec.states.firstIndex { $0.state == .established }!
+        let t = spec.table(state: est, event: .segment)
+        let x = excluded[est] ?? solver.exclusions(state: est, event: .segment)
+        #expect(x.count.pair > 0)
+        var rng = SplitMix64(seed: 3)
+        var proofs = 0
+        for _ in 0..<4000 where proofs < 40 {
+            let cell = Int(rng.next() % UInt64(t.cellCount))
+            guard t.cellChains[cell] >= 0, x.excludes(t.coordinates(of: cell)) else { continue }
+            var fixing: [Int: Int] = [:]
+            for (d, v) in t.coordinates(of: cell).enumerated() { fixing[d] = v }
+            proofs += 1
+            if case .contradiction = solver.decide(state: est, event: .segment, fixing: fixing) { continue }
+            Issue.record("class \(cell) of ESTABLISHED excluded but not proven contradictory")
+        }
+        #expect(proofs == 40)
+    }
+
     @Test("a contradiction is proven with the values that contradict, and only those (linux: a request's `child` against a stale segment)")
     func contradiction() throws {
         let spec = try spec("linux")

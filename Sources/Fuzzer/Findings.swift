@@ -249,13 +249,12 @@ extension Fuzzer {
                         return nil
                     }
                 }
-                let first = cause.1
-                let blamedSig = signature(last, blaming: first)
+                let blamedSig = signature(last, blaming: cause.1)
                 if blamedSig != sig {
                     guard recordingDeferred || !signatures.contains(blamedSig) else { return nil }
                     signatures.insert(blamedSig)
                 }
-                return (blamedSig, steps, log, nil, note, first)
+                return (blamedSig, steps, log, nil, note, cause.1)
             }
             let plainSig = signature(p)
             if plainSig != sig {

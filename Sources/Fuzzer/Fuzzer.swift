@@ -101,7 +101,7 @@ public struct FuzzSummary: Sendable {
     /// Classes the solver proved unreachable, left out of `cellsTotal` (`Configuration.proveUniverse`).
     public var cellsProven = 0
     /// The (state, event, rule chain) triples of the universe, and those an input ran: the distinct ways the spec
-    /// answers, which the planner reaches before it counts classes (`Planner.score`).
+    /// answers (counted only: the planner still takes the least covered class, `Planner.score`).
     public var chainsCovered = 0
     public var chainsTotal = 0
     /// Proven-unreachable classes a connection reached anyway: a wrong proof, to be 0.

@@ -41,7 +41,7 @@ public final class Planner {
     /// `proveUniverse`, less those the solver proves no TCB and no input give (`ClassSolver.Exclusions`).
     public private(set) var universe: [Int] = []
     /// Classes left out of the universe as proven unreachable (`proveUniverse`).
-    public private(set) var provenUnreachable = 0
+    public var provenUnreachable: Int { proven.count }
     /// The solver checks the proofs took, and the values and pairs they decided.
     public private(set) var proofChecks = 0, proofQuestions = 0
     /// The key (`key(state:event:cell:)`) of each class proven unreachable: one the model still reached would be
@@ -135,7 +135,6 @@ public final class Planner {
                 total += t.cellCount
             }
         }
-        provenUnreachable = proven.count
         hits = Array(repeating: 0, count: total)
         attempts = Array(repeating: 0, count: total)
         (shortestWay, everyWay) = Planner.searchWays(spec, offered: offered)
